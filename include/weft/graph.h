@@ -1,0 +1,183 @@
+/* weft — task graphs: build a DAG of C function tasks, run it (again and
+ * again) on a runtime, and read what happened to each task. */
+#ifndef WEFT_GRAPH_H
+#define WEFT_GRAPH_H
+
+#include "weft/export.h"
+
+#include <stddef.h>
+
+#include "weft/runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_graph weft_graph_t; /* opaque */
+typedef struct weft_task weft_task_t;   /* handle owned by its graph */
+typedef struct weft_ctx weft_ctx_t;     /* what a running task sees */
+
+/* A task body: 0 = success; anything else marks the task failed with that
+ * code (its dependents are then cancelled). */
+typedef int (*weft_fn)(weft_ctx_t *ctx, void *arg);
+
+/* What happened to a task in the graph's last run. */
+enum weft_task_state {
+    WEFT_TASK_NOT_RUN = 0,   /* never started: no run yet, fail-fast, or the
+                                run was canceled */
+    WEFT_TASK_DONE = 1,      /* its function returned 0 */
+    WEFT_TASK_FAILED = 2,    /* its function (or one of its children)
+                                returned non-zero; see weft_task_status() */
+    WEFT_TASK_CANCELLED = 3  /* skipped because a dependency failed or
+                                was cancelled */
+};
+
+/* ---- building ---------------------------------------------------------- */
+
+/* Creates an empty graph; *out owns it. Errors: WEFT_EINVAL, WEFT_ENOMEM. */
+WEFT_API int weft_graph_create(weft_graph_t **out);
+
+/* Frees the graph, its tasks and their results (running each result's
+ * destructor). If the graph was submitted and not yet waited for, waits for
+ * it first. NULL is a no-op. Calling it from one of the graph's own tasks
+ * is refused (a warning is printed and the graph is left alone). */
+WEFT_API void weft_graph_destroy(weft_graph_t *g);
+
+/* Adds a task running fn(ctx, arg). name is copied (NULL = unnamed, shown
+ * as "#<index>"); arg is borrowed. Returns a handle owned by g, valid until
+ * weft_graph_destroy, or NULL: g or fn NULL, g running (see
+ * weft_graph_add_ex for the reason as a code), out of memory. */
+WEFT_API weft_task_t *weft_graph_add(weft_graph_t *g, const char *name, weft_fn fn, void *arg);
+
+/* weft_graph_add with a return code. flags must be 0.
+ * Errors: WEFT_EINVAL (g, fn or out NULL, unknown flag), WEFT_EBUSY (g is
+ * running or not yet waited for), WEFT_ENOMEM. */
+WEFT_API int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg,
+                      unsigned flags, weft_task_t **out);
+
+/* Records that `task` runs after `dep` has finished. Adding the same edge
+ * twice records it twice, which is harmless.
+ * Errors: WEFT_EINVAL (NULL, task == dep, tasks of two different graphs),
+ * WEFT_EBUSY (the graph is running), WEFT_ENOMEM. Cycles are found by
+ * weft_graph_run/submit (WEFT_ECYCLE). */
+WEFT_API int weft_task_after(weft_task_t *task, weft_task_t *dep);
+
+/* Number of tasks in g (0 for NULL). */
+WEFT_API size_t weft_graph_size(const weft_graph_t *g);
+
+/* The task at creation index i (0-based), NULL when out of range. */
+WEFT_API weft_task_t *weft_graph_task(const weft_graph_t *g, size_t i);
+
+/* ---- running ----------------------------------------------------------- */
+
+/* Runs g on rt and blocks until it has finished; the calling thread helps
+ * run tasks meanwhile (unless WEFT_CONFIG_NO_CALLER_HELP). Each run starts
+ * from a clean state; results of the previous run are released first.
+ * Returns 0, or:
+ *   WEFT_EINVAL  rt or g NULL
+ *   WEFT_EBUSY   g is already running or submitted and not waited for
+ *   WEFT_ECYCLE  g has a cycle; nothing ran; weft_graph_error() names it
+ *   WEFT_ETASK   at least one task failed (the others that could run, ran)
+ *   WEFT_ECANCELED a task canceled the run (weft_ctx_cancel_run)
+ *   WEFT_ENOMEM  nothing ran
+ * May be called from inside a task of another graph on the same runtime
+ * (the worker helps until the inner graph is done). */
+WEFT_API int weft_graph_run(weft_runtime_t *rt, weft_graph_t *g);
+
+/* Starts g on rt and returns at once; collect the outcome with
+ * weft_graph_wait(). Errors as weft_graph_run() for what is known before
+ * anything runs (EINVAL, EBUSY, ECYCLE, ENOMEM); then nothing was started. */
+WEFT_API int weft_graph_submit(weft_runtime_t *rt, weft_graph_t *g);
+
+/* Waits for a submitted graph (helping to run tasks) and returns what
+ * weft_graph_run() would have. Errors: WEFT_EINVAL (g NULL),
+ * WEFT_ESTATE (g was not submitted, or already waited for). */
+WEFT_API int weft_graph_wait(weft_graph_t *g);
+
+/* Non-blocking: 1 if the submitted graph has finished, 0 if not, WEFT_EINVAL
+ * for NULL, WEFT_ESTATE if not submitted. */
+WEFT_API int weft_graph_done(const weft_graph_t *g);
+
+/* ---- after a run ------------------------------------------------------- */
+
+/* Detail of the last error or failed run of g — the tasks on a cycle
+ * ("cycle: a -> b -> a"), or the first failure and how many tasks were
+ * cancelled — or "" when there is none. Owned by g; valid until the next
+ * call that changes or runs g. Never NULL ("" for a NULL g). */
+WEFT_API const char *weft_graph_error(const weft_graph_t *g);
+
+/* Name of the first task that failed in the last run (or of the child task
+ * that failed), NULL when none did. Owned by g, valid until the next run. */
+WEFT_API const char *weft_graph_first_failure(const weft_graph_t *g);
+
+/* Counts of the last run's task states. */
+typedef struct weft_run_stats {
+    size_t done, failed, cancelled, not_run;
+} weft_run_stats_t;
+
+/* Fills *st. Errors: WEFT_EINVAL (NULL), WEFT_EBUSY (running). */
+WEFT_API int weft_graph_stats(const weft_graph_t *g, weft_run_stats_t *st);
+
+/* A task's WEFT_TASK_* state in the last run (WEFT_EINVAL for NULL). */
+WEFT_API int weft_task_state(const weft_task_t *t);
+
+/* The non-zero code a failed task (or its failing child) returned, else 0. */
+WEFT_API int weft_task_status(const weft_task_t *t);
+
+/* The task's name as given, or "#<index>" if it was added unnamed.
+ * Owned by the graph. "" for NULL. */
+WEFT_API const char *weft_task_name(const weft_task_t *t);
+
+/* The result the task set in the last run (NULL if none). Borrowed: owned by
+ * the graph until the next run or weft_graph_destroy. */
+WEFT_API void *weft_task_result(const weft_task_t *t);
+
+/* ---- inside a task ----------------------------------------------------- */
+
+/* Index of the thread running the task: 0..threads-1 for the runtime's
+ * workers, threads and up for helping caller threads. -1 for NULL. */
+WEFT_API int weft_ctx_worker(const weft_ctx_t *ctx);
+
+/* The running task's name ("" for NULL). */
+WEFT_API const char *weft_ctx_name(const weft_ctx_t *ctx);
+
+/* The runtime running the task (NULL for NULL). */
+WEFT_API weft_runtime_t *weft_ctx_runtime(const weft_ctx_t *ctx);
+
+/* Sets the running task's result; its successors can read it and the
+ * graph owns it from now on: dtor (may be NULL) is called on it when the
+ * graph is run again or destroyed, or when it is replaced by another call.
+ * Errors: WEFT_EINVAL (ctx NULL, or the task is a spawned child). */
+WEFT_API int weft_ctx_set_result(weft_ctx_t *ctx, void *result, void (*dtor)(void *));
+
+/* Number of dependencies (weft_task_after edges) of the running task. */
+WEFT_API size_t weft_ctx_ndeps(const weft_ctx_t *ctx);
+
+/* The dependency `dep`'s result into *out (borrowed, valid while the task
+ * runs). Errors: WEFT_EINVAL (NULL argument, or dep is not a dependency
+ * of the running task). */
+WEFT_API int weft_ctx_dep_result(const weft_ctx_t *ctx, const weft_task_t *dep, void **out);
+
+/* The result of the i-th dependency, in the order weft_task_after was
+ * called. Errors: WEFT_EINVAL (NULL, i out of range). */
+WEFT_API int weft_ctx_dep_result_at(const weft_ctx_t *ctx, size_t i, void **out);
+
+/* Spawns a child task running fn(ctx, arg); the parent's successors run
+ * only after all its children (and theirs) have finished. A failing child
+ * fails its parent. name is copied. Errors: WEFT_EINVAL (ctx or fn NULL),
+ * WEFT_ENOMEM, WEFT_ECANCELED (the run is stopping; fn will not run). */
+WEFT_API int weft_ctx_spawn(weft_ctx_t *ctx, const char *name, weft_fn fn, void *arg);
+
+/* Cancels the whole run: no new task starts (they end WEFT_TASK_NOT_RUN),
+ * running ones finish, and the run returns WEFT_ECANCELED.
+ * Errors: WEFT_EINVAL (NULL). */
+WEFT_API int weft_ctx_cancel_run(weft_ctx_t *ctx);
+
+/* 1 when the run is stopping (canceled, or fail-fast after a failure), so
+ * that long tasks can return early. 0 otherwise or for NULL. */
+WEFT_API int weft_ctx_stopping(const weft_ctx_t *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,89 @@
+/* weft — the runtime: worker threads, their placement on the machine, and
+ * its configuration. */
+#ifndef WEFT_RUNTIME_H
+#define WEFT_RUNTIME_H
+
+#include "weft/export.h"
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_runtime weft_runtime_t; /* opaque */
+
+/* Where worker threads are bound (weft_config_t.pin). */
+enum weft_pin {
+    WEFT_PIN_NONE = 0, /* workers are left free to migrate */
+    WEFT_PIN_CORE = 1, /* each worker bound to all PUs of one core (default) */
+    WEFT_PIN_PU = 2    /* each worker bound to one PU (hardware thread) */
+};
+
+/* Bits of weft_config_t.flags. */
+enum weft_config_flag {
+    /* Stop starting new tasks once one task has failed; tasks that never
+     * started are reported WEFT_TASK_NOT_RUN. */
+    WEFT_CONFIG_FAIL_FAST = 1u << 0,
+    /* Threads calling weft_graph_run()/weft_graph_wait() only block instead
+     * of helping to run tasks (then exactly `threads` threads run tasks). */
+    WEFT_CONFIG_NO_CALLER_HELP = 1u << 1,
+    /* Do not print warnings (e.g. binding fell back) to stderr. */
+    WEFT_CONFIG_QUIET = 1u << 2
+};
+
+typedef struct weft_config {
+    int threads;    /* worker threads; 0 = one per core of the process's cpuset */
+    int pin;        /* WEFT_PIN_NONE, WEFT_PIN_CORE (default), WEFT_PIN_PU */
+    unsigned flags; /* WEFT_CONFIG_* bits; unknown bits are WEFT_EINVAL */
+    int spin_us;    /* how long an idle worker looks for work before it
+                       parks, in microseconds (default 50, 0..100000) */
+} weft_config_t;
+
+/* Fills cfg with the defaults. Always start from this. */
+WEFT_API void weft_config_init(weft_config_t *cfg);
+
+/* Discovers the topology, starts the workers and binds them.
+ * cfg NULL means defaults. On success *out owns the runtime.
+ * Errors: WEFT_EINVAL (out NULL, threads < 0 or > 4096, unknown pin or flag,
+ * spin_us out of range), WEFT_ENOMEM, WEFT_ESYS (a thread could not be
+ * started or bound). On error *out is untouched and nothing leaks. */
+WEFT_API int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out);
+
+/* Waits for every submitted graph to finish, stops the workers and frees
+ * the runtime. NULL is a no-op. Must not be called from a task. */
+WEFT_API void weft_runtime_destroy(weft_runtime_t *rt);
+
+/* What weft found and what it chose. */
+typedef struct weft_runtime_info {
+    int threads;       /* worker threads started */
+    int pin;           /* placement policy in force */
+    int cores;         /* cores in the process's allowed cpuset */
+    int pus;           /* PUs (hardware threads) in the allowed cpuset */
+    int packages;      /* packages (sockets) seen */
+    int l3_domains;    /* L3 cache domains seen (1 when unknown) */
+    const char *topology_backend; /* "hwloc" or "sysfs" */
+    const char *alloc_backend;    /* "jemalloc" or "libc" */
+    int gpus;                     /* CUDA devices seen (0 without CUDA) */
+    const char *gpu_backend;      /* "cuda" or "none" */
+} weft_runtime_info_t;
+
+/* Fills *info. Errors: WEFT_EINVAL (NULL argument). */
+WEFT_API int weft_runtime_info(const weft_runtime_t *rt, weft_runtime_info_t *info);
+
+/* The OS indices of the PUs worker `worker` is bound to, written to
+ * cpus[0..max-1]; returns how many there are (which may exceed max), 0 when
+ * the worker is not pinned. Errors: WEFT_EINVAL (rt NULL, worker out of
+ * range, cpus NULL with max > 0, max < 0). */
+WEFT_API int weft_runtime_worker_cpus(const weft_runtime_t *rt, int worker, int *cpus, int max);
+
+/* Writes a human-readable description of the topology and placement
+ * (one line per worker) into buf, snprintf-style: returns the length it
+ * needed, excluding the NUL. Errors: WEFT_EINVAL (rt NULL, buf NULL with
+ * size > 0). */
+WEFT_API int weft_runtime_describe(const weft_runtime_t *rt, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,39 @@
+/* runtime/base — the cross-module header of the base layer: allocation
+ * through the hooks, the monotonic clock, logging. Every other module
+ * allocates only through weft__malloc & co. */
+#ifndef WEFT_RUNTIME_BASE_H
+#define WEFT_RUNTIME_BASE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft/alloc.h"
+#include "weft/error.h"
+
+#define WEFT_CACHE_LINE 64
+
+/* ---- allocation (alloc.c) ---------------------------------------------- */
+void *weft__malloc(size_t size);            /* NULL on failure or size 0 */
+void *weft__calloc(size_t n, size_t size);  /* NULL on failure/overflow  */
+void *weft__realloc(void *ptr, size_t size);/* NULL on failure; ptr kept */
+void weft__free(void *ptr);                 /* NULL is a no-op           */
+char *weft__strdup(const char *s);
+/* Memory aligned to `align` (a power of two); release with
+ * weft__aligned_free. */
+void *weft__aligned_alloc(size_t align, size_t size);
+void weft__aligned_free(void *ptr);
+
+/* The built-in allocator backend (alloc_jemalloc.c or alloc_libc.c). */
+extern const weft_alloc_hooks_t weft__default_hooks;
+extern const char weft__default_alloc_name[];
+
+/* ---- clock (clock.c) --------------------------------------------------- */
+uint64_t weft__clock_ns(void); /* CLOCK_MONOTONIC, nanoseconds */
+
+/* ---- logging (log.c) --------------------------------------------------- */
+/* Prints "weft: <message>\n" to stderr (one write, so lines from several
+ * threads do not interleave). */
+void weft__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

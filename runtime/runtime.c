@@ -1,0 +1,224 @@
+/* The runtime object: discovers the machine, places and starts the
+ * workers, and forwards graph runs to the scheduler's pool. */
+#include "runtime/runtime.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/base/base.h"
+#include "runtime/device.h"
+#include "runtime/topology.h"
+#include "scheduler/scheduler.h"
+
+struct weft_runtime {
+    weft_config_t cfg;
+    weft_topo_t *topo;
+    weft_cpuset_t *sets; /* one per worker */
+    weft_pool_t *pool;
+    _Atomic int gpus; /* -1 until first asked: CUDA start-up is slow */
+};
+
+#define WEFT_MAX_THREADS 4096
+#define KNOWN_FLAGS (WEFT_CONFIG_FAIL_FAST | WEFT_CONFIG_NO_CALLER_HELP | WEFT_CONFIG_QUIET)
+
+void weft_config_init(weft_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->threads = 0;
+    cfg->pin = WEFT_PIN_CORE;
+    cfg->flags = 0;
+    cfg->spin_us = 50;
+}
+
+static int check_config(const weft_config_t *c)
+{
+    if (c->threads < 0 || c->threads > WEFT_MAX_THREADS)
+        return WEFT_EINVAL;
+    if (c->pin != WEFT_PIN_NONE && c->pin != WEFT_PIN_CORE && c->pin != WEFT_PIN_PU)
+        return WEFT_EINVAL;
+    if (c->flags & ~(unsigned)KNOWN_FLAGS)
+        return WEFT_EINVAL;
+    if (c->spin_us < 0 || c->spin_us > 100000)
+        return WEFT_EINVAL;
+    return 0;
+}
+
+static void runtime_free(weft_runtime_t *rt)
+{
+    weft__topo_destroy(rt->topo);
+    weft__free(rt->sets);
+    weft__free(rt);
+}
+
+int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out)
+{
+    if (!out)
+        return WEFT_EINVAL;
+    weft_config_t def;
+    if (!cfg) {
+        weft_config_init(&def);
+        cfg = &def;
+    }
+    int rc = check_config(cfg);
+    if (rc)
+        return rc;
+    weft_runtime_t *rt = weft__calloc(1, sizeof *rt);
+    if (!rt)
+        return WEFT_ENOMEM;
+    rt->cfg = *cfg;
+    atomic_init(&rt->gpus, -1);
+    rc = weft__topo_discover(&rt->topo);
+    if (rc) {
+        runtime_free(rt);
+        return rc;
+    }
+    if (rt->cfg.threads == 0)
+        rt->cfg.threads = rt->topo->ncores;
+    int n = rt->cfg.threads;
+    rt->sets = weft__calloc((size_t)n, sizeof *rt->sets);
+    if (!rt->sets) {
+        runtime_free(rt);
+        return WEFT_ENOMEM;
+    }
+    weft__topo_place(rt->topo, n, rt->cfg.pin, rt->sets);
+    if (rt->cfg.pin != WEFT_PIN_NONE && !(rt->cfg.flags & WEFT_CONFIG_QUIET)) {
+        int units = rt->cfg.pin == WEFT_PIN_PU ? rt->topo->npus : rt->topo->ncores;
+        if (n > units)
+            weft__log("%d workers pinned to %d %s: some share one", n, units,
+                      rt->cfg.pin == WEFT_PIN_PU ? "PUs" : "cores");
+    }
+    weft_pool_config_t pc = {
+        .threads = n,
+        .flags = rt->cfg.flags,
+        .spin_us = rt->cfg.spin_us,
+        .topo = rt->topo,
+        .sets = rt->sets,
+        .owner = rt,
+    };
+    rc = weft__pool_create(&pc, &rt->pool);
+    if (rc) {
+        runtime_free(rt);
+        return rc;
+    }
+    *out = rt;
+    return 0;
+}
+
+void weft_runtime_destroy(weft_runtime_t *rt)
+{
+    if (!rt)
+        return;
+    if (weft__pool_is_worker(rt->pool)) {
+        weft__log("weft_runtime_destroy: refused, called from one of its own tasks");
+        return;
+    }
+    weft__pool_destroy(rt->pool);
+    runtime_free(rt);
+}
+
+static int gpu_count(const weft_runtime_t *rt)
+{
+    weft_runtime_t *m = (weft_runtime_t *)rt; /* a cache, not a change */
+    int n = atomic_load_explicit(&m->gpus, memory_order_relaxed);
+    if (n < 0) {
+        n = weft__device_count();
+        atomic_store_explicit(&m->gpus, n, memory_order_relaxed);
+    }
+    return n;
+}
+
+int weft_runtime_info(const weft_runtime_t *rt, weft_runtime_info_t *info)
+{
+    if (!rt || !info)
+        return WEFT_EINVAL;
+    memset(info, 0, sizeof *info);
+    info->threads = rt->cfg.threads;
+    info->pin = rt->cfg.pin;
+    info->cores = rt->topo->ncores;
+    info->pus = rt->topo->npus;
+    info->packages = rt->topo->npackages;
+    info->l3_domains = rt->topo->nl3 > 0 ? rt->topo->nl3 : 1;
+    info->topology_backend = rt->topo->backend;
+    info->alloc_backend = weft_alloc_backend();
+    info->gpus = gpu_count(rt);
+    info->gpu_backend = weft__device_backend();
+    return 0;
+}
+
+int weft_runtime_worker_cpus(const weft_runtime_t *rt, int worker, int *cpus, int max)
+{
+    if (!rt || worker < 0 || worker >= rt->cfg.threads || max < 0 || (!cpus && max > 0))
+        return WEFT_EINVAL;
+    int n = 0;
+    for (int c = 0; c < WEFT_MAX_CPUS; c++)
+        if (weft__cpuset_isset(&rt->sets[worker], c)) {
+            if (n < max)
+                cpus[n] = c;
+            n++;
+        }
+    return n;
+}
+
+static const char *pin_name(int pin)
+{
+    return pin == WEFT_PIN_NONE ? "none" : pin == WEFT_PIN_PU ? "pu" : "core";
+}
+
+int weft_runtime_describe(const weft_runtime_t *rt, char *buf, size_t size)
+{
+    if (!rt || (!buf && size > 0))
+        return WEFT_EINVAL;
+    const weft_topo_t *t = rt->topo;
+    size_t off = 0;
+    char tmp[256];
+#define EMIT(...)                                                          \
+    do {                                                                   \
+        int n_ = snprintf(tmp, sizeof tmp, __VA_ARGS__);                   \
+        if (n_ > 0) {                                                      \
+            if (off < size)                                                \
+                snprintf(buf + off, size - off, "%s", tmp);                \
+            off += (size_t)n_;                                             \
+        }                                                                  \
+    } while (0)
+    EMIT("topology (%s): %d package(s), %d L3 domain(s), %d core(s), %d PU(s) allowed\n",
+         t->backend, t->npackages, t->nl3 > 0 ? t->nl3 : 1, t->ncores, t->npus);
+    EMIT("workers: %d, pin=%s, allocator=%s, gpus=%d (%s)\n", rt->cfg.threads,
+         pin_name(rt->cfg.pin), weft_alloc_backend(), gpu_count(rt), weft__device_backend());
+    for (int w = 0; w < rt->cfg.threads; w++) {
+        int cpus[16];
+        int n = weft_runtime_worker_cpus(rt, w, cpus, 16);
+        int len = snprintf(tmp, sizeof tmp, "  worker %d: ", w);
+        if (n == 0)
+            len += snprintf(tmp + len, sizeof tmp - (size_t)len, "unbound");
+        for (int i = 0; i < n && i < 16; i++)
+            len += snprintf(tmp + len, sizeof tmp - (size_t)len, "%sPU %d", i ? ", " : "", cpus[i]);
+        if (n > 16)
+            snprintf(tmp + len, sizeof tmp - (size_t)len, ", ...");
+        char line[256];
+        snprintf(line, sizeof line, "%s", tmp);
+        EMIT("%s\n", line);
+    }
+#undef EMIT
+    if (size > 0 && off >= size)
+        buf[size - 1] = '\0';
+    return (int)off;
+}
+
+/* ---- graph runs (forwarded to the scheduler) ---------------------------- */
+
+int weft_graph_run(weft_runtime_t *rt, weft_graph_t *g)
+{
+    if (!rt || !g)
+        return WEFT_EINVAL;
+    return weft__pool_run(rt->pool, g);
+}
+
+int weft_graph_submit(weft_runtime_t *rt, weft_graph_t *g)
+{
+    if (!rt || !g)
+        return WEFT_EINVAL;
+    return weft__pool_submit(rt->pool, g);
+}

@@ -1,0 +1,81 @@
+/* runtime/topology — the cross-module header for machine discovery,
+ * worker placement and thread binding.
+ *
+ * Discovery and binding live in one backend file (topology_hwloc.c, or
+ * topology_sysfs.c without hwloc); placement and description are common
+ * (topology.c) and work on the plain description below, so they can be
+ * tested on made-up machines. */
+#ifndef WEFT_RUNTIME_TOPOLOGY_H
+#define WEFT_RUNTIME_TOPOLOGY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WEFT_MAX_CPUS 4096
+
+typedef struct weft_cpuset {
+    uint64_t bits[WEFT_MAX_CPUS / 64];
+} weft_cpuset_t;
+
+static inline void weft__cpuset_set(weft_cpuset_t *s, int cpu)
+{
+    s->bits[cpu / 64] |= UINT64_C(1) << (cpu % 64);
+}
+static inline int weft__cpuset_isset(const weft_cpuset_t *s, int cpu)
+{
+    return (int)((s->bits[cpu / 64] >> (cpu % 64)) & 1);
+}
+int weft__cpuset_count(const weft_cpuset_t *s);
+
+/* One core of the allowed cpuset: its PUs (OS indices) and where it sits. */
+typedef struct weft_topo_core {
+    int package;  /* package number (dense, from 0) */
+    int l3;       /* L3 domain number (dense over the machine, from 0) */
+    int first_pu; /* index into weft_topo_t.pus */
+    int npus;
+} weft_topo_core_t;
+
+typedef struct weft_topo {
+    int ncores, npus, npackages, nl3;
+    weft_topo_core_t *cores; /* in the backend's logical order */
+    int *pus;                /* OS PU indices, grouped per core */
+    int cap_cores, cap_pus;
+    const char *backend; /* "hwloc" or "sysfs" */
+    void *impl;          /* the backend's own state */
+} weft_topo_t;
+
+/* ---- backend (topology_hwloc.c / topology_sysfs.c) --------------------- */
+
+/* Discovers the cores and PUs the calling thread may run on.
+ * Errors: WEFT_ENOMEM, WEFT_ESYS. */
+int weft__topo_discover(weft_topo_t **out);
+
+/* A made-up machine, hwloc synthetic syntax ("pack:2 l3:2 core:4 pu:2"),
+ * for tests. Errors: WEFT_ENOTSUP without hwloc, WEFT_EINVAL, WEFT_ENOMEM. */
+int weft__topo_synthetic(const char *desc, weft_topo_t **out);
+
+/* Binds the calling thread to set. Errors: WEFT_ESYS. */
+int weft__topo_bind_self(weft_topo_t *t, const weft_cpuset_t *set);
+
+/* Releases t->impl (called by weft__topo_destroy). */
+void weft__topo_backend_fini(weft_topo_t *t);
+
+/* ---- common (topology.c) ----------------------------------------------- */
+
+/* An empty description, for backends and tests to fill. */
+int weft__topo_new(const char *backend, weft_topo_t **out);
+/* Appends a core; its PUs follow with weft__topo_add_pu. */
+int weft__topo_add_core(weft_topo_t *t, int package, int l3);
+int weft__topo_add_pu(weft_topo_t *t, int os_index);
+/* Renumbers packages and L3 domains densely and counts them. */
+void weft__topo_finish(weft_topo_t *t);
+void weft__topo_destroy(weft_topo_t *t);
+
+/* Chooses a cpuset for each of nthreads workers under pin
+ * (WEFT_PIN_*): workers are spread round-robin over packages and L3
+ * domains before two share one; WEFT_PIN_PU uses a core's second PU only
+ * once every core has a worker. WEFT_PIN_NONE leaves every set empty.
+ * sets has nthreads entries. */
+void weft__topo_place(const weft_topo_t *t, int nthreads, int pin, weft_cpuset_t *sets);
+
+#endif

@@ -1,0 +1,133 @@
+/* What a running task sees: who runs it, its dependencies' results, child
+ * tasks, and the run's cancellation. */
+#include "scheduler/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static inline weft_task_t *cur(const weft_ctx_t *ctx)
+{
+    return ctx ? ctx->task : NULL;
+}
+
+int weft_ctx_worker(const weft_ctx_t *ctx)
+{
+    return ctx && ctx->w ? ctx->w->index : -1;
+}
+
+const char *weft_ctx_name(const weft_ctx_t *ctx)
+{
+    weft_task_t *t = cur(ctx);
+    if (!t)
+        return "";
+    if (t->flags & TASK_F_CHILD)
+        return ((struct weft_child *)t)->name;
+    return weft_task_name(t);
+}
+
+weft_runtime_t *weft_ctx_runtime(const weft_ctx_t *ctx)
+{
+    return ctx && ctx->w ? (weft_runtime_t *)ctx->w->pool->owner : NULL;
+}
+
+int weft_ctx_set_result(weft_ctx_t *ctx, void *result, void (*dtor)(void *))
+{
+    weft_task_t *t = cur(ctx);
+    if (!t || (t->flags & TASK_F_CHILD))
+        return WEFT_EINVAL;
+    if (t->flags & TASK_F_RESULT)
+        weft__graph_release_result(t);
+    t->result = result;
+    t->dtor = dtor;
+    t->flags |= TASK_F_RESULT;
+    t->graph->has_dtor = 1;
+    return 0;
+}
+
+size_t weft_ctx_ndeps(const weft_ctx_t *ctx)
+{
+    weft_task_t *t = cur(ctx);
+    return t ? (size_t)t->ndeps : 0;
+}
+
+int weft_ctx_dep_result(const weft_ctx_t *ctx, const weft_task_t *dep, void **out)
+{
+    weft_task_t *t = cur(ctx);
+    if (!t || !dep || !out)
+        return WEFT_EINVAL;
+    for (int32_t i = 0; i < t->ndeps; i++)
+        if (t->pred[i] == dep) {
+            *out = dep->result;
+            return 0;
+        }
+    return WEFT_EINVAL;
+}
+
+int weft_ctx_dep_result_at(const weft_ctx_t *ctx, size_t i, void **out)
+{
+    weft_task_t *t = cur(ctx);
+    if (!t || !out || i >= (size_t)t->ndeps)
+        return WEFT_EINVAL;
+    *out = t->pred[i]->result;
+    return 0;
+}
+
+int weft_ctx_spawn(weft_ctx_t *ctx, const char *name, weft_fn fn, void *arg)
+{
+    weft_task_t *parent = cur(ctx);
+    if (!parent || !fn)
+        return WEFT_EINVAL;
+    weft_graph_t *g = parent->graph;
+    if (atomic_load_explicit(&g->stop, memory_order_relaxed))
+        return WEFT_ECANCELED;
+    char lb[32];
+    if (!name) {
+        const char *pn = weft_ctx_name(ctx);
+        size_t pl = strlen(pn);
+        if (pl > 200)
+            pl = 200;
+        snprintf(lb, sizeof lb, "%.*s/child", (int)(pl < 24 ? pl : 24), pn);
+        name = lb;
+    }
+    size_t nlen = strlen(name) + 1;
+    struct weft_child *c = weft__aligned_alloc(WEFT_CACHE_LINE, sizeof *c + nlen);
+    if (!c)
+        return WEFT_ENOMEM;
+    memset(&c->t, 0, sizeof c->t);
+    c->t.fn = fn;
+    c->t.arg = arg;
+    c->t.graph = g;
+    c->t.flags = TASK_F_CHILD;
+    c->t.succ = c->t.succ_inline;
+    c->t.pred = c->t.pred_inline;
+    c->t.index = parent->index;
+    c->parent = parent;
+    memcpy(c->name, name, nlen);
+    if (!(parent->flags & TASK_F_SPAWNED)) {
+        /* First child of this run: the parent holds one token for itself,
+         * dropped when its function returns. */
+        parent->flags |= TASK_F_SPAWNED;
+        atomic_store_explicit(&parent->pending, 1, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&parent->pending, 1, memory_order_relaxed);
+    weft__worker_push(ctx->w, &c->t);
+    weft__ecount_notify(&ctx->w->pool->ec, 0);
+    return 0;
+}
+
+int weft_ctx_cancel_run(weft_ctx_t *ctx)
+{
+    weft_task_t *t = cur(ctx);
+    if (!t)
+        return WEFT_EINVAL;
+    int none = STOP_NONE;
+    atomic_compare_exchange_strong_explicit(&t->graph->stop, &none, STOP_CANCEL,
+                                            memory_order_relaxed, memory_order_relaxed);
+    return 0;
+}
+
+int weft_ctx_stopping(const weft_ctx_t *ctx)
+{
+    weft_task_t *t = cur(ctx);
+    return t && atomic_load_explicit(&t->graph->stop, memory_order_relaxed) != STOP_NONE;
+}

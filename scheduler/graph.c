@@ -1,0 +1,438 @@
+/* Graph construction, validation (cycles) and the queries after a run.
+ *
+ * Tasks are carved from slabs that double in size (chunk k holds 64 << k
+ * tasks), so that adding a task never calls malloc in the common case and
+ * a task's index maps to its slot in O(1). Names and successor/predecessor
+ * overflow arrays come from a bump arena; destroying the graph frees slabs
+ * and arena blocks, never single nodes. */
+#include "scheduler/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ==== arena ============================================================== */
+
+static void *arena_alloc(weft_graph_t *g, size_t size)
+{
+    size = (size + 15) & ~(size_t)15;
+    weft_arena_block_t *b = g->arena;
+    if (!b || b->size - b->used < size) {
+        size_t bsize = 64 * 1024;
+        if (b && b->size < (64u << 20))
+            bsize = b->size * 2;
+        if (bsize < size)
+            bsize = size;
+        weft_arena_block_t *nb = weft__malloc(sizeof *nb + bsize);
+        if (!nb)
+            return NULL;
+        nb->size = bsize;
+        nb->used = 0;
+        nb->next = b;
+        g->arena = b = nb;
+    }
+    void *p = b->data + b->used;
+    b->used += size;
+    return p;
+}
+
+/* ==== slabs ============================================================== */
+
+static inline weft_task_t *task_at(const weft_graph_t *g, size_t i)
+{
+    size_t q = i / GRAPH_CHUNK0 + 1;
+    int k = 63 - __builtin_clzll((unsigned long long)q);
+    size_t base = (size_t)GRAPH_CHUNK0 * (((size_t)1 << k) - 1);
+    return &g->chunk[k][i - base];
+}
+
+/* Calls body(t) for every task, slab by slab (cache-friendly). */
+#define FOR_EACH_TASK(g, t, body)                                                   \
+    do {                                                                            \
+        size_t left_ = (g)->ntasks;                                                 \
+        for (int k_ = 0; left_ > 0; k_++) {                                         \
+            size_t n_ = (size_t)GRAPH_CHUNK0 << k_;                                 \
+            if (n_ > left_)                                                         \
+                n_ = left_;                                                         \
+            for (size_t j_ = 0; j_ < n_; j_++) {                                    \
+                weft_task_t *t = &(g)->chunk[k_][j_];                               \
+                body;                                                               \
+            }                                                                       \
+            left_ -= n_;                                                            \
+        }                                                                           \
+    } while (0)
+
+int weft_graph_create(weft_graph_t **out)
+{
+    if (!out)
+        return WEFT_EINVAL;
+    weft_graph_t *g = weft__aligned_alloc(WEFT_CACHE_LINE, sizeof *g);
+    if (!g)
+        return WEFT_ENOMEM;
+    memset(g, 0, sizeof *g);
+    atomic_init(&g->phase, PHASE_IDLE);
+    g->dirty = 1;
+    *out = g;
+    return 0;
+}
+
+static void release_results(weft_graph_t *g)
+{
+    if (!g->has_dtor)
+        return;
+    FOR_EACH_TASK(g, t, if (t->flags & TASK_F_RESULT) weft__graph_release_result(t));
+}
+
+void weft_graph_destroy(weft_graph_t *g)
+{
+    if (!g)
+        return;
+    if (atomic_load_explicit(&g->phase, memory_order_acquire) != PHASE_IDLE) {
+        if (g->pool && weft__pool_running_graph(g->pool) == g) {
+            weft__log("weft_graph_destroy: refused, called from a task while the graph runs");
+            return;
+        }
+        weft_graph_wait(g);
+    }
+    release_results(g);
+    for (int k = 0; k < GRAPH_MAX_CHUNKS; k++)
+        weft__aligned_free(g->chunk[k]);
+    while (g->arena) {
+        weft_arena_block_t *n = g->arena->next;
+        weft__free(g->arena);
+        g->arena = n;
+    }
+    weft__free(g->sources);
+    weft__aligned_free(g);
+}
+
+static int graph_busy(const weft_graph_t *g)
+{
+    return atomic_load_explicit(&g->phase, memory_order_acquire) != PHASE_IDLE;
+}
+
+int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, unsigned flags,
+                      weft_task_t **out)
+{
+    if (!g || !fn || !out || flags)
+        return WEFT_EINVAL;
+    if (graph_busy(g))
+        return WEFT_EBUSY;
+    size_t i = g->ntasks;
+    if (i >= UINT32_MAX)
+        return WEFT_ENOMEM;
+    size_t q = i / GRAPH_CHUNK0 + 1;
+    int k = 63 - __builtin_clzll((unsigned long long)q);
+    if (!g->chunk[k]) {
+        if (k >= GRAPH_MAX_CHUNKS)
+            return WEFT_ENOMEM;
+        g->chunk[k] = weft__aligned_alloc(WEFT_CACHE_LINE, ((size_t)GRAPH_CHUNK0 << k) * sizeof(weft_task_t));
+        if (!g->chunk[k])
+            return WEFT_ENOMEM;
+    }
+    const char *copy = NULL;
+    if (name) {
+        size_t n = strlen(name) + 1;
+        char *c = arena_alloc(g, n);
+        if (!c)
+            return WEFT_ENOMEM;
+        memcpy(c, name, n);
+        copy = c;
+    }
+    weft_task_t *t = task_at(g, i);
+    /* Hot line first, written in order; the cold line only where needed. */
+    atomic_init(&t->join, 0);
+    t->ndeps = 0;
+    t->nsucc = 0;
+    t->state = WEFT_TASK_NOT_RUN;
+    atomic_init(&t->poison, 0);
+    t->flags = 0;
+    t->fn = fn;
+    t->arg = arg;
+    t->graph = g;
+    t->succ = t->succ_inline;
+    t->pred = t->pred_inline;
+    t->name = copy;
+    t->result = NULL;
+    t->dtor = NULL;
+    atomic_init(&t->rc, 0);
+    t->index = (uint32_t)i;
+    t->next = NULL;
+    atomic_init(&t->pending, 0);
+    g->ntasks = i + 1;
+    g->nsrc_count++;
+    g->dirty = 1;
+    *out = t;
+    return 0;
+}
+
+weft_task_t *weft_graph_add(weft_graph_t *g, const char *name, weft_fn fn, void *arg)
+{
+    weft_task_t *t = NULL;
+    return weft_graph_add_ex(g, name, fn, arg, 0, &t) == 0 ? t : NULL;
+}
+
+/* Appends x to the list (*arr, n) whose first `inl` slots are inline.
+ * Capacity is inl, then powers of two; a full list moves to a block twice
+ * its size from the arena (the old block stays in the arena). */
+static int list_append(weft_graph_t *g, weft_task_t ***arr, uint32_t n, uint32_t inl, weft_task_t *x)
+{
+    if (n >= inl && (n == inl || (n & (n - 1)) == 0)) {
+        uint32_t cap = n == inl ? 4 : n * 2;
+        while (cap <= n)
+            cap *= 2;
+        weft_task_t **na = arena_alloc(g, (size_t)cap * sizeof *na);
+        if (!na)
+            return WEFT_ENOMEM;
+        memcpy(na, *arr, (size_t)n * sizeof *na);
+        *arr = na;
+    }
+    (*arr)[n] = x;
+    return 0;
+}
+
+int weft_task_after(weft_task_t *task, weft_task_t *dep)
+{
+    if (!task || !dep || task == dep || task->graph != dep->graph ||
+        (task->flags & TASK_F_CHILD) || (dep->flags & TASK_F_CHILD))
+        return WEFT_EINVAL;
+    weft_graph_t *g = task->graph;
+    if (graph_busy(g))
+        return WEFT_EBUSY;
+    if (task->ndeps == INT32_MAX || dep->nsucc == UINT32_MAX)
+        return WEFT_ENOMEM;
+    /* Both lists grow first, then both counts, so a failure changes
+     * nothing that is visible. */
+    if (list_append(g, &dep->succ, dep->nsucc, TASK_SUCC_INLINE, task) ||
+        list_append(g, &task->pred, (uint32_t)task->ndeps, TASK_PRED_INLINE, dep))
+        return WEFT_ENOMEM;
+    dep->nsucc++;
+    if (task->ndeps++ == 0)
+        g->nsrc_count--;
+    atomic_store_explicit(&task->join, task->ndeps, memory_order_relaxed);
+    if (dep->index > task->index)
+        g->maybe_cyclic = 1; /* creation order is no longer a topological order */
+    g->dirty = 1;
+    return 0;
+}
+
+size_t weft_graph_size(const weft_graph_t *g)
+{
+    return g ? g->ntasks : 0;
+}
+
+weft_task_t *weft_graph_task(const weft_graph_t *g, size_t i)
+{
+    if (!g || i >= g->ntasks)
+        return NULL;
+    return task_at(g, i);
+}
+
+/* ==== validation ========================================================= */
+
+const char *weft__task_label(const weft_task_t *t, char *buf, size_t size)
+{
+    if (t->name)
+        return t->name;
+    snprintf(buf, size, "#%u", t->index);
+    return buf;
+}
+
+/* Appends "name" to g->errbuf at *off, truncating with "..." at the end. */
+static void err_append(weft_graph_t *g, size_t *off, const char *s)
+{
+    size_t cap = sizeof g->errbuf;
+    if (*off >= cap - 1)
+        return;
+    int n = snprintf(g->errbuf + *off, cap - *off, "%s", s);
+    if (n < 0)
+        return;
+    if ((size_t)n >= cap - *off) {
+        memcpy(g->errbuf + cap - 4, "...", 4);
+        *off = cap - 1;
+    } else {
+        *off += (size_t)n;
+    }
+}
+
+/* After Kahn's pass, tasks with join > 0 are on a cycle or downstream of
+ * one. Walking predecessors that are themselves unfinished must revisit a
+ * task: the loop from that task is a cycle. Reports it in dependency order
+ * ("a -> b -> a" means b runs after a, a after b). */
+static void report_cycle(weft_graph_t *g)
+{
+    weft_task_t *start = NULL;
+    FOR_EACH_TASK(g, t, {
+        t->next = NULL;
+        if (!start && atomic_load_explicit(&t->join, memory_order_relaxed) > 0)
+            start = t;
+    });
+    /* Walk backwards; `next` records the task we came from (its
+     * successor on the walk). The first task seen twice closes a cycle. */
+    weft_task_t *cur = start;
+    cur->next = (weft_task_t *)g; /* "visited" sentinel, replaced below */
+    for (;;) {
+        weft_task_t *p = NULL;
+        for (int32_t i = 0; i < cur->ndeps; i++)
+            if (atomic_load_explicit(&cur->pred[i]->join, memory_order_relaxed) > 0) {
+                p = cur->pred[i];
+                break;
+            }
+        if (p->next) { /* seen: p -> cur -> ... -> p is the cycle */
+            p->next = cur;
+            start = p;
+            break;
+        }
+        p->next = cur;
+        cur = p;
+    }
+    /* From start, follow `next` (successor direction) until back. */
+    size_t off = 0;
+    char lb[32];
+    err_append(g, &off, "cycle: ");
+    err_append(g, &off, weft__task_label(start, lb, sizeof lb));
+    for (weft_task_t *t = start->next; ; t = t->next) {
+        err_append(g, &off, " -> ");
+        err_append(g, &off, weft__task_label(t, lb, sizeof lb));
+        if (t == start)
+            break;
+    }
+    FOR_EACH_TASK(g, t, t->next = NULL);
+}
+
+static int kahn(weft_graph_t *g)
+{
+    /* Queue through `next`, seeded with the sources (already collected). */
+    weft_task_t *head = NULL, *tail = NULL;
+    for (size_t i = 0; i < g->nsources; i++) {
+        weft_task_t *s = g->sources[i];
+        s->next = NULL;
+        if (tail)
+            tail->next = s;
+        else
+            head = s;
+        tail = s;
+    }
+    size_t seen = 0;
+    while (head) {
+        weft_task_t *t = head;
+        head = t->next;
+        seen++;
+        for (uint32_t i = 0; i < t->nsucc; i++) {
+            weft_task_t *s = t->succ[i];
+            int32_t j = atomic_load_explicit(&s->join, memory_order_relaxed) - 1;
+            atomic_store_explicit(&s->join, j, memory_order_relaxed);
+            if (j == 0) {
+                s->next = NULL;
+                if (head)
+                    tail->next = s;
+                else
+                    head = s;
+                tail = s;
+            }
+        }
+    }
+    int rc = 0;
+    if (seen != g->ntasks) {
+        report_cycle(g);
+        rc = WEFT_ECYCLE;
+    }
+    FOR_EACH_TASK(g, t, {
+        atomic_store_explicit(&t->join, t->ndeps, memory_order_relaxed);
+        t->next = NULL;
+    });
+    return rc;
+}
+
+int weft__graph_prepare(weft_graph_t *g)
+{
+    g->errbuf[0] = '\0';
+    if (!g->dirty)
+        return 0;
+    size_t n = g->nsrc_count;
+    if (n > g->cap_sources) {
+        weft_task_t **s = weft__malloc(n * sizeof *s);
+        if (!s)
+            return WEFT_ENOMEM;
+        weft__free(g->sources);
+        g->sources = s;
+        g->cap_sources = n;
+    }
+    n = 0;
+    FOR_EACH_TASK(g, t, if (t->ndeps == 0) g->sources[n++] = t);
+    g->nsources = n;
+    if (g->maybe_cyclic) {
+        int rc = kahn(g);
+        if (rc)
+            return rc;
+    }
+    g->dirty = 0;
+    return 0;
+}
+
+void weft__graph_release_result(weft_task_t *t)
+{
+    void *r = t->result;
+    void (*d)(void *) = t->dtor;
+    t->result = NULL;
+    t->dtor = NULL;
+    t->flags &= (uint16_t)~TASK_F_RESULT;
+    if (d && r)
+        d(r);
+}
+
+/* ==== queries ============================================================ */
+
+const char *weft_graph_error(const weft_graph_t *g)
+{
+    return g ? g->errbuf : "";
+}
+
+const char *weft_graph_first_failure(const weft_graph_t *g)
+{
+    if (!g || graph_busy(g) || !atomic_load_explicit(&g->has_failure, memory_order_acquire))
+        return NULL;
+    return g->fail_name;
+}
+
+int weft_graph_stats(const weft_graph_t *g, weft_run_stats_t *st)
+{
+    if (!g || !st)
+        return WEFT_EINVAL;
+    if (atomic_load_explicit(&g->phase, memory_order_acquire) == PHASE_RUNNING)
+        return WEFT_EBUSY;
+    st->failed = atomic_load_explicit(&g->nfailed, memory_order_relaxed);
+    st->cancelled = atomic_load_explicit(&g->ncancelled, memory_order_relaxed);
+    st->not_run = atomic_load_explicit(&g->nnotrun, memory_order_relaxed);
+    if (!g->pool) /* never ran */
+        st->not_run = g->ntasks;
+    st->done = g->ntasks - st->failed - st->cancelled - st->not_run;
+    return 0;
+}
+
+int weft_task_state(const weft_task_t *t)
+{
+    return t ? t->state : WEFT_EINVAL;
+}
+
+int weft_task_status(const weft_task_t *t)
+{
+    return t ? atomic_load_explicit(&t->rc, memory_order_relaxed) : WEFT_EINVAL;
+}
+
+const char *weft_task_name(const weft_task_t *t)
+{
+    if (!t)
+        return "";
+    if (t->name)
+        return t->name;
+    /* Unnamed: render "#<index>" once into the arena on demand would need
+     * the graph to be mutable; a per-thread buffer is enough for display. */
+    static _Thread_local char buf[32];
+    snprintf(buf, sizeof buf, "#%u", t->index);
+    return buf;
+}
+
+void *weft_task_result(const weft_task_t *t)
+{
+    return t ? t->result : NULL;
+}

@@ -1,0 +1,173 @@
+/* scheduler — private structures shared by the scheduler's own files. */
+#ifndef WEFT_SCHEDULER_INTERNAL_H
+#define WEFT_SCHEDULER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "scheduler/ecount.h"
+#include "scheduler/scheduler.h"
+#include "scheduler/wsq.h"
+
+/* ---- tasks ---------------------------------------------------------------
+ * Task nodes live in slabs owned by their graph (spawned children are
+ * allocated one by one). The first cache line holds what the hot path
+ * touches: the join counter, the body, and the successor list. */
+
+enum {
+    TASK_F_RESULT = 1u << 0,  /* result/dtor hold something to release */
+    TASK_F_CHILD = 1u << 1,   /* a spawned child (struct weft_child) */
+    TASK_F_SPAWNED = 1u << 2, /* spawned children during this run */
+};
+
+enum { POISON_CANCEL = 1, POISON_STOP = 2 };
+
+#define TASK_SUCC_INLINE 2
+#define TASK_PRED_INLINE 1
+
+struct weft_task {
+    /* --- hot: first cache line --- */
+    _Atomic int32_t join;       /* dependencies left in this run */
+    int32_t ndeps;              /* in-degree; join is reset to it */
+    uint32_t nsucc;
+    uint8_t state;              /* WEFT_TASK_* of the last run */
+    _Atomic uint8_t poison;     /* POISON_* left by finished dependencies */
+    uint16_t flags;             /* TASK_F_* (owner thread only) */
+    weft_fn fn;
+    void *arg;
+    weft_graph_t *graph;
+    weft_task_t **succ;         /* succ_inline or an arena block */
+    weft_task_t *succ_inline[TASK_SUCC_INLINE];
+    /* --- cold --- */
+    weft_task_t **pred;
+    weft_task_t *pred_inline[TASK_PRED_INLINE];
+    const char *name;           /* NULL = unnamed */
+    void *result;
+    void (*dtor)(void *);
+    _Atomic int32_t rc;         /* failure code (own, or a child's) */
+    uint32_t index;
+    weft_task_t *next;          /* intrusive lists (validation, overflow) */
+    _Atomic int32_t pending;    /* 1 + live children while spawning */
+    int32_t pad_;
+};
+
+_Static_assert(offsetof(struct weft_task, pred) == 64, "hot fields fill the first cache line");
+
+struct weft_child {
+    struct weft_task t;
+    weft_task_t *parent;
+    char name[];
+};
+
+/* ---- graphs -------------------------------------------------------------- */
+
+enum { PHASE_IDLE = 0, PHASE_RUNNING = 1, PHASE_DONE = 2 };
+enum { STOP_NONE = 0, STOP_FAIL = 1, STOP_CANCEL = 2 };
+
+#define GRAPH_MAX_CHUNKS 40
+#define GRAPH_CHUNK0 64 /* chunk k holds GRAPH_CHUNK0 << k tasks */
+
+typedef struct weft_arena_block {
+    struct weft_arena_block *next;
+    size_t size, used;
+    alignas(16) char data[];
+} weft_arena_block_t;
+
+struct weft_graph {
+    /* building */
+    weft_task_t *chunk[GRAPH_MAX_CHUNKS];
+    size_t ntasks;
+    weft_arena_block_t *arena;
+    int dirty;        /* changed since the last validation */
+    int maybe_cyclic; /* an edge points from a later task to an earlier one */
+    int has_dtor;     /* some task may hold a result */
+    weft_task_t **sources;
+    size_t nsources, cap_sources;
+    size_t nsrc_count; /* tasks with no dependency, kept up to date */
+
+    /* running */
+    _Atomic int phase;
+    int failfast;
+    int result;
+    size_t src_next, src_chunk; /* claimed under the pool's inject lock */
+    weft_graph_t *inject_next;
+    weft_pool_t *pool;
+    alignas(WEFT_CACHE_LINE) _Atomic size_t remaining;
+    alignas(WEFT_CACHE_LINE) _Atomic int stop;
+    _Atomic int done;
+    _Atomic int has_failure;
+    _Atomic size_t nfailed, ncancelled, nnotrun;
+    int fail_rc;
+    char fail_name[128];
+    char errbuf[512];
+};
+
+/* ---- workers ------------------------------------------------------------- */
+
+struct weft_ctx {
+    struct weft_worker *w;
+    weft_task_t *task;
+};
+
+typedef struct weft_worker {
+    weft_wsq_t q;
+    alignas(WEFT_CACHE_LINE) weft_pool_t *pool;
+    int index;
+    int helper;           /* a caller's slot rather than a pool thread */
+    uint64_t rng;
+    weft_graph_t *cnt_graph; /* finished tasks not yet subtracted ... */
+    size_t cnt;              /* ... from cnt_graph->remaining */
+    weft_task_t *overflow;   /* private stack when the deque cannot grow */
+    struct weft_ctx ctx;
+    pthread_t thread;
+    _Atomic int in_use;      /* helper slots: taken by a caller */
+    const weft_cpuset_t *set;/* where to bind; NULL = unbound */
+    int bind_rc;
+} weft_worker_t;
+
+#define POOL_HELPERS 8
+
+struct weft_pool {
+    weft_ecount_t ec;
+    alignas(WEFT_CACHE_LINE) _Atomic(weft_graph_t *) inject_head;
+    weft_graph_t *inject_tail;
+    pthread_mutex_t inject_lock;
+    _Atomic int shutdown;
+    _Atomic size_t active_runs;
+    int nworkers, nslots;
+    weft_worker_t *slots; /* nworkers pool threads, then POOL_HELPERS */
+    unsigned flags;
+    int spin_us;
+    void *owner;
+    weft_topo_t *topo;
+    pthread_mutex_t start_lock;
+    pthread_cond_t start_cond;
+    int started;
+};
+
+/* ---- cross-file internals ------------------------------------------------ */
+
+/* graph.c */
+int weft__graph_prepare(weft_graph_t *g);   /* validate + collect sources */
+void weft__graph_release_result(weft_task_t *t);
+const char *weft__task_label(const weft_task_t *t, char *buf, size_t size);
+
+/* worker.c */
+weft_worker_t *weft__worker_current(const weft_pool_t *p);
+/* Makes w the calling thread's slot; returns the previous one. */
+weft_worker_t *weft__worker_enter(weft_worker_t *w);
+void weft__worker_execute(weft_worker_t *w, weft_task_t *t);
+weft_task_t *weft__worker_find(weft_worker_t *w);
+int weft__worker_spin(weft_worker_t *w, weft_task_t **out);
+void weft__worker_flush(weft_worker_t *w);
+void weft__worker_push(weft_worker_t *w, weft_task_t *t);
+int weft__pool_has_work(weft_pool_t *p);
+void *weft__worker_main(void *arg);
+
+/* run.c */
+void weft__graph_complete(weft_graph_t *g);
+void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc);
+
+#endif

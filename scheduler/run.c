@@ -1,0 +1,305 @@
+/* Runs of graphs: the pool's life cycle, submit / wait / complete, and the
+ * slots through which threads outside the pool help while they wait. */
+#include "scheduler/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ==== pool =============================================================== */
+
+static void stop_workers(weft_pool_t *p, int n)
+{
+    atomic_store_explicit(&p->shutdown, 1, memory_order_seq_cst);
+    weft__ecount_notify(&p->ec, 1);
+    for (int i = 0; i < n; i++)
+        pthread_join(p->slots[i].thread, NULL);
+}
+
+static void pool_free(weft_pool_t *p)
+{
+    for (int i = 0; i < p->nslots; i++)
+        if (atomic_load_explicit(&p->slots[i].q.buf, memory_order_relaxed))
+            weft__wsq_fini(&p->slots[i].q);
+    weft__aligned_free(p->slots);
+    pthread_mutex_destroy(&p->inject_lock);
+    pthread_mutex_destroy(&p->start_lock);
+    pthread_cond_destroy(&p->start_cond);
+    weft__aligned_free(p);
+}
+
+int weft__pool_create(const weft_pool_config_t *cfg, weft_pool_t **out)
+{
+    weft_pool_t *p = weft__aligned_alloc(WEFT_CACHE_LINE, sizeof *p);
+    if (!p)
+        return WEFT_ENOMEM;
+    memset(p, 0, sizeof *p);
+    weft__ecount_init(&p->ec);
+    pthread_mutex_init(&p->inject_lock, NULL);
+    pthread_mutex_init(&p->start_lock, NULL);
+    pthread_cond_init(&p->start_cond, NULL);
+    p->nworkers = cfg->threads;
+    p->nslots = cfg->threads + POOL_HELPERS;
+    p->flags = cfg->flags;
+    p->spin_us = cfg->spin_us;
+    p->owner = cfg->owner;
+    p->topo = cfg->topo;
+    p->slots = weft__aligned_alloc(WEFT_CACHE_LINE, (size_t)p->nslots * sizeof *p->slots);
+    if (!p->slots) {
+        pool_free(p);
+        return WEFT_ENOMEM;
+    }
+    memset(p->slots, 0, (size_t)p->nslots * sizeof *p->slots);
+    for (int i = 0; i < p->nslots; i++) {
+        weft_worker_t *w = &p->slots[i];
+        w->pool = p;
+        w->index = i;
+        w->helper = i >= p->nworkers;
+        w->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
+        w->ctx.w = w;
+        if (i < p->nworkers && cfg->sets && weft__cpuset_count(&cfg->sets[i]) > 0)
+            w->set = &cfg->sets[i];
+        if (weft__wsq_init(&w->q, 256)) {
+            pool_free(p);
+            return WEFT_ENOMEM;
+        }
+    }
+    int started = 0, rc = 0;
+    for (; started < p->nworkers; started++) {
+        if (pthread_create(&p->slots[started].thread, NULL, weft__worker_main, &p->slots[started])) {
+            rc = WEFT_ESYS;
+            break;
+        }
+    }
+    pthread_mutex_lock(&p->start_lock);
+    while (p->started < started)
+        pthread_cond_wait(&p->start_cond, &p->start_lock);
+    pthread_mutex_unlock(&p->start_lock);
+    for (int i = 0; i < started && rc == 0; i++)
+        if (p->slots[i].bind_rc)
+            rc = p->slots[i].bind_rc;
+    if (rc) {
+        stop_workers(p, started);
+        pool_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+/* Parks the calling thread until cond(arg) holds, helping with the pool's
+ * work through slot w meanwhile (w NULL: just sleep). */
+static void wait_until(weft_pool_t *p, weft_worker_t *w, int (*cond)(void *), void *arg)
+{
+    for (;;) {
+        if (cond(arg))
+            return;
+        weft_task_t *t = NULL;
+        if (w) {
+            t = weft__worker_find(w);
+            if (!t) {
+                weft__worker_flush(w);
+                if (cond(arg))
+                    return;
+                if (!weft__worker_spin(w, &t))
+                    t = NULL;
+            }
+            if (t) {
+                weft__worker_execute(w, t);
+                continue;
+            }
+        }
+        uint32_t key = weft__ecount_prepare(&p->ec);
+        if (cond(arg) || (w && weft__pool_has_work(p)))
+            weft__ecount_cancel(&p->ec);
+        else
+            weft__ecount_commit(&p->ec, key);
+    }
+}
+
+static int no_active_runs(void *arg)
+{
+    weft_pool_t *p = arg;
+    return atomic_load_explicit(&p->active_runs, memory_order_seq_cst) == 0;
+}
+
+void weft__pool_destroy(weft_pool_t *p)
+{
+    if (!p)
+        return;
+    wait_until(p, NULL, no_active_runs, p);
+    stop_workers(p, p->nworkers);
+    pool_free(p);
+}
+
+/* ==== graph runs ========================================================= */
+
+void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc)
+{
+    int expected = 0;
+    /* Only the first failure is recorded; acq_rel so that readers that see
+     * has_failure == 2 see the name. */
+    if (atomic_compare_exchange_strong_explicit(&g->has_failure, &expected, 1, memory_order_acq_rel,
+                                                memory_order_relaxed)) {
+        char lb[32];
+        const char *name = (t->flags & TASK_F_CHILD) ? ((const struct weft_child *)t)->name
+                                                     : weft__task_label(t, lb, sizeof lb);
+        snprintf(g->fail_name, sizeof g->fail_name, "%s", name);
+        g->fail_rc = rc;
+        atomic_store_explicit(&g->has_failure, 2, memory_order_release);
+    }
+    if (g->failfast) {
+        int none = STOP_NONE;
+        atomic_compare_exchange_strong_explicit(&g->stop, &none, STOP_FAIL, memory_order_relaxed,
+                                                memory_order_relaxed);
+    }
+}
+
+/* Called once per run by whoever finished its last task. After `done` is
+ * set the graph may be freed by its waiter: touch only the pool after it. */
+void weft__graph_complete(weft_graph_t *g)
+{
+    weft_pool_t *p = g->pool;
+    size_t nf = atomic_load_explicit(&g->nfailed, memory_order_relaxed);
+    size_t nc = atomic_load_explicit(&g->ncancelled, memory_order_relaxed);
+    size_t nn = atomic_load_explicit(&g->nnotrun, memory_order_relaxed);
+    int stop = atomic_load_explicit(&g->stop, memory_order_relaxed);
+    if (atomic_load_explicit(&g->has_failure, memory_order_acquire)) {
+        g->result = WEFT_ETASK;
+        snprintf(g->errbuf, sizeof g->errbuf,
+                 "task \"%s\" failed with code %d; %zu task(s) failed, %zu cancelled, %zu not run",
+                 g->fail_name, g->fail_rc, nf, nc, nn);
+    } else if (stop == STOP_CANCEL) {
+        g->result = WEFT_ECANCELED;
+        snprintf(g->errbuf, sizeof g->errbuf, "run canceled by a task; %zu task(s) not run", nn);
+    } else {
+        g->result = 0;
+    }
+    atomic_store_explicit(&g->phase, PHASE_DONE, memory_order_release);
+    atomic_store_explicit(&g->done, 1, memory_order_seq_cst);
+    atomic_fetch_sub_explicit(&p->active_runs, 1, memory_order_seq_cst);
+    weft__ecount_notify(&p->ec, 1);
+}
+
+int weft__pool_submit(weft_pool_t *p, weft_graph_t *g)
+{
+    int idle = PHASE_IDLE;
+    if (!atomic_compare_exchange_strong_explicit(&g->phase, &idle, PHASE_RUNNING,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return WEFT_EBUSY;
+    int rc = weft__graph_prepare(g);
+    if (rc) {
+        atomic_store_explicit(&g->phase, PHASE_IDLE, memory_order_release);
+        return rc;
+    }
+    g->pool = p;
+    g->failfast = (p->flags & WEFT_CONFIG_FAIL_FAST) != 0;
+    g->result = 0;
+    g->fail_name[0] = '\0';
+    g->fail_rc = 0;
+    atomic_store_explicit(&g->stop, STOP_NONE, memory_order_relaxed);
+    atomic_store_explicit(&g->has_failure, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->nfailed, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->ncancelled, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->nnotrun, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->remaining, g->ntasks, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->active_runs, 1, memory_order_relaxed);
+    if (g->ntasks == 0) {
+        weft__graph_complete(g);
+        return 0;
+    }
+    /* Spread the sources: workers claim them in chunks of about a quarter
+     * of a worker's share, at most 256. */
+    size_t chunk = g->nsources / (4 * (size_t)p->nworkers);
+    g->src_chunk = chunk < 1 ? 1 : chunk > 256 ? 256 : chunk;
+    g->src_next = 0;
+    g->inject_next = NULL;
+    pthread_mutex_lock(&p->inject_lock);
+    if (p->inject_tail)
+        p->inject_tail->inject_next = g;
+    else
+        atomic_store_explicit(&p->inject_head, g, memory_order_relaxed);
+    p->inject_tail = g;
+    pthread_mutex_unlock(&p->inject_lock);
+    weft__ecount_notify(&p->ec, g->nsources > 1);
+    return 0;
+}
+
+static int graph_done(void *arg)
+{
+    weft_graph_t *g = arg;
+    return atomic_load_explicit(&g->done, memory_order_seq_cst) != 0;
+}
+
+static weft_worker_t *helper_acquire(weft_pool_t *p)
+{
+    for (int i = p->nworkers; i < p->nslots; i++) {
+        int free_ = 0;
+        /* acquire: ownership of the slot's deque passes from its previous
+         * owner (released below) to us. */
+        if (atomic_compare_exchange_strong_explicit(&p->slots[i].in_use, &free_, 1,
+                                                    memory_order_acquire, memory_order_relaxed))
+            return &p->slots[i];
+    }
+    return NULL;
+}
+
+static void helper_release(weft_worker_t *w)
+{
+    /* Run whatever we queued (tasks of other graphs) before leaving. */
+    weft_task_t *t;
+    while ((t = w->overflow ? w->overflow : weft__wsq_pop(&w->q)) != NULL) {
+        if (t == w->overflow)
+            w->overflow = t->next;
+        weft__worker_execute(w, t);
+    }
+    weft__worker_flush(w);
+    atomic_store_explicit(&w->in_use, 0, memory_order_release);
+}
+
+int weft_graph_wait(weft_graph_t *g)
+{
+    if (!g)
+        return WEFT_EINVAL;
+    if (atomic_load_explicit(&g->phase, memory_order_acquire) == PHASE_IDLE)
+        return WEFT_ESTATE;
+    weft_pool_t *p = g->pool;
+    weft_worker_t *w = weft__worker_current(p);
+    int helper = 0;
+    weft_worker_t *prev = NULL;
+    if (!w && !(p->flags & WEFT_CONFIG_NO_CALLER_HELP)) {
+        w = helper_acquire(p);
+        helper = w != NULL;
+        if (helper)
+            prev = weft__worker_enter(w);
+    }
+    wait_until(p, w, graph_done, g);
+    if (helper) {
+        helper_release(w);
+        weft__worker_enter(prev);
+    }
+    int rc = g->result;
+    int done = PHASE_DONE;
+    if (!atomic_compare_exchange_strong_explicit(&g->phase, &done, PHASE_IDLE, memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return WEFT_ESTATE; /* another thread waited first */
+    return rc;
+}
+
+int weft_graph_done(const weft_graph_t *g)
+{
+    if (!g)
+        return WEFT_EINVAL;
+    int ph = atomic_load_explicit(&g->phase, memory_order_acquire);
+    if (ph == PHASE_IDLE)
+        return WEFT_ESTATE;
+    return ph == PHASE_DONE;
+}
+
+int weft__pool_run(weft_pool_t *p, weft_graph_t *g)
+{
+    int rc = weft__pool_submit(p, g);
+    if (rc)
+        return rc;
+    return weft_graph_wait(g);
+}

@@ -1,0 +1,35 @@
+/* scheduler — the cross-module header: the worker pool that runs graphs.
+ * runtime/runtime.c creates one pool per runtime and forwards the public
+ * graph-running calls to it. */
+#ifndef WEFT_SCHEDULER_H
+#define WEFT_SCHEDULER_H
+
+#include "runtime/topology.h"
+#include "weft/graph.h"
+
+typedef struct weft_pool weft_pool_t;
+
+typedef struct weft_pool_config {
+    int threads;              /* workers to start (>= 1) */
+    unsigned flags;           /* WEFT_CONFIG_* */
+    int spin_us;              /* idle spin before parking */
+    weft_topo_t *topo;        /* borrowed, for binding; may be NULL */
+    const weft_cpuset_t *sets;/* threads entries, empty = do not bind */
+    void *owner;              /* returned by weft_ctx_runtime() */
+} weft_pool_config_t;
+
+/* Starts the workers and binds them. Errors: WEFT_ENOMEM, WEFT_ESYS (a
+ * thread could not start, or binding failed). */
+int weft__pool_create(const weft_pool_config_t *cfg, weft_pool_t **out);
+/* Waits for submitted graphs, stops and joins the workers. */
+void weft__pool_destroy(weft_pool_t *p);
+/* 1 when the calling thread is one of p's workers, or a caller helping in
+ * one of p's slots. */
+int weft__pool_is_worker(const weft_pool_t *p);
+/* The graph of the task the calling thread is running in p, or NULL. */
+weft_graph_t *weft__pool_running_graph(const weft_pool_t *p);
+
+int weft__pool_submit(weft_pool_t *p, weft_graph_t *g);
+int weft__pool_run(weft_pool_t *p, weft_graph_t *g);
+
+#endif

@@ -1,0 +1,383 @@
+/* The worker loop: run a task, release its successors (keeping one to run
+ * next), find more work (own deque, new graphs' sources, stealing), and
+ * park on the eventcount when there is none. */
+#include "scheduler/internal.h"
+
+#include <sched.h>
+#include <string.h>
+
+static _Thread_local weft_worker_t *tls_worker;
+
+weft_worker_t *weft__worker_current(const weft_pool_t *p)
+{
+    weft_worker_t *w = tls_worker;
+    return (w && w->pool == p) ? w : NULL;
+}
+
+int weft__pool_is_worker(const weft_pool_t *p)
+{
+    return weft__worker_current(p) != NULL;
+}
+
+weft_graph_t *weft__pool_running_graph(const weft_pool_t *p)
+{
+    weft_worker_t *w = weft__worker_current(p);
+    return w && w->ctx.task ? w->ctx.task->graph : NULL;
+}
+
+weft_worker_t *weft__worker_enter(weft_worker_t *w)
+{
+    weft_worker_t *prev = tls_worker;
+    tls_worker = w;
+    return prev;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* ==== completion counting ================================================
+ * Every finished task of a run decrements the graph's `remaining`. Doing
+ * that per task would make all workers fight over one cache line, so each
+ * worker counts locally and subtracts in one go when it switches graphs or
+ * runs out of work. The worker that brings it to zero completes the run. */
+
+void weft__worker_flush(weft_worker_t *w)
+{
+    if (!w->cnt)
+        return;
+    weft_graph_t *g = w->cnt_graph;
+    size_t n = w->cnt;
+    w->cnt = 0;
+    w->cnt_graph = NULL;
+    /* acq_rel: the completer must see every task's effects (release by
+     * each flusher, acquire by the last). */
+    if (atomic_fetch_sub_explicit(&g->remaining, n, memory_order_acq_rel) == n)
+        weft__graph_complete(g);
+}
+
+/* ==== queueing =========================================================== */
+
+void weft__worker_push(weft_worker_t *w, weft_task_t *t)
+{
+    if (weft__wsq_push(&w->q, t) != 0) {
+        /* The deque could not grow: keep the task on a private stack.
+         * Nothing is lost; it is only not stealable. */
+        t->next = w->overflow;
+        w->overflow = t;
+    }
+}
+
+static inline weft_task_t *pop_local(weft_worker_t *w)
+{
+    if (w->overflow) {
+        weft_task_t *t = w->overflow;
+        w->overflow = t->next;
+        t->next = NULL;
+        return t;
+    }
+    return weft__wsq_pop(&w->q);
+}
+
+/* Takes a chunk of a submitted graph's sources: runs the first, pushes the
+ * rest on our deque where others can steal them. */
+static weft_task_t *claim_sources(weft_worker_t *w)
+{
+    weft_pool_t *p = w->pool;
+    if (!atomic_load_explicit(&p->inject_head, memory_order_acquire))
+        return NULL;
+    pthread_mutex_lock(&p->inject_lock);
+    weft_graph_t *g = atomic_load_explicit(&p->inject_head, memory_order_relaxed);
+    if (!g) {
+        pthread_mutex_unlock(&p->inject_lock);
+        return NULL;
+    }
+    size_t i = g->src_next;
+    size_t end = i + g->src_chunk;
+    if (end >= g->nsources) {
+        end = g->nsources;
+        atomic_store_explicit(&p->inject_head, g->inject_next, memory_order_relaxed);
+        if (!g->inject_next)
+            p->inject_tail = NULL;
+        g->inject_next = NULL;
+    }
+    g->src_next = end;
+    weft_task_t **src = g->sources;
+    pthread_mutex_unlock(&p->inject_lock);
+    for (size_t k = end - 1; k > i; k--)
+        weft__worker_push(w, src[k]);
+    if (end - i > 1)
+        weft__ecount_notify(&p->ec, 0);
+    return src[i];
+}
+
+/* One pass over the other slots from a random start. Takes up to half of
+ * a victim's queue (at most 16 tasks) in one visit. */
+static weft_task_t *steal(weft_worker_t *w, int *contended)
+{
+    weft_pool_t *p = w->pool;
+    int n = p->nslots;
+    /* xorshift64: cheap, per-worker, good enough to spread victims. */
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    int start = (int)(w->rng % (uint64_t)n);
+    for (int k = 0; k < n; k++) {
+        weft_worker_t *v = &p->slots[(start + k) % n];
+        if (v == w)
+            continue;
+        void *x;
+        int r = weft__wsq_steal(&v->q, &x);
+        if (r == WEFT_WSQ_ABORT) {
+            *contended = 1;
+            continue;
+        }
+        if (r != WEFT_WSQ_OK)
+            continue;
+        int64_t more = weft__wsq_size(&v->q) / 2;
+        if (more > 16)
+            more = 16;
+        int got = 0;
+        for (int64_t j = 0; j < more; j++) {
+            void *y;
+            if (weft__wsq_steal(&v->q, &y) != WEFT_WSQ_OK)
+                break;
+            weft__worker_push(w, y);
+            got = 1;
+        }
+        if (got)
+            weft__ecount_notify(&p->ec, 0);
+        return x;
+    }
+    return NULL;
+}
+
+weft_task_t *weft__worker_find(weft_worker_t *w)
+{
+    weft_task_t *t = pop_local(w);
+    if (t)
+        return t;
+    t = claim_sources(w);
+    if (t)
+        return t;
+    int contended = 0;
+    return steal(w, &contended);
+}
+
+/* Looks for work for about spin_us before giving up. */
+int weft__worker_spin(weft_worker_t *w, weft_task_t **out)
+{
+    uint64_t deadline = 0;
+    for (unsigned iter = 0;; iter++) {
+        weft_task_t *t = claim_sources(w);
+        int contended = 0;
+        if (!t)
+            t = steal(w, &contended);
+        if (t) {
+            *out = t;
+            return 1;
+        }
+        if ((iter & 15) == 15) {
+            uint64_t now = weft__clock_ns();
+            if (!deadline)
+                deadline = now + (uint64_t)w->pool->spin_us * 1000u;
+            else if (now >= deadline && !contended)
+                return 0;
+            sched_yield();
+        } else {
+            for (int i = 0; i < 32; i++)
+                cpu_relax();
+        }
+        if (w->pool->spin_us == 0 && !contended)
+            return 0;
+    }
+}
+
+/* Is anything runnable anywhere? seq_cst loads: see ecount.h. */
+int weft__pool_has_work(weft_pool_t *p)
+{
+    if (atomic_load_explicit(&p->inject_head, memory_order_seq_cst))
+        return 1;
+    for (int i = 0; i < p->nslots; i++)
+        if (weft__wsq_size(&p->slots[i].q) > 0)
+            return 1;
+    return 0;
+}
+
+/* ==== running tasks ====================================================== */
+
+static void count_state(weft_graph_t *g, int state)
+{
+    _Atomic size_t *c = state == WEFT_TASK_FAILED      ? &g->nfailed
+                        : state == WEFT_TASK_CANCELLED ? &g->ncancelled
+                                                       : &g->nnotrun;
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* The task (and its children) is finished with `state`: count it and
+ * release its successors. Returns one successor that became ready, to run
+ * next without a queue round trip; the others go on our deque. */
+static weft_task_t *finish(weft_worker_t *w, weft_task_t *t, int state)
+{
+    weft_graph_t *g = t->graph;
+    t->state = (uint8_t)state;
+    if (w->cnt_graph != g) { /* a nested run inside the task switched it */
+        weft__worker_flush(w);
+        w->cnt_graph = g;
+    }
+    w->cnt++;
+    uint8_t poison = 0;
+    if (state != WEFT_TASK_DONE) {
+        count_state(g, state);
+        poison = state == WEFT_TASK_NOT_RUN ? POISON_STOP : POISON_CANCEL;
+    }
+    weft_task_t *keep = NULL;
+    int pushed = 0;
+    weft_task_t **succ = t->succ;
+    for (uint32_t i = 0, n = t->nsucc; i < n; i++) {
+        weft_task_t *s = succ[i];
+        if (poison) /* relaxed: published by the release decrement below */
+            atomic_fetch_or_explicit(&s->poison, poison, memory_order_relaxed);
+        /* acq_rel: the task that reaches zero sees all its dependencies'
+         * effects (results, poison). */
+        if (atomic_fetch_sub_explicit(&s->join, 1, memory_order_acq_rel) == 1) {
+            /* No one else touches s->join in this run: re-arm it now so that
+             * the next run needs no reset pass. */
+            atomic_store_explicit(&s->join, s->ndeps, memory_order_relaxed);
+            if (!keep) {
+                keep = s;
+            } else {
+                weft__worker_push(w, s);
+                pushed = 1;
+            }
+        }
+    }
+    if (pushed)
+        weft__ecount_notify(&w->pool->ec, 0);
+    return keep;
+}
+
+/* A spawned child has finished: free it and, when it was the last one,
+ * finish its parent. Returns what finishing the parent made ready. */
+static weft_task_t *finish_child(weft_worker_t *w, weft_task_t *t, int state)
+{
+    struct weft_child *c = (struct weft_child *)t;
+    weft_task_t *parent = c->parent;
+    int rc = atomic_load_explicit(&t->rc, memory_order_relaxed);
+    if (state == WEFT_TASK_FAILED) {
+        int zero = 0; /* the parent's own code wins; else the first child's */
+        atomic_compare_exchange_strong_explicit(&parent->rc, &zero, rc, memory_order_relaxed,
+                                                memory_order_relaxed);
+    }
+    weft__aligned_free(c);
+    /* acq_rel: the last one to leave sees the others' rc updates. */
+    if (atomic_fetch_sub_explicit(&parent->pending, 1, memory_order_acq_rel) != 1)
+        return NULL;
+    if (parent->flags & TASK_F_CHILD) {
+        int pst = atomic_load_explicit(&parent->rc, memory_order_relaxed) ? WEFT_TASK_FAILED
+                                                                          : WEFT_TASK_DONE;
+        return finish_child(w, parent, pst);
+    }
+    return finish(w, parent, atomic_load_explicit(&parent->rc, memory_order_relaxed)
+                                 ? WEFT_TASK_FAILED
+                                 : WEFT_TASK_DONE);
+}
+
+/* Runs t and returns the next task to run (a ready successor), if any. */
+static weft_task_t *run_one(weft_worker_t *w, weft_task_t *t)
+{
+    weft_graph_t *g = t->graph;
+    if (w->cnt_graph != g) {
+        weft__worker_flush(w);
+        w->cnt_graph = g;
+    }
+    int state;
+    uint8_t p = atomic_load_explicit(&t->poison, memory_order_relaxed);
+    if (p)
+        atomic_store_explicit(&t->poison, 0, memory_order_relaxed);
+    if (p & POISON_CANCEL) {
+        state = WEFT_TASK_CANCELLED;
+    } else if ((p & POISON_STOP) || atomic_load_explicit(&g->stop, memory_order_relaxed)) {
+        state = WEFT_TASK_NOT_RUN;
+    } else {
+        if (t->flags & TASK_F_RESULT)
+            weft__graph_release_result(t);
+        weft_task_t *saved = w->ctx.task; /* nested runs reuse the ctx */
+        w->ctx.task = t;
+        int rc = t->fn(&w->ctx, t->arg);
+        w->ctx.task = saved;
+        if (rc) {
+            atomic_store_explicit(&t->rc, rc, memory_order_relaxed);
+            weft__graph_record_failure(g, t, rc);
+        }
+        if (t->flags & TASK_F_SPAWNED) {
+            t->flags &= (uint16_t)~TASK_F_SPAWNED;
+            /* Drop the parent's own token; the last child finishes it. */
+            if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) != 1)
+                return NULL;
+            rc = atomic_load_explicit(&t->rc, memory_order_relaxed);
+        }
+        state = rc ? WEFT_TASK_FAILED : WEFT_TASK_DONE;
+    }
+    if (t->flags & TASK_F_CHILD)
+        return finish_child(w, t, state);
+    if (state != WEFT_TASK_DONE) {
+        if (t->flags & TASK_F_RESULT)
+            weft__graph_release_result(t); /* no stale result from a past run */
+        if (state != WEFT_TASK_FAILED)
+            atomic_store_explicit(&t->rc, 0, memory_order_relaxed);
+    }
+    return finish(w, t, state);
+}
+
+void weft__worker_execute(weft_worker_t *w, weft_task_t *t)
+{
+    do
+        t = run_one(w, t);
+    while (t);
+}
+
+/* ==== the pool thread ==================================================== */
+
+void *weft__worker_main(void *arg)
+{
+    weft_worker_t *w = arg;
+    weft_pool_t *p = w->pool;
+    tls_worker = w;
+    w->ctx.w = w;
+    if (w->set && p->topo)
+        w->bind_rc = weft__topo_bind_self(p->topo, w->set);
+
+    pthread_mutex_lock(&p->start_lock);
+    p->started++;
+    pthread_cond_broadcast(&p->start_cond);
+    pthread_mutex_unlock(&p->start_lock);
+
+    for (;;) {
+        weft_task_t *t = weft__worker_find(w);
+        if (!t) {
+            weft__worker_flush(w);
+            if (!weft__worker_spin(w, &t)) {
+                uint32_t key = weft__ecount_prepare(&p->ec);
+                if (atomic_load_explicit(&p->shutdown, memory_order_seq_cst)) {
+                    weft__ecount_cancel(&p->ec);
+                    break;
+                }
+                if (weft__pool_has_work(p)) {
+                    weft__ecount_cancel(&p->ec);
+                } else {
+                    weft__ecount_commit(&p->ec, key);
+                }
+                continue;
+            }
+        }
+        weft__worker_execute(w, t);
+    }
+    tls_worker = NULL;
+    return NULL;
+}
