@@ -17,12 +17,12 @@ static void *arena_alloc(weft_graph_t *g, size_t size)
     size = (size + 15) & ~(size_t)15;
     weft_arena_block_t *b = g->arena;
     if (!b || b->size - b->used < size) {
-        size_t bsize = 64 * 1024;
-        if (b && b->size < (64u << 20))
-            bsize = b->size * 2;
+        size_t bsize = 64 * 1024 - sizeof *b;
+        if (b && b->size < (2u << 20))
+            bsize = (b->size + sizeof *b) * 2 - sizeof *b;
         if (bsize < size)
             bsize = size;
-        weft_arena_block_t *nb = weft__malloc(sizeof *nb + bsize);
+        weft_arena_block_t *nb = weft__alloc_large(sizeof *nb + bsize);
         if (!nb)
             return NULL;
         nb->size = bsize;
@@ -37,20 +37,16 @@ static void *arena_alloc(weft_graph_t *g, size_t size)
 
 /* ==== slabs ============================================================== */
 
-static inline weft_task_t *task_at(const weft_graph_t *g, size_t i)
-{
-    size_t q = i / GRAPH_CHUNK0 + 1;
-    int k = 63 - __builtin_clzll((unsigned long long)q);
-    size_t base = (size_t)GRAPH_CHUNK0 * (((size_t)1 << k) - 1);
-    return &g->chunk[k][i - base];
-}
+#define chunk_size weft__chunk_size
+#define chunk_of weft__chunk_of
+#define task_at weft__task_at
 
 /* Calls body(t) for every task, slab by slab (cache-friendly). */
 #define FOR_EACH_TASK(g, t, body)                                                   \
     do {                                                                            \
         size_t left_ = (g)->ntasks;                                                 \
-        for (int k_ = 0; left_ > 0; k_++) {                                         \
-            size_t n_ = (size_t)GRAPH_CHUNK0 << k_;                                 \
+        for (size_t k_ = 0; left_ > 0; k_++) {                                      \
+            size_t n_ = chunk_size(k_);                                             \
             if (n_ > left_)                                                         \
                 n_ = left_;                                                         \
             for (size_t j_ = 0; j_ < n_; j_++) {                                    \
@@ -60,6 +56,20 @@ static inline weft_task_t *task_at(const weft_graph_t *g, size_t i)
             left_ -= n_;                                                            \
         }                                                                           \
     } while (0)
+
+static int src_push(weft_graph_t *g, size_t lo, size_t hi)
+{
+    if (g->nsrc == g->cap_src) {
+        size_t cap = g->cap_src ? g->cap_src * 2 : 8;
+        weft_src_range_t *n = weft__realloc(g->src, cap * sizeof *n);
+        if (!n)
+            return WEFT_ENOMEM;
+        g->src = n;
+        g->cap_src = cap;
+    }
+    g->src[g->nsrc++] = (weft_src_range_t){lo, hi};
+    return 0;
+}
 
 int weft_graph_create(weft_graph_t **out)
 {
@@ -94,14 +104,15 @@ void weft_graph_destroy(weft_graph_t *g)
         weft_graph_wait(g);
     }
     release_results(g);
-    for (int k = 0; k < GRAPH_MAX_CHUNKS; k++)
+    for (size_t k = 0; k < g->nchunks; k++)
         weft__aligned_free(g->chunk[k]);
+    weft__free(g->chunk);
     while (g->arena) {
         weft_arena_block_t *n = g->arena->next;
-        weft__free(g->arena);
+        weft__aligned_free(g->arena);
         g->arena = n;
     }
-    weft__free(g->sources);
+    weft__free(g->src);
     weft__aligned_free(g);
 }
 
@@ -120,15 +131,24 @@ int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, 
     size_t i = g->ntasks;
     if (i >= UINT32_MAX)
         return WEFT_ENOMEM;
-    size_t q = i / GRAPH_CHUNK0 + 1;
-    int k = 63 - __builtin_clzll((unsigned long long)q);
-    if (!g->chunk[k]) {
-        if (k >= GRAPH_MAX_CHUNKS)
-            return WEFT_ENOMEM;
-        g->chunk[k] = weft__aligned_alloc(WEFT_CACHE_LINE, ((size_t)GRAPH_CHUNK0 << k) * sizeof(weft_task_t));
+    size_t off, k = chunk_of(i, &off);
+    if (k >= g->nchunks) {
+        if (k >= g->cap_chunks) {
+            size_t cap = g->cap_chunks ? g->cap_chunks * 2 : 16;
+            weft_task_t **nc = weft__realloc(g->chunk, cap * sizeof *nc);
+            if (!nc)
+                return WEFT_ENOMEM;
+            g->chunk = nc;
+            g->cap_chunks = cap;
+        }
+        g->chunk[k] = weft__alloc_large(chunk_size(k) * sizeof(weft_task_t));
         if (!g->chunk[k])
             return WEFT_ENOMEM;
+        g->nchunks = k + 1;
     }
+    /* The task extends the last source range or starts a new one. */
+    if (!(g->nsrc && g->src[g->nsrc - 1].hi == i) && src_push(g, i, i))
+        return WEFT_ENOMEM;
     const char *copy = NULL;
     if (name) {
         size_t n = strlen(name) + 1;
@@ -138,7 +158,7 @@ int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, 
         memcpy(c, name, n);
         copy = c;
     }
-    weft_task_t *t = task_at(g, i);
+    weft_task_t *t = &g->chunk[k][off];
     /* Hot line first, written in order; the cold line only where needed. */
     atomic_init(&t->join, 0);
     t->ndeps = 0;
@@ -159,7 +179,7 @@ int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, 
     t->next = NULL;
     atomic_init(&t->pending, 0);
     g->ntasks = i + 1;
-    g->nsrc_count++;
+    g->src[g->nsrc - 1].hi = i + 1;
     g->dirty = 1;
     *out = t;
     return 0;
@@ -206,8 +226,15 @@ int weft_task_after(weft_task_t *task, weft_task_t *dep)
         list_append(g, &task->pred, (uint32_t)task->ndeps, TASK_PRED_INLINE, dep))
         return WEFT_ENOMEM;
     dep->nsucc++;
-    if (task->ndeps++ == 0)
-        g->nsrc_count--;
+    if (task->ndeps++ == 0) {
+        weft_src_range_t *last = g->nsrc ? &g->src[g->nsrc - 1] : NULL;
+        if (last && last->hi == (size_t)task->index + 1) {
+            if (--last->hi == last->lo)
+                g->nsrc--;
+        } else {
+            g->stale_sources++;
+        }
+    }
     atomic_store_explicit(&task->join, task->ndeps, memory_order_relaxed);
     if (dep->index > task->index)
         g->maybe_cyclic = 1; /* creation order is no longer a topological order */
@@ -303,15 +330,16 @@ static int kahn(weft_graph_t *g)
 {
     /* Queue through `next`, seeded with the sources (already collected). */
     weft_task_t *head = NULL, *tail = NULL;
-    for (size_t i = 0; i < g->nsources; i++) {
-        weft_task_t *s = g->sources[i];
-        s->next = NULL;
-        if (tail)
-            tail->next = s;
-        else
-            head = s;
-        tail = s;
-    }
+    for (size_t r = 0; r < g->nsrc; r++)
+        for (size_t i = g->src[r].lo; i < g->src[r].hi; i++) {
+            weft_task_t *s = task_at(g, i);
+            s->next = NULL;
+            if (tail)
+                tail->next = s;
+            else
+                head = s;
+            tail = s;
+        }
     size_t seen = 0;
     while (head) {
         weft_task_t *t = head;
@@ -343,22 +371,44 @@ static int kahn(weft_graph_t *g)
     return rc;
 }
 
+/* Rebuilds the source ranges without the tasks that gained dependencies.
+ * On failure the old ranges stay (still a superset: tasks with
+ * dependencies are skipped again next time). */
+static int split_sources(weft_graph_t *g)
+{
+    weft_src_range_t *old = g->src;
+    size_t nold = g->nsrc;
+    g->src = NULL;
+    g->nsrc = g->cap_src = 0;
+    for (size_t r = 0; r < nold; r++) {
+        size_t lo = old[r].lo;
+        for (size_t i = old[r].lo; i <= old[r].hi; i++) {
+            if (i < old[r].hi && task_at(g, i)->ndeps == 0)
+                continue;
+            if (i > lo && src_push(g, lo, i)) {
+                weft__free(g->src);
+                g->src = old;
+                g->nsrc = g->cap_src = nold;
+                return WEFT_ENOMEM;
+            }
+            lo = i + 1;
+        }
+    }
+    weft__free(old);
+    g->stale_sources = 0;
+    return 0;
+}
+
 int weft__graph_prepare(weft_graph_t *g)
 {
     g->errbuf[0] = '\0';
     if (!g->dirty)
         return 0;
-    size_t n = g->nsrc_count;
-    if (n > g->cap_sources) {
-        weft_task_t **s = weft__malloc(n * sizeof *s);
-        if (!s)
-            return WEFT_ENOMEM;
-        weft__free(g->sources);
-        g->sources = s;
-        g->cap_sources = n;
-    }
-    n = 0;
-    FOR_EACH_TASK(g, t, if (t->ndeps == 0) g->sources[n++] = t);
+    if (g->stale_sources && split_sources(g))
+        return WEFT_ENOMEM;
+    size_t n = 0;
+    for (size_t r = 0; r < g->nsrc; r++)
+        n += g->src[r].hi - g->src[r].lo;
     g->nsources = n;
     if (g->maybe_cyclic) {
         int rc = kahn(g);

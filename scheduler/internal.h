@@ -66,8 +66,15 @@ struct weft_child {
 enum { PHASE_IDLE = 0, PHASE_RUNNING = 1, PHASE_DONE = 2 };
 enum { STOP_NONE = 0, STOP_FAIL = 1, STOP_CANCEL = 2 };
 
-#define GRAPH_MAX_CHUNKS 40
-#define GRAPH_CHUNK0 64 /* chunk k holds GRAPH_CHUNK0 << k tasks */
+/* Chunk k holds GRAPH_CHUNK0 << k tasks up to k = GRAPH_CHUNK_LOG; all
+ * later chunks hold GRAPH_CHUNK0 << GRAPH_CHUNK_LOG (4 MiB): small enough
+ * for the allocator to keep and reuse them for the next graph. */
+#define GRAPH_CHUNK0 64
+#define GRAPH_CHUNK_LOG 9
+
+typedef struct weft_src_range {
+    size_t lo, hi; /* task indices [lo, hi) */
+} weft_src_range_t;
 
 typedef struct weft_arena_block {
     struct weft_arena_block *next;
@@ -77,21 +84,29 @@ typedef struct weft_arena_block {
 
 struct weft_graph {
     /* building */
-    weft_task_t *chunk[GRAPH_MAX_CHUNKS];
+    weft_task_t **chunk;
+    size_t nchunks, cap_chunks;
     size_t ntasks;
     weft_arena_block_t *arena;
     int dirty;        /* changed since the last validation */
     int maybe_cyclic; /* an edge points from a later task to an earlier one */
     int has_dtor;     /* some task may hold a result */
-    weft_task_t **sources;
-    size_t nsources, cap_sources;
-    size_t nsrc_count; /* tasks with no dependency, kept up to date */
+    /* Sources (tasks without dependencies) are tracked while building, as
+     * ranges of task indices: a new task extends the last range; a task
+     * that gains its first dependency is cut from the end of the last
+     * range (the usual add-then-after pattern) or else left stale and
+     * split out by the next validation. 1M independent tasks are one
+     * range; a chain is one range of one task. */
+    weft_src_range_t *src;
+    size_t nsrc, cap_src;
+    size_t stale_sources;
+    size_t nsources; /* tasks in the ranges, counted at validation */
 
     /* running */
     _Atomic int phase;
     int failfast;
     int result;
-    size_t src_next, src_chunk; /* claimed under the pool's inject lock */
+    size_t src_ri, src_pos, src_chunk; /* claimed under the inject lock */
     weft_graph_t *inject_next;
     weft_pool_t *pool;
     alignas(WEFT_CACHE_LINE) _Atomic size_t remaining;
@@ -130,12 +145,14 @@ typedef struct weft_worker {
 #define POOL_HELPERS 8
 
 struct weft_pool {
-    weft_ecount_t ec;
+    weft_ecount_t ec;      /* idle workers and helping callers park here */
+    weft_ecount_t done_ec; /* callers that only wait for a run park here */
     alignas(WEFT_CACHE_LINE) _Atomic(weft_graph_t *) inject_head;
     weft_graph_t *inject_tail;
     pthread_mutex_t inject_lock;
     _Atomic int shutdown;
     _Atomic size_t active_runs;
+    _Atomic int cond_waiters; /* slots parked on ec waiting for a run */
     int nworkers, nslots;
     weft_worker_t *slots; /* nworkers pool threads, then POOL_HELPERS */
     unsigned flags;
@@ -146,6 +163,36 @@ struct weft_pool {
     pthread_cond_t start_cond;
     int started;
 };
+
+/* ---- task slabs ---------------------------------------------------------- */
+
+#define CHUNK_FIXED_BASE ((size_t)GRAPH_CHUNK0 * (((size_t)1 << GRAPH_CHUNK_LOG) - 1))
+#define CHUNK_FIXED_SIZE ((size_t)GRAPH_CHUNK0 << GRAPH_CHUNK_LOG)
+
+static inline size_t weft__chunk_size(size_t k)
+{
+    return k < GRAPH_CHUNK_LOG ? (size_t)GRAPH_CHUNK0 << k : CHUNK_FIXED_SIZE;
+}
+
+/* Chunk number and offset of task i. */
+static inline size_t weft__chunk_of(size_t i, size_t *off)
+{
+    if (i >= CHUNK_FIXED_BASE) {
+        size_t r = i - CHUNK_FIXED_BASE;
+        *off = r % CHUNK_FIXED_SIZE;
+        return GRAPH_CHUNK_LOG + r / CHUNK_FIXED_SIZE;
+    }
+    size_t q = i / GRAPH_CHUNK0 + 1;
+    size_t k = (size_t)(63 - __builtin_clzll((unsigned long long)q));
+    *off = i - (size_t)GRAPH_CHUNK0 * (((size_t)1 << k) - 1);
+    return k;
+}
+
+static inline weft_task_t *weft__task_at(const weft_graph_t *g, size_t i)
+{
+    size_t off, k = weft__chunk_of(i, &off);
+    return &g->chunk[k][off];
+}
 
 /* ---- cross-file internals ------------------------------------------------ */
 

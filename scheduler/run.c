@@ -34,6 +34,7 @@ int weft__pool_create(const weft_pool_config_t *cfg, weft_pool_t **out)
         return WEFT_ENOMEM;
     memset(p, 0, sizeof *p);
     weft__ecount_init(&p->ec);
+    weft__ecount_init(&p->done_ec);
     pthread_mutex_init(&p->inject_lock, NULL);
     pthread_mutex_init(&p->start_lock, NULL);
     pthread_cond_init(&p->start_cond, NULL);
@@ -90,16 +91,19 @@ int weft__pool_create(const weft_pool_config_t *cfg, weft_pool_t **out)
  * work through slot w meanwhile (w NULL: just sleep). */
 static void wait_until(weft_pool_t *p, weft_worker_t *w, int (*cond)(void *), void *arg)
 {
+    /* seq_cst: Dekker with weft__graph_complete (done, then cond_waiters). */
+    if (w)
+        atomic_fetch_add_explicit(&p->cond_waiters, 1, memory_order_seq_cst);
     for (;;) {
         if (cond(arg))
-            return;
+            break;
         weft_task_t *t = NULL;
         if (w) {
             t = weft__worker_find(w);
             if (!t) {
                 weft__worker_flush(w);
                 if (cond(arg))
-                    return;
+                    break;
                 if (!weft__worker_spin(w, &t))
                     t = NULL;
             }
@@ -108,12 +112,17 @@ static void wait_until(weft_pool_t *p, weft_worker_t *w, int (*cond)(void *), vo
                 continue;
             }
         }
-        uint32_t key = weft__ecount_prepare(&p->ec);
+        /* A helper sleeps with the workers (woken for work and for run
+         * completions); a mere waiter only on completions. */
+        weft_ecount_t *ec = w ? &p->ec : &p->done_ec;
+        uint32_t key = weft__ecount_prepare(ec);
         if (cond(arg) || (w && weft__pool_has_work(p)))
-            weft__ecount_cancel(&p->ec);
+            weft__ecount_cancel(ec);
         else
-            weft__ecount_commit(&p->ec, key);
+            weft__ecount_commit(ec, key);
     }
+    if (w)
+        atomic_fetch_sub_explicit(&p->cond_waiters, 1, memory_order_relaxed);
 }
 
 static int no_active_runs(void *arg)
@@ -177,7 +186,9 @@ void weft__graph_complete(weft_graph_t *g)
     atomic_store_explicit(&g->phase, PHASE_DONE, memory_order_release);
     atomic_store_explicit(&g->done, 1, memory_order_seq_cst);
     atomic_fetch_sub_explicit(&p->active_runs, 1, memory_order_seq_cst);
-    weft__ecount_notify(&p->ec, 1);
+    weft__ecount_notify(&p->done_ec, 1);
+    if (atomic_load_explicit(&p->cond_waiters, memory_order_seq_cst))
+        weft__ecount_notify(&p->ec, 1);
 }
 
 int weft__pool_submit(weft_pool_t *p, weft_graph_t *g)
@@ -212,7 +223,8 @@ int weft__pool_submit(weft_pool_t *p, weft_graph_t *g)
      * of a worker's share, at most 256. */
     size_t chunk = g->nsources / (4 * (size_t)p->nworkers);
     g->src_chunk = chunk < 1 ? 1 : chunk > 256 ? 256 : chunk;
-    g->src_next = 0;
+    g->src_ri = 0;
+    g->src_pos = 0;
     g->inject_next = NULL;
     pthread_mutex_lock(&p->inject_lock);
     if (p->inject_tail)

@@ -97,23 +97,27 @@ static weft_task_t *claim_sources(weft_worker_t *w)
         pthread_mutex_unlock(&p->inject_lock);
         return NULL;
     }
-    size_t i = g->src_next;
-    size_t end = i + g->src_chunk;
-    if (end >= g->nsources) {
-        end = g->nsources;
-        atomic_store_explicit(&p->inject_head, g->inject_next, memory_order_relaxed);
-        if (!g->inject_next)
-            p->inject_tail = NULL;
-        g->inject_next = NULL;
+    weft_src_range_t *r = &g->src[g->src_ri];
+    size_t lo = r->lo + g->src_pos;
+    size_t n = r->hi - lo;
+    if (n > g->src_chunk)
+        n = g->src_chunk;
+    g->src_pos += n;
+    if (lo + n == r->hi) {
+        g->src_pos = 0;
+        if (++g->src_ri == g->nsrc) {
+            atomic_store_explicit(&p->inject_head, g->inject_next, memory_order_relaxed);
+            if (!g->inject_next)
+                p->inject_tail = NULL;
+            g->inject_next = NULL;
+        }
     }
-    g->src_next = end;
-    weft_task_t **src = g->sources;
     pthread_mutex_unlock(&p->inject_lock);
-    for (size_t k = end - 1; k > i; k--)
-        weft__worker_push(w, src[k]);
-    if (end - i > 1)
+    for (size_t k = lo + n - 1; k > lo; k--)
+        weft__worker_push(w, weft__task_at(g, k));
+    if (n > 1)
         weft__ecount_notify(&p->ec, 0);
-    return src[i];
+    return weft__task_at(g, lo);
 }
 
 /* One pass over the other slots from a random start. Takes up to half of

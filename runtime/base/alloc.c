@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static weft_alloc_hooks_t installed[2];
 static _Atomic(const weft_alloc_hooks_t *) hooks_ptr;
@@ -108,4 +109,17 @@ void weft__aligned_free(void *ptr)
     void *raw;
     memcpy(&raw, (char *)ptr - sizeof(void *), sizeof raw);
     weft__free(raw);
+}
+
+void *weft__alloc_large(size_t size)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (size < huge)
+        return weft__aligned_alloc(WEFT_CACHE_LINE, size);
+    void *p = weft__aligned_alloc(huge, size);
+#ifdef MADV_HUGEPAGE
+    if (p)
+        madvise(p, size & ~(huge - 1), MADV_HUGEPAGE); /* advice only */
+#endif
+    return p;
 }

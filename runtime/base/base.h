@@ -23,6 +23,11 @@ char *weft__strdup(const char *s);
  * weft__aligned_free. */
 void *weft__aligned_alloc(size_t align, size_t size);
 void weft__aligned_free(void *ptr);
+/* Large blocks that are filled right away (task slabs, arenas): cache-line
+ * aligned, and blocks of 2 MiB or more are 2 MiB-aligned and marked for
+ * transparent huge pages, because first-touch page faults otherwise cost
+ * more than the tasks themselves. Release with weft__aligned_free. */
+void *weft__alloc_large(size_t size);
 
 /* The built-in allocator backend (alloc_jemalloc.c or alloc_libc.c). */
 extern const weft_alloc_hooks_t weft__default_hooks;
