@@ -128,6 +128,9 @@ struct weft_ctx {
 
 typedef struct weft_worker {
     weft_wsq_t q;
+    /* Tasks handed to this worker in one go by a wide fan-out: a Treiber
+     * stack linked through task->next. Anyone may take the whole list. */
+    alignas(WEFT_CACHE_LINE) _Atomic(weft_task_t *) inbox;
     alignas(WEFT_CACHE_LINE) weft_pool_t *pool;
     int index;
     int helper;           /* a caller's slot rather than a pool thread */
@@ -135,6 +138,8 @@ typedef struct weft_worker {
     weft_graph_t *cnt_graph; /* finished tasks not yet subtracted ... */
     size_t cnt;              /* ... from cnt_graph->remaining */
     weft_task_t *overflow;   /* private stack when the deque cannot grow */
+    weft_task_t *join_task;  /* decrements owed to a wide join ... */
+    int32_t join_owed;       /* ... combined into one atomic (worker.c) */
     struct weft_ctx ctx;
     pthread_t thread;
     _Atomic int in_use;      /* helper slots: taken by a caller */
@@ -209,6 +214,8 @@ void weft__worker_execute(weft_worker_t *w, weft_task_t *t);
 weft_task_t *weft__worker_find(weft_worker_t *w);
 int weft__worker_spin(weft_worker_t *w, weft_task_t **out);
 void weft__worker_flush(weft_worker_t *w);
+/* Pays decrements owed to a join, running it if that made it ready. */
+void weft__worker_settle(weft_worker_t *w);
 void weft__worker_push(weft_worker_t *w, weft_task_t *t);
 int weft__pool_has_work(weft_pool_t *p);
 void *weft__worker_main(void *arg);

@@ -100,6 +100,10 @@ static void wait_until(weft_pool_t *p, weft_worker_t *w, int (*cond)(void *), vo
         weft_task_t *t = NULL;
         if (w) {
             t = weft__worker_find(w);
+            if (!t && w->join_task) {
+                weft__worker_settle(w);
+                continue;
+            }
             if (!t) {
                 weft__worker_flush(w);
                 if (cond(arg))
@@ -259,11 +263,16 @@ static weft_worker_t *helper_acquire(weft_pool_t *p)
 static void helper_release(weft_worker_t *w)
 {
     /* Run whatever we queued (tasks of other graphs) before leaving. */
-    weft_task_t *t;
-    while ((t = w->overflow ? w->overflow : weft__wsq_pop(&w->q)) != NULL) {
-        if (t == w->overflow)
-            w->overflow = t->next;
-        weft__worker_execute(w, t);
+    for (;;) {
+        weft_task_t *t;
+        while ((t = w->overflow ? w->overflow : weft__wsq_pop(&w->q)) != NULL) {
+            if (t == w->overflow)
+                w->overflow = t->next;
+            weft__worker_execute(w, t);
+        }
+        if (!w->join_task)
+            break;
+        weft__worker_settle(w);
     }
     weft__worker_flush(w);
     atomic_store_explicit(&w->in_use, 0, memory_order_release);

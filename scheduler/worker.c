@@ -73,6 +73,28 @@ void weft__worker_push(weft_worker_t *w, weft_task_t *t)
     }
 }
 
+/* Takes v's whole inbox and queues it on w's deque; returns one task. */
+static weft_task_t *take_inbox(weft_worker_t *w, weft_worker_t *v)
+{
+    if (!atomic_load_explicit(&v->inbox, memory_order_relaxed))
+        return NULL;
+    /* acquire: pairs with the release CAS that published the list. */
+    weft_task_t *list = atomic_exchange_explicit(&v->inbox, NULL, memory_order_acquire);
+    if (!list)
+        return NULL;
+    weft_task_t *first = list;
+    int more = 0;
+    for (weft_task_t *t = list->next; t;) {
+        weft_task_t *n = t->next;
+        weft__worker_push(w, t);
+        t = n;
+        more = 1;
+    }
+    if (more)
+        weft__ecount_notify(&w->pool->ec, 0);
+    return first;
+}
+
 static inline weft_task_t *pop_local(weft_worker_t *w)
 {
     if (w->overflow) {
@@ -81,7 +103,19 @@ static inline weft_task_t *pop_local(weft_worker_t *w)
         t->next = NULL;
         return t;
     }
-    return weft__wsq_pop(&w->q);
+    weft_task_t *t = weft__wsq_pop(&w->q);
+    return t ? t : take_inbox(w, w);
+}
+
+/* Hands the list first..last (n tasks, linked by next) to v's inbox. */
+static void give(weft_worker_t *v, weft_task_t *first, weft_task_t *last)
+{
+    weft_task_t *head = atomic_load_explicit(&v->inbox, memory_order_relaxed);
+    do
+        last->next = head;
+    /* release: the receiver sees the links and the tasks' state. */
+    while (!atomic_compare_exchange_weak_explicit(&v->inbox, &head, first, memory_order_release,
+                                                  memory_order_relaxed));
 }
 
 /* Takes a chunk of a submitted graph's sources: runs the first, pushes the
@@ -135,6 +169,9 @@ static weft_task_t *steal(weft_worker_t *w, int *contended)
         weft_worker_t *v = &p->slots[(start + k) % n];
         if (v == w)
             continue;
+        weft_task_t *in = take_inbox(w, v);
+        if (in)
+            return in;
         void *x;
         int r = weft__wsq_steal(&v->q, &x);
         if (r == WEFT_WSQ_ABORT) {
@@ -208,9 +245,48 @@ int weft__pool_has_work(weft_pool_t *p)
     if (atomic_load_explicit(&p->inject_head, memory_order_seq_cst))
         return 1;
     for (int i = 0; i < p->nslots; i++)
-        if (weft__wsq_size(&p->slots[i].q) > 0)
+        if (weft__wsq_size(&p->slots[i].q) > 0 ||
+            atomic_load_explicit(&p->slots[i].inbox, memory_order_seq_cst))
             return 1;
     return 0;
+}
+
+/* ==== join combining =====================================================
+ * When many tasks feed one wide join (fork-join), every finish would hit
+ * the join's counter from every worker. Instead a worker owes the join its
+ * decrements and pays them in one atomic when it runs anything that does
+ * not feed that join, or before it looks for work elsewhere. The join
+ * cannot become ready before the tasks feeding it finish, so holding the
+ * decrements while running only such tasks delays nothing. */
+
+#define JOIN_COMBINE_MIN 16
+
+/* Pays what w owes; returns the join if that made it ready. */
+static weft_task_t *pay_join(weft_worker_t *w)
+{
+    weft_task_t *j = w->join_task;
+    if (!j)
+        return NULL;
+    int32_t n = w->join_owed;
+    w->join_task = NULL;
+    w->join_owed = 0;
+    if (atomic_fetch_sub_explicit(&j->join, n, memory_order_acq_rel) == n) {
+        atomic_store_explicit(&j->join, j->ndeps, memory_order_relaxed);
+        return j;
+    }
+    return NULL;
+}
+
+void weft__worker_settle(weft_worker_t *w)
+{
+    weft_task_t *j = pay_join(w);
+    if (j)
+        weft__worker_execute(w, j);
+}
+
+static inline int feeds_owed_join(const weft_worker_t *w, const weft_task_t *t)
+{
+    return t->nsucc == 1 && t->succ[0] == w->join_task;
 }
 
 /* ==== running tasks ====================================================== */
@@ -221,6 +297,58 @@ static void count_state(weft_graph_t *g, int state)
                         : state == WEFT_TASK_CANCELLED ? &g->ncancelled
                                                        : &g->nnotrun;
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* A wide fan-out: the ready successors are split evenly between this
+ * worker and the others, each share handed over with one atomic, instead
+ * of being pushed one by one and stolen one by one. */
+#define FANOUT_SPREAD 64
+
+static weft_task_t *fan_out(weft_worker_t *w, weft_task_t *t)
+{
+    weft_task_t *head = NULL, *tail = NULL, *keep = NULL;
+    size_t n = 0;
+    for (uint32_t i = 0; i < t->nsucc; i++) {
+        weft_task_t *s = t->succ[i];
+        if (atomic_fetch_sub_explicit(&s->join, 1, memory_order_acq_rel) != 1)
+            continue;
+        atomic_store_explicit(&s->join, s->ndeps, memory_order_relaxed);
+        if (!keep) {
+            keep = s;
+            continue;
+        }
+        s->next = NULL;
+        if (tail)
+            tail->next = s;
+        else
+            head = s;
+        tail = s;
+        n++;
+    }
+    weft_pool_t *p = w->pool;
+    int nw = p->nworkers;
+    size_t share = n / (size_t)nw;
+    if (share >= 8) {
+        int v = w->index;
+        for (int k = 1; k < nw; k++) {
+            v = (v + 1) % nw;
+            weft_task_t *first = head, *last = head;
+            for (size_t j = 1; j < share; j++)
+                last = last->next;
+            head = last->next;
+            give(&p->slots[v], first, last);
+        }
+    }
+    int pushed = 0;
+    while (head) {
+        weft_task_t *nx = head->next;
+        weft__worker_push(w, head);
+        head = nx;
+        pushed = 1;
+    }
+    if (pushed || share >= 8)
+        weft__ecount_notify(&p->ec, 1);
+    return keep;
 }
 
 /* The task (and its children) is finished with `state`: count it and
@@ -243,10 +371,28 @@ static weft_task_t *finish(weft_worker_t *w, weft_task_t *t, int state)
     weft_task_t *keep = NULL;
     int pushed = 0;
     weft_task_t **succ = t->succ;
+    if (t->nsucc >= FANOUT_SPREAD && w->pool->nworkers > 1 && !poison)
+        return fan_out(w, t);
     for (uint32_t i = 0, n = t->nsucc; i < n; i++) {
         weft_task_t *s = succ[i];
         if (poison) /* relaxed: published by the release decrement below */
             atomic_fetch_or_explicit(&s->poison, poison, memory_order_relaxed);
+        if (s->ndeps >= JOIN_COMBINE_MIN && !poison) {
+            if (s != w->join_task) {
+                weft_task_t *r = pay_join(w);
+                if (r) {
+                    if (!keep)
+                        keep = r;
+                    else {
+                        weft__worker_push(w, r);
+                        pushed = 1;
+                    }
+                }
+                w->join_task = s;
+            }
+            w->join_owed++;
+            continue;
+        }
         /* acq_rel: the task that reaches zero sees all its dependencies'
          * effects (results, poison). */
         if (atomic_fetch_sub_explicit(&s->join, 1, memory_order_acq_rel) == 1) {
@@ -296,6 +442,11 @@ static weft_task_t *finish_child(weft_worker_t *w, weft_task_t *t, int state)
 static weft_task_t *run_one(weft_worker_t *w, weft_task_t *t)
 {
     weft_graph_t *g = t->graph;
+    if (w->join_task && !feeds_owed_join(w, t)) {
+        weft_task_t *j = pay_join(w);
+        if (j)
+            weft__worker_push(w, j);
+    }
     if (w->cnt_graph != g) {
         weft__worker_flush(w);
         w->cnt_graph = g;
@@ -364,6 +515,10 @@ void *weft__worker_main(void *arg)
 
     for (;;) {
         weft_task_t *t = weft__worker_find(w);
+        if (!t && w->join_task) {
+            weft__worker_settle(w);
+            continue;
+        }
         if (!t) {
             weft__worker_flush(w);
             if (!weft__worker_spin(w, &t)) {
