@@ -20,6 +20,7 @@ enum {
     TASK_F_RESULT = 1u << 0,  /* result/dtor hold something to release */
     TASK_F_CHILD = 1u << 1,   /* a spawned child (struct weft_child) */
     TASK_F_SPAWNED = 1u << 2, /* spawned children during this run */
+    TASK_F_RC = 1u << 3,      /* rc holds a failure code to clear */
 };
 
 enum { POISON_CANCEL = 1, POISON_STOP = 2 };

@@ -428,6 +428,9 @@ static weft_task_t *finish_child(weft_worker_t *w, weft_task_t *t, int state)
     /* acq_rel: the last one to leave sees the others' rc updates. */
     if (atomic_fetch_sub_explicit(&parent->pending, 1, memory_order_acq_rel) != 1)
         return NULL;
+    /* We are the last one touching the parent in this run. */
+    if (atomic_load_explicit(&parent->rc, memory_order_relaxed))
+        parent->flags |= TASK_F_RC;
     if (parent->flags & TASK_F_CHILD) {
         int pst = atomic_load_explicit(&parent->rc, memory_order_relaxed) ? WEFT_TASK_FAILED
                                                                           : WEFT_TASK_DONE;
@@ -460,14 +463,19 @@ static weft_task_t *run_one(weft_worker_t *w, weft_task_t *t)
     } else if ((p & POISON_STOP) || atomic_load_explicit(&g->stop, memory_order_relaxed)) {
         state = WEFT_TASK_NOT_RUN;
     } else {
-        if (t->flags & TASK_F_RESULT)
-            weft__graph_release_result(t);
+        if (t->flags & (TASK_F_RESULT | TASK_F_RC)) {
+            if (t->flags & TASK_F_RESULT)
+                weft__graph_release_result(t);
+            atomic_store_explicit(&t->rc, 0, memory_order_relaxed);
+            t->flags &= (uint16_t)~TASK_F_RC;
+        }
         weft_task_t *saved = w->ctx.task; /* nested runs reuse the ctx */
         w->ctx.task = t;
         int rc = t->fn(&w->ctx, t->arg);
         w->ctx.task = saved;
         if (rc) {
             atomic_store_explicit(&t->rc, rc, memory_order_relaxed);
+            t->flags |= TASK_F_RC;
             weft__graph_record_failure(g, t, rc);
         }
         if (t->flags & TASK_F_SPAWNED) {
@@ -484,8 +492,10 @@ static weft_task_t *run_one(weft_worker_t *w, weft_task_t *t)
     if (state != WEFT_TASK_DONE) {
         if (t->flags & TASK_F_RESULT)
             weft__graph_release_result(t); /* no stale result from a past run */
-        if (state != WEFT_TASK_FAILED)
+        if (state != WEFT_TASK_FAILED) {
             atomic_store_explicit(&t->rc, 0, memory_order_relaxed);
+            t->flags &= (uint16_t)~TASK_F_RC;
+        }
     }
     return finish(w, t, state);
 }

@@ -1,1 +1,226 @@
-int main(void){return 0;}
+/* Failing tasks: dependents cancelled, independent tasks still run, the
+ * report, fail-fast, cancellation from a task, and clean reruns. */
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <weft.h>
+
+#include "testlib.h"
+
+static weft_runtime_t *make_rt(unsigned flags)
+{
+    weft_config_t cfg;
+    weft_config_init(&cfg);
+    cfg.threads = 2;
+    cfg.flags = flags | WEFT_CONFIG_QUIET;
+    weft_runtime_t *rt = NULL;
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), 0);
+    return rt;
+}
+
+static atomic_int ran;
+static int ok(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    atomic_fetch_add(&ran, 1);
+    return 0;
+}
+
+static int fail_with(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    atomic_fetch_add(&ran, 1);
+    return (int)(intptr_t)arg;
+}
+
+static void *boxed;
+static void free_box(void *p)
+{
+    free(p);
+}
+static int ok_with_result(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&ran, 1);
+    return weft_ctx_set_result(ctx, malloc(16), free_box);
+}
+
+/*   a(fails 7) -> b -> c        d -> e       f(result)
+ *                 \-> x (also after d) */
+TEST(failure_cancels_dependents_only)
+{
+    weft_runtime_t *rt = make_rt(0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *a = weft_graph_add(g, "a", fail_with, (void *)(intptr_t)7);
+    weft_task_t *b = weft_graph_add(g, "b", ok, NULL);
+    weft_task_t *c = weft_graph_add(g, "c", ok, NULL);
+    weft_task_t *d = weft_graph_add(g, "d", ok, NULL);
+    weft_task_t *e = weft_graph_add(g, "e", ok, NULL);
+    weft_task_t *x = weft_graph_add(g, "x", ok, NULL);
+    weft_task_t *f = weft_graph_add(g, "f", ok_with_result, NULL);
+    CHECK_EQ(weft_task_after(b, a), 0);
+    CHECK_EQ(weft_task_after(c, b), 0);
+    CHECK_EQ(weft_task_after(e, d), 0);
+    CHECK_EQ(weft_task_after(x, b), 0);
+    CHECK_EQ(weft_task_after(x, d), 0);
+    atomic_store(&ran, 0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(atomic_load(&ran), 4); /* a, d, e, f */
+    CHECK_EQ(weft_task_state(a), WEFT_TASK_FAILED);
+    CHECK_EQ(weft_task_status(a), 7);
+    CHECK_EQ(weft_task_state(b), WEFT_TASK_CANCELLED);
+    CHECK_EQ(weft_task_state(c), WEFT_TASK_CANCELLED);
+    CHECK_EQ(weft_task_state(x), WEFT_TASK_CANCELLED);
+    CHECK_EQ(weft_task_status(b), 0);
+    CHECK_EQ(weft_task_state(d), WEFT_TASK_DONE);
+    CHECK_EQ(weft_task_state(e), WEFT_TASK_DONE);
+    CHECK_EQ(weft_task_state(f), WEFT_TASK_DONE);
+    CHECK_STR(weft_graph_first_failure(g), "a");
+    weft_run_stats_t st;
+    CHECK_EQ(weft_graph_stats(g, &st), 0);
+    CHECK_EQ(st.done, 3);
+    CHECK_EQ(st.failed, 1);
+    CHECK_EQ(st.cancelled, 3);
+    CHECK_EQ(st.not_run, 0);
+    CHECK_STR(weft_graph_error(g),
+              "task \"a\" failed with code 7; 1 task(s) failed, 3 cancelled, 0 not run");
+    /* A rerun starts clean: a fixed task makes everything run. */
+    boxed = weft_task_result(f);
+    CHECK(boxed != NULL);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+static int flaky_fails;
+static int flaky(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    atomic_fetch_add(&ran, 1);
+    return flaky_fails ? 3 : 0;
+}
+
+TEST(rerun_after_failure_is_clean)
+{
+    weft_runtime_t *rt = make_rt(0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *a = weft_graph_add(g, "flaky", flaky, NULL);
+    weft_task_t *b = weft_graph_add(g, "after", ok_with_result, NULL);
+    CHECK_EQ(weft_task_after(b, a), 0);
+    flaky_fails = 0;
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK(weft_task_result(b) != NULL);
+    flaky_fails = 1;
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK(weft_task_result(b) == NULL); /* stale result released */
+    CHECK_EQ(weft_task_state(b), WEFT_TASK_CANCELLED);
+    flaky_fails = 0;
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_EQ(weft_task_state(a), WEFT_TASK_DONE);
+    CHECK_EQ(weft_task_status(a), 0);
+    CHECK_EQ(weft_task_state(b), WEFT_TASK_DONE);
+    CHECK(weft_graph_first_failure(g) == NULL);
+    CHECK_STR(weft_graph_error(g), "");
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+static int slow_ok(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    usleep(1000);
+    atomic_fetch_add(&ran, 1);
+    return 0;
+}
+
+TEST(fail_fast_stops_starting_tasks)
+{
+    weft_runtime_t *rt = make_rt(WEFT_CONFIG_FAIL_FAST);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    /* A chain whose second task fails, next to 200 slow independent tasks:
+     * with fail-fast most independent tasks never start. */
+    weft_task_t *a = weft_graph_add(g, "first", ok, NULL);
+    weft_task_t *b = weft_graph_add(g, "boom", fail_with, (void *)(intptr_t)-2);
+    weft_task_t *c = weft_graph_add(g, "dependent", ok, NULL);
+    CHECK_EQ(weft_task_after(b, a), 0);
+    CHECK_EQ(weft_task_after(c, b), 0);
+    for (int i = 0; i < 200; i++)
+        CHECK(weft_graph_add(g, "slow", slow_ok, NULL));
+    atomic_store(&ran, 0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(weft_task_state(b), WEFT_TASK_FAILED);
+    CHECK_EQ(weft_task_status(b), -2);
+    CHECK_EQ(weft_task_state(c), WEFT_TASK_CANCELLED);
+    weft_run_stats_t st;
+    CHECK_EQ(weft_graph_stats(g, &st), 0);
+    CHECK(st.not_run > 100);
+    CHECK_EQ(st.done + st.failed + st.cancelled + st.not_run, 203);
+    CHECK_STR(weft_graph_first_failure(g), "boom");
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+static int canceller(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    CHECK_EQ(weft_ctx_stopping(ctx), 0);
+    CHECK_EQ(weft_ctx_cancel_run(ctx), 0);
+    CHECK_EQ(weft_ctx_stopping(ctx), 1);
+    CHECK_EQ(weft_ctx_spawn(ctx, "late", ok, NULL), WEFT_ECANCELED);
+    return 0;
+}
+
+TEST(a_task_cancels_the_run)
+{
+    weft_runtime_t *rt = make_rt(0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *k = weft_graph_add(g, "cancel", canceller, NULL);
+    weft_task_t *prev = k;
+    for (int i = 0; i < 50; i++) {
+        weft_task_t *t = weft_graph_add(g, "after", ok, NULL);
+        CHECK_EQ(weft_task_after(t, prev), 0);
+        prev = t;
+    }
+    atomic_store(&ran, 0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ECANCELED);
+    CHECK_EQ(atomic_load(&ran), 0);
+    CHECK_EQ(weft_task_state(k), WEFT_TASK_DONE);
+    CHECK_EQ(weft_task_state(prev), WEFT_TASK_NOT_RUN);
+    weft_run_stats_t st;
+    CHECK_EQ(weft_graph_stats(g, &st), 0);
+    CHECK_EQ(st.not_run, 50);
+    CHECK_STR(weft_graph_error(g), "run canceled by a task; 50 task(s) not run");
+    CHECK(weft_graph_first_failure(g) == NULL);
+    /* The next run is not canceled. */
+    weft_graph_t *g2;
+    CHECK_EQ(weft_graph_create(&g2), 0);
+    CHECK(weft_graph_add(g2, "fine", ok, NULL));
+    CHECK_EQ(weft_graph_run(rt, g2), 0);
+    weft_graph_destroy(g2);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+TEST(many_failures_one_first)
+{
+    weft_runtime_t *rt = make_rt(0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    for (int i = 0; i < 500; i++)
+        CHECK(weft_graph_add(g, "f", fail_with, (void *)(intptr_t)(i + 1)));
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    weft_run_stats_t st;
+    CHECK_EQ(weft_graph_stats(g, &st), 0);
+    CHECK_EQ(st.failed, 500);
+    CHECK_STR(weft_graph_first_failure(g), "f");
+    for (size_t i = 0; i < 500; i++)
+        CHECK_EQ(weft_task_status(weft_graph_task(g, i)), (int)i + 1);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
