@@ -17,7 +17,7 @@ static void stop_workers(weft_pool_t *p, int n)
 
 static void pool_free(weft_pool_t *p)
 {
-    for (int i = 0; i < p->nslots; i++)
+    for (int i = 0; p->slots && i < p->nslots; i++)
         if (atomic_load_explicit(&p->slots[i].q.buf, memory_order_relaxed))
             weft__wsq_fini(&p->slots[i].q);
     weft__aligned_free(p->slots);

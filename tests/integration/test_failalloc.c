@@ -1,1 +1,107 @@
-int main(void){return 0;}
+/* Every public call under allocation failure: a scenario that uses the whole
+ * API runs with allocation number N failing, for N = 1, 2, ... until a run
+ * sees no injected failure. Each call must succeed or return WEFT_ENOMEM
+ * (or, for a run, report the failing task), and after everything is
+ * destroyed no block is left. */
+#include <stdint.h>
+
+#include "failalloc.h"
+#include "testlib.h"
+
+static void drop(void *p)
+{
+    free(p);
+}
+
+static int leaf(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    return weft_ctx_set_result(ctx, malloc(8), drop);
+}
+
+static int child(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    return 0;
+}
+
+static int spawner(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 4; i++) {
+        int rc = weft_ctx_spawn(ctx, "child", child, NULL);
+        if (rc)
+            return rc; /* ENOMEM: this task fails, the run reports it */
+    }
+    return 0;
+}
+
+#define OK_OR_NOMEM(expr)                                                       \
+    do {                                                                        \
+        int rc_ = (expr);                                                       \
+        if (rc_ == WEFT_ENOMEM)                                                 \
+            goto out;                                                           \
+        if (rc_ != 0)                                                           \
+            FAIL("%s returned %s", #expr, weft_err_name(rc_));                  \
+    } while (0)
+
+/* Returns 1 when the scenario went through without an injected failure. */
+static int scenario(void)
+{
+    weft_runtime_t *rt = NULL;
+    weft_graph_t *g = NULL;
+    weft_config_t cfg;
+    weft_config_init(&cfg);
+    cfg.threads = 2;
+    cfg.flags = WEFT_CONFIG_QUIET;
+    OK_OR_NOMEM(weft_runtime_create(&cfg, &rt));
+    OK_OR_NOMEM(weft_graph_create(&g));
+    weft_task_t *hub = NULL, *join = NULL, *t = NULL;
+    OK_OR_NOMEM(weft_graph_add_ex(g, "hub", leaf, NULL, 0, &hub));
+    OK_OR_NOMEM(weft_graph_add_ex(g, "join", leaf, NULL, 0, &join));
+    char name[32];
+    for (int i = 0; i < 300; i++) { /* names in the arena, wide edge lists */
+        snprintf(name, sizeof name, "task-%d", i);
+        OK_OR_NOMEM(weft_graph_add_ex(g, name, i % 10 ? leaf : spawner, NULL, 0, &t));
+        OK_OR_NOMEM(weft_task_after(t, hub));
+        OK_OR_NOMEM(weft_task_after(join, t));
+    }
+    /* A backward edge forces full validation. */
+    weft_task_t *late = NULL;
+    OK_OR_NOMEM(weft_graph_add_ex(g, "late", leaf, NULL, 0, &late));
+    OK_OR_NOMEM(weft_task_after(hub, late));
+    for (int r = 0; r < 2; r++) {
+        int rc = weft_graph_run(rt, g);
+        if (rc == WEFT_ENOMEM)
+            goto out;
+        if (rc == WEFT_ETASK) { /* a spawn failed for lack of memory */
+            CHECK(atomic_load(&fa_failed) > 0);
+            goto out;
+        }
+        CHECK_EQ(rc, 0);
+    }
+    char buf[256];
+    CHECK(weft_runtime_describe(rt, buf, sizeof buf) > 0);
+out:
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+    return atomic_load(&fa_failed) == 0;
+}
+
+TEST(every_allocation_can_fail)
+{
+    long n;
+    for (n = 1; n < 100000; n++) {
+        fa_install(n);
+        int clean = scenario();
+        long live = atomic_load(&fa_live);
+        fa_remove();
+        if (live != 0)
+            FAIL("failing allocation %ld leaked %ld block(s)", n, live);
+        if (clean)
+            break;
+    }
+    fprintf(stderr, "  scenario passed with each of its %ld allocations failing\n", n - 1);
+    CHECK(n > 10);
+}
