@@ -40,7 +40,9 @@ int weft_ctx_set_result(weft_ctx_t *ctx, void *result, void (*dtor)(void *))
     t->result = result;
     t->dtor = dtor;
     t->flags |= TASK_F_RESULT;
-    t->graph->has_dtor = 1;
+    /* relaxed: read only after the run has completed (acquire on done). */
+    if (!atomic_load_explicit(&t->graph->has_dtor, memory_order_relaxed))
+        atomic_store_explicit(&t->graph->has_dtor, 1, memory_order_relaxed);
     return 0;
 }
 

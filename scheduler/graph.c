@@ -87,7 +87,7 @@ int weft_graph_create(weft_graph_t **out)
 
 static void release_results(weft_graph_t *g)
 {
-    if (!g->has_dtor)
+    if (!atomic_load_explicit(&g->has_dtor, memory_order_relaxed))
         return;
     FOR_EACH_TASK(g, t, if (t->flags & TASK_F_RESULT) weft__graph_release_result(t));
 }
@@ -97,7 +97,8 @@ void weft_graph_destroy(weft_graph_t *g)
     if (!g)
         return;
     if (atomic_load_explicit(&g->phase, memory_order_acquire) != PHASE_IDLE) {
-        if (g->pool && weft__pool_running_graph(g->pool) == g) {
+        if (atomic_load_explicit(&g->phase, memory_order_acquire) == PHASE_RUNNING &&
+            weft__pool_running_graph(g->pool) == g) {
             weft__log("weft_graph_destroy: refused, called from a task while the graph runs");
             return;
         }

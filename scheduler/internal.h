@@ -91,7 +91,7 @@ struct weft_graph {
     weft_arena_block_t *arena;
     int dirty;        /* changed since the last validation */
     int maybe_cyclic; /* an edge points from a later task to an earlier one */
-    int has_dtor;     /* some task may hold a result */
+    _Atomic int has_dtor; /* some task may hold a result (set by tasks) */
     /* Sources (tasks without dependencies) are tracked while building, as
      * ranges of task indices: a new task extends the last range; a task
      * that gains its first dependency is cut from the end of the last

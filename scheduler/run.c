@@ -284,20 +284,24 @@ int weft_graph_wait(weft_graph_t *g)
         return WEFT_EINVAL;
     if (atomic_load_explicit(&g->phase, memory_order_acquire) == PHASE_IDLE)
         return WEFT_ESTATE;
-    weft_pool_t *p = g->pool;
-    weft_worker_t *w = weft__worker_current(p);
-    int helper = 0;
-    weft_worker_t *prev = NULL;
-    if (!w && !(p->flags & WEFT_CONFIG_NO_CALLER_HELP)) {
-        w = helper_acquire(p);
-        helper = w != NULL;
-        if (helper)
-            prev = weft__worker_enter(w);
-    }
-    wait_until(p, w, graph_done, g);
-    if (helper) {
-        helper_release(w);
-        weft__worker_enter(prev);
+    /* A finished run needs nothing from the pool, which may be gone
+     * (weft_runtime_destroy waits for submitted graphs, then frees it). */
+    if (!graph_done(g)) {
+        weft_pool_t *p = g->pool;
+        weft_worker_t *w = weft__worker_current(p);
+        int helper = 0;
+        weft_worker_t *prev = NULL;
+        if (!w && !(p->flags & WEFT_CONFIG_NO_CALLER_HELP)) {
+            w = helper_acquire(p);
+            helper = w != NULL;
+            if (helper)
+                prev = weft__worker_enter(w);
+        }
+        wait_until(p, w, graph_done, g);
+        if (helper) {
+            helper_release(w);
+            weft__worker_enter(prev);
+        }
     }
     int rc = g->result;
     int done = PHASE_DONE;
