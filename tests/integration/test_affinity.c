@@ -90,7 +90,7 @@ static void run_pinned(int pin, unsigned flags)
     for (int r = 0; r < 5; r++)
         CHECK_EQ(weft_graph_run(s.rt, g), 0);
     CHECK_EQ(atomic_load(&s.bad), 0);
-    CHECK(atomic_load(&s.on_workers) > 0);
+    /* A helping caller may legitimately run every task itself. */
     if (flags & WEFT_CONFIG_NO_CALLER_HELP)
         CHECK_EQ(atomic_load(&s.on_workers), 5 * TASKS);
     weft_graph_destroy(g);
