@@ -2,7 +2,6 @@
  * sched_getaffinity, their core and package from Linux sysfs, their L3
  * domain from the cache index3 id. Where sysfs is missing, every PU counts
  * as a core of package 0. Binding uses pthread_setaffinity_np. */
-#define _GNU_SOURCE
 #include "runtime/topology.h"
 
 #include <pthread.h>
