@@ -72,7 +72,9 @@ static int scenario(void)
     OK_OR_NOMEM(weft_graph_add_ex(g, "late", leaf, NULL, 0, &late));
     OK_OR_NOMEM(weft_task_after(hub, late));
     for (int r = 0; r < 2; r++) {
-        int rc = weft_graph_run(rt, g);
+        int rc = r == 0 ? weft_graph_run(rt, g) : weft_graph_submit(rt, g);
+        if (r == 1 && rc == 0)
+            rc = weft_graph_wait(g);
         if (rc == WEFT_ENOMEM)
             goto out;
         if (rc == WEFT_ETASK) { /* a spawn failed for lack of memory */
