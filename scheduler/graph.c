@@ -333,13 +333,7 @@ static int kahn(weft_graph_t *g)
     weft_task_t *head = NULL, *tail = NULL;
     for (size_t r = 0; r < g->nsrc; r++)
         for (size_t i = g->src[r].lo; i < g->src[r].hi; i++) {
-            weft_task_t *s = task_at(g, i);
-            s->next = NULL;
-            if (tail)
-                tail->next = s;
-            else
-                head = s;
-            tail = s;
+            weft__queue_append(&head, &tail, task_at(g, i));
         }
     size_t seen = 0;
     while (head) {
@@ -350,14 +344,8 @@ static int kahn(weft_graph_t *g)
             weft_task_t *s = t->succ[i];
             int32_t j = atomic_load_explicit(&s->join, memory_order_relaxed) - 1;
             atomic_store_explicit(&s->join, j, memory_order_relaxed);
-            if (j == 0) {
-                s->next = NULL;
-                if (head)
-                    tail->next = s;
-                else
-                    head = s;
-                tail = s;
-            }
+            if (j == 0)
+                weft__queue_append(&head, &tail, s);
         }
     }
     int rc = 0;

@@ -200,6 +200,18 @@ static inline weft_task_t *weft__task_at(const weft_graph_t *g, size_t i)
     return &g->chunk[k][off];
 }
 
+/* Appends t to the intrusive queue head..tail linked through next (head
+ * NULL = empty; the consumer pops from head). */
+static inline void weft__queue_append(weft_task_t **head, weft_task_t **tail, weft_task_t *t)
+{
+    t->next = NULL;
+    if (*head)
+        (*tail)->next = t;
+    else
+        *head = t;
+    *tail = t;
+}
+
 /* ---- cross-file internals ------------------------------------------------ */
 
 /* graph.c */

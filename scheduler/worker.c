@@ -317,12 +317,7 @@ static weft_task_t *fan_out(weft_worker_t *w, weft_task_t *t)
             keep = s;
             continue;
         }
-        s->next = NULL;
-        if (tail)
-            tail->next = s;
-        else
-            head = s;
-        tail = s;
+        weft__queue_append(&head, &tail, s);
         n++;
     }
     weft_pool_t *p = w->pool;
