@@ -2,6 +2,7 @@
  * workers, and forwards graph runs to the scheduler's pool. */
 #include "runtime/runtime.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -167,43 +168,37 @@ static const char *pin_name(int pin)
     return pin == WEFT_PIN_NONE ? "none" : pin == WEFT_PIN_PU ? "pu" : "core";
 }
 
+/* snprintf at buf + *off, counting what would have been written. */
+__attribute__((format(printf, 4, 5))) static void append(char *buf, size_t size, size_t *off,
+                                                         const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(*off < size ? buf + *off : NULL, *off < size ? size - *off : 0, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *off += (size_t)n;
+}
+
 int weft_runtime_describe(const weft_runtime_t *rt, char *buf, size_t size)
 {
     if (!rt || (!buf && size > 0))
         return WEFT_EINVAL;
     const weft_topo_t *t = rt->topo;
     size_t off = 0;
-    char tmp[256];
-#define EMIT(...)                                                          \
-    do {                                                                   \
-        int n_ = snprintf(tmp, sizeof tmp, __VA_ARGS__);                   \
-        if (n_ > 0) {                                                      \
-            if (off < size)                                                \
-                snprintf(buf + off, size - off, "%s", tmp);                \
-            off += (size_t)n_;                                             \
-        }                                                                  \
-    } while (0)
-    EMIT("topology (%s): %d package(s), %d L3 domain(s), %d core(s), %d PU(s) allowed\n",
-         t->backend, t->npackages, t->nl3 > 0 ? t->nl3 : 1, t->ncores, t->npus);
-    EMIT("workers: %d, pin=%s, allocator=%s, gpus=%d (%s)\n", rt->cfg.threads,
-         pin_name(rt->cfg.pin), weft_alloc_backend(), gpu_count(rt), weft__device_backend());
+    append(buf, size, &off,
+           "topology (%s): %d package(s), %d L3 domain(s), %d core(s), %d PU(s) allowed\n",
+           t->backend, t->npackages, t->nl3 > 0 ? t->nl3 : 1, t->ncores, t->npus);
+    append(buf, size, &off, "workers: %d, pin=%s, allocator=%s, gpus=%d (%s)\n", rt->cfg.threads,
+           pin_name(rt->cfg.pin), weft_alloc_backend(), gpu_count(rt), weft__device_backend());
     for (int w = 0; w < rt->cfg.threads; w++) {
         int cpus[16];
         int n = weft_runtime_worker_cpus(rt, w, cpus, 16);
-        int len = snprintf(tmp, sizeof tmp, "  worker %d: ", w);
-        if (n == 0)
-            len += snprintf(tmp + len, sizeof tmp - (size_t)len, "unbound");
+        append(buf, size, &off, "  worker %d: %s", w, n == 0 ? "unbound" : "");
         for (int i = 0; i < n && i < 16; i++)
-            len += snprintf(tmp + len, sizeof tmp - (size_t)len, "%sPU %d", i ? ", " : "", cpus[i]);
-        if (n > 16)
-            snprintf(tmp + len, sizeof tmp - (size_t)len, ", ...");
-        char line[256];
-        snprintf(line, sizeof line, "%s", tmp);
-        EMIT("%s\n", line);
+            append(buf, size, &off, "%sPU %d", i ? ", " : "", cpus[i]);
+        append(buf, size, &off, "%s\n", n > 16 ? ", ..." : "");
     }
-#undef EMIT
-    if (size > 0 && off >= size)
-        buf[size - 1] = '\0';
     return (int)off;
 }
 

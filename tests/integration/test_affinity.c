@@ -8,6 +8,7 @@
 
 #include <weft.h>
 
+#include "cpus.h"
 #include "testlib.h"
 
 enum { TASKS = 400 };
@@ -104,15 +105,7 @@ TEST(pin_none_leaves_affinity_alone) { run_pinned(WEFT_PIN_NONE, WEFT_CONFIG_NO_
 
 TEST(one_cpu_process_gets_one_worker)
 {
-    cpu_set_t cs;
-    CHECK_EQ(sched_getaffinity(0, sizeof cs, &cs), 0);
-    int first = -1;
-    for (int c = 0; c < CPU_SETSIZE && first < 0; c++)
-        if (CPU_ISSET(c, &cs))
-            first = c;
-    CPU_ZERO(&cs);
-    CPU_SET(first, &cs);
-    CHECK_EQ(sched_setaffinity(0, sizeof cs, &cs), 0); /* as `taskset -c N` */
+    int first = narrow_to_first_cpu(); /* as `taskset -c N` */
     weft_runtime_t *rt;
     CHECK_EQ(weft_runtime_create(NULL, &rt), 0);
     weft_runtime_info_t info;

@@ -6,6 +6,7 @@
 #include "runtime/base/base.h"
 #include "runtime/topology.h"
 #include "weft/runtime.h"
+#include "cpus.h"
 #include "testlib.h"
 
 /* packages x l3-per-package x cores-per-l3 x pus-per-core, PUs numbered
@@ -146,16 +147,7 @@ TEST(discovery_matches_affinity_and_binding_works)
 
 TEST(discovery_respects_a_narrowed_affinity)
 {
-    cpu_set_t cs;
-    CPU_ZERO(&cs);
-    CHECK_EQ(sched_getaffinity(0, sizeof cs, &cs), 0);
-    int first = -1;
-    for (int c = 0; c < CPU_SETSIZE && first < 0; c++)
-        if (CPU_ISSET(c, &cs))
-            first = c;
-    CPU_ZERO(&cs);
-    CPU_SET(first, &cs);
-    CHECK_EQ(sched_setaffinity(0, sizeof cs, &cs), 0);
+    int first = narrow_to_first_cpu(); /* as `taskset -c N` */
     weft_topo_t *t;
     CHECK_EQ(weft__topo_discover(&t), 0);
     CHECK_EQ(t->ncores, 1);
