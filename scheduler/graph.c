@@ -10,31 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ==== arena ============================================================== */
-
-static void *arena_alloc(weft_graph_t *g, size_t size)
-{
-    size = (size + 15) & ~(size_t)15;
-    weft_arena_block_t *b = g->arena;
-    if (!b || b->size - b->used < size) {
-        size_t bsize = 64 * 1024 - sizeof *b;
-        if (b && b->size < (2u << 20))
-            bsize = (b->size + sizeof *b) * 2 - sizeof *b;
-        if (bsize < size)
-            bsize = size;
-        weft_arena_block_t *nb = weft__alloc_large(sizeof *nb + bsize);
-        if (!nb)
-            return NULL;
-        nb->size = bsize;
-        nb->used = 0;
-        nb->next = b;
-        g->arena = b = nb;
-    }
-    void *p = b->data + b->used;
-    b->used += size;
-    return p;
-}
-
 /* ==== slabs ============================================================== */
 
 #define chunk_size weft__chunk_size
@@ -79,6 +54,7 @@ int weft_graph_create(weft_graph_t **out)
     if (!g)
         return WEFT_ENOMEM;
     memset(g, 0, sizeof *g);
+    weft__arena_init(&g->arena, 64 * 1024);
     atomic_init(&g->phase, PHASE_IDLE);
     g->dirty = 1;
     *out = g;
@@ -108,11 +84,7 @@ void weft_graph_destroy(weft_graph_t *g)
     for (size_t k = 0; k < g->nchunks; k++)
         weft__aligned_free(g->chunk[k]);
     weft__free(g->chunk);
-    while (g->arena) {
-        weft_arena_block_t *n = g->arena->next;
-        weft__aligned_free(g->arena);
-        g->arena = n;
-    }
+    weft__arena_fini(&g->arena);
     weft__free(g->src);
     weft__aligned_free(g);
 }
@@ -153,7 +125,7 @@ int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, 
     const char *copy = NULL;
     if (name) {
         size_t n = strlen(name) + 1;
-        char *c = arena_alloc(g, n);
+        char *c = weft__arena_alloc(&g->arena, n, 1);
         if (!c)
             return WEFT_ENOMEM;
         memcpy(c, name, n);
@@ -201,7 +173,7 @@ static int list_append(weft_graph_t *g, weft_task_t ***arr, uint32_t n, uint32_t
         uint32_t cap = n == inl ? 4 : n * 2;
         while (cap <= n)
             cap *= 2;
-        weft_task_t **na = arena_alloc(g, (size_t)cap * sizeof *na);
+        weft_task_t **na = weft__arena_alloc(&g->arena, (size_t)cap * sizeof *na, alignof(weft_task_t *));
         if (!na)
             return WEFT_ENOMEM;
         memcpy(na, *arr, (size_t)n * sizeof *na);

@@ -77,18 +77,12 @@ typedef struct weft_src_range {
     size_t lo, hi; /* task indices [lo, hi) */
 } weft_src_range_t;
 
-typedef struct weft_arena_block {
-    struct weft_arena_block *next;
-    size_t size, used;
-    alignas(16) char data[];
-} weft_arena_block_t;
-
 struct weft_graph {
     /* building */
     weft_task_t **chunk;
     size_t nchunks, cap_chunks;
     size_t ntasks;
-    weft_arena_block_t *arena;
+    weft__arena_t arena;
     int dirty;        /* changed since the last validation */
     int maybe_cyclic; /* an edge points from a later task to an earlier one */
     _Atomic int has_dtor; /* some task may hold a result (set by tasks) */

@@ -29,6 +29,22 @@ void weft__aligned_free(void *ptr);
  * more than the tasks themselves. Release with weft__aligned_free. */
 void *weft__alloc_large(size_t size);
 
+/* ---- bump arena (arena.c) ---------------------------------------------- */
+/* Objects that are freed together come from an arena; weft__arena_fini
+ * frees them all. Not thread-safe: one owner at a time. */
+typedef struct weft__arena_block weft__arena_block_t;
+typedef struct weft__arena {
+    weft__arena_block_t *head;
+    size_t first; /* size of the first block, bytes */
+} weft__arena_t;
+void weft__arena_init(weft__arena_t *a, size_t first_block);
+/* size bytes aligned to align (a power of two, at most 16); NULL when the
+ * hooks fail. Memory is not zeroed. */
+void *weft__arena_alloc(weft__arena_t *a, size_t size, size_t align);
+void weft__arena_fini(weft__arena_t *a);
+/* Bytes held in blocks (for memory reports and tests). */
+size_t weft__arena_bytes(const weft__arena_t *a);
+
 /* The built-in allocator backend (alloc_jemalloc.c or alloc_libc.c). */
 extern const weft_alloc_hooks_t weft__default_hooks;
 extern const char weft__default_alloc_name[];
