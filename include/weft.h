@@ -10,5 +10,6 @@
 #include "weft/alloc.h"
 #include "weft/runtime.h"
 #include "weft/graph.h"
+#include "weft/toml.h"
 
 #endif

@@ -23,7 +23,10 @@ extern "C" {
     X(ECANCELED, -6, "the run was canceled")                                    \
     X(ENOTSUP, -7, "operation not supported by this build or machine")          \
     X(ESYS, -8, "a system call failed")                                         \
-    X(ESTATE, -9, "operation not valid in the object's current state")
+    X(ESTATE, -9, "operation not valid in the object's current state")         \
+    X(ENOENT, -10, "no such key, file or name")                                 \
+    X(ETYPE, -11, "the value has another type")                                 \
+    X(EPARSE, -12, "the input is malformed")
 
 typedef enum weft_err {
     WEFT_OK = 0,
