@@ -107,9 +107,14 @@ const weft_toml_value_t *weft_toml_get(const weft_toml_value_t *v, const char *k
 
 /* ==== paths =============================================================== */
 
+/* Only bare-key characters and single dots between non-empty parts. */
 static bool bare_only(const char *s)
 {
+    if (*s == '.')
+        return false;
     for (; *s; s++) {
+        if (*s == '.' && (s[1] == '.' || s[1] == '\0'))
+            return false;
         unsigned char c = (unsigned char)*s;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
               c == '.'))
@@ -144,8 +149,6 @@ int weft_toml_find(const weft_toml_value_t *v, const char *path, const weft_toml
         for (;;) {
             const char *dot = strchr(s, '.');
             size_t n = dot ? (size_t)(dot - s) : strlen(s);
-            if (n == 0)
-                return WEFT_EINVAL;
             int rc = step(&v, s, n);
             if (rc)
                 return rc;

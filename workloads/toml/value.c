@@ -301,7 +301,8 @@ static int parse_datetime(weft__toml_parser_t *p, const char *s, weft_toml_value
     if (!(has_digits(p, s, 4) && p->end - s > 4 && s[4] == '-' && has_digits(p, s + 5, 2) &&
           p->end - s > 7 && s[7] == '-' && has_digits(p, s + 8, 2)) ||
         (p->end - s > 10 && is_digit((unsigned char)s[10])))
-        return weft__toml_fail(p, s, "expected a date YYYY-MM-DD, found \"%.*s\"", (int)(p->cur - s), s);
+        return weft__toml_fail(p, s, "expected a date YYYY-MM-DD or a time HH:MM:SS, found \"%.*s\"",
+                               (int)(p->cur - s), s);
     int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + two(s + 2), m = two(s + 5), d = two(s + 8);
     if (m < 1 || m > 12)
         return weft__toml_fail(p, s + 5, "month %02d is out of range (01-12)", m);
@@ -331,9 +332,12 @@ static int parse_datetime(weft__toml_parser_t *p, const char *s, weft_toml_value
         return 0;
     }
     if (s < p->end && (*s == '+' || *s == '-')) {
-        if (!(has_digits(p, s + 1, 2) && p->end - s > 3 && s[3] == ':' && has_digits(p, s + 4, 2)))
-            return weft__toml_fail(p, s, "expected a UTC offset like +HH:MM, found \"%.*s\"",
-                                   (int)(p->end - s < 6 ? p->end - s : 6), s);
+        if (!(has_digits(p, s + 1, 2) && p->end - s > 3 && s[3] == ':' && has_digits(p, s + 4, 2))) {
+            const char *q = s + 1;
+            while (q < p->end && q - s < 6 && (is_digit((unsigned char)*q) || *q == ':'))
+                q++;
+            return weft__toml_fail(p, s, "expected a UTC offset like +HH:MM, found \"%.*s\"", (int)(q - s), s);
+        }
         int oh = two(s + 1), om = two(s + 4);
         if (oh > 23)
             return weft__toml_fail(p, s + 1, "offset hour %02d is out of range (00-23)", oh);
@@ -365,12 +369,14 @@ static int parse_scalar(weft__toml_parser_t *p, weft_toml_value_t *v)
     if (e == s) {
         return weft__toml_fail(p, s, "expected a value, found %s", FOUND(p, s));
     }
-    /* dates and times start with 4 digits and '-' or 2 digits and ':' */
-    if (e - s >= 3 && is_digit((unsigned char)s[0]) && is_digit((unsigned char)s[1]) &&
-        (s[2] == ':' || (e - s >= 5 && is_digit((unsigned char)s[2]) && is_digit((unsigned char)s[3]) && s[4] == '-'))) {
-        p->cur = e;
-        return parse_datetime(p, s, v);
-    }
+    /* Dates and times start with a digit and have a ':' or a '-' after a
+     * digit (a float's exponent has it after 'e'). */
+    if (is_digit((unsigned char)s[0]))
+        for (const char *q = s + 1; q < e; q++)
+            if (*q == ':' || (*q == '-' && is_digit((unsigned char)q[-1]))) {
+                p->cur = e;
+                return parse_datetime(p, s, v);
+            }
     p->cur = e;
     if (tok_is(s, e, "true") || tok_is(s, e, "false")) {
         v->type = WEFT_TOML_BOOL;
