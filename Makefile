@@ -7,7 +7,7 @@ MESON_OPTS ?=
 # Debian 12 packages the build needs (oneTBB and g++ for bench/overhead).
 PACKAGES := meson ninja-build pkg-config gcc g++ make libhwloc-dev libjemalloc-dev libtbb-dev util-linux
 
-.PHONY: all deps build run test bench clean
+.PHONY: all deps build run test bench fuzz clean
 
 all: build
 
@@ -42,6 +42,29 @@ test: build
 
 bench: build
 	./$(BUILD)/bench/overhead
+
+# make fuzz [FUZZ_TIME=seconds]: the TOML parser under libFuzzer with ASan and
+# UBSan (clang), seeded with tests/data and the toml-test inputs when
+# ../shared/toml-test is there. Fails on any crash, leak or timeout; the
+# input that did it is left in $(FUZZ_BUILD)/ as crash-*/leak-*/timeout-*.
+FUZZ_TIME  ?= 60
+FUZZ_BUILD ?= build-fuzz
+TOML_TEST  ?= ../shared/toml-test/tests
+
+fuzz:
+	@$(MAKE) --no-print-directory deps PACKAGES="meson ninja-build pkg-config clang make libhwloc-dev"
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true \
+	  -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all \
+	  -Djemalloc=disabled -Dcuda=disabled -Dbench=disabled >/dev/null
+	ninja -C $(FUZZ_BUILD) tests/fuzz_toml
+	@rm -rf $(FUZZ_BUILD)/seeds && mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seeds
+	@cp tests/data/*.toml $(FUZZ_BUILD)/seeds/
+	@if [ -d $(TOML_TEST) ]; then \
+	  find $(TOML_TEST) -name '*.toml' | while read -r f; do \
+	    cp "$$f" "$(FUZZ_BUILD)/seeds/$$(printf '%s' "$$f" | md5sum | cut -c1-16).toml"; done; fi
+	ASAN_OPTIONS=detect_leaks=1 ./$(FUZZ_BUILD)/tests/fuzz_toml -max_total_time=$(FUZZ_TIME) \
+	  -timeout=10 -rss_limit_mb=2048 -max_len=65536 -dict=tests/fuzz/toml.dict \
+	  -artifact_prefix=$(FUZZ_BUILD)/ -print_final_stats=1 $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seeds
 
 clean:
 	rm -rf $(BUILD)

@@ -92,6 +92,9 @@ static const struct {
     /* columns count characters: the key after two 2-byte characters */
     {"\"\xc3\xa9\xc3\xa9\" = 1\n\"\xc3\xa9\xc3\xa9\" = 2\n", "flow.toml:2:1: duplicate key \"\xc3\xa9\xc3\xa9\" (first defined at 1:1)"},
     {"x = { a = \"\xc3\xa9\", a = 1 }\n", "flow.toml:1:16: duplicate key \"a\" (first defined at 1:7)"},
+    /* found by the fuzzer: a sign at the end of the input, an empty key */
+    {"x = -", "flow.toml:1:5: expected a value, found \"-\" (strings need quotes)"},
+    {"\"\"\n", "flow.toml:1:3: expected '=' after the key \"\", found end of line"},
     /* keys with control characters are escaped in messages */
     {"\"a\\nb\" = 1\n\"a\\nb\" = 2\n", "flow.toml:2:1: duplicate key \"a\\u000Ab\" (first defined at 1:1)"},
 };
@@ -345,6 +348,8 @@ TEST(getters)
     CHECK_EQ(weft_toml_get_int(weft_toml_at(v, 1), NULL, &i), 0);
     CHECK_EQ(i, 2);
     CHECK_EQ(weft_toml_find(r, "", &v), 0);
+    CHECK(v == r);
+    CHECK_EQ(weft_toml_find(r, NULL, &v), 0);
     CHECK(v == r);
     CHECK_STR(weft_toml_type_name(weft_toml_type(r)), "table");
     CHECK_STR(weft_toml_type_name(WEFT_TOML_DATETIME), "offset date-time");

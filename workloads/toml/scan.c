@@ -518,7 +518,7 @@ static int key_reserve(weft__toml_parser_t *p, size_t n)
 {
     if (p->keylen + n < p->keylen)
         return weft__toml_nomem(p);
-    if (p->keylen + n <= p->cap_keybuf)
+    if (p->keybuf && p->keylen + n <= p->cap_keybuf) /* a buffer even for "" */
         return 0;
     size_t cap = p->cap_keybuf ? p->cap_keybuf : 256;
     while (cap < p->keylen + n) {

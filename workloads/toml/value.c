@@ -390,7 +390,7 @@ static int parse_scalar(weft__toml_parser_t *p, weft_toml_value_t *v)
         v->u.f = *s == '-' ? -d : d;
         return 0;
     }
-    if (!is_digit((unsigned char)*u)) {
+    if (u == e || !is_digit((unsigned char)*u)) {
         if ((*s == 't' || *s == 'f' || *s == 'i' || *s == 'n' || *s == 'T' || *s == 'F' || *s == 'I' || *s == 'N'))
             return weft__toml_fail(p, s, "expected a value, found \"%.*s\" (booleans are true/false, special floats inf/nan, all lowercase; strings need quotes)",
                                    (int)(e - s), s);
