@@ -54,7 +54,7 @@ int weft_graph_create(weft_graph_t **out)
     if (!g)
         return WEFT_ENOMEM;
     memset(g, 0, sizeof *g);
-    weft__arena_init(&g->arena, 64 * 1024);
+    weft__arena_init(&g->arena, 64 * 1024, true);
     atomic_init(&g->phase, PHASE_IDLE);
     g->dirty = 1;
     *out = g;

@@ -111,6 +111,20 @@ void weft__aligned_free(void *ptr)
     weft__free(raw);
 }
 
+void weft__advise_huge(void *p, size_t size)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)p + size) & ~(huge - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* advice only */
+#else
+    (void)p;
+    (void)size;
+#endif
+}
+
 void *weft__alloc_large(size_t size)
 {
     const size_t huge = (size_t)2 << 20;

@@ -5,6 +5,7 @@
 #define WEFT_RUNTIME_BASE_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,8 @@ void weft__aligned_free(void *ptr);
  * transparent huge pages, because first-touch page faults otherwise cost
  * more than the tasks themselves. Release with weft__aligned_free. */
 void *weft__alloc_large(size_t size);
+/* Advises huge pages for the whole 2 MiB pages inside [p, p + size). */
+void weft__advise_huge(void *p, size_t size);
 
 /* ---- bump arena (arena.c) ---------------------------------------------- */
 /* Objects that are freed together come from an arena; weft__arena_fini
@@ -36,8 +39,9 @@ typedef struct weft__arena_block weft__arena_block_t;
 typedef struct weft__arena {
     weft__arena_block_t *head;
     size_t first; /* size of the first block, bytes */
+    bool huge;    /* blocks from weft__alloc_large (see arena.c) */
 } weft__arena_t;
-void weft__arena_init(weft__arena_t *a, size_t first_block);
+void weft__arena_init(weft__arena_t *a, size_t first_block, bool huge);
 /* size bytes aligned to align (a power of two, at most 16); NULL when the
  * hooks fail. Memory is not zeroed. */
 void *weft__arena_alloc(weft__arena_t *a, size_t size, size_t align);

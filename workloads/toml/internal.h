@@ -16,8 +16,8 @@
  *
  * Values are 32 bytes; a value that is a table entry is followed in memory
  * by its key (weft__toml_keyed_t), so array elements pay nothing for keys.
- * Strings are copied into the arena with their length in front (8 bytes,
- * unaligned) and a NUL after. Containers are a singly linked list in
+ * Strings are copied into the arena with a NUL after; their length is in
+ * the value (48 bits). Containers are a singly linked list in
  * document order plus, past TOML_INDEX_MIN entries, an open-addressing
  * hash index, so that a table with a million keys still finds duplicates
  * in O(1). */
@@ -47,21 +47,25 @@ struct weft_toml_value {
         int64_t i;
         double f;
         int b;
-        const char *s; /* length at s - 8, NUL at s[len] */
+        const char *s; /* NUL at s[len] */
         weft__toml_container_t *c;
         weft__toml_dt_t *dt;
     } u;
     uint32_t line, col; /* where the value starts */
     uint8_t type;       /* weft_toml_type_t */
     uint8_t flags;
-    uint16_t pad;
-    uint32_t keylen; /* TOML_F_KEYED only */
+    uint16_t len_hi;    /* strings: length bits 32-47 */
+    uint32_t len;       /* strings: length bits 0-31 */
 };
 
+/* A table entry. Its key is always on the value's line (TOML has no
+ * newline between a key and its value or inside a header), so only the
+ * key's column is kept. */
 typedef struct weft__toml_keyed {
     weft_toml_value_t v;
-    uint32_t kline, kcol; /* where the key was written */
-    char key[];           /* keylen bytes and a NUL */
+    uint32_t keylen;
+    uint32_t kcol;
+    char key[]; /* keylen bytes and a NUL */
 } weft__toml_keyed_t;
 
 struct weft__toml_container {
@@ -70,7 +74,7 @@ struct weft__toml_container {
     uint32_t count, cap;       /* cap: index slots, a power of two */
 };
 
-#define TOML_INDEX_MIN 8
+#define TOML_INDEX_MIN 16
 
 /* Index blocks are the only memory outside the arena (they are replaced as
  * a table grows); they are chained so that destroy frees them all. */
@@ -92,11 +96,9 @@ static inline weft__toml_keyed_t *weft__toml_keyed(const weft_toml_value_t *v)
     return (weft__toml_keyed_t *)v;
 }
 
-static inline size_t weft__toml_strlen(const char *s)
+static inline size_t weft__toml_strlen(const weft_toml_value_t *v)
 {
-    size_t n;
-    memcpy(&n, s - sizeof n, sizeof n);
-    return n;
+    return (size_t)v->len_hi << 32 | v->len;
 }
 
 /* tree.c */
@@ -111,8 +113,8 @@ weft_toml_value_t *weft__toml_table_find(const weft__toml_container_t *c, const 
 /* Appends v (keyed for tables); WEFT_ENOMEM when the index cannot grow. */
 int weft__toml_table_insert(weft_toml_doc_t *doc, weft__toml_container_t *c, weft_toml_value_t *v);
 void weft__toml_array_append(weft__toml_container_t *c, weft_toml_value_t *v);
-/* A string of n bytes in the arena (length prefix and NUL written). */
-char *weft__toml_string_new(weft_toml_doc_t *doc, size_t n);
+/* Makes v a string of n bytes (NUL written); returns the bytes to fill. */
+char *weft__toml_string_new(weft_toml_doc_t *doc, weft_toml_value_t *v, size_t n);
 
 /* ==== the parser ========================================================= */
 

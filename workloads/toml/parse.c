@@ -46,11 +46,6 @@ const char *weft__toml_key_repr(const char *key, size_t len, char *buf, size_t s
 #define KEY(k, n) weft__toml_key_repr((k), (n), (char[80]){0}, 80)
 #define SEGKEY(p, g) KEY((p)->keybuf + (g)->off, (g)->len)
 
-static uint32_t key_line(const weft_toml_value_t *v)
-{
-    return v->flags & TOML_F_KEYED ? weft__toml_keyed(v)->kline : v->line;
-}
-
 static uint32_t key_col(const weft_toml_value_t *v)
 {
     return v->flags & TOML_F_KEYED ? weft__toml_keyed(v)->kcol : v->col;
@@ -82,7 +77,7 @@ static weft_toml_value_t *entry_new(weft__toml_parser_t *p, const weft__toml_seg
     if (!v)
         return NULL;
     weft__toml_keyed_t *k = weft__toml_keyed(v);
-    k->kline = v->line = g->line;
+    v->line = g->line;
     k->kcol = v->col = g->col;
     return v;
 }
@@ -116,13 +111,13 @@ int weft__toml_keyval(weft__toml_parser_t *p, weft_toml_value_t *table)
             child->flags |= TOML_F_DOTTED;
         } else if (child->type == WEFT_TOML_TABLE && (child->flags & TOML_F_FROZEN)) {
             return weft__toml_fail(p, g->at, "cannot add keys to the inline table \"%s\" defined at %u:%u (an inline table is complete where it is written)",
-                                   SEGKEY(p, g), key_line(child), key_col(child));
+                                   SEGKEY(p, g), child->line, key_col(child));
         } else if (child->type == WEFT_TOML_TABLE) {
             return weft__toml_fail(p, g->at, "cannot add keys to the table \"%s\" with a dotted key: it was defined by the header at %u:%u",
                                    SEGKEY(p, g), child->line, child->col);
         } else {
             return weft__toml_fail(p, g->at, "key \"%s\" is already %s (defined at %u:%u), not a table",
-                                   SEGKEY(p, g), what(child), key_line(child), key_col(child));
+                                   SEGKEY(p, g), what(child), child->line, key_col(child));
         }
         t = child;
     }
@@ -130,7 +125,7 @@ int weft__toml_keyval(weft__toml_parser_t *p, weft_toml_value_t *table)
     weft_toml_value_t *dup = weft__toml_table_find(t->u.c, p->keybuf + g->off, g->len);
     if (dup)
         return weft__toml_fail(p, g->at, "duplicate key \"%s\" (first defined at %u:%u)", SEGKEY(p, g),
-                               key_line(dup), key_col(dup));
+                               dup->line, key_col(dup));
     if (p->cur >= p->end || *p->cur != '=')
         return weft__toml_fail(p, p->cur, "expected '=' after the key \"%s\", found %s", SEGKEY(p, g),
                                FOUND(p, p->cur));
@@ -186,10 +181,10 @@ static int header(weft__toml_parser_t *p, weft_toml_value_t **current)
             child = child->u.c->last; /* the last table of [[...]] */
         } else if (child->type == WEFT_TOML_TABLE && (child->flags & TOML_F_FROZEN)) {
             return weft__toml_fail(p, g->at, "cannot add to the inline table \"%s\" defined at %u:%u (an inline table is complete where it is written)",
-                                   SEGKEY(p, g), key_line(child), key_col(child));
+                                   SEGKEY(p, g), child->line, key_col(child));
         } else if (child->type != WEFT_TOML_TABLE) {
             return weft__toml_fail(p, g->at, "key \"%s\" is already %s (defined at %u:%u), not a table",
-                                   SEGKEY(p, g), what(child), key_line(child), key_col(child));
+                                   SEGKEY(p, g), what(child), child->line, key_col(child));
         }
         t = child;
     }
@@ -203,22 +198,24 @@ static int header(weft__toml_parser_t *p, weft_toml_value_t **current)
                 return weft__toml_nomem(p);
         } else if (child->type == WEFT_TOML_TABLE &&
                    (child->flags & (TOML_F_DEFINED | TOML_F_DOTTED | TOML_F_FROZEN)) == 0) {
+            /* defined here now: positions move to this header */
             child->flags = (uint8_t)((child->flags & ~TOML_F_IMPLICIT) | TOML_F_DEFINED);
+            weft__toml_keyed(child)->kcol = g->col;
         } else if (child->type == WEFT_TOML_TABLE && (child->flags & TOML_F_DEFINED)) {
             return weft__toml_fail(p, open, "table [%.*s] is defined twice (first at %u:%u)", nlen, name,
                                    child->line, child->col);
         } else if (child->type == WEFT_TOML_TABLE && (child->flags & TOML_F_FROZEN)) {
             return weft__toml_fail(p, open, "table [%.*s] was already defined as an inline table at %u:%u", nlen,
-                                   name, key_line(child), key_col(child));
+                                   name, child->line, key_col(child));
         } else if (child->type == WEFT_TOML_TABLE) {
             return weft__toml_fail(p, open, "table [%.*s] was already defined by dotted keys at %u:%u", nlen, name,
-                                   key_line(child), key_col(child));
+                                   child->line, key_col(child));
         } else if (child->flags & TOML_F_AOT) {
             return weft__toml_fail(p, open, "table [%.*s] conflicts with the array of tables [[%.*s]] at %u:%u",
                                    nlen, name, nlen, name, child->line, child->col);
         } else {
             return weft__toml_fail(p, open, "table [%.*s] conflicts with key \"%s\", already %s (defined at %u:%u)",
-                                   nlen, name, SEGKEY(p, g), what(child), key_line(child), key_col(child));
+                                   nlen, name, SEGKEY(p, g), what(child), child->line, key_col(child));
         }
         child->line = line;
         child->col = col;
@@ -236,9 +233,9 @@ static int header(weft__toml_parser_t *p, weft_toml_value_t **current)
     } else if (!(child->type == WEFT_TOML_ARRAY && (child->flags & TOML_F_AOT))) {
         if (child->type == WEFT_TOML_ARRAY)
             return weft__toml_fail(p, open, "cannot append with [[%.*s]] to the static array \"%s\" defined at %u:%u",
-                                   nlen, name, SEGKEY(p, g), key_line(child), key_col(child));
+                                   nlen, name, SEGKEY(p, g), child->line, key_col(child));
         return weft__toml_fail(p, open, "array of tables [[%.*s]] conflicts with key \"%s\", already %s (defined at %u:%u)",
-                               nlen, name, SEGKEY(p, g), what(child), key_line(child), key_col(child));
+                               nlen, name, SEGKEY(p, g), what(child), child->line, key_col(child));
     }
     weft__toml_container_t *arr = child->u.c;
     if (arr->count == UINT32_MAX)

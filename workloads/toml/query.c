@@ -42,7 +42,7 @@ const char *weft_toml_key(const weft_toml_value_t *v, size_t *len)
         return NULL;
     }
     if (len)
-        *len = v->keylen;
+        *len = weft__toml_keyed(v)->keylen;
     return weft__toml_keyed(v)->key;
 }
 
@@ -58,7 +58,7 @@ unsigned weft_toml_column(const weft_toml_value_t *v)
 
 unsigned weft_toml_key_line(const weft_toml_value_t *v)
 {
-    return !v ? 0 : v->flags & TOML_F_KEYED ? weft__toml_keyed(v)->kline : v->line;
+    return v ? v->line : 0; /* a key is always on its value's line */
 }
 
 unsigned weft_toml_key_column(const weft_toml_value_t *v)
@@ -218,7 +218,7 @@ int weft_toml_get_string(const weft_toml_value_t *v, const char *path, const cha
     if (rc == 0) {
         *out = f->u.s;
         if (len)
-            *len = weft__toml_strlen(f->u.s);
+            *len = weft__toml_strlen(f);
     }
     return rc;
 }

@@ -497,12 +497,10 @@ int weft__toml_string(weft__toml_parser_t *p, weft_toml_value_t *out)
     int rc = scan_any(p, true, &sc);
     if (rc)
         return rc;
-    char *s = weft__toml_string_new(p->doc, sc.len);
+    char *s = weft__toml_string_new(p->doc, out, sc.len);
     if (!s)
         return weft__toml_nomem(p);
     decode(&sc, s);
-    out->type = WEFT_TOML_STRING;
-    out->u.s = s;
     return 0;
 }
 

@@ -9,7 +9,7 @@ int weft__toml_doc_create(const char *name, size_t first_block, weft_toml_doc_t 
     if (!doc)
         return WEFT_ENOMEM;
     memset(doc, 0, sizeof *doc);
-    weft__arena_init(&doc->arena, first_block);
+    weft__arena_init(&doc->arena, first_block, false);
     if (!name)
         name = "<input>";
     size_t n = strlen(name) + 1;
@@ -64,7 +64,7 @@ weft_toml_value_t *weft__toml_keyed_new(weft_toml_doc_t *doc, uint8_t type, cons
     memset(k, 0, sizeof *k);
     k->v.type = type;
     k->v.flags = TOML_F_KEYED;
-    k->v.keylen = (uint32_t)keylen;
+    k->keylen = (uint32_t)keylen;
     memcpy(k->key, key, keylen);
     k->key[keylen] = '\0';
     return &k->v;
@@ -78,16 +78,19 @@ weft__toml_container_t *weft__toml_container_new(weft_toml_doc_t *doc)
     return c;
 }
 
-char *weft__toml_string_new(weft_toml_doc_t *doc, size_t n)
+char *weft__toml_string_new(weft_toml_doc_t *doc, weft_toml_value_t *v, size_t n)
 {
-    if (n > SIZE_MAX - sizeof n - 1)
+    if ((uint64_t)n >= (uint64_t)1 << 48)
         return NULL;
-    char *p = weft__arena_alloc(&doc->arena, sizeof n + n + 1, 1);
+    char *p = weft__arena_alloc(&doc->arena, n + 1, 1);
     if (!p)
         return NULL;
-    memcpy(p, &n, sizeof n);
-    p[sizeof n + n] = '\0';
-    return p + sizeof n;
+    p[n] = '\0';
+    v->type = WEFT_TOML_STRING;
+    v->u.s = p;
+    v->len = (uint32_t)n;
+    v->len_hi = (uint16_t)((uint64_t)n >> 32);
+    return p;
 }
 
 /* ==== the hash index ===================================================== */
@@ -103,12 +106,13 @@ static uint64_t key_hash(const char *key, size_t len)
 
 static bool key_eq(const weft_toml_value_t *v, const char *key, size_t keylen)
 {
-    return v->keylen == keylen && memcmp(weft__toml_keyed(v)->key, key, keylen) == 0;
+    const weft__toml_keyed_t *k = weft__toml_keyed(v);
+    return k->keylen == keylen && memcmp(k->key, key, keylen) == 0;
 }
 
 static void index_put(weft_toml_value_t **slot, uint32_t cap, weft_toml_value_t *v)
 {
-    size_t i = key_hash(weft__toml_keyed(v)->key, v->keylen) & (cap - 1);
+    size_t i = key_hash(weft__toml_keyed(v)->key, weft__toml_keyed(v)->keylen) & (cap - 1);
     while (slot[i])
         i = (i + 1) & (cap - 1);
     slot[i] = v;
