@@ -1,0 +1,483 @@
+/* The process executor: one launcher thread that spawns, watches and reaps
+ * child processes (see tasks/process.h for the contract).
+ *
+ * The loop waits in epoll on an eventfd (new requests, stop) and on one
+ * pidfd per child (readable when it exits); the nearest timeout or kill
+ * deadline is the epoll timeout. A child leads its own process group; when
+ * it has exited (its pid is still reserved by the zombie) the rest of the
+ * group is SIGKILLed before the zombie is reaped, so a pgid is never
+ * signalled after its id could be reused. */
+#include "tasks/process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/pidfd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runtime/base/base.h"
+
+extern char **environ;
+
+typedef struct proc {
+    struct proc *next; /* in the request queue */
+    char **argv, **envp;
+    char *cwd, *out, *err;
+    weft_cpuset_t cpus;
+    bool bind;
+    uint64_t timeout_ns, grace_ns;
+    weft__proc_done_fn done;
+    void *ud;
+    /* running */
+    pid_t pid;
+    int pidfd;
+    uint64_t start_ns, deadline_ns, kill_ns;
+    bool timed_out, canceled;
+    size_t slot;
+} proc_t;
+
+struct weft__procs {
+    pthread_t thread;
+    int epfd, evfd;
+    weft_topo_t *topo;
+    weft_cpuset_t all; /* the launcher's own binding, restored after each spawn */
+    pthread_mutex_t lock; /* guards the queue */
+    proc_t *qhead, *qtail;
+    /* stop and destroy can come from a signal handler: atomics + eventfd.
+     * relaxed is enough: the eventfd write/read orders them for the loop. */
+    atomic_int stopping, destroying;
+    atomic_uint_fast64_t stop_grace_ns;
+    atomic_int nrunning;
+    /* launcher-thread only */
+    proc_t **running;
+    size_t nrun, caprun;
+    bool stop_handled;
+};
+
+static void wake(weft__procs_t *x)
+{
+    uint64_t one = 1;
+    ssize_t r = write(x->evfd, &one, sizeof one);
+    (void)r; /* the counter cannot overflow in practice; a full one still wakes */
+}
+
+/* ==== requests ============================================================ */
+
+static size_t strv_size(const char *const *v, size_t *n)
+{
+    size_t bytes = 0;
+    *n = 0;
+    for (; v && v[*n]; (*n)++)
+        bytes += strlen(v[*n]) + 1;
+    return bytes;
+}
+
+static char **strv_copy(const char *const *v, size_t n, char ***slots, char **bytes)
+{
+    char **out = *slots;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(v[i]) + 1;
+        memcpy(*bytes, v[i], len);
+        out[i] = *bytes;
+        *bytes += len;
+    }
+    out[n] = NULL;
+    *slots += n + 1;
+    return out;
+}
+
+static char *str_copy(const char *s, char **bytes)
+{
+    if (!s)
+        return NULL;
+    size_t len = strlen(s) + 1;
+    char *d = memcpy(*bytes, s, len);
+    *bytes += len;
+    return d;
+}
+
+/* One allocation holds the request and copies of everything it points to. */
+static proc_t *proc_new(const weft__proc_spec_t *s)
+{
+    size_t na, ne, bytes = strv_size(s->argv, &na) + strv_size(s->envp, &ne);
+    bytes += (s->cwd ? strlen(s->cwd) + 1 : 0) + (s->stdout_path ? strlen(s->stdout_path) + 1 : 0) +
+             (s->stderr_path ? strlen(s->stderr_path) + 1 : 0);
+    size_t nslots = na + 1 + (s->envp ? ne + 1 : 0);
+    proc_t *p = weft__malloc(sizeof *p + nslots * sizeof(char *) + bytes);
+    if (!p)
+        return NULL;
+    memset(p, 0, sizeof *p);
+    char **slots = (char **)(p + 1);
+    char *b = (char *)(slots + nslots);
+    p->argv = strv_copy(s->argv, na, &slots, &b);
+    p->envp = s->envp ? strv_copy(s->envp, ne, &slots, &b) : NULL;
+    p->cwd = str_copy(s->cwd, &b);
+    p->out = str_copy(s->stdout_path, &b);
+    p->err = str_copy(s->stderr_path, &b);
+    if (s->cpus) {
+        p->cpus = *s->cpus;
+        p->bind = true;
+    }
+    p->timeout_ns = s->timeout_ns;
+    p->grace_ns = s->grace_ns ? s->grace_ns : 2000000000u;
+    p->pidfd = -1;
+    return p;
+}
+
+int weft__procs_start(weft__procs_t *x, const weft__proc_spec_t *spec, weft__proc_done_fn done, void *ud)
+{
+    if (!x || !spec || !spec->argv || !spec->argv[0] || !done || (spec->cpus && !x->topo))
+        return WEFT_EINVAL;
+    if (atomic_load_explicit(&x->stopping, memory_order_relaxed))
+        return WEFT_ESTATE;
+    proc_t *p = proc_new(spec);
+    if (!p)
+        return WEFT_ENOMEM;
+    p->done = done;
+    p->ud = ud;
+    atomic_fetch_add_explicit(&x->nrunning, 1, memory_order_relaxed);
+    pthread_mutex_lock(&x->lock);
+    if (x->qtail)
+        x->qtail->next = p;
+    else
+        x->qhead = p;
+    x->qtail = p;
+    pthread_mutex_unlock(&x->lock);
+    wake(x);
+    return 0;
+}
+
+int weft__procs_running(weft__procs_t *x)
+{
+    return atomic_load_explicit(&x->nrunning, memory_order_relaxed);
+}
+
+/* ==== finishing =========================================================== */
+
+static void finish(weft__procs_t *x, proc_t *p, weft__proc_result_t *r)
+{
+    atomic_fetch_sub_explicit(&x->nrunning, 1, memory_order_relaxed);
+    p->done(p->ud, r);
+    weft__free(p);
+}
+
+static void not_started(weft__procs_t *x, proc_t *p, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void not_started(weft__procs_t *x, proc_t *p, int status, const char *fmt, ...)
+{
+    weft__proc_result_t r;
+    memset(&r, 0, sizeof r);
+    r.status = status;
+    r.exit_code = -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r.reason, sizeof r.reason, fmt, ap);
+    va_end(ap);
+    finish(x, p, &r);
+}
+
+static void describe_signal(char *buf, size_t size, int sig)
+{
+    const char *abbrev = sigabbrev_np(sig);
+    if (abbrev)
+        snprintf(buf, size, "killed by signal %d (SIG%s)", sig, abbrev);
+    else
+        snprintf(buf, size, "killed by signal %d", sig);
+}
+
+static void reap(weft__procs_t *x, proc_t *p)
+{
+    /* The leader has exited (its pidfd is readable) and is a zombie, so its
+     * pid, the group's id, cannot be reused yet: kill what is left of the
+     * group, then reap. */
+    kill(-p->pid, SIGKILL);
+    int st = 0;
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    while (wait4(p->pid, &st, 0, &ru) < 0 && errno == EINTR)
+        ;
+    weft__proc_result_t r;
+    memset(&r, 0, sizeof r);
+    r.started = true;
+    r.pid = p->pid;
+    r.wall_ns = weft__clock_ns() - p->start_ns;
+    r.user_ns = (uint64_t)ru.ru_utime.tv_sec * 1000000000u + (uint64_t)ru.ru_utime.tv_usec * 1000u;
+    r.sys_ns = (uint64_t)ru.ru_stime.tv_sec * 1000000000u + (uint64_t)ru.ru_stime.tv_usec * 1000u;
+    r.maxrss_kb = ru.ru_maxrss;
+    r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    r.signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+    r.timed_out = p->timed_out;
+    if (p->canceled) {
+        r.status = WEFT_ECANCELED;
+        snprintf(r.reason, sizeof r.reason, "stopped before it finished");
+    } else if (p->timed_out) {
+        r.status = WEFT_ETASK;
+        snprintf(r.reason, sizeof r.reason, "timed out after %g s", (double)p->timeout_ns / 1e9);
+    } else if (r.exit_code == 0) {
+        r.status = 0;
+        snprintf(r.reason, sizeof r.reason, "exited with status 0");
+    } else if (r.exit_code > 0) {
+        r.status = WEFT_ETASK;
+        snprintf(r.reason, sizeof r.reason, "exited with status %d", r.exit_code);
+    } else {
+        r.status = WEFT_ETASK;
+        describe_signal(r.reason, sizeof r.reason, r.signal);
+    }
+    epoll_ctl(x->epfd, EPOLL_CTL_DEL, p->pidfd, NULL);
+    close(p->pidfd);
+    /* swap-remove from the running array */
+    proc_t *last = x->running[--x->nrun];
+    x->running[p->slot] = last;
+    last->slot = p->slot;
+    finish(x, p, &r);
+}
+
+/* ==== spawning ============================================================ */
+
+static int open_output(const char *path)
+{
+    return open(path ? path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+static void spawn(weft__procs_t *x, proc_t *p)
+{
+    if (x->nrun == x->caprun) {
+        size_t cap = x->caprun ? x->caprun * 2 : 64;
+        proc_t **nr = weft__realloc(x->running, cap * sizeof *nr);
+        if (!nr) {
+            not_started(x, p, WEFT_ENOMEM, "out of memory");
+            return;
+        }
+        x->running = nr;
+        x->caprun = cap;
+    }
+    int out = open_output(p->out);
+    if (out < 0) {
+        not_started(x, p, WEFT_ETASK, "cannot open the stdout file '%s': %s", p->out, strerror(errno));
+        return;
+    }
+    int err = open_output(p->err);
+    if (err < 0) {
+        int e = errno;
+        close(out);
+        not_started(x, p, WEFT_ETASK, "cannot open the stderr file '%s': %s", p->err, strerror(e));
+        return;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out, 1);
+    posix_spawn_file_actions_adddup2(&fa, err, 2);
+    if (p->cwd)
+        posix_spawn_file_actions_addchdir_np(&fa, p->cwd);
+    /* Own process group; default signal dispositions and an empty mask,
+     * whatever weft itself set up for SIGINT, SIGTERM or SIGPIPE. */
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    if (p->bind)
+        weft__topo_bind_self(x->topo, &p->cpus);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, p->argv[0], &fa, &attr, p->argv, p->envp ? p->envp : environ);
+    if (p->bind)
+        weft__topo_bind_self(x->topo, &x->all);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(out);
+    close(err);
+    if (rc) {
+        struct stat st;
+        if (p->cwd && stat(p->cwd, &st) != 0)
+            not_started(x, p, WEFT_ETASK, "cannot change to the directory '%s': %s", p->cwd, strerror(errno));
+        else
+            not_started(x, p, WEFT_ETASK, "cannot run '%s': %s", p->argv[0], strerror(rc));
+        return;
+    }
+    p->pid = pid;
+    p->start_ns = weft__clock_ns();
+    p->deadline_ns = p->timeout_ns ? p->start_ns + p->timeout_ns : 0;
+    p->pidfd = pidfd_open(pid, 0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
+    if (p->pidfd < 0 || epoll_ctl(x->epfd, EPOLL_CTL_ADD, p->pidfd, &ev) != 0) {
+        /* Without a pidfd the loop cannot see it exit: end it now. */
+        int e = errno;
+        kill(-pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        if (p->pidfd >= 0)
+            close(p->pidfd);
+        not_started(x, p, WEFT_ESYS, "cannot watch the process: %s", strerror(e));
+        return;
+    }
+    p->slot = x->nrun;
+    x->running[x->nrun++] = p;
+}
+
+/* ==== the loop ============================================================ */
+
+static void signal_group(proc_t *p, int sig)
+{
+    kill(-p->pid, sig);
+}
+
+/* Timeouts and kill deadlines; returns the epoll timeout in ms (-1: none). */
+static int deadlines(weft__procs_t *x)
+{
+    uint64_t now = weft__clock_ns(), next = UINT64_MAX;
+    for (size_t i = 0; i < x->nrun; i++) {
+        proc_t *p = x->running[i];
+        if (p->deadline_ns && now >= p->deadline_ns && !p->timed_out && !p->canceled) {
+            p->timed_out = true;
+            signal_group(p, SIGTERM);
+            p->kill_ns = now + p->grace_ns;
+        }
+        if (p->kill_ns && now >= p->kill_ns) {
+            signal_group(p, SIGKILL);
+            p->kill_ns = 0;
+        }
+        if (p->deadline_ns && !p->timed_out && !p->canceled && p->deadline_ns < next)
+            next = p->deadline_ns;
+        if (p->kill_ns && p->kill_ns < next)
+            next = p->kill_ns;
+    }
+    if (next == UINT64_MAX)
+        return -1;
+    uint64_t ms = (next - now + 999999) / 1000000;
+    return ms > 60000 ? 60000 : (int)ms;
+}
+
+static void handle_stop(weft__procs_t *x)
+{
+    x->stop_handled = true;
+    uint64_t now = weft__clock_ns();
+    uint64_t grace = atomic_load_explicit(&x->stop_grace_ns, memory_order_relaxed);
+    for (size_t i = 0; i < x->nrun; i++) {
+        proc_t *p = x->running[i];
+        p->canceled = true;
+        if (grace) {
+            signal_group(p, SIGTERM);
+            p->kill_ns = now + grace;
+        } else {
+            signal_group(p, SIGKILL);
+        }
+    }
+}
+
+static void *loop(void *arg)
+{
+    weft__procs_t *x = arg;
+    struct epoll_event evs[64];
+    for (;;) {
+        /* requests */
+        pthread_mutex_lock(&x->lock);
+        proc_t *q = x->qhead;
+        x->qhead = x->qtail = NULL;
+        pthread_mutex_unlock(&x->lock);
+        bool stopping = atomic_load_explicit(&x->stopping, memory_order_relaxed);
+        while (q) {
+            proc_t *n = q->next;
+            if (stopping)
+                not_started(x, q, WEFT_ECANCELED, "not started: stopped");
+            else
+                spawn(x, q);
+            q = n;
+        }
+        if (stopping && !x->stop_handled)
+            handle_stop(x);
+        int timeout = deadlines(x);
+        if (atomic_load_explicit(&x->destroying, memory_order_relaxed) && x->nrun == 0) {
+            pthread_mutex_lock(&x->lock);
+            bool empty = x->qhead == NULL;
+            pthread_mutex_unlock(&x->lock);
+            if (empty)
+                return NULL;
+            continue;
+        }
+        int n = epoll_wait(x->epfd, evs, 64, timeout);
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.ptr == NULL) {
+                uint64_t v;
+                ssize_t r = read(x->evfd, &v, sizeof v);
+                (void)r;
+            } else {
+                reap(x, evs[i].data.ptr);
+            }
+        }
+    }
+}
+
+/* ==== lifetime ============================================================ */
+
+int weft__procs_create(weft_topo_t *topo, weft__procs_t **out)
+{
+    weft__procs_t *x = weft__calloc(1, sizeof *x);
+    if (!x)
+        return WEFT_ENOMEM;
+    x->topo = topo;
+    for (int i = 0; topo && i < topo->npus; i++)
+        weft__cpuset_set(&x->all, topo->pus[i]);
+    x->epfd = epoll_create1(EPOLL_CLOEXEC);
+    x->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (x->epfd < 0 || x->evfd < 0 || epoll_ctl(x->epfd, EPOLL_CTL_ADD, x->evfd, &ev) != 0)
+        goto fail;
+    pthread_mutex_init(&x->lock, NULL);
+    /* The launcher blocks every signal: a handler of the embedding program
+     * (weft's Ctrl-C one included) never runs on it mid-spawn. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&x->thread, NULL, loop, x);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc) {
+        pthread_mutex_destroy(&x->lock);
+        goto fail;
+    }
+    *out = x;
+    return 0;
+fail:
+    if (x->epfd >= 0)
+        close(x->epfd);
+    if (x->evfd >= 0)
+        close(x->evfd);
+    weft__free(x);
+    return WEFT_ESYS;
+}
+
+void weft__procs_stop(weft__procs_t *x, uint64_t grace_ns)
+{
+    if (!atomic_exchange_explicit(&x->stopping, 1, memory_order_relaxed))
+        atomic_store_explicit(&x->stop_grace_ns, grace_ns, memory_order_relaxed);
+    wake(x);
+}
+
+void weft__procs_destroy(weft__procs_t *x)
+{
+    if (!x)
+        return;
+    weft__procs_stop(x, 0);
+    atomic_store_explicit(&x->destroying, 1, memory_order_relaxed);
+    wake(x);
+    pthread_join(x->thread, NULL);
+    close(x->epfd);
+    close(x->evfd);
+    pthread_mutex_destroy(&x->lock);
+    weft__free(x->running);
+    weft__free(x);
+}

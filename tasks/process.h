@@ -1,0 +1,81 @@
+/* tasks/process — the process executor: external commands as tasks.
+ *
+ * One launcher thread per executor spawns every process and reaps it, in
+ * one epoll loop (requests through an eventfd, exits through pidfds,
+ * timeouts as the loop's deadline), so that no worker ever blocks on a
+ * child and thousands of short processes flow at full speed. Spawning from
+ * that thread also makes binding exact: the thread binds itself to the
+ * task's cores, spawns (the child inherits the binding before its first
+ * instruction) and unbinds.
+ *
+ * Every process leads its own process group; the whole group is killed
+ * when the leader ends, times out, or the executor is stopped, so a task
+ * leaves no orphan behind (except one that starts a new session on
+ * purpose with setsid).
+ *
+ * The done callback runs on the launcher thread, once per started process,
+ * with the result; it must not block. */
+#ifndef WEFT_TASKS_PROCESS_H
+#define WEFT_TASKS_PROCESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime/topology.h"
+#include "weft/error.h"
+
+typedef struct weft__procs weft__procs_t;
+
+typedef struct weft__proc_spec {
+    /* What to run: argv[0] is looked up in PATH when it has no '/'.
+     * Borrowed until weft__procs_start returns (it copies what it needs). */
+    const char *const *argv;
+    const char *const *envp; /* the whole environment; NULL = inherit */
+    const char *cwd;         /* NULL = the launcher's */
+    const char *stdout_path; /* created/truncated; NULL = /dev/null */
+    const char *stderr_path; /* NULL = /dev/null */
+    const weft_cpuset_t *cpus; /* bind to these; NULL = not bound */
+    uint64_t timeout_ns;     /* 0 = none */
+    uint64_t grace_ns;       /* SIGTERM..SIGKILL after a timeout; 0 = 2 s */
+} weft__proc_spec_t;
+
+typedef struct weft__proc_result {
+    int status;        /* 0 = exited 0; WEFT_ETASK = failed; WEFT_ECANCELED = stopped */
+    int exit_code;     /* when it exited; -1 otherwise */
+    int signal;        /* the signal that ended it; 0 otherwise */
+    bool timed_out;
+    bool started;      /* false: it never ran (see reason) */
+    int pid;
+    uint64_t wall_ns;  /* spawn to exit */
+    uint64_t user_ns, sys_ns;
+    long maxrss_kb;
+    char reason[256];  /* "exited with status 3", "timed out after 90 s", ... */
+} weft__proc_result_t;
+
+typedef void (*weft__proc_done_fn)(void *ud, const weft__proc_result_t *r);
+
+/* Starts the launcher thread. topo (borrowed, may be NULL: no binding)
+ * binds the children. Errors: WEFT_ENOMEM, WEFT_ESYS. */
+int weft__procs_create(weft_topo_t *topo, weft__procs_t **out);
+
+/* Queues one process; done(ud, result) is called exactly once, also when
+ * it cannot be started (result.started false, status WEFT_ETASK, reason
+ * says why: a missing command, a file that cannot be opened). Returns 0,
+ * or WEFT_EINVAL (no argv, cpus without topo), WEFT_ENOMEM, WEFT_ESTATE
+ * (the executor is stopping) — then done is never called. Any thread. */
+int weft__procs_start(weft__procs_t *x, const weft__proc_spec_t *spec, weft__proc_done_fn done, void *ud);
+
+/* Stops: queued processes are not started (done with WEFT_ECANCELED),
+ * running groups get SIGTERM and, grace_ns later, SIGKILL (done with
+ * WEFT_ECANCELED). Returns at once; weft__procs_destroy waits. Any thread,
+ * also a signal handler (it only writes to an eventfd). */
+void weft__procs_stop(weft__procs_t *x, uint64_t grace_ns);
+
+/* Processes started and not yet done. */
+int weft__procs_running(weft__procs_t *x);
+
+/* Stops (grace 0 unless weft__procs_stop came first), waits for every
+ * process to be reaped and every callback to run, and frees x. */
+void weft__procs_destroy(weft__procs_t *x);
+
+#endif
