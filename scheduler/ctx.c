@@ -74,11 +74,11 @@ int weft_ctx_dep_result_at(const weft_ctx_t *ctx, size_t i, void **out)
     return 0;
 }
 
-int weft_ctx_spawn(weft_ctx_t *ctx, const char *name, weft_fn fn, void *arg)
+/* A child of the running task, holding one of its pending tokens; not
+ * queued yet. */
+static int child_new(weft_ctx_t *ctx, const char *name, weft_fn fn, void *arg, struct weft_child **out)
 {
     weft_task_t *parent = cur(ctx);
-    if (!parent || !fn)
-        return WEFT_EINVAL;
     weft_graph_t *g = parent->graph;
     if (atomic_load_explicit(&g->stop, memory_order_relaxed))
         return WEFT_ECANCELED;
@@ -104,6 +104,7 @@ int weft_ctx_spawn(weft_ctx_t *ctx, const char *name, weft_fn fn, void *arg)
     c->t.pred = c->t.pred_inline;
     c->t.index = parent->index;
     c->parent = parent;
+    c->pool = ctx->w->pool;
     memcpy(c->name, name, nlen);
     if (!(parent->flags & TASK_F_SPAWNED)) {
         /* First child of this run: the parent holds one token for itself,
@@ -112,9 +113,58 @@ int weft_ctx_spawn(weft_ctx_t *ctx, const char *name, weft_fn fn, void *arg)
         atomic_store_explicit(&parent->pending, 1, memory_order_relaxed);
     }
     atomic_fetch_add_explicit(&parent->pending, 1, memory_order_relaxed);
+    *out = c;
+    return 0;
+}
+
+int weft_ctx_spawn(weft_ctx_t *ctx, const char *name, weft_fn fn, void *arg)
+{
+    if (!cur(ctx) || !fn)
+        return WEFT_EINVAL;
+    struct weft_child *c;
+    int rc = child_new(ctx, name, fn, arg, &c);
+    if (rc)
+        return rc;
     weft__worker_push(ctx->w, &c->t);
     weft__ecount_notify(&ctx->w->pool->ec, 0);
     return 0;
+}
+
+/* The deferred child runs on a worker once completed: it returns the
+ * completion's code (so a failure is recorded and passed to the parent by
+ * the ordinary child path, on a worker, never racing with the parent's own
+ * bookkeeping) and drops the parent's token, so that finishing the parent
+ * can push its successors. It runs even in a stopping run
+ * (TASK_F_DEFERRED), so that a failure code is never lost. */
+static int deferred_done(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    return (int)(intptr_t)arg;
+}
+
+int weft_ctx_defer(weft_ctx_t *ctx, weft_defer_t **out)
+{
+    if (!out)
+        return WEFT_EINVAL;
+    *out = NULL;
+    if (!cur(ctx))
+        return WEFT_EINVAL;
+    struct weft_child *c;
+    int rc = child_new(ctx, weft_ctx_name(ctx), deferred_done, NULL, &c);
+    if (rc)
+        return rc;
+    c->t.flags |= TASK_F_DEFERRED;
+    *out = (weft_defer_t *)c;
+    return 0;
+}
+
+void weft_defer_complete(weft_defer_t *d, int rc)
+{
+    if (!d)
+        return;
+    struct weft_child *c = (struct weft_child *)d;
+    c->t.arg = (void *)(intptr_t)rc; /* published by the release in the hand-off */
+    weft__pool_give(c->pool, &c->t);
 }
 
 int weft_ctx_cancel_run(weft_ctx_t *ctx)

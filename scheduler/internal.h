@@ -21,6 +21,7 @@ enum {
     TASK_F_CHILD = 1u << 1,   /* a spawned child (struct weft_child) */
     TASK_F_SPAWNED = 1u << 2, /* spawned children during this run */
     TASK_F_RC = 1u << 3,      /* rc holds a failure code to clear */
+    TASK_F_DEFERRED = 1u << 4, /* a deferred completion: runs even when stopping */
 };
 
 enum { POISON_CANCEL = 1, POISON_STOP = 2 };
@@ -59,6 +60,7 @@ _Static_assert(offsetof(struct weft_task, pred) == 64, "hot fields fill the firs
 struct weft_child {
     struct weft_task t;
     weft_task_t *parent;
+    weft_pool_t *pool; /* deferred completions: where to hand the child */
     char name[];
 };
 
@@ -225,6 +227,7 @@ void weft__worker_flush(weft_worker_t *w);
 void weft__worker_settle(weft_worker_t *w);
 void weft__worker_push(weft_worker_t *w, weft_task_t *t);
 int weft__pool_has_work(weft_pool_t *p);
+void weft__pool_give(weft_pool_t *p, weft_task_t *t);
 void *weft__worker_main(void *arg);
 
 /* run.c */

@@ -118,6 +118,14 @@ static void give(weft_worker_t *v, weft_task_t *first, weft_task_t *last)
                                                   memory_order_relaxed));
 }
 
+/* From any thread (a deferred completion): t goes to the first worker's
+ * inbox, where any worker looking for work finds it. */
+void weft__pool_give(weft_pool_t *p, weft_task_t *t)
+{
+    give(&p->slots[0], t, t);
+    weft__ecount_notify(&p->ec, 0);
+}
+
 /* Takes a chunk of a submitted graph's sources: runs the first, pushes the
  * rest on our deque where others can steal them. */
 static weft_task_t *claim_sources(weft_worker_t *w)
@@ -453,9 +461,12 @@ static weft_task_t *run_one(weft_worker_t *w, weft_task_t *t)
     uint8_t p = atomic_load_explicit(&t->poison, memory_order_relaxed);
     if (p)
         atomic_store_explicit(&t->poison, 0, memory_order_relaxed);
+    if (t->flags & TASK_F_DEFERRED)
+        p = 0; /* a completion that already happened: always delivered */
     if (p & POISON_CANCEL) {
         state = WEFT_TASK_CANCELLED;
-    } else if ((p & POISON_STOP) || atomic_load_explicit(&g->stop, memory_order_relaxed)) {
+    } else if (!(t->flags & TASK_F_DEFERRED) &&
+               ((p & POISON_STOP) || atomic_load_explicit(&g->stop, memory_order_relaxed))) {
         state = WEFT_TASK_NOT_RUN;
     } else {
         if (t->flags & (TASK_F_RESULT | TASK_F_RC)) {

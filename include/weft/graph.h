@@ -168,6 +168,18 @@ WEFT_API int weft_ctx_dep_result_at(const weft_ctx_t *ctx, size_t i, void **out)
  * WEFT_ENOMEM, WEFT_ECANCELED (the run is stopping; fn will not run). */
 WEFT_API int weft_ctx_spawn(weft_ctx_t *ctx, const char *name, weft_fn fn, void *arg);
 
+/* Asynchronous completion. After weft_ctx_defer, the running task is not
+ * finished when its function returns: it finishes (and its successors may
+ * start) when weft_defer_complete(*out, rc) is called, from any thread,
+ * exactly once — typically by an I/O or process callback, so that no
+ * worker waits. rc != 0 fails the task with that code. The run (and
+ * weft_graph_wait) waits for every deferred completion, also when it is
+ * stopping. Errors: WEFT_EINVAL (NULL argument, not inside a task),
+ * WEFT_ENOMEM, WEFT_ECANCELED (the run is stopping). */
+typedef struct weft_defer weft_defer_t;
+WEFT_API int weft_ctx_defer(weft_ctx_t *ctx, weft_defer_t **out);
+WEFT_API void weft_defer_complete(weft_defer_t *d, int rc);
+
 /* Cancels the whole run: no new task starts (they end WEFT_TASK_NOT_RUN),
  * running ones finish, and the run returns WEFT_ECANCELED.
  * Errors: WEFT_EINVAL (NULL). */
