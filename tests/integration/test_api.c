@@ -7,19 +7,8 @@
 
 #include <weft.h>
 
+#include "rt.h"
 #include "testlib.h"
-
-static weft_runtime_t *make_rt(int threads, unsigned flags)
-{
-    weft_config_t cfg;
-    weft_config_init(&cfg);
-    cfg.threads = threads;
-    cfg.flags = flags | WEFT_CONFIG_QUIET;
-    weft_runtime_t *rt = NULL;
-    CHECK_EQ(weft_runtime_create(&cfg, &rt), 0);
-    CHECK(rt != NULL);
-    return rt;
-}
 
 static int count_fn(weft_ctx_t *ctx, void *arg)
 {

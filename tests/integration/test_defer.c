@@ -10,18 +10,8 @@
 
 #include <weft.h>
 
+#include "rt.h"
 #include "testlib.h"
-
-static weft_runtime_t *make_rt(int threads, unsigned flags)
-{
-    weft_config_t cfg;
-    weft_config_init(&cfg);
-    cfg.threads = threads;
-    cfg.flags = flags | WEFT_CONFIG_QUIET;
-    weft_runtime_t *rt = NULL;
-    CHECK_EQ(weft_runtime_create(&cfg, &rt), 0);
-    return rt;
-}
 
 /* A completer thread: takes handles from a queue and completes them after
  * a short sleep, with the code stored next to the handle. */

@@ -5,18 +5,8 @@
 
 #include <weft.h>
 
+#include "rt.h"
 #include "testlib.h"
-
-static weft_runtime_t *make_rt(unsigned flags)
-{
-    weft_config_t cfg;
-    weft_config_init(&cfg);
-    cfg.threads = 2;
-    cfg.flags = flags | WEFT_CONFIG_QUIET;
-    weft_runtime_t *rt = NULL;
-    CHECK_EQ(weft_runtime_create(&cfg, &rt), 0);
-    return rt;
-}
 
 static atomic_int ran;
 static int ok(weft_ctx_t *ctx, void *arg)
@@ -50,7 +40,7 @@ static int ok_with_result(weft_ctx_t *ctx, void *arg)
  *                 \-> x (also after d) */
 TEST(failure_cancels_dependents_only)
 {
-    weft_runtime_t *rt = make_rt(0);
+    weft_runtime_t *rt = make_rt(2, 0);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
     weft_task_t *a = weft_graph_add(g, "a", fail_with, (void *)(intptr_t)7);
@@ -104,7 +94,7 @@ static int flaky(weft_ctx_t *ctx, void *arg)
 
 TEST(rerun_after_failure_is_clean)
 {
-    weft_runtime_t *rt = make_rt(0);
+    weft_runtime_t *rt = make_rt(2, 0);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
     weft_task_t *a = weft_graph_add(g, "flaky", flaky, NULL);
@@ -139,7 +129,7 @@ static int slow_ok(weft_ctx_t *ctx, void *arg)
 
 TEST(fail_fast_stops_starting_tasks)
 {
-    weft_runtime_t *rt = make_rt(WEFT_CONFIG_FAIL_FAST);
+    weft_runtime_t *rt = make_rt(2, WEFT_CONFIG_FAIL_FAST);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
     /* A chain whose second task fails, next to 200 slow independent tasks:
@@ -177,7 +167,7 @@ static int canceller(weft_ctx_t *ctx, void *arg)
 
 TEST(a_task_cancels_the_run)
 {
-    weft_runtime_t *rt = make_rt(0);
+    weft_runtime_t *rt = make_rt(2, 0);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
     weft_task_t *k = weft_graph_add(g, "cancel", canceller, NULL);
@@ -209,7 +199,7 @@ TEST(a_task_cancels_the_run)
 
 TEST(many_failures_one_first)
 {
-    weft_runtime_t *rt = make_rt(0);
+    weft_runtime_t *rt = make_rt(2, 0);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
     for (int i = 0; i < 500; i++)
