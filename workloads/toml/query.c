@@ -187,27 +187,24 @@ static int get(const weft_toml_value_t *v, const char *path, weft_toml_type_t ty
     return rc;
 }
 
-int weft_toml_get_table(const weft_toml_value_t *v, const char *path, const weft_toml_value_t **out)
-{
-    const weft_toml_value_t *f;
-    if (!out)
-        return WEFT_EINVAL;
-    int rc = get(v, path, WEFT_TOML_TABLE, &f);
-    if (rc == 0)
-        *out = f;
-    return rc;
-}
+/* The getters that copy one field of a value of one type. */
+#define SIMPLE_GETTER(fname, ctype, ttype, expr)                                         \
+    int fname(const weft_toml_value_t *v, const char *path, ctype *out)                  \
+    {                                                                                    \
+        const weft_toml_value_t *f;                                                      \
+        if (!out)                                                                        \
+            return WEFT_EINVAL;                                                          \
+        int rc = get(v, path, ttype, &f);                                                \
+        if (rc == 0)                                                                     \
+            *out = (expr);                                                               \
+        return rc;                                                                       \
+    }
 
-int weft_toml_get_array(const weft_toml_value_t *v, const char *path, const weft_toml_value_t **out)
-{
-    const weft_toml_value_t *f;
-    if (!out)
-        return WEFT_EINVAL;
-    int rc = get(v, path, WEFT_TOML_ARRAY, &f);
-    if (rc == 0)
-        *out = f;
-    return rc;
-}
+SIMPLE_GETTER(weft_toml_get_table, const weft_toml_value_t *, WEFT_TOML_TABLE, f)
+SIMPLE_GETTER(weft_toml_get_array, const weft_toml_value_t *, WEFT_TOML_ARRAY, f)
+SIMPLE_GETTER(weft_toml_get_int, int64_t, WEFT_TOML_INTEGER, f->u.i)
+SIMPLE_GETTER(weft_toml_get_float, double, WEFT_TOML_FLOAT, f->u.f)
+SIMPLE_GETTER(weft_toml_get_bool, bool, WEFT_TOML_BOOL, f->u.b != 0)
 
 int weft_toml_get_string(const weft_toml_value_t *v, const char *path, const char **out, size_t *len)
 {
@@ -220,28 +217,6 @@ int weft_toml_get_string(const weft_toml_value_t *v, const char *path, const cha
         if (len)
             *len = weft__toml_strlen(f);
     }
-    return rc;
-}
-
-int weft_toml_get_int(const weft_toml_value_t *v, const char *path, int64_t *out)
-{
-    const weft_toml_value_t *f;
-    if (!out)
-        return WEFT_EINVAL;
-    int rc = get(v, path, WEFT_TOML_INTEGER, &f);
-    if (rc == 0)
-        *out = f->u.i;
-    return rc;
-}
-
-int weft_toml_get_float(const weft_toml_value_t *v, const char *path, double *out)
-{
-    const weft_toml_value_t *f;
-    if (!out)
-        return WEFT_EINVAL;
-    int rc = get(v, path, WEFT_TOML_FLOAT, &f);
-    if (rc == 0)
-        *out = f->u.f;
     return rc;
 }
 
@@ -260,17 +235,6 @@ int weft_toml_get_number(const weft_toml_value_t *v, const char *path, double *o
     else
         return WEFT_ETYPE;
     return 0;
-}
-
-int weft_toml_get_bool(const weft_toml_value_t *v, const char *path, bool *out)
-{
-    const weft_toml_value_t *f;
-    if (!out)
-        return WEFT_EINVAL;
-    int rc = get(v, path, WEFT_TOML_BOOL, &f);
-    if (rc == 0)
-        *out = f->u.b != 0;
-    return rc;
 }
 
 int weft_toml_get_datetime(const weft_toml_value_t *v, const char *path, weft_toml_datetime_t *out)

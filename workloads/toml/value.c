@@ -406,26 +406,27 @@ static int parse_scalar(weft__toml_parser_t *p, weft_toml_value_t *v)
 
 /* ==== arrays and inline tables ============================================= */
 
-static int deeper(weft__toml_parser_t *p)
+/* Opens an array or inline table at p->cur ('[' or '{'): one level deeper,
+ * v gets its container, the bracket is consumed. */
+static int open_container(weft__toml_parser_t *p, weft_toml_value_t *v, uint8_t type)
 {
     if (p->depth >= WEFT_TOML_MAX_DEPTH)
         return weft__toml_fail(p, p->cur, "arrays and inline tables are nested deeper than %d levels",
                                WEFT_TOML_MAX_DEPTH);
+    if (!(v->u.c = weft__toml_container_new(p->doc)))
+        return weft__toml_nomem(p);
+    v->type = type;
     p->depth++;
+    p->cur++;
     return 0;
 }
 
 static int parse_array(weft__toml_parser_t *p, weft_toml_value_t *v)
 {
-    int rc = deeper(p);
+    int rc = open_container(p, v, WEFT_TOML_ARRAY);
     if (rc)
         return rc;
-    weft__toml_container_t *c = weft__toml_container_new(p->doc);
-    if (!c)
-        return weft__toml_nomem(p);
-    v->type = WEFT_TOML_ARRAY;
-    v->u.c = c;
-    p->cur++; /* '[' */
+    weft__toml_container_t *c = v->u.c;
     for (;;) {
         if ((rc = weft__toml_skip_ws_nl(p)))
             return rc;
@@ -455,15 +456,9 @@ static int parse_array(weft__toml_parser_t *p, weft_toml_value_t *v)
 
 static int parse_inline_table(weft__toml_parser_t *p, weft_toml_value_t *v)
 {
-    int rc = deeper(p);
+    int rc = open_container(p, v, WEFT_TOML_TABLE);
     if (rc)
         return rc;
-    weft__toml_container_t *c = weft__toml_container_new(p->doc);
-    if (!c)
-        return weft__toml_nomem(p);
-    v->type = WEFT_TOML_TABLE;
-    v->u.c = c;
-    p->cur++; /* '{' */
     weft__toml_skip_ws(p);
     if (p->cur < p->end && *p->cur == '}') {
         p->cur++;
