@@ -77,11 +77,3 @@ void weft__arena_fini(weft__arena_t *a)
         a->head = n;
     }
 }
-
-size_t weft__arena_bytes(const weft__arena_t *a)
-{
-    size_t n = 0;
-    for (const weft__arena_block_t *b = a->head; b; b = b->next)
-        n += b->size + sizeof *b;
-    return n;
-}

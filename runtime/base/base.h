@@ -46,8 +46,6 @@ void weft__arena_init(weft__arena_t *a, size_t first_block, bool huge);
  * hooks fail. Memory is not zeroed. */
 void *weft__arena_alloc(weft__arena_t *a, size_t size, size_t align);
 void weft__arena_fini(weft__arena_t *a);
-/* Bytes held in blocks (for memory reports and tests). */
-size_t weft__arena_bytes(const weft__arena_t *a);
 
 /* The built-in allocator backend (alloc_jemalloc.c or alloc_libc.c). */
 extern const weft_alloc_hooks_t weft__default_hooks;

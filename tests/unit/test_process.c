@@ -81,6 +81,16 @@ static const char *tmp(const char *name)
     return p;
 }
 
+/* Removes the files tmp() named and its directory. */
+static void tmp_cleanup(void)
+{
+    static const char *names[] = {"out", "err", "env", "tree", "orphan", "aff"};
+    for (size_t i = 0; dir[0] && i < sizeof names / sizeof names[0]; i++)
+        unlink(tmp(names[i]));
+    if (dir[0])
+        CHECK_EQ(rmdir(dir), 0);
+}
+
 /* true when no process is left in group pgid */
 static bool group_gone(pid_t pgid)
 {
@@ -119,6 +129,7 @@ TEST(exit_codes_and_output)
     CHECK_EQ(r.signal, SIGSEGV);
     CHECK_STR(r.reason, "killed by signal 11 (SIGSEGV)");
     weft__procs_destroy(x);
+    tmp_cleanup();
 }
 
 TEST(cwd_env_and_stdin)
@@ -134,6 +145,7 @@ TEST(cwd_env_and_stdin)
     CHECK_EQ(r.status, 0);
     CHECK_STR(slurp(out), "/tmp\nt1 a b\nend\n"); /* stdin is /dev/null */
     weft__procs_destroy(x);
+    tmp_cleanup();
 }
 
 TEST(cannot_start)
@@ -199,6 +211,7 @@ TEST(timeout_kills_the_tree)
     CHECK(group_gone(r.pid));
     CHECK(kill(grandchild, 0) != 0);
     weft__procs_destroy(x);
+    tmp_cleanup();
 }
 
 /* A task that exits and leaves a background child: the child is killed. */
@@ -213,6 +226,7 @@ TEST(no_orphans_after_exit)
     CHECK(bg > 0);
     CHECK(group_gone(r.pid));
     weft__procs_destroy(x);
+    tmp_cleanup();
 }
 
 /* stop: running groups get TERM then KILL, queued ones never start */
@@ -299,4 +313,5 @@ TEST(binding)
         CHECK(strcmp(slurp(out), want) != 0);
     weft__procs_destroy(x);
     weft__topo_destroy(topo);
+    tmp_cleanup();
 }

@@ -153,6 +153,9 @@ int weft__toml_fail(weft__toml_parser_t *p, const char *at, const char *fmt, ...
 int weft__toml_nomem(weft__toml_parser_t *p);
 /* Describes the input at `at` for "found ..." (writes into buf). */
 const char *weft__toml_found(const weft__toml_parser_t *p, const char *at, char *buf, size_t size);
+/* weft__toml_found with a buffer that lives until the end of the enclosing
+ * full expression (a message call). */
+#define FOUND(p, at) weft__toml_found((p), (at), (char[48]){0}, 48)
 void weft__toml_skip_ws(weft__toml_parser_t *p);
 /* Consumes "\n" or "\r\n" if there; returns whether it did. */
 bool weft__toml_newline(weft__toml_parser_t *p);

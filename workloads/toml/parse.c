@@ -21,8 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FOUND(p, at) weft__toml_found((p), (at), (char[48]){0}, 48)
-
 const char *weft__toml_key_repr(const char *key, size_t len, char *buf, size_t size)
 {
     size_t o = 0;

@@ -178,8 +178,6 @@ const char *weft__toml_found(const weft__toml_parser_t *p, const char *at, char 
     return buf;
 }
 
-#define FOUND(p, at) weft__toml_found((p), (at), (char[48]){0}, 48)
-
 /* ==== whitespace, newlines, comments ===================================== */
 
 void weft__toml_skip_ws(weft__toml_parser_t *p)

@@ -6,8 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define FOUND(p, at) weft__toml_found((p), (at), (char[48]){0}, 48)
-
 static bool is_digit(int c)
 {
     return c >= '0' && c <= '9';
