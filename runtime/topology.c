@@ -2,6 +2,7 @@
  * builder the backends fill. */
 #include "runtime/topology.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "runtime/base/base.h"
@@ -13,6 +14,25 @@ int weft__cpuset_count(const weft_cpuset_t *s)
     for (size_t i = 0; i < sizeof s->bits / sizeof s->bits[0]; i++)
         n += __builtin_popcountll(s->bits[i]);
     return n;
+}
+
+char *weft__cpuset_format(const weft_cpuset_t *s, char *buf, size_t size)
+{
+    size_t len = 0;
+    if (size)
+        buf[0] = '\0';
+    for (int cpu = 0; cpu < WEFT_MAX_CPUS && len + 1 < size; cpu++) {
+        if (!weft__cpuset_isset(s, cpu))
+            continue;
+        int last = cpu;
+        while (last + 1 < WEFT_MAX_CPUS && weft__cpuset_isset(s, last + 1))
+            last++;
+        int n = last == cpu ? snprintf(buf + len, size - len, "%s%d", len ? "," : "", cpu)
+                            : snprintf(buf + len, size - len, "%s%d-%d", len ? "," : "", cpu, last);
+        len += (size_t)n < size - len ? (size_t)n : size - len - 1;
+        cpu = last;
+    }
+    return buf;
 }
 
 int weft__topo_new(const char *backend, weft_topo_t **out)

@@ -26,6 +26,9 @@ static inline int weft__cpuset_isset(const weft_cpuset_t *s, int cpu)
     return (int)((s->bits[cpu / 64] >> (cpu % 64)) & 1);
 }
 int weft__cpuset_count(const weft_cpuset_t *s);
+/* Writes s as a cpu list ("0-3,8", "" when empty) into buf (truncated to
+ * size, always terminated); returns buf. */
+char *weft__cpuset_format(const weft_cpuset_t *s, char *buf, size_t size);
 
 /* One core of the allowed cpuset: its PUs (OS indices) and where it sits. */
 typedef struct weft_topo_core {

@@ -183,7 +183,7 @@ void weft__graph_complete(weft_graph_t *g)
                  g->fail_name, g->fail_rc, nf, nc, nn);
     } else if (stop == STOP_CANCEL) {
         g->result = WEFT_ECANCELED;
-        snprintf(g->errbuf, sizeof g->errbuf, "run canceled by a task; %zu task(s) not run", nn);
+        snprintf(g->errbuf, sizeof g->errbuf, "run canceled; %zu task(s) not run", nn);
     } else {
         g->result = 0;
     }
@@ -319,6 +319,18 @@ int weft_graph_done(const weft_graph_t *g)
     if (ph == PHASE_IDLE)
         return WEFT_ESTATE;
     return ph == PHASE_DONE;
+}
+
+int weft_graph_cancel(weft_graph_t *g)
+{
+    if (!g)
+        return WEFT_EINVAL;
+    if (atomic_load_explicit(&g->phase, memory_order_acquire) == PHASE_IDLE)
+        return WEFT_ESTATE;
+    int none = STOP_NONE;
+    atomic_compare_exchange_strong_explicit(&g->stop, &none, STOP_CANCEL, memory_order_relaxed,
+                                            memory_order_relaxed);
+    return 0;
 }
 
 int weft__pool_run(weft_pool_t *p, weft_graph_t *g)

@@ -1,5 +1,5 @@
 /* The process executor: one launcher thread that spawns, watches and reaps
- * child processes (see tasks/process.h for the contract).
+ * child processes (see tasks/tasks.h for the contract).
  *
  * The loop waits in epoll on an eventfd (new requests, stop) and on one
  * pidfd per child (readable when it exits); the nearest timeout or kill
@@ -7,7 +7,7 @@
  * it has exited (its pid is still reserved by the zombie) the rest of the
  * group is SIGKILLed before the zombie is reaped, so a pgid is never
  * signalled after its id could be reused. */
-#include "tasks/process.h"
+#include "tasks/tasks.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -98,6 +98,14 @@ WEFT_API int weft_graph_wait(weft_graph_t *g);
  * for NULL, WEFT_ESTATE if not submitted. */
 WEFT_API int weft_graph_done(const weft_graph_t *g);
 
+/* Cancels a submitted graph from outside its tasks (another thread, a
+ * signal-handling loop): no new task starts (they end WEFT_TASK_NOT_RUN),
+ * running ones finish, and weft_graph_wait() returns WEFT_ECANCELED. A
+ * graph that has finished but not been waited for is left as it is. Not
+ * async-signal-safe. Errors: WEFT_EINVAL (NULL), WEFT_ESTATE (not
+ * submitted, or already waited for). */
+WEFT_API int weft_graph_cancel(weft_graph_t *g);
+
 /* ---- after a run ------------------------------------------------------- */
 
 /* Detail of the last error or failed run of g — the tasks on a cycle

@@ -185,7 +185,7 @@ TEST(a_task_cancels_the_run)
     weft_run_stats_t st;
     CHECK_EQ(weft_graph_stats(g, &st), 0);
     CHECK_EQ(st.not_run, 50);
-    CHECK_STR(weft_graph_error(g), "run canceled by a task; 50 task(s) not run");
+    CHECK_STR(weft_graph_error(g), "run canceled; 50 task(s) not run");
     CHECK(weft_graph_first_failure(g) == NULL);
     /* The next run is not canceled. */
     weft_graph_t *g2;
@@ -193,6 +193,51 @@ TEST(a_task_cancels_the_run)
     CHECK(weft_graph_add(g2, "fine", ok, NULL));
     CHECK_EQ(weft_graph_run(rt, g2), 0);
     weft_graph_destroy(g2);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+static atomic_int gate, gate_started;
+static int wait_gate(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    atomic_store(&gate_started, 1);
+    while (!atomic_load(&gate))
+        ;
+    return 0;
+}
+
+TEST(cancel_from_outside)
+{
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    CHECK_EQ(weft_graph_cancel(NULL), WEFT_EINVAL);
+    CHECK_EQ(weft_graph_cancel(g), WEFT_ESTATE); /* not submitted */
+    weft_task_t *first = weft_graph_add(g, "first", wait_gate, NULL);
+    weft_task_t *prev = first;
+    for (int i = 0; i < 10; i++) {
+        weft_task_t *t = weft_graph_add(g, "after", ok, NULL);
+        CHECK_EQ(weft_task_after(t, prev), 0);
+        prev = t;
+    }
+    atomic_store(&gate, 0);
+    atomic_store(&ran, 0);
+    atomic_store(&gate_started, 0);
+    CHECK_EQ(weft_graph_submit(rt, g), 0);
+    while (!atomic_load(&gate_started))
+        ;
+    CHECK_EQ(weft_graph_cancel(g), 0);
+    CHECK_EQ(weft_graph_cancel(g), 0); /* twice is harmless */
+    atomic_store(&gate, 1);
+    CHECK_EQ(weft_graph_wait(g), WEFT_ECANCELED);
+    CHECK_EQ(atomic_load(&ran), 0);
+    CHECK_EQ(weft_task_state(prev), WEFT_TASK_NOT_RUN);
+    CHECK_STR(weft_graph_error(g), "run canceled; 10 task(s) not run");
+    /* Once waited for, there is nothing to cancel. */
+    CHECK_EQ(weft_graph_cancel(g), WEFT_ESTATE);
+    CHECK_EQ(weft_task_state(prev), WEFT_TASK_NOT_RUN);
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);
 }

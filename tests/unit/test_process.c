@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "runtime/base/base.h"
-#include "tasks/process.h"
+#include "tasks/tasks.h"
 #include "testlib.h"
 
 typedef struct waiter {

@@ -1,4 +1,6 @@
-/* tasks/process — the process executor: external commands as tasks.
+/* tasks — the task executors' cross-module header.
+ *
+ * The process executor: external commands as tasks.
  *
  * One launcher thread per executor spawns every process and reaps it, in
  * one epoll loop (requests through an eventfd, exits through pidfds,
@@ -15,10 +17,11 @@
  *
  * The done callback runs on the launcher thread, once per started process,
  * with the result; it must not block. */
-#ifndef WEFT_TASKS_PROCESS_H
-#define WEFT_TASKS_PROCESS_H
+#ifndef WEFT_TASKS_TASKS_H
+#define WEFT_TASKS_TASKS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "runtime/topology.h"
@@ -77,5 +80,53 @@ int weft__procs_running(weft__procs_t *x);
 /* Stops (grace 0 unless weft__procs_stop came first), waits for every
  * process to be reaped and every callback to run, and frees x. */
 void weft__procs_destroy(weft__procs_t *x);
+
+/* ==== cores: admission and placement of multi-core tasks =================
+ *
+ * A budget of `nslots` slots, each one core (pin "core" or "none") or one
+ * PU (pin "pu") of the topology, in its logical order; more slots than the
+ * machine has wrap around (oversubscription on purpose). A task needing k
+ * slots waits in one FIFO queue until k are free, then gets the k free
+ * slots that lie closest together (fewest L3 domains crossed, then the
+ * shortest stretch), and the cpuset they make. Strict FIFO: a big task at
+ * the head is never overtaken by small ones, so it cannot starve. */
+
+typedef struct weft__cores weft__cores_t;
+typedef struct weft__lease weft__lease_t;
+
+/* status 0: granted, lease->set holds the cpus (empty when pin is "none");
+ * WEFT_ECANCELED: weft__cores_stop came first (release the lease anyway).
+ * Called once, with no lock held, on the thread that made the slots free
+ * (or the requester's, when they were free at once). */
+typedef void (*weft__cores_grant_fn)(void *ud, weft__lease_t *lease, int status);
+
+struct weft__lease {
+    weft__lease_t *next; /* in the queue */
+    weft__cores_grant_fn grant;
+    void *ud;
+    int k;
+    weft_cpuset_t set; /* the granted cpus */
+    int slots[];       /* k slot numbers */
+};
+
+/* topo borrowed; nslots 0 = one per core (per PU for WEFT_PIN_PU).
+ * Errors: WEFT_EINVAL (bad pin, nslots < 0 or > WEFT_MAX_CPUS), WEFT_ENOMEM. */
+int weft__cores_create(weft_topo_t *topo, int nslots, int pin, weft__cores_t **out);
+void weft__cores_destroy(weft__cores_t *c);
+int weft__cores_slots(const weft__cores_t *c);
+/* Every cpu of the budget (what an unbound task may use). */
+const weft_cpuset_t *weft__cores_all(const weft__cores_t *c);
+
+/* Asks for k slots; grant(ud, lease, status) follows, maybe before this
+ * returns. Errors (grant then never called): WEFT_EINVAL (k < 1 or more
+ * than the budget), WEFT_ENOMEM. Any thread. */
+int weft__cores_request(weft__cores_t *c, int k, weft__cores_grant_fn grant, void *ud);
+
+/* Gives the lease's slots back (waiters may be granted on this thread) and
+ * frees it. */
+void weft__cores_release(weft__cores_t *c, weft__lease_t *lease);
+
+/* Fails every waiter, now and later, with WEFT_ECANCELED. */
+void weft__cores_stop(weft__cores_t *c);
 
 #endif

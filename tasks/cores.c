@@ -1,0 +1,227 @@
+/* Admission and placement of multi-core tasks: a budget of slots (cores or
+ * PUs), one FIFO queue of waiters, and the choice of the k free slots that
+ * lie closest together (see tasks/tasks.h for the contract). */
+#include "tasks/tasks.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "runtime/base/base.h"
+#include "weft/runtime.h"
+
+typedef struct slot {
+    int l3;            /* L3 domain, for closeness */
+    weft_cpuset_t *set; /* the cpus this slot stands for (shared per core/PU) */
+} slot_t;
+
+struct weft__cores {
+    pthread_mutex_t lock;
+    int nslots, nfree;
+    int pin;
+    bool stopped;
+    slot_t *slots;
+    unsigned char *busy;  /* per slot */
+    weft_cpuset_t *sets;  /* one per distinct core or PU */
+    weft_cpuset_t all;
+    weft__lease_t *qhead, *qtail;
+};
+
+int weft__cores_create(weft_topo_t *topo, int nslots, int pin, weft__cores_t **out)
+{
+    if (!topo || !out || nslots < 0 || nslots > WEFT_MAX_CPUS ||
+        (pin != WEFT_PIN_NONE && pin != WEFT_PIN_CORE && pin != WEFT_PIN_PU))
+        return WEFT_EINVAL;
+    int units = pin == WEFT_PIN_PU ? topo->npus : topo->ncores;
+    if (units < 1)
+        return WEFT_EINVAL;
+    if (nslots == 0)
+        nslots = units;
+    weft__cores_t *c = weft__calloc(1, sizeof *c);
+    if (!c)
+        return WEFT_ENOMEM;
+    c->slots = weft__calloc((size_t)nslots, sizeof *c->slots);
+    c->busy = weft__calloc((size_t)nslots, 1);
+    c->sets = weft__calloc((size_t)units, sizeof *c->sets);
+    if (!c->slots || !c->busy || !c->sets) {
+        weft__cores_destroy(c);
+        return WEFT_ENOMEM;
+    }
+    /* One cpuset per core (all its PUs) or per PU, in the topology's
+     * logical order, so that neighbouring slots are neighbouring cores. */
+    int u = 0;
+    for (int i = 0; i < topo->ncores; i++) {
+        const weft_topo_core_t *core = &topo->cores[i];
+        for (int j = 0; j < core->npus; j++) {
+            int pu = topo->pus[core->first_pu + j];
+            weft__cpuset_set(&c->all, pu);
+            weft__cpuset_set(&c->sets[pin == WEFT_PIN_PU ? u + j : u], pu);
+        }
+        u += pin == WEFT_PIN_PU ? core->npus : 1;
+    }
+    for (int s = 0, core = 0, pu = 0; s < nslots; s++) {
+        int unit = s % units;
+        if (pin == WEFT_PIN_PU) {
+            /* find the core of PU number `unit` */
+            for (core = 0, pu = 0; pu + topo->cores[core].npus <= unit; core++)
+                pu += topo->cores[core].npus;
+        } else {
+            core = unit;
+        }
+        c->slots[s].l3 = topo->cores[core].l3;
+        c->slots[s].set = &c->sets[unit];
+    }
+    c->nslots = c->nfree = nslots;
+    c->pin = pin;
+    pthread_mutex_init(&c->lock, NULL);
+    *out = c;
+    return 0;
+}
+
+void weft__cores_destroy(weft__cores_t *c)
+{
+    if (!c)
+        return;
+    if (c->nslots)
+        pthread_mutex_destroy(&c->lock);
+    weft__free(c->slots);
+    weft__free(c->busy);
+    weft__free(c->sets);
+    weft__free(c);
+}
+
+int weft__cores_slots(const weft__cores_t *c)
+{
+    return c->nslots;
+}
+
+const weft_cpuset_t *weft__cores_all(const weft__cores_t *c)
+{
+    return &c->all;
+}
+
+/* The k free slots closest together: over every stretch [i, j] of slots
+ * holding exactly k free ones (starting and ending on a free one), the one
+ * crossing the fewest L3 domains, then the shortest, then the first. */
+static void choose(weft__cores_t *c, weft__lease_t *l)
+{
+    int k = l->k, best_i = -1;
+    long best = LONG_MAX;
+    int i = 0, j = -1, nfree = 0;
+    while (i < c->nslots) {
+        while (i < c->nslots && c->busy[i])
+            i++;
+        while (nfree < k && j + 1 < c->nslots) {
+            j++;
+            nfree += !c->busy[j];
+        }
+        if (i >= c->nslots || nfree < k)
+            break;
+        int domains = 1;
+        for (int s = i + 1; s <= j; s++)
+            domains += c->slots[s].l3 != c->slots[s - 1].l3;
+        long cost = (long)domains * (c->nslots + 1) + (j - i);
+        if (cost < best) {
+            best = cost;
+            best_i = i;
+        }
+        nfree -= !c->busy[i];
+        i++;
+    }
+    memset(&l->set, 0, sizeof l->set);
+    int n = 0;
+    for (int s = best_i; n < k; s++) {
+        if (c->busy[s])
+            continue;
+        c->busy[s] = 1;
+        l->slots[n++] = s;
+        if (c->pin != WEFT_PIN_NONE)
+            for (size_t w = 0; w < sizeof l->set.bits / sizeof l->set.bits[0]; w++)
+                l->set.bits[w] |= c->slots[s].set->bits[w];
+    }
+    c->nfree -= k;
+}
+
+/* Takes the granted waiters off the queue's head (lock held); returns them
+ * as a list to call once the lock is dropped. */
+static weft__lease_t *admit(weft__cores_t *c)
+{
+    weft__lease_t *granted = NULL, **tail = &granted;
+    while (c->qhead && c->qhead->k <= c->nfree) {
+        weft__lease_t *l = c->qhead;
+        c->qhead = l->next;
+        if (!c->qhead)
+            c->qtail = NULL;
+        choose(c, l);
+        l->next = NULL;
+        *tail = l;
+        tail = &l->next;
+    }
+    return granted;
+}
+
+static void call(weft__lease_t *list, int status)
+{
+    while (list) {
+        weft__lease_t *n = list->next;
+        list->next = NULL;
+        list->grant(list->ud, list, status);
+        list = n;
+    }
+}
+
+int weft__cores_request(weft__cores_t *c, int k, weft__cores_grant_fn grant, void *ud)
+{
+    if (!c || !grant || k < 1 || k > c->nslots)
+        return WEFT_EINVAL;
+    weft__lease_t *l = weft__malloc(sizeof *l + (size_t)k * sizeof l->slots[0]);
+    if (!l)
+        return WEFT_ENOMEM;
+    l->next = NULL;
+    l->grant = grant;
+    l->ud = ud;
+    l->k = k;
+    pthread_mutex_lock(&c->lock);
+    if (c->stopped) {
+        pthread_mutex_unlock(&c->lock);
+        l->slots[0] = -1; /* holds nothing */
+        l->k = 0;
+        grant(ud, l, WEFT_ECANCELED);
+        return 0;
+    }
+    if (c->qtail)
+        c->qtail->next = l;
+    else
+        c->qhead = l;
+    c->qtail = l;
+    weft__lease_t *granted = admit(c);
+    pthread_mutex_unlock(&c->lock);
+    call(granted, 0);
+    return 0;
+}
+
+void weft__cores_release(weft__cores_t *c, weft__lease_t *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < l->k; i++)
+        c->busy[l->slots[i]] = 0;
+    c->nfree += l->k;
+    weft__lease_t *granted = c->stopped ? NULL : admit(c);
+    pthread_mutex_unlock(&c->lock);
+    weft__free(l);
+    call(granted, 0);
+}
+
+void weft__cores_stop(weft__cores_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->stopped = true;
+    weft__lease_t *q = c->qhead;
+    c->qhead = c->qtail = NULL;
+    for (weft__lease_t *l = q; l; l = l->next)
+        l->k = 0; /* they hold no slot */
+    pthread_mutex_unlock(&c->lock);
+    call(q, WEFT_ECANCELED);
+}
