@@ -1,0 +1,218 @@
+/* The `weft` command: subcommands, options, help and exit codes.
+ *   weft run FLOW.toml [options]     run a workflow
+ *   weft validate FLOW.toml          check it, run nothing
+ *   weft graph FLOW.toml             its DAG in Graphviz DOT
+ *   weft kernels                     the built-in kernels */
+#include "runtime/cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft/error.h"
+#include "workloads/kernels/kernels.h"
+
+#ifndef WEFT_VERSION
+#define WEFT_VERSION "unknown"
+#endif
+
+static const char usage_main[] =
+    "usage: weft COMMAND [ARGS]\n"
+    "\n"
+    "Runs task graphs declared in TOML workflow files.\n"
+    "\n"
+    "commands:\n"
+    "  run FLOW.toml       run a workflow (weft run --help for its options)\n"
+    "  validate FLOW.toml  check a workflow (schema, sweeps, dependencies, cycles); run nothing\n"
+    "  graph FLOW.toml     print the task graph in Graphviz DOT (weft graph f.toml | dot -Tsvg)\n"
+    "  kernels             list the built-in kernels\n"
+    "\n"
+    "  weft --help, weft COMMAND --help, weft --version\n"
+    "\n"
+    "exit codes: 0 all tasks succeeded, 1 some task failed, 2 bad input,\n"
+    "            130 interrupted (SIGINT), 143 terminated (SIGTERM)\n";
+
+static const char usage_run[] =
+    "usage: weft run FLOW.toml [options]\n"
+    "\n"
+    "Runs every task of the workflow, each when its dependencies have succeeded.\n"
+    "\n"
+    "options:\n"
+    "  --threads N        cores to use (0 = all; overrides [workflow] threads)\n"
+    "  --dry-run          print each task and what it would run, in order; run nothing\n"
+    "  --keep-going       after a failure, run everything that does not depend on it (default)\n"
+    "  --fail-fast        after a failure, start nothing new\n"
+    "  --set NAME=VALUE   replace the sweep list NAME (NAME=V1,V2,... for several values)\n"
+    "  --only GLOB        run only the tasks matching GLOB and what they depend on (repeatable)\n"
+    "  --quiet            no line per finished task (failures and the summary still show)\n"
+    "\n"
+    "Outputs go to .weft/<name>-<time>/ under the working directory: <task>.out and\n"
+    "<task>.err per command task, tasks.tsv with one line per attempt.\n";
+
+static const char usage_validate[] =
+    "usage: weft validate FLOW.toml [--set NAME=VALUE]... [--only GLOB]...\n"
+    "\n"
+    "Checks the workflow as `weft run` would, and prints how many tasks and\n"
+    "dependencies it expands to. Exit code 0 when it is valid, 2 when not.\n";
+
+static const char usage_graph[] =
+    "usage: weft graph FLOW.toml [--set NAME=VALUE]... [--only GLOB]...\n"
+    "\n"
+    "Prints the expanded task graph in Graphviz DOT: an edge a -> b means b runs\n"
+    "after a. Kernel tasks are ellipses, command tasks boxes.\n";
+
+static const char usage_kernels[] = "usage: weft kernels\n\nLists the built-in kernels and their arguments.\n";
+
+typedef struct args {
+    const char *flow;
+    weft__flow_opts_t fo;
+    cli_run_opts_t ro;
+    const char **sets, **only;
+} args_t;
+
+static int bad_usage(const char *cmd, const char *fmt, const char *what)
+{
+    fprintf(stderr, "weft %s: ", cmd);
+    fprintf(stderr, fmt, what);
+    fprintf(stderr, " (see weft %s --help)\n", cmd);
+    return CLI_BAD_INPUT;
+}
+
+/* Options of run / validate / graph. Returns -1 to go on, else an exit code. */
+static int parse(const char *cmd, const char *usage, int argc, char **argv, bool run_opts, args_t *a)
+{
+    weft__flow_opts_init(&a->fo);
+    a->sets = calloc((size_t)argc, sizeof *a->sets);
+    a->only = calloc((size_t)argc, sizeof *a->only);
+    if (!a->sets || !a->only) {
+        fputs("weft: out of memory\n", stderr);
+        return CLI_FAILED;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i], *val = NULL;
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            fputs(usage, stdout);
+            return CLI_OK;
+        }
+        if (s[0] != '-' || strcmp(s, "-") == 0) {
+            if (a->flow)
+                return bad_usage(cmd, "one workflow file at a time ('%s' is a second one)", s);
+            a->flow = s;
+            continue;
+        }
+        const char *eq = strchr(s, '=');
+        size_t nlen = eq && strncmp(s, "--", 2) == 0 ? (size_t)(eq - s) : strlen(s);
+        bool takes = false;
+        static const char *const valued[] = {"--threads", "--set", "--only"};
+        for (size_t k = 0; k < 3; k++)
+            takes |= strlen(valued[k]) == nlen && strncmp(s, valued[k], nlen) == 0;
+        if (takes) {
+            if (eq && nlen < strlen(s))
+                val = eq + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else
+                return bad_usage(cmd, "%s needs a value", s);
+        }
+        if (takes && strncmp(s, "--set", nlen) == 0) {
+            a->sets[a->fo.nsets++] = val;
+        } else if (takes && strncmp(s, "--only", nlen) == 0) {
+            a->only[a->fo.nonly++] = val;
+        } else if (run_opts && takes) { /* --threads */
+            char *end;
+            long n = strtol(val, &end, 10);
+            if (!*val || *end || n < 0 || n > 4096)
+                return bad_usage(cmd, "--threads needs a number from 0 to 4096, got '%s'", val);
+            a->fo.threads = (int)n;
+        } else if (run_opts && strcmp(s, "--dry-run") == 0) {
+            a->ro.dry_run = true;
+        } else if (run_opts && strcmp(s, "--keep-going") == 0) {
+            a->fo.keep_going = 1;
+        } else if (run_opts && strcmp(s, "--fail-fast") == 0) {
+            a->fo.keep_going = 0;
+        } else if (run_opts && strcmp(s, "--quiet") == 0) {
+            a->ro.quiet = true;
+        } else {
+            return bad_usage(cmd, "unknown option '%s'", s);
+        }
+    }
+    if (!a->flow)
+        return bad_usage(cmd, "%s", "which workflow? (weft run FLOW.toml)");
+    a->fo.sets = a->sets;
+    a->fo.only = a->only;
+    return -1;
+}
+
+static int load(args_t *a, weft__flow_t **f)
+{
+    char err[1024];
+    int rc = weft__flow_load(a->flow, &a->fo, f, err, sizeof err);
+    if (rc == 0)
+        return -1;
+    fprintf(stderr, "weft: %s\n", err);
+    return rc == WEFT_ENOMEM ? CLI_FAILED : CLI_BAD_INPUT;
+}
+
+static int cmd_flow(const char *cmd, int argc, char **argv)
+{
+    bool is_run = strcmp(cmd, "run") == 0, is_graph = strcmp(cmd, "graph") == 0;
+    const char *usage = is_run ? usage_run : is_graph ? usage_graph : usage_validate;
+    args_t a = {0};
+    weft__flow_t *f = NULL;
+    int rc = parse(cmd, usage, argc, argv, is_run, &a);
+    if (rc < 0)
+        rc = load(&a, &f);
+    if (rc < 0) {
+        if (is_run) {
+            rc = weft__cli_run(f, &a.ro);
+        } else if (is_graph) {
+            weft__flow_write_dot(f, stdout);
+            rc = CLI_OK;
+        } else {
+            printf("%s: valid: %zu tasks, %zu dependencies\n", a.flow, weft__flow_ntasks(f), weft__flow_nedges(f));
+            rc = CLI_OK;
+        }
+    }
+    weft__flow_destroy(f);
+    free(a.sets);
+    free(a.only);
+    return rc;
+}
+
+static int cmd_kernels(int argc, char **argv)
+{
+    if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+        fputs(usage_kernels, stdout);
+        return CLI_OK;
+    }
+    if (argc > 0)
+        return bad_usage("kernels", "unexpected argument '%s'", argv[0]);
+    for (size_t i = 0; weft__kernel_at(i); i++) {
+        const weft__kernel_t *k = weft__kernel_at(i);
+        printf("%-10s %s\n%-10s args: %s\n", k->name, k->summary, "", k->args);
+    }
+    return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return CLI_BAD_INPUT;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_main, stdout);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("weft %s\n", WEFT_VERSION);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "run") == 0 || strcmp(cmd, "validate") == 0 || strcmp(cmd, "graph") == 0)
+        return cmd_flow(cmd, argc - 2, argv + 2);
+    if (strcmp(cmd, "kernels") == 0)
+        return cmd_kernels(argc - 2, argv + 2);
+    fprintf(stderr, "weft: unknown command '%s' (see weft --help)\n", cmd);
+    return CLI_BAD_INPUT;
+}

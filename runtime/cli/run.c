@@ -1,0 +1,320 @@
+/* `weft run`: starts the run, shows progress (a live line on a terminal,
+ * a line per finished task otherwise), handles Ctrl-C / SIGTERM, and ends
+ * with a summary naming every failed task, its reason, its stderr file and
+ * that file's last lines, then the table of results the tasks reported. */
+#include "runtime/cli/cli.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "weft/error.h"
+
+typedef struct view {
+    pthread_mutex_t lock; /* the terminal: events vs the progress line */
+    bool tty, quiet, line_shown;
+    weft__flow_run_t *run;
+    double t0;
+    size_t finished, total;
+} view_t;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void fmt_time(double s, char *buf, size_t n)
+{
+    if (s < 60)
+        snprintf(buf, n, "%.1fs", s);
+    else if (s < 3600)
+        snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else
+        snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s / 60 % 60);
+}
+
+static void clear_line(view_t *v)
+{
+    if (v->tty && v->line_shown) {
+        fputs("\r\033[K", stdout);
+        v->line_shown = false;
+    }
+}
+
+static void progress(view_t *v)
+{
+    if (!v->tty)
+        return;
+    weft__flow_counts_t c;
+    weft__flow_run_counts(v->run, &c);
+    double el = now_s() - v->t0;
+    char elapsed[32], eta[32] = "?";
+    size_t fin = c.done + c.failed;
+    if (fin > 0 && fin < c.total)
+        fmt_time(el / (double)fin * (double)(c.total - fin), eta, sizeof eta);
+    else if (fin == c.total)
+        snprintf(eta, sizeof eta, "0s");
+    fmt_time(el, elapsed, sizeof elapsed);
+    printf("\r\033[K[%zu/%zu] %zu done, %zu running, %zu failed | %s elapsed, ETA %s", fin, c.total, c.done,
+           c.running, c.failed, elapsed, eta);
+    fflush(stdout);
+    v->line_shown = true;
+}
+
+/* Called under the run's lock, on any thread. */
+static void on_event(void *ud, const weft__flow_event_t *e)
+{
+    view_t *v = ud;
+    bool retry = e->state == WEFT_FLOW_RUNNING;
+    if (!retry)
+        v->finished++;
+    bool show = !v->quiet || (e->state != WEFT_FLOW_DONE && e->state != WEFT_FLOW_NOT_RUN);
+    if (v->tty)
+        show = e->state != WEFT_FLOW_DONE && e->state != WEFT_FLOW_NOT_RUN;
+    if (!show)
+        return;
+    pthread_mutex_lock(&v->lock);
+    clear_line(v);
+    if (retry)
+        printf("retry   %s: attempt %d of %d: %s\n", e->task, e->attempt, e->attempts, e->reason);
+    else
+        printf("[%*zu/%zu] %-7s %s (%.2fs)%s%s\n", (int)snprintf(NULL, 0, "%zu", v->total), v->finished, v->total,
+               e->state == WEFT_FLOW_DONE ? "done" : e->state == WEFT_FLOW_FAILED ? "FAILED" : "stopped", e->task,
+               e->wall_s, e->reason[0] ? ": " : "", e->reason);
+    if (!v->tty)
+        fflush(stdout);
+    pthread_mutex_unlock(&v->lock);
+}
+
+/* The last `lines` lines of a file, indented. */
+static void tail(const char *path, int lines)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return;
+    char buf[4096];
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    long start = size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0;
+    fseek(fp, start, SEEK_SET);
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    while (n > 0 && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    if (n == 0)
+        return;
+    char *p = buf + n;
+    int seen = 0;
+    while (p > buf && seen < lines)
+        if (*--p == '\n')
+            seen++;
+    if (*p == '\n')
+        p++;
+    char *line = strtok(p, "\n");
+    while (line) {
+        printf("    | %s\n", line);
+        line = strtok(NULL, "\n");
+    }
+}
+
+static void summary(view_t *v, const weft__flow_t *f, double secs, int sig)
+{
+    weft__flow_run_t *r = v->run;
+    weft__flow_counts_t c;
+    weft__flow_run_counts(r, &c);
+    char el[32];
+    fmt_time(secs, el, sizeof el);
+    printf("\n%s: %zu tasks: %zu done, %zu failed, %zu skipped, %zu not run, in %s%s\n", weft__flow_name(f), c.total,
+           c.done, c.failed, c.skipped, c.not_run, el,
+           sig == SIGINT ? " (interrupted)" : sig == SIGTERM ? " (terminated)" : "");
+    size_t nfail = 0, nskip = 0;
+    for (size_t i = 0; i < weft__flow_ntasks_all(f); i++) {
+        const char *name;
+        int st = weft__flow_run_task(r, i, &name);
+        if (st == WEFT_FLOW_SKIPPED || st == WEFT_FLOW_NOT_RUN) {
+            nskip++;
+            continue;
+        }
+        if (st != WEFT_FLOW_FAILED)
+            continue;
+        if (nfail++ == 20) {
+            printf("  (more failures in tasks.tsv)\n");
+            continue;
+        }
+        if (nfail > 20)
+            continue;
+        char err[4096];
+        weft__flow_run_stderr(r, i, err, sizeof err);
+        printf("  FAILED %s: %s\n", name, weft__flow_run_reason(r, i));
+        if (err[0]) {
+            printf("    stderr: %s\n", err);
+            tail(err, 5);
+        }
+    }
+    if (nskip) {
+        printf("  did not run:");
+        size_t shown = 0;
+        for (size_t i = 0; i < weft__flow_ntasks_all(f) && shown < 10; i++) {
+            const char *name;
+            int st = weft__flow_run_task(r, i, &name);
+            if (st == WEFT_FLOW_SKIPPED || st == WEFT_FLOW_NOT_RUN)
+                printf("%s %s", shown++ ? "," : "", name);
+        }
+        if (nskip > shown)
+            printf(" and %zu more", nskip - shown);
+        printf(" (%s)\n", c.skipped ? "a dependency failed or the run stopped" : "the run stopped");
+    }
+    printf("  record: %s/tasks.tsv\n", weft__flow_run_dir(r));
+}
+
+/* The results the tasks reported, as a table: task, its parameters, then
+ * one column per result key in order of first appearance. */
+static void results_table(weft__flow_run_t *r, const weft__flow_t *f)
+{
+    size_t n = weft__flow_run_nresults(r);
+    if (!n)
+        return;
+    enum { MAXCOL = 16 };
+    char keys[MAXCOL][64];
+    size_t nkeys = 0, wtask = 4, wparams = 6, wcol[MAXCOL];
+    for (size_t k = 0; k < n; k++) {
+        size_t ti;
+        const char *params, *res, *name;
+        weft__flow_run_result(r, k, &ti, &params, &res);
+        weft__flow_run_task(r, ti, &name);
+        wtask = strlen(name) > wtask ? strlen(name) : wtask;
+        wparams = strlen(params) > wparams ? strlen(params) : wparams;
+        char tmp[1024];
+        snprintf(tmp, sizeof tmp, "%s", res);
+        for (char *kv = strtok(tmp, " "); kv; kv = strtok(NULL, " ")) {
+            char *eq = strchr(kv, '=');
+            if (!eq)
+                continue;
+            *eq = '\0';
+            size_t j = 0;
+            while (j < nkeys && strcmp(keys[j], kv) != 0)
+                j++;
+            if (j == nkeys && nkeys < MAXCOL) {
+                snprintf(keys[nkeys], sizeof keys[0], "%s", kv);
+                wcol[nkeys++] = strlen(kv);
+            }
+            if (j < nkeys && strlen(eq + 1) > wcol[j])
+                wcol[j] = strlen(eq + 1);
+        }
+    }
+    printf("\nresults:\n  %-*s  %-*s", (int)wtask, "task", (int)wparams, "params");
+    for (size_t j = 0; j < nkeys; j++)
+        printf("  %*s", (int)wcol[j], keys[j]);
+    putchar('\n');
+    for (size_t k = 0; k < n; k++) {
+        size_t ti;
+        const char *params, *res, *name;
+        weft__flow_run_result(r, k, &ti, &params, &res);
+        weft__flow_run_task(r, ti, &name);
+        printf("  %-*s  %-*s", (int)wtask, name, (int)wparams, params);
+        for (size_t j = 0; j < nkeys; j++) {
+            const char *val = "-";
+            char tmp[1024];
+            snprintf(tmp, sizeof tmp, "%s", res);
+            for (char *kv = strtok(tmp, " "); kv; kv = strtok(NULL, " ")) {
+                char *eq = strchr(kv, '=');
+                if (eq && (size_t)(eq - kv) == strlen(keys[j]) && strncmp(kv, keys[j], strlen(keys[j])) == 0) {
+                    val = res + (eq + 1 - tmp);
+                    break;
+                }
+            }
+            size_t vlen = strcspn(val, " ");
+            printf("  %*s%.*s", (int)(wcol[j] - (vlen < wcol[j] ? vlen : wcol[j])), "", (int)vlen, val);
+        }
+        putchar('\n');
+    }
+}
+
+int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
+{
+    if (o->dry_run) {
+        weft__flow_write_plan(f, stdout);
+        return CLI_OK;
+    }
+    /* SIGINT and SIGTERM arrive through a signalfd, in this loop; every
+     * thread started from here on inherits the blocked mask (children get
+     * default dispositions and an empty mask back at spawn). */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    int efd = eventfd(0, EFD_CLOEXEC);
+    if (sfd < 0 || efd < 0) {
+        fprintf(stderr, "weft: cannot set up signal handling: %s\n", strerror(errno));
+        return CLI_FAILED;
+    }
+    view_t v = {.lock = PTHREAD_MUTEX_INITIALIZER, .tty = isatty(STDOUT_FILENO), .quiet = o->quiet, .t0 = now_s(), .total = weft__flow_ntasks(f)};
+    weft__flow_run_opts_t ro = {.on_event = on_event, .ud = &v, .notify_fd = efd};
+    char err[1024];
+    weft__flow_run_t *r = NULL;
+    int rc = weft__flow_run_start(f, &ro, &r, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "weft: %s\n", err);
+        close(sfd);
+        close(efd);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return rc == WEFT_EPARSE ? CLI_BAD_INPUT : CLI_FAILED;
+    }
+    v.run = r;
+    printf("%s: %zu tasks on %d cores -> %s\n", weft__flow_name(f), v.total, weft__flow_run_slots(r),
+           weft__flow_run_dir(r));
+    fflush(stdout);
+    int sig = 0;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = efd, .events = POLLIN}};
+        int n = poll(p, 2, v.tty ? 100 : 250);
+        if (n > 0 && (p[1].revents & POLLIN))
+            break;
+        if (n > 0 && (p[0].revents & POLLIN)) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                bool again = sig != 0;
+                sig = si.ssi_signo == SIGHUP ? SIGTERM : (int)si.ssi_signo;
+                pthread_mutex_lock(&v.lock);
+                clear_line(&v);
+                if (!again)
+                    printf("weft: %s: stopping; running tasks get SIGTERM, then SIGKILL after %.1fs "
+                           "(again to kill at once)\n", sig == SIGINT ? "interrupted" : "terminated",
+                           (double)weft__flow_grace_ns(f) / 1e9);
+                fflush(stdout);
+                pthread_mutex_unlock(&v.lock);
+                weft__flow_run_interrupt(r, again ? 0 : weft__flow_grace_ns(f));
+            }
+        }
+        weft__flow_run_flush(r);
+        pthread_mutex_lock(&v.lock);
+        progress(&v);
+        pthread_mutex_unlock(&v.lock);
+    }
+    clear_line(&v);
+    int failed = weft__flow_run_wait(r);
+    summary(&v, f, now_s() - v.t0, sig);
+    results_table(r, f);
+    fflush(stdout);
+    weft__flow_run_destroy(r);
+    close(sfd);
+    close(efd);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (sig)
+        return sig == SIGINT ? CLI_SIGINT : CLI_SIGTERM;
+    return failed ? CLI_FAILED : CLI_OK;
+}

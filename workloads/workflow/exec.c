@@ -1,0 +1,981 @@
+/* Running a plan: every task is a node of one weft graph. A command task's
+ * body only asks for its cores and defers its completion: the process is
+ * spawned when the cores are granted and completes the task from the
+ * process executor's callback, so no worker waits for a child. A kernel
+ * task runs on the worker, bound to the cores it was granted. Attempts
+ * are journaled to .weft/<run>/tasks.tsv as they finish. */
+#include "workloads/workflow/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tasks/tasks.h"
+#include "weft/graph.h"
+#include "weft/runtime.h"
+
+extern char **environ;
+
+typedef struct note {
+    struct note *next;
+    uint32_t task;
+    char *params, *text; /* results: params and "k=v k=v"; failures: text = reason */
+} note_t;
+
+struct weft__flow_run {
+    weft__flow_t *f;
+    weft__flow_run_opts_t o;
+    char dir[PATH_MAX];  /* absolute run directory */
+    weft_topo_t *topo;
+    weft__cores_t *cores;
+    weft__procs_t *procs;
+    weft_runtime_t *rt;
+    weft_graph_t *g;
+    pthread_t waiter;
+    bool waiter_started;
+    uint8_t *state;      /* per task, WEFT_FLOW_* */
+    atomic_size_t nrunning, ndone, nfailed;
+    atomic_int stopping;
+    pthread_mutex_t lock; /* journal, events, notes */
+    FILE *tsv;
+    note_t *fails, *results, **results_tail;
+    size_t nresults;
+    note_t **result_index;
+    uint64_t t0_ns;
+    double t0_epoch;
+};
+
+/* ---- journal and notes ------------------------------------------------------------------ */
+
+static void params_text(const weft__flow_t *f, const wf_task_t *t, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (uint32_t m = 0; m < t->tmpl->ndims && n < cap; m++) {
+        const wf_dim_t *d = &f->dims[t->tmpl->dims[m]];
+        uint32_t digit = weft__wf_digit(f, t->tmpl, t->combo, t->tmpl->dims[m]);
+        for (uint32_t p = 0; p < d->nparams && n < cap; p++)
+            n += (size_t)snprintf(buf + n, cap - n, "%s%s=%s", n ? " " : "", f->params[d->params[p]].name,
+                                  f->params[d->params[p]].values[digit]);
+    }
+}
+
+typedef struct attempt {
+    int attempt;
+    uint64_t start_ns, end_ns, user_ns, sys_ns;
+    long maxrss_kb;
+    int exit_code, signal;
+    const char *status, *cpus, *out, *err, *results, *reason;
+} attempt_t;
+
+/* One line per attempt (tabs and newlines in free text become spaces). */
+static void put_field(FILE *out, const char *s)
+{
+    for (; s && *s; s++)
+        fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, out);
+}
+
+static void journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
+{
+    if (!r->tsv)
+        return;
+    const wf_task_t *t = &r->f->tasks[ti];
+    char params[512];
+    params_text(r->f, t, params, sizeof params);
+    pthread_mutex_lock(&r->lock);
+    FILE *o = r->tsv;
+    put_field(o, t->name);
+    fputc('\t', o);
+    put_field(o, params);
+    fprintf(o, "\t%d\t%.3f\t%.3f\t%s\t", a->attempt, r->t0_epoch + (double)(a->start_ns - r->t0_ns) / 1e9,
+            r->t0_epoch + (double)(a->end_ns - r->t0_ns) / 1e9, a->status);
+    if (a->exit_code >= 0)
+        fprintf(o, "%d", a->exit_code);
+    fprintf(o, "\t%d\t%.3f\t%.3f\t%.3f\t", a->signal, (double)(a->end_ns - a->start_ns) / 1e9,
+            (double)a->user_ns / 1e9, (double)a->sys_ns / 1e9);
+    if (a->maxrss_kb >= 0)
+        fprintf(o, "%ld", a->maxrss_kb);
+    fputc('\t', o);
+    put_field(o, a->cpus);
+    fputc('\t', o);
+    put_field(o, a->out);
+    fputc('\t', o);
+    put_field(o, a->err);
+    fputc('\t', o);
+    put_field(o, a->results);
+    fputc('\t', o);
+    put_field(o, a->reason);
+    fputc('\n', o);
+    pthread_mutex_unlock(&r->lock);
+}
+
+void weft__flow_run_flush(weft__flow_run_t *r)
+{
+    pthread_mutex_lock(&r->lock);
+    if (r->tsv)
+        fflush(r->tsv);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void add_note(weft__flow_run_t *r, bool result, uint32_t ti, const char *text)
+{
+    note_t *n = weft__calloc(1, sizeof *n);
+    char params[512];
+    params_text(r->f, &r->f->tasks[ti], params, sizeof params);
+    if (n) {
+        n->task = ti;
+        n->text = weft__strdup(text);
+        n->params = result ? weft__strdup(params) : NULL;
+    }
+    pthread_mutex_lock(&r->lock);
+    if (n && result) {
+        *r->results_tail = n;
+        r->results_tail = &n->next;
+        r->nresults++;
+    } else if (n) {
+        n->next = r->fails;
+        r->fails = n;
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void event(weft__flow_run_t *r, uint32_t ti, int attempt, int state, double wall, const char *reason)
+{
+    if (!r->o.on_event)
+        return;
+    const wf_task_t *t = &r->f->tasks[ti];
+    weft__flow_event_t e = {.task = t->name, .attempt = attempt, .attempts = t->tmpl->retries + 1,
+                            .state = state, .wall_s = wall, .reason = reason ? reason : ""};
+    pthread_mutex_lock(&r->lock);
+    r->o.on_event(r->o.ud, &e);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* The final word on task ti (any thread). */
+static void settle(weft__flow_run_t *r, uint32_t ti, int attempt, int state, double wall, const char *reason)
+{
+    r->state[ti] = (uint8_t)state;
+    atomic_fetch_sub(&r->nrunning, 1);
+    if (state == WEFT_FLOW_DONE) {
+        atomic_fetch_add(&r->ndone, 1);
+    } else {
+        add_note(r, false, ti, reason);
+        if (state == WEFT_FLOW_FAILED) {
+            atomic_fetch_add(&r->nfailed, 1);
+            if (!r->f->keep_going && !atomic_exchange(&r->stopping, 1))
+                weft__cores_stop(r->cores); /* fail fast: queued tasks do not start */
+        }
+    }
+    event(r, ti, attempt, state, wall, reason);
+}
+
+/* ---- paths and the environment ------------------------------------------------------------ */
+
+static void task_path(weft__flow_run_t *r, const wf_task_t *t, const weft_toml_value_t *v, const char *ext,
+                      char *buf, size_t cap)
+{
+    if (v) {
+        const char *s;
+        weft_toml_get_string(v, NULL, &s, NULL);
+        weft__wf_expand(r->f, t->tmpl, t->combo, NULL, s, buf, cap);
+    } else {
+        snprintf(buf, cap, "%s/%s.%s", r->dir, t->name, ext);
+    }
+}
+
+/* mkdir -p of the folder holding path (errors surface when it is opened). */
+static void make_parent(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf)
+        return;
+    *slash = '\0';
+    struct stat st;
+    if (stat(buf, &st) == 0)
+        return;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        mkdir(buf, 0755);
+        *p = '/';
+    }
+    mkdir(buf, 0755);
+}
+
+/* A growing pool of strings for one spawn. */
+typedef struct sbuf {
+    char *data;
+    size_t len, cap;
+    bool oom;
+} sbuf_t;
+
+static size_t sb_add(sbuf_t *b, const char *s, size_t len)
+{
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + len + 1)
+            cap *= 2;
+        char *d = weft__realloc(b->data, cap);
+        if (!d) {
+            b->oom = true;
+            return 0;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    size_t at = b->len;
+    memcpy(b->data + at, s, len);
+    b->data[at + len] = '\0';
+    b->len += len + 1;
+    return at;
+}
+
+static size_t sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static size_t sb_printf(sbuf_t *b, const char *fmt, ...)
+{
+    char tmp[PATH_MAX + 256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    return sb_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+static size_t sb_expand(sbuf_t *b, const weft__flow_t *f, const wf_task_t *t, const char *s)
+{
+    char *x = weft__wf_expand_dup(f, t->tmpl, t->combo, s);
+    if (!x) {
+        b->oom = true;
+        return 0;
+    }
+    size_t at = sb_add(b, x, strlen(x));
+    weft__free(x);
+    return at;
+}
+
+/* ---- command tasks ------------------------------------------------------------------------ */
+
+typedef struct job {
+    weft__flow_run_t *r;
+    uint32_t ti;
+    int attempt;
+    weft_defer_t *defer;
+    weft__lease_t *lease;
+    uint64_t start_ns;
+    char cpus[128];
+} job_t;
+
+static void job_grant(void *ud, weft__lease_t *lease, int status);
+
+static void job_finish(job_t *j, int state, double wall, const char *reason)
+{
+    weft__flow_run_t *r = j->r;
+    settle(r, j->ti, j->attempt, state, wall, reason);
+    weft_defer_t *d = j->defer;
+    weft__free(j);
+    weft_defer_complete(d, state == WEFT_FLOW_DONE ? 0 : state == WEFT_FLOW_FAILED ? WEFT_ETASK : WEFT_ECANCELED);
+}
+
+/* key=value lines a command wrote to $WEFT_RESULT, as "k=v k=v". */
+static void read_results(weft__flow_run_t *r, const wf_task_t *t, char *out, size_t cap)
+{
+    char path[PATH_MAX + 256];
+    out[0] = '\0';
+    if (snprintf(path, sizeof path, "%s/%s.result", r->dir, t->name) >= (int)sizeof path)
+        return;
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return;
+    char line[512];
+    size_t n = 0;
+    while (fgets(line, sizeof line, fp) && n < cap) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!strchr(line, '=') || line[0] == '=')
+            continue;
+        for (char *c = line; *c; c++)
+            if (*c == ' ' || *c == '\t')
+                *c = '_';
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? " " : "", line);
+    }
+    fclose(fp);
+}
+
+static void job_done(void *ud, const weft__proc_result_t *res)
+{
+    job_t *j = ud;
+    weft__flow_run_t *r = j->r;
+    const wf_task_t *t = &r->f->tasks[j->ti];
+    weft__cores_release(r->cores, j->lease);
+    j->lease = NULL;
+    char out[PATH_MAX], err[PATH_MAX], results[1024] = "";
+    task_path(r, t, t->tmpl->out, "out", out, sizeof out);
+    task_path(r, t, t->tmpl->err, "err", err, sizeof err);
+    if (res->started)
+        read_results(r, t, results, sizeof results);
+    uint64_t now = weft__clock_ns();
+    attempt_t a = {.attempt = j->attempt, .start_ns = res->started ? now - res->wall_ns : now, .end_ns = now,
+                   .user_ns = res->user_ns, .sys_ns = res->sys_ns, .maxrss_kb = res->started ? res->maxrss_kb : -1,
+                   .exit_code = res->exit_code, .signal = res->signal,
+                   .status = res->status == 0 ? "ok" : res->timed_out ? "timeout"
+                             : res->status == WEFT_ECANCELED ? "stopped" : "failed",
+                   .cpus = j->cpus, .out = out, .err = err, .results = results,
+                   .reason = res->status ? res->reason : ""};
+    journal(r, j->ti, &a);
+    double wall = (double)(now - j->start_ns) / 1e9;
+    if (res->status == 0) {
+        if (results[0])
+            add_note(r, true, j->ti, results);
+        job_finish(j, WEFT_FLOW_DONE, wall, NULL);
+        return;
+    }
+    bool stopping = atomic_load(&r->stopping);
+    if (res->status == WEFT_ETASK && j->attempt <= t->tmpl->retries && !stopping) {
+        char why[400];
+        snprintf(why, sizeof why, "%s; retrying", res->reason);
+        event(r, j->ti, j->attempt, WEFT_FLOW_RUNNING, wall, why);
+        j->attempt++;
+        if (weft__cores_request(r->cores, t->tmpl->cpus, job_grant, j) == 0)
+            return;
+        j->attempt--;
+    }
+    char why[400];
+    if (res->status == WEFT_ECANCELED)
+        snprintf(why, sizeof why, "%s", res->started ? "interrupted: stopped before it finished" : res->reason);
+    else if (j->attempt > 1)
+        snprintf(why, sizeof why, "%s (attempt %d of %d)", res->reason, j->attempt, t->tmpl->retries + 1);
+    else
+        snprintf(why, sizeof why, "%s", res->reason);
+    job_finish(j, res->status == WEFT_ECANCELED && !res->started ? WEFT_FLOW_NOT_RUN : WEFT_FLOW_FAILED, wall, why);
+}
+
+/* Builds argv, env and paths for one attempt and hands them to the
+ * process executor (which copies them). */
+static int job_spawn(job_t *j)
+{
+    weft__flow_run_t *r = j->r;
+    const weft__flow_t *f = r->f;
+    const wf_task_t *t = &f->tasks[j->ti];
+    const wf_tmpl_t *tm = t->tmpl;
+    sbuf_t b = {0};
+    size_t nargv = tm->kind == WF_CMD ? weft_toml_count(tm->run) : 3;
+    size_t *argv_at = weft__malloc((nargv + 1) * sizeof *argv_at);
+    size_t nenv_t = tm->env ? weft_toml_count(tm->env) : 0, nparams = 0;
+    for (uint32_t m = 0; m < tm->ndims; m++)
+        nparams += f->dims[tm->dims[m]].nparams;
+    size_t nextra = nenv_t + nparams + 8, nenviron = 0;
+    while (environ[nenviron])
+        nenviron++;
+    size_t *env_at = weft__malloc((nextra + 1) * sizeof *env_at);
+    const char **argv = weft__malloc((nargv + 1) * sizeof *argv);
+    const char **envp = weft__malloc((nextra + nenviron + 1) * sizeof *envp);
+    int rc = WEFT_ENOMEM;
+    if (!argv_at || !env_at || !argv || !envp)
+        goto out;
+    /* argv */
+    if (tm->kind == WF_CMD) {
+        size_t i = 0;
+        for (const weft_toml_value_t *a = weft_toml_first(tm->run); a; a = weft_toml_next(a)) {
+            const char *s;
+            weft_toml_get_string(a, NULL, &s, NULL);
+            argv_at[i++] = sb_expand(&b, f, t, s);
+        }
+    } else {
+        const char *s;
+        weft_toml_get_string(tm->run, NULL, &s, NULL);
+        argv_at[0] = sb_add(&b, "/bin/sh", 7);
+        argv_at[1] = sb_add(&b, "-c", 2);
+        argv_at[2] = sb_expand(&b, f, t, s);
+    }
+    /* env: the task's own, weft's, then the inherited ones not overridden */
+    size_t ne = 0;
+    for (const weft_toml_value_t *e = tm->env ? weft_toml_first(tm->env) : NULL; e; e = weft_toml_next(e)) {
+        const char *s;
+        char text[512];
+        if (weft_toml_get_string(e, NULL, &s, NULL) != 0) {
+            weft__wf_format(e, text, sizeof text);
+            s = text;
+        }
+        char *x = weft__wf_expand_dup(f, tm, t->combo, s);
+        env_at[ne++] = x ? sb_printf(&b, "%s=%s", weft_toml_key(e, NULL), x) : 0;
+        b.oom |= !x;
+        weft__free(x);
+    }
+    env_at[ne++] = sb_printf(&b, "OMP_NUM_THREADS=%d", tm->cpus);
+    env_at[ne++] = sb_printf(&b, "WEFT_TASK=%s", t->name);
+    env_at[ne++] = sb_printf(&b, "WEFT_CPUS=%s", j->cpus);
+    env_at[ne++] = sb_printf(&b, "WEFT_INDEX=%" PRIu32, t->combo);
+    env_at[ne++] = sb_printf(&b, "WEFT_ATTEMPT=%d", j->attempt);
+    env_at[ne++] = sb_printf(&b, "WEFT_RUN_DIR=%s", r->dir);
+    env_at[ne++] = sb_printf(&b, "WEFT_RESULT=%s/%s.result", r->dir, t->name);
+    for (uint32_t m = 0; m < tm->ndims; m++) {
+        const wf_dim_t *d = &f->dims[tm->dims[m]];
+        uint32_t digit = weft__wf_digit(f, tm, t->combo, tm->dims[m]);
+        for (uint32_t p = 0; p < d->nparams; p++) {
+            char up[256];
+            const char *nm = f->params[d->params[p]].name;
+            size_t k = 0;
+            for (; nm[k] && k + 1 < sizeof up; k++)
+                up[k] = (char)((nm[k] >= 'a' && nm[k] <= 'z') ? nm[k] - 32 : nm[k]);
+            up[k] = '\0';
+            env_at[ne++] = sb_printf(&b, "WEFT_PARAM_%s=%s", up, f->params[d->params[p]].values[digit]);
+        }
+    }
+    char out[PATH_MAX], err[PATH_MAX], cwd[PATH_MAX];
+    task_path(r, t, tm->out, "out", out, sizeof out);
+    task_path(r, t, tm->err, "err", err, sizeof err);
+    if (tm->cwd)
+        task_path(r, t, tm->cwd, NULL, cwd, sizeof cwd);
+    if (b.oom)
+        goto out;
+    for (size_t i = 0; i < nargv; i++)
+        argv[i] = b.data + argv_at[i];
+    argv[nargv] = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < ne; i++)
+        envp[n++] = b.data + env_at[i];
+    for (size_t i = 0; i < nenviron; i++) {
+        const char *eq = strchr(environ[i], '=');
+        size_t klen = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+        bool overridden = false;
+        for (size_t k = 0; k < ne && !overridden; k++)
+            overridden = strncmp(envp[k], environ[i], klen) == 0 && envp[k][klen] == '=';
+        if (!overridden)
+            envp[n++] = environ[i];
+    }
+    envp[n] = NULL;
+    make_parent(out);
+    make_parent(err);
+    char result_path[PATH_MAX + 256];
+    if (snprintf(result_path, sizeof result_path, "%s/%s.result", r->dir, t->name) < (int)sizeof result_path)
+        unlink(result_path); /* a retry starts clean */
+    weft__proc_spec_t spec = {
+        .argv = argv, .envp = envp, .cwd = tm->cwd ? cwd : NULL, .stdout_path = out, .stderr_path = err,
+        .cpus = r->f->pin == WEFT_PIN_NONE ? NULL : &j->lease->set, .timeout_ns = tm->timeout_ns,
+        .grace_ns = r->f->grace_ns,
+    };
+    j->start_ns = weft__clock_ns();
+    rc = weft__procs_start(r->procs, &spec, job_done, j);
+out:
+    weft__free(b.data);
+    weft__free(argv_at);
+    weft__free(env_at);
+    weft__free(argv);
+    weft__free(envp);
+    return rc;
+}
+
+static void job_grant(void *ud, weft__lease_t *lease, int status)
+{
+    job_t *j = ud;
+    weft__flow_run_t *r = j->r;
+    j->lease = lease;
+    if (status == 0 && !atomic_load(&r->stopping)) {
+        weft__cpuset_format(r->f->pin == WEFT_PIN_NONE ? weft__cores_all(r->cores) : &lease->set, j->cpus,
+                            sizeof j->cpus);
+        int rc = job_spawn(j);
+        if (rc == 0)
+            return;
+        status = rc;
+    }
+    weft__cores_release(r->cores, lease);
+    j->lease = NULL;
+    if (status == WEFT_ENOMEM)
+        job_finish(j, WEFT_FLOW_FAILED, 0, "out of memory while starting it");
+    else
+        job_finish(j, WEFT_FLOW_NOT_RUN, 0, "not started: the run was stopping");
+}
+
+static int command_task(weft__flow_run_t *r, weft_ctx_t *ctx, uint32_t ti)
+{
+    job_t *j = weft__calloc(1, sizeof *j);
+    if (!j) {
+        settle(r, ti, 1, WEFT_FLOW_FAILED, 0, "out of memory while starting it");
+        return WEFT_ENOMEM;
+    }
+    j->r = r;
+    j->ti = ti;
+    j->attempt = 1;
+    int rc = weft_ctx_defer(ctx, &j->defer);
+    if (rc == 0)
+        rc = weft__cores_request(r->cores, r->f->tasks[ti].tmpl->cpus, job_grant, j);
+    if (rc != 0) {
+        /* (not deferred, or the request was refused: then nothing else
+         * will complete the task) */
+        if (j->defer) {
+            job_finish(j, WEFT_FLOW_FAILED, 0, "cannot get its cores");
+            return 0;
+        }
+        settle(r, ti, 1, WEFT_FLOW_NOT_RUN, 0, "not started: the run was stopping");
+        weft__free(j);
+        return rc;
+    }
+    return 0;
+}
+
+/* ---- kernel tasks ------------------------------------------------------------------------- */
+
+typedef struct kwait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    int status;
+    weft__lease_t *lease;
+} kwait_t;
+
+static void kwait_grant(void *ud, weft__lease_t *lease, int status)
+{
+    kwait_t *w = ud;
+    pthread_mutex_lock(&w->lock);
+    w->done = true;
+    w->status = status;
+    w->lease = lease;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+typedef struct kout {
+    weft__flow_run_t *r;
+    const wf_task_t *t;
+    FILE *fp;
+    char path[PATH_MAX];
+    char results[1024];
+    size_t rlen;
+} kout_t;
+
+static void kout_print(void *ud, const char *text, size_t len)
+{
+    kout_t *o = ud;
+    if (!o->fp) {
+        make_parent(o->path);
+        o->fp = fopen(o->path, "w");
+    }
+    if (o->fp)
+        fwrite(text, 1, len, o->fp);
+}
+
+static void kout_result(void *ud, const char *key, const char *value)
+{
+    kout_t *o = ud;
+    if (o->rlen < sizeof o->results)
+        o->rlen += (size_t)snprintf(o->results + o->rlen, sizeof o->results - o->rlen, "%s%s=%s",
+                                    o->rlen ? " " : "", key, value);
+}
+
+static int kout_stopping(void *ud)
+{
+    kout_t *o = ud;
+    return atomic_load(&o->r->stopping);
+}
+
+static uint64_t tv_ns(struct timeval tv)
+{
+    return (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
+}
+
+static int kernel_task(weft__flow_run_t *r, uint32_t ti)
+{
+    const wf_task_t *t = &r->f->tasks[ti];
+    const wf_tmpl_t *tm = t->tmpl;
+    uint64_t first_ns = weft__clock_ns();
+    for (int attempt = 1;; attempt++) {
+        kwait_t w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, NULL};
+        if (weft__cores_request(r->cores, tm->cpus, kwait_grant, &w) != 0) {
+            settle(r, ti, attempt, WEFT_FLOW_FAILED, 0, "cannot get its cores");
+            return WEFT_ETASK;
+        }
+        pthread_mutex_lock(&w.lock);
+        while (!w.done)
+            pthread_cond_wait(&w.cond, &w.lock);
+        pthread_mutex_unlock(&w.lock);
+        if (w.status != 0 || atomic_load(&r->stopping)) {
+            weft__cores_release(r->cores, w.lease);
+            settle(r, ti, attempt, WEFT_FLOW_NOT_RUN, 0, "not started: the run was stopping");
+            return WEFT_ECANCELED;
+        }
+        char cpus[128];
+        weft__cpuset_format(r->f->pin == WEFT_PIN_NONE ? weft__cores_all(r->cores) : &w.lease->set, cpus,
+                            sizeof cpus);
+        bool bound = r->f->pin != WEFT_PIN_NONE && weft__topo_bind_self(r->topo, &w.lease->set) == 0;
+        const char *keys[WEFT_KERNEL_MAX_ARGS], *vals[WEFT_KERNEL_MAX_ARGS];
+        char argbuf[8192];
+        kout_t o = {.r = r, .t = t};
+        task_path(r, t, tm->out, "out", o.path, sizeof o.path);
+        weft__kctx_t k = {.cpus = tm->cpus, .keys = keys, .vals = vals, .print = kout_print,
+                          .result = kout_result, .stopping = kout_stopping, .ud = &o, .bad_arg = -1};
+        struct rusage ru0, ru1;
+        getrusage(RUSAGE_THREAD, &ru0);
+        uint64_t start = weft__clock_ns();
+        int rc = weft__wf_kargs(r->f, t, keys, vals, argbuf, sizeof argbuf, &k.nargs);
+        if (rc == 0)
+            rc = tm->kernel->fn(&k);
+        uint64_t end = weft__clock_ns();
+        getrusage(RUSAGE_THREAD, &ru1);
+        if (bound)
+            weft__topo_bind_self(r->topo, weft__cores_all(r->cores));
+        weft__cores_release(r->cores, w.lease);
+        if (o.fp)
+            fclose(o.fp);
+        const char *reason = rc == 0 ? "" : k.error[0] ? k.error : weft_strerror(rc);
+        attempt_t a = {.attempt = attempt, .start_ns = start, .end_ns = end,
+                       .user_ns = tv_ns(ru1.ru_utime) - tv_ns(ru0.ru_utime),
+                       .sys_ns = tv_ns(ru1.ru_stime) - tv_ns(ru0.ru_stime), .maxrss_kb = -1, .exit_code = -1,
+                       .status = rc == 0 ? "ok" : "failed", .cpus = cpus, .out = o.fp ? o.path : "",
+                       .err = "", .results = o.results, .reason = reason};
+        journal(r, ti, &a);
+        double wall = (double)(end - first_ns) / 1e9;
+        if (rc == 0) {
+            if (o.results[0])
+                add_note(r, true, ti, o.results);
+            settle(r, ti, attempt, WEFT_FLOW_DONE, wall, NULL);
+            return 0;
+        }
+        if (attempt <= tm->retries && !atomic_load(&r->stopping)) {
+            char why[400];
+            snprintf(why, sizeof why, "%s; retrying", reason);
+            event(r, ti, attempt, WEFT_FLOW_RUNNING, wall, why);
+            continue;
+        }
+        char why[400];
+        if (attempt > 1)
+            snprintf(why, sizeof why, "%s (attempt %d of %d)", reason, attempt, tm->retries + 1);
+        else
+            snprintf(why, sizeof why, "%s", reason);
+        settle(r, ti, attempt, WEFT_FLOW_FAILED, wall, why);
+        return WEFT_ETASK;
+    }
+}
+
+/* ---- the graph ------------------------------------------------------------------------------ */
+
+static int task_body(weft_ctx_t *ctx, void *arg)
+{
+    wf_task_t *t = arg;
+    weft__flow_run_t *r = t->tmpl->flow->run;
+    uint32_t ti = (uint32_t)(t - r->f->tasks);
+    r->state[ti] = WEFT_FLOW_RUNNING;
+    atomic_fetch_add(&r->nrunning, 1);
+    if (t->tmpl->kind == WF_KERNEL)
+        return kernel_task(r, ti);
+    return command_task(r, ctx, ti);
+}
+
+static void *waiter_main(void *arg)
+{
+    weft__flow_run_t *r = arg;
+    weft_graph_wait(r->g);
+    if (r->o.notify_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t n = write(r->o.notify_fd, &one, sizeof one);
+        (void)n;
+    }
+    return NULL;
+}
+
+/* .weft/<name>-<YYYYmmdd-HHMMSS>[-N], and .weft/latest pointing at it. */
+static int make_run_dir(weft__flow_run_t *r, char *err, size_t errlen)
+{
+    const weft__flow_t *f = r->f;
+    char base[PATH_MAX];
+    snprintf(base, sizeof base, "%s/.weft", f->workdir);
+    if (mkdir(base, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create '%s': %s", base, strerror(errno));
+        return WEFT_ESYS;
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    for (int i = 1;; i++) {
+        int n = i == 1 ? snprintf(r->dir, sizeof r->dir, "%s/%s-%s", base, f->name, stamp)
+                       : snprintf(r->dir, sizeof r->dir, "%s/%s-%s-%d", base, f->name, stamp, i);
+        if (n >= (int)sizeof r->dir) {
+            snprintf(err, errlen, "the path of the run directory is too long");
+            return WEFT_ESYS;
+        }
+        if (mkdir(r->dir, 0755) == 0)
+            break;
+        if (errno != EEXIST || i == 1000) {
+            snprintf(err, errlen, "cannot create '%s': %s", r->dir, strerror(errno));
+            return WEFT_ESYS;
+        }
+    }
+    char link[PATH_MAX + 16];
+    snprintf(link, sizeof link, "%s/latest", base);
+    unlink(link);
+    if (symlink(strrchr(r->dir, '/') + 1, link) != 0) {
+        /* only a convenience */
+    }
+    return 0;
+}
+
+int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__flow_run_t **out, char *err,
+                         size_t errlen)
+{
+    *out = NULL;
+    weft__flow_run_t *r = weft__calloc(1, sizeof *r);
+    if (!r)
+        return WEFT_ENOMEM;
+    r->f = f;
+    r->o = *o;
+    r->results_tail = &r->results;
+    pthread_mutex_init(&r->lock, NULL);
+    f->err = err;
+    f->errlen = errlen;
+    int rc = weft__topo_discover(&r->topo);
+    if (rc) {
+        snprintf(err, errlen, "cannot discover the machine's cores: %s", weft_strerror(rc));
+        goto fail;
+    }
+    rc = weft__cores_create(r->topo, f->threads, f->pin, &r->cores);
+    if (rc) {
+        snprintf(err, errlen, "cannot set up %d core slots: %s", f->threads, weft_strerror(rc));
+        goto fail;
+    }
+    int slots = weft__cores_slots(r->cores);
+    for (uint32_t i = 0; i < f->ntmpls; i++) {
+        const wf_tmpl_t *t = &f->tmpls[i];
+        if (t->cpus > slots) {
+            const weft_toml_value_t *v = weft_toml_get(t->table, "cpus");
+            rc = weft__wf_error(f, AT(v), t->name, "cpus",
+                                "needs %d cores but the run has %d (raise threads, or lower cpus)", t->cpus, slots);
+            goto fail;
+        }
+    }
+    r->state = weft__calloc(f->ntasks ? f->ntasks : 1, 1);
+    if (!r->state) {
+        rc = WEFT_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (chdir(f->workdir) != 0) {
+        rc = WEFT_ESYS;
+        snprintf(err, errlen, "cannot change to the working directory '%s': %s", f->workdir, strerror(errno));
+        goto fail;
+    }
+    if ((rc = make_run_dir(r, err, errlen)) != 0)
+        goto fail;
+    char tsv[PATH_MAX + 16];
+    snprintf(tsv, sizeof tsv, "%s/tasks.tsv", r->dir);
+    r->tsv = fopen(tsv, "w");
+    if (!r->tsv) {
+        rc = WEFT_ESYS;
+        snprintf(err, errlen, "cannot create '%s': %s", tsv, strerror(errno));
+        goto fail;
+    }
+    setvbuf(r->tsv, NULL, _IOFBF, 1 << 16);
+    fputs("task\tparams\tattempt\tstart\tend\tstatus\texit\tsignal\twall_s\tuser_s\tsys_s\tmaxrss_kb\tcpus\t"
+          "stdout\tstderr\tresults\treason\n", r->tsv);
+    if ((rc = weft__procs_create(f->pin == WEFT_PIN_NONE ? NULL : r->topo, &r->procs)) != 0) {
+        snprintf(err, errlen, "cannot start the process executor: %s", weft_strerror(rc));
+        goto fail;
+    }
+    weft_config_t cfg;
+    weft_config_init(&cfg);
+    cfg.threads = slots;
+    cfg.pin = WEFT_PIN_NONE; /* tasks are bound, not workers */
+    cfg.flags = WEFT_CONFIG_NO_CALLER_HELP | (f->keep_going ? 0 : WEFT_CONFIG_FAIL_FAST);
+    if ((rc = weft_runtime_create(&cfg, &r->rt)) != 0 || (rc = weft_graph_create(&r->g)) != 0) {
+        snprintf(err, errlen, "cannot start the runtime: %s", weft_strerror(rc));
+        goto fail;
+    }
+    /* The graph: kept tasks in file order, then their edges. */
+    uint32_t *gidx = weft__malloc((size_t)(f->ntasks ? f->ntasks : 1) * sizeof *gidx);
+    if (!gidx) {
+        rc = WEFT_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (uint32_t i = 0, k = 0; i < f->ntasks && !rc; i++) {
+        gidx[i] = UINT32_MAX;
+        if (!f->tasks[i].keep)
+            continue;
+        weft_task_t *gt;
+        rc = weft_graph_add_ex(r->g, NULL, task_body, &f->tasks[i], 0, &gt);
+        gidx[i] = k++;
+    }
+    for (uint32_t i = 0; i < f->ntasks && !rc; i++) {
+        if (!f->tasks[i].keep)
+            continue;
+        weft_task_t *gt = weft_graph_task(r->g, gidx[i]);
+        for (uint32_t e = f->dep_off[i]; e < f->dep_off[i + 1] && !rc; e++)
+            rc = weft_task_after(gt, weft_graph_task(r->g, gidx[f->deps[e]]));
+    }
+    weft__free(gidx);
+    if (rc) {
+        snprintf(err, errlen, "cannot build the task graph: %s", weft_strerror(rc));
+        goto fail;
+    }
+    f->run = r;
+    r->t0_ns = weft__clock_ns();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    r->t0_epoch = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    if ((rc = weft_graph_submit(r->rt, r->g)) != 0) {
+        f->run = NULL;
+        snprintf(err, errlen, "cannot start the run: %s", weft_strerror(rc));
+        goto fail;
+    }
+    if (pthread_create(&r->waiter, NULL, waiter_main, r) != 0) {
+        weft_graph_cancel(r->g);
+        weft_graph_wait(r->g);
+        f->run = NULL;
+        rc = WEFT_ESYS;
+        snprintf(err, errlen, "cannot start a thread");
+        goto fail;
+    }
+    r->waiter_started = true;
+    *out = r;
+    return 0;
+fail:
+    weft__flow_run_destroy(r);
+    return rc;
+}
+
+const char *weft__flow_run_dir(const weft__flow_run_t *r)
+{
+    return r->dir;
+}
+
+int weft__flow_run_slots(const weft__flow_run_t *r)
+{
+    return weft__cores_slots(r->cores);
+}
+
+void weft__flow_run_counts(weft__flow_run_t *r, weft__flow_counts_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->total = weft__flow_ntasks(r->f);
+    c->done = atomic_load(&r->ndone);
+    c->failed = atomic_load(&r->nfailed);
+    c->running = atomic_load(&r->nrunning);
+    if (!r->waiter_started) { /* after wait: the final count */
+        for (uint32_t i = 0; i < r->f->ntasks; i++) {
+            c->skipped += r->f->tasks[i].keep && r->state[i] == WEFT_FLOW_SKIPPED;
+            c->not_run += r->f->tasks[i].keep && r->state[i] == WEFT_FLOW_NOT_RUN;
+        }
+    }
+}
+
+void weft__flow_run_interrupt(weft__flow_run_t *r, uint64_t grace_ns)
+{
+    atomic_store(&r->stopping, 1);
+    weft_graph_cancel(r->g);
+    weft__cores_stop(r->cores);
+    weft__procs_stop(r->procs, grace_ns);
+}
+
+int weft__flow_run_wait(weft__flow_run_t *r)
+{
+    if (r->waiter_started) {
+        pthread_join(r->waiter, NULL);
+        r->waiter_started = false;
+    }
+    weft__flow_run_flush(r);
+    int result = 0;
+    for (uint32_t i = 0, k = 0; i < r->f->ntasks; i++) {
+        if (!r->f->tasks[i].keep)
+            continue;
+        int gs = weft_task_state(weft_graph_task(r->g, k++));
+        if (r->state[i] == WEFT_FLOW_PENDING || r->state[i] == WEFT_FLOW_RUNNING)
+            r->state[i] = gs == WEFT_TASK_CANCELLED ? WEFT_FLOW_SKIPPED : WEFT_FLOW_NOT_RUN;
+        result |= r->state[i] != WEFT_FLOW_DONE;
+    }
+    return result;
+}
+
+int weft__flow_run_task(weft__flow_run_t *r, size_t i, const char **name)
+{
+    *name = r->f->tasks[i].name;
+    return r->f->tasks[i].keep ? r->state[i] : -1;
+}
+
+const char *weft__flow_run_reason(weft__flow_run_t *r, size_t i)
+{
+    for (note_t *n = r->fails; n; n = n->next)
+        if (n->task == i)
+            return n->text ? n->text : "";
+    if (r->state[i] == WEFT_FLOW_SKIPPED)
+        return "skipped: a task it depends on failed";
+    if (r->state[i] == WEFT_FLOW_NOT_RUN)
+        return "not started: the run was stopping";
+    return "";
+}
+
+void weft__flow_run_stderr(weft__flow_run_t *r, size_t i, char *buf, size_t len)
+{
+    const wf_task_t *t = &r->f->tasks[i];
+    if (t->tmpl->kind == WF_KERNEL)
+        buf[0] = '\0';
+    else
+        task_path(r, t, t->tmpl->err, "err", buf, len);
+}
+
+size_t weft__flow_run_nresults(weft__flow_run_t *r)
+{
+    if (!r->result_index && r->nresults) {
+        r->result_index = weft__malloc(r->nresults * sizeof *r->result_index);
+        size_t k = 0;
+        for (note_t *n = r->results; n && r->result_index; n = n->next)
+            r->result_index[k++] = n;
+        if (!r->result_index)
+            return 0;
+    }
+    return r->nresults;
+}
+
+void weft__flow_run_result(weft__flow_run_t *r, size_t k, size_t *task, const char **params, const char **results)
+{
+    note_t *n = r->result_index[k];
+    *task = n->task;
+    *params = n->params ? n->params : "";
+    *results = n->text ? n->text : "";
+}
+
+static void free_notes(note_t *n)
+{
+    while (n) {
+        note_t *next = n->next;
+        weft__free(n->params);
+        weft__free(n->text);
+        weft__free(n);
+        n = next;
+    }
+}
+
+void weft__flow_run_destroy(weft__flow_run_t *r)
+{
+    if (!r)
+        return;
+    if (r->waiter_started) {
+        weft__flow_run_interrupt(r, 0);
+        weft__flow_run_wait(r);
+    }
+    weft_graph_destroy(r->g);
+    weft_runtime_destroy(r->rt);
+    weft__procs_destroy(r->procs);
+    weft__cores_destroy(r->cores);
+    weft__topo_destroy(r->topo);
+    if (r->tsv)
+        fclose(r->tsv);
+    free_notes(r->fails);
+    free_notes(r->results);
+    weft__free(r->result_index);
+    weft__free(r->state);
+    if (r->f->run == r)
+        r->f->run = NULL;
+    pthread_mutex_destroy(&r->lock);
+    weft__free(r);
+}

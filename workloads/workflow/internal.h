@@ -1,0 +1,141 @@
+/* workloads/workflow — private: the plan a workflow file becomes.
+ *
+ * A template is one [[task]] table. Its dimensions are the sweep
+ * dimensions its strings use (a zipped group is one dimension); it expands
+ * to one task per combination, in nested-loop order (the first declared
+ * dimension varies slowest). A task stores only its template, its
+ * combination number and its name: every other string (argv, env, paths)
+ * is expanded again when the task starts, so a 100,000-task sweep costs a
+ * few dozen bytes per task beyond the scheduler's own. */
+#ifndef WEFT_WORKLOADS_WORKFLOW_INTERNAL_H
+#define WEFT_WORKLOADS_WORKFLOW_INTERNAL_H
+
+#include "workloads/workflow/workflow.h"
+
+#include <stdarg.h>
+
+#include "runtime/base/base.h"
+#include "weft/toml.h"
+#include "workloads/kernels/kernels.h"
+
+#define WF_MAX_DIMS 32
+#define WF_MAX_TASKS 100000000u
+
+enum { WF_CMD = 0, WF_SHELL = 1, WF_KERNEL = 2 };
+
+typedef struct wf_param {
+    char *name;
+    char **values;      /* formatted as written ("1e-6", "64", "a b") */
+    uint32_t nvalues;
+    uint32_t dim;
+    const weft_toml_value_t *where;
+} wf_param_t;
+
+typedef struct wf_dim {
+    uint32_t len;
+    uint32_t nparams;
+    uint32_t params[WF_MAX_DIMS]; /* the zipped names of one dimension */
+} wf_dim_t;
+
+typedef struct wf_tmpl {
+    weft__flow_t *flow;
+    const weft_toml_value_t *table; /* the [[task]] table */
+    const char *name;               /* unexpanded */
+    const weft_toml_value_t *name_v;
+    int kind;                       /* WF_CMD, WF_SHELL, WF_KERNEL */
+    const weft_toml_value_t *run;   /* command array, shell string or kernel name */
+    const weft__kernel_t *kernel;
+    const weft_toml_value_t *args, *after, *env;
+    const weft_toml_value_t *cwd, *out, *err;
+    int cpus, retries;
+    uint64_t timeout_ns;
+    uint32_t ndims;
+    uint32_t dims[WF_MAX_DIMS];     /* in declaration order */
+    uint32_t count, first;          /* its tasks: tasks[first .. first+count) */
+} wf_tmpl_t;
+
+typedef struct wf_task {
+    wf_tmpl_t *tmpl;
+    const char *name;    /* in the flow's arena */
+    uint32_t combo;      /* combination number within the template */
+    uint32_t keep;       /* selected by --only (or no --only) */
+} wf_task_t;
+
+struct weft__flow {
+    weft_toml_doc_t *doc;
+    const char *path;
+    char *name;
+    char *workdir;       /* absolute */
+    int threads, pin;
+    bool keep_going;
+    uint64_t grace_ns;
+    wf_param_t *params;
+    uint32_t nparams;
+    wf_dim_t *dims;
+    uint32_t ndims;
+    wf_tmpl_t *tmpls;
+    uint32_t ntmpls;
+    wf_task_t *tasks;
+    uint32_t ntasks;
+    uint32_t *dep_off;   /* ntasks + 1 */
+    uint32_t *deps;      /* task indices */
+    size_t nedges;
+    uint32_t *hash;      /* open addressing over task names: index + 1 */
+    uint32_t hmask;
+    weft__arena_t arena; /* names */
+    char *err;
+    size_t errlen;
+    weft__flow_run_t *run; /* the run in progress */
+};
+
+/* ---- errors (schema.c) ---------------------------------------------------- */
+
+/* "file:line:col: task 'x': key 'k': message" (the task and key parts
+ * when task / key are not NULL; no position when line is 0). Returns
+ * WEFT_EPARSE. AT(v) is a value's position, KEY_AT(v) its key's. */
+int weft__wf_error(weft__flow_t *f, unsigned line, unsigned col, const char *task, const char *key,
+                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+#define AT(v) weft_toml_line(v), weft_toml_column(v)
+#define KEY_AT(v) weft_toml_key_line(v), weft_toml_key_column(v)
+
+/* Reads [workflow], [sweep] and every [[task]] (schema.c). */
+int weft__wf_schema(weft__flow_t *f, const weft__flow_opts_t *o);
+/* Parses "90s", "10m", "1h30m", "250ms" or a number of seconds. */
+int weft__wf_duration(const weft_toml_value_t *v, uint64_t *ns);
+
+/* ---- text (text.c) -------------------------------------------------------- */
+
+/* Checks the {name} references of a template string v: every name is a
+ * sweep parameter or `index`, every brace closed ({{ and }} are literal
+ * braces); adds the dimensions used to *dims (a bit per dimension). */
+int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
+                  uint64_t *dims);
+
+/* Expands s for task `task` of template t into buf (cap bytes; always
+ * terminated); `extra` (may be NULL) gives values for dimensions the
+ * template does not have (after patterns). Returns the full length. */
+size_t weft__wf_expand(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const uint32_t *extra,
+                       const char *s, char *buf, size_t cap);
+/* The same into a fresh weft__malloc'd string (NULL when out of memory). */
+char *weft__wf_expand_dup(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const char *s);
+/* The value index of dimension d in combination `combo` of t (UINT32_MAX
+ * when t does not have d). */
+uint32_t weft__wf_digit(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, uint32_t d);
+/* A scalar TOML value as the text it stands for ("64", "1e-6", "true"). */
+int weft__wf_format(const weft_toml_value_t *v, char *buf, size_t cap);
+/* fnmatch-style glob: * ? [..] */
+bool weft__wf_glob(const char *pat, const char *s);
+bool weft__wf_is_glob(const char *s);
+
+/* ---- expansion (expand.c) ------------------------------------------------- */
+
+int weft__wf_expand_tasks(weft__flow_t *f);
+int weft__wf_resolve(weft__flow_t *f, const weft__flow_opts_t *o);
+/* A kernel task's arguments as text: keys[i] = vals[i], the values
+ * expanded into buf. Errors: WEFT_EINVAL (too many), WEFT_ENOMEM (buf). */
+int weft__wf_kargs(const weft__flow_t *f, const wf_task_t *t, const char **keys, const char **vals,
+                   char *buf, size_t cap, size_t *nargs);
+/* Task index by name, or UINT32_MAX. */
+uint32_t weft__wf_find(const weft__flow_t *f, const char *name);
+
+#endif

@@ -1,0 +1,193 @@
+/* Template strings: {name} references to sweep parameters, their
+ * expansion for one task, values as text, and globs. */
+#include "workloads/workflow/internal.h"
+
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int param_index(const weft__flow_t *f, const char *name, size_t len)
+{
+    for (uint32_t i = 0; i < f->nparams; i++)
+        if (strlen(f->params[i].name) == len && memcmp(f->params[i].name, name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+static bool is_index(const char *name, size_t len)
+{
+    return len == 5 && memcmp(name, "index", 5) == 0;
+}
+
+int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
+                  uint64_t *dims)
+{
+    const char *s;
+    if (weft_toml_get_string(v, NULL, &s, NULL) != 0)
+        return 0;
+    const char *task = t ? t->name : NULL;
+    for (const char *p = s; *p; p++) {
+        if (*p == '}') {
+            p += p[1] == '}';
+            continue;
+        }
+        if (*p != '{')
+            continue;
+        if (p[1] == '{') {
+            p++;
+            continue;
+        }
+        const char *close = strchr(p + 1, '}');
+        if (!close)
+            return weft__wf_error(f, AT(v), task, key,
+                                  "'{' without a closing '}' in \"%s\" (write {{ for a literal brace)", s);
+        size_t len = (size_t)(close - p - 1);
+        if (len == 0)
+            return weft__wf_error(f, AT(v), task, key, "empty {} in \"%s\" (write {{}} for literal braces)",
+                                  s);
+        int i = param_index(f, p + 1, len);
+        if (i >= 0)
+            *dims |= UINT64_C(1) << f->params[i].dim;
+        else if (!is_index(p + 1, len)) {
+            char names[256] = "";
+            size_t n = 0;
+            for (uint32_t j = 0; j < f->nparams && n < sizeof names; j++)
+                n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", j ? ", " : "", f->params[j].name);
+            if (f->nparams)
+                return weft__wf_error(f, AT(v), task, key,
+                                      "{%.*s} is not a sweep parameter (the sweep defines %s, and {index})",
+                                      (int)len, p + 1, names);
+            return weft__wf_error(f, AT(v), task, key,
+                                  "{%.*s} is not a sweep parameter (there is no [sweep] table; {index} is "
+                                  "the only name)",
+                                  (int)len, p + 1);
+        }
+        p = close;
+    }
+    return 0;
+}
+
+uint32_t weft__wf_digit(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, uint32_t d)
+{
+    for (uint32_t m = t->ndims; m-- > 0;) {
+        uint32_t len = f->dims[t->dims[m]].len;
+        if (t->dims[m] == d)
+            return combo % len;
+        combo /= len;
+    }
+    return UINT32_MAX;
+}
+
+size_t weft__wf_expand(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const uint32_t *extra,
+                       const char *s, char *buf, size_t cap)
+{
+    size_t n = 0;
+#define PUT(c)               \
+    do {                     \
+        if (n + 1 < cap)     \
+            buf[n] = (c);    \
+        n++;                 \
+    } while (0)
+    for (const char *p = s; *p; p++) {
+        if ((*p == '{' || *p == '}') && p[1] == *p) {
+            PUT(*p);
+            p++;
+            continue;
+        }
+        const char *close = *p == '{' ? strchr(p + 1, '}') : NULL;
+        if (!close) {
+            PUT(*p);
+            continue;
+        }
+        size_t len = (size_t)(close - p - 1);
+        char num[16];
+        const char *val = "";
+        int i = param_index(f, p + 1, len);
+        if (i >= 0) {
+            uint32_t d = f->params[i].dim;
+            uint32_t digit = weft__wf_digit(f, t, combo, d);
+            if (digit == UINT32_MAX && extra)
+                digit = extra[d];
+            if (digit != UINT32_MAX)
+                val = f->params[i].values[digit];
+        } else if (is_index(p + 1, len)) {
+            snprintf(num, sizeof num, "%" PRIu32, combo);
+            val = num;
+        }
+        for (; *val; val++)
+            PUT(*val);
+        p = close;
+    }
+#undef PUT
+    if (cap)
+        buf[n < cap ? n : cap - 1] = '\0';
+    return n;
+}
+
+char *weft__wf_expand_dup(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const char *s)
+{
+    char small[256];
+    size_t n = weft__wf_expand(f, t, combo, NULL, s, small, sizeof small);
+    char *out = weft__malloc(n + 1);
+    if (!out)
+        return NULL;
+    if (n < sizeof small)
+        memcpy(out, small, n + 1);
+    else
+        weft__wf_expand(f, t, combo, NULL, s, out, n + 1);
+    return out;
+}
+
+int weft__wf_format(const weft_toml_value_t *v, char *buf, size_t cap)
+{
+    const char *s;
+    int64_t i;
+    double d;
+    bool b;
+    if (weft_toml_get_string(v, NULL, &s, NULL) == 0) {
+        snprintf(buf, cap, "%s", s);
+    } else if (weft_toml_get_int(v, NULL, &i) == 0) {
+        snprintf(buf, cap, "%" PRId64, i);
+    } else if (weft_toml_get_float(v, NULL, &d) == 0) {
+        if (isnan(d) || isinf(d)) {
+            snprintf(buf, cap, "%s", isnan(d) ? "nan" : d > 0 ? "inf" : "-inf");
+            return 0;
+        }
+        /* the shortest text that reads back as the same double, with a
+         * short exponent: 1e-6, not 1e-06 */
+        char tmp[64];
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+            if (strtod(tmp, NULL) == d)
+                break;
+        }
+        char *e = strchr(tmp, 'e');
+        if (e) {
+            char *digits = e + 1;
+            if (*digits == '+')
+                memmove(digits, digits + 1, strlen(digits));
+            if (*digits == '-')
+                digits++;
+            while (digits[0] == '0' && digits[1])
+                memmove(digits, digits + 1, strlen(digits));
+        }
+        snprintf(buf, cap, "%s", tmp);
+    } else if (weft_toml_get_bool(v, NULL, &b) == 0) {
+        snprintf(buf, cap, "%s", b ? "true" : "false");
+    } else {
+        return WEFT_ETYPE;
+    }
+    return 0;
+}
+
+bool weft__wf_is_glob(const char *s)
+{
+    return strpbrk(s, "*?[") != NULL;
+}
+
+bool weft__wf_glob(const char *pat, const char *s)
+{
+    return fnmatch(pat, s, 0) == 0;
+}

@@ -1,0 +1,118 @@
+/* workloads/workflow — the cross-module header for workflow files: a TOML
+ * workflow is loaded (schema checked, sweeps expanded, dependencies
+ * resolved, cycles refused) into a plan, and a plan is run on a runtime
+ * with the process executor and the built-in kernels.
+ *
+ * Every problem with the input is found by weft__flow_load, before
+ * anything runs, and reported as "file:line:column: task 'x': key 'y':
+ * what is wrong". */
+#ifndef WEFT_WORKLOADS_WORKFLOW_H
+#define WEFT_WORKLOADS_WORKFLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct weft__flow weft__flow_t;
+
+typedef struct weft__flow_opts {
+    const char *const *sets; /* "name=value" or "name=v1,v2": replace a sweep list */
+    size_t nsets;
+    const char *const *only; /* globs: run these tasks and what they need */
+    size_t nonly;
+    int threads;             /* -1: from the file */
+    int keep_going;          /* -1: from the file; 0 = fail fast; 1 */
+} weft__flow_opts_t;
+
+void weft__flow_opts_init(weft__flow_opts_t *o);
+
+/* Loads, expands and checks the workflow at path. On failure returns
+ * WEFT_EPARSE (bad input; err holds the message, one line), WEFT_ENOENT,
+ * WEFT_ESYS or WEFT_ENOMEM, and *out is NULL. */
+int weft__flow_load(const char *path, const weft__flow_opts_t *o, weft__flow_t **out, char *err,
+                    size_t errlen);
+void weft__flow_destroy(weft__flow_t *f);
+
+const char *weft__flow_name(const weft__flow_t *f);
+size_t weft__flow_ntasks(const weft__flow_t *f);
+size_t weft__flow_nedges(const weft__flow_t *f);
+/* The budget of cores (threads from the file or the options; 0 = all). */
+int weft__flow_threads(const weft__flow_t *f);
+
+/* `weft graph`: the DAG in Graphviz DOT. */
+void weft__flow_write_dot(const weft__flow_t *f, FILE *out);
+/* `weft run --dry-run`: every task in an order that respects its
+ * dependencies, with what it would run. */
+void weft__flow_write_plan(const weft__flow_t *f, FILE *out);
+
+/* ---- running ------------------------------------------------------------ */
+
+typedef struct weft__flow_run weft__flow_run_t;
+
+enum weft__flow_state {
+    WEFT_FLOW_PENDING = 0,
+    WEFT_FLOW_RUNNING,
+    WEFT_FLOW_DONE,
+    WEFT_FLOW_FAILED,
+    WEFT_FLOW_SKIPPED,  /* a dependency failed */
+    WEFT_FLOW_NOT_RUN   /* stopped (fail-fast, Ctrl-C) before it started */
+};
+
+/* What a finished attempt looked like (event callback, summary). */
+typedef struct weft__flow_event {
+    const char *task;
+    int attempt, attempts; /* 1-based; attempts = retries + 1 */
+    int state;             /* WEFT_FLOW_DONE, _FAILED, _NOT_RUN (stopped);
+                              WEFT_FLOW_RUNNING when it will be retried */
+    double wall_s;
+    const char *reason;    /* "" on success */
+} weft__flow_event_t;
+
+typedef void (*weft__flow_event_fn)(void *ud, const weft__flow_event_t *e);
+
+typedef struct weft__flow_run_opts {
+    weft__flow_event_fn on_event; /* any thread, serialized; may be NULL */
+    void *ud;
+    int notify_fd;                /* written (8 bytes, eventfd style) when the run ends */
+} weft__flow_run_opts_t;
+
+typedef struct weft__flow_counts {
+    size_t total, done, running, failed, skipped, not_run;
+} weft__flow_counts_t;
+
+/* Creates the run directory .weft/<name>-<time> under the workdir (which
+ * becomes the current directory), starts the runtime, the process
+ * executor and the run. Errors: WEFT_ESYS, WEFT_ENOMEM (err says what). */
+int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__flow_run_t **out,
+                         char *err, size_t errlen);
+const char *weft__flow_run_dir(const weft__flow_run_t *r);
+int weft__flow_run_slots(const weft__flow_run_t *r);
+void weft__flow_run_counts(weft__flow_run_t *r, weft__flow_counts_t *c);
+/* Flushes the journal (tasks.tsv) so far. */
+void weft__flow_run_flush(weft__flow_run_t *r);
+/* Stops: nothing new starts, running processes get SIGTERM and, after the
+ * grace period (0 = at once), SIGKILL. Not async-signal-safe. */
+void weft__flow_run_interrupt(weft__flow_run_t *r, uint64_t grace_ns);
+/* Waits for the end, fills the final states, and returns 0 (all done),
+ * 1 (some task failed, was skipped or did not run). */
+int weft__flow_run_wait(weft__flow_run_t *r);
+/* After wait. Tasks are numbered 0 .. weft__flow_ntasks_all() - 1 in file
+ * order. The final WEFT_FLOW_* state of task i and its name, or -1 when
+ * --only left it out. */
+size_t weft__flow_ntasks_all(const weft__flow_t *f);
+int weft__flow_run_task(weft__flow_run_t *r, size_t i, const char **name);
+/* Why task i failed or did not run ("" when it did not fail). */
+const char *weft__flow_run_reason(weft__flow_run_t *r, size_t i);
+/* The path of task i's stderr file into buf ("" for a kernel). */
+void weft__flow_run_stderr(weft__flow_run_t *r, size_t i, char *buf, size_t len);
+/* Results the tasks reported (kernels, or `key=value` lines a command
+ * writes to $WEFT_RESULT), in the order they finished: the k-th one. */
+size_t weft__flow_run_nresults(weft__flow_run_t *r);
+void weft__flow_run_result(weft__flow_run_t *r, size_t k, size_t *task, const char **params,
+                           const char **results);
+/* The grace period of the workflow (SIGTERM to SIGKILL). */
+uint64_t weft__flow_grace_ns(const weft__flow_t *f);
+void weft__flow_run_destroy(weft__flow_run_t *r);
+
+#endif
