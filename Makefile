@@ -35,7 +35,7 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 run: build
-	./$(BUILD)/examples/heat
+	./$(BUILD)/weft run examples/poisson-sweep.toml
 
 test: build
 	meson test -C $(BUILD) --print-errorlogs

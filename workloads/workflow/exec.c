@@ -160,6 +160,15 @@ static void event(weft__flow_run_t *r, uint32_t ti, int attempt, int state, doub
     pthread_mutex_unlock(&r->lock);
 }
 
+/* After a task's last failed attempt, with --fail-fast: queued tasks do
+ * not start. Called before the failed task's cores are given back, so
+ * that they are not granted to the next one in the queue first. */
+static void fail_fast(weft__flow_run_t *r)
+{
+    if (!r->f->keep_going && !atomic_exchange(&r->stopping, 1))
+        weft__cores_stop(r->cores);
+}
+
 /* The final word on task ti (any thread). */
 static void settle(weft__flow_run_t *r, uint32_t ti, int attempt, int state, double wall, const char *reason)
 {
@@ -171,8 +180,7 @@ static void settle(weft__flow_run_t *r, uint32_t ti, int attempt, int state, dou
         add_note(r, false, ti, reason);
         if (state == WEFT_FLOW_FAILED) {
             atomic_fetch_add(&r->nfailed, 1);
-            if (!r->f->keep_going && !atomic_exchange(&r->stopping, 1))
-                weft__cores_stop(r->cores); /* fail fast: queued tasks do not start */
+            fail_fast(r);
         }
     }
     event(r, ti, attempt, state, wall, reason);
@@ -317,6 +325,8 @@ static void job_done(void *ud, const weft__proc_result_t *res)
     job_t *j = ud;
     weft__flow_run_t *r = j->r;
     const wf_task_t *t = &r->f->tasks[j->ti];
+    if (res->status != 0 && (res->status != WEFT_ETASK || j->attempt > t->tmpl->retries))
+        fail_fast(r);
     weft__cores_release(r->cores, j->lease);
     j->lease = NULL;
     char out[PATH_MAX], err[PATH_MAX], results[1024] = "";
@@ -624,6 +634,8 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         getrusage(RUSAGE_THREAD, &ru1);
         if (bound)
             weft__topo_bind_self(r->topo, weft__cores_all(r->cores));
+        if (rc != 0 && attempt > tm->retries)
+            fail_fast(r);
         weft__cores_release(r->cores, w.lease);
         if (o.fp)
             fclose(o.fp);
@@ -923,6 +935,13 @@ void weft__flow_run_stderr(weft__flow_run_t *r, size_t i, char *buf, size_t len)
         task_path(r, t, t->tmpl->err, "err", buf, len);
 }
 
+static int by_task(const void *a, const void *b)
+{
+    uint32_t x = (*(note_t *const *)a)->task, y = (*(note_t *const *)b)->task;
+    return x < y ? -1 : x > y;
+}
+
+/* In file order (the order tasks are declared and expanded). */
 size_t weft__flow_run_nresults(weft__flow_run_t *r)
 {
     if (!r->result_index && r->nresults) {
@@ -932,6 +951,7 @@ size_t weft__flow_run_nresults(weft__flow_run_t *r)
             r->result_index[k++] = n;
         if (!r->result_index)
             return 0;
+        qsort(r->result_index, r->nresults, sizeof *r->result_index, by_task);
     }
     return r->nresults;
 }

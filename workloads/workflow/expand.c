@@ -194,7 +194,9 @@ static int check_kernel(weft__flow_t *f, const wf_task_t *t)
     if (t->tmpl->kernel->fn(&k) >= 0)
         return 0;
     if (k.bad_arg >= 0) {
-        const weft_toml_value_t *a = weft_toml_at(t->tmpl->args, (size_t)k.bad_arg);
+        const weft_toml_value_t *a = weft_toml_first(t->tmpl->args);
+        for (int i = 0; i < k.bad_arg; i++)
+            a = weft_toml_next(a);
         char key[300];
         snprintf(key, sizeof key, "args.%s", keys[k.bad_arg]);
         return weft__wf_error(f, AT(a), t->name, key, "%s", k.error);

@@ -105,9 +105,10 @@ int weft__wf_duration(const weft_toml_value_t *v, uint64_t *ns);
 
 /* ---- text (text.c) -------------------------------------------------------- */
 
-/* Checks the {name} references of a template string v: every name is a
- * sweep parameter or `index`, every brace closed ({{ and }} are literal
- * braces); adds the dimensions used to *dims (a bit per dimension). */
+/* Checks the {name} references of a template string v: a placeholder is
+ * an identifier in braces not preceded by '$' (other braces are text;
+ * {{ and }} are literal braces); each must be a sweep parameter or
+ * `index`. Adds the dimensions used to *dims (a bit per dimension). */
 int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
                   uint64_t *dims);
 
@@ -123,6 +124,7 @@ char *weft__wf_expand_dup(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t co
 uint32_t weft__wf_digit(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, uint32_t d);
 /* A scalar TOML value as the text it stands for ("64", "1e-6", "true"). */
 int weft__wf_format(const weft_toml_value_t *v, char *buf, size_t cap);
+void weft__wf_format_double(double d, char *buf, size_t cap);
 /* fnmatch-style glob: * ? [..] */
 bool weft__wf_glob(const char *pat, const char *s);
 bool weft__wf_is_glob(const char *s);

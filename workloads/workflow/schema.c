@@ -30,9 +30,18 @@ int weft__wf_error(weft__flow_t *f, unsigned line, unsigned col, const char *tas
     return WEFT_EPARSE;
 }
 
+/* "a string", "an integer", ... for messages */
 static const char *tname(const weft_toml_value_t *v)
 {
-    return weft_toml_type_name(weft_toml_type(v));
+    switch (weft_toml_type(v)) {
+    case WEFT_TOML_TABLE: return "a table";
+    case WEFT_TOML_ARRAY: return "an array";
+    case WEFT_TOML_STRING: return "a string";
+    case WEFT_TOML_INTEGER: return "an integer";
+    case WEFT_TOML_FLOAT: return "a float";
+    case WEFT_TOML_BOOL: return "a boolean";
+    default: return "a date/time";
+    }
 }
 
 static char *arena_strdup(weft__flow_t *f, const char *s, size_t len)
@@ -257,14 +266,7 @@ static int range_values(weft__flow_t *f, wf_param_t *p, const weft_toml_value_t 
             snprintf(text, sizeof text, "%" PRId64, i0 + (int64_t)i * st);
         } else {
             /* a + i*s (no accumulated rounding), printed shortest */
-            double x = a + (double)i * s;
-            char tmp[64];
-            for (int prec = 1; prec <= 17; prec++) {
-                snprintf(tmp, sizeof tmp, "%.*g", prec, x);
-                if (strtod(tmp, NULL) == x || prec >= 15)
-                    break;
-            }
-            snprintf(text, sizeof text, "%s", tmp);
+            weft__wf_format_double(a + (double)i * s, text, sizeof text);
         }
         rc = push_value(f, p, text);
     }

@@ -2,6 +2,7 @@
  * expansion for one task, values as text, and globs. */
 #include "workloads/workflow/internal.h"
 
+#include <ctype.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <math.h>
@@ -21,6 +22,21 @@ static bool is_index(const char *name, size_t len)
     return len == 5 && memcmp(name, "index", 5) == 0;
 }
 
+/* The length of the name when p starts a placeholder {name} (an
+ * identifier in braces, not after '$': ${HOME} and awk's { print } stay
+ * as they are), else 0. */
+static size_t placeholder(const char *s, const char *p)
+{
+    if (*p != '{' || (p > s && p[-1] == '$'))
+        return 0;
+    const char *q = p + 1;
+    if (!(isalpha((unsigned char)*q) || *q == '_'))
+        return 0;
+    while (isalnum((unsigned char)*q) || *q == '_')
+        q++;
+    return *q == '}' ? (size_t)(q - p - 1) : 0;
+}
+
 int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
                   uint64_t *dims)
 {
@@ -29,24 +45,13 @@ int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *
         return 0;
     const char *task = t ? t->name : NULL;
     for (const char *p = s; *p; p++) {
-        if (*p == '}') {
-            p += p[1] == '}';
-            continue;
-        }
-        if (*p != '{')
-            continue;
-        if (p[1] == '{') {
+        if ((*p == '{' || *p == '}') && p[1] == *p) {
             p++;
             continue;
         }
-        const char *close = strchr(p + 1, '}');
-        if (!close)
-            return weft__wf_error(f, AT(v), task, key,
-                                  "'{' without a closing '}' in \"%s\" (write {{ for a literal brace)", s);
-        size_t len = (size_t)(close - p - 1);
-        if (len == 0)
-            return weft__wf_error(f, AT(v), task, key, "empty {} in \"%s\" (write {{}} for literal braces)",
-                                  s);
+        size_t len = placeholder(s, p);
+        if (!len)
+            continue;
         int i = param_index(f, p + 1, len);
         if (i >= 0)
             *dims |= UINT64_C(1) << f->params[i].dim;
@@ -57,14 +62,15 @@ int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *
                 n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", j ? ", " : "", f->params[j].name);
             if (f->nparams)
                 return weft__wf_error(f, AT(v), task, key,
-                                      "{%.*s} is not a sweep parameter (the sweep defines %s, and {index})",
-                                      (int)len, p + 1, names);
+                                      "{%.*s} is not a sweep parameter (the sweep defines %s, and {index}; "
+                                      "write {{%.*s}} for the text itself)",
+                                      (int)len, p + 1, names, (int)len, p + 1);
             return weft__wf_error(f, AT(v), task, key,
                                   "{%.*s} is not a sweep parameter (there is no [sweep] table; {index} is "
-                                  "the only name)",
-                                  (int)len, p + 1);
+                                  "the only name; write {{%.*s}} for the text itself)",
+                                  (int)len, p + 1, (int)len, p + 1);
         }
-        p = close;
+        p += len + 1;
     }
     return 0;
 }
@@ -96,12 +102,12 @@ size_t weft__wf_expand(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo
             p++;
             continue;
         }
-        const char *close = *p == '{' ? strchr(p + 1, '}') : NULL;
-        if (!close) {
+        size_t len = placeholder(s, p);
+        if (!len) {
             PUT(*p);
             continue;
         }
-        size_t len = (size_t)(close - p - 1);
+        const char *close = p + len + 1;
         char num[16];
         const char *val = "";
         int i = param_index(f, p + 1, len);
@@ -140,6 +146,42 @@ char *weft__wf_expand_dup(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t co
     return out;
 }
 
+/* The shortest text that reads back as the same double, in %g or %e
+ * style (the exponent form only when it is shorter: 1e-6, 0.5, 100),
+ * with a short exponent (1e-6, not 1e-06). */
+static void shortest(double d, char conv, char *out, size_t cap)
+{
+    char tmp[64];
+    for (int prec = 0; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, conv == 'g' ? "%.*g" : "%.*e", prec, d);
+        if (strtod(tmp, NULL) == d)
+            break;
+    }
+    char *e = strchr(tmp, 'e');
+    if (e) {
+        char *digits = e + 1;
+        if (*digits == '+')
+            memmove(digits, digits + 1, strlen(digits));
+        if (*digits == '-')
+            digits++;
+        while (digits[0] == '0' && digits[1])
+            memmove(digits, digits + 1, strlen(digits));
+    }
+    snprintf(out, cap, "%s", tmp);
+}
+
+void weft__wf_format_double(double d, char *buf, size_t cap)
+{
+    if (isnan(d) || isinf(d)) {
+        snprintf(buf, cap, "%s", isnan(d) ? "nan" : d > 0 ? "inf" : "-inf");
+        return;
+    }
+    char g[64], e[64];
+    shortest(d, 'g', g, sizeof g);
+    shortest(d, 'e', e, sizeof e);
+    snprintf(buf, cap, "%s", strlen(e) < strlen(g) ? e : g);
+}
+
 int weft__wf_format(const weft_toml_value_t *v, char *buf, size_t cap)
 {
     const char *s;
@@ -151,29 +193,7 @@ int weft__wf_format(const weft_toml_value_t *v, char *buf, size_t cap)
     } else if (weft_toml_get_int(v, NULL, &i) == 0) {
         snprintf(buf, cap, "%" PRId64, i);
     } else if (weft_toml_get_float(v, NULL, &d) == 0) {
-        if (isnan(d) || isinf(d)) {
-            snprintf(buf, cap, "%s", isnan(d) ? "nan" : d > 0 ? "inf" : "-inf");
-            return 0;
-        }
-        /* the shortest text that reads back as the same double, with a
-         * short exponent: 1e-6, not 1e-06 */
-        char tmp[64];
-        for (int prec = 1; prec <= 17; prec++) {
-            snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-            if (strtod(tmp, NULL) == d)
-                break;
-        }
-        char *e = strchr(tmp, 'e');
-        if (e) {
-            char *digits = e + 1;
-            if (*digits == '+')
-                memmove(digits, digits + 1, strlen(digits));
-            if (*digits == '-')
-                digits++;
-            while (digits[0] == '0' && digits[1])
-                memmove(digits, digits + 1, strlen(digits));
-        }
-        snprintf(buf, cap, "%s", tmp);
+        weft__wf_format_double(d, buf, cap);
     } else if (weft_toml_get_bool(v, NULL, &b) == 0) {
         snprintf(buf, cap, "%s", b ? "true" : "false");
     } else {

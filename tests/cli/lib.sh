@@ -1,0 +1,56 @@
+# Helpers for the CLI tests: each test script is run as
+#   bash tests/cli/NAME.sh path/to/weft
+# in a fresh temporary directory that is removed afterwards.
+set -u
+WEFT=$(realpath "$1")
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+cd "$TMP" || exit 1
+NPASS=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# run CMD...: sets RC, OUT, ERR
+run() {
+    "$@" > out.txt 2> err.txt
+    RC=$?
+    OUT=$(cat out.txt)
+    ERR=$(cat err.txt)
+}
+
+expect_rc() {
+    [ "$RC" = "$1" ] || fail "$2: exit code $RC, expected $1; stdout: $OUT; stderr: $ERR"
+    NPASS=$((NPASS + 1))
+}
+
+# expect_line FILE-CONTENT LINE DESC: LINE is one whole line of the text
+expect_line() {
+    printf '%s\n' "$1" | grep -qxF -- "$2" || fail "$3: no line '$2' in: $1"
+    NPASS=$((NPASS + 1))
+}
+
+expect_has() {
+    printf '%s\n' "$1" | grep -qF -- "$2" || fail "$3: no '$2' in: $1"
+    NPASS=$((NPASS + 1))
+}
+
+expect_eq() {
+    [ "$1" = "$2" ] || fail "$3: got '$1', expected '$2'"
+    NPASS=$((NPASS + 1))
+}
+
+done_ok() {
+    echo "ok: $NPASS checks"
+    exit 0
+}
+
+# alive PID: the process exists and is not a zombie (an orphan killed in a
+# container whose init does not reap stays a zombie; it is gone all the same)
+alive() {
+    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    case "$st" in Z*) return 1 ;; esac
+    return 0
+}
