@@ -57,11 +57,12 @@ struct weft__procs {
      * relaxed is enough: the eventfd write/read orders them for the loop. */
     atomic_int stopping, destroying;
     atomic_uint_fast64_t stop_grace_ns;
+    atomic_uint stop_gen; /* one more per weft__procs_stop call */
     atomic_int nrunning;
     /* launcher-thread only */
     proc_t **running;
     size_t nrun, caprun;
-    bool stop_handled;
+    unsigned stop_handled; /* the stop_gen handled last */
 };
 
 static void wake(weft__procs_t *x)
@@ -362,19 +363,23 @@ static int deadlines(weft__procs_t *x)
     return ms > 60000 ? 60000 : (int)ms;
 }
 
+/* A stop (or a second one with a shorter grace: Ctrl-C twice): SIGTERM
+ * now and SIGKILL after the grace period, or SIGKILL at once. */
 static void handle_stop(weft__procs_t *x)
 {
-    x->stop_handled = true;
+    x->stop_handled = atomic_load_explicit(&x->stop_gen, memory_order_relaxed);
     uint64_t now = weft__clock_ns();
     uint64_t grace = atomic_load_explicit(&x->stop_grace_ns, memory_order_relaxed);
     for (size_t i = 0; i < x->nrun; i++) {
         proc_t *p = x->running[i];
         p->canceled = true;
-        if (grace) {
-            signal_group(p, SIGTERM);
-            p->kill_ns = now + grace;
-        } else {
+        if (!grace) {
             signal_group(p, SIGKILL);
+            p->kill_ns = 0;
+        } else if (!p->kill_ns || now + grace < p->kill_ns) {
+            if (!p->kill_ns)
+                signal_group(p, SIGTERM);
+            p->kill_ns = now + grace;
         }
     }
 }
@@ -398,7 +403,7 @@ static void *loop(void *arg)
                 spawn(x, q);
             q = n;
         }
-        if (stopping && !x->stop_handled)
+        if (stopping && x->stop_handled != atomic_load_explicit(&x->stop_gen, memory_order_relaxed))
             handle_stop(x);
         int timeout = deadlines(x);
         if (atomic_load_explicit(&x->destroying, memory_order_relaxed) && x->nrun == 0) {
@@ -462,8 +467,10 @@ fail:
 
 void weft__procs_stop(weft__procs_t *x, uint64_t grace_ns)
 {
-    if (!atomic_exchange_explicit(&x->stopping, 1, memory_order_relaxed))
+    if (!atomic_exchange_explicit(&x->stopping, 1, memory_order_relaxed) ||
+        grace_ns < atomic_load_explicit(&x->stop_grace_ns, memory_order_relaxed))
         atomic_store_explicit(&x->stop_grace_ns, grace_ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&x->stop_gen, 1, memory_order_relaxed);
     wake(x);
 }
 

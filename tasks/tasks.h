@@ -70,7 +70,8 @@ int weft__procs_start(weft__procs_t *x, const weft__proc_spec_t *spec, weft__pro
 
 /* Stops: queued processes are not started (done with WEFT_ECANCELED),
  * running groups get SIGTERM and, grace_ns later, SIGKILL (done with
- * WEFT_ECANCELED). Returns at once; weft__procs_destroy waits. Any thread,
+ * WEFT_ECANCELED). A later call with a shorter grace shortens it (0:
+ * SIGKILL now). Returns at once; weft__procs_destroy waits. Any thread,
  * also a signal handler (it only writes to an eventfd). */
 void weft__procs_stop(weft__procs_t *x, uint64_t grace_ns);
 

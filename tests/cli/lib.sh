@@ -4,7 +4,14 @@
 set -u
 WEFT=$(realpath "$1")
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+BG=""   # a weft started in the background: stopped if the test fails
+cleanup() {
+    if [ -n "$BG" ] && kill -0 "$BG" 2>/dev/null; then
+        kill -INT "$BG"; sleep 0.2; kill -INT "$BG" 2>/dev/null; wait "$BG" 2>/dev/null
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
 cd "$TMP" || exit 1
 NPASS=0
 

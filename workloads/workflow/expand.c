@@ -245,11 +245,11 @@ static int find_cycle(weft__flow_t *f)
                     k--;
                 k--;
                 char msg[900];
-                size_t n = 0;
-                for (uint32_t i = sp; i-- > k && n < sizeof msg;)
-                    n += (size_t)snprintf(msg + n, sizeof msg - n, "%s -> ", f->tasks[stack[i]].name);
-                if (n < sizeof msg)
-                    snprintf(msg + n, sizeof msg - n, "%s", f->tasks[v].name);
+                size_t n = (size_t)snprintf(msg, sizeof msg, "%s -> %s", f->tasks[w].name, f->tasks[v].name);
+                for (uint32_t i = sp - 1; i-- > k + 1 && n < sizeof msg;)
+                    n += (size_t)snprintf(msg + n, sizeof msg - n, " -> %s", f->tasks[stack[i]].name);
+                if (n < sizeof msg && v != w)
+                    snprintf(msg + n, sizeof msg - n, " -> %s", f->tasks[w].name);
                 const wf_task_t *t = &f->tasks[w];
                 rc = weft__wf_error(f, AT(t->tmpl->after), t->name, "after",
                                     "dependency cycle: %s (each runs after the one before it)", msg);
