@@ -5,7 +5,7 @@
 BUILD   ?= build
 MESON_OPTS ?=
 # Debian 12 packages the build needs (oneTBB and g++ for bench/overhead).
-PACKAGES := meson ninja-build pkg-config gcc g++ make libhwloc-dev libjemalloc-dev libtbb-dev util-linux
+PACKAGES := meson ninja-build pkg-config gcc g++ make libhwloc-dev libjemalloc-dev libtbb-dev util-linux procps
 
 .PHONY: all deps build run test bench fuzz clean
 

@@ -52,6 +52,7 @@ struct weft__flow_run {
     note_t **result_index;
     uint64_t t0_ns;
     double t0_epoch;
+    size_t nenviron; /* entries of the inherited environment, counted once */
 };
 
 /* ---- journal and notes ------------------------------------------------------------------ */
@@ -384,9 +385,7 @@ static int job_spawn(job_t *j)
     size_t nenv_t = tm->env ? weft_toml_count(tm->env) : 0, nparams = 0;
     for (uint32_t m = 0; m < tm->ndims; m++)
         nparams += f->dims[tm->dims[m]].nparams;
-    size_t nextra = nenv_t + nparams + 8, nenviron = 0;
-    while (environ[nenviron])
-        nenviron++;
+    size_t nextra = nenv_t + nparams + 8, nenviron = r->nenviron;
     size_t *env_at = weft__malloc((nextra + 1) * sizeof *env_at);
     const char **argv = weft__malloc((nargv + 1) * sizeof *argv);
     const char **envp = weft__malloc((nextra + nenviron + 1) * sizeof *envp);
@@ -557,7 +556,6 @@ static void kwait_grant(void *ud, weft__lease_t *lease, int status)
 
 typedef struct kout {
     weft__flow_run_t *r;
-    const wf_task_t *t;
     FILE *fp;
     char path[PATH_MAX];
     char results[1024];
@@ -620,7 +618,7 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         bool bound = r->f->pin != WEFT_PIN_NONE && weft__topo_bind_self(r->topo, &w.lease->set) == 0;
         const char *keys[WEFT_KERNEL_MAX_ARGS], *vals[WEFT_KERNEL_MAX_ARGS];
         char argbuf[8192];
-        kout_t o = {.r = r, .t = t};
+        kout_t o = {.r = r};
         task_path(r, t, tm->out, "out", o.path, sizeof o.path);
         weft__kctx_t k = {.cpus = tm->cpus, .keys = keys, .vals = vals, .print = kout_print,
                           .result = kout_result, .stopping = kout_stopping, .ud = &o, .bad_arg = -1};
@@ -743,6 +741,8 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     r->f = f;
     r->o = *o;
     r->results_tail = &r->results;
+    while (environ[r->nenviron])
+        r->nenviron++;
     pthread_mutex_init(&r->lock, NULL);
     f->err = err;
     f->errlen = errlen;

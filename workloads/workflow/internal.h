@@ -28,7 +28,6 @@ typedef struct wf_param {
     char **values;      /* formatted as written ("1e-6", "64", "a b") */
     uint32_t nvalues;
     uint32_t dim;
-    const weft_toml_value_t *where;
 } wf_param_t;
 
 typedef struct wf_dim {

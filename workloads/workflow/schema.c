@@ -351,7 +351,6 @@ static int sweep_table(weft__flow_t *f, const weft_toml_value_t *sw, const weft_
                                   "a digit, and not 'index' (that one is built in)", k);
         wf_param_t *p = &f->params[f->nparams++];
         p->name = arena_strdup(f, k, klen);
-        p->where = v;
         if (!p->name)
             return WEFT_ENOMEM;
         if (weft_toml_type(v) == WEFT_TOML_ARRAY)
