@@ -16,14 +16,26 @@ int weft__cpuset_count(const weft_cpuset_t *s)
     return n;
 }
 
+int weft__cpuset_next(const weft_cpuset_t *s, int from)
+{
+    if (from < 0)
+        from = 0;
+    for (int w = from / 64; w < WEFT_MAX_CPUS / 64; w++) {
+        uint64_t bits = s->bits[w];
+        if (w == from / 64)
+            bits &= ~UINT64_C(0) << (from % 64);
+        if (bits)
+            return w * 64 + __builtin_ctzll(bits);
+    }
+    return -1;
+}
+
 char *weft__cpuset_format(const weft_cpuset_t *s, char *buf, size_t size)
 {
     size_t len = 0;
     if (size)
         buf[0] = '\0';
-    for (int cpu = 0; cpu < WEFT_MAX_CPUS && len + 1 < size; cpu++) {
-        if (!weft__cpuset_isset(s, cpu))
-            continue;
+    for (int cpu = weft__cpuset_next(s, 0); cpu >= 0 && len + 1 < size; cpu = weft__cpuset_next(s, cpu + 1)) {
         int last = cpu;
         while (last + 1 < WEFT_MAX_CPUS && weft__cpuset_isset(s, last + 1))
             last++;

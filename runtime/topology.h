@@ -26,6 +26,9 @@ static inline int weft__cpuset_isset(const weft_cpuset_t *s, int cpu)
     return (int)((s->bits[cpu / 64] >> (cpu % 64)) & 1);
 }
 int weft__cpuset_count(const weft_cpuset_t *s);
+/* The first cpu in s at or after `from`, or -1 (skips empty words, so a
+ * walk over a sparse set costs its 64 words, not 4096 bits). */
+int weft__cpuset_next(const weft_cpuset_t *s, int from);
 /* Writes s as a cpu list ("0-3,8", "" when empty) into buf (truncated to
  * size, always terminated); returns buf. */
 char *weft__cpuset_format(const weft_cpuset_t *s, char *buf, size_t size);

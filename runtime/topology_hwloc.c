@@ -105,9 +105,8 @@ int weft__topo_bind_self(weft_topo_t *t, const weft_cpuset_t *set)
     hwloc_bitmap_t bm = hwloc_bitmap_alloc();
     if (!bm)
         return WEFT_ENOMEM;
-    for (int cpu = 0; cpu < WEFT_MAX_CPUS; cpu++)
-        if (weft__cpuset_isset(set, cpu))
-            hwloc_bitmap_set(bm, (unsigned)cpu);
+    for (int cpu = weft__cpuset_next(set, 0); cpu >= 0; cpu = weft__cpuset_next(set, cpu + 1))
+        hwloc_bitmap_set(bm, (unsigned)cpu);
     int rc = hwloc_set_cpubind((hwloc_topology_t)t->impl, bm, HWLOC_CPUBIND_THREAD);
     hwloc_bitmap_free(bm);
     return rc == 0 ? 0 : WEFT_ESYS;

@@ -86,9 +86,8 @@ int weft__topo_bind_self(weft_topo_t *t, const weft_cpuset_t *set)
     (void)t;
     cpu_set_t cs;
     CPU_ZERO(&cs);
-    for (int cpu = 0; cpu < CPU_SETSIZE && cpu < WEFT_MAX_CPUS; cpu++)
-        if (weft__cpuset_isset(set, cpu))
-            CPU_SET(cpu, &cs);
+    for (int cpu = weft__cpuset_next(set, 0); cpu >= 0 && cpu < CPU_SETSIZE; cpu = weft__cpuset_next(set, cpu + 1))
+        CPU_SET(cpu, &cs);
     return pthread_setaffinity_np(pthread_self(), sizeof cs, &cs) == 0 ? 0 : WEFT_ESYS;
 }
 

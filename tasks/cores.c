@@ -73,7 +73,7 @@ int weft__cores_create(weft_topo_t *topo, int nslots, int pin, weft__cores_t **o
     }
     c->nslots = c->nfree = nslots;
     c->pin = pin;
-    pthread_mutex_init(&c->lock, NULL);
+    weft__lock_init(&c->lock);
     *out = c;
     return 0;
 }
@@ -103,8 +103,37 @@ const weft_cpuset_t *weft__cores_all(const weft__cores_t *c)
 /* The k free slots closest together: over every stretch [i, j] of slots
  * holding exactly k free ones (starting and ending on a free one), the one
  * crossing the fewest L3 domains, then the shortest, then the first. */
+static void take(weft__cores_t *c, weft__lease_t *l, int n, int s)
+{
+    c->busy[s] = 1;
+    l->slots[n] = s;
+    if (c->pin != WEFT_PIN_NONE)
+        for (size_t w = 0; w < sizeof l->set.bits / sizeof l->set.bits[0]; w++)
+            l->set.bits[w] |= c->slots[s].set->bits[w];
+}
+
+/* The slots asked for by weft__cores_request_near, when all are free. */
+static bool take_near(weft__cores_t *c, weft__lease_t *l)
+{
+    for (int n = 0; n < l->k; n++) {
+        int s = l->slots[n];
+        if (s < 0 || s >= c->nslots || c->busy[s])
+            return false;
+        for (int m = 0; m < n; m++)
+            if (l->slots[m] == s)
+                return false;
+    }
+    memset(&l->set, 0, sizeof l->set);
+    for (int n = 0; n < l->k; n++)
+        take(c, l, n, l->slots[n]);
+    c->nfree -= l->k;
+    return true;
+}
+
 static void choose(weft__cores_t *c, weft__lease_t *l)
 {
+    if (take_near(c, l))
+        return;
     int k = l->k, best_i = -1;
     long best = LONG_MAX;
     int i = 0, j = -1, nfree = 0;
@@ -130,15 +159,9 @@ static void choose(weft__cores_t *c, weft__lease_t *l)
     }
     memset(&l->set, 0, sizeof l->set);
     int n = 0;
-    for (int s = best_i; n < k; s++) {
-        if (c->busy[s])
-            continue;
-        c->busy[s] = 1;
-        l->slots[n++] = s;
-        if (c->pin != WEFT_PIN_NONE)
-            for (size_t w = 0; w < sizeof l->set.bits / sizeof l->set.bits[0]; w++)
-                l->set.bits[w] |= c->slots[s].set->bits[w];
-    }
+    for (int s = best_i; n < k; s++)
+        if (!c->busy[s])
+            take(c, l, n++, s);
     c->nfree -= k;
 }
 
@@ -172,11 +195,18 @@ static void call(weft__lease_t *list, int status)
 
 int weft__cores_request(weft__cores_t *c, int k, weft__cores_grant_fn grant, void *ud)
 {
+    return weft__cores_request_near(c, k, NULL, grant, ud);
+}
+
+int weft__cores_request_near(weft__cores_t *c, int k, const int *near, weft__cores_grant_fn grant, void *ud)
+{
     if (!c || !grant || k < 1 || k > c->nslots)
         return WEFT_EINVAL;
     weft__lease_t *l = weft__malloc(sizeof *l + (size_t)k * sizeof l->slots[0]);
     if (!l)
         return WEFT_ENOMEM;
+    for (int n = 0; n < k; n++)
+        l->slots[n] = near ? near[n] : -1; /* the wish, until granted */
     l->next = NULL;
     l->grant = grant;
     l->ud = ud;

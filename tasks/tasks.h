@@ -122,6 +122,11 @@ const weft_cpuset_t *weft__cores_all(const weft__cores_t *c);
  * returns. Errors (grant then never called): WEFT_EINVAL (k < 1 or more
  * than the budget), WEFT_ENOMEM. Any thread. */
 int weft__cores_request(weft__cores_t *c, int k, weft__cores_grant_fn grant, void *ud);
+/* The same, preferring `near` (k slot numbers, say those the caller held
+ * last; NULL for none): when its turn comes and they are all free, they are
+ * the ones granted, so a worker that runs task after task keeps its cores
+ * and need not move. Order stays FIFO; only the choice of slots changes. */
+int weft__cores_request_near(weft__cores_t *c, int k, const int *near, weft__cores_grant_fn grant, void *ud);
 
 /* Gives the lease's slots back (waiters may be granted on this thread) and
  * frees it. */

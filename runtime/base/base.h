@@ -4,6 +4,7 @@
 #ifndef WEFT_RUNTIME_BASE_H
 #define WEFT_RUNTIME_BASE_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,6 +54,11 @@ extern const char weft__default_alloc_name[];
 
 /* ---- clock (clock.c) --------------------------------------------------- */
 uint64_t weft__clock_ns(void); /* CLOCK_MONOTONIC, nanoseconds */
+
+/* ---- locks (lock.c) --------------------------------------------------- */
+/* Initializes m as a mutex for short, often contended sections (it spins
+ * briefly before sleeping); destroy it with pthread_mutex_destroy. */
+void weft__lock_init(pthread_mutex_t *m);
 
 /* ---- logging (log.c) --------------------------------------------------- */
 /* Prints "weft: <message>\n" to stderr (one write, so lines from several

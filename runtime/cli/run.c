@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ typedef struct view {
     bool tty, quiet, line_shown;
     weft__flow_run_t *run;
     double t0;
-    size_t finished, total;
+    atomic_size_t finished;
+    size_t total;
 } view_t;
 
 static double now_s(void)
@@ -76,19 +78,20 @@ static void on_event(void *ud, const weft__flow_event_t *e)
 {
     view_t *v = ud;
     bool retry = e->state == WEFT_FLOW_RUNNING;
-    if (!retry)
-        v->finished++;
     bool show = !v->quiet || (e->state != WEFT_FLOW_DONE && e->state != WEFT_FLOW_NOT_RUN);
     if (v->tty)
         show = e->state != WEFT_FLOW_DONE && e->state != WEFT_FLOW_NOT_RUN;
-    if (!show)
+    if (!show) {
+        atomic_fetch_add(&v->finished, !retry);
         return;
+    }
     pthread_mutex_lock(&v->lock);
+    size_t finished = atomic_fetch_add(&v->finished, !retry) + !retry;
     clear_line(v);
     if (retry)
         printf("retry   %s: attempt %d of %d: %s\n", e->task, e->attempt, e->attempts, e->reason);
     else
-        printf("[%*zu/%zu] %-7s %s (%.2fs)%s%s\n", (int)snprintf(NULL, 0, "%zu", v->total), v->finished, v->total,
+        printf("[%*zu/%zu] %-7s %s (%.2fs)%s%s\n", (int)snprintf(NULL, 0, "%zu", v->total), finished, v->total,
                e->state == WEFT_FLOW_DONE ? "done" : e->state == WEFT_FLOW_FAILED ? "FAILED" : "stopped", e->task,
                e->wall_s, e->reason[0] ? ": " : "", e->reason);
     if (!v->tty)

@@ -155,3 +155,68 @@ TEST(cpuset_format)
     char tiny[6];
     CHECK_STR(weft__cpuset_format(&s, tiny, sizeof tiny), "0,2-4");
 }
+
+TEST(cpuset_next_across_words)
+{
+    weft_cpuset_t s;
+    memset(&s, 0, sizeof s);
+    CHECK_EQ(weft__cpuset_next(&s, 0), -1);
+    weft__cpuset_set(&s, 63);
+    weft__cpuset_set(&s, 64);
+    weft__cpuset_set(&s, 4095);
+    CHECK_EQ(weft__cpuset_next(&s, -5), 63);
+    CHECK_EQ(weft__cpuset_next(&s, 63), 63);
+    CHECK_EQ(weft__cpuset_next(&s, 64), 64);
+    CHECK_EQ(weft__cpuset_next(&s, 65), 4095);
+    CHECK_EQ(weft__cpuset_next(&s, 4096), -1);
+    char buf[32];
+    CHECK_STR(weft__cpuset_format(&s, buf, sizeof buf), "63-64,4095");
+}
+
+/* A worker asking for the slots it held last gets them back when they are
+ * free, and the closest free ones otherwise; the queue stays FIFO. */
+TEST(near_slots)
+{
+    weft_topo_t *t = machine();
+    weft__cores_t *c;
+    CHECK_EQ(weft__cores_create(t, 0, WEFT_PIN_CORE, &c), 0);
+    got_t a = {0}, b = {0}, d = {0}, e = {0};
+    int five[] = {5}, six_seven[] = {6, 7}, dup[] = {3, 3}, out[] = {8};
+    CHECK_EQ(weft__cores_request_near(c, 1, five, grant, &a), 0);
+    CHECK_STR(a.cpus, "10-11");
+    CHECK_EQ(a.lease->slots[0], 5);
+    CHECK_EQ(weft__cores_request_near(c, 2, six_seven, grant, &b), 0);
+    CHECK_STR(b.cpus, "12-15");
+    /* busy, repeated or out of range: the usual choice */
+    CHECK_EQ(weft__cores_request_near(c, 1, five, grant, &d), 0);
+    CHECK_STR(d.cpus, "0-1");
+    weft__cores_release(c, d.lease);
+    d = (got_t){0};
+    CHECK_EQ(weft__cores_request_near(c, 2, dup, grant, &d), 0);
+    CHECK_STR(d.cpus, "0-3");
+    CHECK_EQ(weft__cores_request_near(c, 1, out, grant, &e), 0);
+    CHECK_STR(e.cpus, "4-5");
+    weft__cores_release(c, e.lease);
+    weft__cores_release(c, d.lease);
+    /* queued, a wish is looked at when its turn comes */
+    got_t big = {0}, small = {0};
+    CHECK_EQ(weft__cores_request(c, 4, grant, &big), 0); /* free: 0-4 */
+    CHECK_STR(big.cpus, "0-7");
+    d = (got_t){0};
+    CHECK_EQ(weft__cores_request_near(c, 2, six_seven, grant, &d), 0);
+    CHECK_EQ(d.calls, 0);
+    CHECK_EQ(weft__cores_request_near(c, 1, five, grant, &small), 0);
+    CHECK_EQ(small.calls, 0);
+    weft__cores_release(c, a.lease); /* free: 4, 5 - but 6, 7 are wished */
+    CHECK_EQ(d.calls, 1);
+    CHECK_STR(d.cpus, "8-11");
+    CHECK_EQ(small.calls, 0);
+    weft__cores_release(c, b.lease); /* free: 6, 7 */
+    CHECK_EQ(small.calls, 1);
+    CHECK_STR(small.cpus, "12-13");
+    weft__cores_release(c, d.lease);
+    weft__cores_release(c, small.lease);
+    weft__cores_release(c, big.lease);
+    weft__cores_destroy(c);
+    weft__topo_destroy(t);
+}

@@ -51,8 +51,10 @@ struct weft__flow_run {
     size_t nresults;
     note_t **result_index;
     uint64_t t0_ns;
-    double t0_epoch;
+    uint64_t t0_epoch_ns; /* the wall clock at t0_ns */
     size_t nenviron; /* entries of the inherited environment, counted once */
+    uint64_t id;     /* unique in the process, for the workers' memory of it */
+    atomic_uchar *cpu_short; /* per [[task]]: its last kernel run was short */
 };
 
 /* ---- journal and notes ------------------------------------------------------------------ */
@@ -73,16 +75,59 @@ static void params_text(const weft__flow_t *f, const wf_task_t *t, char *buf, si
 typedef struct attempt {
     int attempt;
     uint64_t start_ns, end_ns, user_ns, sys_ns;
+    bool no_cpu; /* user/sys not taken */
     long maxrss_kb;
     int exit_code, signal;
     const char *status, *cpus, *out, *err, *results, *reason;
 } attempt_t;
 
 /* One line per attempt (tabs and newlines in free text become spaces). */
-static void put_field(FILE *out, const char *s)
+/* One journal line is built in a local buffer and written under the lock
+ * in one call, so that workers finishing together wait on each other only
+ * for the copy. */
+typedef struct line {
+    char buf[8192];
+    size_t len;
+} line_t;
+
+static void put_char(line_t *l, char c)
+{
+    if (l->len + 1 < sizeof l->buf) /* the last byte is kept for the newline */
+        l->buf[l->len++] = c;
+}
+
+/* s with tabs and line breaks made spaces, then `end` (a tab; '\0' for
+ * the last field, whose place the newline takes). */
+static void put_field(line_t *l, const char *s, char end)
 {
     for (; s && *s; s++)
-        fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, out);
+        put_char(l, *s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+    put_char(l, end);
+}
+
+static void put_int(line_t *l, long long v)
+{
+    char tmp[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        put_char(l, '-');
+    while (n)
+        put_char(l, tmp[--n]);
+}
+
+/* ns as seconds with 3 decimals (rounded), without printf's float path. */
+static void put_secs(line_t *l, uint64_t ns)
+{
+    uint64_t ms = (ns + 500000) / 1000000;
+    put_int(l, (long long)(ms / 1000));
+    put_char(l, '.');
+    put_char(l, (char)('0' + ms / 100 % 10));
+    put_char(l, (char)('0' + ms / 10 % 10));
+    put_char(l, (char)('0' + ms % 10));
 }
 
 static void journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
@@ -92,30 +137,43 @@ static void journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
     const wf_task_t *t = &r->f->tasks[ti];
     char params[512];
     params_text(r->f, t, params, sizeof params);
-    pthread_mutex_lock(&r->lock);
-    FILE *o = r->tsv;
-    put_field(o, t->name);
-    fputc('\t', o);
-    put_field(o, params);
-    fprintf(o, "\t%d\t%.3f\t%.3f\t%s\t", a->attempt, r->t0_epoch + (double)(a->start_ns - r->t0_ns) / 1e9,
-            r->t0_epoch + (double)(a->end_ns - r->t0_ns) / 1e9, a->status);
+    line_t l;
+    l.len = 0;
+    put_field(&l, t->name, '\t');
+    put_field(&l, params, '\t');
+    put_int(&l, a->attempt);
+    put_char(&l, '\t');
+    put_secs(&l, r->t0_epoch_ns + (a->start_ns - r->t0_ns));
+    put_char(&l, '\t');
+    put_secs(&l, r->t0_epoch_ns + (a->end_ns - r->t0_ns));
+    put_char(&l, '\t');
+    put_field(&l, a->status, '\t');
     if (a->exit_code >= 0)
-        fprintf(o, "%d", a->exit_code);
-    fprintf(o, "\t%d\t%.3f\t%.3f\t%.3f\t", a->signal, (double)(a->end_ns - a->start_ns) / 1e9,
-            (double)a->user_ns / 1e9, (double)a->sys_ns / 1e9);
+        put_int(&l, a->exit_code);
+    put_char(&l, '\t');
+    put_int(&l, a->signal);
+    put_char(&l, '\t');
+    put_secs(&l, a->end_ns - a->start_ns);
+    put_char(&l, '\t');
+    if (!a->no_cpu) {
+        put_secs(&l, a->user_ns);
+        put_char(&l, '\t');
+        put_secs(&l, a->sys_ns);
+    } else {
+        put_char(&l, '\t');
+    }
+    put_char(&l, '\t');
     if (a->maxrss_kb >= 0)
-        fprintf(o, "%ld", a->maxrss_kb);
-    fputc('\t', o);
-    put_field(o, a->cpus);
-    fputc('\t', o);
-    put_field(o, a->out);
-    fputc('\t', o);
-    put_field(o, a->err);
-    fputc('\t', o);
-    put_field(o, a->results);
-    fputc('\t', o);
-    put_field(o, a->reason);
-    fputc('\n', o);
+        put_int(&l, a->maxrss_kb);
+    put_char(&l, '\t');
+    put_field(&l, a->cpus, '\t');
+    put_field(&l, a->out, '\t');
+    put_field(&l, a->err, '\t');
+    put_field(&l, a->results, '\t');
+    put_field(&l, a->reason, '\0');
+    l.buf[l.len - 1] = '\n';
+    pthread_mutex_lock(&r->lock);
+    fwrite(l.buf, 1, l.len, r->tsv);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -156,9 +214,7 @@ static void event(weft__flow_run_t *r, uint32_t ti, int attempt, int state, doub
     const wf_task_t *t = &r->f->tasks[ti];
     weft__flow_event_t e = {.task = t->name, .attempt = attempt, .attempts = t->tmpl->retries + 1,
                             .state = state, .wall_s = wall, .reason = reason ? reason : ""};
-    pthread_mutex_lock(&r->lock);
     r->o.on_event(r->o.ud, &e);
-    pthread_mutex_unlock(&r->lock);
 }
 
 /* After a task's last failed attempt, with --fail-fast: queued tasks do
@@ -592,14 +648,56 @@ static uint64_t tv_ns(struct timeval tv)
     return (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
 }
 
+/* What a worker thread remembers between kernel tasks: the slots it held
+ * last (asked for again, so that it stays put) and the cpus it is bound to
+ * (so that it moves only when they change; it is not unbound after a task,
+ * since everything a worker runs in a run is a task of that run). */
+#define NEAR_MAX 64
+static __thread struct {
+    uint64_t run;
+    int k, slots[NEAR_MAX];
+    bool bound;
+    weft_cpuset_t set;
+} worker_place;
+
+static void place_self(weft__flow_run_t *r, const weft__lease_t *lease)
+{
+    if (r->f->pin == WEFT_PIN_NONE)
+        return;
+    if (worker_place.run == r->id && worker_place.bound && !memcmp(&worker_place.set, &lease->set, sizeof lease->set))
+        return;
+    worker_place.bound = weft__topo_bind_self(r->topo, &lease->set) == 0;
+    worker_place.set = lease->set;
+}
+
+static void remember_slots(weft__flow_run_t *r, const weft__lease_t *lease)
+{
+    if (worker_place.run != r->id) {
+        worker_place.run = r->id;
+        worker_place.bound = false;
+    }
+    worker_place.k = lease->k <= NEAR_MAX ? lease->k : 0;
+    memcpy(worker_place.slots, lease->slots, (size_t)worker_place.k * sizeof lease->slots[0]);
+}
+
+/* Kernel tasks' user/sys times come from getrusage(RUSAGE_THREAD) before
+ * and after, two system calls that cost more than a tiny kernel (about
+ * 1.5 us each on a virtual machine). A [[task]] whose last kernel run took
+ * under CPU_SHORT_NS skips them (the journal leaves user/sys empty) until
+ * one of its runs takes over CPU_LONG_NS again. */
+#define CPU_SHORT_NS 200000u
+#define CPU_LONG_NS 1000000u
+
 static int kernel_task(weft__flow_run_t *r, uint32_t ti)
 {
     const wf_task_t *t = &r->f->tasks[ti];
     const wf_tmpl_t *tm = t->tmpl;
+    atomic_uchar *cpu_short = &r->cpu_short[tm - r->f->tmpls];
     uint64_t first_ns = weft__clock_ns();
     for (int attempt = 1;; attempt++) {
         kwait_t w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, NULL};
-        if (weft__cores_request(r->cores, tm->cpus, kwait_grant, &w) != 0) {
+        const int *near = worker_place.run == r->id && worker_place.k == tm->cpus ? worker_place.slots : NULL;
+        if (weft__cores_request_near(r->cores, tm->cpus, near, kwait_grant, &w) != 0) {
             settle(r, ti, attempt, WEFT_FLOW_FAILED, 0, "cannot get its cores");
             return WEFT_ETASK;
         }
@@ -615,7 +713,7 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         char cpus[128];
         weft__cpuset_format(r->f->pin == WEFT_PIN_NONE ? weft__cores_all(r->cores) : &w.lease->set, cpus,
                             sizeof cpus);
-        bool bound = r->f->pin != WEFT_PIN_NONE && weft__topo_bind_self(r->topo, &w.lease->set) == 0;
+        place_self(r, w.lease);
         const char *keys[WEFT_KERNEL_MAX_ARGS], *vals[WEFT_KERNEL_MAX_ARGS];
         char argbuf[8192];
         kout_t o = {.r = r};
@@ -623,24 +721,29 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         weft__kctx_t k = {.cpus = tm->cpus, .keys = keys, .vals = vals, .print = kout_print,
                           .result = kout_result, .stopping = kout_stopping, .ud = &o, .bad_arg = -1};
         struct rusage ru0, ru1;
-        getrusage(RUSAGE_THREAD, &ru0);
+        bool no_cpu = atomic_load_explicit(cpu_short, memory_order_relaxed);
+        if (!no_cpu)
+            getrusage(RUSAGE_THREAD, &ru0);
         uint64_t start = weft__clock_ns();
         int rc = weft__wf_kargs(r->f, t, keys, vals, argbuf, sizeof argbuf, &k.nargs);
         if (rc == 0)
             rc = tm->kernel->fn(&k);
         uint64_t end = weft__clock_ns();
-        getrusage(RUSAGE_THREAD, &ru1);
-        if (bound)
-            weft__topo_bind_self(r->topo, weft__cores_all(r->cores));
+        if (!no_cpu)
+            getrusage(RUSAGE_THREAD, &ru1);
+        if (no_cpu != (end - start < (no_cpu ? CPU_LONG_NS : CPU_SHORT_NS)))
+            atomic_store_explicit(cpu_short, !no_cpu, memory_order_relaxed);
         if (rc != 0 && attempt > tm->retries)
             fail_fast(r);
+        remember_slots(r, w.lease);
         weft__cores_release(r->cores, w.lease);
         if (o.fp)
             fclose(o.fp);
         const char *reason = rc == 0 ? "" : k.error[0] ? k.error : weft_strerror(rc);
-        attempt_t a = {.attempt = attempt, .start_ns = start, .end_ns = end,
-                       .user_ns = tv_ns(ru1.ru_utime) - tv_ns(ru0.ru_utime),
-                       .sys_ns = tv_ns(ru1.ru_stime) - tv_ns(ru0.ru_stime), .maxrss_kb = -1, .exit_code = -1,
+        attempt_t a = {.attempt = attempt, .start_ns = start, .end_ns = end, .no_cpu = no_cpu,
+                       .user_ns = no_cpu ? 0 : tv_ns(ru1.ru_utime) - tv_ns(ru0.ru_utime),
+                       .sys_ns = no_cpu ? 0 : tv_ns(ru1.ru_stime) - tv_ns(ru0.ru_stime), .maxrss_kb = -1,
+                       .exit_code = -1,
                        .status = rc == 0 ? "ok" : "failed", .cpus = cpus, .out = o.fp ? o.path : "",
                        .err = "", .results = o.results, .reason = reason};
         journal(r, ti, &a);
@@ -743,7 +846,7 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     r->results_tail = &r->results;
     while (environ[r->nenviron])
         r->nenviron++;
-    pthread_mutex_init(&r->lock, NULL);
+    weft__lock_init(&r->lock);
     f->err = err;
     f->errlen = errlen;
     int rc = weft__topo_discover(&r->topo);
@@ -766,8 +869,11 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
             goto fail;
         }
     }
+    static atomic_uint_least64_t next_id = 1;
+    r->id = atomic_fetch_add(&next_id, 1);
     r->state = weft__calloc(f->ntasks ? f->ntasks : 1, 1);
-    if (!r->state) {
+    r->cpu_short = weft__calloc(f->ntmpls ? f->ntmpls : 1, sizeof *r->cpu_short);
+    if (!r->state || !r->cpu_short) {
         rc = WEFT_ENOMEM;
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -834,7 +940,7 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     r->t0_ns = weft__clock_ns();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    r->t0_epoch = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    r->t0_epoch_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     if ((rc = weft_graph_submit(r->rt, r->g)) != 0) {
         f->run = NULL;
         snprintf(err, errlen, "cannot start the run: %s", weft_strerror(rc));
@@ -994,6 +1100,7 @@ void weft__flow_run_destroy(weft__flow_run_t *r)
     free_notes(r->results);
     weft__free(r->result_index);
     weft__free(r->state);
+    weft__free(r->cpu_short);
     if (r->f->run == r)
         r->f->run = NULL;
     pthread_mutex_destroy(&r->lock);

@@ -72,7 +72,7 @@ typedef struct weft__flow_event {
 typedef void (*weft__flow_event_fn)(void *ud, const weft__flow_event_t *e);
 
 typedef struct weft__flow_run_opts {
-    weft__flow_event_fn on_event; /* any thread, serialized; may be NULL */
+    weft__flow_event_fn on_event; /* any thread, concurrently (it locks what it shares); may be NULL */
     void *ud;
     int notify_fd;                /* written (8 bytes, eventfd style) when the run ends */
 } weft__flow_run_opts_t;
