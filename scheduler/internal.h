@@ -155,6 +155,7 @@ struct weft_pool {
     _Atomic int shutdown;
     _Atomic size_t active_runs;
     _Atomic int cond_waiters; /* slots parked on ec waiting for a run */
+    _Atomic int givers;       /* threads inside weft__pool_give (destroy waits for them) */
     int nworkers, nslots;
     weft_worker_t *slots; /* nworkers pool threads, then POOL_HELPERS */
     unsigned flags;

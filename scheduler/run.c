@@ -2,6 +2,7 @@
  * slots through which threads outside the pool help while they wait. */
 #include "scheduler/internal.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -141,6 +142,8 @@ void weft__pool_destroy(weft_pool_t *p)
         return;
     wait_until(p, NULL, no_active_runs, p);
     stop_workers(p, p->nworkers);
+    while (atomic_load_explicit(&p->givers, memory_order_acquire) != 0)
+        sched_yield(); /* a deferred completion still leaving weft__pool_give */
     pool_free(p);
 }
 

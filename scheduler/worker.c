@@ -119,11 +119,16 @@ static void give(weft_worker_t *v, weft_task_t *first, weft_task_t *last)
 }
 
 /* From any thread (a deferred completion): t goes to the first worker's
- * inbox, where any worker looking for work finds it. */
+ * inbox, where any worker looking for work finds it. Once t is given, its
+ * run may end and the runtime be destroyed before the notify below is
+ * done: `givers` (raised before the hand-off, so anyone who sees the run
+ * end sees it raised) holds weft__pool_destroy back until we are out. */
 void weft__pool_give(weft_pool_t *p, weft_task_t *t)
 {
+    atomic_fetch_add_explicit(&p->givers, 1, memory_order_relaxed);
     give(&p->slots[0], t, t);
     weft__ecount_notify(&p->ec, 0);
+    atomic_fetch_sub_explicit(&p->givers, 1, memory_order_release);
 }
 
 /* Takes a chunk of a submitted graph's sources: runs the first, pushes the

@@ -208,3 +208,23 @@ TEST(many_from_several_threads)
     stop_completers(th, 3);
     weft_runtime_destroy(rt);
 }
+
+/* The last completion ends the run; the caller then destroys the graph and
+ * the runtime at once, while the completing thread may still be on its way
+ * out of weft_defer_complete (ASan/TSan saw it touch the freed pool before
+ * the pool waited for it). */
+TEST(destroy_right_after_the_last_completion)
+{
+    pthread_t th;
+    pthread_create(&th, NULL, completer, (void *)(intptr_t)0);
+    for (int r = 0; r < 300; r++) {
+        weft_runtime_t *rt = make_rt(2, 0);
+        weft_graph_t *g;
+        CHECK_EQ(weft_graph_create(&g), 0);
+        weft_graph_add(g, NULL, defer_ok, NULL);
+        CHECK_EQ(weft_graph_run(rt, g), 0);
+        weft_graph_destroy(g);
+        weft_runtime_destroy(rt);
+    }
+    stop_completers(&th, 1);
+}
