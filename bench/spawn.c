@@ -5,7 +5,12 @@
  * Then the runtime's own cost on a 100,000-task sweep of `noop` kernels:
  * time per task and memory per task (max RSS against a 1-task run).
  *
- *   build/bench/spawn [jobs] [noop-tasks]      (defaults 2000, 100000) */
+ * The machines this runs on are shared and noisy (a few percent from one
+ * run to the next), so the raw loop and weft take turns for `rounds`
+ * rounds (raw first in odd rounds, weft first in even ones) and the
+ * medians are compared; every round is printed too.
+ *
+ *   build/bench/spawn [jobs] [noop-tasks] [rounds]   (defaults 2000, 100000, 3) */
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,23 +93,50 @@ static void write_flow(const char *path, const char *what, int n)
     fclose(f);
 }
 
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, by_value);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#define MAX_ROUNDS 15
+
 int main(int argc, char **argv)
 {
     int jobs = argc > 1 ? atoi(argv[1]) : 2000;
     int noops = argc > 2 ? atoi(argv[2]) : 100000;
+    int rounds = argc > 3 ? atoi(argv[3]) : 3;
+    if (jobs < 1 || noops < 1 || rounds < 1 || rounds > MAX_ROUNDS) {
+        fprintf(stderr, "usage: spawn [jobs >= 1] [noop-tasks >= 1] [rounds 1..%d]\n", MAX_ROUNDS);
+        return 2;
+    }
     int par = (int)sysconf(_SC_NPROCESSORS_ONLN);
     char dir[] = "/tmp/weft-bench-spawn-XXXXXX";
     if (!mkdtemp(dir))
         return 1;
     if (chdir(dir) != 0)
         return 1;
-    printf("spawn: %d jobs of /bin/true on %d cores\n", jobs, par);
-    double raw = raw_loop(jobs, par);
-    printf("  %-34s %8.0f jobs/s\n", "raw posix_spawn+wait loop", jobs / raw);
-
+    printf("spawn: %d jobs of /bin/true on %d cores, %d rounds\n", jobs, par, rounds);
     write_flow("true.toml", "command = [\"/bin/true\"]", jobs);
     char *wargv[] = {WEFT_EXE, "run", "true.toml", "--quiet", NULL};
-    double w = run_cmd(wargv, NULL);
+    double raws[MAX_ROUNDS], wefts[MAX_ROUNDS];
+    for (int r = 0; r < rounds; r++) {
+        if (r % 2 == 0)
+            raws[r] = raw_loop(jobs, par);
+        wefts[r] = run_cmd(wargv, NULL);
+        if (r % 2 == 1)
+            raws[r] = raw_loop(jobs, par);
+        printf("  round %d: raw %.0f jobs/s, weft %.0f jobs/s (%.2fx)\n", r + 1, jobs / raws[r], jobs / wefts[r],
+               raws[r] / wefts[r]);
+    }
+    double raw = median(raws, rounds), w = median(wefts, rounds);
+    printf("  %-34s %8.0f jobs/s (median)\n", "raw posix_spawn+wait loop", jobs / raw);
     printf("  %-34s %8.0f jobs/s   %.2fx raw (target >= 0.9)\n", "weft run (capture + pinning)", jobs / w, raw / w);
 
     char cmd[256];
@@ -123,13 +155,17 @@ int main(int argc, char **argv)
     struct rusage one, many;
     write_flow("noop1.toml", "kernel = \"noop\"", 1);
     char *a1[] = {WEFT_EXE, "run", "noop1.toml", "--quiet", NULL};
-    double t1 = run_cmd(a1, &one);
     write_flow("noop.toml", "kernel = \"noop\"", noops);
     char *an[] = {WEFT_EXE, "run", "noop.toml", "--quiet", NULL};
-    double tn = run_cmd(an, &many);
+    double ones[MAX_ROUNDS], manys[MAX_ROUNDS];
+    for (int r = 0; r < rounds; r++) {
+        ones[r] = run_cmd(a1, &one);
+        manys[r] = run_cmd(an, &many);
+    }
+    double t1 = median(ones, rounds), tn = median(manys, rounds);
     double us = (tn - t1) / noops * 1e6;
     double bytes = (double)(many.ru_maxrss - one.ru_maxrss) * 1024.0 / noops;
-    printf("noop sweep: %d tasks in %.3f s (1 task: %.3f s)\n", noops, tn, t1);
+    printf("noop sweep: %d tasks in %.3f s (1 task: %.3f s; medians)\n", noops, tn, t1);
     printf("  %-34s %8.2f us/task (target <= 2, expansion + journal included)\n", "time per task", us);
     printf("  %-34s %8.0f bytes/task (target <= 256; max RSS %ld KiB vs %ld KiB)\n", "memory per task", bytes,
            many.ru_maxrss, one.ru_maxrss);

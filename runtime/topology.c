@@ -30,20 +30,37 @@ int weft__cpuset_next(const weft_cpuset_t *s, int from)
     return -1;
 }
 
+/* Appends the decimal v to buf at *len, keeping room for the '\0'. */
+static void put_num(char *buf, size_t size, size_t *len, int v)
+{
+    char tmp[12];
+    int n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n && *len + 1 < size)
+        buf[(*len)++] = tmp[--n];
+}
+
 char *weft__cpuset_format(const weft_cpuset_t *s, char *buf, size_t size)
 {
+    if (!size)
+        return buf;
     size_t len = 0;
-    if (size)
-        buf[0] = '\0';
     for (int cpu = weft__cpuset_next(s, 0); cpu >= 0 && len + 1 < size; cpu = weft__cpuset_next(s, cpu + 1)) {
         int last = cpu;
         while (last + 1 < WEFT_MAX_CPUS && weft__cpuset_isset(s, last + 1))
             last++;
-        int n = last == cpu ? snprintf(buf + len, size - len, "%s%d", len ? "," : "", cpu)
-                            : snprintf(buf + len, size - len, "%s%d-%d", len ? "," : "", cpu, last);
-        len += (size_t)n < size - len ? (size_t)n : size - len - 1;
+        if (len && len + 1 < size)
+            buf[len++] = ',';
+        put_num(buf, size, &len, cpu);
+        if (last > cpu && len + 1 < size) {
+            buf[len++] = '-';
+            put_num(buf, size, &len, last);
+        }
         cpu = last;
     }
+    buf[len] = '\0';
     return buf;
 }
 

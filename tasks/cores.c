@@ -107,9 +107,6 @@ static void take(weft__cores_t *c, weft__lease_t *l, int n, int s)
 {
     c->busy[s] = 1;
     l->slots[n] = s;
-    if (c->pin != WEFT_PIN_NONE)
-        for (size_t w = 0; w < sizeof l->set.bits / sizeof l->set.bits[0]; w++)
-            l->set.bits[w] |= c->slots[s].set->bits[w];
 }
 
 /* The slots asked for by weft__cores_request_near, when all are free. */
@@ -123,7 +120,6 @@ static bool take_near(weft__cores_t *c, weft__lease_t *l)
             if (l->slots[m] == s)
                 return false;
     }
-    memset(&l->set, 0, sizeof l->set);
     for (int n = 0; n < l->k; n++)
         take(c, l, n, l->slots[n]);
     c->nfree -= l->k;
@@ -157,7 +153,6 @@ static void choose(weft__cores_t *c, weft__lease_t *l)
         nfree -= !c->busy[i];
         i++;
     }
-    memset(&l->set, 0, sizeof l->set);
     int n = 0;
     for (int s = best_i; n < k; s++)
         if (!c->busy[s])
@@ -183,11 +178,17 @@ static weft__lease_t *admit(weft__cores_t *c)
     return granted;
 }
 
-static void call(weft__lease_t *list, int status)
+/* Grants the list, with no lock held (the slots' cpusets never change, so
+ * a lease's set is made here rather than under the lock). */
+static void call(const weft__cores_t *c, weft__lease_t *list, int status)
 {
     while (list) {
         weft__lease_t *n = list->next;
         list->next = NULL;
+        memset(&list->set, 0, sizeof list->set);
+        for (int i = 0; c->pin != WEFT_PIN_NONE && i < list->k; i++)
+            for (size_t w = 0; w < sizeof list->set.bits / sizeof list->set.bits[0]; w++)
+                list->set.bits[w] |= c->slots[list->slots[i]].set->bits[w];
         list->grant(list->ud, list, status);
         list = n;
     }
@@ -216,7 +217,7 @@ int weft__cores_request_near(weft__cores_t *c, int k, const int *near, weft__cor
         pthread_mutex_unlock(&c->lock);
         l->slots[0] = -1; /* holds nothing */
         l->k = 0;
-        grant(ud, l, WEFT_ECANCELED);
+        call(c, l, WEFT_ECANCELED);
         return 0;
     }
     if (c->qtail)
@@ -226,7 +227,7 @@ int weft__cores_request_near(weft__cores_t *c, int k, const int *near, weft__cor
     c->qtail = l;
     weft__lease_t *granted = admit(c);
     pthread_mutex_unlock(&c->lock);
-    call(granted, 0);
+    call(c, granted, 0);
     return 0;
 }
 
@@ -241,7 +242,7 @@ void weft__cores_release(weft__cores_t *c, weft__lease_t *l)
     weft__lease_t *granted = c->stopped ? NULL : admit(c);
     pthread_mutex_unlock(&c->lock);
     weft__free(l);
-    call(granted, 0);
+    call(c, granted, 0);
 }
 
 void weft__cores_stop(weft__cores_t *c)
@@ -253,5 +254,5 @@ void weft__cores_stop(weft__cores_t *c)
     for (weft__lease_t *l = q; l; l = l->next)
         l->k = 0; /* they hold no slot */
     pthread_mutex_unlock(&c->lock);
-    call(q, WEFT_ECANCELED);
+    call(c, q, WEFT_ECANCELED);
 }

@@ -154,7 +154,10 @@ int weft__procs_start(weft__procs_t *x, const weft__proc_spec_t *spec, weft__pro
         x->qhead = p;
     x->qtail = p;
     pthread_mutex_unlock(&x->lock);
-    wake(x);
+    /* From a done callback the loop is this thread, and it looks at the
+     * queue before it waits again. */
+    if (!pthread_equal(pthread_self(), x->thread))
+        wake(x);
     return 0;
 }
 

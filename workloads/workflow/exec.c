@@ -45,8 +45,14 @@ struct weft__flow_run {
     uint8_t *state;      /* per task, WEFT_FLOW_* */
     atomic_size_t nrunning, ndone, nfailed;
     atomic_int stopping;
-    pthread_mutex_t lock; /* journal, events, notes */
+    pthread_mutex_t lock; /* notes */
+    /* The journal: lines are appended to `jbuf` under `jlock` (a memcpy);
+     * a flush swaps in the empty spare and writes the full one out, under
+     * `flush_lock` only, so no worker waits on a write(). */
     FILE *tsv;
+    pthread_mutex_t jlock, flush_lock;
+    char *jbuf, *jspare;
+    size_t jlen, jcap, jspare_cap;
     note_t *fails, *results, **results_tail;
     size_t nresults;
     note_t **result_index;
@@ -59,17 +65,22 @@ struct weft__flow_run {
 
 /* ---- journal and notes ------------------------------------------------------------------ */
 
+/* "n=10 tol=1e-6": the sweep values task t uses (truncated to cap). */
 static void params_text(const weft__flow_t *f, const wf_task_t *t, char *buf, size_t cap)
 {
     size_t n = 0;
-    buf[0] = '\0';
-    for (uint32_t m = 0; m < t->tmpl->ndims && n < cap; m++) {
+    for (uint32_t m = 0; m < t->tmpl->ndims; m++) {
         const wf_dim_t *d = &f->dims[t->tmpl->dims[m]];
         uint32_t digit = weft__wf_digit(f, t->tmpl, t->combo, t->tmpl->dims[m]);
-        for (uint32_t p = 0; p < d->nparams && n < cap; p++)
-            n += (size_t)snprintf(buf + n, cap - n, "%s%s=%s", n ? " " : "", f->params[d->params[p]].name,
-                                  f->params[d->params[p]].values[digit]);
+        for (uint32_t p = 0; p < d->nparams; p++) {
+            const char *parts[] = {n ? " " : "", f->params[d->params[p]].name, "=",
+                                   f->params[d->params[p]].values[digit]};
+            for (size_t i = 0; i < 4; i++)
+                for (const char *c = parts[i]; *c && n + 1 < cap; c++)
+                    buf[n++] = *c;
+        }
     }
+    buf[n] = '\0';
 }
 
 typedef struct attempt {
@@ -130,6 +141,8 @@ static void put_secs(line_t *l, uint64_t ns)
     put_char(l, (char)('0' + ms % 10));
 }
 
+#define JOURNAL_CHUNK (64u << 10) /* written out once this much is buffered */
+
 static void journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
 {
     if (!r->tsv)
@@ -172,17 +185,46 @@ static void journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
     put_field(&l, a->results, '\t');
     put_field(&l, a->reason, '\0');
     l.buf[l.len - 1] = '\n';
-    pthread_mutex_lock(&r->lock);
-    fwrite(l.buf, 1, l.len, r->tsv);
-    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_lock(&r->jlock);
+    if (r->jlen + l.len > r->jcap) {
+        size_t cap = r->jcap ? r->jcap : JOURNAL_CHUNK;
+        while (cap < r->jlen + l.len)
+            cap *= 2;
+        char *nb = weft__realloc(r->jbuf, cap);
+        if (!nb) { /* out of memory: this line is lost, not the run */
+            pthread_mutex_unlock(&r->jlock);
+            return;
+        }
+        r->jbuf = nb;
+        r->jcap = cap;
+    }
+    memcpy(r->jbuf + r->jlen, l.buf, l.len);
+    r->jlen += l.len;
+    bool full = r->jlen >= JOURNAL_CHUNK;
+    pthread_mutex_unlock(&r->jlock);
+    if (full)
+        weft__flow_run_flush(r);
 }
 
 void weft__flow_run_flush(weft__flow_run_t *r)
 {
-    pthread_mutex_lock(&r->lock);
-    if (r->tsv)
+    if (!r->tsv)
+        return;
+    pthread_mutex_lock(&r->flush_lock);
+    pthread_mutex_lock(&r->jlock);
+    char *b = r->jbuf;
+    size_t len = r->jlen, cap = r->jcap;
+    r->jbuf = r->jspare;
+    r->jcap = r->jspare_cap;
+    r->jlen = 0;
+    pthread_mutex_unlock(&r->jlock);
+    if (len) {
+        fwrite(b, 1, len, r->tsv);
         fflush(r->tsv);
-    pthread_mutex_unlock(&r->lock);
+    }
+    r->jspare = b;
+    r->jspare_cap = cap;
+    pthread_mutex_unlock(&r->flush_lock);
 }
 
 static void add_note(weft__flow_run_t *r, bool result, uint32_t ti, const char *text)
@@ -520,10 +562,14 @@ static int job_spawn(job_t *j)
             envp[n++] = environ[i];
     }
     envp[n] = NULL;
-    make_parent(out);
-    make_parent(err);
+    /* The default files sit in the run directory (names hold no '/'). */
+    if (tm->out)
+        make_parent(out);
+    if (tm->err)
+        make_parent(err);
     char result_path[PATH_MAX + 256];
-    if (snprintf(result_path, sizeof result_path, "%s/%s.result", r->dir, t->name) < (int)sizeof result_path)
+    if (j->attempt > 1 &&
+        snprintf(result_path, sizeof result_path, "%s/%s.result", r->dir, t->name) < (int)sizeof result_path)
         unlink(result_path); /* a retry starts clean */
     weft__proc_spec_t spec = {
         .argv = argv, .envp = envp, .cwd = tm->cwd ? cwd : NULL, .stdout_path = out, .stderr_path = err,
@@ -612,8 +658,9 @@ static void kwait_grant(void *ud, weft__lease_t *lease, int status)
 
 typedef struct kout {
     weft__flow_run_t *r;
+    const wf_task_t *t;
     FILE *fp;
-    char path[PATH_MAX];
+    char path[PATH_MAX]; /* made when the kernel first prints */
     char results[1024];
     size_t rlen;
 } kout_t;
@@ -621,7 +668,8 @@ typedef struct kout {
 static void kout_print(void *ud, const char *text, size_t len)
 {
     kout_t *o = ud;
-    if (!o->fp) {
+    if (!o->fp && !o->path[0]) {
+        task_path(o->r, o->t, o->t->tmpl->out, "out", o->path, sizeof o->path);
         make_parent(o->path);
         o->fp = fopen(o->path, "w");
     }
@@ -656,28 +704,25 @@ static uint64_t tv_ns(struct timeval tv)
 static __thread struct {
     uint64_t run;
     int k, slots[NEAR_MAX];
-    bool bound;
-    weft_cpuset_t set;
+    bool bound;       /* bound to those slots' cpus */
+    char cpus[128];   /* and their list, as WEFT_CPUS writes it */
 } worker_place;
 
-static void place_self(weft__flow_run_t *r, const weft__lease_t *lease)
+/* Binds the calling worker to the lease's cpus unless it already sits on
+ * them; returns their list ("0-3"). */
+static const char *place_self(weft__flow_run_t *r, const weft__lease_t *lease)
 {
-    if (r->f->pin == WEFT_PIN_NONE)
-        return;
-    if (worker_place.run == r->id && worker_place.bound && !memcmp(&worker_place.set, &lease->set, sizeof lease->set))
-        return;
-    worker_place.bound = weft__topo_bind_self(r->topo, &lease->set) == 0;
-    worker_place.set = lease->set;
-}
-
-static void remember_slots(weft__flow_run_t *r, const weft__lease_t *lease)
-{
-    if (worker_place.run != r->id) {
-        worker_place.run = r->id;
-        worker_place.bound = false;
-    }
+    if (worker_place.run == r->id && worker_place.k == lease->k && worker_place.cpus[0] &&
+        !memcmp(worker_place.slots, lease->slots, (size_t)lease->k * sizeof lease->slots[0]) &&
+        (worker_place.bound || r->f->pin == WEFT_PIN_NONE))
+        return worker_place.cpus;
+    worker_place.run = r->id;
     worker_place.k = lease->k <= NEAR_MAX ? lease->k : 0;
     memcpy(worker_place.slots, lease->slots, (size_t)worker_place.k * sizeof lease->slots[0]);
+    worker_place.bound = r->f->pin != WEFT_PIN_NONE && weft__topo_bind_self(r->topo, &lease->set) == 0;
+    weft__cpuset_format(r->f->pin == WEFT_PIN_NONE ? weft__cores_all(r->cores) : &lease->set, worker_place.cpus,
+                        sizeof worker_place.cpus);
+    return worker_place.cpus;
 }
 
 /* Kernel tasks' user/sys times come from getrusage(RUSAGE_THREAD) before
@@ -710,14 +755,15 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
             settle(r, ti, attempt, WEFT_FLOW_NOT_RUN, 0, "not started: the run was stopping");
             return WEFT_ECANCELED;
         }
-        char cpus[128];
-        weft__cpuset_format(r->f->pin == WEFT_PIN_NONE ? weft__cores_all(r->cores) : &w.lease->set, cpus,
-                            sizeof cpus);
-        place_self(r, w.lease);
+        const char *cpus = place_self(r, w.lease);
         const char *keys[WEFT_KERNEL_MAX_ARGS], *vals[WEFT_KERNEL_MAX_ARGS];
         char argbuf[8192];
-        kout_t o = {.r = r};
-        task_path(r, t, tm->out, "out", o.path, sizeof o.path);
+        kout_t o; /* not zeroed whole: its buffers are 5 KiB and a noop takes less */
+        o.r = r;
+        o.t = t;
+        o.fp = NULL;
+        o.path[0] = o.results[0] = '\0';
+        o.rlen = 0;
         weft__kctx_t k = {.cpus = tm->cpus, .keys = keys, .vals = vals, .print = kout_print,
                           .result = kout_result, .stopping = kout_stopping, .ud = &o, .bad_arg = -1};
         struct rusage ru0, ru1;
@@ -735,7 +781,6 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
             atomic_store_explicit(cpu_short, !no_cpu, memory_order_relaxed);
         if (rc != 0 && attempt > tm->retries)
             fail_fast(r);
-        remember_slots(r, w.lease);
         weft__cores_release(r->cores, w.lease);
         if (o.fp)
             fclose(o.fp);
@@ -847,6 +892,8 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     while (environ[r->nenviron])
         r->nenviron++;
     weft__lock_init(&r->lock);
+    weft__lock_init(&r->jlock);
+    pthread_mutex_init(&r->flush_lock, NULL);
     f->err = err;
     f->errlen = errlen;
     int rc = weft__topo_discover(&r->topo);
@@ -1094,8 +1141,12 @@ void weft__flow_run_destroy(weft__flow_run_t *r)
     weft__procs_destroy(r->procs);
     weft__cores_destroy(r->cores);
     weft__topo_destroy(r->topo);
-    if (r->tsv)
+    if (r->tsv) {
+        weft__flow_run_flush(r);
         fclose(r->tsv);
+    }
+    weft__free(r->jbuf);
+    weft__free(r->jspare);
     free_notes(r->fails);
     free_notes(r->results);
     weft__free(r->result_index);
@@ -1104,5 +1155,7 @@ void weft__flow_run_destroy(weft__flow_run_t *r)
     if (r->f->run == r)
         r->f->run = NULL;
     pthread_mutex_destroy(&r->lock);
+    pthread_mutex_destroy(&r->jlock);
+    pthread_mutex_destroy(&r->flush_lock);
     weft__free(r);
 }
