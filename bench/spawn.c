@@ -5,17 +5,26 @@
  * Then the runtime's own cost on a 100,000-task sweep of `noop` kernels:
  * time per task and memory per task (max RSS against a 1-task run).
  *
+ * Also weft with the output discarded (what capture costs), and the time
+ * to create as many empty files as weft does, on the same filesystem.
+ *
  * The machines this runs on are shared and noisy (a few percent from one
- * run to the next), so the raw loop and weft take turns for `rounds`
- * rounds (raw first in odd rounds, weft first in even ones) and the
- * medians are compared; every round is printed too.
+ * run to the next), so the contenders take turns for `rounds` rounds (the
+ * order rotating) and the medians are compared; every round is printed.
+ * File creation depends on the filesystem's recent past: ext4 without a
+ * journal (as on the development machine) skips inodes deleted in the
+ * last 1 to 6 minutes when it allocates one, so right after a mass
+ * deletion (another bench's cleanup, a test suite) creating a file costs
+ * 10 to 20 times more. Run it on a quiet filesystem.
  *
  *   build/bench/spawn [jobs] [noop-tasks] [rounds]   (defaults 2000, 100000, 3) */
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,20 +133,45 @@ int main(int argc, char **argv)
         return 1;
     printf("spawn: %d jobs of /bin/true on %d cores, %d rounds\n", jobs, par, rounds);
     write_flow("true.toml", "command = [\"/bin/true\"]", jobs);
+    write_flow("quiet.toml", "command = [\"/bin/true\"]\nstdout = \"/dev/null\"\nstderr = \"/dev/null\"", jobs);
     char *wargv[] = {WEFT_EXE, "run", "true.toml", "--quiet", NULL};
-    double raws[MAX_ROUNDS], wefts[MAX_ROUNDS];
+    char *qargv[] = {WEFT_EXE, "run", "quiet.toml", "--quiet", NULL};
+    /* Three contenders per round, the order rotating from round to round;
+     * each starts after a pause, since thousands of exits leave the kernel
+     * work to finish (address spaces, inodes) that would otherwise be
+     * billed to whichever runs next. */
+    enum { RAW, WEFT, QUIET, NKINDS };
+    double t[NKINDS][MAX_ROUNDS];
     for (int r = 0; r < rounds; r++) {
-        if (r % 2 == 0)
-            raws[r] = raw_loop(jobs, par);
-        wefts[r] = run_cmd(wargv, NULL);
-        if (r % 2 == 1)
-            raws[r] = raw_loop(jobs, par);
-        printf("  round %d: raw %.0f jobs/s, weft %.0f jobs/s (%.2fx)\n", r + 1, jobs / raws[r], jobs / wefts[r],
-               raws[r] / wefts[r]);
+        for (int i = 0; i < NKINDS; i++) {
+            int kind = (r + i) % NKINDS;
+            sleep(1);
+            t[kind][r] = kind == RAW ? raw_loop(jobs, par) : run_cmd(kind == WEFT ? wargv : qargv, NULL);
+        }
+        printf("  round %d: raw %.0f, weft %.0f (%.2fx), weft without capture %.0f jobs/s (%.2fx)\n", r + 1,
+               jobs / t[RAW][r], jobs / t[WEFT][r], t[RAW][r] / t[WEFT][r], jobs / t[QUIET][r],
+               t[RAW][r] / t[QUIET][r]);
     }
-    double raw = median(raws, rounds), w = median(wefts, rounds);
+    double raw = median(t[RAW], rounds), w = median(t[WEFT], rounds), q = median(t[QUIET], rounds);
     printf("  %-34s %8.0f jobs/s (median)\n", "raw posix_spawn+wait loop", jobs / raw);
     printf("  %-34s %8.0f jobs/s   %.2fx raw (target >= 0.9)\n", "weft run (capture + pinning)", jobs / w, raw / w);
+    printf("  %-34s %8.0f jobs/s   %.2fx raw\n", "weft run (pinning, output discarded)", jobs / q, raw / q);
+    /* What capture costs on this filesystem alone: creating the same
+     * number of empty files (weft makes <task>.out and <task>.err). */
+    if (mkdir("files", 0755) != 0)
+        return 1;
+    double f0 = now();
+    for (int i = 0; i < 2 * jobs; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "files/%d", i);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return 1;
+        close(fd);
+    }
+    double fc = now() - f0;
+    printf("  %-34s %8.0f us/task (creating %d empty files here: %.2f s)\n", "output files alone",
+           fc / jobs * 1e6, 2 * jobs, fc);
 
     char cmd[256];
     snprintf(cmd, sizeof cmd, "seq %d | xargs -P %d -n 1 /bin/true", jobs, par);
