@@ -153,9 +153,9 @@ int main(int argc, char **argv)
                t[RAW][r] / t[QUIET][r]);
     }
     double raw = median(t[RAW], rounds), w = median(t[WEFT], rounds), q = median(t[QUIET], rounds);
-    printf("  %-34s %8.0f jobs/s (median)\n", "raw posix_spawn+wait loop", jobs / raw);
-    printf("  %-34s %8.0f jobs/s   %.2fx raw (target >= 0.9)\n", "weft run (capture + pinning)", jobs / w, raw / w);
-    printf("  %-34s %8.0f jobs/s   %.2fx raw\n", "weft run (pinning, output discarded)", jobs / q, raw / q);
+    printf("  %-38s %8.0f jobs/s (median)\n", "raw posix_spawn+wait loop", jobs / raw);
+    printf("  %-38s %8.0f jobs/s   %.2fx raw (target >= 0.9)\n", "weft run (capture + pinning)", jobs / w, raw / w);
+    printf("  %-38s %8.0f jobs/s   %.2fx raw\n", "weft run (pinning, output discarded)", jobs / q, raw / q);
     /* What capture costs on this filesystem alone: creating the same
      * number of empty files (weft makes <task>.out and <task>.err). */
     if (mkdir("files", 0755) != 0)
@@ -170,19 +170,19 @@ int main(int argc, char **argv)
         close(fd);
     }
     double fc = now() - f0;
-    printf("  %-34s %8.0f us/task (creating %d empty files here: %.2f s)\n", "output files alone",
+    printf("  %-38s %8.0f us/task (creating %d empty files here: %.2f s)\n", "output files alone",
            fc / jobs * 1e6, 2 * jobs, fc);
 
     char cmd[256];
     snprintf(cmd, sizeof cmd, "seq %d | xargs -P %d -n 1 /bin/true", jobs, par);
     double x = shell(cmd);
-    printf("  %-34s %8.0f jobs/s   weft is %.2fx xargs\n", "xargs -P (no capture)", jobs / x, x / w);
+    printf("  %-38s %8.0f jobs/s   weft is %.2fx xargs\n", "xargs -P (no capture)", jobs / x, x / w);
     if (system("command -v parallel > /dev/null 2>&1") == 0) {
         snprintf(cmd, sizeof cmd, "seq %d | parallel -j %d /bin/true > /dev/null", jobs, par);
         double p = shell(cmd);
-        printf("  %-34s %8.0f jobs/s   weft is %.2fx GNU parallel\n", "GNU parallel", jobs / p, p / w);
+        printf("  %-38s %8.0f jobs/s   weft is %.2fx GNU parallel\n", "GNU parallel", jobs / p, p / w);
     } else {
-        printf("  %-34s (not installed)\n", "GNU parallel");
+        printf("  %-38s (not installed)\n", "GNU parallel");
     }
 
     /* The runtime's own cost: noop kernels, nothing spawned. */
@@ -200,8 +200,8 @@ int main(int argc, char **argv)
     double us = (tn - t1) / noops * 1e6;
     double bytes = (double)(many.ru_maxrss - one.ru_maxrss) * 1024.0 / noops;
     printf("noop sweep: %d tasks in %.3f s (1 task: %.3f s; medians)\n", noops, tn, t1);
-    printf("  %-34s %8.2f us/task (target <= 2, expansion + journal included)\n", "time per task", us);
-    printf("  %-34s %8.0f bytes/task (target <= 256; max RSS %ld KiB vs %ld KiB)\n", "memory per task", bytes,
+    printf("  %-38s %8.2f us/task (target <= 2, expansion + journal included)\n", "time per task", us);
+    printf("  %-38s %8.0f bytes/task (target <= 256; max RSS %ld KiB vs %ld KiB)\n", "memory per task", bytes,
            many.ru_maxrss, one.ru_maxrss);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     return system(cmd) == 0 ? 0 : 1;
