@@ -10,6 +10,7 @@
 #include "weft/alloc.h"
 #include "weft/runtime.h"
 #include "weft/graph.h"
+#include "weft/memory.h"
 #include "weft/toml.h"
 
 #endif

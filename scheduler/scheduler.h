@@ -29,6 +29,14 @@ int weft__pool_is_worker(const weft_pool_t *p);
 /* The graph of the task the calling thread is running in p, or NULL. */
 weft_graph_t *weft__pool_running_graph(const weft_pool_t *p);
 
+/* The calling thread's slot in p, 0 .. weft__pool_slots(p) - 1 (workers,
+ * then callers helping in a run), or -1 when it holds none. A slot is held
+ * by one thread at a time, so per-slot data needs no lock. */
+int weft__pool_slot(const weft_pool_t *p);
+int weft__pool_slots(const weft_pool_t *p);
+/* The task the calling thread runs in p, or NULL. */
+weft_task_t *weft__pool_running_task(const weft_pool_t *p);
+
 int weft__pool_submit(weft_pool_t *p, weft_graph_t *g);
 int weft__pool_run(weft_pool_t *p, weft_graph_t *g);
 

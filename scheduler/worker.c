@@ -19,6 +19,23 @@ int weft__pool_is_worker(const weft_pool_t *p)
     return weft__worker_current(p) != NULL;
 }
 
+int weft__pool_slot(const weft_pool_t *p)
+{
+    weft_worker_t *w = weft__worker_current(p);
+    return w ? w->index : -1;
+}
+
+int weft__pool_slots(const weft_pool_t *p)
+{
+    return p->nslots;
+}
+
+weft_task_t *weft__pool_running_task(const weft_pool_t *p)
+{
+    weft_worker_t *w = weft__worker_current(p);
+    return w ? w->ctx.task : NULL;
+}
+
 weft_graph_t *weft__pool_running_graph(const weft_pool_t *p)
 {
     weft_worker_t *w = weft__worker_current(p);

@@ -39,7 +39,7 @@ int weft_alloc_set_hooks(const weft_alloc_hooks_t *h)
 
 const char *weft_alloc_backend(void)
 {
-    return weft__default_alloc_name;
+    return weft__default_alloc_name();
 }
 
 void *weft__malloc(size_t size)

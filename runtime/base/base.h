@@ -48,9 +48,26 @@ void weft__arena_init(weft__arena_t *a, size_t first_block, bool huge);
 void *weft__arena_alloc(weft__arena_t *a, size_t size, size_t align);
 void weft__arena_fini(weft__arena_t *a);
 
-/* The built-in allocator backend (alloc_jemalloc.c or alloc_libc.c). */
+/* The built-in allocator (alloc_default.c): jemalloc when the process has
+ * it, the C library otherwise; its name, "jemalloc" or "libc". */
 extern const weft_alloc_hooks_t weft__default_hooks;
-extern const char weft__default_alloc_name[];
+const char *weft__default_alloc_name(void);
+
+/* ---- jemalloc, looked up at run time (jemalloc.c) ------------------------ */
+/* Never linked into libweft (it must stay dlopen-able); found with dlsym
+ * when the program has it. WEFT_NO_JEMALLOC in the environment ignores it. */
+typedef struct weft__je {
+    void *(*mallocx)(size_t size, int flags);
+    void *(*rallocx)(void *ptr, size_t size, int flags);
+    void (*dallocx)(void *ptr, int flags);
+    void (*sdallocx)(void *ptr, size_t size, int flags);
+    size_t (*nallocx)(size_t size, int flags);
+    int (*mallctl)(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+} weft__je_t;
+const weft__je_t *weft__je(void); /* NULL without jemalloc */
+/* mallocx flags: alignment (a power of two; <= 1 for none), arena (-1 for
+ * the default), and whether to bypass the thread cache. */
+int weft__je_flags(size_t align, int arena, bool no_tcache);
 
 /* ---- clock (clock.c) --------------------------------------------------- */
 uint64_t weft__clock_ns(void); /* CLOCK_MONOTONIC, nanoseconds */

@@ -71,7 +71,7 @@ TEST(hooks_see_every_block_and_failures_propagate)
     fa_install(1);
     CHECK(weft__aligned_alloc(64, 10) == NULL);
     fa_remove();
-    CHECK(strcmp(weft_alloc_backend(), weft__default_alloc_name) == 0);
+    CHECK(strcmp(weft_alloc_backend(), weft__default_alloc_name()) == 0);
 }
 
 TEST(clock_is_monotonic)

@@ -1,0 +1,677 @@
+/* The memory pool: size classes, a cache per scheduler slot, a depot per
+ * class shared by everyone, and a map from addresses to the regions the
+ * pool owns.
+ *
+ * Blocks up to 64 KiB are carved from 1 MiB spans of one class each;
+ * bigger ones are regions of their own. Every span and big block starts on
+ * a 1 MiB boundary, so that `map` (a two-level table indexed by address /
+ * 1 MiB) finds the region of any pointer in two loads: that is how free
+ * learns a block's class, and how it refuses pointers the pool does not own
+ * without ever reading them. Nothing is stored inside blocks (device memory
+ * cannot be), except a marker in freed host blocks in debug builds, which
+ * is how a double free is caught.
+ *
+ * A slot's cache is used only by the thread holding the slot: no lock.
+ * Counters a cache keeps are written by that thread alone (relaxed atomic
+ * stores, no read-modify-write) and summed by weft__mem_stats. */
+#include "memory/memory.h"
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "memory/internal.h"
+#include "runtime/base/base.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#ifndef NDEBUG
+#define CHECKS 1 /* free markers: double frees reported */
+#else
+#define CHECKS 0
+#endif
+
+#define SPAN_SHIFT 20
+#define SPAN ((size_t)1 << SPAN_SHIFT)
+#define NCLASSES 156     /* weft__mem_class(WEFT_MEM_MAX_BYTES) + 1 */
+#define NSMALL 36        /* classes up to 64 KiB: carved from spans */
+#define NCACHED 68       /* classes up to 16 MiB: kept in slot caches */
+#define FLUSH_BYTES ((int64_t)256 << 10)
+#define MAP_BITS 14      /* two levels of 2^14: addresses below 2^48 */
+#define MARK UINT64_C(0x5745465446524545) /* "WEFTFREE" */
+
+typedef struct region {
+    uintptr_t base;
+    size_t size;               /* span or block bytes */
+    unsigned cls;
+    bool large;
+    _Atomic size_t carved;     /* spans: bytes handed out so far */
+    struct region *next;       /* spare descriptors */
+} region_t;
+
+typedef struct bin {
+    uint32_t n, cap;
+    void **items;
+} bin_t;
+
+typedef struct cache {
+    bin_t bins[NCACHED];
+    _Atomic int64_t delta;     /* in_use change not yet added to the kind */
+    _Atomic int64_t delta_max; /* its highest value since then */
+    _Atomic unsigned epoch;    /* the peak reset it has seen */
+    _Atomic uint64_t allocs, frees;
+    void **store;              /* the bins' items */
+} cache_t;
+
+typedef struct depot {
+    pthread_mutex_t lock;
+    void **items;
+    size_t n, cap;
+    region_t *span; /* small classes: the span being carved */
+} depot_t;
+
+typedef struct kind {
+    const weft__mem_backend_t *be;
+    _Atomic(region_t **) map[1 << MAP_BITS];
+    pthread_mutex_t map_lock; /* inserts, spare descriptors */
+    region_t *spare;
+    region_t *all_spans;      /* every span, for destroy (linked by next) */
+    depot_t depot[NCLASSES];
+    cache_t *caches;          /* one per pool slot */
+    int ncaches;
+    _Atomic int64_t in_use;   /* flushed part */
+    _Atomic int64_t peak;
+    _Atomic unsigned epoch;
+    _Atomic size_t reserved, cached; /* cached: free blocks over 64 KiB */
+    _Atomic uint64_t allocs, frees;  /* from threads without a slot */
+} kind_t;
+
+struct weft__mem {
+    weft_pool_t *pool;
+    _Atomic size_t cache_limit;
+    kind_t host;
+};
+
+static void report(weft__mem_t *m, const char *call, const void *p, const char *why)
+{
+    weft_task_t *t = m->pool ? weft__pool_running_task(m->pool) : NULL;
+    if (t)
+        weft__log("%s(%p) in task '%s': %s", call, p, weft_task_name(t), why);
+    else
+        weft__log("%s(%p) outside any task: %s", call, p, why);
+}
+
+/* ---- the address map --------------------------------------------------- */
+
+static region_t *lookup(kind_t *k, const void *p)
+{
+    uintptr_t key = (uintptr_t)p >> SPAN_SHIFT;
+    if (key >> (2 * MAP_BITS))
+        return NULL;
+    region_t **leaf = atomic_load_explicit(&k->map[key >> MAP_BITS], memory_order_acquire);
+    if (!leaf)
+        return NULL;
+    return __atomic_load_n(&leaf[key & ((1u << MAP_BITS) - 1)], __ATOMIC_ACQUIRE);
+}
+
+/* map_lock held. */
+static int map_set(kind_t *k, uintptr_t base, region_t *r)
+{
+    uintptr_t key = base >> SPAN_SHIFT;
+    if (key >> (2 * MAP_BITS))
+        return WEFT_ENOMEM; /* beyond 2^48: cannot be told apart */
+    region_t **leaf = atomic_load_explicit(&k->map[key >> MAP_BITS], memory_order_relaxed);
+    if (!leaf) {
+        leaf = weft__calloc((size_t)1 << MAP_BITS, sizeof *leaf);
+        if (!leaf)
+            return WEFT_ENOMEM;
+        atomic_store_explicit(&k->map[key >> MAP_BITS], leaf, memory_order_release);
+    }
+    __atomic_store_n(&leaf[key & ((1u << MAP_BITS) - 1)], r, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* A new region of `size` bytes for class cls, mapped; NULL when out of
+ * memory. */
+static region_t *region_new(kind_t *k, size_t size, unsigned cls, bool large)
+{
+    void *base = k->be->reserve(size, SPAN);
+    if (!base)
+        return NULL;
+    pthread_mutex_lock(&k->map_lock);
+    region_t *r = k->spare;
+    if (r)
+        k->spare = r->next;
+    else
+        r = weft__malloc(sizeof *r);
+    if (!r || map_set(k, (uintptr_t)base, r) != 0) {
+        if (r) {
+            r->next = k->spare;
+            k->spare = r;
+        }
+        pthread_mutex_unlock(&k->map_lock);
+        k->be->release(base, size, SPAN);
+        return NULL;
+    }
+    r->base = (uintptr_t)base;
+    r->size = size;
+    r->cls = cls;
+    r->large = large;
+    atomic_store_explicit(&r->carved, 0, memory_order_relaxed);
+    r->next = NULL;
+    if (!large) {
+        r->next = k->all_spans;
+        k->all_spans = r;
+    }
+    pthread_mutex_unlock(&k->map_lock);
+    atomic_fetch_add_explicit(&k->reserved, size, memory_order_relaxed);
+    POISON(base, size);
+    return r;
+}
+
+/* Gives a big block back to the system. */
+static void region_release(kind_t *k, region_t *r)
+{
+    void *base = (void *)r->base;
+    size_t size = r->size;
+    pthread_mutex_lock(&k->map_lock);
+    map_set(k, r->base, NULL);
+    r->next = k->spare;
+    k->spare = r;
+    pthread_mutex_unlock(&k->map_lock);
+    atomic_fetch_sub_explicit(&k->reserved, size, memory_order_relaxed);
+    UNPOISON(base, size);
+    k->be->release(base, size, SPAN);
+}
+
+/* ---- depot ------------------------------------------------------------- */
+
+static bool depot_push(depot_t *d, void *p)
+{
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 64;
+        void **ni = weft__realloc(d->items, cap * sizeof *ni);
+        if (!ni)
+            return false;
+        d->items = ni;
+        d->cap = cap;
+    }
+    d->items[d->n++] = p;
+    return true;
+}
+
+/* Up to `want` blocks of class cls into out (depot lock held); returns how
+ * many. Takes freed blocks first, then carves, then makes a region. */
+static uint32_t depot_take(kind_t *k, depot_t *d, unsigned cls, void **out, uint32_t want)
+{
+    uint32_t got = 0;
+    while (got < want && d->n)
+        out[got++] = d->items[--d->n];
+    size_t size = weft__mem_class_size(cls);
+    if (cls >= NSMALL) { /* `cached` counts free big blocks, new ones too until handed out */
+        if (!got) {
+            region_t *r = region_new(k, size, cls, true);
+            if (r) {
+                atomic_fetch_add_explicit(&k->cached, size, memory_order_relaxed);
+                out[got++] = (void *)r->base;
+            }
+        }
+        return got;
+    }
+    while (got < want) {
+        region_t *s = d->span;
+        size_t carved = s ? atomic_load_explicit(&s->carved, memory_order_relaxed) : 0;
+        if (!s || carved + size > s->size) {
+            s = region_new(k, SPAN, cls, false);
+            if (!s)
+                break;
+            d->span = s;
+            carved = 0;
+        }
+        out[got++] = (void *)(s->base + carved);
+        atomic_store_explicit(&s->carved, carved + size, memory_order_release);
+    }
+    return got;
+}
+
+/* ---- accounting -------------------------------------------------------- */
+
+static void peak_at_least(kind_t *k, int64_t v)
+{
+    int64_t cur = atomic_load_explicit(&k->peak, memory_order_relaxed);
+    while (v > cur && !atomic_compare_exchange_weak_explicit(&k->peak, &cur, v, memory_order_relaxed,
+                                                             memory_order_relaxed))
+        ;
+}
+
+static void account_shared(kind_t *k, int64_t bytes)
+{
+    int64_t now = atomic_fetch_add_explicit(&k->in_use, bytes, memory_order_relaxed) + bytes;
+    if (bytes > 0)
+        peak_at_least(k, now);
+    atomic_fetch_add_explicit(bytes > 0 ? &k->allocs : &k->frees, 1, memory_order_relaxed);
+}
+
+static void account_cache(kind_t *k, cache_t *c, int64_t bytes)
+{
+    unsigned epoch = atomic_load_explicit(&k->epoch, memory_order_relaxed);
+    int64_t delta = atomic_load_explicit(&c->delta, memory_order_relaxed) + bytes;
+    int64_t dmax = atomic_load_explicit(&c->delta_max, memory_order_relaxed);
+    if (atomic_load_explicit(&c->epoch, memory_order_relaxed) != epoch) { /* peak reset: start again */
+        atomic_store_explicit(&c->epoch, epoch, memory_order_relaxed);
+        dmax = delta - bytes;
+    }
+    if (delta > dmax)
+        dmax = delta;
+    _Atomic uint64_t *count = bytes > 0 ? &c->allocs : &c->frees;
+    atomic_store_explicit(count, atomic_load_explicit(count, memory_order_relaxed) + 1, memory_order_relaxed);
+    if (delta >= FLUSH_BYTES || delta <= -FLUSH_BYTES) {
+        int64_t before = atomic_fetch_add_explicit(&k->in_use, delta, memory_order_relaxed);
+        peak_at_least(k, before + dmax);
+        delta = dmax = 0;
+    }
+    atomic_store_explicit(&c->delta, delta, memory_order_relaxed);
+    atomic_store_explicit(&c->delta_max, dmax, memory_order_relaxed);
+}
+
+/* ---- alloc and free ---------------------------------------------------- */
+
+static void mark_allocated(kind_t *k, void *p, size_t size)
+{
+    UNPOISON(p, size);
+    if (CHECKS && k->be->host_access)
+        memset(p, 0, 2 * sizeof(uint64_t));
+}
+
+static void *kind_alloc(weft__mem_t *m, kind_t *k, size_t bytes)
+{
+    if (bytes > WEFT_MEM_MAX_BYTES)
+        return NULL;
+    unsigned cls = weft__mem_class(bytes);
+    size_t size = weft__mem_class_size(cls);
+    int slot = m->pool ? weft__pool_slot(m->pool) : -1;
+    void *p = NULL;
+    if (slot >= 0 && slot < k->ncaches && cls < NCACHED) {
+        cache_t *c = &k->caches[slot];
+        bin_t *b = &c->bins[cls];
+        if (b->n == 0) {
+            depot_t *d = &k->depot[cls];
+            pthread_mutex_lock(&d->lock);
+            b->n = depot_take(k, d, cls, b->items, (b->cap + 1) / 2);
+            pthread_mutex_unlock(&d->lock);
+            if (b->n == 0)
+                return NULL;
+        }
+        p = b->items[--b->n];
+        account_cache(k, c, (int64_t)size);
+    } else {
+        depot_t *d = &k->depot[cls];
+        pthread_mutex_lock(&d->lock);
+        uint32_t got = depot_take(k, d, cls, &p, 1);
+        pthread_mutex_unlock(&d->lock);
+        if (!got)
+            return NULL;
+        account_shared(k, (int64_t)size);
+    }
+    if (cls >= NSMALL)
+        atomic_fetch_sub_explicit(&k->cached, size, memory_order_relaxed);
+    mark_allocated(k, p, size);
+    return p;
+}
+
+/* The region and class of p if it is a block the kind handed out. */
+static region_t *owner(kind_t *k, const void *p)
+{
+    region_t *r = lookup(k, p);
+    if (!r)
+        return NULL;
+    uintptr_t off = (uintptr_t)p - r->base;
+    if (r->large)
+        return off == 0 ? r : NULL;
+    size_t size = weft__mem_class_size(r->cls);
+    if (off % size || off + size > atomic_load_explicit(&r->carved, memory_order_acquire))
+        return NULL;
+    return r;
+}
+
+/* Debug builds: a freed host block carries MARK ^ address in its first two
+ * words; finding it there on free means the block was freed already. */
+static bool mark_freed(weft__mem_t *m, kind_t *k, void *p, size_t size)
+{
+    if (CHECKS && k->be->host_access) {
+        uint64_t *w = p;
+        uint64_t a = MARK ^ (uint64_t)(uintptr_t)p, b = ~MARK ^ (uint64_t)(uintptr_t)p;
+        if (w[0] == a && w[1] == b) {
+            report(m, "weft_mem_free", p, "freed already (a double free); ignored");
+            return false;
+        }
+        w[0] = a;
+        w[1] = b;
+    }
+    POISON((char *)p + (CHECKS && k->be->host_access ? 2 * sizeof(uint64_t) : 0),
+           size - (CHECKS && k->be->host_access ? 2 * sizeof(uint64_t) : 0));
+    return true;
+}
+
+/* Counts a free big block as cached if the limit allows. */
+static bool cache_room(weft__mem_t *m, kind_t *k, size_t size)
+{
+    size_t limit = atomic_load_explicit(&m->cache_limit, memory_order_relaxed);
+    if (atomic_fetch_add_explicit(&k->cached, size, memory_order_relaxed) + size <= limit)
+        return true;
+    atomic_fetch_sub_explicit(&k->cached, size, memory_order_relaxed);
+    return false;
+}
+
+/* A freed big block: kept in the depot if the limit allows, else given
+ * back to the system. */
+static void keep_or_release(weft__mem_t *m, kind_t *k, depot_t *d, region_t *r, void *p)
+{
+    size_t size = weft__mem_class_size(r->cls);
+    if (cache_room(m, k, size)) {
+        pthread_mutex_lock(&d->lock);
+        bool kept = depot_push(d, p);
+        pthread_mutex_unlock(&d->lock);
+        if (kept)
+            return;
+        atomic_fetch_sub_explicit(&k->cached, size, memory_order_relaxed);
+    }
+    region_release(k, r);
+}
+
+static void kind_free(weft__mem_t *m, kind_t *k, region_t *r, void *p)
+{
+    unsigned cls = r->cls;
+    size_t size = weft__mem_class_size(cls);
+    if (!mark_freed(m, k, p, size))
+        return;
+    int slot = m->pool ? weft__pool_slot(m->pool) : -1;
+    depot_t *d = &k->depot[cls];
+    if (slot >= 0 && slot < k->ncaches && cls < NCACHED) {
+        cache_t *c = &k->caches[slot];
+        bin_t *b = &c->bins[cls];
+        account_cache(k, c, -(int64_t)size);
+        if (cls >= NSMALL) { /* big blocks count against the limit wherever they wait */
+            if (b->n < b->cap && cache_room(m, k, size))
+                b->items[b->n++] = p;
+            else
+                keep_or_release(m, k, d, r, p);
+            return;
+        }
+        if (b->n == b->cap) { /* half of the bin to the depot */
+            uint32_t half = b->cap / 2;
+            pthread_mutex_lock(&d->lock);
+            uint32_t moved = 0;
+            while (moved < half && depot_push(d, b->items[b->n - 1 - moved]))
+                moved++;
+            pthread_mutex_unlock(&d->lock);
+            b->n -= moved;
+            if (b->n == b->cap) { /* the depot could not grow: keep p out */
+                pthread_mutex_lock(&d->lock);
+                depot_push(d, p);
+                pthread_mutex_unlock(&d->lock);
+                return;
+            }
+        }
+        b->items[b->n++] = p;
+        return;
+    }
+    account_shared(k, -(int64_t)size);
+    if (cls >= NSMALL) {
+        keep_or_release(m, k, d, r, p);
+        return;
+    }
+    pthread_mutex_lock(&d->lock);
+    depot_push(d, p); /* out of memory for the depot: the block is lost, not the pool */
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+static uint32_t bin_cap(unsigned cls)
+{
+    if (cls >= NSMALL)
+        return 2;
+    size_t n = ((size_t)128 << 10) / weft__mem_class_size(cls);
+    return n > 64 ? 64 : n < 4 ? 4 : (uint32_t)n;
+}
+
+static int kind_init(kind_t *k, const weft__mem_backend_t *be, int ncaches)
+{
+    memset(k, 0, sizeof *k);
+    k->be = be;
+    pthread_mutex_init(&k->map_lock, NULL);
+    for (int i = 0; i < NCLASSES; i++)
+        weft__lock_init(&k->depot[i].lock);
+    k->ncaches = ncaches;
+    if (!ncaches)
+        return 0;
+    k->caches = weft__aligned_alloc(WEFT_CACHE_LINE, (size_t)ncaches * sizeof *k->caches);
+    if (!k->caches)
+        return WEFT_ENOMEM;
+    memset(k->caches, 0, (size_t)ncaches * sizeof *k->caches);
+    size_t per = 0;
+    for (unsigned c = 0; c < NCACHED; c++)
+        per += bin_cap(c);
+    for (int i = 0; i < ncaches; i++) {
+        cache_t *c = &k->caches[i];
+        c->store = weft__malloc(per * sizeof *c->store);
+        if (!c->store)
+            return WEFT_ENOMEM;
+        void **at = c->store;
+        for (unsigned b = 0; b < NCACHED; b++) {
+            c->bins[b].cap = bin_cap(b);
+            c->bins[b].items = at;
+            at += c->bins[b].cap;
+        }
+    }
+    return 0;
+}
+
+static void kind_fini(kind_t *k)
+{
+    /* Big blocks: those in the caches and the depots, and those still in
+     * use (found through the map). Spans: the list. */
+    for (int i = 0; i < (1 << MAP_BITS); i++) {
+        region_t **leaf = atomic_load_explicit(&k->map[i], memory_order_relaxed);
+        if (!leaf)
+            continue;
+        for (int j = 0; j < (1 << MAP_BITS); j++) {
+            region_t *r = leaf[j];
+            if (r && r->large) {
+                UNPOISON((void *)r->base, r->size);
+                k->be->release((void *)r->base, r->size, SPAN);
+                weft__free(r);
+            }
+        }
+        weft__free(leaf);
+    }
+    for (region_t *r = k->all_spans, *n; r; r = n) {
+        n = r->next;
+        UNPOISON((void *)r->base, r->size);
+        k->be->release((void *)r->base, r->size, SPAN);
+        weft__free(r);
+    }
+    for (region_t *r = k->spare, *n; r; r = n) {
+        n = r->next;
+        weft__free(r);
+    }
+    for (int i = 0; i < NCLASSES; i++) {
+        weft__free(k->depot[i].items);
+        pthread_mutex_destroy(&k->depot[i].lock);
+    }
+    for (int i = 0; k->caches && i < k->ncaches; i++)
+        weft__free(k->caches[i].store);
+    weft__aligned_free(k->caches);
+    pthread_mutex_destroy(&k->map_lock);
+}
+
+static size_t default_cache_limit(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    size_t quarter = pages > 0 && page > 0 ? (size_t)pages * (size_t)page / 4 : (size_t)1 << 30;
+    return quarter < ((size_t)1 << 30) ? quarter : (size_t)1 << 30;
+}
+
+int weft__mem_create(weft_pool_t *pool, weft__mem_t **out)
+{
+    weft__mem_t *m = weft__aligned_alloc(WEFT_CACHE_LINE, sizeof *m);
+    if (!m)
+        return WEFT_ENOMEM;
+    memset(m, 0, sizeof *m);
+    m->pool = pool;
+    atomic_store(&m->cache_limit, default_cache_limit());
+    if (kind_init(&m->host, &weft__mem_host, pool ? weft__pool_slots(pool) : 0) != 0) {
+        weft__mem_destroy(m);
+        return WEFT_ENOMEM;
+    }
+    *out = m;
+    return 0;
+}
+
+void weft__mem_destroy(weft__mem_t *m)
+{
+    if (!m)
+        return;
+    kind_fini(&m->host);
+    weft__aligned_free(m);
+}
+
+/* ---- the calls --------------------------------------------------------- */
+
+void *weft__mem_alloc(weft__mem_t *m, size_t bytes)
+{
+    return kind_alloc(m, &m->host, bytes);
+}
+
+int weft__mem_alloc_kind(weft__mem_t *m, weft_mem_kind_t kind, int device, size_t bytes, void **out)
+{
+    (void)device;
+    if (!out)
+        return WEFT_EINVAL;
+    *out = NULL;
+    if (kind == WEFT_MEM_PINNED || kind == WEFT_MEM_DEVICE)
+        return WEFT_ENOTSUP;
+    if (kind != WEFT_MEM_HOST || bytes > WEFT_MEM_MAX_BYTES)
+        return WEFT_EINVAL;
+    *out = kind_alloc(m, &m->host, bytes);
+    return *out ? 0 : WEFT_ENOMEM;
+}
+
+void weft__mem_free(weft__mem_t *m, void *p)
+{
+    if (!p)
+        return;
+    region_t *r = owner(&m->host, p);
+    if (!r) {
+        report(m, "weft_mem_free", p, "not a block of this runtime's memory pool; ignored");
+        return;
+    }
+    kind_free(m, &m->host, r, p);
+}
+
+size_t weft__mem_size(weft__mem_t *m, const void *p)
+{
+    region_t *r = p ? owner(&m->host, p) : NULL;
+    return r ? weft__mem_class_size(r->cls) : 0;
+}
+
+static void kind_stats(kind_t *k, weft_mem_stats_t *out)
+{
+    unsigned epoch = atomic_load_explicit(&k->epoch, memory_order_relaxed);
+    int64_t flushed = atomic_load_explicit(&k->in_use, memory_order_relaxed), deltas = 0, maxes = 0;
+    uint64_t allocs = atomic_load_explicit(&k->allocs, memory_order_relaxed);
+    uint64_t frees = atomic_load_explicit(&k->frees, memory_order_relaxed);
+    for (int i = 0; i < k->ncaches; i++) {
+        cache_t *c = &k->caches[i];
+        int64_t d = atomic_load_explicit(&c->delta, memory_order_relaxed);
+        int64_t dm = atomic_load_explicit(&c->delta_max, memory_order_relaxed);
+        deltas += d;
+        maxes += atomic_load_explicit(&c->epoch, memory_order_relaxed) == epoch && dm > d ? dm : d;
+        allocs += atomic_load_explicit(&c->allocs, memory_order_relaxed);
+        frees += atomic_load_explicit(&c->frees, memory_order_relaxed);
+    }
+    int64_t in_use = flushed + deltas, peak = atomic_load_explicit(&k->peak, memory_order_relaxed);
+    if (flushed + maxes > peak)
+        peak = flushed + maxes;
+    out->in_use = in_use > 0 ? (size_t)in_use : 0;
+    out->peak = peak > 0 ? (size_t)peak : 0;
+    if (out->peak < out->in_use)
+        out->peak = out->in_use;
+    out->reserved = atomic_load_explicit(&k->reserved, memory_order_relaxed);
+    out->allocs = allocs;
+    out->frees = frees;
+}
+
+int weft__mem_stats(weft__mem_t *m, weft_mem_kind_t kind, int device, weft_mem_stats_t *out)
+{
+    (void)device;
+    if (!out)
+        return WEFT_EINVAL;
+    if (kind == WEFT_MEM_PINNED || kind == WEFT_MEM_DEVICE)
+        return WEFT_ENOTSUP;
+    if (kind != WEFT_MEM_HOST)
+        return WEFT_EINVAL;
+    kind_stats(&m->host, out);
+    return 0;
+}
+
+void weft__mem_reset_peak(weft__mem_t *m)
+{
+    kind_t *k = &m->host;
+    atomic_fetch_add_explicit(&k->epoch, 1, memory_order_relaxed);
+    weft_mem_stats_t s;
+    kind_stats(k, &s);
+    atomic_store_explicit(&k->peak, (int64_t)s.in_use, memory_order_relaxed);
+}
+
+/* Big blocks in the depots back to the system (those in slot caches, at
+ * most two per class and slot, go when the limit next refuses them). */
+static void trim_to(weft__mem_t *m, kind_t *k, size_t limit)
+{
+    for (unsigned cls = NSMALL; cls < NCLASSES; cls++) {
+        depot_t *d = &k->depot[cls];
+        size_t size = weft__mem_class_size(cls);
+        for (;;) {
+            if (atomic_load_explicit(&k->cached, memory_order_relaxed) <= limit)
+                return;
+            pthread_mutex_lock(&d->lock);
+            void *p = d->n ? d->items[--d->n] : NULL;
+            pthread_mutex_unlock(&d->lock);
+            if (!p)
+                break;
+            atomic_fetch_sub_explicit(&k->cached, size, memory_order_relaxed);
+            region_t *r = lookup(k, p);
+            if (r)
+                region_release(k, r);
+        }
+    }
+    (void)m;
+}
+
+void weft__mem_set_cache_limit(weft__mem_t *m, size_t bytes)
+{
+    atomic_store_explicit(&m->cache_limit, bytes, memory_order_relaxed);
+    trim_to(m, &m->host, bytes);
+}
+
+size_t weft__mem_cache_limit(weft__mem_t *m)
+{
+    return atomic_load_explicit(&m->cache_limit, memory_order_relaxed);
+}
+
+void weft__mem_trim(weft__mem_t *m)
+{
+    trim_to(m, &m->host, 0);
+}
