@@ -16,26 +16,40 @@
 
 typedef struct weft__mem weft__mem_t;
 
+/* The first member of struct weft_runtime (runtime/runtime.c): the public
+ * weft_mem_* calls are defined here, next to the pool, so that the fast
+ * path is one function; they find the pool through it. */
+typedef struct weft__mem_owner {
+    weft__mem_t *mem;
+} weft__mem_owner_t;
+
 /* pool: the scheduler pool whose slots get per-slot caches (its threads and
  * helping callers allocate without a lock). Errors: WEFT_ENOMEM. */
 int weft__mem_create(weft_pool_t *pool, weft__mem_t **out);
 /* Returns every block to the system (blocks still in use included). */
 void weft__mem_destroy(weft__mem_t *m);
 
-void *weft__mem_alloc(weft__mem_t *m, size_t bytes);
-int weft__mem_alloc_kind(weft__mem_t *m, weft_mem_kind_t kind, int device, size_t bytes, void **out);
-void weft__mem_free(weft__mem_t *m, void *p);
-size_t weft__mem_size(weft__mem_t *m, const void *p);
-int weft__mem_stats(weft__mem_t *m, weft_mem_kind_t kind, int device, weft_mem_stats_t *out);
-void weft__mem_reset_peak(weft__mem_t *m);
-void weft__mem_set_cache_limit(weft__mem_t *m, size_t bytes);
-size_t weft__mem_cache_limit(weft__mem_t *m);
-void weft__mem_trim(weft__mem_t *m);
+/* The public calls (include/weft/memory.h) are implemented in pool.c. */
 
 /* Size classes (classes.c): 64-byte steps up to 256 B, then four per
  * doubling; every class size is a multiple of 64. */
 #define WEFT_MEM_MAX_BYTES ((size_t)1 << 46)
-unsigned weft__mem_class(size_t bytes); /* bytes in 1 .. WEFT_MEM_MAX_BYTES */
-size_t weft__mem_class_size(unsigned cls);
+
+/* bytes in 0 .. WEFT_MEM_MAX_BYTES (0 is class 0) */
+static inline unsigned weft__mem_class(size_t bytes)
+{
+    if (bytes <= 256)
+        return bytes ? (unsigned)((bytes - 1) >> 6) : 0;
+    unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(bytes - 1)); /* 2^k < bytes <= 2^(k+1) */
+    return 4 + (k - 8) * 4 + (unsigned)((bytes - 1) >> (k - 2)) - 4;
+}
+
+static inline size_t weft__mem_class_size(unsigned cls)
+{
+    if (cls < 4)
+        return (size_t)(cls + 1) << 6;
+    unsigned k = 8 + (cls - 4) / 4;
+    return (size_t)(5 + (cls - 4) % 4) << (k - 2);
+}
 
 #endif

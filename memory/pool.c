@@ -8,12 +8,12 @@
  * 1 MiB) finds the region of any pointer in two loads: that is how free
  * learns a block's class, and how it refuses pointers the pool does not own
  * without ever reading them. Nothing is stored inside blocks (device memory
- * cannot be), except a marker in freed host blocks in debug builds, which
- * is how a double free is caught.
+ * cannot be), except a marker in freed host blocks when built with
+ * -Dmem_checks (debug builds), which is how a double free is caught.
  *
  * A slot's cache is used only by the thread holding the slot: no lock.
  * Counters a cache keeps are written by that thread alone (relaxed atomic
- * stores, no read-modify-write) and summed by weft__mem_stats. */
+ * stores, no read-modify-write) and summed by weft_mem_stats. */
 #include "memory/memory.h"
 
 #include <pthread.h>
@@ -36,11 +36,8 @@
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-#ifndef NDEBUG
-#define CHECKS 1 /* free markers: double frees reported */
-#else
-#define CHECKS 0
-#endif
+/* -Dmem_checks (on in debug builds): free markers, double frees reported. */
+#define CHECKS WEFT_MEM_CHECKS
 
 #define SPAN_SHIFT 20
 #define SPAN ((size_t)1 << SPAN_SHIFT)
@@ -54,6 +51,11 @@
 typedef struct region {
     uintptr_t base;
     size_t size;               /* span or block bytes */
+    size_t block;              /* the class size */
+    /* block = odd << shift: an offset is a multiple of block when its low
+     * `shift` bits are 0 and (off >> shift) * inv <= lim (no division). */
+    unsigned shift;
+    uint64_t inv, lim;
     unsigned cls;
     bool large;
     _Atomic size_t carved;     /* spans: bytes handed out so far */
@@ -66,11 +68,12 @@ typedef struct bin {
 } bin_t;
 
 typedef struct cache {
-    bin_t bins[NCACHED];
+    alignas(WEFT_CACHE_LINE) bin_t bins[NCACHED]; /* caches sit in one array: no line shared */
     _Atomic int64_t delta;     /* in_use change not yet added to the kind */
     _Atomic int64_t delta_max; /* its highest value since then */
-    _Atomic unsigned epoch;    /* the peak reset it has seen */
     _Atomic uint64_t allocs, frees;
+    int64_t flush_at;          /* |delta| that publishes it: 256 KiB, or twice the biggest block */
+    size_t held;               /* bytes of big blocks in the bins */
     void **store;              /* the bins' items */
 } cache_t;
 
@@ -92,13 +95,13 @@ typedef struct kind {
     int ncaches;
     _Atomic int64_t in_use;   /* flushed part */
     _Atomic int64_t peak;
-    _Atomic unsigned epoch;
-    _Atomic size_t reserved, cached; /* cached: free blocks over 64 KiB */
+    _Atomic size_t reserved, cached; /* cached: free blocks over 64 KiB in the depots */
     _Atomic uint64_t allocs, frees;  /* from threads without a slot */
 } kind_t;
 
 struct weft__mem {
     weft_pool_t *pool;
+    int nworkers;       /* slots owned by the pool's threads for life */
     _Atomic size_t cache_limit;
     kind_t host;
 };
@@ -114,7 +117,7 @@ static void report(weft__mem_t *m, const char *call, const void *p, const char *
 
 /* ---- the address map --------------------------------------------------- */
 
-static region_t *lookup(kind_t *k, const void *p)
+static inline region_t *lookup(kind_t *k, const void *p)
 {
     uintptr_t key = (uintptr_t)p >> SPAN_SHIFT;
     if (key >> (2 * MAP_BITS))
@@ -167,6 +170,13 @@ static region_t *region_new(kind_t *k, size_t size, unsigned cls, bool large)
     r->base = (uintptr_t)base;
     r->size = size;
     r->cls = cls;
+    r->block = weft__mem_class_size(cls);
+    r->shift = (unsigned)__builtin_ctzll(r->block);
+    uint64_t odd = r->block >> r->shift, inv = odd; /* Newton: inverse of odd mod 2^64 */
+    for (int i = 0; i < 5; i++)
+        inv *= 2 - odd * inv;
+    r->inv = inv;
+    r->lim = UINT64_MAX / odd;
     r->large = large;
     atomic_store_explicit(&r->carved, 0, memory_order_relaxed);
     r->next = NULL;
@@ -219,13 +229,13 @@ static uint32_t depot_take(kind_t *k, depot_t *d, unsigned cls, void **out, uint
     while (got < want && d->n)
         out[got++] = d->items[--d->n];
     size_t size = weft__mem_class_size(cls);
-    if (cls >= NSMALL) { /* `cached` counts free big blocks, new ones too until handed out */
-        if (!got) {
+    if (cls >= NSMALL) {
+        if (got)
+            atomic_fetch_sub_explicit(&k->cached, got * size, memory_order_relaxed);
+        else {
             region_t *r = region_new(k, size, cls, true);
-            if (r) {
-                atomic_fetch_add_explicit(&k->cached, size, memory_order_relaxed);
+            if (r)
                 out[got++] = (void *)r->base;
-            }
         }
         return got;
     }
@@ -263,29 +273,69 @@ static void account_shared(kind_t *k, int64_t bytes)
     atomic_fetch_add_explicit(bytes > 0 ? &k->allocs : &k->frees, 1, memory_order_relaxed);
 }
 
-static void account_cache(kind_t *k, cache_t *c, int64_t bytes)
+/* The owner's counters: plain loads and stores of atomics (no
+ * read-modify-write); the kind's totals only when |delta| reaches flush_at. */
+static void flush(kind_t *k, cache_t *c, int64_t delta, int64_t dmax)
 {
-    unsigned epoch = atomic_load_explicit(&k->epoch, memory_order_relaxed);
+    int64_t before = atomic_fetch_add_explicit(&k->in_use, delta, memory_order_relaxed);
+    peak_at_least(k, before + dmax);
+    atomic_store_explicit(&c->delta, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->delta_max, 0, memory_order_relaxed);
+}
+
+static inline __attribute__((always_inline)) void count_alloc(kind_t *k, cache_t *c, int64_t bytes)
+{
     int64_t delta = atomic_load_explicit(&c->delta, memory_order_relaxed) + bytes;
-    int64_t dmax = atomic_load_explicit(&c->delta_max, memory_order_relaxed);
-    if (atomic_load_explicit(&c->epoch, memory_order_relaxed) != epoch) { /* peak reset: start again */
-        atomic_store_explicit(&c->epoch, epoch, memory_order_relaxed);
-        dmax = delta - bytes;
-    }
-    if (delta > dmax)
-        dmax = delta;
-    _Atomic uint64_t *count = bytes > 0 ? &c->allocs : &c->frees;
-    atomic_store_explicit(count, atomic_load_explicit(count, memory_order_relaxed) + 1, memory_order_relaxed);
-    if (delta >= FLUSH_BYTES || delta <= -FLUSH_BYTES) {
-        int64_t before = atomic_fetch_add_explicit(&k->in_use, delta, memory_order_relaxed);
-        peak_at_least(k, before + dmax);
-        delta = dmax = 0;
-    }
     atomic_store_explicit(&c->delta, delta, memory_order_relaxed);
-    atomic_store_explicit(&c->delta_max, dmax, memory_order_relaxed);
+    if (delta > atomic_load_explicit(&c->delta_max, memory_order_relaxed))
+        atomic_store_explicit(&c->delta_max, delta, memory_order_relaxed);
+    atomic_store_explicit(&c->allocs, atomic_load_explicit(&c->allocs, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    if (__builtin_expect(delta >= c->flush_at, 0)) {
+        if (bytes > c->flush_at / 2) /* a big block coming and going: do not publish each time */
+            c->flush_at = 2 * bytes;
+        else
+            flush(k, c, delta, atomic_load_explicit(&c->delta_max, memory_order_relaxed));
+    }
+}
+
+static inline __attribute__((always_inline)) void count_free(kind_t *k, cache_t *c, int64_t bytes)
+{
+    int64_t delta = atomic_load_explicit(&c->delta, memory_order_relaxed) - bytes;
+    atomic_store_explicit(&c->delta, delta, memory_order_relaxed);
+    atomic_store_explicit(&c->frees, atomic_load_explicit(&c->frees, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    if (__builtin_expect(delta <= -c->flush_at, 0))
+        flush(k, c, delta, atomic_load_explicit(&c->delta_max, memory_order_relaxed));
 }
 
 /* ---- alloc and free ---------------------------------------------------- */
+
+/* A worker thread's cache, remembered: its slot is its own until it exits
+ * (with its runtime), so one thread-local read finds it. Slots lent to
+ * helping callers are looked up each time. Initial-exec: a direct read
+ * (no resolver call); its 16 bytes fit in the static TLS that glibc keeps
+ * for libraries loaded with dlopen (tests/integration/test_dlopen.c), unlike
+ * jemalloc's 2.6 KiB. */
+static __thread __attribute__((tls_model("initial-exec"))) struct {
+    const kind_t *k;
+    cache_t *c;
+} mine;
+
+static inline cache_t *slot_cache(weft__mem_t *m, kind_t *k)
+{
+    if (mine.k == k)
+        return mine.c;
+    int slot = m->pool ? weft__pool_slot(m->pool) : -1;
+    if (slot < 0 || slot >= k->ncaches)
+        return NULL;
+    cache_t *c = &k->caches[slot];
+    if (slot < m->nworkers) {
+        mine.k = k;
+        mine.c = c;
+    }
+    return c;
+}
 
 static void mark_allocated(kind_t *k, void *p, size_t size)
 {
@@ -300,10 +350,9 @@ static void *kind_alloc(weft__mem_t *m, kind_t *k, size_t bytes)
         return NULL;
     unsigned cls = weft__mem_class(bytes);
     size_t size = weft__mem_class_size(cls);
-    int slot = m->pool ? weft__pool_slot(m->pool) : -1;
+    cache_t *c = cls < NCACHED ? slot_cache(m, k) : NULL;
     void *p = NULL;
-    if (slot >= 0 && slot < k->ncaches && cls < NCACHED) {
-        cache_t *c = &k->caches[slot];
+    if (c) {
         bin_t *b = &c->bins[cls];
         if (b->n == 0) {
             depot_t *d = &k->depot[cls];
@@ -312,9 +361,13 @@ static void *kind_alloc(weft__mem_t *m, kind_t *k, size_t bytes)
             pthread_mutex_unlock(&d->lock);
             if (b->n == 0)
                 return NULL;
+            if (cls >= NSMALL)
+                c->held += b->n * size;
         }
         p = b->items[--b->n];
-        account_cache(k, c, (int64_t)size);
+        if (cls >= NSMALL)
+            c->held -= size;
+        count_alloc(k, c, (int64_t)size);
     } else {
         depot_t *d = &k->depot[cls];
         pthread_mutex_lock(&d->lock);
@@ -324,14 +377,12 @@ static void *kind_alloc(weft__mem_t *m, kind_t *k, size_t bytes)
             return NULL;
         account_shared(k, (int64_t)size);
     }
-    if (cls >= NSMALL)
-        atomic_fetch_sub_explicit(&k->cached, size, memory_order_relaxed);
     mark_allocated(k, p, size);
     return p;
 }
 
 /* The region and class of p if it is a block the kind handed out. */
-static region_t *owner(kind_t *k, const void *p)
+static inline __attribute__((always_inline)) region_t *owner(kind_t *k, const void *p)
 {
     region_t *r = lookup(k, p);
     if (!r)
@@ -339,13 +390,13 @@ static region_t *owner(kind_t *k, const void *p)
     uintptr_t off = (uintptr_t)p - r->base;
     if (r->large)
         return off == 0 ? r : NULL;
-    size_t size = weft__mem_class_size(r->cls);
-    if (off % size || off + size > atomic_load_explicit(&r->carved, memory_order_acquire))
+    if ((off & (((uintptr_t)1 << r->shift) - 1)) || (uint64_t)(off >> r->shift) * r->inv > r->lim ||
+        off + r->block > atomic_load_explicit(&r->carved, memory_order_acquire))
         return NULL;
     return r;
 }
 
-/* Debug builds: a freed host block carries MARK ^ address in its first two
+/* With checks: a freed host block carries MARK ^ address in its first two
  * words; finding it there on free means the block was freed already. */
 static bool mark_freed(weft__mem_t *m, kind_t *k, void *p, size_t size)
 {
@@ -364,10 +415,23 @@ static bool mark_freed(weft__mem_t *m, kind_t *k, void *p, size_t size)
     return true;
 }
 
-/* Counts a free big block as cached if the limit allows. */
-static bool cache_room(weft__mem_t *m, kind_t *k, size_t size)
+/* The cache limit is split: half for the depots, half shared out between
+ * the slots' own bins (all of it for the depots without slots). */
+static size_t depot_limit(weft__mem_t *m, const kind_t *k)
 {
     size_t limit = atomic_load_explicit(&m->cache_limit, memory_order_relaxed);
+    return k->ncaches ? limit / 2 : limit;
+}
+
+static size_t slot_limit(weft__mem_t *m, const kind_t *k)
+{
+    return atomic_load_explicit(&m->cache_limit, memory_order_relaxed) / 2 / (size_t)k->ncaches;
+}
+
+/* Counts a free big block as cached in a depot if the limit allows. */
+static bool cache_room(weft__mem_t *m, kind_t *k, size_t size)
+{
+    size_t limit = depot_limit(m, k);
     if (atomic_fetch_add_explicit(&k->cached, size, memory_order_relaxed) + size <= limit)
         return true;
     atomic_fetch_sub_explicit(&k->cached, size, memory_order_relaxed);
@@ -396,17 +460,18 @@ static void kind_free(weft__mem_t *m, kind_t *k, region_t *r, void *p)
     size_t size = weft__mem_class_size(cls);
     if (!mark_freed(m, k, p, size))
         return;
-    int slot = m->pool ? weft__pool_slot(m->pool) : -1;
+    cache_t *c = cls < NCACHED ? slot_cache(m, k) : NULL;
     depot_t *d = &k->depot[cls];
-    if (slot >= 0 && slot < k->ncaches && cls < NCACHED) {
-        cache_t *c = &k->caches[slot];
+    if (c) {
         bin_t *b = &c->bins[cls];
-        account_cache(k, c, -(int64_t)size);
+        count_free(k, c, (int64_t)size);
         if (cls >= NSMALL) { /* big blocks count against the limit wherever they wait */
-            if (b->n < b->cap && cache_room(m, k, size))
+            if (b->n < b->cap && c->held + size <= slot_limit(m, k)) {
                 b->items[b->n++] = p;
-            else
+                c->held += size;
+            } else {
                 keep_or_release(m, k, d, r, p);
+            }
             return;
         }
         if (b->n == b->cap) { /* half of the bin to the depot */
@@ -466,6 +531,7 @@ static int kind_init(kind_t *k, const weft__mem_backend_t *be, int ncaches)
         per += bin_cap(c);
     for (int i = 0; i < ncaches; i++) {
         cache_t *c = &k->caches[i];
+        c->flush_at = FLUSH_BYTES;
         c->store = weft__malloc(per * sizeof *c->store);
         if (!c->store)
             return WEFT_ENOMEM;
@@ -531,6 +597,7 @@ int weft__mem_create(weft_pool_t *pool, weft__mem_t **out)
         return WEFT_ENOMEM;
     memset(m, 0, sizeof *m);
     m->pool = pool;
+    m->nworkers = pool ? weft__pool_workers(pool) : 0;
     atomic_store(&m->cache_limit, default_cache_limit());
     if (kind_init(&m->host, &weft__mem_host, pool ? weft__pool_slots(pool) : 0) != 0) {
         weft__mem_destroy(m);
@@ -548,31 +615,44 @@ void weft__mem_destroy(weft__mem_t *m)
     weft__aligned_free(m);
 }
 
-/* ---- the calls --------------------------------------------------------- */
+/* ---- the calls (include/weft/memory.h) --------------------------------- */
 
-void *weft__mem_alloc(weft__mem_t *m, size_t bytes)
+static weft__mem_t *mem_of(weft_runtime_t *rt)
 {
-    return kind_alloc(m, &m->host, bytes);
+    return ((weft__mem_owner_t *)rt)->mem;
 }
 
-int weft__mem_alloc_kind(weft__mem_t *m, weft_mem_kind_t kind, int device, size_t bytes, void **out)
+void *weft_mem_alloc(weft_runtime_t *rt, size_t bytes)
+{
+    return rt ? kind_alloc(mem_of(rt), &mem_of(rt)->host, bytes) : NULL;
+}
+
+int weft_mem_alloc_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, size_t bytes, void **out)
 {
     (void)device;
     if (!out)
         return WEFT_EINVAL;
     *out = NULL;
+    if (!rt)
+        return WEFT_EINVAL;
     if (kind == WEFT_MEM_PINNED || kind == WEFT_MEM_DEVICE)
         return WEFT_ENOTSUP;
     if (kind != WEFT_MEM_HOST || bytes > WEFT_MEM_MAX_BYTES)
         return WEFT_EINVAL;
+    weft__mem_t *m = mem_of(rt);
     *out = kind_alloc(m, &m->host, bytes);
     return *out ? 0 : WEFT_ENOMEM;
 }
 
-void weft__mem_free(weft__mem_t *m, void *p)
+void weft_mem_free(weft_runtime_t *rt, void *p)
 {
     if (!p)
         return;
+    if (!rt) {
+        weft__log("weft_mem_free(%p): NULL runtime; ignored", p);
+        return;
+    }
+    weft__mem_t *m = mem_of(rt);
     region_t *r = owner(&m->host, p);
     if (!r) {
         report(m, "weft_mem_free", p, "not a block of this runtime's memory pool; ignored");
@@ -581,15 +661,14 @@ void weft__mem_free(weft__mem_t *m, void *p)
     kind_free(m, &m->host, r, p);
 }
 
-size_t weft__mem_size(weft__mem_t *m, const void *p)
+size_t weft_mem_size(weft_runtime_t *rt, const void *p)
 {
-    region_t *r = p ? owner(&m->host, p) : NULL;
-    return r ? weft__mem_class_size(r->cls) : 0;
+    region_t *r = rt && p ? owner(&mem_of(rt)->host, p) : NULL;
+    return r ? r->block : 0;
 }
 
 static void kind_stats(kind_t *k, weft_mem_stats_t *out)
 {
-    unsigned epoch = atomic_load_explicit(&k->epoch, memory_order_relaxed);
     int64_t flushed = atomic_load_explicit(&k->in_use, memory_order_relaxed), deltas = 0, maxes = 0;
     uint64_t allocs = atomic_load_explicit(&k->allocs, memory_order_relaxed);
     uint64_t frees = atomic_load_explicit(&k->frees, memory_order_relaxed);
@@ -598,7 +677,7 @@ static void kind_stats(kind_t *k, weft_mem_stats_t *out)
         int64_t d = atomic_load_explicit(&c->delta, memory_order_relaxed);
         int64_t dm = atomic_load_explicit(&c->delta_max, memory_order_relaxed);
         deltas += d;
-        maxes += atomic_load_explicit(&c->epoch, memory_order_relaxed) == epoch && dm > d ? dm : d;
+        maxes += dm > d ? dm : d;
         allocs += atomic_load_explicit(&c->allocs, memory_order_relaxed);
         frees += atomic_load_explicit(&c->frees, memory_order_relaxed);
     }
@@ -614,31 +693,44 @@ static void kind_stats(kind_t *k, weft_mem_stats_t *out)
     out->frees = frees;
 }
 
-int weft__mem_stats(weft__mem_t *m, weft_mem_kind_t kind, int device, weft_mem_stats_t *out)
+int weft_mem_stats_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, weft_mem_stats_t *out)
 {
     (void)device;
-    if (!out)
+    if (!rt || !out)
         return WEFT_EINVAL;
     if (kind == WEFT_MEM_PINNED || kind == WEFT_MEM_DEVICE)
         return WEFT_ENOTSUP;
     if (kind != WEFT_MEM_HOST)
         return WEFT_EINVAL;
-    kind_stats(&m->host, out);
+    kind_stats(&mem_of(rt)->host, out);
     return 0;
 }
 
-void weft__mem_reset_peak(weft__mem_t *m)
+int weft_mem_stats(weft_runtime_t *rt, weft_mem_stats_t *out)
 {
-    kind_t *k = &m->host;
-    atomic_fetch_add_explicit(&k->epoch, 1, memory_order_relaxed);
+    return weft_mem_stats_kind(rt, WEFT_MEM_HOST, 0, out);
+}
+
+int weft_mem_reset_peak(weft_runtime_t *rt)
+{
+    if (!rt)
+        return WEFT_EINVAL;
+    /* Each cache's high mark restarts from where it is. A worker counting
+     * at this very moment may put its old mark back: under concurrent
+     * allocation the peak is approximate anyway (weft/memory.h). */
+    kind_t *k = &mem_of(rt)->host;
+    for (int i = 0; i < k->ncaches; i++)
+        atomic_store_explicit(&k->caches[i].delta_max, atomic_load_explicit(&k->caches[i].delta, memory_order_relaxed),
+                              memory_order_relaxed);
     weft_mem_stats_t s;
     kind_stats(k, &s);
     atomic_store_explicit(&k->peak, (int64_t)s.in_use, memory_order_relaxed);
+    return 0;
 }
 
 /* Big blocks in the depots back to the system (those in slot caches, at
  * most two per class and slot, go when the limit next refuses them). */
-static void trim_to(weft__mem_t *m, kind_t *k, size_t limit)
+static void trim_to(kind_t *k, size_t limit)
 {
     for (unsigned cls = NSMALL; cls < NCLASSES; cls++) {
         depot_t *d = &k->depot[cls];
@@ -657,21 +749,22 @@ static void trim_to(weft__mem_t *m, kind_t *k, size_t limit)
                 region_release(k, r);
         }
     }
-    (void)m;
 }
 
-void weft__mem_set_cache_limit(weft__mem_t *m, size_t bytes)
+int weft_mem_set_cache_limit(weft_runtime_t *rt, size_t bytes)
 {
+    if (!rt)
+        return WEFT_EINVAL;
+    weft__mem_t *m = mem_of(rt);
     atomic_store_explicit(&m->cache_limit, bytes, memory_order_relaxed);
-    trim_to(m, &m->host, bytes);
+    trim_to(&m->host, depot_limit(m, &m->host));
+    return 0;
 }
 
-size_t weft__mem_cache_limit(weft__mem_t *m)
+int weft_mem_trim(weft_runtime_t *rt)
 {
-    return atomic_load_explicit(&m->cache_limit, memory_order_relaxed);
-}
-
-void weft__mem_trim(weft__mem_t *m)
-{
-    trim_to(m, &m->host, 0);
+    if (!rt)
+        return WEFT_EINVAL;
+    trim_to(&mem_of(rt)->host, 0);
+    return 0;
 }

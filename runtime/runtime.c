@@ -14,11 +14,11 @@
 #include "scheduler/scheduler.h"
 
 struct weft_runtime {
+    weft__mem_owner_t mem_owner; /* first: memory/pool.c finds the pool here */
     weft_config_t cfg;
     weft_topo_t *topo;
     weft_cpuset_t *sets; /* one per worker */
     weft_pool_t *pool;
-    weft__mem_t *mem;
     _Atomic int gpus; /* -1 until first asked: CUDA start-up is slow */
 };
 
@@ -106,7 +106,7 @@ int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out)
         runtime_free(rt);
         return rc;
     }
-    rc = weft__mem_create(rt->pool, &rt->mem);
+    rc = weft__mem_create(rt->pool, &rt->mem_owner.mem);
     if (rc) {
         weft__pool_destroy(rt->pool);
         runtime_free(rt);
@@ -125,7 +125,7 @@ void weft_runtime_destroy(weft_runtime_t *rt)
         return;
     }
     weft__pool_destroy(rt->pool);
-    weft__mem_destroy(rt->mem);
+    weft__mem_destroy(rt->mem_owner.mem);
     runtime_free(rt);
 }
 
@@ -225,72 +225,4 @@ int weft_graph_submit(weft_runtime_t *rt, weft_graph_t *g)
     if (!rt || !g)
         return WEFT_EINVAL;
     return weft__pool_submit(rt->pool, g);
-}
-
-/* ---- the memory pool (memory/) ---------------------------------------- */
-
-void *weft_mem_alloc(weft_runtime_t *rt, size_t bytes)
-{
-    return rt ? weft__mem_alloc(rt->mem, bytes) : NULL;
-}
-
-void weft_mem_free(weft_runtime_t *rt, void *p)
-{
-    if (!rt) {
-        if (p)
-            weft__log("weft_mem_free: %p given with a NULL runtime (ignored)", p);
-        return;
-    }
-    weft__mem_free(rt->mem, p);
-}
-
-int weft_mem_stats(weft_runtime_t *rt, weft_mem_stats_t *out)
-{
-    return weft_mem_stats_kind(rt, WEFT_MEM_HOST, 0, out);
-}
-
-int weft_mem_stats_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, weft_mem_stats_t *out)
-{
-    if (!rt || !out)
-        return WEFT_EINVAL;
-    return weft__mem_stats(rt->mem, kind, device, out);
-}
-
-int weft_mem_reset_peak(weft_runtime_t *rt)
-{
-    if (!rt)
-        return WEFT_EINVAL;
-    weft__mem_reset_peak(rt->mem);
-    return 0;
-}
-
-int weft_mem_alloc_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, size_t bytes, void **out)
-{
-    if (!rt || !out) {
-        if (out)
-            *out = NULL;
-        return WEFT_EINVAL;
-    }
-    return weft__mem_alloc_kind(rt->mem, kind, device, bytes, out);
-}
-
-size_t weft_mem_size(weft_runtime_t *rt, const void *p)
-{
-    return rt ? weft__mem_size(rt->mem, p) : 0;
-}
-
-int weft_mem_set_cache_limit(weft_runtime_t *rt, size_t bytes)
-{
-    if (!rt)
-        return WEFT_EINVAL;
-    weft__mem_set_cache_limit(rt->mem, bytes);
-    return 0;
-}
-
-int weft_mem_trim(weft_runtime_t *rt)
-{
-    if (!rt)
-        return WEFT_EINVAL;
-    weft__mem_trim(rt->mem);
-    return 0;
 }

@@ -34,6 +34,9 @@ weft_graph_t *weft__pool_running_graph(const weft_pool_t *p);
  * by one thread at a time, so per-slot data needs no lock. */
 int weft__pool_slot(const weft_pool_t *p);
 int weft__pool_slots(const weft_pool_t *p);
+/* Slots 0 .. weft__pool_workers(p) - 1 belong to the pool's own threads for
+ * their whole life; the rest are lent to callers helping in a run. */
+int weft__pool_workers(const weft_pool_t *p);
 /* The task the calling thread runs in p, or NULL. */
 weft_task_t *weft__pool_running_task(const weft_pool_t *p);
 

@@ -30,6 +30,11 @@ int weft__pool_slots(const weft_pool_t *p)
     return p->nslots;
 }
 
+int weft__pool_workers(const weft_pool_t *p)
+{
+    return p->nworkers;
+}
+
 weft_task_t *weft__pool_running_task(const weft_pool_t *p)
 {
     weft_worker_t *w = weft__worker_current(p);

@@ -1,0 +1,149 @@
+/* bench/pool — ns per alloc+free pair from tasks on all workers, at 64 B,
+ * 4 KiB, 64 KiB, 1 MiB and 16 MiB: weft's pool against glibc malloc and
+ * jemalloc (mallocx, when the program has it: this one links it the
+ * weft.pc way, after libc). Each task writes one byte of every block, so
+ * nothing is optimized away and a fresh page costs its fault.
+ *
+ * Every figure is the median of 5 runs of a graph with one task per
+ * worker, each task doing `iters` pairs; the time is per pair and per
+ * thread (the workers run at once).
+ *
+ *   build/bench/pool [scale]     (scale multiplies the iterations; default 1) */
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <weft.h>
+
+enum { POOL, GLIBC, JEMALLOC, NALLOC };
+static const char *names[NALLOC] = {"weft pool", "glibc malloc", "jemalloc mallocx"};
+
+static void *(*je_mallocx)(size_t, int);
+static void (*je_sdallocx)(void *, size_t, int);
+
+typedef struct job {
+    int which;
+    size_t size;
+    long iters;
+} job_t;
+
+static int pairs(weft_ctx_t *ctx, void *arg)
+{
+    const job_t *j = arg;
+    weft_runtime_t *rt = weft_ctx_runtime(ctx);
+    size_t size = j->size;
+    for (long i = 0; i < j->iters; i++) {
+        volatile char *p;
+        switch (j->which) {
+        case POOL:
+            p = weft_mem_alloc(rt, size);
+            p[0] = (char)i;
+            weft_mem_free(rt, (void *)p);
+            break;
+        case GLIBC:
+            p = malloc(size);
+            p[0] = (char)i;
+            free((void *)p);
+            break;
+        default:
+            p = je_mallocx(size, 6); /* MALLOCX_LG_ALIGN(6): 64-byte aligned, like the pool */
+            p[0] = (char)i;
+            je_sdallocx((void *)p, size, 6);
+            break;
+        }
+    }
+    return 0;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* ns per pair per thread, median of 5 after a warm-up. */
+static double measure(weft_runtime_t *rt, int threads, int which, size_t size, long iters)
+{
+    job_t job = {which, size, iters};
+    weft_graph_t *g;
+    if (weft_graph_create(&g) != 0)
+        exit(1);
+    for (int t = 0; t < threads; t++)
+        weft_graph_add(g, NULL, pairs, &job);
+    double v[5];
+    weft_graph_run(rt, g); /* warm-up */
+    for (int r = 0; r < 5; r++) {
+        double t0 = now();
+        if (weft_graph_run(rt, g) != 0)
+            exit(1);
+        v[r] = (now() - t0) / (double)iters * 1e9;
+    }
+    weft_graph_destroy(g);
+    qsort(v, 5, sizeof v[0], by_value);
+    return v[2];
+}
+
+int main(int argc, char **argv)
+{
+    double scale = argc > 1 ? atof(argv[1]) : 1.0;
+    if (scale <= 0) {
+        fprintf(stderr, "usage: pool [scale > 0]\n");
+        return 2;
+    }
+    void *mx = dlsym(RTLD_DEFAULT, "mallocx"), *sdx = dlsym(RTLD_DEFAULT, "sdallocx");
+    memcpy(&je_mallocx, &mx, sizeof mx);
+    memcpy(&je_sdallocx, &sdx, sizeof sdx);
+    weft_config_t cfg;
+    weft_config_init(&cfg);
+    cfg.flags = WEFT_CONFIG_QUIET | WEFT_CONFIG_NO_CALLER_HELP; /* the tasks run on the workers */
+    weft_runtime_t *rt;
+    if (weft_runtime_create(&cfg, &rt) != 0)
+        return 1;
+    weft_runtime_info_t info;
+    weft_runtime_info(rt, &info);
+    int threads = info.threads;
+    static const size_t sizes[] = {64, 4096, 65536, 1 << 20, 16 << 20};
+    static const long iters[] = {2000000, 1000000, 500000, 200000, 20000};
+    printf("pool: ns per alloc+free pair, per thread, %d threads (median of 5)\n", threads);
+    printf("  %-8s %12s %14s %18s %12s\n", "size", names[POOL], names[GLIBC], names[JEMALLOC], "pool/best");
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        long n = (long)((double)iters[s] * scale);
+        if (n < 1)
+            n = 1;
+        double t[NALLOC];
+        for (int w = 0; w < NALLOC; w++)
+            t[w] = w == JEMALLOC && !je_mallocx ? -1 : measure(rt, threads, w, sizes[s], n);
+        double best = t[GLIBC];
+        if (t[JEMALLOC] >= 0 && t[JEMALLOC] < best)
+            best = t[JEMALLOC];
+        char label[32];
+        if (sizes[s] >= 1 << 20)
+            snprintf(label, sizeof label, "%zu MiB", sizes[s] >> 20);
+        else if (sizes[s] >= 1024)
+            snprintf(label, sizeof label, "%zu KiB", sizes[s] >> 10);
+        else
+            snprintf(label, sizeof label, "%zu B", sizes[s]);
+        char je[32];
+        if (t[JEMALLOC] >= 0)
+            snprintf(je, sizeof je, "%.1f", t[JEMALLOC]);
+        else
+            snprintf(je, sizeof je, "(not loaded)");
+        printf("  %-8s %12.1f %14.1f %18s %11.2fx\n", label, t[POOL], t[GLIBC], je, t[POOL] / best);
+    }
+    weft_mem_stats_t st;
+    weft_mem_stats(rt, &st);
+    printf("  pool after the run: %zu bytes in use, %zu reserved, peak %zu, %llu allocs\n", st.in_use,
+           st.reserved, st.peak, (unsigned long long)st.allocs);
+    weft_runtime_destroy(rt);
+    return 0;
+}
