@@ -43,6 +43,7 @@
 #define SPAN ((size_t)1 << SPAN_SHIFT)
 #define NCLASSES 156     /* weft__mem_class(WEFT_MEM_MAX_BYTES) + 1 */
 #define NSMALL 36        /* classes up to 64 KiB: carved from spans */
+#define SMALL_MAX ((size_t)64 << 10)
 #define NCACHED 68       /* classes up to 16 MiB: kept in slot caches */
 #define FLUSH_BYTES ((int64_t)256 << 10)
 #define MAP_BITS 14      /* two levels of 2^14: addresses below 2^48 */
@@ -344,7 +345,7 @@ static void mark_allocated(kind_t *k, void *p, size_t size)
         memset(p, 0, 2 * sizeof(uint64_t));
 }
 
-static void *kind_alloc(weft__mem_t *m, kind_t *k, size_t bytes)
+static __attribute__((noinline)) void *kind_alloc(weft__mem_t *m, kind_t *k, size_t bytes)
 {
     if (bytes > WEFT_MEM_MAX_BYTES)
         return NULL;
@@ -454,7 +455,7 @@ static void keep_or_release(weft__mem_t *m, kind_t *k, depot_t *d, region_t *r, 
     region_release(k, r);
 }
 
-static void kind_free(weft__mem_t *m, kind_t *k, region_t *r, void *p)
+static __attribute__((noinline)) void kind_free(weft__mem_t *m, kind_t *k, region_t *r, void *p)
 {
     unsigned cls = r->cls;
     size_t size = weft__mem_class_size(cls);
@@ -622,9 +623,25 @@ static weft__mem_t *mem_of(weft_runtime_t *rt)
     return ((weft__mem_owner_t *)rt)->mem;
 }
 
+/* The fast paths: a worker taking a block from its own bin, or putting one
+ * back, with nothing else to do; everything else in kind_alloc/kind_free. */
 void *weft_mem_alloc(weft_runtime_t *rt, size_t bytes)
 {
-    return rt ? kind_alloc(mem_of(rt), &mem_of(rt)->host, bytes) : NULL;
+    if (!rt)
+        return NULL;
+    weft__mem_t *m = mem_of(rt);
+    kind_t *k = &m->host;
+    if (!CHECKS && mine.k == k && bytes <= SMALL_MAX) {
+        unsigned cls = weft__mem_class(bytes);
+        bin_t *b = &mine.c->bins[cls];
+        if (b->n) {
+            void *p = b->items[--b->n];
+            count_alloc(k, mine.c, (int64_t)weft__mem_class_size(cls));
+            UNPOISON(p, weft__mem_class_size(cls));
+            return p;
+        }
+    }
+    return kind_alloc(m, k, bytes);
 }
 
 int weft_mem_alloc_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, size_t bytes, void **out)
@@ -653,12 +670,22 @@ void weft_mem_free(weft_runtime_t *rt, void *p)
         return;
     }
     weft__mem_t *m = mem_of(rt);
-    region_t *r = owner(&m->host, p);
+    kind_t *k = &m->host;
+    region_t *r = owner(k, p);
     if (!r) {
         report(m, "weft_mem_free", p, "not a block of this runtime's memory pool; ignored");
         return;
     }
-    kind_free(m, &m->host, r, p);
+    if (!CHECKS && mine.k == k && r->cls < NSMALL) {
+        bin_t *b = &mine.c->bins[r->cls];
+        if (b->n < b->cap) {
+            POISON(p, r->block);
+            b->items[b->n++] = p;
+            count_free(k, mine.c, (int64_t)r->block);
+            return;
+        }
+    }
+    kind_free(m, k, r, p);
 }
 
 size_t weft_mem_size(weft_runtime_t *rt, const void *p)
