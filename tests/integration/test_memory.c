@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <weft.h>
 
@@ -216,6 +219,35 @@ TEST(double_free_is_caught_with_checks)
     CHECK(a != b);
     weft_mem_free(rt, a);
     weft_mem_free(rt, b);
+    weft_runtime_destroy(rt);
+#endif
+}
+
+/* Under ASan, free blocks are poisoned: touching one is reported. */
+TEST(use_after_free_is_seen_by_asan)
+{
+#if !defined(__SANITIZE_ADDRESS__)
+    exit(TEST_SKIP_CODE);
+#else
+    weft_runtime_t *rt = make_rt(1, 0);
+    char *p = weft_mem_alloc(rt, 1000);
+    CHECK(p != NULL);
+    p[999] = 1; /* fine while allocated */
+    weft_mem_free(rt, p);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        ((volatile char *)p)[500] = 1; /* ASan stops here */
+        _exit(0);
+    }
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(!(WIFEXITED(st) && WEXITSTATUS(st) == 0));
+    char *q = weft_mem_alloc(rt, 1000); /* the same block, usable again */
+    CHECK(q == p);
+    q[500] = 2;
+    weft_mem_free(rt, q);
     weft_runtime_destroy(rt);
 #endif
 }
