@@ -5,8 +5,10 @@
  * nothing is optimized away and a fresh page costs its fault.
  *
  * Every figure is the median of 5 runs of a graph with one task per
- * worker, each task doing `iters` pairs; the time is per pair and per
- * thread (the workers run at once).
+ * worker, each task doing `iters` pairs, each allocator and size in a
+ * fresh child process (one allocator's leftovers slow the next one down
+ * by up to 2x here); the time is per pair and per thread (the workers run
+ * at once).
  *
  *   build/bench/pool [scale]     (scale multiplies the iterations; default 1) */
 #include <dlfcn.h>
@@ -14,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <weft.h>
 
@@ -71,26 +75,68 @@ static int by_value(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* ns per pair per thread, median of 5 after a warm-up. */
-static double measure(weft_runtime_t *rt, int threads, int which, size_t size, long iters)
+/* ns per pair per thread, one run of the graph. */
+static double measure(weft_runtime_t *rt, weft_graph_t *g, job_t *job)
 {
-    job_t job = {which, size, iters};
-    weft_graph_t *g;
-    if (weft_graph_create(&g) != 0)
+    double t0 = now();
+    if (weft_graph_run(rt, g) != 0)
         exit(1);
-    for (int t = 0; t < threads; t++)
-        weft_graph_add(g, NULL, pairs, &job);
-    double v[5];
-    weft_graph_run(rt, g); /* warm-up */
-    for (int r = 0; r < 5; r++) {
-        double t0 = now();
-        if (weft_graph_run(rt, g) != 0)
-            exit(1);
-        v[r] = (now() - t0) / (double)iters * 1e9;
+    return (now() - t0) / (double)job->iters * 1e9;
+}
+
+/* One allocator at one size, in a fresh child process with its own
+ * runtime: allocators leave state behind (arenas, purging, trimming, cold
+ * caches) that slows whichever runs next in the same process. Median of 5
+ * timed runs, each after an untimed one; returns ns per pair per thread. */
+static double in_child(int which, size_t size, long iters, int *threads)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        exit(1);
+    pid_t pid = fork();
+    if (pid < 0)
+        exit(1);
+    if (pid == 0) {
+        close(fds[0]);
+        weft_config_t cfg;
+        weft_config_init(&cfg);
+        cfg.flags = WEFT_CONFIG_QUIET | WEFT_CONFIG_NO_CALLER_HELP; /* the tasks run on the workers */
+        weft_runtime_t *rt;
+        if (weft_runtime_create(&cfg, &rt) != 0)
+            _exit(1);
+        weft_runtime_info_t info;
+        weft_runtime_info(rt, &info);
+        job_t job = {which, size, iters};
+        weft_graph_t *g;
+        if (weft_graph_create(&g) != 0)
+            _exit(1);
+        for (int i = 0; i < info.threads; i++)
+            weft_graph_add(g, NULL, pairs, &job);
+        double v[5];
+        for (int r = 0; r < 5; r++) {
+            measure(rt, g, &job);
+            v[r] = measure(rt, g, &job);
+        }
+        qsort(v, 5, sizeof v[0], by_value);
+        double out[2] = {v[2], info.threads};
+        if (write(fds[1], out, sizeof out) != sizeof out)
+            _exit(1);
+        weft_graph_destroy(g);
+        weft_runtime_destroy(rt);
+        _exit(0);
     }
-    weft_graph_destroy(g);
-    qsort(v, 5, sizeof v[0], by_value);
-    return v[2];
+    close(fds[1]);
+    double in[2];
+    ssize_t got = read(fds[0], in, sizeof in);
+    close(fds[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    if (got != sizeof in || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "pool: the %s run at %zu bytes failed\n", names[which], size);
+        exit(1);
+    }
+    *threads = (int)in[1];
+    return in[0];
 }
 
 int main(int argc, char **argv)
@@ -103,29 +149,22 @@ int main(int argc, char **argv)
     void *mx = dlsym(RTLD_DEFAULT, "mallocx"), *sdx = dlsym(RTLD_DEFAULT, "sdallocx");
     memcpy(&je_mallocx, &mx, sizeof mx);
     memcpy(&je_sdallocx, &sdx, sizeof sdx);
-    weft_config_t cfg;
-    weft_config_init(&cfg);
-    cfg.flags = WEFT_CONFIG_QUIET | WEFT_CONFIG_NO_CALLER_HELP; /* the tasks run on the workers */
-    weft_runtime_t *rt;
-    if (weft_runtime_create(&cfg, &rt) != 0)
-        return 1;
-    weft_runtime_info_t info;
-    weft_runtime_info(rt, &info);
-    int threads = info.threads;
     static const size_t sizes[] = {64, 4096, 65536, 1 << 20, 16 << 20};
     static const long iters[] = {2000000, 1000000, 500000, 200000, 20000};
-    printf("pool: ns per alloc+free pair, per thread, %d threads (median of 5)\n", threads);
-    printf("  %-8s %12s %14s %18s %12s\n", "size", names[POOL], names[GLIBC], names[JEMALLOC], "pool/best");
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+    int threads = 0;
+    double t[5][NALLOC];
+    for (size_t s = 0; s < 5; s++) {
         long n = (long)((double)iters[s] * scale);
-        if (n < 1)
-            n = 1;
-        double t[NALLOC];
         for (int w = 0; w < NALLOC; w++)
-            t[w] = w == JEMALLOC && !je_mallocx ? -1 : measure(rt, threads, w, sizes[s], n);
-        double best = t[GLIBC];
-        if (t[JEMALLOC] >= 0 && t[JEMALLOC] < best)
-            best = t[JEMALLOC];
+            t[s][w] = w == JEMALLOC && !je_mallocx ? -1 : in_child(w, sizes[s], n < 1 ? 1 : n, &threads);
+    }
+    printf("pool: ns per alloc+free pair, per thread, %d threads (median of 5, each in a fresh process)\n",
+           threads);
+    printf("  %-8s %12s %14s %18s %12s\n", "size", names[POOL], names[GLIBC], names[JEMALLOC], "pool/best");
+    for (size_t s = 0; s < 5; s++) {
+        double best = t[s][GLIBC];
+        if (t[s][JEMALLOC] >= 0 && t[s][JEMALLOC] < best)
+            best = t[s][JEMALLOC];
         char label[32];
         if (sizes[s] >= 1 << 20)
             snprintf(label, sizeof label, "%zu MiB", sizes[s] >> 20);
@@ -134,16 +173,11 @@ int main(int argc, char **argv)
         else
             snprintf(label, sizeof label, "%zu B", sizes[s]);
         char je[32];
-        if (t[JEMALLOC] >= 0)
-            snprintf(je, sizeof je, "%.1f", t[JEMALLOC]);
+        if (t[s][JEMALLOC] >= 0)
+            snprintf(je, sizeof je, "%.1f", t[s][JEMALLOC]);
         else
             snprintf(je, sizeof je, "(not loaded)");
-        printf("  %-8s %12.1f %14.1f %18s %11.2fx\n", label, t[POOL], t[GLIBC], je, t[POOL] / best);
+        printf("  %-8s %12.1f %14.1f %18s %11.2fx\n", label, t[s][POOL], t[s][GLIBC], je, t[s][POOL] / best);
     }
-    weft_mem_stats_t st;
-    weft_mem_stats(rt, &st);
-    printf("  pool after the run: %zu bytes in use, %zu reserved, peak %zu, %llu allocs\n", st.in_use,
-           st.reserved, st.peak, (unsigned long long)st.allocs);
-    weft_runtime_destroy(rt);
     return 0;
 }
