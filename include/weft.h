@@ -11,6 +11,7 @@
 #include "weft/runtime.h"
 #include "weft/graph.h"
 #include "weft/memory.h"
+#include "weft/tensor.h"
 #include "weft/toml.h"
 
 #endif

@@ -46,6 +46,22 @@ int weft_ctx_set_result(weft_ctx_t *ctx, void *result, void (*dtor)(void *))
     return 0;
 }
 
+int weft_ctx_share_result(weft_ctx_t *ctx, void *result, void (*dtor)(void *))
+{
+    int rc = weft_ctx_set_result(ctx, result, dtor);
+    if (rc)
+        return rc;
+    weft_task_t *t = cur(ctx);
+    if (t->nsucc == 0)
+        return 0; /* no one to wait for: kept like any result */
+    t->flags |= TASK_F_SHARED;
+    /* relaxed: successors read these after the join decrement (acq_rel) */
+    atomic_store_explicit(&t->consumers, (int32_t)t->nsucc, memory_order_relaxed);
+    if (!atomic_load_explicit(&t->graph->has_shared, memory_order_relaxed))
+        atomic_store_explicit(&t->graph->has_shared, 1, memory_order_relaxed);
+    return 0;
+}
+
 size_t weft_ctx_ndeps(const weft_ctx_t *ctx)
 {
     weft_task_t *t = cur(ctx);

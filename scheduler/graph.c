@@ -386,7 +386,7 @@ void weft__graph_release_result(weft_task_t *t)
     void (*d)(void *) = t->dtor;
     t->result = NULL;
     t->dtor = NULL;
-    t->flags &= (uint16_t)~TASK_F_RESULT;
+    t->flags &= (uint16_t)~(TASK_F_RESULT | TASK_F_SHARED);
     if (d && r)
         d(r);
 }

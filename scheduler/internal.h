@@ -22,6 +22,7 @@ enum {
     TASK_F_SPAWNED = 1u << 2, /* spawned children during this run */
     TASK_F_RC = 1u << 3,      /* rc holds a failure code to clear */
     TASK_F_DEFERRED = 1u << 4, /* a deferred completion: runs even when stopping */
+    TASK_F_SHARED = 1u << 5,  /* the result goes when `consumers` reaches 0 */
 };
 
 enum { POISON_CANCEL = 1, POISON_STOP = 2 };
@@ -52,7 +53,7 @@ struct weft_task {
     uint32_t index;
     weft_task_t *next;          /* intrusive lists (validation, overflow) */
     _Atomic int32_t pending;    /* 1 + live children while spawning */
-    int32_t pad_;
+    _Atomic int32_t consumers;  /* TASK_F_SHARED: successors yet to finish */
 };
 
 _Static_assert(offsetof(struct weft_task, pred) == 64, "hot fields fill the first cache line");
@@ -88,6 +89,7 @@ struct weft_graph {
     int dirty;        /* changed since the last validation */
     int maybe_cyclic; /* an edge points from a later task to an earlier one */
     _Atomic int has_dtor; /* some task may hold a result (set by tasks) */
+    _Atomic int has_shared; /* some task shared its result (finish checks preds) */
     /* Sources (tasks without dependencies) are tracked while building, as
      * ranges of task indices: a new task extends the last range; a task
      * that gains its first dependency is cut from the end of the last

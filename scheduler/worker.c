@@ -384,10 +384,25 @@ static weft_task_t *fan_out(weft_worker_t *w, weft_task_t *t)
 /* The task (and its children) is finished with `state`: count it and
  * release its successors. Returns one successor that became ready, to run
  * next without a queue round trip; the others go on our deque. */
+/* t has finished: shared results of its dependencies that it was the last
+ * to need are released (weft_ctx_share_result). */
+static void consume(weft_task_t *t)
+{
+    for (int32_t i = 0; i < t->ndeps; i++) {
+        weft_task_t *p = t->pred[i];
+        /* acq_rel: the last consumer sees the others done with the result */
+        if ((p->flags & TASK_F_SHARED) &&
+            atomic_fetch_sub_explicit(&p->consumers, 1, memory_order_acq_rel) == 1)
+            weft__graph_release_result(p);
+    }
+}
+
 static weft_task_t *finish(weft_worker_t *w, weft_task_t *t, int state)
 {
     weft_graph_t *g = t->graph;
     t->state = (uint8_t)state;
+    if (atomic_load_explicit(&g->has_shared, memory_order_relaxed))
+        consume(t);
     if (w->cnt_graph != g) { /* a nested run inside the task switched it */
         weft__worker_flush(w);
         w->cnt_graph = g;

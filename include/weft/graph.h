@@ -158,6 +158,13 @@ WEFT_API weft_runtime_t *weft_ctx_runtime(const weft_ctx_t *ctx);
  * Errors: WEFT_EINVAL (ctx NULL, or the task is a spawned child). */
 WEFT_API int weft_ctx_set_result(weft_ctx_t *ctx, void *result, void (*dtor)(void *));
 
+/* Like weft_ctx_set_result, but the result is released (dtor) as soon as
+ * the last of the task's successors has finished (run, failed or skipped),
+ * so that big intermediate results do not live until the graph is
+ * destroyed. A task without successors keeps it like weft_ctx_set_result.
+ * weft_task_result of a released result is NULL. Errors: as above. */
+WEFT_API int weft_ctx_share_result(weft_ctx_t *ctx, void *result, void (*dtor)(void *));
+
 /* Number of dependencies (weft_task_after edges) of the running task. */
 WEFT_API size_t weft_ctx_ndeps(const weft_ctx_t *ctx);
 
