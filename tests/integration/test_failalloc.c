@@ -19,6 +19,20 @@ static int leaf(weft_ctx_t *ctx, void *arg)
     return weft_ctx_set_result(ctx, malloc(8), drop);
 }
 
+/* A tensor published to the task's successors (released by the last). */
+static int publisher(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    weft_tensor_t *t;
+    int rc = weft_tensor_create(weft_ctx_runtime(ctx), WEFT_F64, 1, (int64_t[]){300}, WEFT_MEM_HOST, 0, &t);
+    if (rc)
+        return rc;
+    rc = weft_ctx_publish(ctx, t);
+    if (rc)
+        weft_tensor_release(t);
+    return rc;
+}
+
 static int child(weft_ctx_t *ctx, void *arg)
 {
     (void)ctx;
@@ -58,12 +72,13 @@ static int scenario(void)
     OK_OR_NOMEM(weft_runtime_create(&cfg, &rt));
     OK_OR_NOMEM(weft_graph_create(&g));
     weft_task_t *hub = NULL, *join = NULL, *t = NULL;
+    weft_tensor_t *ta = NULL, *tb = NULL, *tc = NULL, *td = NULL;
     OK_OR_NOMEM(weft_graph_add_ex(g, "hub", leaf, NULL, 0, &hub));
     OK_OR_NOMEM(weft_graph_add_ex(g, "join", leaf, NULL, 0, &join));
     char name[32];
     for (int i = 0; i < 300; i++) { /* names in the arena, wide edge lists */
         snprintf(name, sizeof name, "task-%d", i);
-        OK_OR_NOMEM(weft_graph_add_ex(g, name, i % 10 ? leaf : spawner, NULL, 0, &t));
+        OK_OR_NOMEM(weft_graph_add_ex(g, name, i % 10 ? i % 7 ? leaf : publisher : spawner, NULL, 0, &t));
         OK_OR_NOMEM(weft_task_after(t, hub));
         OK_OR_NOMEM(weft_task_after(join, t));
     }
@@ -85,7 +100,23 @@ static int scenario(void)
     }
     char buf[256];
     CHECK(weft_runtime_describe(rt, buf, sizeof buf) > 0);
+    /* the memory pool and tensors */
+    void *block = weft_mem_alloc(rt, 100000);
+    if (!block)
+        goto out;
+    weft_mem_free(rt, block);
+    OK_OR_NOMEM(weft_tensor_create(rt, WEFT_F32, 2, (int64_t[]){40, 50}, WEFT_MEM_HOST, 0, &ta));
+    OK_OR_NOMEM(weft_tensor_slice(ta, 1, 0, 50, 2, &tb));
+    OK_OR_NOMEM(weft_tensor_reshape(ta, 1, (int64_t[]){2000}, &tc));
+    OK_OR_NOMEM(weft_tensor_fill(tb, 3));
+    OK_OR_NOMEM(weft_tensor_create(rt, WEFT_F32, 2, (int64_t[]){40, 25}, WEFT_MEM_HOST, 0, &td));
+    OK_OR_NOMEM(weft_tensor_copy(td, tb));
+    OK_OR_NOMEM(weft_tensor_copy(tb, tb));
 out:
+    weft_tensor_release(ta);
+    weft_tensor_release(tb);
+    weft_tensor_release(tc);
+    weft_tensor_release(td);
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);
     return atomic_load(&fa_failed) == 0;
