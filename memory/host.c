@@ -8,6 +8,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -55,7 +56,7 @@ static void *map_aligned(size_t bytes, size_t align)
     return p;
 }
 
-static void *host_reserve(size_t bytes, size_t align)
+static void *host_reserve(size_t bytes, size_t align, int arena)
 {
     if (weft__mem_reserve_fails())
         return NULL;
@@ -63,7 +64,7 @@ static void *host_reserve(size_t bytes, size_t align)
         return map_aligned(bytes, align);
     const weft__je_t *je = weft__je();
     if (je)
-        return je->mallocx(bytes, weft__je_flags(align, -1, true));
+        return je->mallocx(bytes, weft__je_flags(align, arena, true));
     void *p = NULL; /* posix_memalign: aligned_alloc wants a size that is a multiple of align */
     return posix_memalign(&p, align, bytes) == 0 ? p : NULL;
 }
@@ -81,4 +82,27 @@ static void host_release(void *p, size_t bytes, size_t align)
         free(p);
 }
 
-const weft__mem_backend_t weft__mem_host = {"host", host_reserve, host_release, true};
+/* jemalloc arenas: one per NUMA node, so that the regions a node's workers
+ * reserve (and first touch) are not mixed with other nodes' in one arena. */
+static int host_arena_create(void)
+{
+    const weft__je_t *je = weft__je();
+    unsigned idx;
+    size_t len = sizeof idx;
+    if (!je || je->mallctl("arenas.create", &idx, &len, NULL, 0) != 0)
+        return -1;
+    return (int)idx;
+}
+
+static void host_arena_destroy(int arena)
+{
+    const weft__je_t *je = weft__je();
+    char name[64];
+    if (!je || arena < 0)
+        return;
+    snprintf(name, sizeof name, "arena.%d.destroy", arena);
+    je->mallctl(name, NULL, NULL, NULL, 0);
+}
+
+const weft__mem_backend_t weft__mem_host = {"host", host_reserve, host_release, true, host_arena_create,
+                                            host_arena_destroy};

@@ -9,9 +9,14 @@
  * 64 KiB); the pool does the rest. */
 typedef struct weft__mem_backend {
     const char *name;
-    void *(*reserve)(size_t bytes, size_t align); /* NULL when out of memory */
+    /* NULL when out of memory; arena: from arena_create, or -1 */
+    void *(*reserve)(size_t bytes, size_t align, int arena);
     void (*release)(void *p, size_t bytes, size_t align); /* as reserved */
     bool host_access; /* the host may read and write it (free markers) */
+    /* A separate arena (one per NUMA node), -1 when the backend has none;
+     * destroy it once every region reserved from it is released. */
+    int (*arena_create)(void);
+    void (*arena_destroy)(int arena);
 } weft__mem_backend_t;
 
 /* host.c: jemalloc (mallocx, when the process has it) or posix_memalign;

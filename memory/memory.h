@@ -24,8 +24,11 @@ typedef struct weft__mem_owner {
 } weft__mem_owner_t;
 
 /* pool: the scheduler pool whose slots get per-slot caches (its threads and
- * helping callers allocate without a lock). Errors: WEFT_ENOMEM. */
-int weft__mem_create(weft_pool_t *pool, weft__mem_t **out);
+ * helping callers allocate without a lock). slot_numa: the NUMA node of
+ * each of its worker slots (weft__pool_workers entries, NULL: all 0), nnuma
+ * the number of nodes: each gets its own allocator arena. Errors:
+ * WEFT_ENOMEM. */
+int weft__mem_create(weft_pool_t *pool, const int *slot_numa, int nnuma, weft__mem_t **out);
 /* Returns every block to the system (blocks still in use included). */
 void weft__mem_destroy(weft__mem_t *m);
 

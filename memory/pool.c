@@ -74,6 +74,7 @@ typedef struct cache {
     _Atomic int64_t delta_max; /* its highest value since then */
     _Atomic uint64_t allocs, frees;
     int64_t flush_at;          /* |delta| that publishes it: 256 KiB, or twice the biggest block */
+    int numa;                  /* the slot's NUMA node (-1: unknown) */
     size_t held;               /* bytes of big blocks in the bins */
     void **store;              /* the bins' items */
 } cache_t;
@@ -94,6 +95,7 @@ typedef struct kind {
     depot_t depot[NCLASSES];
     cache_t *caches;          /* one per pool slot */
     int ncaches;
+    int *arenas, nnuma;       /* the backend's arena per NUMA node (-1: none) */
     _Atomic int64_t in_use;   /* flushed part */
     _Atomic int64_t peak;
     _Atomic size_t reserved, cached; /* cached: free blocks over 64 KiB in the depots */
@@ -148,9 +150,9 @@ static int map_set(kind_t *k, uintptr_t base, region_t *r)
 
 /* A new region of `size` bytes for class cls, mapped; NULL when out of
  * memory. */
-static region_t *region_new(kind_t *k, size_t size, unsigned cls, bool large)
+static region_t *region_new(kind_t *k, size_t size, unsigned cls, bool large, int node)
 {
-    void *base = k->be->reserve(size, SPAN);
+    void *base = k->be->reserve(size, SPAN, node >= 0 && node < k->nnuma ? k->arenas[node] : -1);
     if (!base)
         return NULL;
     pthread_mutex_lock(&k->map_lock);
@@ -224,7 +226,7 @@ static bool depot_push(depot_t *d, void *p)
 
 /* Up to `want` blocks of class cls into out (depot lock held); returns how
  * many. Takes freed blocks first, then carves, then makes a region. */
-static uint32_t depot_take(kind_t *k, depot_t *d, unsigned cls, void **out, uint32_t want)
+static uint32_t depot_take(kind_t *k, depot_t *d, unsigned cls, void **out, uint32_t want, int node)
 {
     uint32_t got = 0;
     while (got < want && d->n)
@@ -234,7 +236,7 @@ static uint32_t depot_take(kind_t *k, depot_t *d, unsigned cls, void **out, uint
         if (got)
             atomic_fetch_sub_explicit(&k->cached, got * size, memory_order_relaxed);
         else {
-            region_t *r = region_new(k, size, cls, true);
+            region_t *r = region_new(k, size, cls, true, node);
             if (r)
                 out[got++] = (void *)r->base;
         }
@@ -244,7 +246,7 @@ static uint32_t depot_take(kind_t *k, depot_t *d, unsigned cls, void **out, uint
         region_t *s = d->span;
         size_t carved = s ? atomic_load_explicit(&s->carved, memory_order_relaxed) : 0;
         if (!s || carved + size > s->size) {
-            s = region_new(k, SPAN, cls, false);
+            s = region_new(k, SPAN, cls, false, node);
             if (!s)
                 break;
             d->span = s;
@@ -358,7 +360,7 @@ static __attribute__((noinline)) void *kind_alloc(weft__mem_t *m, kind_t *k, siz
         if (b->n == 0) {
             depot_t *d = &k->depot[cls];
             pthread_mutex_lock(&d->lock);
-            b->n = depot_take(k, d, cls, b->items, (b->cap + 1) / 2);
+            b->n = depot_take(k, d, cls, b->items, (b->cap + 1) / 2, c->numa);
             pthread_mutex_unlock(&d->lock);
             if (b->n == 0)
                 return NULL;
@@ -372,7 +374,7 @@ static __attribute__((noinline)) void *kind_alloc(weft__mem_t *m, kind_t *k, siz
     } else {
         depot_t *d = &k->depot[cls];
         pthread_mutex_lock(&d->lock);
-        uint32_t got = depot_take(k, d, cls, &p, 1);
+        uint32_t got = depot_take(k, d, cls, &p, 1, -1);
         pthread_mutex_unlock(&d->lock);
         if (!got)
             return NULL;
@@ -513,13 +515,22 @@ static uint32_t bin_cap(unsigned cls)
     return n > 64 ? 64 : n < 4 ? 4 : (uint32_t)n;
 }
 
-static int kind_init(kind_t *k, const weft__mem_backend_t *be, int ncaches)
+static int kind_init(kind_t *k, const weft__mem_backend_t *be, int ncaches, int nworkers, const int *slot_numa,
+                     int nnuma)
 {
     memset(k, 0, sizeof *k);
     k->be = be;
     pthread_mutex_init(&k->map_lock, NULL);
     for (int i = 0; i < NCLASSES; i++)
         weft__lock_init(&k->depot[i].lock);
+    k->nnuma = nnuma > 0 ? nnuma : 1;
+    k->arenas = weft__malloc((size_t)k->nnuma * sizeof *k->arenas);
+    if (!k->arenas) {
+        k->nnuma = 0;
+        return WEFT_ENOMEM;
+    }
+    for (int n = 0; n < k->nnuma; n++)
+        k->arenas[n] = be->arena_create ? be->arena_create() : -1;
     k->ncaches = ncaches;
     if (!ncaches)
         return 0;
@@ -533,6 +544,7 @@ static int kind_init(kind_t *k, const weft__mem_backend_t *be, int ncaches)
     for (int i = 0; i < ncaches; i++) {
         cache_t *c = &k->caches[i];
         c->flush_at = FLUSH_BYTES;
+        c->numa = i < nworkers ? (slot_numa ? slot_numa[i] : 0) : -1;
         c->store = weft__malloc(per * sizeof *c->store);
         if (!c->store)
             return WEFT_ENOMEM;
@@ -581,6 +593,10 @@ static void kind_fini(kind_t *k)
     for (int i = 0; k->caches && i < k->ncaches; i++)
         weft__free(k->caches[i].store);
     weft__aligned_free(k->caches);
+    for (int n = 0; n < k->nnuma; n++)
+        if (k->arenas[n] >= 0 && k->be->arena_destroy)
+            k->be->arena_destroy(k->arenas[n]); /* every region is released by now */
+    weft__free(k->arenas);
     pthread_mutex_destroy(&k->map_lock);
 }
 
@@ -591,7 +607,7 @@ static size_t default_cache_limit(void)
     return quarter < ((size_t)1 << 30) ? quarter : (size_t)1 << 30;
 }
 
-int weft__mem_create(weft_pool_t *pool, weft__mem_t **out)
+int weft__mem_create(weft_pool_t *pool, const int *slot_numa, int nnuma, weft__mem_t **out)
 {
     weft__mem_t *m = weft__aligned_alloc(WEFT_CACHE_LINE, sizeof *m);
     if (!m)
@@ -600,7 +616,7 @@ int weft__mem_create(weft_pool_t *pool, weft__mem_t **out)
     m->pool = pool;
     m->nworkers = pool ? weft__pool_workers(pool) : 0;
     atomic_store(&m->cache_limit, default_cache_limit());
-    if (kind_init(&m->host, &weft__mem_host, pool ? weft__pool_slots(pool) : 0) != 0) {
+    if (kind_init(&m->host, &weft__mem_host, pool ? weft__pool_slots(pool) : 0, m->nworkers, slot_numa, nnuma) != 0) {
         weft__mem_destroy(m);
         return WEFT_ENOMEM;
     }

@@ -106,7 +106,16 @@ int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out)
         runtime_free(rt);
         return rc;
     }
-    rc = weft__mem_create(rt->pool, &rt->mem_owner.mem);
+    int *numa = weft__calloc((size_t)n, sizeof *numa);
+    if (!numa) {
+        weft__pool_destroy(rt->pool);
+        runtime_free(rt);
+        return WEFT_ENOMEM;
+    }
+    for (int i = 0; i < n; i++)
+        numa[i] = weft__topo_numa_of(rt->topo, &rt->sets[i]);
+    rc = weft__mem_create(rt->pool, numa, rt->topo->nnuma, &rt->mem_owner.mem);
+    weft__free(numa);
     if (rc) {
         weft__pool_destroy(rt->pool);
         runtime_free(rt);

@@ -93,7 +93,23 @@ int weft__topo_add_core(weft_topo_t *t, int package, int l3)
 {
     if (grow((void **)&t->cores, &t->cap_cores, t->ncores + 1, sizeof *t->cores))
         return WEFT_ENOMEM;
-    t->cores[t->ncores++] = (weft_topo_core_t){package, l3, t->npus, 0};
+    t->cores[t->ncores++] = (weft_topo_core_t){package, l3, t->npus, 0, 0};
+    return 0;
+}
+
+void weft__topo_set_numa(weft_topo_t *t, int node)
+{
+    if (t->ncores > 0 && node >= 0)
+        t->cores[t->ncores - 1].numa = node;
+}
+
+int weft__topo_numa_of(const weft_topo_t *t, const weft_cpuset_t *set)
+{
+    int cpu = set ? weft__cpuset_next(set, 0) : -1;
+    for (int c = 0; cpu >= 0 && c < t->ncores; c++)
+        for (int i = 0; i < t->cores[c].npus; i++)
+            if (t->pus[t->cores[c].first_pu + i] == cpu)
+                return t->cores[c].numa;
     return 0;
 }
 
@@ -141,6 +157,7 @@ void weft__topo_finish(weft_topo_t *t)
     for (int c = 0; c < t->ncores; c++)
         t->cores[c].l3 = t->cores[c].package * 4096 + (t->cores[c].l3 & 4095);
     t->nl3 = densify(t, offsetof(weft_topo_core_t, l3));
+    t->nnuma = densify(t, offsetof(weft_topo_core_t, numa));
 }
 
 void weft__topo_destroy(weft_topo_t *t)

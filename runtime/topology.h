@@ -39,10 +39,11 @@ typedef struct weft_topo_core {
     int l3;       /* L3 domain number (dense over the machine, from 0) */
     int first_pu; /* index into weft_topo_t.pus */
     int npus;
+    int numa;     /* NUMA node (dense, from 0; 0 when unknown) */
 } weft_topo_core_t;
 
 typedef struct weft_topo {
-    int ncores, npus, npackages, nl3;
+    int ncores, npus, npackages, nl3, nnuma;
     weft_topo_core_t *cores; /* in the backend's logical order */
     int *pus;                /* OS PU indices, grouped per core */
     int cap_cores, cap_pus;
@@ -73,6 +74,10 @@ int weft__topo_new(const char *backend, weft_topo_t **out);
 /* Appends a core; its PUs follow with weft__topo_add_pu. */
 int weft__topo_add_core(weft_topo_t *t, int package, int l3);
 int weft__topo_add_pu(weft_topo_t *t, int os_index);
+/* The NUMA node of the core added last (backends that know it). */
+void weft__topo_set_numa(weft_topo_t *t, int node);
+/* The NUMA node of the first cpu of set (0 when none is known). */
+int weft__topo_numa_of(const weft_topo_t *t, const weft_cpuset_t *set);
 /* Renumbers packages and L3 domains densely and counts them. */
 void weft__topo_finish(weft_topo_t *t);
 void weft__topo_destroy(weft_topo_t *t);

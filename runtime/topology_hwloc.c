@@ -27,6 +27,14 @@ static int fill(weft_topo_t *t, hwloc_topology_t topo, hwloc_const_bitmap_t allo
         int rc = weft__topo_add_core(t, pkg_id, l3 ? (int)l3->logical_index : 0);
         if (rc)
             return rc;
+        int nnodes = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE);
+        for (int n = 0; n < nnodes; n++) {
+            hwloc_obj_t node = hwloc_get_obj_by_type(topo, HWLOC_OBJ_NUMANODE, (unsigned)n);
+            if (node && node->cpuset && hwloc_bitmap_isincluded(core->cpuset, node->cpuset)) {
+                weft__topo_set_numa(t, (int)node->logical_index);
+                break;
+            }
+        }
         unsigned pu;
         hwloc_bitmap_foreach_begin(pu, core->cpuset)
         {

@@ -14,10 +14,17 @@ TEST(weft_uses_jemalloc_but_malloc_stays_libc)
     void *m = dlsym(RTLD_DEFAULT, "malloc");
     Dl_info info;
     CHECK(m && dladdr(m, &info) && info.dli_fname);
-    CHECK(strstr(info.dli_fname, "libc.so") != NULL);
+    CHECK(strstr(info.dli_fname, "jemalloc") == NULL); /* libc's (or a sanitizer's) */
 #ifdef WEFT_LINKED_JEMALLOC
     CHECK(dlsym(RTLD_DEFAULT, "mallocx") != NULL);
     CHECK_STR(weft_alloc_backend(), "jemalloc");
+    /* the pool takes an arena of its own per NUMA node */
+    int (*ctl)(const char *, void *, size_t *, void *, size_t);
+    void *sym = dlsym(RTLD_DEFAULT, "mallctl");
+    memcpy(&ctl, &sym, sizeof sym);
+    unsigned before = 0, after = 0;
+    size_t len = sizeof before;
+    CHECK_EQ(ctl("arenas.narenas", &before, &len, NULL, 0), 0);
 #else
     CHECK_STR(weft_alloc_backend(), "libc");
 #endif
@@ -28,6 +35,10 @@ TEST(weft_uses_jemalloc_but_malloc_stays_libc)
     cfg.flags = WEFT_CONFIG_QUIET;
     weft_runtime_t *rt;
     CHECK_EQ(weft_runtime_create(&cfg, &rt), 0);
+#ifdef WEFT_LINKED_JEMALLOC
+    CHECK_EQ(ctl("arenas.narenas", &after, &len, NULL, 0), 0);
+    CHECK(after > before);
+#endif
     void *p = weft_mem_alloc(rt, 100000);
     CHECK(p != NULL);
     weft_mem_free(rt, p);

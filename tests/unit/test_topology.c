@@ -120,6 +120,20 @@ TEST(hwloc_synthetic_topology)
     CHECK_EQ(t->npus, 32);
     CHECK_EQ(t->npackages, 2);
     CHECK_EQ(t->nl3, 4);
+    CHECK_EQ(t->nnuma, 1);
+    weft__topo_destroy(t);
+    /* NUMA nodes: 2 per package, 2 cores each */
+    CHECK_EQ(weft__topo_synthetic("pack:2 numa:2 core:2 pu:1", &t), 0);
+    CHECK_EQ(t->ncores, 8);
+    CHECK_EQ(t->nnuma, 4);
+    for (int c = 0; c < 8; c++)
+        CHECK_EQ(t->cores[c].numa, c / 2);
+    weft_cpuset_t one;
+    memset(&one, 0, sizeof one);
+    weft__cpuset_set(&one, t->pus[t->cores[5].first_pu]);
+    CHECK_EQ(weft__topo_numa_of(t, &one), 2);
+    memset(&one, 0, sizeof one);
+    CHECK_EQ(weft__topo_numa_of(t, &one), 0);
     weft__topo_destroy(t);
     CHECK_EQ(weft__topo_synthetic("not a topology", &t), WEFT_EINVAL);
     CHECK_EQ(weft__topo_synthetic(NULL, &t), WEFT_EINVAL);
