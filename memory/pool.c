@@ -22,9 +22,11 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <execinfo.h>
 #include <unistd.h>
 
 #include "memory/internal.h"
+#include "memory/track.h"
 #include "runtime/base/base.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -105,9 +107,18 @@ typedef struct kind {
 struct weft__mem {
     weft_pool_t *pool;
     int nworkers;       /* slots owned by the pool's threads for life */
+    _Atomic(weft__track_t *) track; /* tracking on (memory/track.c) */
     _Atomic size_t cache_limit;
+    pthread_mutex_t track_lock;     /* start/stop */
+    weft__track_t **retired;        /* stopped trackers: threads may still hold them */
+    size_t nretired;
     kind_t host;
 };
+
+static weft__mem_t *mem_of(weft_runtime_t *rt)
+{
+    return ((weft__mem_owner_t *)rt)->mem;
+}
 
 static void report(weft__mem_t *m, const char *call, const void *p, const char *why)
 {
@@ -615,6 +626,7 @@ int weft__mem_create(weft_pool_t *pool, const int *slot_numa, int nnuma, weft__m
     memset(m, 0, sizeof *m);
     m->pool = pool;
     m->nworkers = pool ? weft__pool_workers(pool) : 0;
+    pthread_mutex_init(&m->track_lock, NULL);
     atomic_store(&m->cache_limit, default_cache_limit());
     if (kind_init(&m->host, &weft__mem_host, pool ? weft__pool_slots(pool) : 0, m->nworkers, slot_numa, nnuma) != 0) {
         weft__mem_destroy(m);
@@ -628,15 +640,132 @@ void weft__mem_destroy(weft__mem_t *m)
 {
     if (!m)
         return;
+    weft__track_t *t = atomic_load_explicit(&m->track, memory_order_acquire);
+    if (t) {
+        size_t n = weft__track_report_leaks(t, stderr);
+        if (n)
+            weft__log("memory leak: %zu block(s) of the pool still in use when the runtime was destroyed", n);
+        weft__track_destroy(t);
+    }
+    for (size_t i = 0; i < m->nretired; i++)
+        weft__track_destroy(m->retired[i]);
+    weft__free(m->retired);
+    pthread_mutex_destroy(&m->track_lock);
     kind_fini(&m->host);
     weft__aligned_free(m);
 }
 
+/* ---- tracking (memory/track.c) ------------------------------------------ */
+
+int weft_mem_track_start(weft_runtime_t *rt, int depth)
+{
+    if (!rt || depth < 0 || depth > WEFT__TRACK_MAX_DEPTH)
+        return WEFT_EINVAL;
+    weft__mem_t *m = mem_of(rt);
+    pthread_mutex_lock(&m->track_lock);
+    int rc = WEFT_ESTATE;
+    weft__track_t *t = NULL;
+    if (!atomic_load_explicit(&m->track, memory_order_relaxed) && (rc = weft__track_create(depth, &t)) == 0)
+        atomic_store_explicit(&m->track, t, memory_order_release);
+    pthread_mutex_unlock(&m->track_lock);
+    return rc;
+}
+
+int weft_mem_track_stop(weft_runtime_t *rt)
+{
+    if (!rt)
+        return WEFT_EINVAL;
+    weft__mem_t *m = mem_of(rt);
+    pthread_mutex_lock(&m->track_lock);
+    weft__track_t *t = atomic_load_explicit(&m->track, memory_order_relaxed);
+    int rc = WEFT_ESTATE;
+    if (t) {
+        /* Threads inside an allocation may still hold it: it is kept until
+         * the runtime goes (records and all; they are few by then). */
+        weft__track_t **nr = weft__realloc(m->retired, (m->nretired + 1) * sizeof *nr);
+        rc = WEFT_ENOMEM;
+        if (nr) {
+            m->retired = nr;
+            m->retired[m->nretired++] = t;
+            atomic_store_explicit(&m->track, NULL, memory_order_release);
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&m->track_lock);
+    return rc;
+}
+
+int weft_mem_tracking(weft_runtime_t *rt)
+{
+    return rt && atomic_load_explicit(&mem_of(rt)->track, memory_order_acquire) != NULL;
+}
+
+int weft_mem_task_usage(weft_runtime_t *rt, const char *task, size_t *current, size_t *peak)
+{
+    if (!rt || !current || !peak)
+        return WEFT_EINVAL;
+    weft__track_t *t = atomic_load_explicit(&mem_of(rt)->track, memory_order_acquire);
+    if (!t)
+        return WEFT_ESTATE;
+    weft__track_task_usage(t, task, current, peak);
+    return 0;
+}
+
+int weft_mem_snapshot_take(weft_runtime_t *rt, weft_mem_snapshot_t **out)
+{
+    if (!out)
+        return WEFT_EINVAL;
+    *out = NULL;
+    if (!rt)
+        return WEFT_EINVAL;
+    weft__track_t *t = atomic_load_explicit(&mem_of(rt)->track, memory_order_acquire);
+    return t ? weft__track_snapshot(t, out) : WEFT_ESTATE;
+}
+
 /* ---- the calls (include/weft/memory.h) --------------------------------- */
 
-static weft__mem_t *mem_of(weft_runtime_t *rt)
+/* Tracking: the block, then its record (task, file:line, return addresses:
+ * the caller's, and more from backtrace() when depth asks for them). */
+static __attribute__((noinline)) void *tracked_alloc(weft__mem_t *m, size_t bytes, const char *file, int line,
+                                                     void *caller)
 {
-    return ((weft__mem_owner_t *)rt)->mem;
+    void *p = kind_alloc(m, &m->host, bytes);
+    weft__track_t *t = atomic_load_explicit(&m->track, memory_order_acquire);
+    if (!p || !t)
+        return p;
+    void *trace[WEFT__TRACK_MAX_DEPTH + 2];
+    int depth = weft__track_depth(t), n = 0;
+    if (depth == 1) {
+        trace[0] = caller;
+        n = 1;
+    } else if (depth > 1) {
+        /* frames: tracked_alloc, weft_mem_alloc(_at), the caller, ... */
+        n = backtrace(trace, depth + 2);
+        int skip = 0;
+        while (skip < n && trace[skip] != caller)
+            skip++;
+        if (skip == n) { /* the caller's frame not found as such: trust the count */
+            skip = n < 2 ? n : 2;
+            trace[skip > 0 ? skip - 1 : 0] = caller;
+            skip = skip > 0 ? skip - 1 : 0;
+        }
+        n -= skip;
+        memmove(trace, trace + skip, (size_t)n * sizeof trace[0]);
+    }
+    weft_task_t *task = m->pool ? weft__pool_running_task(m->pool) : NULL;
+    weft__track_alloc(t, p, weft__mem_class_size(weft__mem_class(bytes)), task ? weft_task_name(task) : NULL, file,
+                      line, trace, n);
+    return p;
+}
+
+void *weft_mem_alloc_at(weft_runtime_t *rt, size_t bytes, const char *file, int line)
+{
+    if (!rt)
+        return NULL;
+    weft__mem_t *m = mem_of(rt);
+    if (atomic_load_explicit(&m->track, memory_order_relaxed))
+        return tracked_alloc(m, bytes, file, line, __builtin_return_address(0));
+    return weft_mem_alloc(rt, bytes);
 }
 
 /* The fast paths: a worker taking a block from its own bin, or putting one
@@ -647,6 +776,8 @@ void *weft_mem_alloc(weft_runtime_t *rt, size_t bytes)
         return NULL;
     weft__mem_t *m = mem_of(rt);
     kind_t *k = &m->host;
+    if (__builtin_expect(atomic_load_explicit(&m->track, memory_order_relaxed) != NULL, 0))
+        return tracked_alloc(m, bytes, NULL, 0, __builtin_return_address(0));
     if (!CHECKS && mine.k == k && bytes <= SMALL_MAX) {
         unsigned cls = weft__mem_class(bytes);
         bin_t *b = &mine.c->bins[cls];
@@ -692,6 +823,9 @@ void weft_mem_free(weft_runtime_t *rt, void *p)
         report(m, "weft_mem_free", p, "not a block of this runtime's memory pool; ignored");
         return;
     }
+    weft__track_t *t = atomic_load_explicit(&m->track, memory_order_acquire);
+    if (t) /* before the block can be handed out again */
+        weft__track_free(t, p);
     if (!CHECKS && mine.k == k && r->cls < NSMALL) {
         bin_t *b = &mine.c->bins[r->cls];
         if (b->n < b->cap) {

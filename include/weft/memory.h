@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "weft/export.h"
 #include "weft/runtime.h"
@@ -68,6 +69,63 @@ WEFT_API size_t weft_mem_size(weft_runtime_t *rt, const void *p);
 WEFT_API int weft_mem_set_cache_limit(weft_runtime_t *rt, size_t bytes);
 /* Returns every cached block over 64 KiB to the system. Errors: WEFT_EINVAL. */
 WEFT_API int weft_mem_trim(weft_runtime_t *rt);
+
+/* ---- tracking, like Python's tracemalloc ---------------------------------- */
+
+/* Starts recording every block the pool hands out: its size, the task that
+ * allocated it (its name, which carries a workflow's sweep values) and its
+ * call site: file:line when allocated through WEFT_MEM_ALLOC, and `depth`
+ * return addresses (0..16; 1 costs nothing more than 0, more walk the
+ * stack). Blocks allocated before the start are not known. Errors:
+ * WEFT_EINVAL (NULL, depth out of range), WEFT_ESTATE (already on). */
+WEFT_API int weft_mem_track_start(weft_runtime_t *rt, int depth);
+/* Stops and forgets the records. Errors: WEFT_EINVAL, WEFT_ESTATE (off). */
+WEFT_API int weft_mem_track_stop(weft_runtime_t *rt);
+/* 1 while tracking is on, 0 otherwise (and for NULL). */
+WEFT_API int weft_mem_tracking(weft_runtime_t *rt);
+
+/* weft_mem_alloc with the caller's file and line for tracking. */
+WEFT_API void *weft_mem_alloc_at(weft_runtime_t *rt, size_t bytes, const char *file, int line);
+#define WEFT_MEM_ALLOC(rt, bytes) weft_mem_alloc_at((rt), (bytes), __FILE__, __LINE__)
+
+/* The bytes that blocks allocated by the task named `task` (NULL: outside
+ * any task) hold now, and their highest total, since tracking started.
+ * Errors: WEFT_EINVAL (NULL rt or outputs), WEFT_ESTATE (not tracking). */
+WEFT_API int weft_mem_task_usage(weft_runtime_t *rt, const char *task, size_t *current, size_t *peak);
+
+typedef struct weft_mem_snapshot weft_mem_snapshot_t;
+
+typedef enum weft_mem_group {
+    WEFT_MEM_BY_TASK = 0, /* the allocating task */
+    WEFT_MEM_BY_LINE = 1, /* file:line */
+    WEFT_MEM_BY_SITE = 2  /* file:line and the return addresses */
+} weft_mem_group_t;
+
+typedef struct weft_mem_entry {
+    const char *task; /* BY_TASK; NULL: outside any task */
+    const char *file; /* BY_LINE, BY_SITE; NULL: not given */
+    int line;
+    int ntrace; /* BY_SITE: return addresses, innermost first */
+    void *const *trace;
+    size_t size, count;
+    int64_t size_diff, count_diff; /* against the older snapshot (else 0) */
+} weft_mem_entry_t;
+
+/* The live blocks now. Errors: WEFT_EINVAL (NULL), WEFT_ESTATE (not
+ * tracking), WEFT_ENOMEM. A snapshot outlives the runtime. */
+WEFT_API int weft_mem_snapshot_take(weft_runtime_t *rt, weft_mem_snapshot_t **out);
+WEFT_API void weft_mem_snapshot_destroy(weft_mem_snapshot_t *s);
+/* Up to `cap` groups into out, biggest first; with `older`, the difference
+ * (groups that grew or shrank most first, by |size_diff|, gone ones with
+ * size 0). *n gets how many there are in all. Entries point into the
+ * snapshots (valid while they live). Errors: WEFT_EINVAL, WEFT_ENOMEM. */
+WEFT_API int weft_mem_snapshot_top(const weft_mem_snapshot_t *s, const weft_mem_snapshot_t *older,
+                                   weft_mem_group_t by, weft_mem_entry_t *out, size_t cap, size_t *n);
+/* The same as a table (json 0) or a JSON object (json 1) on f, at most
+ * `limit` groups (0: all); return addresses resolved to symbols. Errors:
+ * WEFT_EINVAL, WEFT_ENOMEM, WEFT_ESYS (write error). */
+WEFT_API int weft_mem_snapshot_write(const weft_mem_snapshot_t *s, const weft_mem_snapshot_t *older,
+                                     weft_mem_group_t by, size_t limit, int json, FILE *f);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,728 @@
+/* Allocation tracking (see memory/track.h): a record per live block in one
+ * of 64 shards (an open-addressing table each, under its own lock), sites
+ * and tasks interned once, per-task current/peak counters, snapshots that
+ * aggregate the records by (task, site) and own copies of what they name. */
+#include "memory/track.h"
+
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/base/base.h"
+
+#define NSHARDS 64
+
+typedef struct rec {
+    uintptr_t p; /* 0: empty */
+    size_t size;
+    uint32_t site, task;
+} rec_t;
+
+typedef struct shard {
+    pthread_mutex_t lock;
+    rec_t *slots;
+    size_t cap, n; /* cap a power of two */
+    char pad[64];
+} shard_t;
+
+typedef struct site {
+    const char *file; /* the caller's literal */
+    int line, ntrace;
+    void *trace[WEFT__TRACK_MAX_DEPTH];
+} site_t;
+
+typedef struct task {
+    char *name; /* NULL: outside any task */
+    _Atomic int64_t current, peak;
+} task_t;
+
+/* An interning table: ids for keys, found by hash (under the owner's lock). */
+typedef struct intern {
+    uint32_t *slots; /* id + 1, 0 empty */
+    size_t cap;
+} intern_t;
+
+struct weft__track {
+    int depth;
+    shard_t shards[NSHARDS];
+    pthread_mutex_t names_lock; /* sites and tasks */
+    site_t *sites;
+    size_t nsites, capsites;
+    intern_t site_ix;
+    task_t **tasks; /* stable pointers: counters are updated without the lock */
+    size_t ntasks, captasks;
+    intern_t task_ix;
+    _Atomic uint64_t lost; /* blocks not recorded (out of memory) */
+};
+
+/* ---- hashing ------------------------------------------------------------- */
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t hash_str(const char *s, uint64_t h)
+{
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * UINT64_C(0x100000001b3);
+    return h;
+}
+
+static uint64_t site_hash(const site_t *s)
+{
+    uint64_t h = mix((uint64_t)(uintptr_t)s->file ^ ((uint64_t)s->line << 32));
+    for (int i = 0; i < s->ntrace; i++)
+        h = mix(h ^ (uint64_t)(uintptr_t)s->trace[i]);
+    return h;
+}
+
+static bool site_eq(const site_t *a, const site_t *b)
+{
+    return a->file == b->file && a->line == b->line && a->ntrace == b->ntrace &&
+           !memcmp(a->trace, b->trace, (size_t)a->ntrace * sizeof a->trace[0]);
+}
+
+/* Finds or adds: returns the id, or UINT32_MAX when out of memory. eq(i)
+ * tells whether id i is the key; add() appends it and returns its id. */
+static int intern_grow(intern_t *ix, size_t n, uint64_t (*hash_of)(void *ctx, uint32_t id), void *ctx)
+{
+    if (ix->cap && (n + 1) * 2 <= ix->cap)
+        return 0;
+    size_t cap = ix->cap ? ix->cap * 2 : 64;
+    uint32_t *slots = weft__calloc(cap, sizeof *slots);
+    if (!slots)
+        return WEFT_ENOMEM;
+    for (uint32_t id = 0; id < n; id++) {
+        size_t i = hash_of(ctx, id) & (cap - 1);
+        while (slots[i])
+            i = (i + 1) & (cap - 1);
+        slots[i] = id + 1;
+    }
+    weft__free(ix->slots);
+    ix->slots = slots;
+    ix->cap = cap;
+    return 0;
+}
+
+static uint64_t site_hash_of(void *ctx, uint32_t id)
+{
+    return site_hash(&((weft__track_t *)ctx)->sites[id]);
+}
+
+static uint64_t task_hash_of(void *ctx, uint32_t id)
+{
+    return hash_str(((weft__track_t *)ctx)->tasks[id]->name, 1469598103934665603u);
+}
+
+/* names_lock held. */
+static uint32_t site_id(weft__track_t *t, const site_t *key)
+{
+    uint64_t h = site_hash(key);
+    if (t->site_ix.cap)
+        for (size_t i = h & (t->site_ix.cap - 1); t->site_ix.slots[i]; i = (i + 1) & (t->site_ix.cap - 1))
+            if (site_eq(&t->sites[t->site_ix.slots[i] - 1], key))
+                return t->site_ix.slots[i] - 1;
+    if (intern_grow(&t->site_ix, t->nsites, site_hash_of, t))
+        return UINT32_MAX;
+    if (t->nsites == t->capsites) {
+        size_t cap = t->capsites ? t->capsites * 2 : 64;
+        site_t *ns = weft__realloc(t->sites, cap * sizeof *ns);
+        if (!ns)
+            return UINT32_MAX;
+        t->sites = ns;
+        t->capsites = cap;
+    }
+    uint32_t id = (uint32_t)t->nsites++;
+    t->sites[id] = *key;
+    size_t i = h & (t->site_ix.cap - 1);
+    while (t->site_ix.slots[i])
+        i = (i + 1) & (t->site_ix.cap - 1);
+    t->site_ix.slots[i] = id + 1;
+    return id;
+}
+
+/* names_lock held. */
+static uint32_t task_id(weft__track_t *t, const char *name)
+{
+    uint64_t h = hash_str(name, 1469598103934665603u);
+    if (t->task_ix.cap)
+        for (size_t i = h & (t->task_ix.cap - 1); t->task_ix.slots[i]; i = (i + 1) & (t->task_ix.cap - 1)) {
+            const char *n = t->tasks[t->task_ix.slots[i] - 1]->name;
+            if (n == name || (n && name && !strcmp(n, name)))
+                return t->task_ix.slots[i] - 1;
+        }
+    if (intern_grow(&t->task_ix, t->ntasks, task_hash_of, t))
+        return UINT32_MAX;
+    if (t->ntasks == t->captasks) {
+        size_t cap = t->captasks ? t->captasks * 2 : 64;
+        task_t **nt = weft__realloc(t->tasks, cap * sizeof *nt);
+        if (!nt)
+            return UINT32_MAX;
+        t->tasks = nt;
+        t->captasks = cap;
+    }
+    task_t *k = weft__calloc(1, sizeof *k);
+    if (!k || (name && !(k->name = weft__strdup(name)))) {
+        weft__free(k);
+        return UINT32_MAX;
+    }
+    uint32_t id = (uint32_t)t->ntasks++;
+    t->tasks[id] = k;
+    size_t i = h & (t->task_ix.cap - 1);
+    while (t->task_ix.slots[i])
+        i = (i + 1) & (t->task_ix.cap - 1);
+    t->task_ix.slots[i] = id + 1;
+    return id;
+}
+
+/* ---- lifetime -------------------------------------------------------------- */
+
+int weft__track_create(int depth, weft__track_t **out)
+{
+    if (depth < 0 || depth > WEFT__TRACK_MAX_DEPTH)
+        return WEFT_EINVAL;
+    weft__track_t *t = weft__calloc(1, sizeof *t);
+    if (!t)
+        return WEFT_ENOMEM;
+    t->depth = depth;
+    for (int i = 0; i < NSHARDS; i++)
+        weft__lock_init(&t->shards[i].lock);
+    pthread_mutex_init(&t->names_lock, NULL);
+    *out = t;
+    return 0;
+}
+
+void weft__track_destroy(weft__track_t *t)
+{
+    if (!t)
+        return;
+    for (int i = 0; i < NSHARDS; i++) {
+        weft__free(t->shards[i].slots);
+        pthread_mutex_destroy(&t->shards[i].lock);
+    }
+    for (size_t i = 0; i < t->ntasks; i++) {
+        weft__free(t->tasks[i]->name);
+        weft__free(t->tasks[i]);
+    }
+    weft__free(t->tasks);
+    weft__free(t->task_ix.slots);
+    weft__free(t->sites);
+    weft__free(t->site_ix.slots);
+    pthread_mutex_destroy(&t->names_lock);
+    weft__free(t);
+}
+
+int weft__track_depth(const weft__track_t *t)
+{
+    return t->depth;
+}
+
+/* ---- records ------------------------------------------------------------------ */
+
+static shard_t *shard_of(weft__track_t *t, uintptr_t p, uint64_t *h)
+{
+    *h = mix(p);
+    return &t->shards[*h % NSHARDS];
+}
+
+/* shard lock held */
+static int shard_grow(shard_t *s)
+{
+    if (s->cap && (s->n + 1) * 2 <= s->cap)
+        return 0;
+    size_t cap = s->cap ? s->cap * 2 : 256;
+    rec_t *slots = weft__calloc(cap, sizeof *slots);
+    if (!slots)
+        return WEFT_ENOMEM;
+    for (size_t i = 0; i < s->cap; i++) {
+        if (!s->slots[i].p)
+            continue;
+        size_t j = (mix(s->slots[i].p) >> 6) & (cap - 1);
+        while (slots[j].p)
+            j = (j + 1) & (cap - 1);
+        slots[j] = s->slots[i];
+    }
+    weft__free(s->slots);
+    s->slots = slots;
+    s->cap = cap;
+    return 0;
+}
+
+static void task_add(task_t *k, int64_t bytes)
+{
+    int64_t now = atomic_fetch_add_explicit(&k->current, bytes, memory_order_relaxed) + bytes;
+    int64_t peak = atomic_load_explicit(&k->peak, memory_order_relaxed);
+    while (now > peak &&
+           !atomic_compare_exchange_weak_explicit(&k->peak, &peak, now, memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+void weft__track_alloc(weft__track_t *t, const void *p, size_t size, const char *task, const char *file, int line,
+                       void *const *trace, int ntrace)
+{
+    site_t key;
+    memset(&key, 0, sizeof key);
+    key.file = file;
+    key.line = file ? line : 0;
+    key.ntrace = ntrace < t->depth ? ntrace : t->depth;
+    if (key.ntrace > 0)
+        memcpy(key.trace, trace, (size_t)key.ntrace * sizeof key.trace[0]);
+    pthread_mutex_lock(&t->names_lock);
+    uint32_t site = site_id(t, &key), tid = task_id(t, task);
+    task_t *k = tid != UINT32_MAX ? t->tasks[tid] : NULL;
+    pthread_mutex_unlock(&t->names_lock);
+    uint64_t h;
+    shard_t *s = shard_of(t, (uintptr_t)p, &h);
+    pthread_mutex_lock(&s->lock);
+    if (site == UINT32_MAX || !k || shard_grow(s)) {
+        pthread_mutex_unlock(&s->lock);
+        atomic_fetch_add_explicit(&t->lost, 1, memory_order_relaxed);
+        return;
+    }
+    size_t i = (h >> 6) & (s->cap - 1);
+    while (s->slots[i].p && s->slots[i].p != (uintptr_t)p)
+        i = (i + 1) & (s->cap - 1);
+    if (!s->slots[i].p)
+        s->n++;
+    s->slots[i] = (rec_t){(uintptr_t)p, size, site, tid};
+    pthread_mutex_unlock(&s->lock);
+    task_add(k, (int64_t)size);
+}
+
+int weft__track_free(weft__track_t *t, const void *p)
+{
+    uint64_t h;
+    shard_t *s = shard_of(t, (uintptr_t)p, &h);
+    pthread_mutex_lock(&s->lock);
+    if (!s->cap) {
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
+    size_t i = (h >> 6) & (s->cap - 1);
+    while (s->slots[i].p && s->slots[i].p != (uintptr_t)p)
+        i = (i + 1) & (s->cap - 1);
+    if (!s->slots[i].p) {
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
+    rec_t r = s->slots[i];
+    /* backward-shift deletion keeps the probe sequences whole */
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & (s->cap - 1);
+        if (!s->slots[j].p)
+            break;
+        size_t home = (mix(s->slots[j].p) >> 6) & (s->cap - 1);
+        if (((j - home) & (s->cap - 1)) >= ((j - i) & (s->cap - 1))) {
+            s->slots[i] = s->slots[j];
+            i = j;
+        }
+    }
+    s->slots[i].p = 0;
+    s->n--;
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_lock(&t->names_lock);
+    task_t *k = t->tasks[r.task];
+    pthread_mutex_unlock(&t->names_lock);
+    task_add(k, -(int64_t)r.size);
+    return 1;
+}
+
+void weft__track_task_usage(weft__track_t *t, const char *task, size_t *current, size_t *peak)
+{
+    *current = *peak = 0;
+    pthread_mutex_lock(&t->names_lock);
+    uint32_t n = (uint32_t)t->ntasks;
+    task_t *k = NULL;
+    for (uint32_t i = 0; i < n && !k; i++) {
+        const char *name = t->tasks[i]->name;
+        if (name == task || (name && task && !strcmp(name, task)))
+            k = t->tasks[i];
+    }
+    pthread_mutex_unlock(&t->names_lock);
+    if (k) {
+        *current = (size_t)atomic_load_explicit(&k->current, memory_order_relaxed);
+        *peak = (size_t)atomic_load_explicit(&k->peak, memory_order_relaxed);
+    }
+}
+
+/* ---- snapshots ------------------------------------------------------------------ */
+
+typedef struct agg {
+    uint32_t site, task;
+    size_t size, count;
+} agg_t;
+
+struct weft_mem_snapshot {
+    agg_t *aggs;
+    size_t naggs;
+    site_t *sites; /* copies */
+    size_t nsites;
+    char **tasks;  /* copies (NULL entries: outside any task) */
+    size_t ntasks;
+};
+
+static int by_site_task(const void *a, const void *b)
+{
+    const agg_t *x = a, *y = b;
+    if (x->site != y->site)
+        return x->site < y->site ? -1 : 1;
+    return (x->task > y->task) - (x->task < y->task);
+}
+
+int weft__track_snapshot(weft__track_t *t, weft_mem_snapshot_t **out)
+{
+    weft_mem_snapshot_t *s = weft__calloc(1, sizeof *s);
+    if (!s)
+        return WEFT_ENOMEM;
+    size_t cap = 0;
+    for (int i = 0; i < NSHARDS; i++) {
+        shard_t *sh = &t->shards[i];
+        pthread_mutex_lock(&sh->lock);
+        size_t need = s->naggs + sh->n;
+        if (need > cap) {
+            size_t ncap = need * 2 + 16;
+            agg_t *na = weft__realloc(s->aggs, ncap * sizeof *na);
+            if (!na) {
+                pthread_mutex_unlock(&sh->lock);
+                weft_mem_snapshot_destroy(s);
+                return WEFT_ENOMEM;
+            }
+            s->aggs = na;
+            cap = ncap;
+        }
+        for (size_t j = 0; j < sh->cap; j++)
+            if (sh->slots[j].p)
+                s->aggs[s->naggs++] = (agg_t){sh->slots[j].site, sh->slots[j].task, sh->slots[j].size, 1};
+        pthread_mutex_unlock(&sh->lock);
+    }
+    /* one entry per (site, task) */
+    if (s->naggs)
+        qsort(s->aggs, s->naggs, sizeof *s->aggs, by_site_task);
+    size_t w = 0;
+    for (size_t i = 0; i < s->naggs; i++) {
+        if (w && s->aggs[w - 1].site == s->aggs[i].site && s->aggs[w - 1].task == s->aggs[i].task) {
+            s->aggs[w - 1].size += s->aggs[i].size;
+            s->aggs[w - 1].count++;
+        } else {
+            s->aggs[w++] = s->aggs[i];
+        }
+    }
+    s->naggs = w;
+    pthread_mutex_lock(&t->names_lock);
+    s->nsites = t->nsites;
+    s->ntasks = t->ntasks;
+    s->sites = weft__malloc((s->nsites ? s->nsites : 1) * sizeof *s->sites);
+    s->tasks = weft__calloc(s->ntasks ? s->ntasks : 1, sizeof *s->tasks);
+    bool oom = !s->sites || !s->tasks;
+    if (!oom && s->nsites)
+        memcpy(s->sites, t->sites, s->nsites * sizeof *s->sites);
+    for (size_t i = 0; !oom && i < s->ntasks; i++)
+        if (t->tasks[i]->name && !(s->tasks[i] = weft__strdup(t->tasks[i]->name)))
+            oom = true;
+    pthread_mutex_unlock(&t->names_lock);
+    if (oom) {
+        weft_mem_snapshot_destroy(s);
+        return WEFT_ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+void weft_mem_snapshot_destroy(weft_mem_snapshot_t *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; s->tasks && i < s->ntasks; i++)
+        weft__free(s->tasks[i]);
+    weft__free(s->tasks);
+    weft__free(s->sites);
+    weft__free(s->aggs);
+    weft__free(s);
+}
+
+/* Groups of one snapshot, as entries (size/count filled). */
+static int group(const weft_mem_snapshot_t *s, weft_mem_group_t by, weft_mem_entry_t **out, size_t *n)
+{
+    weft_mem_entry_t *e = weft__calloc(s->naggs ? s->naggs : 1, sizeof *e);
+    if (!e)
+        return WEFT_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < s->naggs; i++) {
+        const agg_t *a = &s->aggs[i];
+        const site_t *site = &s->sites[a->site];
+        weft_mem_entry_t x = {0};
+        if (by == WEFT_MEM_BY_TASK) {
+            x.task = s->tasks[a->task];
+        } else {
+            x.file = site->file;
+            x.line = site->line;
+            if (by == WEFT_MEM_BY_SITE) {
+                x.ntrace = site->ntrace;
+                x.trace = site->trace;
+            }
+        }
+        /* merge with an equal group (linear: groups are few) */
+        size_t j = 0;
+        for (; j < k; j++) {
+            const weft_mem_entry_t *y = &e[j];
+            bool same = by == WEFT_MEM_BY_TASK
+                            ? (x.task == y->task || (x.task && y->task && !strcmp(x.task, y->task)))
+                            : x.line == y->line && (x.file == y->file || (x.file && y->file && !strcmp(x.file, y->file))) &&
+                                  x.ntrace == y->ntrace &&
+                                  (!x.ntrace || !memcmp(x.trace, y->trace, (size_t)x.ntrace * sizeof x.trace[0]));
+            if (same)
+                break;
+        }
+        if (j == k)
+            e[k++] = x;
+        e[j].size += a->size;
+        e[j].count += a->count;
+    }
+    *out = e;
+    *n = k;
+    return 0;
+}
+
+static bool same_group(const weft_mem_entry_t *x, const weft_mem_entry_t *y, weft_mem_group_t by)
+{
+    if (by == WEFT_MEM_BY_TASK)
+        return x->task == y->task || (x->task && y->task && !strcmp(x->task, y->task));
+    return x->line == y->line && (x->file == y->file || (x->file && y->file && !strcmp(x->file, y->file))) &&
+           (by != WEFT_MEM_BY_SITE || (x->ntrace == y->ntrace &&
+                                       !memcmp(x->trace, y->trace, (size_t)x->ntrace * sizeof x->trace[0])));
+}
+
+static int by_size(const void *a, const void *b)
+{
+    const weft_mem_entry_t *x = a, *y = b;
+    return (x->size < y->size) - (x->size > y->size);
+}
+
+static int by_diff(const void *a, const void *b)
+{
+    const weft_mem_entry_t *x = a, *y = b;
+    uint64_t dx = (uint64_t)(x->size_diff < 0 ? -x->size_diff : x->size_diff);
+    uint64_t dy = (uint64_t)(y->size_diff < 0 ? -y->size_diff : y->size_diff);
+    if (dx != dy)
+        return (dx < dy) - (dx > dy);
+    return by_size(a, b);
+}
+
+/* All groups of s (against older), sorted; *out to free. */
+static int groups(const weft_mem_snapshot_t *s, const weft_mem_snapshot_t *older, weft_mem_group_t by,
+                  weft_mem_entry_t **out, size_t *n)
+{
+    weft_mem_entry_t *now, *then = NULL;
+    size_t nnow, nthen = 0;
+    int rc = group(s, by, &now, &nnow);
+    if (rc)
+        return rc;
+    if (older && (rc = group(older, by, &then, &nthen)) != 0) {
+        weft__free(now);
+        return rc;
+    }
+    if (older) {
+        weft_mem_entry_t *all = weft__realloc(now, (nnow + nthen + 1) * sizeof *all);
+        bool *matched = weft__calloc(nthen + 1, sizeof *matched);
+        if (!all || !matched) {
+            weft__free(all ? all : now);
+            weft__free(then);
+            weft__free(matched);
+            return WEFT_ENOMEM;
+        }
+        now = all;
+        for (size_t i = 0; i < nnow; i++) {
+            size_t j = 0;
+            while (j < nthen && (matched[j] || !same_group(&now[i], &then[j], by)))
+                j++;
+            int64_t size0 = j < nthen ? (int64_t)then[j].size : 0, count0 = j < nthen ? (int64_t)then[j].count : 0;
+            if (j < nthen)
+                matched[j] = true;
+            now[i].size_diff = (int64_t)now[i].size - size0; /* new groups: all of it */
+            now[i].count_diff = (int64_t)now[i].count - count0;
+        }
+        size_t total = nnow;
+        for (size_t j = 0; j < nthen; j++)
+            if (!matched[j]) { /* gone */
+                weft_mem_entry_t g = then[j];
+                g.size_diff = -(int64_t)g.size;
+                g.count_diff = -(int64_t)g.count;
+                g.size = g.count = 0;
+                now[total++] = g;
+            }
+        nnow = total;
+        weft__free(then);
+        weft__free(matched);
+        qsort(now, nnow, sizeof *now, by_diff);
+    } else if (nnow) {
+        qsort(now, nnow, sizeof *now, by_size);
+    }
+    *out = now;
+    *n = nnow;
+    return 0;
+}
+
+int weft_mem_snapshot_top(const weft_mem_snapshot_t *s, const weft_mem_snapshot_t *older, weft_mem_group_t by,
+                          weft_mem_entry_t *out, size_t cap, size_t *n)
+{
+    if (!s || !n || (cap && !out) || (unsigned)by > WEFT_MEM_BY_SITE)
+        return WEFT_EINVAL;
+    weft_mem_entry_t *all;
+    size_t nall;
+    int rc = groups(s, older, by, &all, &nall);
+    if (rc)
+        return rc;
+    if (cap)
+        memcpy(out, all, (nall < cap ? nall : cap) * sizeof *out);
+    *n = nall;
+    weft__free(all);
+    return 0;
+}
+
+/* ---- output ---------------------------------------------------------------------- */
+
+static void put_json_str(FILE *f, const char *s)
+{
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* "symbol+0x1f (libfoo.so.1)" or "0x7f..." */
+static void frame_text(void *addr, char *buf, size_t cap)
+{
+    Dl_info info;
+    if (dladdr(addr, &info) && info.dli_sname) {
+        const char *obj = info.dli_fname ? strrchr(info.dli_fname, '/') : NULL;
+        snprintf(buf, cap, "%s+0x%" PRIxPTR " (%s)", info.dli_sname, (uintptr_t)addr - (uintptr_t)info.dli_saddr,
+                 obj ? obj + 1 : info.dli_fname ? info.dli_fname : "?");
+    } else {
+        snprintf(buf, cap, "%p", addr);
+    }
+}
+
+static void place_text(const weft_mem_entry_t *e, weft_mem_group_t by, char *buf, size_t cap)
+{
+    if (by == WEFT_MEM_BY_TASK)
+        snprintf(buf, cap, "%s", e->task ? e->task : "(outside any task)");
+    else if (e->file)
+        snprintf(buf, cap, "%s:%d", e->file, e->line);
+    else if (e->ntrace)
+        frame_text(e->trace[0], buf, cap);
+    else
+        snprintf(buf, cap, "(unknown site)");
+}
+
+int weft_mem_snapshot_write(const weft_mem_snapshot_t *s, const weft_mem_snapshot_t *older, weft_mem_group_t by,
+                            size_t limit, int json, FILE *f)
+{
+    if (!s || !f || (unsigned)by > WEFT_MEM_BY_SITE)
+        return WEFT_EINVAL;
+    weft_mem_entry_t *all;
+    size_t n;
+    int rc = groups(s, older, by, &all, &n);
+    if (rc)
+        return rc;
+    if (limit && limit < n)
+        n = limit;
+    static const char *const names[] = {"task", "line", "site"};
+    char where[512], frame[512];
+    if (json) {
+        fprintf(f, "{\"group\": \"%s\", \"compare\": %s, \"entries\": [", names[by], older ? "true" : "false");
+        for (size_t i = 0; i < n; i++) {
+            const weft_mem_entry_t *e = &all[i];
+            fprintf(f, "%s\n  {", i ? "," : "");
+            if (by == WEFT_MEM_BY_TASK) {
+                fputs("\"task\": ", f);
+                put_json_str(f, e->task);
+            } else {
+                fputs("\"file\": ", f);
+                put_json_str(f, e->file);
+                fprintf(f, ", \"line\": %d", e->line);
+            }
+            fprintf(f, ", \"size\": %zu, \"count\": %zu", e->size, e->count);
+            if (older)
+                fprintf(f, ", \"size_diff\": %" PRId64 ", \"count_diff\": %" PRId64, e->size_diff, e->count_diff);
+            if (by == WEFT_MEM_BY_SITE) {
+                fputs(", \"traceback\": [", f);
+                for (int k = 0; k < e->ntrace; k++) {
+                    frame_text(e->trace[k], frame, sizeof frame);
+                    if (k)
+                        fputs(", ", f);
+                    put_json_str(f, frame);
+                }
+                fputc(']', f);
+            }
+            fputc('}', f);
+        }
+        fputs("\n]}\n", f);
+    } else {
+        if (older)
+            fprintf(f, "%14s %14s %9s %9s  %s\n", "size", "diff", "count", "diff", names[by]);
+        else
+            fprintf(f, "%14s %9s  %s\n", "size", "count", names[by]);
+        for (size_t i = 0; i < n; i++) {
+            const weft_mem_entry_t *e = &all[i];
+            place_text(e, by, where, sizeof where);
+            if (older)
+                fprintf(f, "%14zu %+14" PRId64 " %9zu %+9" PRId64 "  %s\n", e->size, e->size_diff, e->count,
+                        e->count_diff, where);
+            else
+                fprintf(f, "%14zu %9zu  %s\n", e->size, e->count, where);
+            for (int k = by == WEFT_MEM_BY_SITE ? 0 : e->ntrace; k < e->ntrace; k++) {
+                frame_text(e->trace[k], frame, sizeof frame);
+                fprintf(f, "%*s  at %s\n", older ? 49 : 24, "", frame);
+            }
+        }
+    }
+    weft__free(all);
+    return ferror(f) ? WEFT_ESYS : 0;
+}
+
+size_t weft__track_report_leaks(weft__track_t *t, FILE *f)
+{
+    weft_mem_snapshot_t *s;
+    if (weft__track_snapshot(t, &s) != 0)
+        return 0;
+    size_t blocks = 0;
+    for (size_t i = 0; i < s->naggs; i++) {
+        const agg_t *a = &s->aggs[i];
+        const site_t *site = &s->sites[a->site];
+        char where[512] = "(unknown site)", frame[512];
+        if (site->file)
+            snprintf(where, sizeof where, "%s:%d", site->file, site->line);
+        else if (site->ntrace)
+            frame_text(site->trace[0], where, sizeof where);
+        fprintf(f, "weft: memory leak: %zu bytes in %zu block(s) allocated in %s%s%s at %s\n", a->size, a->count,
+                s->tasks[a->task] ? "task '" : "", s->tasks[a->task] ? s->tasks[a->task] : "no task",
+                s->tasks[a->task] ? "'" : "", where);
+        for (int k = site->file ? 0 : 1; k < site->ntrace; k++) {
+            frame_text(site->trace[k], frame, sizeof frame);
+            fprintf(f, "weft:     from %s\n", frame);
+        }
+        blocks += a->count;
+    }
+    weft_mem_snapshot_destroy(s);
+    return blocks;
+}
