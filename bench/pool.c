@@ -139,6 +139,86 @@ static double in_child(int which, size_t size, long iters, int *threads)
     return in[0];
 }
 
+/* ---- tracking's cost on an allocation-heavy graph ------------------------- */
+
+#define HEAVY_TASKS 4000
+#define HEAVY_BLOCKS 16
+
+/* Allocates 16 blocks of 256 B to 16 KiB, writes each whole and reads it
+ * back, frees them: work proportional to the memory, as a numerical task's. */
+static int heavy(weft_ctx_t *ctx, void *arg)
+{
+    weft_runtime_t *rt = weft_ctx_runtime(ctx);
+    uint64_t x = (uintptr_t)arg * 0x9E3779B97F4A7C15ull + 1, sum = 0;
+    unsigned char *p[HEAVY_BLOCKS];
+    size_t n[HEAVY_BLOCKS];
+    for (int i = 0; i < HEAVY_BLOCKS; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        n[i] = 256 + x % (16 << 10);
+        p[i] = weft_mem_alloc(rt, n[i]);
+        if (!p[i])
+            return -1;
+        memset(p[i], (int)i, n[i]);
+    }
+    for (int i = 0; i < HEAVY_BLOCKS; i++) {
+        for (size_t k = 0; k < n[i]; k += 64)
+            sum += p[i][k];
+        weft_mem_free(rt, p[i]);
+    }
+    return sum == 1 ? -1 : 0; /* keeps the reads */
+}
+
+/* Seconds per run (median of 5) of the heavy graph, tracking at `depth`
+ * (-1: off), in a fresh child process. */
+static double heavy_in_child(int depth)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        exit(1);
+    pid_t pid = fork();
+    if (pid < 0)
+        exit(1);
+    if (pid == 0) {
+        close(fds[0]);
+        weft_config_t cfg;
+        weft_config_init(&cfg);
+        cfg.flags = WEFT_CONFIG_QUIET | WEFT_CONFIG_NO_CALLER_HELP;
+        weft_runtime_t *rt;
+        weft_graph_t *g;
+        if (weft_runtime_create(&cfg, &rt) != 0 || weft_graph_create(&g) != 0)
+            _exit(1);
+        for (uintptr_t i = 0; i < HEAVY_TASKS; i++)
+            weft_graph_add(g, NULL, heavy, (void *)i);
+        if (depth >= 0 && weft_mem_track_start(rt, depth) != 0)
+            _exit(1);
+        double v[5];
+        for (int r = 0; r < 5; r++) {
+            weft_graph_run(rt, g); /* warm */
+            double t0 = now();
+            if (weft_graph_run(rt, g) != 0)
+                _exit(1);
+            v[r] = now() - t0;
+        }
+        qsort(v, 5, sizeof v[0], by_value);
+        if (write(fds[1], &v[2], sizeof v[2]) != sizeof v[2])
+            _exit(1);
+        weft_graph_destroy(g);
+        weft_runtime_destroy(rt);
+        _exit(0);
+    }
+    close(fds[1]);
+    double t = 0;
+    ssize_t got = read(fds[0], &t, sizeof t);
+    close(fds[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    if (got != sizeof t || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "pool: the tracking run (depth %d) failed\n", depth);
+        exit(1);
+    }
+    return t;
+}
+
 int main(int argc, char **argv)
 {
     double scale = argc > 1 ? atof(argv[1]) : 1.0;
@@ -179,5 +259,12 @@ int main(int argc, char **argv)
             snprintf(je, sizeof je, "(not loaded)");
         printf("  %-8s %12.1f %14.1f %18s %11.2fx\n", label, t[s][POOL], t[s][GLIBC], je, t[s][POOL] / best);
     }
+    double off = heavy_in_child(-1), d1 = heavy_in_child(1), d8 = heavy_in_child(8);
+    printf("tracking: %d tasks x %d blocks of 256 B-16 KiB, each written and read (median of 5)\n", HEAVY_TASKS,
+           HEAVY_BLOCKS);
+    printf("  %-34s %8.2f ms\n", "tracking off", off * 1e3);
+    printf("  %-34s %8.2f ms   %+.1f%% (target <= 15%%)\n", "tracking on, 1 return address", d1 * 1e3,
+           (d1 / off - 1) * 100);
+    printf("  %-34s %8.2f ms   %+.1f%%\n", "tracking on, 8 return addresses", d8 * 1e3, (d8 / off - 1) * 100);
     return 0;
 }
