@@ -63,6 +63,10 @@ typedef struct region {
     bool large;
     _Atomic size_t carved;     /* spans: bytes handed out so far */
     struct region *next;       /* spare descriptors */
+    /* tracking records (memory/track.h): one per block of a span (made
+     * when first needed), or the big block's own */
+    _Atomic(_Atomic uint64_t *) recs;
+    _Atomic uint64_t rec;
 } region_t;
 
 typedef struct bin {
@@ -77,6 +81,7 @@ typedef struct cache {
     _Atomic uint64_t allocs, frees;
     int64_t flush_at;          /* |delta| that publishes it: 256 KiB, or twice the biggest block */
     int numa;                  /* the slot's NUMA node (-1: unknown) */
+    weft__track_cache_t track; /* tracking: the tasks and sites it saw last */
     size_t held;               /* bytes of big blocks in the bins */
     void **store;              /* the bins' items */
 } cache_t;
@@ -108,12 +113,15 @@ struct weft__mem {
     weft_pool_t *pool;
     int nworkers;       /* slots owned by the pool's threads for life */
     _Atomic(weft__track_t *) track; /* tracking on (memory/track.c) */
+    unsigned track_gen;             /* of the last tracker started */
     _Atomic size_t cache_limit;
     pthread_mutex_t track_lock;     /* start/stop */
     weft__track_t **retired;        /* stopped trackers: threads may still hold them */
     size_t nretired;
     kind_t host;
 };
+
+static void walk_records(void *wud, weft__track_visit_fn visit, void *vud);
 
 static weft__mem_t *mem_of(weft_runtime_t *rt)
 {
@@ -193,6 +201,8 @@ static region_t *region_new(kind_t *k, size_t size, unsigned cls, bool large, in
     r->lim = UINT64_MAX / odd;
     r->large = large;
     atomic_store_explicit(&r->carved, 0, memory_order_relaxed);
+    atomic_store_explicit(&r->recs, NULL, memory_order_relaxed);
+    atomic_store_explicit(&r->rec, 0, memory_order_relaxed);
     r->next = NULL;
     if (!large) {
         r->next = k->all_spans;
@@ -589,6 +599,7 @@ static void kind_fini(kind_t *k)
     }
     for (region_t *r = k->all_spans, *n; r; r = n) {
         n = r->next;
+        weft__free((void *)atomic_load_explicit(&r->recs, memory_order_relaxed));
         UNPOISON((void *)r->base, r->size);
         k->be->release((void *)r->base, r->size, SPAN);
         weft__free(r);
@@ -642,7 +653,7 @@ void weft__mem_destroy(weft__mem_t *m)
         return;
     weft__track_t *t = atomic_load_explicit(&m->track, memory_order_acquire);
     if (t) {
-        size_t n = weft__track_report_leaks(t, stderr);
+        size_t n = weft__track_report_leaks(t, walk_records, &m->host, stderr);
         if (n)
             weft__log("memory leak: %zu block(s) of the pool still in use when the runtime was destroyed", n);
         weft__track_destroy(t);
@@ -665,8 +676,11 @@ int weft_mem_track_start(weft_runtime_t *rt, int depth)
     pthread_mutex_lock(&m->track_lock);
     int rc = WEFT_ESTATE;
     weft__track_t *t = NULL;
-    if (!atomic_load_explicit(&m->track, memory_order_relaxed) && (rc = weft__track_create(depth, &t)) == 0)
+    unsigned gen = m->track_gen % 0xFFFF + 1; /* 1..65535, a new one each start */
+    if (!atomic_load_explicit(&m->track, memory_order_relaxed) && (rc = weft__track_create(depth, gen, &t)) == 0) {
+        m->track_gen = gen;
         atomic_store_explicit(&m->track, t, memory_order_release);
+    }
     pthread_mutex_unlock(&m->track_lock);
     return rc;
 }
@@ -719,10 +733,66 @@ int weft_mem_snapshot_take(weft_runtime_t *rt, weft_mem_snapshot_t **out)
     if (!rt)
         return WEFT_EINVAL;
     weft__track_t *t = atomic_load_explicit(&mem_of(rt)->track, memory_order_acquire);
-    return t ? weft__track_snapshot(t, out) : WEFT_ESTATE;
+    return t ? weft__track_snapshot(t, walk_records, &mem_of(rt)->host, out) : WEFT_ESTATE;
 }
 
 /* ---- the calls (include/weft/memory.h) --------------------------------- */
+
+/* Where block p's tracking record lives: its span's table (made on first
+ * use when `make`), or its region's own word. NULL when none can be had.
+ * Only the block's owner (whoever allocated or is freeing it) writes it. */
+static _Atomic uint64_t *record_slot(kind_t *k, const void *p, bool make)
+{
+    region_t *r = lookup(k, p);
+    if (!r)
+        return NULL;
+    if (r->large)
+        return &r->rec;
+    _Atomic uint64_t *recs = atomic_load_explicit(&r->recs, memory_order_acquire);
+    if (!recs) {
+        if (!make)
+            return NULL;
+        _Atomic uint64_t *fresh = weft__calloc(r->size / r->block, sizeof *fresh);
+        if (!fresh)
+            return NULL;
+        if (atomic_compare_exchange_strong_explicit(&r->recs, &recs, fresh, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            recs = fresh;
+        else
+            weft__free((void *)fresh); /* another thread's came first */
+    }
+    uint64_t index = (uint64_t)(((uintptr_t)p - r->base) >> r->shift) * r->inv; /* exact division */
+    return &recs[index];
+}
+
+/* The pool's live records for a snapshot: every region in the map. */
+static void walk_records(void *wud, weft__track_visit_fn visit, void *vud)
+{
+    kind_t *k = wud;
+    pthread_mutex_lock(&k->map_lock);
+    for (int i = 0; i < (1 << MAP_BITS); i++) {
+        region_t **leaf = atomic_load_explicit(&k->map[i], memory_order_acquire);
+        for (int j = 0; leaf && j < (1 << MAP_BITS); j++) {
+            region_t *r = __atomic_load_n(&leaf[j], __ATOMIC_ACQUIRE);
+            if (!r)
+                continue;
+            if (r->large) {
+                uint64_t rec = atomic_load_explicit(&r->rec, memory_order_relaxed);
+                if (rec)
+                    visit(vud, rec, r->size);
+                continue;
+            }
+            _Atomic uint64_t *recs = atomic_load_explicit(&r->recs, memory_order_acquire);
+            size_t n = atomic_load_explicit(&r->carved, memory_order_acquire) / r->block;
+            for (size_t b = 0; recs && b < n; b++) {
+                uint64_t rec = atomic_load_explicit(&recs[b], memory_order_relaxed);
+                if (rec)
+                    visit(vud, rec, r->block);
+            }
+        }
+    }
+    pthread_mutex_unlock(&k->map_lock);
+}
 
 /* Tracking: the block, then its record (task, file:line, return addresses:
  * the caller's, and more from backtrace() when depth asks for them). */
@@ -753,8 +823,15 @@ static __attribute__((noinline)) void *tracked_alloc(weft__mem_t *m, size_t byte
         memmove(trace, trace + skip, (size_t)n * sizeof trace[0]);
     }
     weft_task_t *task = m->pool ? weft__pool_running_task(m->pool) : NULL;
-    weft__track_alloc(t, p, weft__mem_class_size(weft__mem_class(bytes)), task ? weft_task_name(task) : NULL, file,
-                      line, trace, n);
+    cache_t *c = slot_cache(m, &m->host);
+    char label[16];
+    uint64_t rec = weft__track_record(t, c ? &c->track : NULL, task, task ? weft__task_label(task, label, sizeof label) : NULL,
+                                      file, line, trace, n);
+    _Atomic uint64_t *slot = rec ? record_slot(&m->host, p, true) : NULL;
+    if (slot) {
+        atomic_store_explicit(slot, rec, memory_order_relaxed);
+        weft__track_account(t, rec, (int64_t)weft__mem_class_size(weft__mem_class(bytes)));
+    }
     return p;
 }
 
@@ -824,8 +901,15 @@ void weft_mem_free(weft_runtime_t *rt, void *p)
         return;
     }
     weft__track_t *t = atomic_load_explicit(&m->track, memory_order_acquire);
-    if (t) /* before the block can be handed out again */
-        weft__track_free(t, p);
+    if (__builtin_expect(t != NULL, 0)) { /* before the block can be handed out again */
+        _Atomic uint64_t *slot = record_slot(k, p, false);
+        uint64_t rec = slot ? atomic_load_explicit(slot, memory_order_relaxed) : 0;
+        if (rec) {
+            atomic_store_explicit(slot, 0, memory_order_relaxed);
+            if (WEFT__REC_GEN(rec) == weft__track_gen(t))
+                weft__track_account(t, rec, -(int64_t)r->block);
+        }
+    }
     if (!CHECKS && mine.k == k && r->cls < NSMALL) {
         bin_t *b = &mine.c->bins[r->cls];
         if (b->n < b->cap) {

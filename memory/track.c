@@ -1,12 +1,14 @@
-/* Allocation tracking (see memory/track.h): a record per live block in one
- * of 64 shards (an open-addressing table each, under its own lock), sites
- * and tasks interned once, per-task current/peak counters, snapshots that
- * aggregate the records by (task, site) and own copies of what they name. */
+/* Allocation tracking (see memory/track.h): sites and tasks interned once
+ * (remembered per thread, so that recording takes no lock), per-task
+ * current/peak counters, and snapshots that aggregate the pool's records by
+ * (task, site) and own copies of what they name. The records themselves
+ * live in the pool, a word per block (memory/pool.c). */
 #include "memory/track.h"
 
 #include <dlfcn.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -14,20 +16,8 @@
 
 #include "runtime/base/base.h"
 
-#define NSHARDS 64
-
-typedef struct rec {
-    uintptr_t p; /* 0: empty */
-    size_t size;
-    uint32_t site, task;
-} rec_t;
-
-typedef struct shard {
-    pthread_mutex_t lock;
-    rec_t *slots;
-    size_t cap, n; /* cap a power of two */
-    char pad[64];
-} shard_t;
+#define TASK_CHUNK 4096 /* tasks are found by id without a lock: chunks never move */
+#define MAX_IDS 0xFFFFFF
 
 typedef struct site {
     const char *file; /* the caller's literal */
@@ -36,8 +26,8 @@ typedef struct site {
 } site_t;
 
 typedef struct task {
+    alignas(64) _Atomic int64_t current, peak; /* a line each task: no false sharing */
     char *name; /* NULL: outside any task */
-    _Atomic int64_t current, peak;
 } task_t;
 
 /* An interning table: ids for keys, found by hash (under the owner's lock). */
@@ -48,16 +38,22 @@ typedef struct intern {
 
 struct weft__track {
     int depth;
-    shard_t shards[NSHARDS];
+    unsigned gen;
     pthread_mutex_t names_lock; /* sites and tasks */
     site_t *sites;
     size_t nsites, capsites;
     intern_t site_ix;
-    task_t **tasks; /* stable pointers: counters are updated without the lock */
-    size_t ntasks, captasks;
+    _Atomic(task_t **) chunks[MAX_IDS / TASK_CHUNK + 1]; /* task id -> task */
+    size_t ntasks;
     intern_t task_ix;
     _Atomic uint64_t lost; /* blocks not recorded (out of memory) */
 };
+
+static task_t *task_at(const weft__track_t *t, uint32_t id)
+{
+    task_t **chunk = atomic_load_explicit(&((weft__track_t *)t)->chunks[id / TASK_CHUNK], memory_order_acquire);
+    return chunk ? chunk[id % TASK_CHUNK] : NULL;
+}
 
 /* ---- hashing ------------------------------------------------------------- */
 
@@ -119,7 +115,7 @@ static uint64_t site_hash_of(void *ctx, uint32_t id)
 
 static uint64_t task_hash_of(void *ctx, uint32_t id)
 {
-    return hash_str(((weft__track_t *)ctx)->tasks[id]->name, 1469598103934665603u);
+    return hash_str(task_at(ctx, id)->name, 1469598103934665603u);
 }
 
 /* names_lock held. */
@@ -130,7 +126,7 @@ static uint32_t site_id(weft__track_t *t, const site_t *key)
         for (size_t i = h & (t->site_ix.cap - 1); t->site_ix.slots[i]; i = (i + 1) & (t->site_ix.cap - 1))
             if (site_eq(&t->sites[t->site_ix.slots[i] - 1], key))
                 return t->site_ix.slots[i] - 1;
-    if (intern_grow(&t->site_ix, t->nsites, site_hash_of, t))
+    if (t->nsites >= MAX_IDS || intern_grow(&t->site_ix, t->nsites, site_hash_of, t))
         return UINT32_MAX;
     if (t->nsites == t->capsites) {
         size_t cap = t->capsites ? t->capsites * 2 : 64;
@@ -141,7 +137,12 @@ static uint32_t site_id(weft__track_t *t, const site_t *key)
         t->capsites = cap;
     }
     uint32_t id = (uint32_t)t->nsites++;
-    t->sites[id] = *key;
+    site_t *n = &t->sites[id];
+    memset(n, 0, sizeof *n);
+    n->file = key->file;
+    n->line = key->line;
+    n->ntrace = key->ntrace;
+    memcpy(n->trace, key->trace, (size_t)key->ntrace * sizeof key->trace[0]);
     size_t i = h & (t->site_ix.cap - 1);
     while (t->site_ix.slots[i])
         i = (i + 1) & (t->site_ix.cap - 1);
@@ -155,27 +156,30 @@ static uint32_t task_id(weft__track_t *t, const char *name)
     uint64_t h = hash_str(name, 1469598103934665603u);
     if (t->task_ix.cap)
         for (size_t i = h & (t->task_ix.cap - 1); t->task_ix.slots[i]; i = (i + 1) & (t->task_ix.cap - 1)) {
-            const char *n = t->tasks[t->task_ix.slots[i] - 1]->name;
+            const char *n = task_at(t, t->task_ix.slots[i] - 1)->name;
             if (n == name || (n && name && !strcmp(n, name)))
                 return t->task_ix.slots[i] - 1;
         }
-    if (intern_grow(&t->task_ix, t->ntasks, task_hash_of, t))
+    if (t->ntasks >= MAX_IDS || intern_grow(&t->task_ix, t->ntasks, task_hash_of, t))
         return UINT32_MAX;
-    if (t->ntasks == t->captasks) {
-        size_t cap = t->captasks ? t->captasks * 2 : 64;
-        task_t **nt = weft__realloc(t->tasks, cap * sizeof *nt);
-        if (!nt)
+    uint32_t id = (uint32_t)t->ntasks;
+    task_t **chunk = atomic_load_explicit(&t->chunks[id / TASK_CHUNK], memory_order_relaxed);
+    if (!chunk) {
+        chunk = weft__calloc(TASK_CHUNK, sizeof *chunk);
+        if (!chunk)
             return UINT32_MAX;
-        t->tasks = nt;
-        t->captasks = cap;
+        atomic_store_explicit(&t->chunks[id / TASK_CHUNK], chunk, memory_order_release);
     }
-    task_t *k = weft__calloc(1, sizeof *k);
-    if (!k || (name && !(k->name = weft__strdup(name)))) {
-        weft__free(k);
+    task_t *k = weft__aligned_alloc(64, sizeof *k);
+    if (!k)
+        return UINT32_MAX;
+    memset(k, 0, sizeof *k);
+    if (name && !(k->name = weft__strdup(name))) {
+        weft__aligned_free(k);
         return UINT32_MAX;
     }
-    uint32_t id = (uint32_t)t->ntasks++;
-    t->tasks[id] = k;
+    __atomic_store_n(&chunk[id % TASK_CHUNK], k, __ATOMIC_RELEASE);
+    t->ntasks++;
     size_t i = h & (t->task_ix.cap - 1);
     while (t->task_ix.slots[i])
         i = (i + 1) & (t->task_ix.cap - 1);
@@ -185,16 +189,15 @@ static uint32_t task_id(weft__track_t *t, const char *name)
 
 /* ---- lifetime -------------------------------------------------------------- */
 
-int weft__track_create(int depth, weft__track_t **out)
+int weft__track_create(int depth, unsigned gen, weft__track_t **out)
 {
-    if (depth < 0 || depth > WEFT__TRACK_MAX_DEPTH)
+    if (depth < 0 || depth > WEFT__TRACK_MAX_DEPTH || gen == 0 || gen > 0xFFFF)
         return WEFT_EINVAL;
     weft__track_t *t = weft__calloc(1, sizeof *t);
     if (!t)
         return WEFT_ENOMEM;
     t->depth = depth;
-    for (int i = 0; i < NSHARDS; i++)
-        weft__lock_init(&t->shards[i].lock);
+    t->gen = gen;
     pthread_mutex_init(&t->names_lock, NULL);
     *out = t;
     return 0;
@@ -204,15 +207,13 @@ void weft__track_destroy(weft__track_t *t)
 {
     if (!t)
         return;
-    for (int i = 0; i < NSHARDS; i++) {
-        weft__free(t->shards[i].slots);
-        pthread_mutex_destroy(&t->shards[i].lock);
-    }
     for (size_t i = 0; i < t->ntasks; i++) {
-        weft__free(t->tasks[i]->name);
-        weft__free(t->tasks[i]);
+        task_t *k = task_at(t, (uint32_t)i);
+        weft__free(k->name);
+        weft__aligned_free(k);
     }
-    weft__free(t->tasks);
+    for (size_t c = 0; c <= MAX_IDS / TASK_CHUNK; c++)
+        weft__free(atomic_load_explicit(&t->chunks[c], memory_order_relaxed));
     weft__free(t->task_ix.slots);
     weft__free(t->sites);
     weft__free(t->site_ix.slots);
@@ -225,39 +226,78 @@ int weft__track_depth(const weft__track_t *t)
     return t->depth;
 }
 
+unsigned weft__track_gen(const weft__track_t *t)
+{
+    return t->gen;
+}
+
 /* ---- records ------------------------------------------------------------------ */
 
-static shard_t *shard_of(weft__track_t *t, uintptr_t p, uint64_t *h)
+static uint32_t find_task(weft__track_t *t, weft__track_cache_t *c, const void *key, const char *name)
 {
-    *h = mix(p);
-    return &t->shards[*h % NSHARDS];
-}
-
-/* shard lock held */
-static int shard_grow(shard_t *s)
-{
-    if (s->cap && (s->n + 1) * 2 <= s->cap)
-        return 0;
-    size_t cap = s->cap ? s->cap * 2 : 256;
-    rec_t *slots = weft__calloc(cap, sizeof *slots);
-    if (!slots)
-        return WEFT_ENOMEM;
-    for (size_t i = 0; i < s->cap; i++) {
-        if (!s->slots[i].p)
-            continue;
-        size_t j = (mix(s->slots[i].p) >> 6) & (cap - 1);
-        while (slots[j].p)
-            j = (j + 1) & (cap - 1);
-        slots[j] = s->slots[i];
+    if (c && c->task_key == key &&
+        (c->task_name == name || (c->task_name && name && !strcmp(c->task_name, name))))
+        return c->task_id;
+    pthread_mutex_lock(&t->names_lock);
+    uint32_t id = task_id(t, name);
+    pthread_mutex_unlock(&t->names_lock);
+    if (c && id != UINT32_MAX) {
+        c->task_key = key;
+        c->task_name = task_at(t, id)->name;
+        c->task_id = id;
     }
-    weft__free(s->slots);
-    s->slots = slots;
-    s->cap = cap;
-    return 0;
+    return id;
 }
 
-static void task_add(task_t *k, int64_t bytes)
+static uint32_t find_site(weft__track_t *t, weft__track_cache_t *c, const site_t *key)
 {
+    void *pc = key->ntrace ? key->trace[0] : NULL;
+    if (key->ntrace > 1)
+        c = NULL; /* deep traces are not remembered */
+    size_t slot = (size_t)(mix((uint64_t)(uintptr_t)key->file ^ (uint64_t)(uintptr_t)pc ^ (uint64_t)key->line) %
+                           WEFT__TRACK_CACHE_SITES);
+    if (c && c->sites[slot].id && c->sites[slot].file == key->file && c->sites[slot].line == key->line &&
+        c->sites[slot].pc == pc)
+        return c->sites[slot].id - 1;
+    pthread_mutex_lock(&t->names_lock);
+    uint32_t id = site_id(t, key);
+    pthread_mutex_unlock(&t->names_lock);
+    if (c && id != UINT32_MAX) {
+        c->sites[slot].file = key->file;
+        c->sites[slot].line = key->line;
+        c->sites[slot].pc = pc;
+        c->sites[slot].id = id + 1;
+    }
+    return id;
+}
+
+uint64_t weft__track_record(weft__track_t *t, weft__track_cache_t *cache, const void *key, const char *task,
+                            const char *file, int line, void *const *trace, int ntrace)
+{
+    if (cache && cache->t != t) { /* another tracker's: start afresh */
+        memset(cache, 0, sizeof *cache);
+        cache->t = t;
+    }
+    site_t s;
+    s.file = file;
+    s.line = file ? line : 0;
+    s.ntrace = ntrace < t->depth ? ntrace : t->depth;
+    s.trace[0] = NULL; /* (only the first ntrace count) */
+    if (s.ntrace > 0)
+        memcpy(s.trace, trace, (size_t)s.ntrace * sizeof s.trace[0]);
+    uint32_t site = find_site(t, cache, &s), tid = find_task(t, cache, key, task);
+    if (site == UINT32_MAX || tid == UINT32_MAX) {
+        atomic_fetch_add_explicit(&t->lost, 1, memory_order_relaxed);
+        return 0;
+    }
+    return ((uint64_t)t->gen << 48) | ((uint64_t)site << 24) | tid;
+}
+
+void weft__track_account(weft__track_t *t, uint64_t rec, int64_t bytes)
+{
+    task_t *k = task_at(t, WEFT__REC_TASK(rec));
+    if (!k)
+        return;
     int64_t now = atomic_fetch_add_explicit(&k->current, bytes, memory_order_relaxed) + bytes;
     int64_t peak = atomic_load_explicit(&k->peak, memory_order_relaxed);
     while (now > peak &&
@@ -265,87 +305,15 @@ static void task_add(task_t *k, int64_t bytes)
         ;
 }
 
-void weft__track_alloc(weft__track_t *t, const void *p, size_t size, const char *task, const char *file, int line,
-                       void *const *trace, int ntrace)
-{
-    site_t key;
-    memset(&key, 0, sizeof key);
-    key.file = file;
-    key.line = file ? line : 0;
-    key.ntrace = ntrace < t->depth ? ntrace : t->depth;
-    if (key.ntrace > 0)
-        memcpy(key.trace, trace, (size_t)key.ntrace * sizeof key.trace[0]);
-    pthread_mutex_lock(&t->names_lock);
-    uint32_t site = site_id(t, &key), tid = task_id(t, task);
-    task_t *k = tid != UINT32_MAX ? t->tasks[tid] : NULL;
-    pthread_mutex_unlock(&t->names_lock);
-    uint64_t h;
-    shard_t *s = shard_of(t, (uintptr_t)p, &h);
-    pthread_mutex_lock(&s->lock);
-    if (site == UINT32_MAX || !k || shard_grow(s)) {
-        pthread_mutex_unlock(&s->lock);
-        atomic_fetch_add_explicit(&t->lost, 1, memory_order_relaxed);
-        return;
-    }
-    size_t i = (h >> 6) & (s->cap - 1);
-    while (s->slots[i].p && s->slots[i].p != (uintptr_t)p)
-        i = (i + 1) & (s->cap - 1);
-    if (!s->slots[i].p)
-        s->n++;
-    s->slots[i] = (rec_t){(uintptr_t)p, size, site, tid};
-    pthread_mutex_unlock(&s->lock);
-    task_add(k, (int64_t)size);
-}
-
-int weft__track_free(weft__track_t *t, const void *p)
-{
-    uint64_t h;
-    shard_t *s = shard_of(t, (uintptr_t)p, &h);
-    pthread_mutex_lock(&s->lock);
-    if (!s->cap) {
-        pthread_mutex_unlock(&s->lock);
-        return 0;
-    }
-    size_t i = (h >> 6) & (s->cap - 1);
-    while (s->slots[i].p && s->slots[i].p != (uintptr_t)p)
-        i = (i + 1) & (s->cap - 1);
-    if (!s->slots[i].p) {
-        pthread_mutex_unlock(&s->lock);
-        return 0;
-    }
-    rec_t r = s->slots[i];
-    /* backward-shift deletion keeps the probe sequences whole */
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & (s->cap - 1);
-        if (!s->slots[j].p)
-            break;
-        size_t home = (mix(s->slots[j].p) >> 6) & (s->cap - 1);
-        if (((j - home) & (s->cap - 1)) >= ((j - i) & (s->cap - 1))) {
-            s->slots[i] = s->slots[j];
-            i = j;
-        }
-    }
-    s->slots[i].p = 0;
-    s->n--;
-    pthread_mutex_unlock(&s->lock);
-    pthread_mutex_lock(&t->names_lock);
-    task_t *k = t->tasks[r.task];
-    pthread_mutex_unlock(&t->names_lock);
-    task_add(k, -(int64_t)r.size);
-    return 1;
-}
-
 void weft__track_task_usage(weft__track_t *t, const char *task, size_t *current, size_t *peak)
 {
     *current = *peak = 0;
     pthread_mutex_lock(&t->names_lock);
-    uint32_t n = (uint32_t)t->ntasks;
     task_t *k = NULL;
-    for (uint32_t i = 0; i < n && !k; i++) {
-        const char *name = t->tasks[i]->name;
+    for (size_t i = 0; i < t->ntasks && !k; i++) {
+        const char *name = task_at(t, (uint32_t)i)->name;
         if (name == task || (name && task && !strcmp(name, task)))
-            k = t->tasks[i];
+            k = task_at(t, (uint32_t)i);
     }
     pthread_mutex_unlock(&t->names_lock);
     if (k) {
@@ -378,31 +346,43 @@ static int by_site_task(const void *a, const void *b)
     return (x->task > y->task) - (x->task < y->task);
 }
 
-int weft__track_snapshot(weft__track_t *t, weft_mem_snapshot_t **out)
+typedef struct collect {
+    weft__track_t *t;
+    agg_t *aggs;
+    size_t n, cap;
+    bool oom;
+} collect_t;
+
+static void collect(void *ud, uint64_t rec, size_t size)
+{
+    collect_t *c = ud;
+    if (WEFT__REC_GEN(rec) != c->t->gen || c->oom)
+        return;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 256;
+        agg_t *na = weft__realloc(c->aggs, cap * sizeof *na);
+        if (!na) {
+            c->oom = true;
+            return;
+        }
+        c->aggs = na;
+        c->cap = cap;
+    }
+    c->aggs[c->n++] = (agg_t){WEFT__REC_SITE(rec), WEFT__REC_TASK(rec), size, 1};
+}
+
+int weft__track_snapshot(weft__track_t *t, weft__track_walk_fn walk, void *wud, weft_mem_snapshot_t **out)
 {
     weft_mem_snapshot_t *s = weft__calloc(1, sizeof *s);
     if (!s)
         return WEFT_ENOMEM;
-    size_t cap = 0;
-    for (int i = 0; i < NSHARDS; i++) {
-        shard_t *sh = &t->shards[i];
-        pthread_mutex_lock(&sh->lock);
-        size_t need = s->naggs + sh->n;
-        if (need > cap) {
-            size_t ncap = need * 2 + 16;
-            agg_t *na = weft__realloc(s->aggs, ncap * sizeof *na);
-            if (!na) {
-                pthread_mutex_unlock(&sh->lock);
-                weft_mem_snapshot_destroy(s);
-                return WEFT_ENOMEM;
-            }
-            s->aggs = na;
-            cap = ncap;
-        }
-        for (size_t j = 0; j < sh->cap; j++)
-            if (sh->slots[j].p)
-                s->aggs[s->naggs++] = (agg_t){sh->slots[j].site, sh->slots[j].task, sh->slots[j].size, 1};
-        pthread_mutex_unlock(&sh->lock);
+    collect_t c = {.t = t};
+    walk(wud, collect, &c);
+    s->aggs = c.aggs;
+    s->naggs = c.n;
+    if (c.oom) {
+        weft_mem_snapshot_destroy(s);
+        return WEFT_ENOMEM;
     }
     /* one entry per (site, task) */
     if (s->naggs)
@@ -426,7 +406,7 @@ int weft__track_snapshot(weft__track_t *t, weft_mem_snapshot_t **out)
     if (!oom && s->nsites)
         memcpy(s->sites, t->sites, s->nsites * sizeof *s->sites);
     for (size_t i = 0; !oom && i < s->ntasks; i++)
-        if (t->tasks[i]->name && !(s->tasks[i] = weft__strdup(t->tasks[i]->name)))
+        if (task_at(t, (uint32_t)i)->name && !(s->tasks[i] = weft__strdup(task_at(t, (uint32_t)i)->name)))
             oom = true;
     pthread_mutex_unlock(&t->names_lock);
     if (oom) {
@@ -700,10 +680,10 @@ int weft_mem_snapshot_write(const weft_mem_snapshot_t *s, const weft_mem_snapsho
     return ferror(f) ? WEFT_ESYS : 0;
 }
 
-size_t weft__track_report_leaks(weft__track_t *t, FILE *f)
+size_t weft__track_report_leaks(weft__track_t *t, weft__track_walk_fn walk, void *wud, FILE *f)
 {
     weft_mem_snapshot_t *s;
-    if (weft__track_snapshot(t, &s) != 0)
+    if (weft__track_snapshot(t, walk, wud, &s) != 0)
         return 0;
     size_t blocks = 0;
     for (size_t i = 0; i < s->naggs; i++) {

@@ -233,7 +233,18 @@ const char *weft__task_label(const weft_task_t *t, char *buf, size_t size)
 {
     if (t->name)
         return t->name;
-    snprintf(buf, size, "#%u", t->index);
+    char digits[12];
+    size_t n = 0;
+    uint32_t v = t->index;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    if (size < n + 2)
+        return "#";
+    buf[0] = '#';
+    for (size_t i = 0; i < n; i++)
+        buf[1 + i] = digits[n - 1 - i];
+    buf[1 + n] = '\0';
     return buf;
 }
 

@@ -216,7 +216,6 @@ static inline void weft__queue_append(weft_task_t **head, weft_task_t **tail, we
 /* graph.c */
 int weft__graph_prepare(weft_graph_t *g);   /* validate + collect sources */
 void weft__graph_release_result(weft_task_t *t);
-const char *weft__task_label(const weft_task_t *t, char *buf, size_t size);
 
 /* worker.c */
 weft_worker_t *weft__worker_current(const weft_pool_t *p);

@@ -39,6 +39,9 @@ int weft__pool_slots(const weft_pool_t *p);
 int weft__pool_workers(const weft_pool_t *p);
 /* The task the calling thread runs in p, or NULL. */
 weft_task_t *weft__pool_running_task(const weft_pool_t *p);
+/* A task's name, or "#<index>" written into buf (size >= 12) for an
+ * unnamed one; no printf (the memory tracker calls it per allocation). */
+const char *weft__task_label(const weft_task_t *t, char *buf, size_t size);
 
 int weft__pool_submit(weft_pool_t *p, weft_graph_t *g);
 int weft__pool_run(weft_pool_t *p, weft_graph_t *g);
