@@ -70,9 +70,11 @@ static int scenario(void)
     cfg.threads = 2;
     cfg.flags = WEFT_CONFIG_QUIET;
     OK_OR_NOMEM(weft_runtime_create(&cfg, &rt));
+    OK_OR_NOMEM(weft_mem_track_start(rt, 1)); /* records made along the way can be lost, not the run */
     OK_OR_NOMEM(weft_graph_create(&g));
     weft_task_t *hub = NULL, *join = NULL, *t = NULL;
     weft_tensor_t *ta = NULL, *tb = NULL, *tc = NULL, *td = NULL;
+    weft_mem_snapshot_t *snap = NULL;
     OK_OR_NOMEM(weft_graph_add_ex(g, "hub", leaf, NULL, 0, &hub));
     OK_OR_NOMEM(weft_graph_add_ex(g, "join", leaf, NULL, 0, &join));
     char name[32];
@@ -112,7 +114,17 @@ static int scenario(void)
     OK_OR_NOMEM(weft_tensor_create(rt, WEFT_F32, 2, (int64_t[]){40, 25}, WEFT_MEM_HOST, 0, &td));
     OK_OR_NOMEM(weft_tensor_copy(td, tb));
     OK_OR_NOMEM(weft_tensor_copy(tb, tb));
+    OK_OR_NOMEM(weft_mem_snapshot_take(rt, &snap));
+    size_t groups = 0;
+    OK_OR_NOMEM(weft_mem_snapshot_top(snap, NULL, WEFT_MEM_BY_SITE, NULL, 0, &groups));
+    FILE *null = fopen("/dev/null", "w");
+    CHECK(null != NULL);
+    int wrc = weft_mem_snapshot_write(snap, snap, WEFT_MEM_BY_TASK, 0, 1, null);
+    fclose(null);
+    OK_OR_NOMEM(wrc);
+    OK_OR_NOMEM(weft_mem_track_stop(rt));
 out:
+    weft_mem_snapshot_destroy(snap);
     weft_tensor_release(ta);
     weft_tensor_release(tb);
     weft_tensor_release(tc);
