@@ -65,6 +65,8 @@ static int scenario(void)
 {
     weft_runtime_t *rt = NULL;
     weft_graph_t *g = NULL;
+    weft_tensor_t *ta = NULL, *tb = NULL, *tc = NULL, *td = NULL; /* before any goto out */
+    weft_mem_snapshot_t *snap = NULL;
     weft_config_t cfg;
     weft_config_init(&cfg);
     cfg.threads = 2;
@@ -73,8 +75,6 @@ static int scenario(void)
     OK_OR_NOMEM(weft_mem_track_start(rt, 1)); /* records made along the way can be lost, not the run */
     OK_OR_NOMEM(weft_graph_create(&g));
     weft_task_t *hub = NULL, *join = NULL, *t = NULL;
-    weft_tensor_t *ta = NULL, *tb = NULL, *tc = NULL, *td = NULL;
-    weft_mem_snapshot_t *snap = NULL;
     OK_OR_NOMEM(weft_graph_add_ex(g, "hub", leaf, NULL, 0, &hub));
     OK_OR_NOMEM(weft_graph_add_ex(g, "join", leaf, NULL, 0, &join));
     char name[32];
