@@ -84,11 +84,13 @@ static double measure(weft_runtime_t *rt, weft_graph_t *g, job_t *job)
     return (now() - t0) / (double)job->iters * 1e9;
 }
 
-/* One allocator at one size, in a fresh child process with its own
- * runtime: allocators leave state behind (arenas, purging, trimming, cold
- * caches) that slows whichever runs next in the same process. Median of 5
- * timed runs, each after an untimed one; returns ns per pair per thread. */
-static double in_child(int which, size_t size, long iters, int *threads)
+/* Runs body(arg, out) in a fresh child process and returns its two
+ * results: allocators leave state behind (arenas, purging, trimming, cold
+ * caches) that slows whichever runs next in the same process. The child
+ * gets its own runtime (tasks on the workers only). */
+typedef int (*child_body_t)(weft_runtime_t *rt, const void *arg, double out[2]);
+
+static void in_child(child_body_t body, const void *arg, double out[2], const char *what)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -100,43 +102,48 @@ static double in_child(int which, size_t size, long iters, int *threads)
         close(fds[0]);
         weft_config_t cfg;
         weft_config_init(&cfg);
-        cfg.flags = WEFT_CONFIG_QUIET | WEFT_CONFIG_NO_CALLER_HELP; /* the tasks run on the workers */
+        cfg.flags = WEFT_CONFIG_QUIET | WEFT_CONFIG_NO_CALLER_HELP;
         weft_runtime_t *rt;
-        if (weft_runtime_create(&cfg, &rt) != 0)
+        double res[2] = {0, 0};
+        if (weft_runtime_create(&cfg, &rt) != 0 || body(rt, arg, res) != 0 ||
+            write(fds[1], res, sizeof res) != sizeof res)
             _exit(1);
-        weft_runtime_info_t info;
-        weft_runtime_info(rt, &info);
-        job_t job = {which, size, iters};
-        weft_graph_t *g;
-        if (weft_graph_create(&g) != 0)
-            _exit(1);
-        for (int i = 0; i < info.threads; i++)
-            weft_graph_add(g, NULL, pairs, &job);
-        double v[5];
-        for (int r = 0; r < 5; r++) {
-            measure(rt, g, &job);
-            v[r] = measure(rt, g, &job);
-        }
-        qsort(v, 5, sizeof v[0], by_value);
-        double out[2] = {v[2], info.threads};
-        if (write(fds[1], out, sizeof out) != sizeof out)
-            _exit(1);
-        weft_graph_destroy(g);
         weft_runtime_destroy(rt);
         _exit(0);
     }
     close(fds[1]);
-    double in[2];
-    ssize_t got = read(fds[0], in, sizeof in);
+    ssize_t got = read(fds[0], out, 2 * sizeof out[0]);
     close(fds[0]);
     int st;
     waitpid(pid, &st, 0);
-    if (got != sizeof in || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        fprintf(stderr, "pool: the %s run at %zu bytes failed\n", names[which], size);
+    if (got != 2 * sizeof out[0] || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "pool: the %s run failed\n", what);
         exit(1);
     }
-    *threads = (int)in[1];
-    return in[0];
+}
+
+/* One allocator at one size: ns per pair per thread (median of 5 timed
+ * runs, each after an untimed one), and the number of threads. */
+static int pairs_body(weft_runtime_t *rt, const void *arg, double out[2])
+{
+    job_t job = *(const job_t *)arg;
+    weft_runtime_info_t info;
+    weft_runtime_info(rt, &info);
+    weft_graph_t *g;
+    if (weft_graph_create(&g) != 0)
+        return -1;
+    for (int i = 0; i < info.threads; i++)
+        weft_graph_add(g, NULL, pairs, &job);
+    double v[5];
+    for (int r = 0; r < 5; r++) {
+        measure(rt, g, &job);
+        v[r] = measure(rt, g, &job);
+    }
+    weft_graph_destroy(g);
+    qsort(v, 5, sizeof v[0], by_value);
+    out[0] = v[2];
+    out[1] = info.threads;
+    return 0;
 }
 
 /* ---- tracking's cost on an allocation-heavy graph ------------------------- */
@@ -168,55 +175,37 @@ static int heavy(weft_ctx_t *ctx, void *arg)
     return sum == 1 ? -1 : 0; /* keeps the reads */
 }
 
-/* Seconds per run (median of 5) of the heavy graph, tracking at `depth`
- * (-1: off), in a fresh child process. */
+/* Seconds per run (median of 5) of the heavy graph, tracking at depth
+ * *arg (-1: off). */
+static int heavy_body(weft_runtime_t *rt, const void *arg, double out[2])
+{
+    int depth = *(const int *)arg;
+    weft_graph_t *g;
+    if (weft_graph_create(&g) != 0)
+        return -1;
+    for (uintptr_t i = 0; i < HEAVY_TASKS; i++)
+        weft_graph_add(g, NULL, heavy, (void *)i);
+    if (depth >= 0 && weft_mem_track_start(rt, depth) != 0)
+        return -1;
+    double v[5];
+    for (int r = 0; r < 5; r++) {
+        weft_graph_run(rt, g); /* warm */
+        double t0 = now();
+        if (weft_graph_run(rt, g) != 0)
+            return -1;
+        v[r] = now() - t0;
+    }
+    weft_graph_destroy(g);
+    qsort(v, 5, sizeof v[0], by_value);
+    out[0] = v[2];
+    return 0;
+}
+
 static double heavy_in_child(int depth)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        exit(1);
-    pid_t pid = fork();
-    if (pid < 0)
-        exit(1);
-    if (pid == 0) {
-        close(fds[0]);
-        weft_config_t cfg;
-        weft_config_init(&cfg);
-        cfg.flags = WEFT_CONFIG_QUIET | WEFT_CONFIG_NO_CALLER_HELP;
-        weft_runtime_t *rt;
-        weft_graph_t *g;
-        if (weft_runtime_create(&cfg, &rt) != 0 || weft_graph_create(&g) != 0)
-            _exit(1);
-        for (uintptr_t i = 0; i < HEAVY_TASKS; i++)
-            weft_graph_add(g, NULL, heavy, (void *)i);
-        if (depth >= 0 && weft_mem_track_start(rt, depth) != 0)
-            _exit(1);
-        double v[5];
-        for (int r = 0; r < 5; r++) {
-            weft_graph_run(rt, g); /* warm */
-            double t0 = now();
-            if (weft_graph_run(rt, g) != 0)
-                _exit(1);
-            v[r] = now() - t0;
-        }
-        qsort(v, 5, sizeof v[0], by_value);
-        if (write(fds[1], &v[2], sizeof v[2]) != sizeof v[2])
-            _exit(1);
-        weft_graph_destroy(g);
-        weft_runtime_destroy(rt);
-        _exit(0);
-    }
-    close(fds[1]);
-    double t = 0;
-    ssize_t got = read(fds[0], &t, sizeof t);
-    close(fds[0]);
-    int st;
-    waitpid(pid, &st, 0);
-    if (got != sizeof t || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        fprintf(stderr, "pool: the tracking run (depth %d) failed\n", depth);
-        exit(1);
-    }
-    return t;
+    double out[2];
+    in_child(heavy_body, &depth, out, "tracking");
+    return out[0];
 }
 
 int main(int argc, char **argv)
@@ -236,7 +225,15 @@ int main(int argc, char **argv)
     for (size_t s = 0; s < 5; s++) {
         long n = (long)((double)iters[s] * scale);
         for (int w = 0; w < NALLOC; w++)
-            t[s][w] = w == JEMALLOC && !je_mallocx ? -1 : in_child(w, sizes[s], n < 1 ? 1 : n, &threads);
+            if (w == JEMALLOC && !je_mallocx) {
+                t[s][w] = -1;
+            } else {
+                job_t job = {w, sizes[s], n < 1 ? 1 : n};
+                double out[2];
+                in_child(pairs_body, &job, out, names[w]);
+                t[s][w] = out[0];
+                threads = (int)out[1];
+            }
     }
     printf("pool: ns per alloc+free pair, per thread, %d threads (median of 5, each in a fresh process)\n",
            threads);
