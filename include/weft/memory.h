@@ -38,10 +38,11 @@ typedef struct weft_mem_stats {
 
 /* Host memory statistics. Exact when no thread allocates meanwhile; peak is
  * exact while one thread allocates at a time, and otherwise may be off by
- * up to 256 KiB per worker (workers batch their counts). Errors:
- * WEFT_EINVAL (NULL). */
+ * up to 256 KiB (or twice the biggest block it handled) per worker: workers
+ * batch their counts. Errors: WEFT_EINVAL (NULL). */
 WEFT_API int weft_mem_stats(weft_runtime_t *rt, weft_mem_stats_t *out);
-/* Starts a new peak from the bytes in use now. Errors: WEFT_EINVAL. */
+/* Starts a new peak from the bytes in use now (a worker allocating at that
+ * very moment may keep its older high mark). Errors: WEFT_EINVAL. */
 WEFT_API int weft_mem_reset_peak(weft_runtime_t *rt);
 
 /* ---- more ----------------------------------------------------------------- */
