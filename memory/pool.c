@@ -111,6 +111,7 @@ typedef struct kind {
 
 struct weft__mem {
     weft_pool_t *pool;
+    weft_runtime_t *rt; /* the owner (weft__mem_attach) */
     int nworkers;       /* slots owned by the pool's threads for life */
     _Atomic(weft__track_t *) track; /* tracking on (memory/track.c) */
     unsigned track_gen;             /* of the last tracker started */
@@ -123,10 +124,72 @@ struct weft__mem {
 
 static void walk_records(void *wud, weft__track_visit_fn visit, void *vud);
 
-static weft__mem_t *mem_of(weft_runtime_t *rt)
+/* With checks: the runtimes alive, so that a call on a destroyed one is
+ * reported instead of reading freed memory. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static weft_runtime_t **live;
+static size_t nlive, caplive;
+
+static bool is_live(const weft_runtime_t *rt)
 {
+    pthread_mutex_lock(&live_lock);
+    bool found = false;
+    for (size_t i = 0; i < nlive && !found; i++)
+        found = live[i] == rt;
+    pthread_mutex_unlock(&live_lock);
+    return found;
+}
+
+void weft__mem_attach(weft__mem_t *m, weft_runtime_t *rt)
+{
+    m->rt = rt;
+    if (!CHECKS)
+        return;
+    pthread_mutex_lock(&live_lock);
+    if (nlive == caplive) {
+        size_t cap = caplive ? caplive * 2 : 8;
+        weft_runtime_t **nl = weft__realloc(live, cap * sizeof *nl);
+        if (nl) {
+            live = nl;
+            caplive = cap;
+        }
+    }
+    if (nlive < caplive)
+        live[nlive++] = rt;
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void detach(weft__mem_t *m)
+{
+    if (!CHECKS || !m->rt)
+        return;
+    pthread_mutex_lock(&live_lock);
+    for (size_t i = 0; i < nlive; i++)
+        if (live[i] == m->rt) {
+            live[i] = live[--nlive];
+            break;
+        }
+    if (!nlive) {
+        weft__free(live);
+        live = NULL;
+        caplive = 0;
+    }
+    pthread_mutex_unlock(&live_lock);
+}
+
+/* The pool of rt; NULL (reported, with checks, when rt was destroyed) when
+ * there is none. */
+static weft__mem_t *mem_of_checked(weft_runtime_t *rt, const char *call)
+{
+    if (!rt)
+        return NULL;
+    if (CHECKS && !is_live(rt)) {
+        weft__log("%s: runtime %p is not alive (destroyed already?); ignored", call, (void *)rt);
+        return NULL;
+    }
     return ((weft__mem_owner_t *)rt)->mem;
 }
+#define mem_of(rt) mem_of_checked((rt), __func__)
 
 static void report(weft__mem_t *m, const char *call, const void *p, const char *why)
 {
@@ -662,6 +725,7 @@ void weft__mem_destroy(weft__mem_t *m)
         weft__track_destroy(m->retired[i]);
     weft__free(m->retired);
     pthread_mutex_destroy(&m->track_lock);
+    detach(m);
     kind_fini(&m->host);
     weft__aligned_free(m);
 }
@@ -670,9 +734,9 @@ void weft__mem_destroy(weft__mem_t *m)
 
 int weft_mem_track_start(weft_runtime_t *rt, int depth)
 {
-    if (!rt || depth < 0 || depth > WEFT__TRACK_MAX_DEPTH)
-        return WEFT_EINVAL;
     weft__mem_t *m = mem_of(rt);
+    if (!m || depth < 0 || depth > WEFT__TRACK_MAX_DEPTH)
+        return WEFT_EINVAL;
     pthread_mutex_lock(&m->track_lock);
     int rc = WEFT_ESTATE;
     weft__track_t *t = NULL;
@@ -687,9 +751,9 @@ int weft_mem_track_start(weft_runtime_t *rt, int depth)
 
 int weft_mem_track_stop(weft_runtime_t *rt)
 {
-    if (!rt)
-        return WEFT_EINVAL;
     weft__mem_t *m = mem_of(rt);
+    if (!m)
+        return WEFT_EINVAL;
     pthread_mutex_lock(&m->track_lock);
     weft__track_t *t = atomic_load_explicit(&m->track, memory_order_relaxed);
     int rc = WEFT_ESTATE;
@@ -711,14 +775,16 @@ int weft_mem_track_stop(weft_runtime_t *rt)
 
 int weft_mem_tracking(weft_runtime_t *rt)
 {
-    return rt && atomic_load_explicit(&mem_of(rt)->track, memory_order_acquire) != NULL;
+    weft__mem_t *m = mem_of(rt);
+    return m && atomic_load_explicit(&m->track, memory_order_acquire) != NULL;
 }
 
 int weft_mem_task_usage(weft_runtime_t *rt, const char *task, size_t *current, size_t *peak)
 {
-    if (!rt || !current || !peak)
+    weft__mem_t *m = mem_of(rt);
+    if (!m || !current || !peak)
         return WEFT_EINVAL;
-    weft__track_t *t = atomic_load_explicit(&mem_of(rt)->track, memory_order_acquire);
+    weft__track_t *t = atomic_load_explicit(&m->track, memory_order_acquire);
     if (!t)
         return WEFT_ESTATE;
     weft__track_task_usage(t, task, current, peak);
@@ -730,10 +796,11 @@ int weft_mem_snapshot_take(weft_runtime_t *rt, weft_mem_snapshot_t **out)
     if (!out)
         return WEFT_EINVAL;
     *out = NULL;
-    if (!rt)
+    weft__mem_t *m = mem_of(rt);
+    if (!m)
         return WEFT_EINVAL;
-    weft__track_t *t = atomic_load_explicit(&mem_of(rt)->track, memory_order_acquire);
-    return t ? weft__track_snapshot(t, walk_records, &mem_of(rt)->host, out) : WEFT_ESTATE;
+    weft__track_t *t = atomic_load_explicit(&m->track, memory_order_acquire);
+    return t ? weft__track_snapshot(t, walk_records, &m->host, out) : WEFT_ESTATE;
 }
 
 /* ---- the calls (include/weft/memory.h) --------------------------------- */
@@ -837,9 +904,9 @@ static __attribute__((noinline)) void *tracked_alloc(weft__mem_t *m, size_t byte
 
 void *weft_mem_alloc_at(weft_runtime_t *rt, size_t bytes, const char *file, int line)
 {
-    if (!rt)
-        return NULL;
     weft__mem_t *m = mem_of(rt);
+    if (!m)
+        return NULL;
     if (atomic_load_explicit(&m->track, memory_order_relaxed))
         return tracked_alloc(m, bytes, file, line, __builtin_return_address(0));
     return weft_mem_alloc(rt, bytes);
@@ -849,9 +916,9 @@ void *weft_mem_alloc_at(weft_runtime_t *rt, size_t bytes, const char *file, int 
  * back, with nothing else to do; everything else in kind_alloc/kind_free. */
 void *weft_mem_alloc(weft_runtime_t *rt, size_t bytes)
 {
-    if (!rt)
-        return NULL;
     weft__mem_t *m = mem_of(rt);
+    if (!m)
+        return NULL;
     kind_t *k = &m->host;
     if (__builtin_expect(atomic_load_explicit(&m->track, memory_order_relaxed) != NULL, 0))
         return tracked_alloc(m, bytes, NULL, 0, __builtin_return_address(0));
@@ -874,13 +941,13 @@ int weft_mem_alloc_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, si
     if (!out)
         return WEFT_EINVAL;
     *out = NULL;
-    if (!rt)
+    weft__mem_t *m = mem_of(rt);
+    if (!m)
         return WEFT_EINVAL;
     if (kind == WEFT_MEM_PINNED || kind == WEFT_MEM_DEVICE)
         return WEFT_ENOTSUP;
     if (kind != WEFT_MEM_HOST || bytes > WEFT_MEM_MAX_BYTES)
         return WEFT_EINVAL;
-    weft__mem_t *m = mem_of(rt);
     *out = kind_alloc(m, &m->host, bytes);
     return *out ? 0 : WEFT_ENOMEM;
 }
@@ -894,6 +961,8 @@ void weft_mem_free(weft_runtime_t *rt, void *p)
         return;
     }
     weft__mem_t *m = mem_of(rt);
+    if (!m)
+        return; /* reported (with checks) */
     kind_t *k = &m->host;
     region_t *r = owner(k, p);
     if (!r) {
@@ -924,7 +993,8 @@ void weft_mem_free(weft_runtime_t *rt, void *p)
 
 size_t weft_mem_size(weft_runtime_t *rt, const void *p)
 {
-    region_t *r = rt && p ? owner(&mem_of(rt)->host, p) : NULL;
+    weft__mem_t *m = p ? mem_of(rt) : NULL;
+    region_t *r = m ? owner(&m->host, p) : NULL;
     return r ? r->block : 0;
 }
 
@@ -957,13 +1027,14 @@ static void kind_stats(kind_t *k, weft_mem_stats_t *out)
 int weft_mem_stats_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, weft_mem_stats_t *out)
 {
     (void)device;
-    if (!rt || !out)
+    weft__mem_t *m = out ? mem_of(rt) : NULL;
+    if (!m)
         return WEFT_EINVAL;
     if (kind == WEFT_MEM_PINNED || kind == WEFT_MEM_DEVICE)
         return WEFT_ENOTSUP;
     if (kind != WEFT_MEM_HOST)
         return WEFT_EINVAL;
-    kind_stats(&mem_of(rt)->host, out);
+    kind_stats(&m->host, out);
     return 0;
 }
 
@@ -974,12 +1045,13 @@ int weft_mem_stats(weft_runtime_t *rt, weft_mem_stats_t *out)
 
 int weft_mem_reset_peak(weft_runtime_t *rt)
 {
-    if (!rt)
+    weft__mem_t *m = mem_of(rt);
+    if (!m)
         return WEFT_EINVAL;
     /* Each cache's high mark restarts from where it is. A worker counting
      * at this very moment may put its old mark back: under concurrent
      * allocation the peak is approximate anyway (weft/memory.h). */
-    kind_t *k = &mem_of(rt)->host;
+    kind_t *k = &m->host;
     for (int i = 0; i < k->ncaches; i++)
         atomic_store_explicit(&k->caches[i].delta_max, atomic_load_explicit(&k->caches[i].delta, memory_order_relaxed),
                               memory_order_relaxed);
@@ -1014,9 +1086,9 @@ static void trim_to(kind_t *k, size_t limit)
 
 int weft_mem_set_cache_limit(weft_runtime_t *rt, size_t bytes)
 {
-    if (!rt)
-        return WEFT_EINVAL;
     weft__mem_t *m = mem_of(rt);
+    if (!m)
+        return WEFT_EINVAL;
     atomic_store_explicit(&m->cache_limit, bytes, memory_order_relaxed);
     trim_to(&m->host, depot_limit(m, &m->host));
     return 0;
@@ -1024,8 +1096,9 @@ int weft_mem_set_cache_limit(weft_runtime_t *rt, size_t bytes)
 
 int weft_mem_trim(weft_runtime_t *rt)
 {
-    if (!rt)
+    weft__mem_t *m = mem_of(rt);
+    if (!m)
         return WEFT_EINVAL;
-    trim_to(&mem_of(rt)->host, 0);
+    trim_to(&m->host, 0);
     return 0;
 }

@@ -223,6 +223,30 @@ TEST(double_free_is_caught_with_checks)
 #endif
 }
 
+/* With checks, calls on a destroyed runtime are reported and refused
+ * instead of reading freed memory. */
+TEST(destroyed_runtime_is_caught_with_checks)
+{
+#if !WEFT_MEM_CHECKS
+    exit(TEST_SKIP_CODE);
+#else
+    weft_runtime_t *rt = make_rt(1, 0);
+    void *p = weft_mem_alloc(rt, 100);
+    CHECK(p != NULL);
+    weft_mem_free(rt, p);
+    weft_runtime_destroy(rt);
+    weft_mem_stats_t s;
+    CHECK(weft_mem_alloc(rt, 100) == NULL);
+    weft_mem_free(rt, p);
+    CHECK_EQ(weft_mem_stats(rt, &s), WEFT_EINVAL);
+    CHECK_EQ(weft_mem_trim(rt), WEFT_EINVAL);
+    CHECK_EQ(weft_mem_track_start(rt, 1), WEFT_EINVAL);
+    weft_tensor_t *t = (weft_tensor_t *)1;
+    CHECK_EQ(weft_tensor_create(rt, WEFT_F32, 0, NULL, WEFT_MEM_HOST, 0, &t), WEFT_EINVAL);
+    CHECK(t == NULL);
+#endif
+}
+
 /* Under ASan, free blocks are poisoned: touching one is reported. */
 TEST(use_after_free_is_seen_by_asan)
 {
