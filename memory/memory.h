@@ -30,8 +30,8 @@ typedef struct weft__mem_owner {
  * WEFT_ENOMEM. */
 int weft__mem_create(weft_pool_t *pool, const int *slot_numa, int nnuma, weft__mem_t **out);
 /* The runtime owning m (with -Dmem_checks, calls on it after its
- * destruction are then reported). */
-void weft__mem_attach(weft__mem_t *m, weft_runtime_t *rt);
+ * destruction are then reported). Errors: WEFT_ENOMEM. */
+int weft__mem_attach(weft__mem_t *m, weft_runtime_t *rt);
 /* Returns every block to the system (blocks still in use included). */
 void weft__mem_destroy(weft__mem_t *m);
 

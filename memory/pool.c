@@ -140,23 +140,27 @@ static bool is_live(const weft_runtime_t *rt)
     return found;
 }
 
-void weft__mem_attach(weft__mem_t *m, weft_runtime_t *rt)
+int weft__mem_attach(weft__mem_t *m, weft_runtime_t *rt)
 {
-    m->rt = rt;
-    if (!CHECKS)
-        return;
+    if (!CHECKS) {
+        m->rt = rt;
+        return 0;
+    }
     pthread_mutex_lock(&live_lock);
     if (nlive == caplive) {
         size_t cap = caplive ? caplive * 2 : 8;
         weft_runtime_t **nl = weft__realloc(live, cap * sizeof *nl);
-        if (nl) {
-            live = nl;
-            caplive = cap;
+        if (!nl) {
+            pthread_mutex_unlock(&live_lock);
+            return WEFT_ENOMEM;
         }
+        live = nl;
+        caplive = cap;
     }
-    if (nlive < caplive)
-        live[nlive++] = rt;
+    live[nlive++] = rt;
+    m->rt = rt;
     pthread_mutex_unlock(&live_lock);
+    return 0;
 }
 
 static void detach(weft__mem_t *m)
