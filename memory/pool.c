@@ -880,18 +880,18 @@ static __attribute__((noinline)) void *tracked_alloc(weft__mem_t *m, size_t byte
         trace[0] = caller;
         n = 1;
     } else if (depth > 1) {
-        /* frames: tracked_alloc, weft_mem_alloc(_at), the caller, ... */
+        /* frames: tracked_alloc, weft_mem_alloc(_at), then the caller's */
         n = backtrace(trace, depth + 2);
         int skip = 0;
         while (skip < n && trace[skip] != caller)
             skip++;
-        if (skip == n) { /* the caller's frame not found as such: trust the count */
-            skip = n < 2 ? n : 2;
-            trace[skip > 0 ? skip - 1 : 0] = caller;
-            skip = skip > 0 ? skip - 1 : 0;
+        if (skip == n) { /* frames folded away (tail calls): the caller alone */
+            trace[0] = caller;
+            n = 1;
+        } else {
+            n -= skip;
+            memmove(trace, trace + skip, (size_t)n * sizeof trace[0]);
         }
-        n -= skip;
-        memmove(trace, trace + skip, (size_t)n * sizeof trace[0]);
     }
     weft_task_t *task = m->pool ? weft__pool_running_task(m->pool) : NULL;
     cache_t *c = slot_cache(m, &m->host);

@@ -46,7 +46,6 @@ struct weft__track {
     _Atomic(task_t **) chunks[MAX_IDS / TASK_CHUNK + 1]; /* task id -> task */
     size_t ntasks;
     intern_t task_ix;
-    _Atomic uint64_t lost; /* blocks not recorded (out of memory) */
 };
 
 static task_t *task_at(const weft__track_t *t, uint32_t id)
@@ -86,8 +85,8 @@ static bool site_eq(const site_t *a, const site_t *b)
            !memcmp(a->trace, b->trace, (size_t)a->ntrace * sizeof a->trace[0]);
 }
 
-/* Finds or adds: returns the id, or UINT32_MAX when out of memory. eq(i)
- * tells whether id i is the key; add() appends it and returns its id. */
+/* Makes room in an interning table for one more id (rehashing the n
+ * there are with hash_of). Errors: WEFT_ENOMEM. */
 static int intern_grow(intern_t *ix, size_t n, uint64_t (*hash_of)(void *ctx, uint32_t id), void *ctx)
 {
     if (ix->cap && (n + 1) * 2 <= ix->cap)
@@ -286,10 +285,8 @@ uint64_t weft__track_record(weft__track_t *t, weft__track_cache_t *cache, const 
     if (s.ntrace > 0)
         memcpy(s.trace, trace, (size_t)s.ntrace * sizeof s.trace[0]);
     uint32_t site = find_site(t, cache, &s), tid = find_task(t, cache, key, task);
-    if (site == UINT32_MAX || tid == UINT32_MAX) {
-        atomic_fetch_add_explicit(&t->lost, 1, memory_order_relaxed);
+    if (site == UINT32_MAX || tid == UINT32_MAX)
         return 0;
-    }
     return ((uint64_t)t->gen << 48) | ((uint64_t)site << 24) | tid;
 }
 

@@ -50,7 +50,7 @@ typedef struct weft__track_cache {
 /* The record for a block allocated now by `task` (NULL: outside any task;
  * key: something that tells tasks apart quickly, the task object), at
  * file:line (file NULL: none) with `ntrace` return addresses; 0 when out of
- * memory (the block goes unrecorded and is counted as lost). With a cache
+ * memory (the block then goes unrecorded). With a cache
  * (the calling thread's own; NULL: none), recent tasks and sites take no
  * lock. */
 uint64_t weft__track_record(weft__track_t *t, weft__track_cache_t *cache, const void *key, const char *task,
