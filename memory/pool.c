@@ -50,15 +50,22 @@
 #define FLUSH_BYTES ((int64_t)256 << 10)
 #define MAP_BITS 14      /* two levels of 2^14: addresses below 2^48 */
 #define MARK UINT64_C(0x5745465446524545) /* "WEFTFREE" */
+/* Tracking records must not put two threads' blocks on one cache line
+ * (each thread writes its own blocks' records): blocks of classes whose
+ * bins take REC_GROUP or more at a time are carved in groups whose records
+ * fill whole lines; bigger blocks get a line per record. */
+#define REC_GROUP (WEFT_CACHE_LINE / sizeof(uint64_t))
+#define REC_DENSE_MAX ((size_t)8 << 10) /* bins of up to this size take >= REC_GROUP */
 
 typedef struct region {
-    uintptr_t base;
+    alignas(WEFT_CACHE_LINE) uintptr_t base; /* read on every call: lines of its own */
     size_t size;               /* span or block bytes */
     size_t block;              /* the class size */
     /* block = odd << shift: an offset is a multiple of block when its low
      * `shift` bits are 0 and (off >> shift) * inv <= lim (no division). */
     unsigned shift;
     uint64_t inv, lim;
+    unsigned rstride;          /* records: words from one block's to the next */
     unsigned cls;
     bool large;
     _Atomic size_t carved;     /* spans: bytes handed out so far */
@@ -117,12 +124,14 @@ struct weft__mem {
     unsigned track_gen;             /* of the last tracker started */
     _Atomic size_t cache_limit;
     pthread_mutex_t track_lock;     /* start/stop */
+    weft__task_hook_t task_end;     /* installed in the pool while tracking */
     weft__track_t **retired;        /* stopped trackers: threads may still hold them */
     size_t nretired;
     kind_t host;
 };
 
 static void walk_records(void *wud, weft__track_visit_fn visit, void *vud);
+static void task_ended(void *ud);
 
 /* With checks: the runtimes alive, so that a call on a destroyed one is
  * reported instead of reading freed memory. */
@@ -246,7 +255,7 @@ static region_t *region_new(kind_t *k, size_t size, unsigned cls, bool large, in
     if (r)
         k->spare = r->next;
     else
-        r = weft__malloc(sizeof *r);
+        r = weft__aligned_alloc(WEFT_CACHE_LINE, sizeof *r);
     if (!r || map_set(k, (uintptr_t)base, r) != 0) {
         if (r) {
             r->next = k->spare;
@@ -265,6 +274,7 @@ static region_t *region_new(kind_t *k, size_t size, unsigned cls, bool large, in
     for (int i = 0; i < 5; i++)
         inv *= 2 - odd * inv;
     r->inv = inv;
+    r->rstride = r->block <= REC_DENSE_MAX ? 1 : REC_GROUP;
     r->lim = UINT64_MAX / odd;
     r->large = large;
     atomic_store_explicit(&r->carved, 0, memory_order_relaxed);
@@ -312,9 +322,11 @@ static bool depot_push(depot_t *d, void *p)
     return true;
 }
 
-/* Up to `want` blocks of class cls into out (depot lock held); returns how
- * many. Takes freed blocks first, then carves, then makes a region. */
-static uint32_t depot_take(kind_t *k, depot_t *d, unsigned cls, void **out, uint32_t want, int node)
+/* At least `want` (up to `room`) blocks of class cls into out (depot lock
+ * held); returns how many. Takes freed blocks first, then carves (on to
+ * the end of a group of REC_GROUP blocks, for dense records), then makes a
+ * region. */
+static uint32_t depot_take(kind_t *k, depot_t *d, unsigned cls, void **out, uint32_t want, uint32_t room, int node)
 {
     uint32_t got = 0;
     while (got < want && d->n)
@@ -340,8 +352,11 @@ static uint32_t depot_take(kind_t *k, depot_t *d, unsigned cls, void **out, uint
             d->span = s;
             carved = 0;
         }
-        out[got++] = (void *)(s->base + carved);
-        atomic_store_explicit(&s->carved, carved + size, memory_order_release);
+        do
+            out[got++] = (void *)(s->base + carved);
+        while ((carved += size) + size <= s->size && got < room &&
+               (got < want || (s->rstride == 1 && (carved / size) % REC_GROUP)));
+        atomic_store_explicit(&s->carved, carved, memory_order_release);
     }
     return got;
 }
@@ -402,15 +417,16 @@ static inline __attribute__((always_inline)) void count_free(kind_t *k, cache_t 
 
 /* ---- alloc and free ---------------------------------------------------- */
 
-/* A worker thread's cache, remembered: its slot is its own until it exits
- * (with its runtime), so one thread-local read finds it. Slots lent to
- * helping callers are looked up each time. Initial-exec: a direct read
- * (no resolver call); its 16 bytes fit in the static TLS that glibc keeps
- * for libraries loaded with dlopen (tests/integration/test_dlopen.c), unlike
- * jemalloc's 2.6 KiB. */
+/* A worker thread's cache, remembered (and where it keeps the task it
+ * runs): its slot is its own until it exits (with its runtime), so one
+ * thread-local read finds it. Slots lent to helping callers are looked up
+ * each time. Initial-exec: a direct read (no resolver call); its 24 bytes
+ * fit in the static TLS that glibc keeps for libraries loaded with dlopen
+ * (tests/integration/test_dlopen.c), unlike jemalloc's 2.6 KiB. */
 static __thread __attribute__((tls_model("initial-exec"))) struct {
     const kind_t *k;
     cache_t *c;
+    weft_task_t *const *running;
 } mine;
 
 static inline cache_t *slot_cache(weft__mem_t *m, kind_t *k)
@@ -421,7 +437,7 @@ static inline cache_t *slot_cache(weft__mem_t *m, kind_t *k)
     if (slot < 0 || slot >= k->ncaches)
         return NULL;
     cache_t *c = &k->caches[slot];
-    if (slot < m->nworkers) {
+    if (slot < m->nworkers && (mine.running = weft__pool_running_slot(m->pool)) != NULL) {
         mine.k = k;
         mine.c = c;
     }
@@ -448,7 +464,7 @@ static __attribute__((noinline)) void *kind_alloc(weft__mem_t *m, kind_t *k, siz
         if (b->n == 0) {
             depot_t *d = &k->depot[cls];
             pthread_mutex_lock(&d->lock);
-            b->n = depot_take(k, d, cls, b->items, (b->cap + 1) / 2, c->numa);
+            b->n = depot_take(k, d, cls, b->items, (b->cap + 1) / 2, b->cap, c->numa);
             pthread_mutex_unlock(&d->lock);
             if (b->n == 0)
                 return NULL;
@@ -462,7 +478,7 @@ static __attribute__((noinline)) void *kind_alloc(weft__mem_t *m, kind_t *k, siz
     } else {
         depot_t *d = &k->depot[cls];
         pthread_mutex_lock(&d->lock);
-        uint32_t got = depot_take(k, d, cls, &p, 1, -1);
+        uint32_t got = depot_take(k, d, cls, &p, 1, 1, -1);
         pthread_mutex_unlock(&d->lock);
         if (!got)
             return NULL;
@@ -633,7 +649,9 @@ static int kind_init(kind_t *k, const weft__mem_backend_t *be, int ncaches, int 
         cache_t *c = &k->caches[i];
         c->flush_at = FLUSH_BYTES;
         c->numa = i < nworkers ? (slot_numa ? slot_numa[i] : 0) : -1;
-        c->store = weft__malloc(per * sizeof *c->store);
+        /* lines of its own: written on every call, by one thread */
+        c->store = weft__aligned_alloc(WEFT_CACHE_LINE, (per * sizeof *c->store + WEFT_CACHE_LINE - 1) &
+                                                            ~(size_t)(WEFT_CACHE_LINE - 1));
         if (!c->store)
             return WEFT_ENOMEM;
         void **at = c->store;
@@ -659,28 +677,28 @@ static void kind_fini(kind_t *k)
             if (r && r->large) {
                 UNPOISON((void *)r->base, r->size);
                 k->be->release((void *)r->base, r->size, SPAN);
-                weft__free(r);
+                weft__aligned_free(r);
             }
         }
         weft__free(leaf);
     }
     for (region_t *r = k->all_spans, *n; r; r = n) {
         n = r->next;
-        weft__free((void *)atomic_load_explicit(&r->recs, memory_order_relaxed));
+        weft__aligned_free((void *)atomic_load_explicit(&r->recs, memory_order_relaxed));
         UNPOISON((void *)r->base, r->size);
         k->be->release((void *)r->base, r->size, SPAN);
-        weft__free(r);
+        weft__aligned_free(r);
     }
     for (region_t *r = k->spare, *n; r; r = n) {
         n = r->next;
-        weft__free(r);
+        weft__aligned_free(r);
     }
     for (int i = 0; i < NCLASSES; i++) {
         weft__free(k->depot[i].items);
         pthread_mutex_destroy(&k->depot[i].lock);
     }
     for (int i = 0; k->caches && i < k->ncaches; i++)
-        weft__free(k->caches[i].store);
+        weft__aligned_free(k->caches[i].store);
     weft__aligned_free(k->caches);
     for (int n = 0; n < k->nnuma; n++)
         if (k->arenas[n] >= 0 && k->be->arena_destroy)
@@ -705,6 +723,7 @@ int weft__mem_create(weft_pool_t *pool, const int *slot_numa, int nnuma, weft__m
     m->pool = pool;
     m->nworkers = pool ? weft__pool_workers(pool) : 0;
     pthread_mutex_init(&m->track_lock, NULL);
+    m->task_end = (weft__task_hook_t){task_ended, m};
     atomic_store(&m->cache_limit, default_cache_limit());
     if (kind_init(&m->host, &weft__mem_host, pool ? weft__pool_slots(pool) : 0, m->nworkers, slot_numa, nnuma) != 0) {
         weft__mem_destroy(m);
@@ -736,6 +755,17 @@ void weft__mem_destroy(weft__mem_t *m)
 
 /* ---- tracking (memory/track.c) ------------------------------------------ */
 
+/* A task's function returned on this thread: what it allocated and freed
+ * here goes to its counters. */
+static void task_ended(void *ud)
+{
+    weft__mem_t *m = ud;
+    weft__track_t *t = atomic_load_explicit(&m->track, memory_order_acquire);
+    cache_t *c = t ? slot_cache(m, &m->host) : NULL;
+    if (c)
+        weft__track_task_end(t, &c->track);
+}
+
 int weft_mem_track_start(weft_runtime_t *rt, int depth)
 {
     weft__mem_t *m = mem_of(rt);
@@ -748,6 +778,8 @@ int weft_mem_track_start(weft_runtime_t *rt, int depth)
     if (!atomic_load_explicit(&m->track, memory_order_relaxed) && (rc = weft__track_create(depth, gen, &t)) == 0) {
         m->track_gen = gen;
         atomic_store_explicit(&m->track, t, memory_order_release);
+        if (m->pool)
+            weft__pool_on_task_end(m->pool, &m->task_end);
     }
     pthread_mutex_unlock(&m->track_lock);
     return rc;
@@ -770,6 +802,8 @@ int weft_mem_track_stop(weft_runtime_t *rt)
             m->retired = nr;
             m->retired[m->nretired++] = t;
             atomic_store_explicit(&m->track, NULL, memory_order_release);
+            if (m->pool)
+                weft__pool_on_task_end(m->pool, NULL);
             rc = 0;
         }
     }
@@ -791,7 +825,9 @@ int weft_mem_task_usage(weft_runtime_t *rt, const char *task, size_t *current, s
     weft__track_t *t = atomic_load_explicit(&m->track, memory_order_acquire);
     if (!t)
         return WEFT_ESTATE;
-    weft__track_task_usage(t, task, current, peak);
+    kind_t *k = &m->host;
+    weft__track_task_usage(t, task, k->caches ? &k->caches[0].track : NULL, (size_t)k->ncaches, sizeof(cache_t),
+                           current, peak);
     return 0;
 }
 
@@ -809,31 +845,32 @@ int weft_mem_snapshot_take(weft_runtime_t *rt, weft_mem_snapshot_t **out)
 
 /* ---- the calls (include/weft/memory.h) --------------------------------- */
 
-/* Where block p's tracking record lives: its span's table (made on first
- * use when `make`), or its region's own word. NULL when none can be had.
- * Only the block's owner (whoever allocated or is freeing it) writes it. */
-static _Atomic uint64_t *record_slot(kind_t *k, const void *p, bool make)
+/* Where block p's tracking record lives (r: its region): its span's table
+ * (made on first use when `make`), or its region's own word. NULL when
+ * none can be had. Only the block's owner (whoever allocated or is freeing
+ * it) writes it. */
+static _Atomic uint64_t *record_slot(region_t *r, const void *p, bool make)
 {
-    region_t *r = lookup(k, p);
-    if (!r)
-        return NULL;
     if (r->large)
         return &r->rec;
     _Atomic uint64_t *recs = atomic_load_explicit(&r->recs, memory_order_acquire);
-    if (!recs) {
+    if (__builtin_expect(!recs, 0)) {
         if (!make)
             return NULL;
-        _Atomic uint64_t *fresh = weft__calloc(r->size / r->block, sizeof *fresh);
+        size_t bytes = (r->size / r->block * r->rstride * sizeof *recs + WEFT_CACHE_LINE - 1) &
+                       ~(size_t)(WEFT_CACHE_LINE - 1);
+        _Atomic uint64_t *fresh = weft__aligned_alloc(WEFT_CACHE_LINE, bytes);
         if (!fresh)
             return NULL;
+        memset((void *)fresh, 0, bytes);
         if (atomic_compare_exchange_strong_explicit(&r->recs, &recs, fresh, memory_order_acq_rel,
                                                     memory_order_acquire))
             recs = fresh;
         else
-            weft__free((void *)fresh); /* another thread's came first */
+            weft__aligned_free((void *)fresh); /* another thread's came first */
     }
     uint64_t index = (uint64_t)(((uintptr_t)p - r->base) >> r->shift) * r->inv; /* exact division */
-    return &recs[index];
+    return &recs[index * r->rstride];
 }
 
 /* The pool's live records for a snapshot: every region in the map. */
@@ -856,7 +893,7 @@ static void walk_records(void *wud, weft__track_visit_fn visit, void *vud)
             _Atomic uint64_t *recs = atomic_load_explicit(&r->recs, memory_order_acquire);
             size_t n = atomic_load_explicit(&r->carved, memory_order_acquire) / r->block;
             for (size_t b = 0; recs && b < n; b++) {
-                uint64_t rec = atomic_load_explicit(&recs[b], memory_order_relaxed);
+                uint64_t rec = atomic_load_explicit(&recs[b * r->rstride], memory_order_relaxed);
                 if (rec)
                     visit(vud, rec, r->block);
             }
@@ -865,23 +902,32 @@ static void walk_records(void *wud, weft__track_visit_fn visit, void *vud)
     pthread_mutex_unlock(&k->map_lock);
 }
 
-/* Tracking: the block, then its record (task, file:line, return addresses:
- * the caller's, and more from backtrace() when depth asks for them). */
-static __attribute__((noinline)) void *tracked_alloc(weft__mem_t *m, size_t bytes, const char *file, int line,
-                                                     void *caller)
+/* The calling thread's cache (NULL: it holds no slot) and, in *task, the
+ * task it runs. */
+static inline cache_t *current(weft__mem_t *m, kind_t *k, weft_task_t **task)
 {
-    void *p = kind_alloc(m, &m->host, bytes);
-    weft__track_t *t = atomic_load_explicit(&m->track, memory_order_acquire);
-    if (!p || !t)
-        return p;
-    void *trace[WEFT__TRACK_MAX_DEPTH + 2];
+    if (mine.k == k) {
+        *task = *mine.running;
+        return mine.c;
+    }
+    int slot = -1;
+    *task = m->pool ? weft__pool_current(m->pool, &slot) : NULL;
+    return slot >= 0 && slot < k->ncaches ? slot_cache(m, k) : NULL;
+}
+
+/* A record the long way: return addresses (the caller's, and more from
+ * backtrace() when depth asks for them), then the tracker's tables. */
+static __attribute__((noinline)) uint64_t record_slow(weft__track_t *t, weft__track_cache_t *tc, weft_task_t *task,
+                                                      const char *file, int line, void *caller)
+{
+    void *trace[WEFT__TRACK_MAX_DEPTH + 3];
     int depth = weft__track_depth(t), n = 0;
     if (depth == 1) {
         trace[0] = caller;
         n = 1;
     } else if (depth > 1) {
-        /* frames: tracked_alloc, weft_mem_alloc(_at), then the caller's */
-        n = backtrace(trace, depth + 2);
+        /* frames: record_slow, tracked_alloc, weft_mem_alloc(_at), then the caller's */
+        n = backtrace(trace, depth + 3);
         int skip = 0;
         while (skip < n && trace[skip] != caller)
             skip++;
@@ -893,17 +939,69 @@ static __attribute__((noinline)) void *tracked_alloc(weft__mem_t *m, size_t byte
             memmove(trace, trace + skip, (size_t)n * sizeof trace[0]);
         }
     }
-    weft_task_t *task = m->pool ? weft__pool_running_task(m->pool) : NULL;
-    cache_t *c = slot_cache(m, &m->host);
-    char label[16];
-    uint64_t rec = weft__track_record(t, c ? &c->track : NULL, task, task ? weft__task_label(task, label, sizeof label) : NULL,
-                                      file, line, trace, n);
-    _Atomic uint64_t *slot = rec ? record_slot(&m->host, p, true) : NULL;
-    if (slot) {
-        atomic_store_explicit(slot, rec, memory_order_relaxed);
-        weft__track_account(t, rec, (int64_t)weft__mem_class_size(weft__mem_class(bytes)));
+    return weft__track_record(t, tc, task, file, line, trace, n);
+}
+
+/* Tracking: the block, then its record (task, file:line, return addresses)
+ * and the task's bytes; what the thread saw last is remembered in its
+ * slot's cache. */
+static __attribute__((noinline)) void *tracked_alloc(weft__mem_t *m, size_t bytes, const char *file, int line,
+                                                     void *caller)
+{
+    kind_t *k = &m->host;
+    weft_task_t *task;
+    cache_t *c = current(m, k, &task);
+    void *p = NULL;
+    if (!CHECKS && c && bytes <= SMALL_MAX) { /* weft_mem_alloc's fast path */
+        unsigned cls = weft__mem_class(bytes);
+        bin_t *b = &c->bins[cls];
+        if (b->n) {
+            p = b->items[--b->n];
+            count_alloc(k, c, (int64_t)weft__mem_class_size(cls));
+            UNPOISON(p, weft__mem_class_size(cls));
+        }
     }
+    if (!p && !(p = kind_alloc(m, k, bytes)))
+        return NULL;
+    weft__track_t *t = atomic_load_explicit(&m->track, memory_order_acquire);
+    region_t *r = t ? lookup(k, p) : NULL;
+    _Atomic uint64_t *slot = r ? record_slot(r, p, true) : NULL;
+    if (!slot)
+        return p;
+    weft__track_cache_t *tc = c ? &c->track : NULL;
+    int depth = weft__track_depth(t);
+    uint64_t rec = tc && depth <= 1 ? weft__track_record_cached(t, tc, task, file, line, depth ? caller : NULL) : 0;
+    if (!rec && !(rec = record_slow(t, tc, task, file, line, caller)))
+        return p;
+    atomic_store_explicit(slot, rec, memory_order_relaxed);
+    if (!tc || !weft__track_account_cached(t, tc, rec, (int64_t)r->block))
+        weft__track_account(t, tc, rec, (int64_t)r->block);
     return p;
+}
+
+/* Tracking: the block's record cleared (before the block can be handed out
+ * again) and its task's bytes, then the block freed. */
+static __attribute__((noinline)) void tracked_free(weft__mem_t *m, weft__track_t *t, kind_t *k, region_t *r, void *p)
+{
+    cache_t *c = slot_cache(m, k);
+    _Atomic uint64_t *slot = record_slot(r, p, false);
+    uint64_t rec = slot ? atomic_load_explicit(slot, memory_order_relaxed) : 0;
+    if (rec) {
+        atomic_store_explicit(slot, 0, memory_order_relaxed);
+        weft__track_cache_t *tc = c ? &c->track : NULL;
+        if (WEFT__REC_GEN(rec) == weft__track_gen(t) && (!tc || !weft__track_account_cached(t, tc, rec, -(int64_t)r->block)))
+            weft__track_account(t, tc, rec, -(int64_t)r->block);
+    }
+    if (!CHECKS && c && r->cls < NSMALL) { /* weft_mem_free's fast path */
+        bin_t *b = &c->bins[r->cls];
+        if (b->n < b->cap) {
+            POISON(p, r->block);
+            b->items[b->n++] = p;
+            count_free(k, c, (int64_t)r->block);
+            return;
+        }
+    }
+    kind_free(m, k, r, p);
 }
 
 void *weft_mem_alloc_at(weft_runtime_t *rt, size_t bytes, const char *file, int line)
@@ -974,14 +1072,9 @@ void weft_mem_free(weft_runtime_t *rt, void *p)
         return;
     }
     weft__track_t *t = atomic_load_explicit(&m->track, memory_order_acquire);
-    if (__builtin_expect(t != NULL, 0)) { /* before the block can be handed out again */
-        _Atomic uint64_t *slot = record_slot(k, p, false);
-        uint64_t rec = slot ? atomic_load_explicit(slot, memory_order_relaxed) : 0;
-        if (rec) {
-            atomic_store_explicit(slot, 0, memory_order_relaxed);
-            if (WEFT__REC_GEN(rec) == weft__track_gen(t))
-                weft__track_account(t, rec, -(int64_t)r->block);
-        }
+    if (__builtin_expect(t != NULL, 0)) {
+        tracked_free(m, t, k, r, p);
+        return;
     }
     if (!CHECKS && mine.k == k && r->cls < NSMALL) {
         bin_t *b = &mine.c->bins[r->cls];

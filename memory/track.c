@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "runtime/base/base.h"
+#include "scheduler/scheduler.h"
 
 #define TASK_CHUNK 4096 /* tasks are found by id without a lock: chunks never move */
 #define MAX_IDS 0xFFFFFF
@@ -37,8 +38,7 @@ typedef struct intern {
 } intern_t;
 
 struct weft__track {
-    int depth;
-    unsigned gen;
+    weft__track_head_t head; /* first: the inline accessors read it */
     pthread_mutex_t names_lock; /* sites and tasks */
     site_t *sites;
     size_t nsites, capsites;
@@ -195,8 +195,8 @@ int weft__track_create(int depth, unsigned gen, weft__track_t **out)
     weft__track_t *t = weft__calloc(1, sizeof *t);
     if (!t)
         return WEFT_ENOMEM;
-    t->depth = depth;
-    t->gen = gen;
+    t->head.depth = depth;
+    t->head.gen = gen;
     pthread_mutex_init(&t->names_lock, NULL);
     *out = t;
     return 0;
@@ -220,30 +220,34 @@ void weft__track_destroy(weft__track_t *t)
     weft__free(t);
 }
 
-int weft__track_depth(const weft__track_t *t)
-{
-    return t->depth;
-}
-
-unsigned weft__track_gen(const weft__track_t *t)
-{
-    return t->gen;
-}
-
 /* ---- records ------------------------------------------------------------------ */
 
-static uint32_t find_task(weft__track_t *t, weft__track_cache_t *c, const void *key, const char *name)
+/* The id of `task` (NULL: outside any task): remembered in the task's own
+ * word (its tracker generation and id + 1), or in the cache for outside. */
+static uint32_t find_task(weft__track_t *t, weft__track_cache_t *c, weft_task_t *task)
 {
-    if (c && c->task_key == key &&
-        (c->task_name == name || (c->task_name && name && !strcmp(c->task_name, name))))
-        return c->task_id;
-    pthread_mutex_lock(&t->names_lock);
-    uint32_t id = task_id(t, name);
-    pthread_mutex_unlock(&t->names_lock);
-    if (c && id != UINT32_MAX) {
-        c->task_key = key;
-        c->task_name = task_at(t, id)->name;
-        c->task_id = id;
+    uint64_t *tag = task ? weft__task_mem_tag(task) : NULL;
+    uint32_t id;
+    if (tag && *tag >> 32 == t->head.gen) {
+        id = (uint32_t)*tag - 1;
+    } else if (!task && c && c->outside) {
+        id = c->outside - 1;
+    } else {
+        char label[16];
+        pthread_mutex_lock(&t->names_lock);
+        id = task_id(t, task ? weft__task_label(task, label, sizeof label) : NULL);
+        pthread_mutex_unlock(&t->names_lock);
+        if (id == UINT32_MAX)
+            return id;
+        if (tag)
+            *tag = (uint64_t)t->head.gen << 32 | (id + 1);
+        else if (c)
+            c->outside = id + 1;
+    }
+    __builtin_prefetch(task_at(t, id), 1); /* its counters, for when it ends */
+    if (c) { /* the thread's task until it ends */
+        c->task = task;
+        c->task_id = id + 1;
     }
     return id;
 }
@@ -253,8 +257,7 @@ static uint32_t find_site(weft__track_t *t, weft__track_cache_t *c, const site_t
     void *pc = key->ntrace ? key->trace[0] : NULL;
     if (key->ntrace > 1)
         c = NULL; /* deep traces are not remembered */
-    size_t slot = (size_t)(mix((uint64_t)(uintptr_t)key->file ^ (uint64_t)(uintptr_t)pc ^ (uint64_t)key->line) %
-                           WEFT__TRACK_CACHE_SITES);
+    unsigned slot = weft__track_site_slot(key->file, key->line, pc);
     if (c && c->sites[slot].id && c->sites[slot].file == key->file && c->sites[slot].line == key->line &&
         c->sites[slot].pc == pc)
         return c->sites[slot].id - 1;
@@ -270,53 +273,110 @@ static uint32_t find_site(weft__track_t *t, weft__track_cache_t *c, const site_t
     return id;
 }
 
-uint64_t weft__track_record(weft__track_t *t, weft__track_cache_t *cache, const void *key, const char *task,
-                            const char *file, int line, void *const *trace, int ntrace)
+uint64_t weft__track_record(weft__track_t *t, weft__track_cache_t *cache, weft_task_t *task, const char *file,
+                            int line, void *const *trace, int ntrace)
 {
-    if (cache && cache->t != t) { /* another tracker's: start afresh */
-        memset(cache, 0, sizeof *cache);
-        cache->t = t;
+    if (cache && atomic_load_explicit(&cache->t, memory_order_relaxed) != t) { /* another tracker's: start afresh */
+        atomic_store_explicit(&cache->acct, 0, memory_order_relaxed);
+        atomic_store_explicit(&cache->delta, 0, memory_order_relaxed);
+        atomic_store_explicit(&cache->delta_max, 0, memory_order_relaxed);
+        cache->outside = 0;
+        cache->task = NULL;
+        cache->task_id = 0;
+        memset(cache->sites, 0, sizeof cache->sites);
+        atomic_store_explicit(&cache->t, t, memory_order_release);
     }
     site_t s;
     s.file = file;
     s.line = file ? line : 0;
-    s.ntrace = ntrace < t->depth ? ntrace : t->depth;
+    s.ntrace = ntrace < t->head.depth ? ntrace : t->head.depth;
     s.trace[0] = NULL; /* (only the first ntrace count) */
     if (s.ntrace > 0)
         memcpy(s.trace, trace, (size_t)s.ntrace * sizeof s.trace[0]);
-    uint32_t site = find_site(t, cache, &s), tid = find_task(t, cache, key, task);
+    uint32_t site = find_site(t, cache, &s), tid = find_task(t, cache, task);
     if (site == UINT32_MAX || tid == UINT32_MAX)
         return 0;
-    return ((uint64_t)t->gen << 48) | ((uint64_t)site << 24) | tid;
+    return ((uint64_t)t->head.gen << 48) | ((uint64_t)site << 24) | tid;
 }
 
-void weft__track_account(weft__track_t *t, uint64_t rec, int64_t bytes)
+static void peak_at_least(task_t *k, int64_t v)
 {
-    task_t *k = task_at(t, WEFT__REC_TASK(rec));
-    if (!k)
-        return;
-    int64_t now = atomic_fetch_add_explicit(&k->current, bytes, memory_order_relaxed) + bytes;
     int64_t peak = atomic_load_explicit(&k->peak, memory_order_relaxed);
-    while (now > peak &&
-           !atomic_compare_exchange_weak_explicit(&k->peak, &peak, now, memory_order_relaxed, memory_order_relaxed))
+    while (v > peak &&
+           !atomic_compare_exchange_weak_explicit(&k->peak, &peak, v, memory_order_relaxed, memory_order_relaxed))
         ;
 }
 
-void weft__track_task_usage(weft__track_t *t, const char *task, size_t *current, size_t *peak)
+/* The cache's pending bytes added to their task's counters. */
+static void publish(weft__track_t *t, weft__track_cache_t *c)
+{
+    uint32_t acct = atomic_load_explicit(&c->acct, memory_order_relaxed);
+    task_t *k = acct ? task_at(t, acct - 1) : NULL;
+    if (k) /* the peak as if the pending bytes came on top of everything else */
+        peak_at_least(k, atomic_fetch_add_explicit(&k->current, atomic_load_explicit(&c->delta, memory_order_relaxed),
+                                                   memory_order_relaxed) +
+                             atomic_load_explicit(&c->delta_max, memory_order_relaxed));
+    atomic_store_explicit(&c->delta, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->delta_max, 0, memory_order_relaxed);
+}
+
+void weft__track_task_end(weft__track_t *t, weft__track_cache_t *c)
+{
+    if (atomic_load_explicit(&c->t, memory_order_relaxed) != t)
+        return;
+    c->task = NULL;
+    c->task_id = 0;
+    if (!atomic_load_explicit(&c->acct, memory_order_relaxed))
+        return;
+    publish(t, c);
+    atomic_store_explicit(&c->acct, 0, memory_order_relaxed);
+}
+
+void weft__track_account(weft__track_t *t, weft__track_cache_t *c, uint64_t rec, int64_t bytes)
+{
+    uint32_t id = WEFT__REC_TASK(rec);
+    if (c && bytes > 0 && atomic_load_explicit(&c->t, memory_order_relaxed) == t &&
+        atomic_load_explicit(&c->acct, memory_order_relaxed) != id + 1) { /* a new task allocating here */
+        publish(t, c);
+        atomic_store_explicit(&c->acct, id + 1, memory_order_relaxed);
+    }
+    if (c && weft__track_account_cached(t, c, rec, bytes))
+        return;
+    task_t *k = task_at(t, id);
+    if (k)
+        peak_at_least(k, atomic_fetch_add_explicit(&k->current, bytes, memory_order_relaxed) + bytes);
+}
+
+void weft__track_task_usage(weft__track_t *t, const char *task, const void *caches, size_t n, size_t stride,
+                            size_t *current, size_t *peak)
 {
     *current = *peak = 0;
     pthread_mutex_lock(&t->names_lock);
-    task_t *k = NULL;
-    for (size_t i = 0; i < t->ntasks && !k; i++) {
+    uint32_t id = UINT32_MAX;
+    for (size_t i = 0; i < t->ntasks && id == UINT32_MAX; i++) {
         const char *name = task_at(t, (uint32_t)i)->name;
         if (name == task || (name && task && !strcmp(name, task)))
-            k = task_at(t, (uint32_t)i);
+            id = (uint32_t)i;
     }
     pthread_mutex_unlock(&t->names_lock);
-    if (k) {
-        *current = (size_t)atomic_load_explicit(&k->current, memory_order_relaxed);
-        *peak = (size_t)atomic_load_explicit(&k->peak, memory_order_relaxed);
+    if (id == UINT32_MAX)
+        return;
+    task_t *k = task_at(t, id);
+    int64_t cur = atomic_load_explicit(&k->current, memory_order_relaxed);
+    int64_t pk = atomic_load_explicit(&k->peak, memory_order_relaxed), pending = 0;
+    for (size_t i = 0; i < n; i++) {
+        const weft__track_cache_t *c = (const void *)((const char *)caches + i * stride);
+        if (atomic_load_explicit(&c->t, memory_order_acquire) != t ||
+            atomic_load_explicit(&c->acct, memory_order_relaxed) != id + 1)
+            continue;
+        int64_t high = cur + atomic_load_explicit(&c->delta_max, memory_order_relaxed);
+        if (high > pk)
+            pk = high;
+        pending += atomic_load_explicit(&c->delta, memory_order_relaxed);
     }
+    cur += pending;
+    *current = cur > 0 ? (size_t)cur : 0;
+    *peak = pk > 0 ? (size_t)pk : 0;
 }
 
 /* ---- snapshots ------------------------------------------------------------------ */
@@ -353,7 +413,7 @@ typedef struct collect {
 static void collect(void *ud, uint64_t rec, size_t size)
 {
     collect_t *c = ud;
-    if (WEFT__REC_GEN(rec) != c->t->gen || c->oom)
+    if (WEFT__REC_GEN(rec) != c->t->head.gen || c->oom)
         return;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 256;

@@ -151,6 +151,7 @@ int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, 
     t->index = (uint32_t)i;
     t->next = NULL;
     atomic_init(&t->pending, 0);
+    t->mem_tag = 0;
     g->ntasks = i + 1;
     g->src[g->nsrc - 1].hi = i + 1;
     g->dirty = 1;
@@ -246,6 +247,11 @@ const char *weft__task_label(const weft_task_t *t, char *buf, size_t size)
         buf[1 + i] = digits[n - 1 - i];
     buf[1 + n] = '\0';
     return buf;
+}
+
+uint64_t *weft__task_mem_tag(weft_task_t *t)
+{
+    return &t->mem_tag;
 }
 
 /* Appends "name" to g->errbuf at *off, truncating with "..." at the end. */

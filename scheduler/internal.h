@@ -54,6 +54,7 @@ struct weft_task {
     weft_task_t *next;          /* intrusive lists (validation, overflow) */
     _Atomic int32_t pending;    /* 1 + live children while spawning */
     _Atomic int32_t consumers;  /* TASK_F_SHARED: successors yet to finish */
+    uint64_t mem_tag;           /* the memory tracker's word (weft__task_mem_tag) */
 };
 
 _Static_assert(offsetof(struct weft_task, pred) == 64, "hot fields fill the first cache line");
@@ -167,6 +168,7 @@ struct weft_pool {
     pthread_mutex_t start_lock;
     pthread_cond_t start_cond;
     int started;
+    _Atomic(const weft__task_hook_t *) task_end; /* weft__pool_on_task_end */
 };
 
 /* ---- task slabs ---------------------------------------------------------- */

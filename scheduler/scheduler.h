@@ -39,9 +39,30 @@ int weft__pool_slots(const weft_pool_t *p);
 int weft__pool_workers(const weft_pool_t *p);
 /* The task the calling thread runs in p, or NULL. */
 weft_task_t *weft__pool_running_task(const weft_pool_t *p);
+/* Both at once: the running task (or NULL), and the slot in *slot (-1:
+ * none). */
+weft_task_t *weft__pool_current(const weft_pool_t *p, int *slot);
+/* Where a worker of p keeps the task it runs (NULL between tasks), for
+ * the calling thread when it is one of p's own workers (NULL otherwise):
+ * valid, for that thread, until p is destroyed. */
+weft_task_t *const *weft__pool_running_slot(const weft_pool_t *p);
 /* A task's name, or "#<index>" written into buf (size >= 12) for an
  * unnamed one; no printf (the memory tracker calls it per allocation). */
 const char *weft__task_label(const weft_task_t *t, char *buf, size_t size);
+/* A word of the task's for the memory tracker (memory/track.c) to remember
+ * what it made of the task; 0 when the task is added or spawned. Only the
+ * thread running the task uses it. */
+uint64_t *weft__task_mem_tag(weft_task_t *t);
+
+/* Called on the worker, in its slot, each time a task's function returns
+ * (before its dependents can start). */
+typedef struct weft__task_hook {
+    void (*fn)(void *ud);
+    void *ud;
+} weft__task_hook_t;
+/* Installs h (NULL: none); h must outlive its use: until another call
+ * replaces it and the runs going on then end, or the pool is destroyed. */
+void weft__pool_on_task_end(weft_pool_t *p, const weft__task_hook_t *h);
 
 int weft__pool_submit(weft_pool_t *p, weft_graph_t *g);
 int weft__pool_run(weft_pool_t *p, weft_graph_t *g);

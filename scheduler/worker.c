@@ -41,6 +41,24 @@ weft_task_t *weft__pool_running_task(const weft_pool_t *p)
     return w ? w->ctx.task : NULL;
 }
 
+void weft__pool_on_task_end(weft_pool_t *p, const weft__task_hook_t *h)
+{
+    atomic_store_explicit(&p->task_end, h, memory_order_release);
+}
+
+weft_task_t *weft__pool_current(const weft_pool_t *p, int *slot)
+{
+    weft_worker_t *w = weft__worker_current(p);
+    *slot = w ? w->index : -1;
+    return w ? w->ctx.task : NULL;
+}
+
+weft_task_t *const *weft__pool_running_slot(const weft_pool_t *p)
+{
+    weft_worker_t *w = weft__worker_current(p);
+    return w && w->index < p->nworkers ? &w->ctx.task : NULL;
+}
+
 weft_graph_t *weft__pool_running_graph(const weft_pool_t *p)
 {
     weft_worker_t *w = weft__worker_current(p);
@@ -521,6 +539,9 @@ static weft_task_t *run_one(weft_worker_t *w, weft_task_t *t)
         w->ctx.task = t;
         int rc = t->fn(&w->ctx, t->arg);
         w->ctx.task = saved;
+        const weft__task_hook_t *hook = atomic_load_explicit(&w->pool->task_end, memory_order_acquire);
+        if (__builtin_expect(hook != NULL, 0))
+            hook->fn(hook->ud);
         if (rc) {
             atomic_store_explicit(&t->rc, rc, memory_order_relaxed);
             t->flags |= TASK_F_RC;
