@@ -77,8 +77,15 @@ typedef struct region {
 } region_t;
 
 typedef struct bin {
-    uint32_t n, cap;
+    alignas(WEFT_CACHE_LINE) uint32_t n, cap; /* a line each: the memo below comes with n */
     void **items;
+    /* tracking: the span of the block taken last and what finds a block's
+     * record there (region_t's), so that a tracked allocation needs neither
+     * the address map nor the region */
+    uintptr_t span;
+    _Atomic uint64_t *recs; /* NULL: nothing remembered */
+    uint64_t inv;
+    unsigned shift, rstride;
 } bin_t;
 
 typedef struct cache {
@@ -964,18 +971,35 @@ static __attribute__((noinline)) void *tracked_alloc(weft__mem_t *m, size_t byte
     if (!p && !(p = kind_alloc(m, k, bytes)))
         return NULL;
     weft__track_t *t = atomic_load_explicit(&m->track, memory_order_acquire);
-    region_t *r = t ? lookup(k, p) : NULL;
-    _Atomic uint64_t *slot = r ? record_slot(r, p, true) : NULL;
-    if (!slot)
+    if (!t)
         return p;
+    bin_t *memo = c && bytes <= SMALL_MAX ? &c->bins[weft__mem_class(bytes)] : NULL;
+    _Atomic uint64_t *slot;
+    int64_t size;
+    if (memo && memo->recs && (uintptr_t)p - memo->span < SPAN) {
+        slot = &memo->recs[(((uintptr_t)p - memo->span) >> memo->shift) * memo->inv * memo->rstride];
+        size = (int64_t)weft__mem_class_size(weft__mem_class(bytes));
+    } else {
+        region_t *r = lookup(k, p);
+        if (!r || !(slot = record_slot(r, p, true)))
+            return p;
+        size = (int64_t)r->block;
+        if (memo && !r->large) { /* spans stay until the pool goes */
+            memo->span = r->base;
+            memo->recs = atomic_load_explicit(&r->recs, memory_order_relaxed);
+            memo->inv = r->inv;
+            memo->shift = r->shift;
+            memo->rstride = r->rstride;
+        }
+    }
     weft__track_cache_t *tc = c ? &c->track : NULL;
     int depth = weft__track_depth(t);
     uint64_t rec = tc && depth <= 1 ? weft__track_record_cached(t, tc, task, file, line, depth ? caller : NULL) : 0;
     if (!rec && !(rec = record_slow(t, tc, task, file, line, caller)))
         return p;
     atomic_store_explicit(slot, rec, memory_order_relaxed);
-    if (!tc || !weft__track_account_cached(t, tc, rec, (int64_t)r->block))
-        weft__track_account(t, tc, rec, (int64_t)r->block);
+    if (!tc || !weft__track_account_cached(t, tc, rec, size))
+        weft__track_account(t, tc, rec, size);
     return p;
 }
 

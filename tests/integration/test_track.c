@@ -4,6 +4,7 @@
  * the task and line, text and JSON output, many tasks at once, misuse. */
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -189,6 +190,70 @@ TEST(leaks_named_at_destroy)
     snprintf(want, sizeof want, "test_track.c:%d\n", leaky_line);
     CHECK(strstr(text, want) != NULL);
     CHECK(strstr(text, "weft: memory leak: 1 block(s) of the pool still in use") != NULL);
+}
+
+/* A task's current and peak over several runs, whichever worker runs it,
+ * read from inside the task (its bytes still pending on its worker) and
+ * after, with a block freed by another thread. */
+static void *held[8];
+static int keeper_run;
+
+static int keeper(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    weft_runtime_t *rt = weft_ctx_runtime(ctx);
+    int run = keeper_run++;
+    held[run] = weft_mem_alloc(rt, 1000); /* class 1024, kept */
+    void *tmp = weft_mem_alloc(rt, 4096);
+    size_t cur, peak;
+    if (!held[run] || !tmp || weft_mem_task_usage(rt, "keeper", &cur, &peak) != 0)
+        return -1;
+    weft_mem_free(rt, tmp);
+    /* what the earlier runs kept, this run's block and the temporary */
+    return cur == (size_t)(run + 1) * 1024 + 4096 && peak == cur ? 0 : -2;
+}
+
+static int other(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    weft_runtime_t *rt = weft_ctx_runtime(ctx);
+    void *p = weft_mem_alloc(rt, 20000);
+    weft_mem_free(rt, p);
+    return p ? 0 : -1;
+}
+
+TEST(task_usage_over_runs_and_threads)
+{
+    weft_runtime_t *rt = make_rt(2, 0);
+    CHECK_EQ(weft_mem_track_start(rt, 1), 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    CHECK(weft_graph_add(g, "keeper", keeper, NULL) != NULL);
+    char name[16];
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "other-%d", i);
+        CHECK(weft_graph_add(g, name, other, NULL) != NULL);
+    }
+    for (int r = 0; r < 6; r++)
+        CHECK_EQ(weft_graph_run(rt, g), 0);
+    size_t cur, peak;
+    CHECK_EQ(weft_mem_task_usage(rt, "keeper", &cur, &peak), 0);
+    CHECK_EQ(cur, 6 * 1024);
+    CHECK_EQ(peak, 6 * 1024 + 4096);
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "other-%d", i);
+        CHECK_EQ(weft_mem_task_usage(rt, name, &cur, &peak), 0);
+        CHECK_EQ(cur, 0);
+        CHECK_EQ(peak, 20480); /* the class of 20000 */
+    }
+    weft_mem_free(rt, held[0]); /* from outside any task */
+    CHECK_EQ(weft_mem_task_usage(rt, "keeper", &cur, &peak), 0);
+    CHECK_EQ(cur, 5 * 1024);
+    CHECK_EQ(peak, 6 * 1024 + 4096);
+    for (int r = 1; r < 6; r++)
+        weft_mem_free(rt, held[r]);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
 }
 
 /* Many tasks on all workers allocating and freeing while tracked. */
