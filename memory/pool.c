@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "memory/internal.h"
+#include "memory/memtrace.h"
 #include "memory/track.h"
 #include "runtime/base/base.h"
 
@@ -723,6 +724,7 @@ static size_t default_cache_limit(void)
 
 int weft__mem_create(weft_pool_t *pool, const int *slot_numa, int nnuma, weft__mem_t **out)
 {
+    weft__memtrace_attach(); /* the malloc tracer, when preloaded (memory/memtrace.h) */
     weft__mem_t *m = weft__aligned_alloc(WEFT_CACHE_LINE, sizeof *m);
     if (!m)
         return WEFT_ENOMEM;

@@ -97,7 +97,7 @@ static int graph_busy(const weft_graph_t *g)
 int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, unsigned flags,
                       weft_task_t **out)
 {
-    if (!g || !fn || !out || flags)
+    if (!g || !fn || !out || (flags & ~(unsigned)WEFT_ADD_NAME_BORROWED))
         return WEFT_EINVAL;
     if (graph_busy(g))
         return WEFT_EBUSY;
@@ -122,8 +122,8 @@ int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, 
     /* The task extends the last source range or starts a new one. */
     if (!(g->nsrc && g->src[g->nsrc - 1].hi == i) && src_push(g, i, i))
         return WEFT_ENOMEM;
-    const char *copy = NULL;
-    if (name) {
+    const char *copy = flags & WEFT_ADD_NAME_BORROWED ? name : NULL;
+    if (name && !copy) {
         size_t n = strlen(name) + 1;
         char *c = weft__arena_alloc(&g->arena, n, 1);
         if (!c)

@@ -53,6 +53,12 @@ weft_task_t *weft__pool_current(const weft_pool_t *p, int *slot)
     return w ? w->ctx.task : NULL;
 }
 
+weft_task_t *weft__thread_task(void)
+{
+    weft_worker_t *w = tls_worker;
+    return w ? w->ctx.task : NULL;
+}
+
 weft_task_t *const *weft__pool_running_slot(const weft_pool_t *p)
 {
     weft_worker_t *w = weft__worker_current(p);

@@ -49,7 +49,14 @@ WEFT_API void weft_graph_destroy(weft_graph_t *g);
  * weft_graph_add_ex for the reason as a code), out of memory. */
 WEFT_API weft_task_t *weft_graph_add(weft_graph_t *g, const char *name, weft_fn fn, void *arg);
 
-/* weft_graph_add with a return code. flags must be 0.
+/* Bits of weft_graph_add_ex's flags. */
+enum weft_add_flag {
+    /* name is not copied: the caller keeps it valid and unchanged until
+     * weft_graph_destroy (saves a copy per task in very large graphs). */
+    WEFT_ADD_NAME_BORROWED = 1u << 0
+};
+
+/* weft_graph_add with a return code and WEFT_ADD_* flags.
  * Errors: WEFT_EINVAL (g, fn or out NULL, unknown flag), WEFT_EBUSY (g is
  * running or not yet waited for), WEFT_ENOMEM. */
 WEFT_API int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg,

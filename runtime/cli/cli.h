@@ -10,11 +10,22 @@
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_BAD_INPUT = 2, CLI_SIGINT = 130, CLI_SIGTERM = 143 };
 
 typedef struct cli_run_opts {
-    bool dry_run, quiet;
+    bool dry_run, quiet, trace_malloc;
 } cli_run_opts_t;
 
 /* `weft run` once the workflow is loaded: runs it, shows progress and
  * the summary; returns the exit code. */
 int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o);
+
+/* --trace-malloc (runtime/cli/memtrace.c). At start-up: notes whether
+ * this process runs under the tracer, and takes it out of the environment
+ * its children get. */
+void weft__cli_memtrace_init(void);
+/* Runs weft again (argv) with the tracer preloaded; returns (an exit code)
+ * only when it cannot, or 0 when this process runs under it already. */
+int weft__cli_memtrace_exec(char **argv);
+/* Under the tracer: its report on stdout (the top 10) and in dir/malloc.txt
+ * and dir/malloc.json (everything); 0, or -1 (reported) when it cannot. */
+int weft__cli_memtrace_report(const char *dir);
 
 #endif

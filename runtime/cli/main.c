@@ -45,6 +45,8 @@ static const char usage_run[] =
     "  --set NAME=VALUE   replace the sweep list NAME (NAME=V1,V2,... for several values)\n"
     "  --only GLOB        run only the tasks matching GLOB and what they depend on (repeatable)\n"
     "  --quiet            no line per finished task (failures and the summary still show)\n"
+    "  --trace-malloc     attribute malloc in kernels to their tasks (runs weft again with\n"
+    "                     libweft-memtrace.so preloaded); report in the run directory\n"
     "\n"
     "Outputs go to .weft/<name>-<time>/ under the working directory: <task>.out and\n"
     "<task>.err per command task, tasks.tsv with one line per attempt.\n";
@@ -132,6 +134,8 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
             a->fo.keep_going = 0;
         } else if (run_opts && strcmp(s, "--quiet") == 0) {
             a->ro.quiet = true;
+        } else if (run_opts && strcmp(s, "--trace-malloc") == 0) {
+            a->ro.trace_malloc = true;
         } else {
             return bad_usage(cmd, "unknown option '%s'", s);
         }
@@ -153,6 +157,8 @@ static int load(args_t *a, weft__flow_t **f)
     return rc == WEFT_ENOMEM ? CLI_FAILED : CLI_BAD_INPUT;
 }
 
+static char **main_argv; /* for --trace-malloc's second run */
+
 static int cmd_flow(const char *cmd, int argc, char **argv)
 {
     bool is_run = strcmp(cmd, "run") == 0, is_graph = strcmp(cmd, "graph") == 0;
@@ -160,6 +166,8 @@ static int cmd_flow(const char *cmd, int argc, char **argv)
     args_t a = {0};
     weft__flow_t *f = NULL;
     int rc = parse(cmd, usage, argc, argv, is_run, &a);
+    if (rc < 0 && a.ro.trace_malloc && !a.ro.dry_run && (rc = weft__cli_memtrace_exec(main_argv)) == 0)
+        rc = -1; /* running under the tracer */
     if (rc < 0)
         rc = load(&a, &f);
     if (rc < 0) {
@@ -196,6 +204,8 @@ static int cmd_kernels(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    main_argv = argv;
+    weft__cli_memtrace_init();
     if (argc < 2) {
         fputs(usage_main, stderr);
         return CLI_BAD_INPUT;

@@ -312,6 +312,8 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
     int failed = weft__flow_run_wait(r);
     summary(&v, f, now_s() - v.t0, sig);
     results_table(r, f);
+    if (o->trace_malloc && weft__cli_memtrace_report(weft__flow_run_dir(r)) != 0 && failed == 0)
+        failed = -1;
     fflush(stdout);
     weft__flow_run_destroy(r);
     close(sfd);

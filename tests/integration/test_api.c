@@ -108,7 +108,10 @@ TEST(graph_argument_errors)
     weft_task_t *t = NULL;
     CHECK(weft_graph_add(NULL, "x", noop, NULL) == NULL);
     CHECK(weft_graph_add(g, "x", NULL, NULL) == NULL);
-    CHECK_EQ(weft_graph_add_ex(g, "x", noop, NULL, 1, &t), WEFT_EINVAL);
+    CHECK_EQ(weft_graph_add_ex(g, "x", noop, NULL, 1u << 7, &t), WEFT_EINVAL); /* unknown flag */
+    static const char borrowed[] = "borrowed";
+    CHECK_EQ(weft_graph_add_ex(g2, borrowed, noop, NULL, WEFT_ADD_NAME_BORROWED, &t), 0);
+    CHECK(weft_task_name(t) == borrowed); /* not a copy */
     CHECK_EQ(weft_graph_add_ex(g, "x", noop, NULL, 0, NULL), WEFT_EINVAL);
     weft_task_t *a = weft_graph_add(g, "a", noop, NULL);
     weft_task_t *b = weft_graph_add(g, "b", noop, NULL);

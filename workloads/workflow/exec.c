@@ -968,7 +968,8 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
         if (!f->tasks[i].keep)
             continue;
         weft_task_t *gt;
-        rc = weft_graph_add_ex(r->g, NULL, task_body, &f->tasks[i], 0, &gt);
+        /* named (tracking, failures) without a copy: the flow outlives the graph */
+        rc = weft_graph_add_ex(r->g, f->tasks[i].name, task_body, &f->tasks[i], WEFT_ADD_NAME_BORROWED, &gt);
         gidx[i] = k++;
     }
     for (uint32_t i = 0; i < f->ntasks && !rc; i++) {
