@@ -1,0 +1,96 @@
+/* libweft-memtrace.so (run with it in LD_PRELOAD, see tests/meson.build):
+ * plain malloc & co. inside tasks attributed to the right task with exact
+ * figures, every interposed call behaving as the C library's does, and
+ * the report as JSON. Skips (77) when the tracer is not preloaded. */
+#include <dlfcn.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <weft.h>
+
+#include "testlib.h"
+
+typedef int report_fn(FILE *f, int json, size_t top);
+
+static void *volatile kept[3];
+static volatile int failures;
+
+/* k KB kept; then a calloc, a realloc growing, aligned blocks, all freed. */
+static int body(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    int k = (int)(intptr_t)arg;
+    char *p = malloc((size_t)k * 1000);
+    if (!p || malloc_usable_size(p) < (size_t)k * 1000)
+        failures++;
+    memset(p, 1, (size_t)k * 1000);
+    kept[k] = p;
+    char *z = calloc(10, 100);
+    for (int i = 0; z && i < 1000; i++)
+        failures += z[i] != 0;
+    free(z);
+    char *r = realloc(NULL, 50);
+    memset(r, 7, 50);
+    r = realloc(r, 5000);
+    failures += !r || r[49] != 7;
+    free(r);
+    void *a = aligned_alloc(4096, 8192);
+    failures += !a || (uintptr_t)a % 4096;
+    free(a);
+    void *m = NULL;
+    failures += posix_memalign(&m, 64, 100) != 0 || (uintptr_t)m % 64;
+    free(m);
+    failures += posix_memalign(&m, 3, 100) == 0; /* not a power of two */
+    free(NULL);
+    return 0;
+}
+
+TEST(tasks_attributed_exactly)
+{
+    report_fn *report;
+    void *sym = dlsym(RTLD_DEFAULT, "weft_memtrace_report");
+    memcpy(&report, &sym, sizeof sym);
+    if (!report)
+        SKIP("libweft-memtrace.so is not preloaded");
+    weft_runtime_t *rt;
+    CHECK_EQ(weft_runtime_create(NULL, &rt), 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    CHECK(weft_graph_add(g, "keep-1", body, (void *)1) != NULL);
+    CHECK(weft_graph_add(g, "keep-2", body, (void *)2) != NULL);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_EQ(failures, 0);
+    FILE *f = tmpfile();
+    CHECK_EQ(report(f, 1, 0), 0);
+    rewind(f);
+    static char text[1 << 20];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
+    fclose(f);
+    for (int k = 1; k <= 2; k++) {
+        char want[256];
+        long cur = k * 1000L, bytes = cur + 1000 + 50 + 5000 + 8192 + 100;
+        snprintf(want, sizeof want,
+                 "{\"task\": \"keep-%d\", \"current\": %ld, \"peak\": %ld, \"allocs\": 6, \"bytes\": %ld}", k, cur,
+                 cur + 8192, bytes);
+        if (!strstr(text, want))
+            fprintf(stderr, "wanted %s in\n%.2000s\n", want, text);
+        CHECK(strstr(text, want) != NULL);
+    }
+    CHECK(strstr(text, "\"sites\": [") != NULL);
+    free(kept[1]);
+    free(kept[2]);
+    CHECK_EQ(report(f = tmpfile(), 0, 3), 0); /* text, top 3 */
+    rewind(f);
+    len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
+    fclose(f);
+    CHECK(strstr(text, "malloc by task (3 of ") != NULL);
+    CHECK(realloc(malloc(10), 0) == NULL); /* frees */
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
