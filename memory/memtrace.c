@@ -419,8 +419,9 @@ EXPORT void *realloc(void *p, size_t size)
         return ready() ? alloc_aligned(size, 16, pc) : boot_alloc(size);
     if (!ready() || is_boot(p)) { /* a boot block moves to the next allocator */
         void *n = ready() ? alloc_aligned(size, 16, pc) : boot_alloc(size);
+        size_t room = (size_t)(boot + sizeof boot - (char *)p); /* (a boot block's size is not kept) */
         if (n)
-            memcpy(n, p, size < sizeof boot ? size : sizeof boot); /* (boot blocks are small) */
+            memcpy(n, p, size < room ? size : room);
         return n;
     }
     if (size == 0) {
@@ -504,8 +505,10 @@ EXPORT size_t malloc_usable_size(void *p)
     if (!p || is_boot(p) || !ready())
         return 0;
     hdr_t *h = hdr_of(p);
-    if (!h || !next_usable)
-        return h ? (size_t)(h->size_magic & (MAX_SIZE * 2 - 1)) : next_usable ? next_usable(p) : 0;
+    if (!h)
+        return next_usable ? next_usable(p) : 0;
+    if (!next_usable)
+        return (size_t)(h->size_magic & (MAX_SIZE * 2 - 1));
     return next_usable((char *)p - (size_t)h->off16 * 16) - (size_t)h->off16 * 16;
 }
 

@@ -911,6 +911,35 @@ static void walk_records(void *wud, weft__track_visit_fn visit, void *vud)
     pthread_mutex_unlock(&k->map_lock);
 }
 
+/* The fast paths (no lock): a block from the cache's own bin, or NULL; a
+ * block back into it, or false when the bin is full (or checks are on). */
+static inline __attribute__((always_inline)) void *bin_pop(kind_t *k, cache_t *c, size_t bytes)
+{
+    if (CHECKS || bytes > SMALL_MAX)
+        return NULL;
+    unsigned cls = weft__mem_class(bytes);
+    bin_t *b = &c->bins[cls];
+    if (!b->n)
+        return NULL;
+    void *p = b->items[--b->n];
+    count_alloc(k, c, (int64_t)weft__mem_class_size(cls));
+    UNPOISON(p, weft__mem_class_size(cls));
+    return p;
+}
+
+static inline __attribute__((always_inline)) bool bin_push(kind_t *k, cache_t *c, region_t *r, void *p)
+{
+    if (CHECKS || r->cls >= NSMALL)
+        return false;
+    bin_t *b = &c->bins[r->cls];
+    if (b->n == b->cap)
+        return false;
+    POISON(p, r->block);
+    b->items[b->n++] = p;
+    count_free(k, c, (int64_t)r->block);
+    return true;
+}
+
 /* The calling thread's cache (NULL: it holds no slot) and, in *task, the
  * task it runs. */
 static inline cache_t *current(weft__mem_t *m, kind_t *k, weft_task_t **task)
@@ -919,9 +948,8 @@ static inline cache_t *current(weft__mem_t *m, kind_t *k, weft_task_t **task)
         *task = *mine.running;
         return mine.c;
     }
-    int slot = -1;
-    *task = m->pool ? weft__pool_current(m->pool, &slot) : NULL;
-    return slot >= 0 && slot < k->ncaches ? slot_cache(m, k) : NULL;
+    *task = m->pool ? weft__pool_running_task(m->pool) : NULL;
+    return slot_cache(m, k);
 }
 
 /* A record the long way: return addresses (the caller's, and more from
@@ -960,16 +988,7 @@ static __attribute__((noinline)) void *tracked_alloc(weft__mem_t *m, size_t byte
     kind_t *k = &m->host;
     weft_task_t *task;
     cache_t *c = current(m, k, &task);
-    void *p = NULL;
-    if (!CHECKS && c && bytes <= SMALL_MAX) { /* weft_mem_alloc's fast path */
-        unsigned cls = weft__mem_class(bytes);
-        bin_t *b = &c->bins[cls];
-        if (b->n) {
-            p = b->items[--b->n];
-            count_alloc(k, c, (int64_t)weft__mem_class_size(cls));
-            UNPOISON(p, weft__mem_class_size(cls));
-        }
-    }
+    void *p = c ? bin_pop(k, c, bytes) : NULL;
     if (!p && !(p = kind_alloc(m, k, bytes)))
         return NULL;
     weft__track_t *t = atomic_load_explicit(&m->track, memory_order_acquire);
@@ -1018,16 +1037,8 @@ static __attribute__((noinline)) void tracked_free(weft__mem_t *m, weft__track_t
         if (WEFT__REC_GEN(rec) == weft__track_gen(t) && (!tc || !weft__track_account_cached(t, tc, rec, -(int64_t)r->block)))
             weft__track_account(t, tc, rec, -(int64_t)r->block);
     }
-    if (!CHECKS && c && r->cls < NSMALL) { /* weft_mem_free's fast path */
-        bin_t *b = &c->bins[r->cls];
-        if (b->n < b->cap) {
-            POISON(p, r->block);
-            b->items[b->n++] = p;
-            count_free(k, c, (int64_t)r->block);
-            return;
-        }
-    }
-    kind_free(m, k, r, p);
+    if (!c || !bin_push(k, c, r, p))
+        kind_free(m, k, r, p);
 }
 
 void *weft_mem_alloc_at(weft_runtime_t *rt, size_t bytes, const char *file, int line)
@@ -1050,17 +1061,8 @@ void *weft_mem_alloc(weft_runtime_t *rt, size_t bytes)
     kind_t *k = &m->host;
     if (__builtin_expect(atomic_load_explicit(&m->track, memory_order_relaxed) != NULL, 0))
         return tracked_alloc(m, bytes, NULL, 0, __builtin_return_address(0));
-    if (!CHECKS && mine.k == k && bytes <= SMALL_MAX) {
-        unsigned cls = weft__mem_class(bytes);
-        bin_t *b = &mine.c->bins[cls];
-        if (b->n) {
-            void *p = b->items[--b->n];
-            count_alloc(k, mine.c, (int64_t)weft__mem_class_size(cls));
-            UNPOISON(p, weft__mem_class_size(cls));
-            return p;
-        }
-    }
-    return kind_alloc(m, k, bytes);
+    void *p = mine.k == k ? bin_pop(k, mine.c, bytes) : NULL;
+    return p ? p : kind_alloc(m, k, bytes);
 }
 
 int weft_mem_alloc_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, size_t bytes, void **out)
@@ -1102,16 +1104,8 @@ void weft_mem_free(weft_runtime_t *rt, void *p)
         tracked_free(m, t, k, r, p);
         return;
     }
-    if (!CHECKS && mine.k == k && r->cls < NSMALL) {
-        bin_t *b = &mine.c->bins[r->cls];
-        if (b->n < b->cap) {
-            POISON(p, r->block);
-            b->items[b->n++] = p;
-            count_free(k, mine.c, (int64_t)r->block);
-            return;
-        }
-    }
-    kind_free(m, k, r, p);
+    if (mine.k != k || !bin_push(k, mine.c, r, p))
+        kind_free(m, k, r, p);
 }
 
 size_t weft_mem_size(weft_runtime_t *rt, const void *p)

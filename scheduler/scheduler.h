@@ -39,9 +39,6 @@ int weft__pool_slots(const weft_pool_t *p);
 int weft__pool_workers(const weft_pool_t *p);
 /* The task the calling thread runs in p, or NULL. */
 weft_task_t *weft__pool_running_task(const weft_pool_t *p);
-/* Both at once: the running task (or NULL), and the slot in *slot (-1:
- * none). */
-weft_task_t *weft__pool_current(const weft_pool_t *p, int *slot);
 /* The task the calling thread runs, in whichever pool (NULL: none). */
 weft_task_t *weft__thread_task(void);
 /* Where a worker of p keeps the task it runs (NULL between tasks), for

@@ -46,13 +46,6 @@ void weft__pool_on_task_end(weft_pool_t *p, const weft__task_hook_t *h)
     atomic_store_explicit(&p->task_end, h, memory_order_release);
 }
 
-weft_task_t *weft__pool_current(const weft_pool_t *p, int *slot)
-{
-    weft_worker_t *w = weft__worker_current(p);
-    *slot = w ? w->index : -1;
-    return w ? w->ctx.task : NULL;
-}
-
 weft_task_t *weft__thread_task(void)
 {
     weft_worker_t *w = tls_worker;
