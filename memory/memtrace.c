@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "memory/intern.h"
 #include "memory/memtrace.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -157,13 +158,7 @@ static __thread struct {
     } sites[SITE_CACHE];
 } me;
 
-/* Ids by hash, open addressing (lock held). */
-typedef struct table {
-    uint32_t *slots; /* id + 1; 0: empty */
-    size_t cap;
-} table_t;
-
-static table_t task_ix, entry_ix;
+static weft__intern_t task_ix, entry_ix; /* ids by hash (lock held) */
 
 static uint64_t hash_label(const char *s)
 {
@@ -179,40 +174,27 @@ static uint64_t hash_entry(uint32_t task, const void *pc)
     return h ^ h >> 29;
 }
 
-static uint64_t hash_of(const table_t *t, uint32_t id)
+static uint64_t task_hash_of(void *ctx, uint32_t id)
 {
-    if (t == &task_ix)
-        return hash_label(task_at(id)->label);
+    (void)ctx;
+    return hash_label(task_at(id)->label);
+}
+
+static uint64_t entry_hash_of(void *ctx, uint32_t id)
+{
+    (void)ctx;
     return hash_entry(entry_at(id)->task, entry_at(id)->pc);
 }
 
-/* Room for one more of n ids; false when out of memory. */
-static bool table_grow(table_t *t, uint32_t n)
+/* next_calloc and next_free, as functions for weft__intern_grow */
+static void *real_calloc(size_t n, size_t size)
 {
-    if (t->cap && (size_t)(n + 1) * 2 <= t->cap)
-        return true;
-    size_t cap = t->cap ? t->cap * 2 : 1024;
-    uint32_t *slots = next_calloc(cap, sizeof *slots);
-    if (!slots)
-        return false;
-    for (uint32_t id = 0; id < n; id++) {
-        size_t i = hash_of(t, id) & (cap - 1);
-        while (slots[i])
-            i = (i + 1) & (cap - 1);
-        slots[i] = id + 1;
-    }
-    next_free(t->slots);
-    t->slots = slots;
-    t->cap = cap;
-    return true;
+    return next_calloc(n, size);
 }
 
-static void table_put(table_t *t, uint64_t h, uint32_t id)
+static void real_free(void *p)
 {
-    size_t i = h & (t->cap - 1);
-    while (t->slots[i])
-        i = (i + 1) & (t->cap - 1);
-    t->slots[i] = id + 1;
+    next_free(p);
 }
 
 /* lock held. */
@@ -225,7 +207,8 @@ static uint32_t intern_task(const char *label)
         if (l == label || (l && label && !strcmp(l, label)))
             return task_ix.slots[i] - 1;
     }
-    if (ntasks == (uint32_t)MAX_CHUNKS * CHUNK || !table_grow(&task_ix, ntasks))
+    if (ntasks == (uint32_t)MAX_CHUNKS * CHUNK ||
+        weft__intern_grow(&task_ix, ntasks, task_hash_of, NULL, real_calloc, real_free))
         return UINT32_MAX;
     if (!atomic_load_explicit(&task_chunks[ntasks / CHUNK], memory_order_relaxed)) {
         task_t *c = next_calloc(CHUNK, sizeof *c);
@@ -240,7 +223,7 @@ static uint32_t intern_task(const char *label)
             return UINT32_MAX;
         memcpy(t->label, label, n);
     }
-    table_put(&task_ix, h, ntasks);
+    weft__intern_put(&task_ix, h, ntasks);
     return ntasks++;
 }
 
@@ -254,7 +237,8 @@ static uint32_t intern_entry(uint32_t task, const void *pc)
         if (e->task == task && e->pc == pc)
             return entry_ix.slots[i] - 1;
     }
-    if (nentries == (uint32_t)MAX_CHUNKS * CHUNK || !table_grow(&entry_ix, nentries))
+    if (nentries == (uint32_t)MAX_CHUNKS * CHUNK ||
+        weft__intern_grow(&entry_ix, nentries, entry_hash_of, NULL, real_calloc, real_free))
         return UINT32_MAX;
     if (!atomic_load_explicit(&entry_chunks[nentries / CHUNK], memory_order_relaxed)) {
         entry_t *c = next_calloc(CHUNK, sizeof *c);
@@ -265,7 +249,7 @@ static uint32_t intern_entry(uint32_t task, const void *pc)
     entry_t *e = entry_at(nentries);
     e->task = task;
     e->pc = pc;
-    table_put(&entry_ix, h, nentries);
+    weft__intern_put(&entry_ix, h, nentries);
     return nentries++;
 }
 
@@ -603,7 +587,9 @@ EXPORT int weft_memtrace_report(FILE *f, int json, size_t top)
                 json_string(f, ts[i]->label);
             else
                 fputs("null", f);
-            fprintf(f, ", \"current\": %" PRId64 ", \"peak\": %" PRId64 ", \"allocs\": %" PRIu64 ", \"bytes\": %" PRIu64 "}",
+            fprintf(f,
+                    ", \"current\": %" PRId64 ", \"peak\": %" PRId64 ", \"allocs\": %" PRIu64
+                    ", \"bytes\": %" PRIu64 "}",
                     atomic_load(&ts[i]->current), atomic_load(&ts[i]->peak), atomic_load(&ts[i]->allocs),
                     atomic_load(&ts[i]->bytes));
         }

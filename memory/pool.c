@@ -1034,8 +1034,9 @@ static __attribute__((noinline)) void tracked_free(weft__mem_t *m, weft__track_t
     if (rec) {
         atomic_store_explicit(slot, 0, memory_order_relaxed);
         weft__track_cache_t *tc = c ? &c->track : NULL;
-        if (WEFT__REC_GEN(rec) == weft__track_gen(t) && (!tc || !weft__track_account_cached(t, tc, rec, -(int64_t)r->block)))
-            weft__track_account(t, tc, rec, -(int64_t)r->block);
+        int64_t bytes = -(int64_t)r->block;
+        if (WEFT__REC_GEN(rec) == weft__track_gen(t) && (!tc || !weft__track_account_cached(t, tc, rec, bytes)))
+            weft__track_account(t, tc, rec, bytes);
     }
     if (!c || !bin_push(k, c, r, p))
         kind_free(m, k, r, p);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memory/intern.h"
 #include "runtime/base/base.h"
 #include "scheduler/scheduler.h"
 
@@ -31,21 +32,16 @@ typedef struct task {
     char *name; /* NULL: outside any task */
 } task_t;
 
-/* An interning table: ids for keys, found by hash (under the owner's lock). */
-typedef struct intern {
-    uint32_t *slots; /* id + 1, 0 empty */
-    size_t cap;
-} intern_t;
 
 struct weft__track {
     weft__track_head_t head; /* first: the inline accessors read it */
     pthread_mutex_t names_lock; /* sites and tasks */
     site_t *sites;
     size_t nsites, capsites;
-    intern_t site_ix;
+    weft__intern_t site_ix;
     _Atomic(task_t **) chunks[MAX_IDS / TASK_CHUNK + 1]; /* task id -> task */
     size_t ntasks;
-    intern_t task_ix;
+    weft__intern_t task_ix;
 };
 
 static task_t *task_at(const weft__track_t *t, uint32_t id)
@@ -85,28 +81,6 @@ static bool site_eq(const site_t *a, const site_t *b)
            !memcmp(a->trace, b->trace, (size_t)a->ntrace * sizeof a->trace[0]);
 }
 
-/* Makes room in an interning table for one more id (rehashing the n
- * there are with hash_of). Errors: WEFT_ENOMEM. */
-static int intern_grow(intern_t *ix, size_t n, uint64_t (*hash_of)(void *ctx, uint32_t id), void *ctx)
-{
-    if (ix->cap && (n + 1) * 2 <= ix->cap)
-        return 0;
-    size_t cap = ix->cap ? ix->cap * 2 : 64;
-    uint32_t *slots = weft__calloc(cap, sizeof *slots);
-    if (!slots)
-        return WEFT_ENOMEM;
-    for (uint32_t id = 0; id < n; id++) {
-        size_t i = hash_of(ctx, id) & (cap - 1);
-        while (slots[i])
-            i = (i + 1) & (cap - 1);
-        slots[i] = id + 1;
-    }
-    weft__free(ix->slots);
-    ix->slots = slots;
-    ix->cap = cap;
-    return 0;
-}
-
 static uint64_t site_hash_of(void *ctx, uint32_t id)
 {
     return site_hash(&((weft__track_t *)ctx)->sites[id]);
@@ -125,7 +99,7 @@ static uint32_t site_id(weft__track_t *t, const site_t *key)
         for (size_t i = h & (t->site_ix.cap - 1); t->site_ix.slots[i]; i = (i + 1) & (t->site_ix.cap - 1))
             if (site_eq(&t->sites[t->site_ix.slots[i] - 1], key))
                 return t->site_ix.slots[i] - 1;
-    if (t->nsites >= MAX_IDS || intern_grow(&t->site_ix, t->nsites, site_hash_of, t))
+    if (t->nsites >= MAX_IDS || weft__intern_grow(&t->site_ix, t->nsites, site_hash_of, t, weft__calloc, weft__free))
         return UINT32_MAX;
     if (t->nsites == t->capsites) {
         size_t cap = t->capsites ? t->capsites * 2 : 64;
@@ -142,10 +116,7 @@ static uint32_t site_id(weft__track_t *t, const site_t *key)
     n->line = key->line;
     n->ntrace = key->ntrace;
     memcpy(n->trace, key->trace, (size_t)key->ntrace * sizeof key->trace[0]);
-    size_t i = h & (t->site_ix.cap - 1);
-    while (t->site_ix.slots[i])
-        i = (i + 1) & (t->site_ix.cap - 1);
-    t->site_ix.slots[i] = id + 1;
+    weft__intern_put(&t->site_ix, h, id);
     return id;
 }
 
@@ -159,7 +130,7 @@ static uint32_t task_id(weft__track_t *t, const char *name)
             if (n == name || (n && name && !strcmp(n, name)))
                 return t->task_ix.slots[i] - 1;
         }
-    if (t->ntasks >= MAX_IDS || intern_grow(&t->task_ix, t->ntasks, task_hash_of, t))
+    if (t->ntasks >= MAX_IDS || weft__intern_grow(&t->task_ix, t->ntasks, task_hash_of, t, weft__calloc, weft__free))
         return UINT32_MAX;
     uint32_t id = (uint32_t)t->ntasks;
     task_t **chunk = atomic_load_explicit(&t->chunks[id / TASK_CHUNK], memory_order_relaxed);
@@ -179,10 +150,7 @@ static uint32_t task_id(weft__track_t *t, const char *name)
     }
     __atomic_store_n(&chunk[id % TASK_CHUNK], k, __ATOMIC_RELEASE);
     t->ntasks++;
-    size_t i = h & (t->task_ix.cap - 1);
-    while (t->task_ix.slots[i])
-        i = (i + 1) & (t->task_ix.cap - 1);
-    t->task_ix.slots[i] = id + 1;
+    weft__intern_put(&t->task_ix, h, id);
     return id;
 }
 
