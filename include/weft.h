@@ -13,5 +13,7 @@
 #include "weft/memory.h"
 #include "weft/tensor.h"
 #include "weft/toml.h"
+#include "weft/trace.h"
+#include "weft/metrics.h"
 
 #endif

@@ -11,6 +11,7 @@
 #include "runtime/base/base.h"
 #include "runtime/device.h"
 #include "runtime/topology.h"
+#include "runtime/trace.h"
 #include "scheduler/scheduler.h"
 
 struct weft_runtime {
@@ -20,7 +21,13 @@ struct weft_runtime {
     weft_cpuset_t *sets; /* one per worker */
     weft_pool_t *pool;
     _Atomic int gpus; /* -1 until first asked: CUDA start-up is slow */
+    weft__rtrace_t *trace; /* NULL: tracing off */
 };
+
+weft__rtrace_t *weft__runtime_trace(const weft_runtime_t *rt)
+{
+    return rt->trace;
+}
 
 #define WEFT_MAX_THREADS 4096
 #define KNOWN_FLAGS (WEFT_CONFIG_FAIL_FAST | WEFT_CONFIG_NO_CALLER_HELP | WEFT_CONFIG_QUIET)
@@ -34,6 +41,9 @@ void weft_config_init(weft_config_t *cfg)
     cfg->pin = WEFT_PIN_CORE;
     cfg->flags = 0;
     cfg->spin_us = 50;
+    cfg->trace = 0;
+    cfg->trace_file = NULL;
+    cfg->trace_sample_us = 1000;
 }
 
 static int check_config(const weft_config_t *c)
@@ -45,6 +55,9 @@ static int check_config(const weft_config_t *c)
     if (c->flags & ~(unsigned)KNOWN_FLAGS)
         return WEFT_EINVAL;
     if (c->spin_us < 0 || c->spin_us > 100000)
+        return WEFT_EINVAL;
+    if (c->trace < 0 || c->trace > 1 || (c->trace_file && (!c->trace || !*c->trace_file)) ||
+        c->trace_sample_us < 0 || c->trace_sample_us > 10000000)
         return WEFT_EINVAL;
     return 0;
 }
@@ -123,6 +136,13 @@ int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out)
         runtime_free(rt);
         return rc;
     }
+    if (rt->cfg.trace && (rc = weft__rtrace_create(rt, rt->pool, &rt->cfg, &rt->trace)) != 0) {
+        weft__pool_destroy(rt->pool);
+        weft__mem_destroy(rt->mem_owner.mem);
+        runtime_free(rt);
+        return rc;
+    }
+    rt->cfg.trace_file = NULL; /* the caller's string: not kept */
     *out = rt;
     return 0;
 }
@@ -136,6 +156,7 @@ void weft_runtime_destroy(weft_runtime_t *rt)
         return;
     }
     weft__pool_destroy(rt->pool);
+    weft__rtrace_destroy(rt->trace);
     weft__mem_destroy(rt->mem_owner.mem);
     runtime_free(rt);
 }

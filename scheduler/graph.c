@@ -57,6 +57,7 @@ int weft_graph_create(weft_graph_t **out)
     weft__arena_init(&g->arena, 64 * 1024, true);
     atomic_init(&g->phase, PHASE_IDLE);
     g->dirty = 1;
+    g->version++;
     *out = g;
     return 0;
 }
@@ -86,6 +87,7 @@ void weft_graph_destroy(weft_graph_t *g)
     weft__free(g->chunk);
     weft__arena_fini(&g->arena);
     weft__free(g->src);
+    weft__free((void *)g->notes);
     weft__aligned_free(g);
 }
 
@@ -155,6 +157,7 @@ int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, 
     g->ntasks = i + 1;
     g->src[g->nsrc - 1].hi = i + 1;
     g->dirty = 1;
+    g->version++;
     *out = t;
     return 0;
 }
@@ -213,6 +216,76 @@ int weft_task_after(weft_task_t *task, weft_task_t *dep)
     if (dep->index > task->index)
         g->maybe_cyclic = 1; /* creation order is no longer a topological order */
     g->dirty = 1;
+    g->version++;
+    return 0;
+}
+
+/* Appends s to b as JSON string contents (quotes and controls escaped). */
+static size_t json_escape(char *b, const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            if (b) {
+                b[n] = '\\';
+                b[n + 1] = (char)c;
+            }
+            n += 2;
+        } else if (c < 0x20) {
+            if (b)
+                snprintf(b + n, 7, "\\u%04x", c);
+            n += 6;
+        } else {
+            if (b)
+                b[n] = (char)c;
+            n++;
+        }
+    }
+    return n;
+}
+
+int weft_task_annotate(weft_task_t *task, const char *key, const char *value)
+{
+    if (!task || !key || !*key || !value || (task->flags & TASK_F_CHILD))
+        return WEFT_EINVAL;
+    weft_graph_t *g = task->graph;
+    if (graph_busy(g))
+        return WEFT_EBUSY;
+    if (task->index >= g->cap_notes) {
+        size_t cap = g->cap_notes ? g->cap_notes : 64;
+        while (cap <= task->index)
+            cap *= 2;
+        const char **n = weft__realloc((void *)g->notes, cap * sizeof *n);
+        if (!n)
+            return WEFT_ENOMEM;
+        memset(n + g->cap_notes, 0, (cap - g->cap_notes) * sizeof *n);
+        g->notes = n;
+        g->cap_notes = cap;
+    }
+    /* The note is a list of JSON object members: "k":"v","k2":"v2". */
+    const char *old = g->notes[task->index];
+    size_t ol = old ? strlen(old) : 0;
+    size_t len = ol + (old ? 1 : 0) + json_escape(NULL, key) + json_escape(NULL, value) + 5;
+    char *c = weft__arena_alloc(&g->arena, len + 1, 1);
+    if (!c)
+        return WEFT_ENOMEM;
+    size_t o = 0;
+    if (old) {
+        memcpy(c, old, ol);
+        o = ol;
+        c[o++] = ',';
+    }
+    c[o++] = '"';
+    o += json_escape(c + o, key);
+    c[o++] = '"';
+    c[o++] = ':';
+    c[o++] = '"';
+    o += json_escape(c + o, value);
+    c[o++] = '"';
+    c[o] = '\0';
+    g->notes[task->index] = c;
+    g->version++;
     return 0;
 }
 

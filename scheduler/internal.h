@@ -117,6 +117,15 @@ struct weft_graph {
     int fail_rc;
     char fail_name[128];
     char errbuf[512];
+    /* notes for traces (weft_task_annotate), by task index; NULL = none */
+    const char **notes;
+    size_t cap_notes;
+    /* tracing: a snapshot of this graph as of `version` in trace trace_uid */
+    uint32_t version; /* bumped by every change */
+    uint32_t trace_ver;
+    uint64_t trace_uid;
+    const weft__tgraph_t *trace_snap;
+    uint32_t trace_run; /* 1 + the run's id in the pool's trace; 0 = none */
 };
 
 /* ---- workers ------------------------------------------------------------- */
@@ -145,6 +154,7 @@ typedef struct weft_worker {
     _Atomic int in_use;      /* helper slots: taken by a caller */
     const weft_cpuset_t *set;/* where to bind; NULL = unbound */
     int bind_rc;
+    weft__trace_t *trace;     /* recording into; NULL = off */
 } weft_worker_t;
 
 #define POOL_HELPERS 8
@@ -169,6 +179,7 @@ struct weft_pool {
     pthread_cond_t start_cond;
     int started;
     _Atomic(const weft__task_hook_t *) task_end; /* weft__pool_on_task_end */
+    weft__trace_t *trace; /* weft__pool_set_trace */
 };
 
 /* ---- task slabs ---------------------------------------------------------- */
@@ -233,6 +244,14 @@ void weft__worker_push(weft_worker_t *w, weft_task_t *t);
 int weft__pool_has_work(weft_pool_t *p);
 void weft__pool_give(weft_pool_t *p, weft_task_t *t);
 void *weft__worker_main(void *arg);
+
+/* trace.c */
+/* Registers a run of g (snapshotting it when changed); sets g->trace_run. */
+void weft__trace_run_begin(weft__trace_t *tr, weft_graph_t *g);
+void weft__trace_run_end(weft__trace_t *tr, weft_graph_t *g);
+/* Records a task event on slot `slot` (the hot path: no lock). */
+void weft__trace_task(weft__trace_t *tr, int slot, const weft_task_t *t, int kind, int state,
+                      uint64_t t0, uint64_t t1, int aux);
 
 /* run.c */
 void weft__graph_complete(weft_graph_t *g);

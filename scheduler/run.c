@@ -190,6 +190,8 @@ void weft__graph_complete(weft_graph_t *g)
     } else {
         g->result = 0;
     }
+    if (p->trace)
+        weft__trace_run_end(p->trace, g);
     atomic_store_explicit(&g->phase, PHASE_DONE, memory_order_release);
     atomic_store_explicit(&g->done, 1, memory_order_seq_cst);
     atomic_fetch_sub_explicit(&p->active_runs, 1, memory_order_seq_cst);
@@ -210,6 +212,9 @@ int weft__pool_submit(weft_pool_t *p, weft_graph_t *g)
         return rc;
     }
     g->pool = p;
+    g->trace_run = 0;
+    if (p->trace)
+        weft__trace_run_begin(p->trace, g);
     g->failfast = (p->flags & WEFT_CONFIG_FAIL_FAST) != 0;
     g->result = 0;
     g->fail_name[0] = '\0';

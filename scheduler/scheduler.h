@@ -63,6 +63,98 @@ typedef struct weft__task_hook {
  * replaces it and the runs going on then end, or the pool is destroyed. */
 void weft__pool_on_task_end(weft_pool_t *p, const weft__task_hook_t *h);
 
+/* ---- tracing (trace.c) ---------------------------------------------------
+ * The recording side of the timing instrumentation: events go into
+ * per-slot chunks (no lock, no allocation but one per TRACE_CHUNK events);
+ * graph runs are registered with a snapshot of the graph (names, notes,
+ * dependencies) so that everything can be exported after the graph is gone.
+ * runtime/trace*.c reads it back and writes traces and reports. */
+typedef struct weft__trace weft__trace_t;
+
+enum weft__tev_kind {
+    TEV_TASK = 1,   /* a task's function ran on a worker (aux = its rc) */
+    TEV_CHILD,      /* a spawned child ran (name = its name) */
+    TEV_DONE,       /* a deferred completion was delivered (instant) */
+    TEV_SKIP,       /* a task was cancelled or not run (instant; state) */
+    TEV_REGION,     /* a user region inside a task (aux = depth) */
+    TEV_COUNTER,    /* a counter sample (name; value in `value`) */
+    TEV_ATTEMPT,    /* an attempt of a task on an executor lane (aux = attempt) */
+};
+enum { TEV_F_NS = 1 }; /* t0/t1 are clock ns rather than ticks */
+
+/* Lanes: pool slots first, then these. */
+enum weft__tlane_kind { TLANE_WORKER = 0, TLANE_PROC = 1, TLANE_GPU = 2, TLANE_OTHER = 3 };
+
+typedef struct weft__tev {
+    uint64_t t0;
+    union {
+        uint64_t t1;
+        double value; /* TEV_COUNTER */
+    };
+    const char *name;  /* interned (lives as long as the trace), or NULL */
+    const char *args;  /* JSON object members, interned, or NULL */
+    uint32_t run;      /* 1 + run id; 0 = outside any run */
+    uint32_t index;    /* task index in the run's graph */
+    uint16_t lane;
+    uint8_t kind, state;
+    uint8_t lane_kind, flags;
+    int32_t aux;
+} weft__tev_t;
+
+/* A graph as it was when a run of it started. */
+typedef struct weft__tgraph {
+    uint32_t ntasks;
+    const char **name;  /* NULL entries: unnamed ("#<index>") */
+    const char **note;  /* JSON object members (weft_task_annotate), or NULL */
+    uint32_t *pred_off; /* ntasks + 1 */
+    uint32_t *pred;
+} weft__tgraph_t;
+
+typedef struct weft__trun {
+    const weft__tgraph_t *g;
+    uint64_t t_submit, t_done; /* ticks; t_done 0 while running */
+    int result;
+} weft__trun_t;
+
+/* lanes = pool slots. Errors: WEFT_ENOMEM. */
+int weft__trace_create(int lanes, weft__trace_t **out);
+void weft__trace_destroy(weft__trace_t *tr);
+/* Makes the pool record into tr (NULL: stop recording). Only between runs. */
+void weft__pool_set_trace(weft_pool_t *p, weft__trace_t *tr);
+weft__trace_t *weft__pool_trace(const weft_pool_t *p);
+/* The trace the calling thread records into through pool slot *slot
+ * (NULL when it is not in a slot of a traced pool). */
+weft__trace_t *weft__thread_trace(int *slot);
+
+/* Copies s into the trace's string table (same pointer for equal strings;
+ * NULL on ENOMEM). */
+const char *weft__trace_intern(weft__trace_t *tr, const char *s);
+/* Records an event from any thread (under a lock): for executors other
+ * than the workers, counters from outside tasks, attempts. t is the graph
+ * task it belongs to (NULL: none). */
+void weft__trace_add(weft__trace_t *tr, const weft_task_t *t, const weft__tev_t *ev);
+/* Records from the calling thread's own slot (no lock). */
+void weft__trace_add_slot(weft__trace_t *tr, int slot, const weft__tev_t *ev);
+/* A user region on the calling thread's slot: begins one named `name`,
+ * or with name NULL ends the innermost (t: the task running, or NULL). */
+void weft__trace_region(weft__trace_t *tr, int slot, const weft_task_t *t, const char *name);
+/* A counter sample, from slot `slot` (no lock) or, slot < 0, any thread. */
+void weft__trace_counter(weft__trace_t *tr, int slot, const char *name, double value);
+/* Picks the lowest lane of kind k free from t0 on and holds it until t1
+ * (for process attempts: one track per concurrently running process). */
+int weft__trace_lane_pick(weft__trace_t *tr, int k, uint64_t t0, uint64_t t1);
+
+/* Reading back (any time, from any thread): calls fn for every event
+ * published so far; with `fresh`, only for those not passed to an earlier
+ * fresh read (one such reader at a time: the trace file streamer). */
+void weft__trace_read(weft__trace_t *tr, int fresh, void (*fn)(void *ud, const weft__tev_t *ev),
+                      void *ud);
+/* Runs registered so far (a copy of the table's entries). */
+size_t weft__trace_runs(weft__trace_t *tr, weft__trun_t *out, size_t max);
+size_t weft__trace_nlanes(const weft__trace_t *tr, int kind);
+size_t weft__trace_events(weft__trace_t *tr);
+uint64_t weft__trace_start(const weft__trace_t *tr); /* tick at creation */
+
 int weft__pool_submit(weft_pool_t *p, weft_graph_t *g);
 int weft__pool_run(weft_pool_t *p, weft_graph_t *g);
 

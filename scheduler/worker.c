@@ -58,6 +58,27 @@ weft_task_t *const *weft__pool_running_slot(const weft_pool_t *p)
     return w && w->index < p->nworkers ? &w->ctx.task : NULL;
 }
 
+weft__trace_t *weft__thread_trace(int *slot)
+{
+    weft_worker_t *w = tls_worker;
+    if (!w || !w->trace)
+        return NULL;
+    *slot = w->index;
+    return w->trace;
+}
+
+void weft__pool_set_trace(weft_pool_t *p, weft__trace_t *tr)
+{
+    p->trace = tr;
+    for (int i = 0; i < p->nslots; i++)
+        p->slots[i].trace = tr;
+}
+
+weft__trace_t *weft__pool_trace(const weft_pool_t *p)
+{
+    return p->trace;
+}
+
 weft_graph_t *weft__pool_running_graph(const weft_pool_t *p)
 {
     weft_worker_t *w = weft__worker_current(p);
@@ -503,6 +524,16 @@ static weft_task_t *finish_child(weft_worker_t *w, weft_task_t *t, int state)
                                  : WEFT_TASK_DONE);
 }
 
+static __attribute__((noinline, cold)) void trace_ran(weft__trace_t *tr, weft_worker_t *w,
+                                                      const weft_task_t *t, uint64_t t0, int rc)
+{
+    int kind = !(t->flags & TASK_F_CHILD)       ? TEV_TASK
+               : (t->flags & TASK_F_DEFERRED) ? TEV_DONE
+                                                : TEV_CHILD;
+    weft__trace_task(tr, w->index, t, kind, rc ? WEFT_TASK_FAILED : WEFT_TASK_DONE, t0, weft__tick(),
+                     rc);
+}
+
 /* Runs t and returns the next task to run (a ready successor), if any. */
 static weft_task_t *run_one(weft_worker_t *w, weft_task_t *t)
 {
@@ -536,7 +567,13 @@ static weft_task_t *run_one(weft_worker_t *w, weft_task_t *t)
         }
         weft_task_t *saved = w->ctx.task; /* nested runs reuse the ctx */
         w->ctx.task = t;
+        weft__trace_t *tr = w->trace;
+        uint64_t t0 = 0;
+        if (__builtin_expect(tr != NULL, 0))
+            t0 = weft__tick();
         int rc = t->fn(&w->ctx, t->arg);
+        if (__builtin_expect(tr != NULL, 0))
+            trace_ran(tr, w, t, t0, rc);
         w->ctx.task = saved;
         const weft__task_hook_t *hook = atomic_load_explicit(&w->pool->task_end, memory_order_acquire);
         if (__builtin_expect(hook != NULL, 0))
@@ -558,6 +595,10 @@ static weft_task_t *run_one(weft_worker_t *w, weft_task_t *t)
     if (t->flags & TASK_F_CHILD)
         return finish_child(w, t, state);
     if (state != WEFT_TASK_DONE) {
+        if (w->trace && state != WEFT_TASK_FAILED) {
+            uint64_t now = weft__tick();
+            weft__trace_task(w->trace, w->index, t, TEV_SKIP, state, now, now, 0);
+        }
         if (t->flags & TASK_F_RESULT)
             weft__graph_release_result(t); /* no stale result from a past run */
         if (state != WEFT_TASK_FAILED) {

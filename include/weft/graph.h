@@ -69,6 +69,13 @@ WEFT_API int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, vo
  * weft_graph_run/submit (WEFT_ECYCLE). */
 WEFT_API int weft_task_after(weft_task_t *task, weft_task_t *dep);
 
+/* Attaches key = value to the task, shown with it in traces and reports
+ * (the event's args, the report's task table): e.g. the sweep parameters
+ * of a workflow task. Both are copied; a key given again adds another
+ * entry. Errors: WEFT_EINVAL (NULL argument, empty key, a child task),
+ * WEFT_EBUSY (the graph is running), WEFT_ENOMEM. */
+WEFT_API int weft_task_annotate(weft_task_t *task, const char *key, const char *value);
+
 /* Number of tasks in g (0 for NULL). */
 WEFT_API size_t weft_graph_size(const weft_graph_t *g);
 

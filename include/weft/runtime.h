@@ -38,6 +38,15 @@ typedef struct weft_config {
     unsigned flags; /* WEFT_CONFIG_* bits; unknown bits are WEFT_EINVAL */
     int spin_us;    /* how long an idle worker looks for work before it
                        parks, in microseconds (default 50, 0..100000) */
+    int trace;      /* 0 = off (default); 1 = record every task attempt
+                       for weft_runtime_write_trace & co. (weft/trace.h) */
+    const char *trace_file; /* with trace: also stream the trace to this
+                       file as it is recorded (a valid JSON array prefix
+                       whenever the program dies; completed by
+                       weft_runtime_destroy). Copied. NULL = none */
+    int trace_sample_us; /* with trace: how often memory in use is
+                       sampled, in microseconds (default 1000; 0 = never,
+                       only at run starts and ends) */
 } weft_config_t;
 
 /* Fills cfg with the defaults. Always start from this. */
@@ -46,8 +55,10 @@ WEFT_API void weft_config_init(weft_config_t *cfg);
 /* Discovers the topology, starts the workers and binds them.
  * cfg NULL means defaults. On success *out owns the runtime.
  * Errors: WEFT_EINVAL (out NULL, threads < 0 or > 4096, unknown pin or flag,
- * spin_us out of range), WEFT_ENOMEM, WEFT_ESYS (a thread could not be
- * started or bound). On error *out is untouched and nothing leaks. */
+ * spin_us out of range, trace not 0 or 1, trace_file set without trace or
+ * empty, trace_sample_us out of 0..10000000), WEFT_ENOMEM, WEFT_ESYS (a
+ * thread could not be started or bound, or trace_file cannot be written:
+ * the reason is logged naming it). On error *out is untouched and nothing leaks. */
 WEFT_API int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out);
 
 /* Waits for every submitted graph to finish, stops the workers and frees

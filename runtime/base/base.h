@@ -72,6 +72,34 @@ int weft__je_flags(size_t align, int arena, bool no_tcache);
 /* ---- clock (clock.c) --------------------------------------------------- */
 uint64_t weft__clock_ns(void); /* CLOCK_MONOTONIC, nanoseconds */
 
+/* A cheap timestamp for the hot path (traces, timers): the TSC on x86-64
+ * when the CPU says it is invariant (about 10 ns a read instead of 25),
+ * CLOCK_MONOTONIC nanoseconds otherwise. Ticks are turned into clock
+ * nanoseconds with weft__tick_scale. weft__tick_init must have run once
+ * (it is cheap to call again; libweft's constructor calls it). */
+extern int weft__tick_tsc;
+void weft__tick_init(void);
+static inline uint64_t weft__tick(void)
+{
+#if defined(__x86_64__)
+    if (__builtin_expect(weft__tick_tsc, 1))
+        return __builtin_ia32_rdtsc();
+#endif
+    return weft__clock_ns();
+}
+/* The map ns = ns0 + (tick - tick0) * ns_per_tick, measured between the
+ * first weft__tick_init and now (at least 2 ms apart: waits if needed).
+ * Later calls refine it; take it once for one export. */
+typedef struct weft__tick_map {
+    uint64_t tick0, ns0;
+    double ns_per_tick;
+} weft__tick_map_t;
+weft__tick_map_t weft__tick_scale(void);
+static inline double weft__tick_to_ns(const weft__tick_map_t *m, uint64_t tick)
+{
+    return (double)m->ns0 + ((double)tick - (double)m->tick0) * m->ns_per_tick;
+}
+
 /* ---- locks (lock.c) --------------------------------------------------- */
 /* Initializes m as a mutex for short, often contended sections (it spins
  * briefly before sleeping); destroy it with pthread_mutex_destroy. */

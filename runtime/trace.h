@@ -1,0 +1,110 @@
+/* runtime — the timing instrumentation's private header: the runtime's
+ * trace state (runtime/trace.c) and the model every export is built from
+ * (trace_model.c), shared with the writers (trace_json.c, trace_summary.c,
+ * trace_html.c). */
+#ifndef WEFT_RUNTIME_TRACE_H
+#define WEFT_RUNTIME_TRACE_H
+
+#include <stdio.h>
+
+#include "runtime/base/base.h"
+#include "scheduler/scheduler.h"
+#include "weft/runtime.h"
+
+/* ---- the runtime's side (trace.c) ---------------------------------------- */
+typedef struct weft__rtrace weft__rtrace_t;
+/* Starts recording into a new trace for rt's pool (streaming to
+ * cfg->trace_file when set). Errors: WEFT_ENOMEM, WEFT_ESYS (the file). */
+int weft__rtrace_create(weft_runtime_t *rt, weft_pool_t *pool, const weft_config_t *cfg,
+                        weft__rtrace_t **out);
+/* Stops the background thread, completes the streamed file, frees. */
+void weft__rtrace_destroy(weft__rtrace_t *t);
+/* The runtime's trace state (NULL when tracing is off); runtime.c. */
+weft__rtrace_t *weft__runtime_trace(const weft_runtime_t *rt);
+
+/* ---- the model ------------------------------------------------------------ */
+typedef struct wtm_ev {
+    double t0, t1; /* microseconds since the trace started */
+    weft__tev_t e;
+} wtm_ev_t;
+
+typedef struct wtm_task {
+    uint32_t run, index;
+    double ready, start, end; /* µs; ready: its last dependency's end, or the run's start */
+    int state, rc, attempts;
+    int lane_kind, lane;      /* where it (last) ran */
+    int has_attempts;         /* executor attempts recorded (the worker's slice only launched it) */
+    int crit;                 /* on its run's critical path */
+    double work;              /* time it held its lane(s): end - start */
+} wtm_task_t;
+
+typedef struct wtm_run {
+    const weft__tgraph_t *g;
+    double submit, done; /* µs; done < 0 while running */
+    int result;
+    int32_t *map;        /* task index -> model task, -1 */
+    int32_t *crit;       /* critical path, first to last */
+    size_t ncrit;
+    double crit_len;     /* sum of the work of its tasks */
+} wtm_run_t;
+
+typedef struct weft__tmodel {
+    weft__tick_map_t map;
+    double origin_ns;
+    wtm_ev_t *ev;
+    size_t nev;
+    wtm_task_t *task;
+    size_t ntask;
+    wtm_run_t *run;
+    size_t nrun;
+    double t_first, t_last; /* earliest start, latest end (µs) */
+    size_t lanes[4];        /* lanes used per kind (worker lanes: slots) */
+    int longest;            /* the run with the longest span, -1: none */
+} weft__tmodel_t;
+
+int weft__tmodel_build(weft__trace_t *tr, weft__tmodel_t *m);
+void weft__tmodel_free(weft__tmodel_t *m);
+/* The task's name ("#<index>" for an unnamed one, in buf). */
+const char *weft__tmodel_name(const weft__tmodel_t *m, uint32_t run, uint32_t index, char *buf,
+                              size_t size);
+const char *weft__tmodel_note(const weft__tmodel_t *m, uint32_t run, uint32_t index);
+const char *weft__tmodel_state(int state);
+/* "worker 3", "process slot 1", "gpu stream 0" */
+void weft__tmodel_lane(int kind, int lane, int nworkers, char *buf, size_t size);
+/* The chrome trace tid of a lane. */
+int weft__tmodel_tid(int kind, int lane);
+
+/* ---- writers ---------------------------------------------------------------- */
+typedef struct weft__tconf {
+    const char *title;      /* the report's title */
+    const char *config_json;/* object members describing the run's configuration */
+    int nworkers;
+} weft__tconf_t;
+
+/* Chrome trace events of one event (its lane's tid), as ",\n{...}" (or
+ * "{...}" when first), appended to the growing buffer. */
+typedef struct weft__sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} weft__sbuf_t;
+void weft__sbuf_put(weft__sbuf_t *b, const char *s, size_t n);
+void weft__sbuf_puts(weft__sbuf_t *b, const char *s);
+void weft__sbuf_printf(weft__sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void weft__sbuf_json(weft__sbuf_t *b, const char *s); /* a quoted, escaped JSON string */
+void weft__sbuf_us(weft__sbuf_t *b, double us);        /* microseconds, 3 decimals */
+
+/* Writes the whole trace (JSON array, closed) to path via a temporary file
+ * renamed over it. */
+int weft__trace_write_json(const weft__tmodel_t *m, const weft__tconf_t *c, const char *path);
+/* The metadata (track names) and one event, for the streamed file. */
+void weft__trace_json_meta(weft__sbuf_t *b, int nworkers, size_t procs, size_t gpus);
+void weft__trace_json_event(weft__sbuf_t *b, const weft__tmodel_t *m, const wtm_ev_t *ev,
+                            int cat_launch);
+/* Writes data to path through a temporary file renamed over it; logs
+ * "cannot write 'path': reason" on failure. Errors: WEFT_ESYS, WEFT_ENOMEM. */
+int weft__write_file_atomic(const char *path, const char *data, size_t len);
+int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, FILE *out);
+int weft__trace_write_html(const weft__tmodel_t *m, const weft__tconf_t *c, const char *path);
+
+#endif

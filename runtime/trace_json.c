@@ -1,0 +1,392 @@
+/* Chrome trace-event JSON (opens in Perfetto and chrome://tracing): one
+ * track per worker, process slot and CUDA stream, a complete event per task
+ * attempt with its name, parameters and outcome, flow arrows for the
+ * dependencies, counters. The array form: any prefix that ends after an
+ * event, closed with "]", is a valid trace (the streamed file relies on it). */
+#include "runtime/trace.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- a growing text buffer ------------------------------------------------ */
+
+static int sbuf_room(weft__sbuf_t *b, size_t n)
+{
+    if (b->oom)
+        return 0;
+    if (b->len + n + 1 <= b->cap)
+        return 1;
+    size_t cap = b->cap ? b->cap : 1 << 16;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *p = weft__realloc(b->p, cap);
+    if (!p) {
+        b->oom = 1;
+        return 0;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 1;
+}
+
+void weft__sbuf_put(weft__sbuf_t *b, const char *s, size_t n)
+{
+    if (!sbuf_room(b, n))
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void weft__sbuf_puts(weft__sbuf_t *b, const char *s)
+{
+    weft__sbuf_put(b, s, strlen(s));
+}
+
+void weft__sbuf_printf(weft__sbuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char tmp[512];
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof tmp) {
+        weft__sbuf_put(b, tmp, (size_t)n);
+        return;
+    }
+    if (!sbuf_room(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void weft__sbuf_json(weft__sbuf_t *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (!sbuf_room(b, n * 6 + 2))
+        return;
+    char *o = b->p + b->len;
+    *o++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c < 0x20) {
+            static const char hex[] = "0123456789abcdef";
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    b->len = (size_t)(o - b->p);
+}
+
+static void put_u64(weft__sbuf_t *b, uint64_t v)
+{
+    char d[24];
+    int n = 0;
+    do
+        d[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    if (!sbuf_room(b, (size_t)n))
+        return;
+    for (int i = n - 1; i >= 0; i--)
+        b->p[b->len++] = d[i];
+    b->p[b->len] = '\0';
+}
+
+static void put_i64(weft__sbuf_t *b, int64_t v)
+{
+    if (v < 0) {
+        weft__sbuf_put(b, "-", 1);
+        put_u64(b, (uint64_t)(-(v + 1)) + 1);
+    } else {
+        put_u64(b, (uint64_t)v);
+    }
+}
+
+void weft__sbuf_us(weft__sbuf_t *b, double us)
+{
+    if (us < 0) {
+        weft__sbuf_put(b, "-", 1);
+        us = -us;
+    }
+    uint64_t ns = (uint64_t)(us * 1000.0 + 0.5);
+    put_u64(b, ns / 1000);
+    char f[5] = {'.', (char)('0' + ns / 100 % 10), (char)('0' + ns / 10 % 10), (char)('0' + ns % 10), 0};
+    weft__sbuf_put(b, f, 4);
+}
+
+#define PUT(b, lit) weft__sbuf_put((b), lit, sizeof lit - 1)
+
+/* ---- events ------------------------------------------------------------------ */
+
+void weft__trace_json_meta(weft__sbuf_t *b, int nworkers, size_t procs, size_t gpus)
+{
+    PUT(b, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"args\":{\"name\":\"weft\"}}");
+    size_t counts[4] = {(size_t)nworkers, procs, gpus, 0};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < counts[k]; i++) {
+            char name[48];
+            weft__tmodel_lane(k, (int)i, nworkers, name, sizeof name);
+            int tid = weft__tmodel_tid(k, (int)i);
+            PUT(b, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":");
+            put_i64(b, tid);
+            PUT(b, ",\"args\":{\"name\":");
+            weft__sbuf_json(b, name);
+            PUT(b, "}},\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":");
+            put_i64(b, tid);
+            PUT(b, ",\"args\":{\"sort_index\":");
+            put_i64(b, tid);
+            PUT(b, "}}");
+        }
+}
+
+static void common(weft__sbuf_t *b, const wtm_ev_t *x, const char *ph)
+{
+    PUT(b, ",\"ph\":\"");
+    weft__sbuf_puts(b, ph);
+    PUT(b, "\",\"ts\":");
+    weft__sbuf_us(b, x->t0);
+    if (ph[0] == 'X') {
+        PUT(b, ",\"dur\":");
+        weft__sbuf_us(b, x->t1 > x->t0 ? x->t1 - x->t0 : 0);
+    }
+    PUT(b, ",\"pid\":1,\"tid\":");
+    put_i64(b, weft__tmodel_tid(x->e.lane_kind, x->e.lane));
+}
+
+static void task_args(weft__sbuf_t *b, const weft__tmodel_t *m, const weft__tev_t *e)
+{
+    PUT(b, ",\"args\":{\"run\":");
+    put_u64(b, e->run);
+    PUT(b, ",\"index\":");
+    put_u64(b, e->index);
+    PUT(b, ",\"state\":\"");
+    weft__sbuf_puts(b, weft__tmodel_state(e->state));
+    PUT(b, "\"");
+    if (e->kind == TEV_ATTEMPT) {
+        PUT(b, ",\"attempt\":");
+        put_i64(b, e->aux);
+    } else if (e->kind != TEV_SKIP) {
+        PUT(b, ",\"rc\":");
+        put_i64(b, e->aux);
+    }
+    if (e->args) {
+        PUT(b, ",");
+        weft__sbuf_puts(b, e->args);
+    }
+    const char *note = weft__tmodel_note(m, e->run, e->index);
+    if (note) {
+        PUT(b, ",");
+        weft__sbuf_puts(b, note);
+    }
+    PUT(b, "}}");
+}
+
+void weft__trace_json_event(weft__sbuf_t *b, const weft__tmodel_t *m, const wtm_ev_t *x, int cat_launch)
+{
+    const weft__tev_t *e = &x->e;
+    char lb[24];
+    PUT(b, ",\n{\"name\":");
+    switch (e->kind) {
+    case TEV_COUNTER:
+        weft__sbuf_json(b, e->name ? e->name : "counter");
+        PUT(b, ",\"ph\":\"C\",\"ts\":");
+        weft__sbuf_us(b, x->t0);
+        PUT(b, ",\"pid\":1,\"args\":{\"value\":");
+        {
+            char v[40];
+            snprintf(v, sizeof v, "%.17g", e->value);
+            weft__sbuf_puts(b, v);
+        }
+        PUT(b, "}}");
+        return;
+    case TEV_REGION:
+        weft__sbuf_json(b, e->name ? e->name : "region");
+        PUT(b, ",\"cat\":\"region\"");
+        common(b, x, "X");
+        PUT(b, ",\"args\":{\"depth\":");
+        put_i64(b, e->aux);
+        PUT(b, "}}");
+        return;
+    case TEV_CHILD:
+        weft__sbuf_json(b, e->name ? e->name : "child");
+        PUT(b, ",\"cat\":\"child\"");
+        common(b, x, "X");
+        task_args(b, m, e);
+        return;
+    case TEV_DONE:
+    case TEV_SKIP:
+        weft__sbuf_json(b, weft__tmodel_name(m, e->run, e->index, lb, sizeof lb));
+        if (e->kind == TEV_DONE)
+            PUT(b, ",\"cat\":\"completion\",\"s\":\"t\"");
+        else
+            PUT(b, ",\"cat\":\"skipped\",\"s\":\"t\"");
+        common(b, x, "i");
+        task_args(b, m, e);
+        return;
+    default:
+        weft__sbuf_json(b, weft__tmodel_name(m, e->run, e->index, lb, sizeof lb));
+        if (e->kind == TEV_TASK && cat_launch)
+            PUT(b, ",\"cat\":\"launch\"");
+        else
+            PUT(b, ",\"cat\":\"task\"");
+        common(b, x, "X");
+        task_args(b, m, e);
+        return;
+    }
+}
+
+/* ---- the whole trace ---------------------------------------------------------- */
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Flow arrows: from the last slice of each dependency to the first slice of
+ * its dependent. `first`/`last` are event numbers per model task. */
+static void flows(weft__sbuf_t *b, const weft__tmodel_t *m, const int32_t *first, const int32_t *last)
+{
+    uint64_t id = 1;
+    for (size_t k = 0; k < m->ntask; k++) {
+        const wtm_task_t *t = &m->task[k];
+        if (first[k] < 0)
+            continue;
+        const wtm_run_t *r = &m->run[t->run - 1];
+        const wtm_ev_t *dst = &m->ev[first[k]];
+        for (uint32_t e = r->g->pred_off[t->index]; e < r->g->pred_off[t->index + 1]; e++) {
+            int32_t p = r->map[r->g->pred[e]];
+            if (p < 0 || last[p] < 0)
+                continue;
+            const wtm_ev_t *src = &m->ev[last[p]];
+            PUT(b, ",\n{\"name\":\"dependency\",\"cat\":\"dep\",\"ph\":\"s\",\"id\":");
+            put_u64(b, id);
+            PUT(b, ",\"ts\":");
+            weft__sbuf_us(b, src->t0);
+            PUT(b, ",\"pid\":1,\"tid\":");
+            put_i64(b, weft__tmodel_tid(src->e.lane_kind, src->e.lane));
+            PUT(b, "},\n{\"name\":\"dependency\",\"cat\":\"dep\",\"ph\":\"f\",\"bp\":\"e\",\"id\":");
+            put_u64(b, id);
+            PUT(b, ",\"ts\":");
+            weft__sbuf_us(b, dst->t0);
+            PUT(b, ",\"pid\":1,\"tid\":");
+            put_i64(b, weft__tmodel_tid(dst->e.lane_kind, dst->e.lane));
+            PUT(b, "}");
+            id++;
+        }
+    }
+}
+
+static int is_main(const weft__tmodel_t *m, const wtm_ev_t *x, int32_t *task)
+{
+    const weft__tev_t *e = &x->e;
+    if (!e->run || e->run > m->nrun)
+        return 0;
+    const wtm_run_t *r = &m->run[e->run - 1];
+    if (e->index >= r->g->ntasks || (*task = r->map[e->index]) < 0)
+        return 0;
+    if (e->kind == TEV_ATTEMPT)
+        return 1;
+    return e->kind == TEV_TASK && !m->task[*task].has_attempts;
+}
+
+int weft__trace_write_json(const weft__tmodel_t *m, const weft__tconf_t *c, const char *path)
+{
+    weft__sbuf_t b = {0};
+    int32_t *first = weft__malloc((m->ntask ? m->ntask : 1) * sizeof *first);
+    int32_t *last = weft__malloc((m->ntask ? m->ntask : 1) * sizeof *last);
+    if (!first || !last) {
+        weft__free(first);
+        weft__free(last);
+        return WEFT_ENOMEM;
+    }
+    memset(first, 0xff, m->ntask * sizeof *first);
+    memset(last, 0xff, m->ntask * sizeof *last);
+    PUT(&b, "[\n");
+    weft__trace_json_meta(&b, c->nworkers, m->lanes[TLANE_PROC], m->lanes[TLANE_GPU]);
+    /* the helper lanes (callers) that ran something */
+    for (size_t i = (size_t)c->nworkers; i < m->lanes[TLANE_WORKER]; i++) {
+        char name[48];
+        weft__tmodel_lane(TLANE_WORKER, (int)i, c->nworkers, name, sizeof name);
+        PUT(&b, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":");
+        put_i64(&b, weft__tmodel_tid(TLANE_WORKER, (int)i));
+        PUT(&b, ",\"args\":{\"name\":");
+        weft__sbuf_json(&b, name);
+        PUT(&b, "}}");
+    }
+    for (size_t i = 0; i < m->nev; i++) {
+        const wtm_ev_t *x = &m->ev[i];
+        int32_t k = -1;
+        int main_ = is_main(m, x, &k);
+        if (main_) {
+            if (first[k] < 0 || x->t0 < m->ev[first[k]].t0)
+                first[k] = (int32_t)i;
+            if (last[k] < 0 || x->t1 > m->ev[last[k]].t1)
+                last[k] = (int32_t)i;
+        }
+        int launch = x->e.kind == TEV_TASK && k >= 0 && m->task[k].has_attempts;
+        weft__trace_json_event(&b, m, x, launch);
+    }
+    flows(&b, m, first, last);
+    PUT(&b, "\n]\n");
+    weft__free(first);
+    weft__free(last);
+    if (b.oom) {
+        weft__free(b.p);
+        return WEFT_ENOMEM;
+    }
+    int rc = weft__write_file_atomic(path, b.p, b.len);
+    weft__free(b.p);
+    return rc;
+}
+
+int weft__write_file_atomic(const char *path, const char *data, size_t len)
+{
+    size_t pl = strlen(path);
+    char *tmp = weft__malloc(pl + 16);
+    if (!tmp)
+        return WEFT_ENOMEM;
+    snprintf(tmp, pl + 16, "%s.tmp%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    int err = 0;
+    if (!f) {
+        err = errno;
+    } else {
+        if (write_all(fileno(f), data, len) != 0)
+            err = errno;
+        if (fclose(f) != 0 && !err)
+            err = errno;
+        if (!err && rename(tmp, path) != 0)
+            err = errno;
+        if (err)
+            unlink(tmp);
+    }
+    if (err)
+        weft__log("cannot write '%s': %s", path, strerror(err));
+    weft__free(tmp);
+    return err ? WEFT_ESYS : 0;
+}

@@ -1,0 +1,157 @@
+/* The text summary of a trace: totals, tasks by state, the slowest tasks,
+ * the critical path, per-worker utilisation and idle time, and the
+ * scheduling delay (ready -> start) percentiles. */
+#include "runtime/trace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SLOWEST 10
+#define CRIT_SHOWN 20
+
+static void fmt_time(char *buf, size_t size, double us)
+{
+    if (us < 1000)
+        snprintf(buf, size, "%.1f us", us);
+    else if (us < 1e6)
+        snprintf(buf, size, "%.2f ms", us / 1e3);
+    else
+        snprintf(buf, size, "%.3f s", us / 1e6);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
+}
+
+int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, FILE *out)
+{
+    char a[32], b[32], lb[24];
+    double span = m->ntask || m->nev ? m->t_last - m->t_first : 0;
+    if (span < 0)
+        span = 0;
+    size_t st[4] = {0}, attempts = 0;
+    for (size_t k = 0; k < m->ntask; k++) {
+        int s = m->task[k].state;
+        st[s >= 0 && s < 4 ? s : 3]++;
+        attempts += (size_t)m->task[k].attempts;
+    }
+    fmt_time(a, sizeof a, span);
+    fprintf(out, "== trace summary%s%s ==\n", c->title ? ": " : "", c->title ? c->title : "");
+    fprintf(out, "total: %s over %zu run(s), %zu task(s), %zu attempt(s), %zu event(s)\n", a, m->nrun,
+            m->ntask, attempts, m->nev);
+    fprintf(out, "tasks: %zu done, %zu failed, %zu cancelled, %zu not run\n", st[WEFT_TASK_DONE],
+            st[WEFT_TASK_FAILED], st[WEFT_TASK_CANCELLED], st[WEFT_TASK_NOT_RUN]);
+
+    /* slowest */
+    int32_t top[SLOWEST];
+    size_t ntop = 0;
+    for (size_t k = 0; k < m->ntask; k++) {
+        if (m->task[k].state != WEFT_TASK_DONE && m->task[k].state != WEFT_TASK_FAILED)
+            continue;
+        double w = m->task[k].work;
+        size_t i = ntop < SLOWEST ? ntop++ : SLOWEST;
+        if (i == SLOWEST) {
+            if (w <= m->task[top[SLOWEST - 1]].work)
+                continue;
+            i = SLOWEST - 1;
+        }
+        while (i > 0 && m->task[top[i - 1]].work < w) {
+            top[i] = top[i - 1];
+            i--;
+        }
+        top[i] = (int32_t)k;
+    }
+    if (ntop) {
+        fprintf(out, "slowest tasks:\n");
+        for (size_t i = 0; i < ntop; i++) {
+            const wtm_task_t *t = &m->task[top[i]];
+            char lane[48];
+            weft__tmodel_lane(t->lane_kind, t->lane, c->nworkers, lane, sizeof lane);
+            fmt_time(a, sizeof a, t->work);
+            fprintf(out, "  %10s  %s  (%s, run %u%s)\n", a, weft__tmodel_name(m, t->run, t->index, lb, sizeof lb),
+                    lane, t->run, t->state == WEFT_TASK_FAILED ? ", failed" : "");
+        }
+    }
+
+    /* critical path of the longest run */
+    if (m->longest >= 0) {
+        const wtm_run_t *r = &m->run[m->longest];
+        double rspan = (r->done >= 0 ? r->done : m->t_last) - r->submit;
+        fmt_time(a, sizeof a, r->crit_len);
+        fmt_time(b, sizeof b, rspan);
+        fprintf(out, "critical path (run %d%s): %zu task(s), %s of the run's %s (%.1f%%)\n", m->longest + 1,
+                m->nrun > 1 ? ", the longest" : "", r->ncrit, a, b, rspan > 0 ? 100.0 * r->crit_len / rspan : 0.0);
+        for (size_t i = 0; i < r->ncrit; i++) {
+            if (i == CRIT_SHOWN / 2 && r->ncrit > CRIT_SHOWN) {
+                fprintf(out, "  ... %zu more ...\n", r->ncrit - CRIT_SHOWN);
+                i = r->ncrit - CRIT_SHOWN / 2;
+            }
+            const wtm_task_t *t = &m->task[r->crit[i]];
+            fmt_time(a, sizeof a, t->start - r->submit);
+            fmt_time(b, sizeof b, t->work);
+            fprintf(out, "  at %10s  %10s  %s\n", a, b, weft__tmodel_name(m, t->run, t->index, lb, sizeof lb));
+        }
+    }
+
+    /* lanes */
+    size_t nl = m->lanes[TLANE_WORKER];
+    if (nl) {
+        double *busy = weft__calloc(nl, sizeof *busy);
+        size_t *cnt = weft__calloc(nl, sizeof *cnt);
+        if (busy && cnt) {
+            for (size_t i = 0; i < m->nev; i++) {
+                const wtm_ev_t *x = &m->ev[i];
+                if (x->e.lane_kind == TLANE_WORKER && (x->e.kind == TEV_TASK || x->e.kind == TEV_CHILD) &&
+                    x->e.lane < nl) {
+                    busy[x->e.lane] += x->t1 - x->t0;
+                    cnt[x->e.lane]++;
+                }
+            }
+            fprintf(out, "workers (busy running tasks over the %s traced):\n", (fmt_time(a, sizeof a, span), a));
+            for (size_t i = 0; i < nl; i++) {
+                if (i >= (size_t)c->nworkers && !cnt[i])
+                    continue;
+                char lane[48];
+                weft__tmodel_lane(TLANE_WORKER, (int)i, c->nworkers, lane, sizeof lane);
+                fmt_time(a, sizeof a, busy[i]);
+                fmt_time(b, sizeof b, span > busy[i] ? span - busy[i] : 0);
+                fprintf(out, "  %-12s busy %10s (%5.1f%%)  idle %10s  %zu task(s)\n", lane, a,
+                        span > 0 ? 100.0 * busy[i] / span : 0.0, b, cnt[i]);
+            }
+        }
+        weft__free(busy);
+        weft__free(cnt);
+    }
+    if (m->lanes[TLANE_PROC])
+        fprintf(out, "process slots: %zu used at most at once\n", m->lanes[TLANE_PROC]);
+
+    /* scheduling delay */
+    double *d = weft__malloc((m->ntask ? m->ntask : 1) * sizeof *d);
+    if (!d)
+        return WEFT_ENOMEM;
+    size_t nd = 0;
+    for (size_t k = 0; k < m->ntask; k++)
+        if (m->task[k].state == WEFT_TASK_DONE || m->task[k].state == WEFT_TASK_FAILED)
+            d[nd++] = m->task[k].start > m->task[k].ready ? m->task[k].start - m->task[k].ready : 0;
+    if (nd) {
+        qsort(d, nd, sizeof *d, cmp_double);
+        char p50[32], p90[32], p99[32], mx[32];
+        fmt_time(p50, sizeof p50, pct(d, nd, 0.5));
+        fmt_time(p90, sizeof p90, pct(d, nd, 0.9));
+        fmt_time(p99, sizeof p99, pct(d, nd, 0.99));
+        fmt_time(mx, sizeof mx, d[nd - 1]);
+        fprintf(out, "scheduling delay (ready -> start): p50 %s, p90 %s, p99 %s, max %s\n", p50, p90, p99, mx);
+    }
+    weft__free(d);
+    return ferror(out) ? WEFT_ESYS : 0;
+}
