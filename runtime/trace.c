@@ -2,6 +2,7 @@
  * the background thread that samples the pool's memory in use and streams
  * the trace file, and the public calls (exports, regions, counters). */
 #include "runtime/trace.h"
+#include "runtime/runtime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +33,9 @@ struct weft__rtrace {
     size_t last_mem;
     int have_mem;
     char config[512];
+    char title[128];
+    char extra[3 * 4096 + 512];
+    char conf[3 * 4096 + 1100];
 };
 
 /* ---- the background thread ------------------------------------------------------ */
@@ -207,10 +211,31 @@ int weft__rtrace_create(weft_runtime_t *rt, weft_pool_t *pool, const weft_config
 
 static int conf_of(weft__rtrace_t *t, weft__tconf_t *c)
 {
-    c->title = "weft runtime";
-    c->config_json = t->config;
+    snprintf(t->conf, sizeof t->conf, "%s%s%s", t->extra, t->extra[0] ? "," : "", t->config);
+    c->title = t->title[0] ? t->title : "weft runtime";
+    c->config_json = t->conf;
     c->nworkers = t->nworkers;
     return 0;
+}
+
+weft__trace_t *weft__runtime_recorder(const weft_runtime_t *rt)
+{
+    weft__rtrace_t *t = weft__runtime_trace(rt);
+    return t ? t->rec : NULL;
+}
+
+void weft__runtime_trace_label(weft_runtime_t *rt, const char *title, const char *config_json)
+{
+    weft__rtrace_t *t = weft__runtime_trace(rt);
+    if (!t)
+        return;
+    snprintf(t->title, sizeof t->title, "%s", title ? title : "");
+    /* cut at a member boundary when too long */
+    size_t n = config_json ? strlen(config_json) : 0;
+    if (n >= sizeof t->extra)
+        n = 0;
+    memcpy(t->extra, config_json ? config_json : "", n);
+    t->extra[n] = '\0';
 }
 
 void weft__rtrace_destroy(weft__rtrace_t *t)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "weft/error.h"
 #include "workloads/kernels/kernels.h"
@@ -45,6 +46,12 @@ static const char usage_run[] =
     "  --set NAME=VALUE   replace the sweep list NAME (NAME=V1,V2,... for several values)\n"
     "  --only GLOB        run only the tasks matching GLOB and what they depend on (repeatable)\n"
     "  --quiet            no line per finished task (failures and the summary still show)\n"
+    "  --trace FILE       write a Chrome/Perfetto trace of the run to FILE (streamed as it\n"
+    "                     runs: loadable even if weft is killed; completed at the end)\n"
+    "  --report FILE      write a self-contained HTML report (timeline, critical path,\n"
+    "                     task table, memory) to FILE\n"
+    "  --summary          print the trace summary: slowest tasks, critical path,\n"
+    "                     per-worker utilisation, scheduling delay\n"
     "  --trace-malloc     attribute malloc in kernels to their tasks (runs weft again with\n"
     "                     libweft-memtrace.so preloaded); report in the run directory\n"
     "\n"
@@ -105,8 +112,8 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
         const char *eq = strchr(s, '=');
         size_t nlen = eq && strncmp(s, "--", 2) == 0 ? (size_t)(eq - s) : strlen(s);
         bool takes = false;
-        static const char *const valued[] = {"--threads", "--set", "--only"};
-        for (size_t k = 0; k < 3; k++)
+        static const char *const valued[] = {"--threads", "--set", "--only", "--trace", "--report"};
+        for (size_t k = 0; k < 5; k++)
             takes |= strlen(valued[k]) == nlen && strncmp(s, valued[k], nlen) == 0;
         if (takes) {
             if (eq && nlen < strlen(s))
@@ -120,6 +127,20 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
             a->sets[a->fo.nsets++] = val;
         } else if (takes && strncmp(s, "--only", nlen) == 0) {
             a->only[a->fo.nonly++] = val;
+        } else if (run_opts && takes && (strncmp(s, "--trace", nlen) == 0 || strncmp(s, "--report", nlen) == 0)) {
+            char *dst = s[2] == 't' ? a->ro.trace : a->ro.report;
+            const char *opt = s[2] == 't' ? "--trace" : "--report";
+            if (!*val)
+                return bad_usage(cmd, "%s needs a file name", opt);
+            /* absolute: the run changes to the workflow's workdir */
+            char cwd[4096];
+            if (val[0] != '/' && !getcwd(cwd, sizeof cwd))
+                return bad_usage(cmd, "cannot resolve '%s': the current directory is not readable", val);
+            int n = val[0] == '/' ? snprintf(dst, 4096, "%s", val) : snprintf(dst, 4096, "%s/%s", cwd, val);
+            if (n >= 4096)
+                return bad_usage(cmd, "the path '%s' is too long", val);
+        } else if (run_opts && strcmp(s, "--summary") == 0) {
+            a->ro.summary = true;
         } else if (run_opts && takes) { /* --threads */
             char *end;
             long n = strtol(val, &end, 10);

@@ -3,6 +3,7 @@
  * with a summary naming every failed task, its reason, its stderr file and
  * that file's last lines, then the table of results the tasks reported. */
 #include "runtime/cli/cli.h"
+#include "weft/trace.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -244,6 +245,30 @@ static void results_table(weft__flow_run_t *r, const weft__flow_t *f)
     }
 }
 
+/* --summary, --trace, --report after the run; 0, or -1 (reported). */
+static int traces(weft__flow_run_t *r, const cli_run_opts_t *o)
+{
+    weft_runtime_t *rt = weft__flow_run_runtime(r);
+    int bad = 0;
+    if (o->summary) {
+        putchar('\n');
+        bad |= weft_runtime_write_summary(rt, stdout) != 0;
+    }
+    if (o->trace[0]) {
+        if (weft_runtime_write_trace(rt, o->trace) == 0)
+            printf("trace: %s (open it in https://ui.perfetto.dev or chrome://tracing)\n", o->trace);
+        else
+            bad = 1;
+    }
+    if (o->report[0]) {
+        if (weft_runtime_write_report(rt, o->report) == 0)
+            printf("report: %s\n", o->report);
+        else
+            bad = 1;
+    }
+    return bad ? -1 : 0;
+}
+
 int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
 {
     if (o->dry_run) {
@@ -266,7 +291,9 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
         return CLI_FAILED;
     }
     view_t v = {.lock = PTHREAD_MUTEX_INITIALIZER, .tty = isatty(STDOUT_FILENO), .quiet = o->quiet, .t0 = now_s(), .total = weft__flow_ntasks(f)};
-    weft__flow_run_opts_t ro = {.on_event = on_event, .ud = &v, .notify_fd = efd};
+    weft__flow_run_opts_t ro = {.on_event = on_event, .ud = &v, .notify_fd = efd,
+                                .trace = o->trace[0] || o->report[0] || o->summary,
+                                .trace_file = o->trace[0] ? o->trace : NULL};
     char err[1024];
     weft__flow_run_t *r = NULL;
     int rc = weft__flow_run_start(f, &ro, &r, err, sizeof err);
@@ -313,6 +340,8 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
     summary(&v, f, now_s() - v.t0, sig);
     results_table(r, f);
     if (o->trace_malloc && weft__cli_memtrace_report(weft__flow_run_dir(r)) != 0 && failed == 0)
+        failed = -1;
+    if (traces(r, o) != 0 && failed == 0)
         failed = -1;
     fflush(stdout);
     weft__flow_run_destroy(r);

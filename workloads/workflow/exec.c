@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/runtime.h"
 #include "tasks/tasks.h"
 #include "weft/graph.h"
 #include "weft/runtime.h"
@@ -40,6 +41,7 @@ struct weft__flow_run {
     weft__procs_t *procs;
     weft_runtime_t *rt;
     weft_graph_t *g;
+    weft__trace_t *tr; /* NULL: not tracing */
     pthread_t waiter;
     bool waiter_started;
     uint8_t *state;      /* per task, WEFT_FLOW_* */
@@ -381,6 +383,7 @@ typedef struct job {
     weft_defer_t *defer;
     weft__lease_t *lease;
     uint64_t start_ns;
+    const weft_task_t *gt; /* its graph task (traces) */
     char cpus[128];
 } job_t;
 
@@ -419,6 +422,35 @@ static void read_results(weft__flow_run_t *r, const wf_task_t *t, char *out, siz
     fclose(fp);
 }
 
+/* An attempt on the run's trace: a process on the lowest free process
+ * slot track, a kernel on its worker's track. */
+static void trace_attempt(weft__flow_run_t *r, const weft_task_t *gt, const attempt_t *a, int ok)
+{
+    int slot = -1;
+    bool proc = a->maxrss_kb >= 0 || a->exit_code >= 0 || a->signal > 0 || !weft__thread_trace(&slot);
+    weft__tev_t ev = {.t0 = a->start_ns, .t1 = a->end_ns, .kind = TEV_ATTEMPT, .flags = TEV_F_NS,
+                      .aux = a->attempt};
+    ev.state = ok ? WEFT_TASK_DONE : strcmp(a->status, "stopped") == 0 ? WEFT_TASK_NOT_RUN : WEFT_TASK_FAILED;
+    ev.lane_kind = proc ? TLANE_PROC : TLANE_WORKER;
+    ev.lane = (uint16_t)(proc ? weft__trace_lane_pick(r->tr, TLANE_PROC, a->start_ns, a->end_ns) : slot);
+    char args[512];
+    int n = snprintf(args, sizeof args, "\"status\":\"%s\",\"cpus\":\"%s\"", a->status, a->cpus ? a->cpus : "");
+    if (a->exit_code >= 0)
+        n += snprintf(args + n, sizeof args - (size_t)n, ",\"exit\":%d", a->exit_code);
+    if (a->signal > 0)
+        n += snprintf(args + n, sizeof args - (size_t)n, ",\"signal\":%d", a->signal);
+    if (a->reason && a->reason[0] && n < (int)sizeof args - 32) {
+        n += snprintf(args + n, sizeof args - (size_t)n, ",\"reason\":\"");
+        for (const char *c = a->reason; *c && n < (int)sizeof args - 3; c++)
+            if (*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20)
+                args[n++] = *c;
+        args[n++] = '"';
+        args[n] = '\0';
+    }
+    ev.args = weft__trace_intern(r->tr, args);
+    weft__trace_add(r->tr, gt, &ev);
+}
+
 static void job_done(void *ud, const weft__proc_result_t *res)
 {
     job_t *j = ud;
@@ -442,6 +474,8 @@ static void job_done(void *ud, const weft__proc_result_t *res)
                    .cpus = j->cpus, .out = out, .err = err, .results = results,
                    .reason = res->status ? res->reason : ""};
     journal(r, j->ti, &a);
+    if (r->tr && res->started)
+        trace_attempt(r, j->gt, &a, res->status == 0);
     double wall = (double)(now - j->start_ns) / 1e9;
     if (res->status == 0) {
         if (results[0])
@@ -618,6 +652,7 @@ static int command_task(weft__flow_run_t *r, weft_ctx_t *ctx, uint32_t ti)
     j->r = r;
     j->ti = ti;
     j->attempt = 1;
+    j->gt = weft__thread_task();
     int rc = weft_ctx_defer(ctx, &j->defer);
     if (rc == 0)
         rc = weft__cores_request(r->cores, r->f->tasks[ti].tmpl->cpus, job_grant, j);
@@ -792,6 +827,8 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
                        .status = rc == 0 ? "ok" : "failed", .cpus = cpus, .out = o.fp ? o.path : "",
                        .err = "", .results = o.results, .reason = reason};
         journal(r, ti, &a);
+        if (r->tr)
+            trace_attempt(r, weft__thread_task(), &a, rc == 0);
         double wall = (double)(end - first_ns) / 1e9;
         if (rc == 0) {
             if (o.results[0])
@@ -813,6 +850,30 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         settle(r, ti, attempt, WEFT_FLOW_FAILED, wall, why);
         return WEFT_ETASK;
     }
+}
+
+/* s without what would need escaping in a JSON string. */
+static void json_safe(char *out, const char *s, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && n + 1 < cap; s++)
+        out[n++] = *s == '"' || *s == '\\' || (unsigned char)*s < 0x20 ? '?' : *s;
+    out[n] = '\0';
+}
+
+/* The sweep values a task uses, as notes on its graph task (traces). */
+static int annotate_params(const weft__flow_t *f, const wf_task_t *t, weft_task_t *gt)
+{
+    for (uint32_t m = 0; m < t->tmpl->ndims; m++) {
+        const wf_dim_t *d = &f->dims[t->tmpl->dims[m]];
+        uint32_t digit = weft__wf_digit(f, t->tmpl, t->combo, t->tmpl->dims[m]);
+        for (uint32_t p = 0; p < d->nparams; p++) {
+            int rc = weft_task_annotate(gt, f->params[d->params[p]].name, f->params[d->params[p]].values[digit]);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
 }
 
 /* ---- the graph ------------------------------------------------------------------------------ */
@@ -952,9 +1013,24 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     cfg.threads = slots;
     cfg.pin = WEFT_PIN_NONE; /* tasks are bound, not workers */
     cfg.flags = WEFT_CONFIG_NO_CALLER_HELP | (f->keep_going ? 0 : WEFT_CONFIG_FAIL_FAST);
+    cfg.trace = o->trace ? 1 : 0;
+    cfg.trace_file = o->trace ? o->trace_file : NULL;
     if ((rc = weft_runtime_create(&cfg, &r->rt)) != 0 || (rc = weft_graph_create(&r->g)) != 0) {
-        snprintf(err, errlen, "cannot start the runtime: %s", weft_strerror(rc));
+        if (rc == WEFT_ESYS && o->trace_file)
+            snprintf(err, errlen, "cannot write the trace file '%s'", o->trace_file);
+        else
+            snprintf(err, errlen, "cannot start the runtime: %s", weft_strerror(rc));
         goto fail;
+    }
+    r->tr = weft__runtime_recorder(r->rt);
+    if (r->tr) {
+        char conf[3 * PATH_MAX], fpath[PATH_MAX], dir[PATH_MAX];
+        json_safe(fpath, f->path, sizeof fpath);
+        json_safe(dir, r->dir, sizeof dir);
+        snprintf(conf, sizeof conf,
+                 "\"workflow\":\"%s\",\"file\":\"%s\",\"tasks\":%zu,\"core slots\":%d,\"keep_going\":%s,\"run dir\":\"%s\"",
+                 f->name, fpath, weft__flow_ntasks(f), slots, f->keep_going ? "true" : "false", dir);
+        weft__runtime_trace_label(r->rt, f->name, conf);
     }
     /* The graph: kept tasks in file order, then their edges. */
     uint32_t *gidx = weft__malloc((size_t)(f->ntasks ? f->ntasks : 1) * sizeof *gidx);
@@ -971,6 +1047,8 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
         /* named (tracking, failures) without a copy: the flow outlives the graph */
         rc = weft_graph_add_ex(r->g, f->tasks[i].name, task_body, &f->tasks[i], WEFT_ADD_NAME_BORROWED, &gt);
         gidx[i] = k++;
+        if (rc == 0 && r->tr && f->tasks[i].tmpl->ndims)
+            rc = annotate_params(f, &f->tasks[i], gt);
     }
     for (uint32_t i = 0; i < f->ntasks && !rc; i++) {
         if (!f->tasks[i].keep)
@@ -1008,6 +1086,11 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
 fail:
     weft__flow_run_destroy(r);
     return rc;
+}
+
+weft_runtime_t *weft__flow_run_runtime(weft__flow_run_t *r)
+{
+    return r->rt;
 }
 
 const char *weft__flow_run_dir(const weft__flow_run_t *r)

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "weft/runtime.h"
+
 typedef struct weft__flow weft__flow_t;
 
 typedef struct weft__flow_opts {
@@ -75,6 +77,8 @@ typedef struct weft__flow_run_opts {
     weft__flow_event_fn on_event; /* any thread, concurrently (it locks what it shares); may be NULL */
     void *ud;
     int notify_fd;                /* written (8 bytes, eventfd style) when the run ends */
+    int trace;                    /* record a trace (weft__flow_run_runtime, weft/trace.h) */
+    const char *trace_file;       /* with trace: streamed there as the run goes */
 } weft__flow_run_opts_t;
 
 typedef struct weft__flow_counts {
@@ -113,6 +117,8 @@ void weft__flow_run_result(weft__flow_run_t *r, size_t k, size_t *task, const ch
                            const char **results);
 /* The grace period of the workflow (SIGTERM to SIGKILL). */
 uint64_t weft__flow_grace_ns(const weft__flow_t *f);
+/* The runtime the run uses (for the trace exports, after wait). */
+weft_runtime_t *weft__flow_run_runtime(weft__flow_run_t *r);
 void weft__flow_run_destroy(weft__flow_run_t *r);
 
 #endif
