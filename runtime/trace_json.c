@@ -188,6 +188,11 @@ static void task_args(weft__sbuf_t *b, const weft__tmodel_t *m, const weft__tev_
         PUT(b, ",");
         weft__sbuf_puts(b, e->args);
     }
+    if ((e->kind == TEV_TASK || e->kind == TEV_ATTEMPT) && e->run && e->run <= m->nrun && m->run[e->run - 1].map &&
+        e->index < m->run[e->run - 1].g->ntasks && m->run[e->run - 1].map[e->index] >= 0) {
+        PUT(b, ",\"ready\":");
+        weft__sbuf_us(b, m->task[m->run[e->run - 1].map[e->index]].ready);
+    }
     const char *note = weft__tmodel_note(m, e->run, e->index);
     if (note) {
         PUT(b, ",");

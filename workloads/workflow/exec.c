@@ -1017,7 +1017,7 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     cfg.trace_file = o->trace ? o->trace_file : NULL;
     if ((rc = weft_runtime_create(&cfg, &r->rt)) != 0 || (rc = weft_graph_create(&r->g)) != 0) {
         if (rc == WEFT_ESYS && o->trace_file)
-            snprintf(err, errlen, "cannot write the trace file '%s'", o->trace_file);
+            snprintf(err, errlen, "not run: the trace file cannot be written");
         else
             snprintf(err, errlen, "cannot start the runtime: %s", weft_strerror(rc));
         goto fail;
