@@ -19,6 +19,9 @@ typedef struct cli_run_opts {
  * the summary; returns the exit code. */
 int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o);
 
+/* `weft bench ARGS` (runtime/cli/bench.c); self runs workflows. */
+int weft__cli_bench(int argc, char **argv, const char *self);
+
 /* --trace-malloc (runtime/cli/memtrace.c). At start-up: notes whether
  * this process runs under the tracer, and takes it out of the environment
  * its children get. */

@@ -25,6 +25,7 @@ static const char usage_main[] =
     "commands:\n"
     "  run FLOW.toml       run a workflow (weft run --help for its options)\n"
     "  validate FLOW.toml  check a workflow (schema, sweeps, dependencies, cycles); run nothing\n"
+    "  bench ...           time commands, workflows or kernels N times and compare them\n"
     "  graph FLOW.toml     print the task graph in Graphviz DOT (weft graph f.toml | dot -Tsvg)\n"
     "  kernels             list the built-in kernels\n"
     "\n"
@@ -242,6 +243,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "run") == 0 || strcmp(cmd, "validate") == 0 || strcmp(cmd, "graph") == 0)
         return cmd_flow(cmd, argc - 2, argv + 2);
+    if (strcmp(cmd, "bench") == 0)
+        return weft__cli_bench(argc - 2, argv + 2, "/proc/self/exe");
     if (strcmp(cmd, "kernels") == 0)
         return cmd_kernels(argc - 2, argv + 2);
     fprintf(stderr, "weft: unknown command '%s' (see weft --help)\n", cmd);
