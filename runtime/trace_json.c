@@ -6,6 +6,7 @@
 #include "runtime/trace.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
@@ -274,7 +275,10 @@ static int write_all(int fd, const char *p, size_t n)
 
 /* Flow arrows: from the last slice of each dependency to the first slice of
  * its dependent. `first`/`last` are event numbers per model task. */
-static void flows(weft__sbuf_t *b, const weft__tmodel_t *m, const int32_t *first, const int32_t *last)
+static void spill(weft__sbuf_t *b, int fd, int *err);
+
+static void flows(weft__sbuf_t *b, const weft__tmodel_t *m, const int32_t *first, const int32_t *last, int fd,
+                  int *err)
 {
     uint64_t id = 1;
     for (size_t k = 0; k < m->ntask; k++) {
@@ -302,6 +306,7 @@ static void flows(weft__sbuf_t *b, const weft__tmodel_t *m, const int32_t *first
             put_i64(b, weft__tmodel_tid(dst->e.lane_kind, dst->e.lane));
             PUT(b, "}");
             id++;
+            spill(b, fd, err);
         }
     }
 }
@@ -319,8 +324,25 @@ static int is_main(const weft__tmodel_t *m, const wtm_ev_t *x, int32_t *task)
     return e->kind == TEV_TASK && !m->task[*task].has_attempts;
 }
 
+/* Writes out what b holds once it passes 4 MiB (fd < 0: keeps it). */
+static void spill(weft__sbuf_t *b, int fd, int *err)
+{
+    if (fd < 0 || b->len < ((size_t)4 << 20) || b->oom)
+        return;
+    if (!*err && write_all(fd, b->p, b->len) != 0)
+        *err = errno ? errno : EIO;
+    b->len = 0;
+}
+
 int weft__trace_write_json(const weft__tmodel_t *m, const weft__tconf_t *c, const char *path)
 {
+    size_t pl = strlen(path);
+    char *tmp = weft__malloc(pl + 16);
+    if (!tmp)
+        return WEFT_ENOMEM;
+    snprintf(tmp, pl + 16, "%s.tmp%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int err = fd < 0 ? errno : 0;
     weft__sbuf_t b = {0};
     int32_t *first = weft__malloc((m->ntask ? m->ntask : 1) * sizeof *first);
     int32_t *last = weft__malloc((m->ntask ? m->ntask : 1) * sizeof *last);
@@ -355,16 +377,28 @@ int weft__trace_write_json(const weft__tmodel_t *m, const weft__tconf_t *c, cons
         }
         int launch = x->e.kind == TEV_TASK && k >= 0 && m->task[k].has_attempts;
         weft__trace_json_event(&b, m, x, launch);
+        spill(&b, fd, &err);
     }
-    flows(&b, m, first, last);
+    flows(&b, m, first, last, fd, &err);
     PUT(&b, "\n]\n");
     weft__free(first);
     weft__free(last);
-    if (b.oom) {
-        weft__free(b.p);
-        return WEFT_ENOMEM;
+    int rc = b.oom ? WEFT_ENOMEM : 0;
+    if (fd >= 0) {
+        if (!err && !rc && write_all(fd, b.p, b.len) != 0)
+            err = errno ? errno : EIO;
+        if (close(fd) != 0 && !err)
+            err = errno;
+        if (!err && !rc && rename(tmp, path) != 0)
+            err = errno;
+        if (err || rc)
+            unlink(tmp);
     }
-    int rc = weft__write_file_atomic(path, b.p, b.len);
+    if (err) {
+        weft__log("cannot write '%s': %s", path, strerror(err));
+        rc = WEFT_ESYS;
+    }
+    weft__free(tmp);
     weft__free(b.p);
     return rc;
 }

@@ -77,7 +77,17 @@ const char *weft__tmodel_name(const weft__tmodel_t *m, uint32_t run, uint32_t in
         if (index < g->ntasks && g->name[index])
             return g->name[index];
     }
-    snprintf(buf, size, "#%u", index);
+    char d[12];
+    size_t n = 0;
+    do
+        d[n++] = (char)('0' + index % 10);
+    while ((index /= 10) != 0 && n < sizeof d);
+    if (size < n + 2)
+        return "#";
+    buf[0] = '#';
+    for (size_t i = 0; i < n; i++)
+        buf[1 + i] = d[n - 1 - i];
+    buf[n + 1] = '\0';
     return buf;
 }
 

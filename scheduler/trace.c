@@ -7,14 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRACE_CHUNK 4096
+/* A chunk is 4 MiB, allocated for transparent huge pages: recording
+ * touches fresh memory at 56 bytes a task, and 4 KiB page faults would
+ * cost more than the rest of the recording. */
+#define CHUNK_BYTES ((size_t)4 << 20)
 
 typedef struct tchunk {
     _Atomic(struct tchunk *) next; /* the trace's list, in creation order */
     _Atomic uint32_t n;            /* events published */
     uint32_t streamed;             /* events a fresh read has passed on */
-    weft__tev_t ev[TRACE_CHUNK];
+    weft__tev_t ev[];
 } tchunk_t;
+
+#define TRACE_CHUNK ((uint32_t)((CHUNK_BYTES - sizeof(tchunk_t)) / sizeof(weft__tev_t)))
 
 #define REGION_DEPTH 32
 #define NAME_CACHE 16
@@ -86,7 +91,7 @@ void weft__trace_destroy(weft__trace_t *tr)
         return;
     for (tchunk_t *c = atomic_load(&tr->head); c;) {
         tchunk_t *n = atomic_load(&c->next);
-        weft__free(c);
+        weft__aligned_free(c);
         c = n;
     }
     for (tsnap_t *s = tr->snaps; s;) {
@@ -114,7 +119,7 @@ uint64_t weft__trace_start(const weft__trace_t *tr)
 /* A new chunk at the end of the list; lock held. */
 static tchunk_t *chunk_new(weft__trace_t *tr)
 {
-    tchunk_t *c = weft__malloc(sizeof *c);
+    tchunk_t *c = weft__alloc_large(CHUNK_BYTES);
     if (!c) {
         tr->dropped++;
         return NULL;
