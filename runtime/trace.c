@@ -30,6 +30,7 @@ struct weft__rtrace {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int stop;
+    pthread_mutex_t mem_lock; /* the two below: sampled by the thread and by exports */
     size_t last_mem;
     int have_mem;
     char config[512];
@@ -45,11 +46,13 @@ static void sample_memory(weft__rtrace_t *t)
     weft_mem_stats_t s;
     if (weft_mem_stats(t->rt, &s) != 0)
         return;
-    if (t->have_mem && s.in_use == t->last_mem)
-        return;
-    t->have_mem = 1;
-    t->last_mem = s.in_use;
-    weft__trace_counter(t->rec, -1, MEM_COUNTER, (double)s.in_use);
+    pthread_mutex_lock(&t->mem_lock);
+    if (!t->have_mem || s.in_use != t->last_mem) {
+        t->have_mem = 1;
+        t->last_mem = s.in_use;
+        weft__trace_counter(t->rec, -1, MEM_COUNTER, (double)s.in_use);
+    }
+    pthread_mutex_unlock(&t->mem_lock);
 }
 
 typedef struct stream {
@@ -160,6 +163,7 @@ int weft__rtrace_create(weft_runtime_t *rt, weft_pool_t *pool, const weft_config
     t->nworkers = cfg->threads;
     t->sample_us = cfg->trace_sample_us;
     pthread_mutex_init(&t->lock, NULL);
+    pthread_mutex_init(&t->mem_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -264,6 +268,7 @@ void weft__rtrace_destroy(weft__rtrace_t *t)
     weft__trace_destroy(t->rec);
     weft__free(t->file);
     pthread_mutex_destroy(&t->lock);
+    pthread_mutex_destroy(&t->mem_lock);
     pthread_cond_destroy(&t->cond);
     weft__free(t);
 }
