@@ -89,18 +89,10 @@ static void stream_flush(weft__rtrace_t *t)
             s.m.run[i].g = raw[i].g;
         s.m.nrun = nr;
         size_t procs = weft__trace_nlanes(t->rec, TLANE_PROC), gpus = weft__trace_nlanes(t->rec, TLANE_GPU);
-        for (; t->meta_procs < procs; t->meta_procs++) {
-            char name[48];
-            weft__tmodel_lane(TLANE_PROC, (int)t->meta_procs, t->nworkers, name, sizeof name);
-            weft__sbuf_printf(&s.b, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"args\":{\"name\":\"%s\"}}",
-                              weft__tmodel_tid(TLANE_PROC, (int)t->meta_procs), name);
-        }
-        for (; t->meta_gpus < gpus; t->meta_gpus++) {
-            char name[48];
-            weft__tmodel_lane(TLANE_GPU, (int)t->meta_gpus, t->nworkers, name, sizeof name);
-            weft__sbuf_printf(&s.b, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"args\":{\"name\":\"%s\"}}",
-                              weft__tmodel_tid(TLANE_GPU, (int)t->meta_gpus), name);
-        }
+        for (; t->meta_procs < procs; t->meta_procs++)
+            weft__trace_json_lane(&s.b, TLANE_PROC, (int)t->meta_procs, t->nworkers);
+        for (; t->meta_gpus < gpus; t->meta_gpus++)
+            weft__trace_json_lane(&s.b, TLANE_GPU, (int)t->meta_gpus, t->nworkers);
         weft__trace_read(t->rec, 1, stream_ev, &s);
         /* one write per flush, ending after a whole event: the file is a
          * valid array prefix whenever the process dies */
@@ -213,13 +205,12 @@ int weft__rtrace_create(weft_runtime_t *rt, weft_pool_t *pool, const weft_config
     return 0;
 }
 
-static int conf_of(weft__rtrace_t *t, weft__tconf_t *c)
+static void conf_of(weft__rtrace_t *t, weft__tconf_t *c)
 {
     snprintf(t->conf, sizeof t->conf, "%s%s%s", t->extra, t->extra[0] ? "," : "", t->config);
     c->title = t->title[0] ? t->title : "weft runtime";
     c->config_json = t->conf;
     c->nworkers = t->nworkers;
-    return 0;
 }
 
 weft__trace_t *weft__runtime_recorder(const weft_runtime_t *rt)

@@ -97,7 +97,9 @@ void weft__sbuf_us(weft__sbuf_t *b, double us);        /* microseconds, 3 decima
 /* Writes the whole trace (JSON array, closed) to path via a temporary file
  * renamed over it. */
 int weft__trace_write_json(const weft__tmodel_t *m, const weft__tconf_t *c, const char *path);
-/* The metadata (track names) and one event, for the streamed file. */
+/* The metadata (track names) and one event, for the streamed file;
+ * weft__trace_json_lane: one track's name and order. */
+void weft__trace_json_lane(weft__sbuf_t *b, int kind, int lane, int nworkers);
 void weft__trace_json_meta(weft__sbuf_t *b, int nworkers, size_t procs, size_t gpus);
 void weft__trace_json_event(weft__sbuf_t *b, const weft__tmodel_t *m, const wtm_ev_t *ev,
                             int cat_launch);

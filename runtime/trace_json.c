@@ -134,25 +134,29 @@ void weft__sbuf_us(weft__sbuf_t *b, double us)
 
 /* ---- events ------------------------------------------------------------------ */
 
+void weft__trace_json_lane(weft__sbuf_t *b, int kind, int lane, int nworkers)
+{
+    char name[48];
+    weft__tmodel_lane(kind, lane, nworkers, name, sizeof name);
+    int tid = weft__tmodel_tid(kind, lane);
+    PUT(b, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":");
+    put_i64(b, tid);
+    PUT(b, ",\"args\":{\"name\":");
+    weft__sbuf_json(b, name);
+    PUT(b, "}},\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":");
+    put_i64(b, tid);
+    PUT(b, ",\"args\":{\"sort_index\":");
+    put_i64(b, tid);
+    PUT(b, "}}");
+}
+
 void weft__trace_json_meta(weft__sbuf_t *b, int nworkers, size_t procs, size_t gpus)
 {
     PUT(b, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"args\":{\"name\":\"weft\"}}");
-    size_t counts[4] = {(size_t)nworkers, procs, gpus, 0};
+    size_t counts[3] = {(size_t)nworkers, procs, gpus};
     for (int k = 0; k < 3; k++)
-        for (size_t i = 0; i < counts[k]; i++) {
-            char name[48];
-            weft__tmodel_lane(k, (int)i, nworkers, name, sizeof name);
-            int tid = weft__tmodel_tid(k, (int)i);
-            PUT(b, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":");
-            put_i64(b, tid);
-            PUT(b, ",\"args\":{\"name\":");
-            weft__sbuf_json(b, name);
-            PUT(b, "}},\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":");
-            put_i64(b, tid);
-            PUT(b, ",\"args\":{\"sort_index\":");
-            put_i64(b, tid);
-            PUT(b, "}}");
-        }
+        for (size_t i = 0; i < counts[k]; i++)
+            weft__trace_json_lane(b, k, (int)i, nworkers);
 }
 
 static void common(weft__sbuf_t *b, const wtm_ev_t *x, const char *ph)
@@ -256,8 +260,6 @@ void weft__trace_json_event(weft__sbuf_t *b, const weft__tmodel_t *m, const wtm_
     }
 }
 
-/* ---- the whole trace ---------------------------------------------------------- */
-
 static int write_all(int fd, const char *p, size_t n)
 {
     while (n) {
@@ -273,12 +275,73 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* ---- writing a file whole or not at all ---------------------------------------- */
+
+/* A file written under a temporary name and renamed over path once
+ * complete; the first error is kept and logged naming path. */
+typedef struct afile {
+    const char *path;
+    char tmp[4200];
+    int fd, err;
+} afile_t;
+
+static void afile_open(afile_t *f, const char *path)
+{
+    f->path = path;
+    f->err = 0;
+    f->fd = -1;
+    if (snprintf(f->tmp, sizeof f->tmp, "%s.tmp%d", path, (int)getpid()) >= (int)sizeof f->tmp)
+        f->err = ENAMETOOLONG;
+    else if ((f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        f->err = errno;
+}
+
+static void afile_write(afile_t *f, const char *p, size_t n)
+{
+    if (!f->err && write_all(f->fd, p, n) != 0)
+        f->err = errno ? errno : EIO;
+}
+
+/* Writes out what b holds once it passes 4 MiB. */
+static void spill(weft__sbuf_t *b, afile_t *f)
+{
+    if (b->len < ((size_t)4 << 20) || b->oom)
+        return;
+    afile_write(f, b->p, b->len);
+    b->len = 0;
+}
+
+/* Renames it into place (ok) or removes it. */
+static int afile_close(afile_t *f, int ok)
+{
+    if (f->fd >= 0) {
+        if (close(f->fd) != 0 && !f->err)
+            f->err = errno;
+        if (ok && !f->err && rename(f->tmp, f->path) != 0)
+            f->err = errno;
+        if (!ok || f->err)
+            unlink(f->tmp);
+    }
+    if (f->err) {
+        weft__log("cannot write '%s': %s", f->path, strerror(f->err));
+        return WEFT_ESYS;
+    }
+    return 0;
+}
+
+int weft__write_file_atomic(const char *path, const char *data, size_t len)
+{
+    afile_t f;
+    afile_open(&f, path);
+    afile_write(&f, data, len);
+    return afile_close(&f, 1);
+}
+
+/* ---- the whole trace ---------------------------------------------------------------- */
+
 /* Flow arrows: from the last slice of each dependency to the first slice of
  * its dependent. `first`/`last` are event numbers per model task. */
-static void spill(weft__sbuf_t *b, int fd, int *err);
-
-static void flows(weft__sbuf_t *b, const weft__tmodel_t *m, const int32_t *first, const int32_t *last, int fd,
-                  int *err)
+static void flows(weft__sbuf_t *b, const weft__tmodel_t *m, const int32_t *first, const int32_t *last, afile_t *f)
 {
     uint64_t id = 1;
     for (size_t k = 0; k < m->ntask; k++) {
@@ -306,7 +369,7 @@ static void flows(weft__sbuf_t *b, const weft__tmodel_t *m, const int32_t *first
             put_i64(b, weft__tmodel_tid(dst->e.lane_kind, dst->e.lane));
             PUT(b, "}");
             id++;
-            spill(b, fd, err);
+            spill(b, f);
         }
     }
 }
@@ -324,26 +387,8 @@ static int is_main(const weft__tmodel_t *m, const wtm_ev_t *x, int32_t *task)
     return e->kind == TEV_TASK && !m->task[*task].has_attempts;
 }
 
-/* Writes out what b holds once it passes 4 MiB (fd < 0: keeps it). */
-static void spill(weft__sbuf_t *b, int fd, int *err)
-{
-    if (fd < 0 || b->len < ((size_t)4 << 20) || b->oom)
-        return;
-    if (!*err && write_all(fd, b->p, b->len) != 0)
-        *err = errno ? errno : EIO;
-    b->len = 0;
-}
-
 int weft__trace_write_json(const weft__tmodel_t *m, const weft__tconf_t *c, const char *path)
 {
-    size_t pl = strlen(path);
-    char *tmp = weft__malloc(pl + 16);
-    if (!tmp)
-        return WEFT_ENOMEM;
-    snprintf(tmp, pl + 16, "%s.tmp%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int err = fd < 0 ? errno : 0;
-    weft__sbuf_t b = {0};
     int32_t *first = weft__malloc((m->ntask ? m->ntask : 1) * sizeof *first);
     int32_t *last = weft__malloc((m->ntask ? m->ntask : 1) * sizeof *last);
     if (!first || !last) {
@@ -353,23 +398,18 @@ int weft__trace_write_json(const weft__tmodel_t *m, const weft__tconf_t *c, cons
     }
     memset(first, 0xff, m->ntask * sizeof *first);
     memset(last, 0xff, m->ntask * sizeof *last);
+    afile_t f;
+    afile_open(&f, path);
+    weft__sbuf_t b = {0};
     PUT(&b, "[\n");
     weft__trace_json_meta(&b, c->nworkers, m->lanes[TLANE_PROC], m->lanes[TLANE_GPU]);
     /* the helper lanes (callers) that ran something */
-    for (size_t i = (size_t)c->nworkers; i < m->lanes[TLANE_WORKER]; i++) {
-        char name[48];
-        weft__tmodel_lane(TLANE_WORKER, (int)i, c->nworkers, name, sizeof name);
-        PUT(&b, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":");
-        put_i64(&b, weft__tmodel_tid(TLANE_WORKER, (int)i));
-        PUT(&b, ",\"args\":{\"name\":");
-        weft__sbuf_json(&b, name);
-        PUT(&b, "}}");
-    }
-    for (size_t i = 0; i < m->nev; i++) {
+    for (size_t i = (size_t)c->nworkers; i < m->lanes[TLANE_WORKER]; i++)
+        weft__trace_json_lane(&b, TLANE_WORKER, (int)i, c->nworkers);
+    for (size_t i = 0; i < m->nev && !f.err; i++) {
         const wtm_ev_t *x = &m->ev[i];
         int32_t k = -1;
-        int main_ = is_main(m, x, &k);
-        if (main_) {
+        if (is_main(m, x, &k)) {
             if (first[k] < 0 || x->t0 < m->ev[first[k]].t0)
                 first[k] = (int32_t)i;
             if (last[k] < 0 || x->t1 > m->ev[last[k]].t1)
@@ -377,55 +417,14 @@ int weft__trace_write_json(const weft__tmodel_t *m, const weft__tconf_t *c, cons
         }
         int launch = x->e.kind == TEV_TASK && k >= 0 && m->task[k].has_attempts;
         weft__trace_json_event(&b, m, x, launch);
-        spill(&b, fd, &err);
+        spill(&b, &f);
     }
-    flows(&b, m, first, last, fd, &err);
+    flows(&b, m, first, last, &f);
     PUT(&b, "\n]\n");
     weft__free(first);
     weft__free(last);
-    int rc = b.oom ? WEFT_ENOMEM : 0;
-    if (fd >= 0) {
-        if (!err && !rc && write_all(fd, b.p, b.len) != 0)
-            err = errno ? errno : EIO;
-        if (close(fd) != 0 && !err)
-            err = errno;
-        if (!err && !rc && rename(tmp, path) != 0)
-            err = errno;
-        if (err || rc)
-            unlink(tmp);
-    }
-    if (err) {
-        weft__log("cannot write '%s': %s", path, strerror(err));
-        rc = WEFT_ESYS;
-    }
-    weft__free(tmp);
+    afile_write(&f, b.p, b.oom ? 0 : b.len);
+    int rc = afile_close(&f, !b.oom);
     weft__free(b.p);
-    return rc;
-}
-
-int weft__write_file_atomic(const char *path, const char *data, size_t len)
-{
-    size_t pl = strlen(path);
-    char *tmp = weft__malloc(pl + 16);
-    if (!tmp)
-        return WEFT_ENOMEM;
-    snprintf(tmp, pl + 16, "%s.tmp%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    int err = 0;
-    if (!f) {
-        err = errno;
-    } else {
-        if (write_all(fileno(f), data, len) != 0)
-            err = errno;
-        if (fclose(f) != 0 && !err)
-            err = errno;
-        if (!err && rename(tmp, path) != 0)
-            err = errno;
-        if (err)
-            unlink(tmp);
-    }
-    if (err)
-        weft__log("cannot write '%s': %s", path, strerror(err));
-    weft__free(tmp);
-    return err ? WEFT_ESYS : 0;
+    return b.oom ? WEFT_ENOMEM : rc;
 }

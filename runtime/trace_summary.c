@@ -117,7 +117,8 @@ int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, F
                     cnt[x->e.lane]++;
                 }
             }
-            fprintf(out, "workers (busy running tasks over the %s traced):\n", (fmt_time(a, sizeof a, span), a));
+            fmt_time(a, sizeof a, span);
+            fprintf(out, "workers (busy running tasks over the %s traced):\n", a);
             for (size_t i = 0; i < nl; i++) {
                 if (i >= (size_t)c->nworkers && !cnt[i])
                     continue;

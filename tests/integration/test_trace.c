@@ -174,10 +174,13 @@ TEST(call_misuse)
     CHECK_EQ(weft_task_annotate(t, "", "v"), WEFT_EINVAL);
     CHECK_EQ(weft_task_annotate(t, "k", NULL), WEFT_EINVAL);
     CHECK_EQ(weft_task_annotate(t, "quote\"d", "back\\slash\nnewline"), 0);
-    CHECK_EQ(weft_graph_run(rt, g), 0);
+    weft_task_t *slow = weft_graph_add(g, "slow", sleeper, (void *)(intptr_t)20000);
+    CHECK_EQ(weft_graph_submit(rt, g), 0);
+    CHECK_EQ(weft_task_annotate(slow, "k", "v"), WEFT_EBUSY);
+    CHECK_EQ(weft_graph_wait(g), 0);
     p = tmp_path("escaped.json");
     CHECK_EQ(weft_runtime_write_trace(rt, p), 0);
-    check_trace(p, "--tasks 1");
+    check_trace(p, "--tasks 2");
     char *s = slurp(p);
     CHECK(strstr(s, "\"quote\\\"d\":\"back\\\\slash\\u000anewline\"") != NULL);
     free(s);
@@ -249,7 +252,7 @@ TEST(diamond_times_and_critical_path)
     const char *h = tmp_path("diamond.html");
     CHECK_EQ(weft_runtime_write_report(rt, h), 0);
     s = slurp(h);
-    CHECK(strstr(s, "<!DOCTYPE html>") && strstr(s, "data-rendered") && !strstr(s, "http://") == 0);
+    CHECK(strstr(s, "<!DOCTYPE html>") && strstr(s, "data-rendered"));
     CHECK(strstr(s, "src=\"http") == NULL && strstr(s, "href=\"http") == NULL); /* self-contained */
     CHECK(strstr(s, "\"b\",") != NULL);
     free(s);

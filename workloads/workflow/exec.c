@@ -424,10 +424,11 @@ static void read_results(weft__flow_run_t *r, const wf_task_t *t, char *out, siz
 
 /* An attempt on the run's trace: a process on the lowest free process
  * slot track, a kernel on its worker's track. */
-static void trace_attempt(weft__flow_run_t *r, const weft_task_t *gt, const attempt_t *a, int ok)
+static void trace_attempt(weft__flow_run_t *r, const weft_task_t *gt, const attempt_t *a, int ok, bool proc)
 {
     int slot = -1;
-    bool proc = a->maxrss_kb >= 0 || a->exit_code >= 0 || a->signal > 0 || !weft__thread_trace(&slot);
+    if (!proc && !weft__thread_trace(&slot))
+        proc = true; /* not on a traced worker: no worker track to put it on */
     weft__tev_t ev = {.t0 = a->start_ns, .t1 = a->end_ns, .kind = TEV_ATTEMPT, .flags = TEV_F_NS,
                       .aux = a->attempt};
     ev.state = ok ? WEFT_TASK_DONE : strcmp(a->status, "stopped") == 0 ? WEFT_TASK_NOT_RUN : WEFT_TASK_FAILED;
@@ -475,7 +476,7 @@ static void job_done(void *ud, const weft__proc_result_t *res)
                    .reason = res->status ? res->reason : ""};
     journal(r, j->ti, &a);
     if (r->tr && res->started)
-        trace_attempt(r, j->gt, &a, res->status == 0);
+        trace_attempt(r, j->gt, &a, res->status == 0, true);
     double wall = (double)(now - j->start_ns) / 1e9;
     if (res->status == 0) {
         if (results[0])
@@ -828,7 +829,7 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
                        .err = "", .results = o.results, .reason = reason};
         journal(r, ti, &a);
         if (r->tr)
-            trace_attempt(r, weft__thread_task(), &a, rc == 0);
+            trace_attempt(r, weft__thread_task(), &a, rc == 0, false);
         double wall = (double)(end - first_ns) / 1e9;
         if (rc == 0) {
             if (o.results[0])
