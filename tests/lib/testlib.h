@@ -24,13 +24,14 @@ struct test_entry {
 static struct test_entry test_registry[256];
 static int test_count;
 
-#define TEST(name)                                                          \
-    static void test_##name(void);                                          \
-    __attribute__((constructor)) static void register_##name(void)          \
+#define TEST(tname)                                                         \
+    static void test_##tname(void);                                         \
+    __attribute__((constructor)) static void register_##tname(void)         \
     {                                                                       \
-        test_registry[test_count++] = (struct test_entry){#name, test_##name}; \
+        test_registry[test_count].name = #tname;                            \
+        test_registry[test_count++].fn = test_##tname;                      \
     }                                                                       \
-    static void test_##name(void)
+    static void test_##tname(void)
 
 #define TEST_SKIP_CODE 77
 
