@@ -56,6 +56,7 @@ int weft_graph_create(weft_graph_t **out)
     memset(g, 0, sizeof *g);
     weft__arena_init(&g->arena, 64 * 1024, true);
     atomic_init(&g->phase, PHASE_IDLE);
+    atomic_init(&g->trace_lazy, NULL);
     g->dirty = 1;
     g->version++;
     *out = g;
@@ -81,6 +82,8 @@ void weft_graph_destroy(weft_graph_t *g)
         }
         weft_graph_wait(g);
     }
+    if (atomic_load_explicit(&g->trace_lazy, memory_order_relaxed))
+        weft__trace_graph_detach(g);
     release_results(g);
     for (size_t k = 0; k < g->nchunks; k++)
         weft__aligned_free(g->chunk[k]);
@@ -96,13 +99,25 @@ static int graph_busy(const weft_graph_t *g)
     return atomic_load_explicit(&g->phase, memory_order_acquire) != PHASE_IDLE;
 }
 
+/* Before g changes (or goes): a trace that recorded a run of g and has
+ * not copied its shape yet copies it now (scheduler/trace.c). */
+static int graph_change(weft_graph_t *g)
+{
+    if (graph_busy(g))
+        return WEFT_EBUSY;
+    if (atomic_load_explicit(&g->trace_lazy, memory_order_relaxed))
+        weft__trace_graph_detach(g);
+    return 0;
+}
+
 int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, unsigned flags,
                       weft_task_t **out)
 {
     if (!g || !fn || !out || (flags & ~(unsigned)WEFT_ADD_NAME_BORROWED))
         return WEFT_EINVAL;
-    if (graph_busy(g))
-        return WEFT_EBUSY;
+    int brc = graph_change(g);
+    if (brc)
+        return brc;
     size_t i = g->ntasks;
     if (i >= UINT32_MAX)
         return WEFT_ENOMEM;
@@ -193,8 +208,9 @@ int weft_task_after(weft_task_t *task, weft_task_t *dep)
         (task->flags & TASK_F_CHILD) || (dep->flags & TASK_F_CHILD))
         return WEFT_EINVAL;
     weft_graph_t *g = task->graph;
-    if (graph_busy(g))
-        return WEFT_EBUSY;
+    int brc = graph_change(g);
+    if (brc)
+        return brc;
     if (task->ndeps == INT32_MAX || dep->nsucc == UINT32_MAX)
         return WEFT_ENOMEM;
     /* Both lists grow first, then both counts, so a failure changes
@@ -250,8 +266,9 @@ int weft_task_annotate(weft_task_t *task, const char *key, const char *value)
     if (!task || !key || !*key || !value || (task->flags & TASK_F_CHILD))
         return WEFT_EINVAL;
     weft_graph_t *g = task->graph;
-    if (graph_busy(g))
-        return WEFT_EBUSY;
+    int brc = graph_change(g);
+    if (brc)
+        return brc;
     if (task->index >= g->cap_notes) {
         size_t cap = g->cap_notes ? g->cap_notes : 64;
         while (cap <= task->index)

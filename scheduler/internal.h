@@ -125,6 +125,9 @@ struct weft_graph {
     uint32_t trace_ver;
     uint64_t trace_uid;
     const weft__tgraph_t *trace_snap;
+    /* the trace holding a run of this version with no copy of its shape
+     * yet (made when the trace is read, or before g changes or goes) */
+    _Atomic(weft__trace_t *) trace_lazy;
     uint32_t trace_run; /* 1 + the run's id in the pool's trace; 0 = none */
 };
 
@@ -249,6 +252,8 @@ void *weft__worker_main(void *arg);
 /* Registers a run of g (snapshotting it when changed); sets g->trace_run. */
 void weft__trace_run_begin(weft__trace_t *tr, weft_graph_t *g);
 void weft__trace_run_end(weft__trace_t *tr, weft_graph_t *g);
+/* g is about to change or go: the trace that recorded it copies it now. */
+void weft__trace_graph_detach(weft_graph_t *g);
 /* Records a task event on slot `slot` (the hot path: no lock). */
 void weft__trace_task(weft__trace_t *tr, int slot, const weft_task_t *t, int kind, int state,
                       uint64_t t0, uint64_t t1, int aux);

@@ -133,8 +133,6 @@ const char *weft__trace_intern(weft__trace_t *tr, const char *s);
  * than the workers, counters from outside tasks, attempts. t is the graph
  * task it belongs to (NULL: none). */
 void weft__trace_add(weft__trace_t *tr, const weft_task_t *t, const weft__tev_t *ev);
-/* Records from the calling thread's own slot (no lock). */
-void weft__trace_add_slot(weft__trace_t *tr, int slot, const weft__tev_t *ev);
 /* A user region on the calling thread's slot: begins one named `name`,
  * or with name NULL ends the innermost (t: the task running, or NULL). */
 void weft__trace_region(weft__trace_t *tr, int slot, const weft_task_t *t, const char *name);
@@ -152,7 +150,6 @@ void weft__trace_read(weft__trace_t *tr, int fresh, void (*fn)(void *ud, const w
 /* Runs registered so far (a copy of the table's entries). */
 size_t weft__trace_runs(weft__trace_t *tr, weft__trun_t *out, size_t max);
 size_t weft__trace_nlanes(const weft__trace_t *tr, int kind);
-size_t weft__trace_events(weft__trace_t *tr);
 uint64_t weft__trace_start(const weft__trace_t *tr); /* tick at creation */
 
 int weft__pool_submit(weft_pool_t *p, weft_graph_t *g);

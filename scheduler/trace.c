@@ -8,18 +8,51 @@
 #include <string.h>
 
 /* A chunk is 4 MiB, allocated for transparent huge pages: recording
- * touches fresh memory at 56 bytes a task, and 4 KiB page faults would
- * cost more than the rest of the recording. */
+ * touches fresh memory for every task, and 4 KiB page faults would cost
+ * more than the rest of the recording. Clearing fresh pages is still the
+ * largest cost of tracing (a VM clears them at under 1 GB/s), hence the
+ * compact records below. */
 #define CHUNK_BYTES ((size_t)4 << 20)
+
+/* A worker slot's chunks hold compact records of 16 bytes: a task event is
+ * one record; times are a delta from the slot's previous event; the run
+ * is stated when it changes (R_RUN); what does not fit follows in payload
+ * records (RF_X: the full t1 or a counter's value, and aux; RF_S: name and
+ * args). weft__trace_read expands them into weft__tev_t. The lock-taking
+ * chunk for other lanes (weft__trace_add) holds weft__tev_t as they are. */
+typedef struct trec {
+    int32_t dt;     /* t0 - the slot's previous t0 (R_BASE: the low half of t) */
+    uint32_t dur;   /* t1 - t0 (R_BASE: the high half of t) */
+    uint32_t index; /* the task's index (R_RUN: the run) */
+    uint8_t kind;   /* TEV_* | lane kind << 4, or R_RUN / R_BASE */
+    uint8_t state;
+    uint16_t more;  /* RF_* */
+} trec_t;
+
+typedef struct tpay {
+    uint64_t a, b;
+} tpay_t;
+
+enum { R_RUN = 14, R_BASE = 15 };
+enum { RF_X = 1, RF_S = 2 };
+#define REC_MAX 5 /* R_RUN, R_BASE, the event, RF_X, RF_S */
 
 typedef struct tchunk {
     _Atomic(struct tchunk *) next; /* the trace's list, in creation order */
-    _Atomic uint32_t n;            /* events published */
-    uint32_t streamed;             /* events a fresh read has passed on */
-    weft__tev_t ev[];
+    _Atomic uint32_t n;            /* records (or events) published */
+    int32_t slot;                  /* the worker slot; -1: weft__tev_t */
+    uint32_t streamed;             /* records a fresh read has passed on */
+    uint32_t run0, st_run;         /* the run at the start / after streamed */
+    uint64_t t0, st_t;             /* the time base likewise */
+    union {
+        weft__tev_t ev[1];
+        trec_t rec[1];
+    };
 } tchunk_t;
 
-#define TRACE_CHUNK ((uint32_t)((CHUNK_BYTES - sizeof(tchunk_t)) / sizeof(weft__tev_t)))
+#define CHUNK_HEAD (sizeof(tchunk_t) - sizeof(weft__tev_t))
+#define TRACE_CHUNK ((uint32_t)((CHUNK_BYTES - CHUNK_HEAD) / sizeof(weft__tev_t)))
+#define SLOT_CHUNK ((uint32_t)((CHUNK_BYTES - CHUNK_HEAD) / sizeof(trec_t)))
 
 #define REGION_DEPTH 32
 #define NAME_CACHE 16
@@ -27,6 +60,8 @@ typedef struct tchunk {
 typedef struct tslot {
     alignas(WEFT_CACHE_LINE) tchunk_t *cur;
     uint32_t n;
+    uint32_t run; /* of the last event recorded */
+    uint64_t t;   /* its t0 */
     int depth; /* open user regions (may exceed REGION_DEPTH: not recorded) */
     struct {
         const char *name;
@@ -52,7 +87,10 @@ struct weft__trace {
     tchunk_t *tail;
     tchunk_t *ext; /* events from weft__trace_add */
     weft__trun_t *runs;
+    weft_graph_t **live; /* by run: the graph whose shape runs[i].g lacks */
     size_t nruns, cap_runs;
+    weft_graph_t **pend; /* graphs with trace_lazy == this trace */
+    size_t npend, cap_pend;
     tsnap_t *snaps;
     weft__arena_t strings;
     const char **itab; /* interned strings: open addressing */
@@ -63,6 +101,9 @@ struct weft__trace {
 };
 
 static _Atomic uint64_t next_uid = 1;
+/* Orders a graph going (weft__trace_graph_detach) with a trace going:
+ * taken before a trace's lock. */
+static pthread_mutex_t link_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int weft__trace_create(int lanes, weft__trace_t **out)
 {
@@ -81,6 +122,8 @@ int weft__trace_create(int lanes, weft__trace_t **out)
     pthread_mutex_init(&tr->lock, NULL);
     weft__arena_init(&tr->strings, 16 * 1024, false);
     tr->start = weft__tick();
+    for (int i = 0; i < lanes; i++)
+        tr->slots[i].t = tr->start;
     *out = tr;
     return 0;
 }
@@ -89,6 +132,12 @@ void weft__trace_destroy(weft__trace_t *tr)
 {
     if (!tr)
         return;
+    pthread_mutex_lock(&link_lock);
+    pthread_mutex_lock(&tr->lock);
+    for (size_t i = 0; i < tr->npend; i++)
+        atomic_store_explicit(&tr->pend[i]->trace_lazy, NULL, memory_order_relaxed);
+    pthread_mutex_unlock(&tr->lock);
+    pthread_mutex_unlock(&link_lock);
     for (tchunk_t *c = atomic_load(&tr->head); c;) {
         tchunk_t *n = atomic_load(&c->next);
         weft__aligned_free(c);
@@ -102,6 +151,8 @@ void weft__trace_destroy(weft__trace_t *tr)
     for (int k = 0; k < 4; k++)
         weft__free(tr->busy[k]);
     weft__free(tr->runs);
+    weft__free(tr->live);
+    weft__free(tr->pend);
     weft__free((void *)tr->itab);
     weft__arena_fini(&tr->strings);
     pthread_mutex_destroy(&tr->lock);
@@ -116,8 +167,9 @@ uint64_t weft__trace_start(const weft__trace_t *tr)
 
 /* ---- chunks -------------------------------------------------------------- */
 
-/* A new chunk at the end of the list; lock held. */
-static tchunk_t *chunk_new(weft__trace_t *tr)
+/* A new chunk at the end of the list for slot `slot` (-1: events as they
+ * are); lock held. */
+static tchunk_t *chunk_new(weft__trace_t *tr, int slot)
 {
     tchunk_t *c = weft__alloc_large(CHUNK_BYTES);
     if (!c) {
@@ -126,7 +178,10 @@ static tchunk_t *chunk_new(weft__trace_t *tr)
     }
     atomic_init(&c->next, NULL);
     atomic_init(&c->n, 0);
+    c->slot = slot;
     c->streamed = 0;
+    c->run0 = c->st_run = slot >= 0 ? tr->slots[slot].run : 0;
+    c->t0 = c->st_t = slot >= 0 ? tr->slots[slot].t : 0;
     if (tr->tail)
         atomic_store_explicit(&tr->tail->next, c, memory_order_release);
     else
@@ -135,37 +190,86 @@ static tchunk_t *chunk_new(weft__trace_t *tr)
     return c;
 }
 
-static void slot_add(weft__trace_t *tr, tslot_t *s, const weft__tev_t *ev)
+/* Room for k records in the slot's chunk, or NULL (out of memory: the
+ * event is dropped and counted). */
+static trec_t *slot_room(weft__trace_t *tr, tslot_t *s, uint32_t k)
 {
     tchunk_t *c = s->cur;
-    if (__builtin_expect(!c || s->n == TRACE_CHUNK, 0)) {
+    if (__builtin_expect(!c || s->n + k > SLOT_CHUNK, 0)) {
         pthread_mutex_lock(&tr->lock);
-        c = chunk_new(tr);
+        c = chunk_new(tr, (int)(s - tr->slots));
         pthread_mutex_unlock(&tr->lock);
         if (!c)
-            return;
+            return NULL;
         s->cur = c;
         s->n = 0;
     }
-    c->ev[s->n] = *ev;
-    /* release: a reader that sees n sees the event */
-    atomic_store_explicit(&c->n, ++s->n, memory_order_release);
+    return &c->rec[s->n];
 }
 
-void weft__trace_add_slot(weft__trace_t *tr, int slot, const weft__tev_t *ev)
+static void slot_publish(tslot_t *s, uint32_t k)
 {
-    slot_add(tr, &tr->slots[slot], ev);
+    s->n += k;
+    /* release: a reader that sees n sees the records */
+    atomic_store_explicit(&s->cur->n, s->n, memory_order_release);
+}
+
+/* Records ev (its lane is the slot) in compact form. */
+static void slot_add(weft__trace_t *tr, tslot_t *s, const weft__tev_t *ev)
+{
+    int counter = ev->kind == TEV_COUNTER;
+    int new_run = !counter && ev->run != s->run;
+    int64_t dt = (int64_t)(ev->t0 - s->t);
+    int base = dt < INT32_MIN || dt > INT32_MAX;
+    int x = counter || ev->aux != 0 || ev->t1 < ev->t0 || ev->t1 - ev->t0 > UINT32_MAX;
+    int str = ev->name || ev->args;
+    uint32_t k = 1u + (uint32_t)(new_run + base + x + str);
+    trec_t *r = slot_room(tr, s, k);
+    if (!r)
+        return;
+    if (new_run) {
+        *r++ = (trec_t){.index = ev->run, .kind = R_RUN};
+        s->run = ev->run;
+    }
+    if (base) {
+        *r++ = (trec_t){.dt = (int32_t)(uint32_t)ev->t0, .dur = (uint32_t)(ev->t0 >> 32), .kind = R_BASE};
+        dt = 0;
+    }
+    s->t = ev->t0;
+    *r = (trec_t){.dt = (int32_t)dt, .dur = x ? 0 : (uint32_t)(ev->t1 - ev->t0), .index = ev->index,
+                  .kind = (uint8_t)(ev->kind | ev->lane_kind << 4), .state = ev->state,
+                  .more = (uint16_t)((x ? RF_X : 0) | (str ? RF_S : 0))};
+    tpay_t *p = (tpay_t *)(r + 1);
+    if (x)
+        *p++ = (tpay_t){ev->t1, (uint64_t)(int64_t)ev->aux};
+    if (str)
+        *p = (tpay_t){(uint64_t)(uintptr_t)ev->name, (uint64_t)(uintptr_t)ev->args};
+    slot_publish(s, k);
 }
 
 void weft__trace_task(weft__trace_t *tr, int slot, const weft_task_t *t, int kind, int state,
                       uint64_t t0, uint64_t t1, int aux)
 {
+    tslot_t *s = &tr->slots[slot];
+    uint32_t run = t->graph->trace_run;
+    int64_t dt = (int64_t)(t0 - s->t);
+    /* the common case: one record */
+    if (__builtin_expect(run == s->run && kind != TEV_CHILD && aux == 0 && dt >= INT32_MIN &&
+                             dt <= INT32_MAX && t1 >= t0 && t1 - t0 <= UINT32_MAX && s->cur &&
+                             s->n < SLOT_CHUNK,
+                         1)) {
+        s->cur->rec[s->n] = (trec_t){.dt = (int32_t)dt, .dur = (uint32_t)(t1 - t0), .index = t->index,
+                                     .kind = (uint8_t)kind, .state = (uint8_t)state};
+        s->t = t0;
+        slot_publish(s, 1);
+        return;
+    }
     weft__tev_t ev;
     ev.t0 = t0;
     ev.t1 = t1;
     ev.name = NULL;
     ev.args = NULL;
-    ev.run = t->graph->trace_run;
+    ev.run = run;
     ev.index = t->index;
     ev.lane = (uint16_t)slot;
     ev.kind = (uint8_t)kind;
@@ -175,7 +279,7 @@ void weft__trace_task(weft__trace_t *tr, int slot, const weft_task_t *t, int kin
     ev.aux = aux;
     if (kind == TEV_CHILD && !(t->flags & TASK_F_DEFERRED))
         ev.name = weft__trace_intern(tr, ((const struct weft_child *)t)->name);
-    slot_add(tr, &tr->slots[slot], &ev);
+    slot_add(tr, s, &ev);
 }
 
 void weft__trace_add(weft__trace_t *tr, const weft_task_t *t, const weft__tev_t *ev)
@@ -189,7 +293,7 @@ void weft__trace_add(weft__trace_t *tr, const weft_task_t *t, const weft__tev_t 
     tchunk_t *c = tr->ext;
     uint32_t n = c ? atomic_load_explicit(&c->n, memory_order_relaxed) : TRACE_CHUNK;
     if (n == TRACE_CHUNK) {
-        c = chunk_new(tr);
+        c = chunk_new(tr, -1);
         tr->ext = c;
         n = 0;
     }
@@ -233,26 +337,62 @@ size_t weft__trace_nlanes(const weft__trace_t *tr, int kind)
     return n;
 }
 
+/* Expands a slot chunk's records [from, n) starting from time base *t and
+ * run *run, which it leaves as they are after them. */
+static void read_slot(const tchunk_t *c, uint32_t from, uint32_t n, uint64_t *t, uint32_t *run,
+                      void (*fn)(void *ud, const weft__tev_t *ev), void *ud)
+{
+    for (uint32_t i = from; i < n;) {
+        const trec_t *r = &c->rec[i++];
+        int kind = r->kind & 15;
+        if (kind == R_BASE) {
+            *t = (uint64_t)r->dur << 32 | (uint32_t)r->dt;
+            continue;
+        }
+        if (kind == R_RUN) {
+            *run = r->index;
+            continue;
+        }
+        *t += (uint64_t)(int64_t)r->dt;
+        weft__tev_t e = {.t0 = *t, .t1 = *t + r->dur, .run = kind == TEV_COUNTER ? 0 : *run,
+                         .index = r->index, .lane = (uint16_t)c->slot, .kind = (uint8_t)kind,
+                         .state = r->state, .lane_kind = (uint8_t)(r->kind >> 4 & 3)};
+        if (r->more & RF_X) {
+            const tpay_t *p = (const tpay_t *)&c->rec[i++];
+            e.t1 = p->a;
+            e.aux = (int32_t)(int64_t)p->b;
+        }
+        if (r->more & RF_S) {
+            const tpay_t *p = (const tpay_t *)&c->rec[i++];
+            e.name = (const char *)(uintptr_t)p->a;
+            e.args = (const char *)(uintptr_t)p->b;
+        }
+        fn(ud, &e);
+    }
+}
+
 void weft__trace_read(weft__trace_t *tr, int fresh, void (*fn)(void *ud, const weft__tev_t *ev),
                       void *ud)
 {
     for (tchunk_t *c = atomic_load_explicit(&tr->head, memory_order_acquire); c;
          c = atomic_load_explicit(&c->next, memory_order_acquire)) {
         uint32_t n = atomic_load_explicit(&c->n, memory_order_acquire);
-        for (uint32_t i = fresh ? c->streamed : 0; i < n; i++)
-            fn(ud, &c->ev[i]);
+        uint32_t from = fresh ? c->streamed : 0;
+        if (c->slot < 0) {
+            for (uint32_t i = from; i < n; i++)
+                fn(ud, &c->ev[i]);
+        } else {
+            uint64_t t = fresh ? c->st_t : c->t0;
+            uint32_t run = fresh ? c->st_run : c->run0;
+            read_slot(c, from, n, &t, &run, fn, ud);
+            if (fresh) {
+                c->st_t = t;
+                c->st_run = run;
+            }
+        }
         if (fresh)
             c->streamed = n;
     }
-}
-
-size_t weft__trace_events(weft__trace_t *tr)
-{
-    size_t n = 0;
-    for (tchunk_t *c = atomic_load_explicit(&tr->head, memory_order_acquire); c;
-         c = atomic_load_explicit(&c->next, memory_order_acquire))
-        n += atomic_load_explicit(&c->n, memory_order_acquire);
-    return n;
 }
 
 /* ---- strings --------------------------------------------------------------- */
@@ -404,28 +544,91 @@ static const weft__tgraph_t *snapshot(weft__trace_t *tr, weft_graph_t *g)
     return &s->g;
 }
 
+/* A graph whose shape could not be copied (out of memory): its events
+ * are dropped from exports. */
+static const weft__tgraph_t empty_graph;
+
+/* Copies g's shape for the runs that recorded it; lock held. */
+static void settle_locked(weft__trace_t *tr, weft_graph_t *g)
+{
+    const weft__tgraph_t *snap = snapshot(tr, g);
+    if (!snap)
+        snap = &empty_graph;
+    for (size_t i = 0; i < tr->nruns; i++)
+        if (tr->live[i] == g) {
+            tr->runs[i].g = snap;
+            tr->live[i] = NULL;
+        }
+    for (size_t i = 0; i < tr->npend; i++)
+        if (tr->pend[i] == g) {
+            tr->pend[i] = tr->pend[--tr->npend];
+            break;
+        }
+    g->trace_snap = snap == &empty_graph ? NULL : snap;
+    atomic_store_explicit(&g->trace_lazy, NULL, memory_order_relaxed);
+}
+
+static void settle_all_locked(weft__trace_t *tr)
+{
+    while (tr->npend)
+        settle_locked(tr, tr->pend[tr->npend - 1]);
+}
+
+void weft__trace_graph_detach(weft_graph_t *g)
+{
+    pthread_mutex_lock(&link_lock);
+    weft__trace_t *tr = atomic_load_explicit(&g->trace_lazy, memory_order_relaxed);
+    if (tr) {
+        pthread_mutex_lock(&tr->lock);
+        if (atomic_load_explicit(&g->trace_lazy, memory_order_relaxed) == tr)
+            settle_locked(tr, g);
+        pthread_mutex_unlock(&tr->lock);
+    }
+    pthread_mutex_unlock(&link_lock);
+}
+
+/* Registers a run of g. Its shape (names, notes, dependencies) is copied
+ * when the trace is read or before g changes or goes, not here: a big
+ * graph's copy would cost a run of short tasks more than its recording. */
 void weft__trace_run_begin(weft__trace_t *tr, weft_graph_t *g)
 {
     g->trace_run = 0;
+    weft__trace_t *other = atomic_load_explicit(&g->trace_lazy, memory_order_relaxed);
+    if (other && other != tr)
+        weft__trace_graph_detach(g);
     pthread_mutex_lock(&tr->lock);
-    if (g->trace_uid != tr->uid || g->trace_ver != g->version || !g->trace_snap) {
-        g->trace_snap = snapshot(tr, g);
-        g->trace_uid = tr->uid;
-        g->trace_ver = g->version;
+    int known = g->trace_uid == tr->uid && g->trace_ver == g->version &&
+                (g->trace_snap || atomic_load_explicit(&g->trace_lazy, memory_order_relaxed) == tr);
+    if (!known && tr->npend == tr->cap_pend) {
+        size_t cap = tr->cap_pend ? tr->cap_pend * 2 : 8;
+        weft_graph_t **np = weft__realloc(tr->pend, cap * sizeof *np);
+        if (np) {
+            tr->pend = np;
+            tr->cap_pend = cap;
+        }
     }
-    if (g->trace_snap && tr->nruns < UINT32_MAX - 1) {
-        if (tr->nruns == tr->cap_runs) {
-            size_t cap = tr->cap_runs ? tr->cap_runs * 2 : 16;
-            weft__trun_t *nr = weft__realloc(tr->runs, cap * sizeof *nr);
-            if (nr) {
-                tr->runs = nr;
-                tr->cap_runs = cap;
-            }
+    if (tr->nruns == tr->cap_runs && tr->nruns < UINT32_MAX - 1) {
+        size_t cap = tr->cap_runs ? tr->cap_runs * 2 : 16;
+        weft__trun_t *nr = weft__realloc(tr->runs, cap * sizeof *nr);
+        if (nr)
+            tr->runs = nr;
+        weft_graph_t **nl = nr ? weft__realloc(tr->live, cap * sizeof *nl) : NULL;
+        if (nl) {
+            tr->live = nl;
+            tr->cap_runs = cap;
         }
-        if (tr->nruns < tr->cap_runs) {
-            tr->runs[tr->nruns] = (weft__trun_t){g->trace_snap, weft__tick(), 0, 0};
-            g->trace_run = (uint32_t)++tr->nruns;
+    }
+    if ((known || tr->npend < tr->cap_pend) && tr->nruns < tr->cap_runs) {
+        if (!known) {
+            tr->pend[tr->npend++] = g;
+            g->trace_snap = NULL;
+            g->trace_uid = tr->uid;
+            g->trace_ver = g->version;
+            atomic_store_explicit(&g->trace_lazy, tr, memory_order_relaxed);
         }
+        tr->runs[tr->nruns] = (weft__trun_t){g->trace_snap, weft__tick(), 0, 0};
+        tr->live[tr->nruns] = g->trace_snap ? NULL : g;
+        g->trace_run = (uint32_t)++tr->nruns;
     }
     pthread_mutex_unlock(&tr->lock);
 }
@@ -444,6 +647,7 @@ void weft__trace_run_end(weft__trace_t *tr, weft_graph_t *g)
 size_t weft__trace_runs(weft__trace_t *tr, weft__trun_t *out, size_t max)
 {
     pthread_mutex_lock(&tr->lock);
+    settle_all_locked(tr);
     size_t n = tr->nruns;
     for (size_t i = 0; i < n && i < max; i++)
         out[i] = tr->runs[i];

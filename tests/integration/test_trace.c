@@ -360,6 +360,54 @@ TEST(reruns_and_children)
     weft_runtime_destroy(rt);
 }
 
+/* A graph's shape is copied into the trace lazily: when the trace is read,
+ * or before the graph changes or goes. Each run keeps the shape it ran
+ * with, across two runtimes and a runtime that goes first. */
+TEST(graph_shape_copied_when_needed)
+{
+    weft_runtime_t *a = traced_rt(1, NULL), *b = traced_rt(1, NULL);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *x = weft_graph_add(g, "x", sleeper, NULL);
+    CHECK_EQ(weft_graph_run(a, g), 0);             /* a: no note */
+    CHECK_EQ(weft_task_annotate(x, "k", "v1"), 0); /* a copies before the change */
+    CHECK_EQ(weft_graph_run(a, g), 0);             /* a: v1 */
+    CHECK_EQ(weft_graph_run(b, g), 0);             /* b: v1 */
+    CHECK_EQ(weft_graph_run(a, g), 0);             /* b copies; a: v1 */
+    CHECK_EQ(weft_task_annotate(x, "k", "v2"), 0);
+    CHECK_EQ(weft_graph_run(b, g), 0); /* b: v1, v2 */
+    const char *pa = tmp_path("lazy-a.json"), *pb = tmp_path("lazy-b.json");
+    CHECK_EQ(weft_runtime_write_trace(a, pa), 0);
+    CHECK_EQ(weft_runtime_write_trace(b, pb), 0);
+    check_trace(pa, "--tasks 3");
+    check_trace(pb, "--tasks 2");
+    char *sa = slurp(pa), *sb = slurp(pb);
+    CHECK_EQ(count(sa, "{\"name\":\"x\""), 3);
+    CHECK_EQ(count(sa, "\"k\":\"v1\""), 2);
+    CHECK_EQ(count(sa, "\"k\":\"v2\""), 0);
+    CHECK_EQ(count(sb, "\"k\":\"v1\""), 2);
+    CHECK_EQ(count(sb, "\"k\":\"v2\""), 1);
+    free(sa);
+    free(sb);
+    unlink(pa);
+    unlink(pb);
+    /* a run a never copied: a goes first, then the graph changes and goes */
+    CHECK_EQ(weft_graph_run(a, g), 0);
+    weft_runtime_destroy(a);
+    CHECK_EQ(weft_task_annotate(x, "k", "v3"), 0);
+    CHECK(weft_graph_add(g, "y", sleeper, NULL) != NULL);
+    CHECK_EQ(weft_graph_run(b, g), 0);
+    weft_graph_destroy(g);
+    CHECK_EQ(weft_runtime_write_trace(b, pb), 0);
+    check_trace(pb, "--tasks 4");
+    sb = slurp(pb);
+    CHECK_EQ(count(sb, "{\"name\":\"y\""), 1);
+    CHECK_EQ(count(sb, "\"k\":\"v3\""), 1);
+    free(sb);
+    unlink(pb);
+    weft_runtime_destroy(b);
+}
+
 /* ---- the streamed file ---------------------------------------------------- */
 
 TEST(streamed_file)
