@@ -133,6 +133,7 @@ static void *trace_main(void *arg)
         pthread_mutex_unlock(&t->lock);
         if (t->sample_us > 0)
             sample_memory(t);
+        weft__trace_prepare(t->rec);
         if (t->fd >= 0 && weft__clock_ns() >= next_stream) {
             stream_flush(t);
             next_stream = weft__clock_ns() + STREAM_EVERY_NS;

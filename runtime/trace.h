@@ -31,12 +31,18 @@ typedef struct wtm_ev {
 typedef struct wtm_task {
     uint32_t run, index;
     double ready, start, end; /* µs; ready: its last dependency's end, or the run's start */
-    int state, rc, attempts;
-    int lane_kind, lane;      /* where it (last) ran */
-    int has_attempts;         /* executor attempts recorded (the worker's slice only launched it) */
-    int crit;                 /* on its run's critical path */
-    double work;              /* time it held its lane(s): end - start */
+    int32_t rc, attempts, lane;
+    int8_t state;
+    uint8_t lane_kind;        /* where it (last) ran: lane_kind, lane */
+    uint8_t has_attempts;     /* executor attempts recorded (the worker's slice only launched it) */
+    uint8_t crit;             /* on its run's critical path */
 } wtm_task_t;
+
+/* The time a task held its lane(s). */
+static inline double wtm_work(const wtm_task_t *t)
+{
+    return t->end - t->start;
+}
 
 typedef struct wtm_run {
     const weft__tgraph_t *g;

@@ -81,7 +81,7 @@ static const char *const page_tail[] = {
 static int cmp_work(const void *a, const void *b, void *m)
 {
     const wtm_task_t *t = ((const weft__tmodel_t *)m)->task;
-    double x = t[*(const int32_t *)a].work, y = t[*(const int32_t *)b].work;
+    double x = wtm_work(&t[*(const int32_t *)a]), y = wtm_work(&t[*(const int32_t *)b]);
     return x > y ? -1 : x < y;
 }
 

@@ -9,7 +9,6 @@
 typedef struct collect {
     weft__tmodel_t *m;
     size_t cap;
-    int oom;
 } collect_t;
 
 static double to_us(const weft__tmodel_t *m, const weft__tev_t *e, uint64_t v)
@@ -18,22 +17,14 @@ static double to_us(const weft__tmodel_t *m, const weft__tev_t *e, uint64_t v)
     return (ns - m->origin_ns) / 1000.0;
 }
 
+/* Events past the capacity (recorded after the export began) are left
+ * out. */
 static void collect_ev(void *ud, const weft__tev_t *e)
 {
     collect_t *c = ud;
     weft__tmodel_t *m = c->m;
-    if (c->oom)
+    if (m->nev == c->cap)
         return;
-    if (m->nev == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 4096;
-        wtm_ev_t *n = weft__realloc(m->ev, cap * sizeof *n);
-        if (!n) {
-            c->oom = 1;
-            return;
-        }
-        m->ev = n;
-        c->cap = cap;
-    }
     wtm_ev_t *x = &m->ev[m->nev++];
     x->e = *e;
     x->t0 = to_us(m, e, e->t0);
@@ -101,8 +92,9 @@ const char *weft__tmodel_note(const weft__tmodel_t *m, uint32_t run, uint32_t in
     return NULL;
 }
 
-/* The model task of (run, index), made on first sight. */
-static wtm_task_t *task_of(weft__tmodel_t *m, size_t *cap, uint32_t run, uint32_t index)
+/* The model task of (run, index), made on first sight (m->task has room
+ * for one per event). */
+static wtm_task_t *task_of(weft__tmodel_t *m, uint32_t run, uint32_t index)
 {
     wtm_run_t *r = &m->run[run - 1];
     if (index >= r->g->ntasks)
@@ -110,14 +102,6 @@ static wtm_task_t *task_of(weft__tmodel_t *m, size_t *cap, uint32_t run, uint32_
     int32_t k = r->map[index];
     if (k >= 0)
         return &m->task[k];
-    if (m->ntask == *cap) {
-        size_t nc = *cap ? *cap * 2 : 1024;
-        wtm_task_t *n = weft__realloc(m->task, nc * sizeof *n);
-        if (!n)
-            return NULL;
-        m->task = n;
-        *cap = nc;
-    }
     wtm_task_t *t = &m->task[m->ntask];
     memset(t, 0, sizeof *t);
     t->run = run;
@@ -197,7 +181,7 @@ static int critical_path(weft__tmodel_t *m, wtm_run_t *r)
         path[n++] = k;
         wtm_task_t *t = &m->task[k];
         t->crit = 1;
-        r->crit_len += t->work;
+        r->crit_len += wtm_work(t);
         int32_t prev = -1;
         for (uint32_t e = r->g->pred_off[t->index]; e < r->g->pred_off[t->index + 1]; e++) {
             int32_t p = r->map[r->g->pred[e]];
@@ -239,7 +223,7 @@ int weft__tmodel_build(weft__trace_t *tr, weft__tmodel_t *m)
         weft__tev_t probe = {0};
         r->submit = to_us(m, &probe, raw[i].t_submit);
         r->done = raw[i].t_done ? to_us(m, &probe, raw[i].t_done) : -1;
-        r->map = weft__malloc((r->g->ntasks ? r->g->ntasks : 1) * sizeof *r->map);
+        r->map = weft__alloc_large((r->g->ntasks ? r->g->ntasks : 1) * sizeof *r->map);
         if (!r->map)
             rc = WEFT_ENOMEM;
         else
@@ -248,14 +232,19 @@ int weft__tmodel_build(weft__trace_t *tr, weft__tmodel_t *m)
     weft__free(raw);
     if (rc)
         return rc;
-    collect_t c = {m, 0, 0};
-    weft__trace_read(tr, 0, collect_ev, &c);
-    if (c.oom)
+    /* one allocation each for the events (those recorded meanwhile are
+     * left out) and the tasks, backed by huge pages: page faults would
+     * cost more than filling them */
+    collect_t c = {m, weft__trace_bound(tr)};
+    m->ev = weft__alloc_large((c.cap ? c.cap : 1) * sizeof *m->ev);
+    m->task = weft__alloc_large((c.cap ? c.cap : 1) * sizeof *m->task);
+    double *last = weft__alloc_large((c.cap ? c.cap : 1) * sizeof *last);
+    if (!m->ev || !m->task || !last) {
+        weft__aligned_free(last);
         return WEFT_ENOMEM;
+    }
+    weft__trace_read(tr, 0, collect_ev, &c);
     /* tasks */
-    size_t cap = 0;
-    double *last = NULL;
-    size_t lastcap = 0;
     m->t_first = 1e300;
     m->t_last = -1e300;
     for (size_t i = 0; i < m->nev; i++) {
@@ -271,27 +260,16 @@ int weft__tmodel_build(weft__trace_t *tr, weft__tmodel_t *m)
             m->lanes[e->lane_kind] = (size_t)e->lane + 1;
         if (!e->run || e->run > m->nrun || e->kind == TEV_REGION || e->kind == TEV_COUNTER)
             continue;
-        wtm_task_t *t = task_of(m, &cap, e->run, e->index);
+        size_t before = m->ntask;
+        wtm_task_t *t = task_of(m, e->run, e->index);
         if (!t)
             continue;
         size_t k = (size_t)(t - m->task);
-        if (k >= lastcap) {
-            size_t nc = lastcap ? lastcap * 2 : 1024;
-            while (nc <= k)
-                nc *= 2;
-            double *nl = weft__realloc(last, nc * sizeof *nl);
-            if (!nl) {
-                weft__free(last);
-                return WEFT_ENOMEM;
-            }
-            for (size_t j = lastcap; j < nc; j++)
-                nl[j] = -1e300;
-            last = nl;
-            lastcap = nc;
-        }
+        if (m->ntask != before)
+            last[k] = -1e300;
         fold(t, x, &last[k]);
     }
-    weft__free(last);
+    weft__aligned_free(last);
     /* an attempt's lane wins over the worker's launch slice; work and ready */
     for (size_t k = 0; k < m->ntask; k++) {
         wtm_task_t *t = &m->task[k];
@@ -299,7 +277,6 @@ int weft__tmodel_build(weft__trace_t *tr, weft__tmodel_t *m)
             t->state = WEFT_TASK_DONE;
         if (t->end < t->start)
             t->end = t->start;
-        t->work = t->end - t->start;
         if (!t->attempts && (t->state == WEFT_TASK_DONE || t->state == WEFT_TASK_FAILED))
             t->attempts = 1;
         wtm_run_t *r = &m->run[t->run - 1];
@@ -329,11 +306,11 @@ int weft__tmodel_build(weft__trace_t *tr, weft__tmodel_t *m)
 void weft__tmodel_free(weft__tmodel_t *m)
 {
     for (size_t i = 0; m->run && i < m->nrun; i++) {
-        weft__free(m->run[i].map);
+        weft__aligned_free(m->run[i].map);
         weft__free(m->run[i].crit);
     }
     weft__free(m->run);
-    weft__free(m->task);
-    weft__free(m->ev);
+    weft__aligned_free(m->task);
+    weft__aligned_free(m->ev);
     memset(m, 0, sizeof *m);
 }

@@ -58,14 +58,14 @@ int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, F
     for (size_t k = 0; k < m->ntask; k++) {
         if (m->task[k].state != WEFT_TASK_DONE && m->task[k].state != WEFT_TASK_FAILED)
             continue;
-        double w = m->task[k].work;
+        double w = wtm_work(&m->task[k]);
         size_t i = ntop < SLOWEST ? ntop++ : SLOWEST;
         if (i == SLOWEST) {
-            if (w <= m->task[top[SLOWEST - 1]].work)
+            if (w <= wtm_work(&m->task[top[SLOWEST - 1]]))
                 continue;
             i = SLOWEST - 1;
         }
-        while (i > 0 && m->task[top[i - 1]].work < w) {
+        while (i > 0 && wtm_work(&m->task[top[i - 1]]) < w) {
             top[i] = top[i - 1];
             i--;
         }
@@ -77,7 +77,7 @@ int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, F
             const wtm_task_t *t = &m->task[top[i]];
             char lane[48];
             weft__tmodel_lane(t->lane_kind, t->lane, c->nworkers, lane, sizeof lane);
-            fmt_time(a, sizeof a, t->work);
+            fmt_time(a, sizeof a, wtm_work(t));
             fprintf(out, "  %10s  %s  (%s, run %u%s)\n", a, weft__tmodel_name(m, t->run, t->index, lb, sizeof lb),
                     lane, t->run, t->state == WEFT_TASK_FAILED ? ", failed" : "");
         }
@@ -98,7 +98,7 @@ int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, F
             }
             const wtm_task_t *t = &m->task[r->crit[i]];
             fmt_time(a, sizeof a, t->start - r->submit);
-            fmt_time(b, sizeof b, t->work);
+            fmt_time(b, sizeof b, wtm_work(t));
             fprintf(out, "  at %10s  %10s  %s\n", a, b, weft__tmodel_name(m, t->run, t->index, lb, sizeof lb));
         }
     }

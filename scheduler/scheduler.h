@@ -133,6 +133,10 @@ const char *weft__trace_intern(weft__trace_t *tr, const char *s);
  * than the workers, counters from outside tasks, attempts. t is the graph
  * task it belongs to (NULL: none). */
 void weft__trace_add(weft__trace_t *tr, const weft_task_t *t, const weft__tev_t *ev);
+/* Gets the next event chunk ready (pages touched) for each worker slot
+ * that has filled one, so that workers do not take the page faults. For a
+ * background thread (runtime/trace.c calls it at every sample). */
+void weft__trace_prepare(weft__trace_t *tr);
 /* A user region on the calling thread's slot: begins one named `name`,
  * or with name NULL ends the innermost (t: the task running, or NULL). */
 void weft__trace_region(weft__trace_t *tr, int slot, const weft_task_t *t, const char *name);
@@ -147,6 +151,9 @@ int weft__trace_lane_pick(weft__trace_t *tr, int k, uint64_t t0, uint64_t t1);
  * fresh read (one such reader at a time: the trace file streamer). */
 void weft__trace_read(weft__trace_t *tr, int fresh, void (*fn)(void *ud, const weft__tev_t *ev),
                       void *ud);
+/* At least the number of events a read would pass on now (records, which
+ * may take more than one per event). */
+size_t weft__trace_bound(weft__trace_t *tr);
 /* Runs registered so far (a copy of the table's entries). */
 size_t weft__trace_runs(weft__trace_t *tr, weft__trun_t *out, size_t max);
 size_t weft__trace_nlanes(const weft__trace_t *tr, int kind);

@@ -60,6 +60,8 @@ typedef struct tchunk {
 typedef struct tslot {
     alignas(WEFT_CACHE_LINE) tchunk_t *cur;
     uint32_t n;
+    _Atomic int want;             /* has filled a chunk: keep a spare ready */
+    _Atomic(tchunk_t *) spare;    /* weft__trace_prepare's, pages touched */
     uint32_t run; /* of the last event recorded */
     uint64_t t;   /* its t0 */
     int depth; /* open user regions (may exceed REGION_DEPTH: not recorded) */
@@ -138,6 +140,8 @@ void weft__trace_destroy(weft__trace_t *tr)
         atomic_store_explicit(&tr->pend[i]->trace_lazy, NULL, memory_order_relaxed);
     pthread_mutex_unlock(&tr->lock);
     pthread_mutex_unlock(&link_lock);
+    for (int i = 0; i < tr->nslots; i++)
+        weft__aligned_free(atomic_load(&tr->slots[i].spare));
     for (tchunk_t *c = atomic_load(&tr->head); c;) {
         tchunk_t *n = atomic_load(&c->next);
         weft__aligned_free(c);
@@ -145,7 +149,7 @@ void weft__trace_destroy(weft__trace_t *tr)
     }
     for (tsnap_t *s = tr->snaps; s;) {
         tsnap_t *n = s->next;
-        weft__free(s);
+        weft__aligned_free(s);
         s = n;
     }
     for (int k = 0; k < 4; k++)
@@ -167,15 +171,10 @@ uint64_t weft__trace_start(const weft__trace_t *tr)
 
 /* ---- chunks -------------------------------------------------------------- */
 
-/* A new chunk at the end of the list for slot `slot` (-1: events as they
+/* Puts c at the end of the list for slot `slot` (-1: events as they
  * are); lock held. */
-static tchunk_t *chunk_new(weft__trace_t *tr, int slot)
+static void chunk_link(weft__trace_t *tr, tchunk_t *c, int slot)
 {
-    tchunk_t *c = weft__alloc_large(CHUNK_BYTES);
-    if (!c) {
-        tr->dropped++;
-        return NULL;
-    }
     atomic_init(&c->next, NULL);
     atomic_init(&c->n, 0);
     c->slot = slot;
@@ -187,6 +186,17 @@ static tchunk_t *chunk_new(weft__trace_t *tr, int slot)
     else
         atomic_store_explicit(&tr->head, c, memory_order_release);
     tr->tail = c;
+}
+
+/* A new chunk at the end of the list; lock held. */
+static tchunk_t *chunk_new(weft__trace_t *tr, int slot)
+{
+    tchunk_t *c = weft__alloc_large(CHUNK_BYTES);
+    if (!c) {
+        tr->dropped++;
+        return NULL;
+    }
+    chunk_link(tr, c, slot);
     return c;
 }
 
@@ -196,9 +206,16 @@ static trec_t *slot_room(weft__trace_t *tr, tslot_t *s, uint32_t k)
 {
     tchunk_t *c = s->cur;
     if (__builtin_expect(!c || s->n + k > SLOT_CHUNK, 0)) {
+        int slot = (int)(s - tr->slots);
+        tchunk_t *spare = atomic_exchange_explicit(&s->spare, NULL, memory_order_acquire);
         pthread_mutex_lock(&tr->lock);
-        c = chunk_new(tr, (int)(s - tr->slots));
+        if (spare)
+            chunk_link(tr, c = spare, slot);
+        else
+            c = chunk_new(tr, slot);
         pthread_mutex_unlock(&tr->lock);
+        if (c && s->cur)
+            atomic_store_explicit(&s->want, 1, memory_order_relaxed);
         if (!c)
             return NULL;
         s->cur = c;
@@ -212,6 +229,22 @@ static void slot_publish(tslot_t *s, uint32_t k)
     s->n += k;
     /* release: a reader that sees n sees the records */
     atomic_store_explicit(&s->cur->n, s->n, memory_order_release);
+}
+
+void weft__trace_prepare(weft__trace_t *tr)
+{
+    for (int i = 0; i < tr->nslots; i++) {
+        tslot_t *s = &tr->slots[i];
+        if (!atomic_load_explicit(&s->want, memory_order_relaxed) ||
+            atomic_load_explicit(&s->spare, memory_order_relaxed))
+            continue;
+        char *c = weft__alloc_large(CHUNK_BYTES);
+        if (!c)
+            return;
+        for (size_t off = 0; off < CHUNK_BYTES; off += 4096)
+            ((volatile char *)c)[off] = 0;
+        atomic_store_explicit(&s->spare, (tchunk_t *)(void *)c, memory_order_release);
+    }
 }
 
 /* Records ev (its lane is the slot) in compact form. */
@@ -395,6 +428,15 @@ void weft__trace_read(weft__trace_t *tr, int fresh, void (*fn)(void *ud, const w
     }
 }
 
+size_t weft__trace_bound(weft__trace_t *tr)
+{
+    size_t n = 0;
+    for (tchunk_t *c = atomic_load_explicit(&tr->head, memory_order_acquire); c;
+         c = atomic_load_explicit(&c->next, memory_order_acquire))
+        n += atomic_load_explicit(&c->n, memory_order_acquire);
+    return n;
+}
+
 /* ---- strings --------------------------------------------------------------- */
 
 static uint64_t hash_str(const char *s)
@@ -514,7 +556,7 @@ static const weft__tgraph_t *snapshot(weft__trace_t *tr, weft_graph_t *g)
     for (size_t i = 0; i < n; i++)
         ne += (size_t)weft__task_at(g, i)->ndeps;
     size_t bytes = sizeof(tsnap_t) + 2 * n * sizeof(char *) + (n + 1 + ne) * sizeof(uint32_t);
-    tsnap_t *s = weft__malloc(bytes);
+    tsnap_t *s = weft__alloc_large(bytes); /* huge pages for big graphs */
     if (!s)
         return NULL;
     s->g.ntasks = (uint32_t)n;

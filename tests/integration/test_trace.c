@@ -408,6 +408,46 @@ TEST(graph_shape_copied_when_needed)
     weft_runtime_destroy(b);
 }
 
+static int nothing(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    return 0;
+}
+
+/* Enough events to fill several chunks per worker slot, with spare chunks
+ * prepared by the sampler thread: every task is read back. */
+TEST(many_events_over_chunks)
+{
+    weft_runtime_t *rt = traced_rt(1, NULL);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *prev = NULL;
+    for (int i = 0; i < 300000; i++) {
+        weft_task_t *t = weft_graph_add(g, NULL, nothing, NULL);
+        CHECK(t != NULL);
+        if (i % 1000 && prev) /* chains of 1000: both slots get work */
+            CHECK_EQ(weft_task_after(t, prev), 0);
+        prev = t;
+    }
+    for (int r = 0; r < 4; r++) {
+        CHECK_EQ(weft_graph_run(rt, g), 0);
+        sleep_us(20000); /* the sampler prepares spares meanwhile */
+    }
+    const char *path = tmp_path("many.txt");
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    CHECK_EQ(weft_runtime_write_summary(rt, f), 0);
+    fclose(f);
+    char *s = slurp(path);
+    if (!strstr(s, "over 4 run(s), 1200000 task(s)") || !strstr(s, "tasks: 1200000 done, 0 failed"))
+        FAIL("summary does not count every task:\n%s", s);
+    free(s);
+    unlink(path);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
 /* ---- the streamed file ---------------------------------------------------- */
 
 TEST(streamed_file)
