@@ -25,6 +25,7 @@
 #include <execinfo.h>
 #include <unistd.h>
 
+#include "memory/gpu.h"
 #include "memory/internal.h"
 #include "memory/memtrace.h"
 #include "memory/track.h"
@@ -135,6 +136,7 @@ struct weft__mem {
     weft__task_hook_t task_end;     /* installed in the pool while tracking */
     weft__track_t **retired;        /* stopped trackers: threads may still hold them */
     size_t nretired;
+    weft__gpumem_t *gpu; /* pinned and device memory (memory/gpu.h) */
     kind_t host;
 };
 
@@ -734,7 +736,8 @@ int weft__mem_create(weft_pool_t *pool, const int *slot_numa, int nnuma, weft__m
     pthread_mutex_init(&m->track_lock, NULL);
     m->task_end = (weft__task_hook_t){task_ended, m};
     atomic_store(&m->cache_limit, default_cache_limit());
-    if (kind_init(&m->host, &weft__mem_host, pool ? weft__pool_slots(pool) : 0, m->nworkers, slot_numa, nnuma) != 0) {
+    if (weft__gpumem_create(&m->gpu) != 0 ||
+        kind_init(&m->host, &weft__mem_host, pool ? weft__pool_slots(pool) : 0, m->nworkers, slot_numa, nnuma) != 0) {
         weft__mem_destroy(m);
         return WEFT_ENOMEM;
     }
@@ -758,6 +761,7 @@ void weft__mem_destroy(weft__mem_t *m)
     weft__free(m->retired);
     pthread_mutex_destroy(&m->track_lock);
     detach(m);
+    weft__gpumem_destroy(m->gpu);
     kind_fini(&m->host);
     weft__aligned_free(m);
 }
@@ -1068,15 +1072,14 @@ void *weft_mem_alloc(weft_runtime_t *rt, size_t bytes)
 
 int weft_mem_alloc_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, size_t bytes, void **out)
 {
-    (void)device;
     if (!out)
         return WEFT_EINVAL;
     *out = NULL;
     weft__mem_t *m = mem_of(rt);
     if (!m)
         return WEFT_EINVAL;
-    if (kind == WEFT_MEM_PINNED || kind == WEFT_MEM_DEVICE)
-        return WEFT_ENOTSUP;
+    if ((kind == WEFT_MEM_PINNED || kind == WEFT_MEM_DEVICE) && bytes <= WEFT_MEM_MAX_BYTES)
+        return weft__gpumem_alloc(m->gpu, kind, device, bytes, out);
     if (kind != WEFT_MEM_HOST || bytes > WEFT_MEM_MAX_BYTES)
         return WEFT_EINVAL;
     *out = kind_alloc(m, &m->host, bytes);
@@ -1097,6 +1100,8 @@ void weft_mem_free(weft_runtime_t *rt, void *p)
     kind_t *k = &m->host;
     region_t *r = owner(k, p);
     if (!r) {
+        if (weft__gpumem_free(m->gpu, p))
+            return;
         report(m, "weft_mem_free", p, "not a block of this runtime's memory pool; ignored");
         return;
     }
@@ -1113,7 +1118,7 @@ size_t weft_mem_size(weft_runtime_t *rt, const void *p)
 {
     weft__mem_t *m = p ? mem_of(rt) : NULL;
     region_t *r = m ? owner(&m->host, p) : NULL;
-    return r ? r->block : 0;
+    return r ? r->block : m ? weft__gpumem_size(m->gpu, p) : 0;
 }
 
 static void kind_stats(kind_t *k, weft_mem_stats_t *out)
@@ -1144,12 +1149,11 @@ static void kind_stats(kind_t *k, weft_mem_stats_t *out)
 
 int weft_mem_stats_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, weft_mem_stats_t *out)
 {
-    (void)device;
     weft__mem_t *m = out ? mem_of(rt) : NULL;
     if (!m)
         return WEFT_EINVAL;
     if (kind == WEFT_MEM_PINNED || kind == WEFT_MEM_DEVICE)
-        return WEFT_ENOTSUP;
+        return weft__gpumem_stats(m->gpu, kind, device, out);
     if (kind != WEFT_MEM_HOST)
         return WEFT_EINVAL;
     kind_stats(&m->host, out);
@@ -1169,6 +1173,7 @@ int weft_mem_reset_peak(weft_runtime_t *rt)
     /* Each cache's high mark restarts from where it is. A worker counting
      * at this very moment may put its old mark back: under concurrent
      * allocation the peak is approximate anyway (weft/memory.h). */
+    weft__gpumem_reset_peak(m->gpu);
     kind_t *k = &m->host;
     for (int i = 0; i < k->ncaches; i++)
         atomic_store_explicit(&k->caches[i].delta_max, atomic_load_explicit(&k->caches[i].delta, memory_order_relaxed),

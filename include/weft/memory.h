@@ -53,12 +53,21 @@ typedef enum weft_mem_kind {
     WEFT_MEM_DEVICE = 2  /* memory of one CUDA device */
 } weft_mem_kind_t;
 
-/* A block of `kind` (device: the CUDA device number, else ignored).
- * Errors: WEFT_EINVAL (rt or out NULL, bad kind, too large), WEFT_ENOMEM,
- * WEFT_ENOTSUP (pinned and device memory: not in this build yet). */
+/* A block of `kind` (device: the CUDA device number, else ignored),
+ * freed with weft_mem_free like any other. Pinned memory is page-locked
+ * host memory usable with every device (cudaHostAlloc, portable); device
+ * memory comes from the device's stream-ordered allocator (cudaMallocAsync
+ * on its default memory pool, which keeps up to 1 GiB of freed memory for
+ * reuse) and is usable by any stream when this returns. Freeing device
+ * memory outside GPU tasks waits for the work queued on the device first,
+ * as cudaFree does. Errors: WEFT_EINVAL (rt or out NULL, bad kind, too
+ * large, no such device), WEFT_ENOMEM, WEFT_ENOTSUP (pinned and device
+ * memory: weft built without CUDA, or no CUDA device or driver; a message
+ * on stderr says which). */
 WEFT_API int weft_mem_alloc_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, size_t bytes,
                                  void **out);
-/* Statistics of one kind (device: for WEFT_MEM_DEVICE). Errors as above. */
+/* Statistics of one kind (device: for WEFT_MEM_DEVICE; reserved is what
+ * the device's memory pool holds). Errors as above. */
 WEFT_API int weft_mem_stats_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, weft_mem_stats_t *out);
 /* The usable size of a block of the pool (its size class), 0 for a pointer
  * the pool does not own. */

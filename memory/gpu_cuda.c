@@ -1,0 +1,361 @@
+/* Pinned host memory and CUDA device memory (memory/gpu.h). */
+#include "memory/gpu.h"
+
+#include <cuda_runtime.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "runtime/base/base.h"
+
+#define MAX_DEVICES 64
+
+typedef struct gblock {
+    void *p; /* NULL: an empty entry */
+    size_t size;
+    int kind, device;
+} gblock_t;
+
+typedef struct gstat {
+    size_t in_use, peak;
+    uint64_t allocs, frees;
+} gstat_t;
+
+typedef struct gdev {
+    int ready;           /* set up at its first block */
+    int pools;           /* has the stream-ordered allocator */
+    cudaStream_t stream; /* allocations and frees outside GPU tasks */
+    gstat_t st;
+} gdev_t;
+
+struct weft__gpumem {
+    pthread_mutex_t lock;
+    int ndev; /* -1 until the first call */
+    gdev_t dev[MAX_DEVICES];
+    gstat_t pinned;
+    gblock_t *tab; /* open addressing, linear probing */
+    size_t cap, count;
+};
+
+int weft__gpumem_create(weft__gpumem_t **out)
+{
+    weft__gpumem_t *g = weft__calloc(1, sizeof *g);
+    if (!g)
+        return WEFT_ENOMEM;
+    pthread_mutex_init(&g->lock, NULL);
+    g->ndev = -1;
+    *out = g;
+    return 0;
+}
+
+/* ---- the block table (lock held) -------------------------------------------- */
+
+static size_t slot_of(const weft__gpumem_t *g, const void *p)
+{
+    uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 20) & (g->cap - 1);
+}
+
+static gblock_t *find(weft__gpumem_t *g, const void *p)
+{
+    if (!g->cap)
+        return NULL;
+    for (size_t i = slot_of(g, p);; i = (i + 1) & (g->cap - 1)) {
+        if (g->tab[i].p == p)
+            return &g->tab[i];
+        if (!g->tab[i].p)
+            return NULL;
+    }
+}
+
+static int insert(weft__gpumem_t *g, gblock_t b)
+{
+    if ((g->count + 1) * 2 > g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 64;
+        gblock_t *nt = weft__calloc(cap, sizeof *nt);
+        if (!nt)
+            return WEFT_ENOMEM;
+        gblock_t *old = g->tab;
+        size_t ocap = g->cap;
+        g->tab = nt;
+        g->cap = cap;
+        g->count = 0;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i].p)
+                insert(g, old[i]);
+        weft__free(old);
+    }
+    size_t i = slot_of(g, b.p);
+    while (g->tab[i].p)
+        i = (i + 1) & (g->cap - 1);
+    g->tab[i] = b;
+    g->count++;
+    return 0;
+}
+
+/* Removes the entry e, shifting back the entries probed past it. */
+static void erase(weft__gpumem_t *g, gblock_t *e)
+{
+    size_t i = (size_t)(e - g->tab), j = i;
+    g->tab[i].p = NULL;
+    g->count--;
+    for (;;) {
+        j = (j + 1) & (g->cap - 1);
+        if (!g->tab[j].p)
+            return;
+        size_t k = slot_of(g, g->tab[j].p);
+        /* j's entry may move to i unless its home lies cyclically in (i, j] */
+        if ((i <= j) ? (i < k && k <= j) : (i < k || k <= j))
+            continue;
+        g->tab[i] = g->tab[j];
+        g->tab[j].p = NULL;
+        i = j;
+    }
+}
+
+/* ---- devices ------------------------------------------------------------------ */
+
+/* The devices, counted once; 0 says why (once). Lock held. */
+static int devices(weft__gpumem_t *g)
+{
+    if (g->ndev >= 0)
+        return g->ndev;
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n <= 0) {
+        weft__log("pinned and device memory: no CUDA device (%s)",
+                  e != cudaSuccess ? cudaGetErrorString(e) : "the driver sees none");
+        cudaGetLastError(); /* not sticky: clear it */
+        n = 0;
+    }
+    g->ndev = n < MAX_DEVICES ? n : MAX_DEVICES;
+    return g->ndev;
+}
+
+/* Sets device d up for allocations (lock held): its default memory pool
+ * keeps what is freed (up to the release threshold) and a stream of its
+ * own orders allocations made outside GPU tasks. */
+static int device_ready(weft__gpumem_t *g, int d)
+{
+    gdev_t *v = &g->dev[d];
+    if (v->ready)
+        return 0;
+    int prev = 0;
+    cudaGetDevice(&prev);
+    cudaError_t e = cudaSetDevice(d);
+    int pools = 0;
+    if (e == cudaSuccess)
+        e = cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, d);
+    if (e == cudaSuccess && pools) {
+        cudaMemPool_t mp;
+        e = cudaDeviceGetDefaultMemPool(&mp, d);
+        uint64_t keep = UINT64_C(1) << 30; /* like the host pool's default cache limit */
+        if (e == cudaSuccess)
+            e = cudaMemPoolSetAttribute(mp, cudaMemPoolAttrReleaseThreshold, &keep);
+    }
+    if (e == cudaSuccess)
+        e = cudaStreamCreateWithFlags(&v->stream, cudaStreamNonBlocking);
+    cudaSetDevice(prev);
+    if (e != cudaSuccess) {
+        weft__log("device memory: CUDA device %d cannot be used: %s", d, cudaGetErrorString(e));
+        return WEFT_ENOTSUP;
+    }
+    v->pools = pools;
+    v->ready = 1;
+    return 0;
+}
+
+static void count_alloc(gstat_t *s, size_t bytes)
+{
+    s->in_use += bytes;
+    s->allocs++;
+    if (s->in_use > s->peak)
+        s->peak = s->in_use;
+}
+
+static int cuda_rc(cudaError_t e)
+{
+    return e == cudaErrorMemoryAllocation ? WEFT_ENOMEM : WEFT_ENOTSUP;
+}
+
+int weft__gpumem_alloc(weft__gpumem_t *g, weft_mem_kind_t kind, int device, size_t bytes, void **out)
+{
+    *out = NULL;
+    if (!bytes)
+        bytes = 1;
+    pthread_mutex_lock(&g->lock);
+    int n = devices(g), rc = 0;
+    if (n == 0)
+        rc = WEFT_ENOTSUP;
+    else if (kind == WEFT_MEM_DEVICE && (device < 0 || device >= n)) {
+        weft__log("device memory: no CUDA device %d (this machine has %d)", device, n);
+        rc = WEFT_EINVAL;
+    } else if (kind == WEFT_MEM_DEVICE) {
+        rc = device_ready(g, device);
+    }
+    cudaStream_t stream = rc == 0 && kind == WEFT_MEM_DEVICE ? g->dev[device].stream : NULL;
+    int pools = rc == 0 && kind == WEFT_MEM_DEVICE ? g->dev[device].pools : 0;
+    pthread_mutex_unlock(&g->lock);
+    if (rc)
+        return rc;
+
+    void *p = NULL;
+    cudaError_t e;
+    if (kind == WEFT_MEM_PINNED) {
+        e = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
+    } else {
+        int prev = 0;
+        cudaGetDevice(&prev);
+        e = cudaSetDevice(device);
+        if (e == cudaSuccess && pools) {
+            e = cudaMallocAsync(&p, bytes, stream);
+            if (e == cudaSuccess)
+                e = cudaStreamSynchronize(stream); /* usable by any stream */
+        } else if (e == cudaSuccess) {
+            e = cudaMalloc(&p, bytes);
+        }
+        cudaSetDevice(prev);
+    }
+    if (e != cudaSuccess) {
+        weft__log("%s memory: %zu bytes%s: %s", kind == WEFT_MEM_PINNED ? "pinned" : "device", bytes,
+                  kind == WEFT_MEM_PINNED ? "" : " on a CUDA device", cudaGetErrorString(e));
+        cudaGetLastError();
+        return cuda_rc(e);
+    }
+    pthread_mutex_lock(&g->lock);
+    rc = insert(g, (gblock_t){p, bytes, (int)kind, kind == WEFT_MEM_DEVICE ? device : -1});
+    if (rc == 0)
+        count_alloc(kind == WEFT_MEM_PINNED ? &g->pinned : &g->dev[device].st, bytes);
+    pthread_mutex_unlock(&g->lock);
+    if (rc) {
+        if (kind == WEFT_MEM_PINNED)
+            cudaFreeHost(p);
+        else
+            cudaFree(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+/* Gives a block back to CUDA (lock not held). */
+static void release(weft__gpumem_t *g, gblock_t b)
+{
+    cudaError_t e;
+    if (b.kind == WEFT_MEM_PINNED) {
+        e = cudaFreeHost(b.p);
+    } else {
+        int prev = 0;
+        cudaGetDevice(&prev);
+        e = cudaSetDevice(b.device);
+        /* like cudaFree: after the work queued on the device so far */
+        if (e == cudaSuccess)
+            e = cudaDeviceSynchronize();
+        if (e == cudaSuccess && g->dev[b.device].pools) {
+            e = cudaFreeAsync(b.p, g->dev[b.device].stream);
+            if (e == cudaSuccess)
+                e = cudaStreamSynchronize(g->dev[b.device].stream);
+        } else if (e == cudaSuccess) {
+            e = cudaFree(b.p);
+        }
+        cudaSetDevice(prev);
+    }
+    if (e != cudaSuccess) {
+        weft__log("weft_mem_free(%p): %s", b.p, cudaGetErrorString(e));
+        cudaGetLastError();
+    }
+}
+
+bool weft__gpumem_free(weft__gpumem_t *g, void *p)
+{
+    pthread_mutex_lock(&g->lock);
+    gblock_t *e = find(g, p), b = {0};
+    if (e) {
+        b = *e;
+        erase(g, e);
+        gstat_t *s = b.kind == WEFT_MEM_PINNED ? &g->pinned : &g->dev[b.device].st;
+        s->in_use -= b.size;
+        s->frees++;
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (!b.p)
+        return false;
+    release(g, b);
+    return true;
+}
+
+size_t weft__gpumem_size(weft__gpumem_t *g, const void *p)
+{
+    pthread_mutex_lock(&g->lock);
+    gblock_t *e = find(g, p);
+    size_t n = e ? e->size : 0;
+    pthread_mutex_unlock(&g->lock);
+    return n;
+}
+
+int weft__gpumem_stats(weft__gpumem_t *g, weft_mem_kind_t kind, int device, weft_mem_stats_t *out)
+{
+    pthread_mutex_lock(&g->lock);
+    int n = devices(g), rc = 0;
+    if (n == 0) {
+        rc = WEFT_ENOTSUP;
+    } else if (kind == WEFT_MEM_DEVICE && (device < 0 || device >= n)) {
+        weft__log("device memory: no CUDA device %d (this machine has %d)", device, n);
+        rc = WEFT_EINVAL;
+    } else {
+        const gstat_t *s = kind == WEFT_MEM_PINNED ? &g->pinned : &g->dev[device].st;
+        memset(out, 0, sizeof *out);
+        out->in_use = s->in_use;
+        out->peak = s->peak;
+        out->allocs = s->allocs;
+        out->frees = s->frees;
+        out->reserved = s->in_use;
+        if (kind == WEFT_MEM_DEVICE && g->dev[device].pools) {
+            cudaMemPool_t mp;
+            uint64_t held = 0;
+            if (cudaDeviceGetDefaultMemPool(&mp, device) == cudaSuccess &&
+                cudaMemPoolGetAttribute(mp, cudaMemPoolAttrReservedMemCurrent, &held) == cudaSuccess)
+                out->reserved = (size_t)held;
+        }
+    }
+    pthread_mutex_unlock(&g->lock);
+    return rc;
+}
+
+int weft__gpumem_reset_peak(weft__gpumem_t *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->pinned.peak = g->pinned.in_use;
+    for (int d = 0; d < MAX_DEVICES; d++)
+        g->dev[d].st.peak = g->dev[d].st.in_use;
+    pthread_mutex_unlock(&g->lock);
+    return 0;
+}
+
+void weft__gpumem_destroy(weft__gpumem_t *g)
+{
+    if (!g)
+        return;
+    size_t left = 0, bytes = 0;
+    for (size_t i = 0; i < g->cap; i++)
+        if (g->tab[i].p) {
+            left++;
+            bytes += g->tab[i].size;
+            release(g, g->tab[i]);
+        }
+    if (left)
+        weft__log("runtime destroyed with %zu pinned or device block(s) (%zu bytes) not freed; released", left,
+                  bytes);
+    for (int d = 0; d < MAX_DEVICES; d++)
+        if (g->dev[d].ready) {
+            int prev = 0;
+            cudaGetDevice(&prev);
+            cudaSetDevice(d);
+            cudaStreamDestroy(g->dev[d].stream);
+            cudaSetDevice(prev);
+        }
+    weft__free(g->tab);
+    pthread_mutex_destroy(&g->lock);
+    weft__free(g);
+}
