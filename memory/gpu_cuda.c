@@ -7,15 +7,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "memory/ptrmap.h"
 #include "runtime/base/base.h"
 
 #define MAX_DEVICES 64
 
-typedef struct gblock {
-    void *p; /* NULL: an empty entry */
-    size_t size;
-    int kind, device;
-} gblock_t;
 
 typedef struct gstat {
     size_t in_use, peak;
@@ -34,8 +30,7 @@ struct weft__gpumem {
     int ndev; /* -1 until the first call */
     gdev_t dev[MAX_DEVICES];
     gstat_t pinned;
-    gblock_t *tab; /* open addressing, linear probing */
-    size_t cap, count;
+    weft__ptrmap_t blocks;
 };
 
 int weft__gpumem_create(weft__gpumem_t **out)
@@ -47,71 +42,6 @@ int weft__gpumem_create(weft__gpumem_t **out)
     g->ndev = -1;
     *out = g;
     return 0;
-}
-
-/* ---- the block table (lock held) -------------------------------------------- */
-
-static size_t slot_of(const weft__gpumem_t *g, const void *p)
-{
-    uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 20) & (g->cap - 1);
-}
-
-static gblock_t *find(weft__gpumem_t *g, const void *p)
-{
-    if (!g->cap)
-        return NULL;
-    for (size_t i = slot_of(g, p);; i = (i + 1) & (g->cap - 1)) {
-        if (g->tab[i].p == p)
-            return &g->tab[i];
-        if (!g->tab[i].p)
-            return NULL;
-    }
-}
-
-static int insert(weft__gpumem_t *g, gblock_t b)
-{
-    if ((g->count + 1) * 2 > g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 64;
-        gblock_t *nt = weft__calloc(cap, sizeof *nt);
-        if (!nt)
-            return WEFT_ENOMEM;
-        gblock_t *old = g->tab;
-        size_t ocap = g->cap;
-        g->tab = nt;
-        g->cap = cap;
-        g->count = 0;
-        for (size_t i = 0; i < ocap; i++)
-            if (old[i].p)
-                insert(g, old[i]);
-        weft__free(old);
-    }
-    size_t i = slot_of(g, b.p);
-    while (g->tab[i].p)
-        i = (i + 1) & (g->cap - 1);
-    g->tab[i] = b;
-    g->count++;
-    return 0;
-}
-
-/* Removes the entry e, shifting back the entries probed past it. */
-static void erase(weft__gpumem_t *g, gblock_t *e)
-{
-    size_t i = (size_t)(e - g->tab), j = i;
-    g->tab[i].p = NULL;
-    g->count--;
-    for (;;) {
-        j = (j + 1) & (g->cap - 1);
-        if (!g->tab[j].p)
-            return;
-        size_t k = slot_of(g, g->tab[j].p);
-        /* j's entry may move to i unless its home lies cyclically in (i, j] */
-        if ((i <= j) ? (i < k && k <= j) : (i < k || k <= j))
-            continue;
-        g->tab[i] = g->tab[j];
-        g->tab[j].p = NULL;
-        i = j;
-    }
 }
 
 /* ---- devices ------------------------------------------------------------------ */
@@ -224,7 +154,7 @@ int weft__gpumem_alloc(weft__gpumem_t *g, weft_mem_kind_t kind, int device, size
         return cuda_rc(e);
     }
     pthread_mutex_lock(&g->lock);
-    rc = insert(g, (gblock_t){p, bytes, (int)kind, kind == WEFT_MEM_DEVICE ? device : -1});
+    rc = weft__ptrmap_insert(&g->blocks, (weft__ptrent_t){p, bytes, (int)kind, kind == WEFT_MEM_DEVICE ? device : -1});
     if (rc == 0)
         count_alloc(kind == WEFT_MEM_PINNED ? &g->pinned : &g->dev[device].st, bytes);
     pthread_mutex_unlock(&g->lock);
@@ -240,7 +170,7 @@ int weft__gpumem_alloc(weft__gpumem_t *g, weft_mem_kind_t kind, int device, size
 }
 
 /* Gives a block back to CUDA (lock not held). */
-static void release(weft__gpumem_t *g, gblock_t b)
+static void release(weft__gpumem_t *g, weft__ptrent_t b)
 {
     cudaError_t e;
     if (b.kind == WEFT_MEM_PINNED) {
@@ -270,10 +200,10 @@ static void release(weft__gpumem_t *g, gblock_t b)
 bool weft__gpumem_free(weft__gpumem_t *g, void *p)
 {
     pthread_mutex_lock(&g->lock);
-    gblock_t *e = find(g, p), b = {0};
+    weft__ptrent_t *e = weft__ptrmap_find(&g->blocks, p), b = {0};
     if (e) {
         b = *e;
-        erase(g, e);
+        weft__ptrmap_erase(&g->blocks, e);
         gstat_t *s = b.kind == WEFT_MEM_PINNED ? &g->pinned : &g->dev[b.device].st;
         s->in_use -= b.size;
         s->frees++;
@@ -288,7 +218,7 @@ bool weft__gpumem_free(weft__gpumem_t *g, void *p)
 size_t weft__gpumem_size(weft__gpumem_t *g, const void *p)
 {
     pthread_mutex_lock(&g->lock);
-    gblock_t *e = find(g, p);
+    weft__ptrent_t *e = weft__ptrmap_find(&g->blocks, p);
     size_t n = e ? e->size : 0;
     pthread_mutex_unlock(&g->lock);
     return n;
@@ -338,11 +268,11 @@ void weft__gpumem_destroy(weft__gpumem_t *g)
     if (!g)
         return;
     size_t left = 0, bytes = 0;
-    for (size_t i = 0; i < g->cap; i++)
-        if (g->tab[i].p) {
+    for (size_t i = 0; i < g->blocks.cap; i++)
+        if (g->blocks.tab[i].p) {
             left++;
-            bytes += g->tab[i].size;
-            release(g, g->tab[i]);
+            bytes += g->blocks.tab[i].size;
+            release(g, g->blocks.tab[i]);
         }
     if (left)
         weft__log("runtime destroyed with %zu pinned or device block(s) (%zu bytes) not freed; released", left,
@@ -355,7 +285,7 @@ void weft__gpumem_destroy(weft__gpumem_t *g)
             cudaStreamDestroy(g->dev[d].stream);
             cudaSetDevice(prev);
         }
-    weft__free(g->tab);
+    weft__free(g->blocks.tab);
     pthread_mutex_destroy(&g->lock);
     weft__free(g);
 }
