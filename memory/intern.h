@@ -1,12 +1,14 @@
-/* memory/intern.h — the open-addressing id table that the tracker
- * (memory/track.c) and the malloc tracer (memory/memtrace.c, which links
- * nothing of libweft's) both intern with: header-only, the allocator
- * passed in. Slots hold id + 1 (0: empty); the caller's lock guards it. */
+/* memory/intern.h — what the tracker (memory/track.c) and the malloc
+ * tracer (memory/memtrace.c, which links nothing of libweft's) share,
+ * header-only: the open-addressing id table both intern with (the
+ * allocator passed in; slots hold id + 1, 0: empty; the caller's lock
+ * guards it), and the JSON string writer of their reports. */
 #ifndef WEFT_MEMORY_INTERN_H
 #define WEFT_MEMORY_INTERN_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct weft__intern {
     uint32_t *slots;
@@ -43,6 +45,26 @@ static inline void weft__intern_put(weft__intern_t *ix, uint64_t h, uint32_t id)
     while (ix->slots[i])
         i = (i + 1) & (ix->cap - 1);
     ix->slots[i] = id + 1;
+}
+
+/* s as a JSON string (NULL: null). */
+static inline void weft__json_fputs(FILE *f, const char *s)
+{
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
 }
 
 #endif

@@ -537,21 +537,6 @@ static void site_name(const void *pc, char *buf, size_t size)
     }
 }
 
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 EXPORT int weft_memtrace_report(FILE *f, int json, size_t top)
 {
     if (!f || !ready())
@@ -584,7 +569,7 @@ EXPORT int weft_memtrace_report(FILE *f, int json, size_t top)
         for (size_t i = 0; i < top_tasks; i++) {
             fprintf(f, "%s\n  {\"task\": ", i ? "," : "");
             if (ts[i]->label)
-                json_string(f, ts[i]->label);
+                weft__json_fputs(f, ts[i]->label);
             else
                 fputs("null", f);
             fprintf(f,
@@ -599,11 +584,11 @@ EXPORT int weft_memtrace_report(FILE *f, int json, size_t top)
             site_name(es[i]->pc, name, sizeof name);
             fprintf(f, "%s\n  {\"task\": ", i ? "," : "");
             if (label)
-                json_string(f, label);
+                weft__json_fputs(f, label);
             else
                 fputs("null", f);
             fprintf(f, ", \"site\": ");
-            json_string(f, name);
+            weft__json_fputs(f, name);
             fprintf(f, ", \"current\": %" PRId64 ", \"blocks\": %" PRId64 ", \"allocs\": %" PRIu64 "}",
                     atomic_load(&es[i]->current), atomic_load(&es[i]->blocks), atomic_load(&es[i]->allocs));
         }

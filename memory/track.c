@@ -595,25 +595,6 @@ int weft_mem_snapshot_top(const weft_mem_snapshot_t *s, const weft_mem_snapshot_
 
 /* ---- output ---------------------------------------------------------------------- */
 
-static void put_json_str(FILE *f, const char *s)
-{
-    if (!s) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 /* "symbol+0x1f (libfoo.so.1)" or "0x7f..." */
 static void frame_text(void *addr, char *buf, size_t cap)
 {
@@ -660,10 +641,10 @@ int weft_mem_snapshot_write(const weft_mem_snapshot_t *s, const weft_mem_snapsho
             fprintf(f, "%s\n  {", i ? "," : "");
             if (by == WEFT_MEM_BY_TASK) {
                 fputs("\"task\": ", f);
-                put_json_str(f, e->task);
+                weft__json_fputs(f, e->task);
             } else {
                 fputs("\"file\": ", f);
-                put_json_str(f, e->file);
+                weft__json_fputs(f, e->file);
                 fprintf(f, ", \"line\": %d", e->line);
             }
             fprintf(f, ", \"size\": %zu, \"count\": %zu", e->size, e->count);
@@ -675,7 +656,7 @@ int weft_mem_snapshot_write(const weft_mem_snapshot_t *s, const weft_mem_snapsho
                     frame_text(e->trace[k], frame, sizeof frame);
                     if (k)
                         fputs(", ", f);
-                    put_json_str(f, frame);
+                    weft__json_fputs(f, frame);
                 }
                 fputc(']', f);
             }
