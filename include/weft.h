@@ -10,6 +10,7 @@
 #include "weft/alloc.h"
 #include "weft/runtime.h"
 #include "weft/graph.h"
+#include "weft/cuda.h"
 #include "weft/memory.h"
 #include "weft/tensor.h"
 #include "weft/toml.h"

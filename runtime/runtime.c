@@ -13,6 +13,7 @@
 #include "runtime/topology.h"
 #include "runtime/trace.h"
 #include "scheduler/scheduler.h"
+#include "tasks/tasks.h"
 
 struct weft_runtime {
     weft__mem_owner_t mem_owner; /* first: memory/pool.c finds the pool here */
@@ -22,6 +23,7 @@ struct weft_runtime {
     weft_pool_t *pool;
     _Atomic int gpus; /* -1 until first asked: CUDA start-up is slow */
     weft__rtrace_t *trace; /* NULL: tracing off */
+    weft__gpu_t *gpu;      /* the GPU executor (tasks/gpu.c) */
 };
 
 weft__rtrace_t *weft__runtime_trace(const weft_runtime_t *rt)
@@ -44,6 +46,7 @@ void weft_config_init(weft_config_t *cfg)
     cfg->trace = 0;
     cfg->trace_file = NULL;
     cfg->trace_sample_us = 1000;
+    cfg->gpu_streams = 8;
 }
 
 static int check_config(const weft_config_t *c)
@@ -59,11 +62,14 @@ static int check_config(const weft_config_t *c)
     if (c->trace < 0 || c->trace > 1 || (c->trace_file && (!c->trace || !*c->trace_file)) ||
         c->trace_sample_us < 0 || c->trace_sample_us > 10000000)
         return WEFT_EINVAL;
+    if (c->gpu_streams < 0 || c->gpu_streams > 1024)
+        return WEFT_EINVAL;
     return 0;
 }
 
 static void runtime_free(weft_runtime_t *rt)
 {
+    weft__gpu_destroy(rt->gpu);
     weft__topo_destroy(rt->topo);
     weft__free(rt->sets);
     weft__free(rt);
@@ -86,6 +92,11 @@ int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out)
         return WEFT_ENOMEM;
     rt->cfg = *cfg;
     atomic_init(&rt->gpus, -1);
+    rc = weft__gpu_create(cfg->gpu_streams ? cfg->gpu_streams : 8, (cfg->flags & WEFT_CONFIG_QUIET) != 0, &rt->gpu);
+    if (rc) {
+        runtime_free(rt);
+        return rc;
+    }
     rc = weft__topo_discover(&rt->topo);
     if (rc) {
         runtime_free(rt);
@@ -119,6 +130,7 @@ int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out)
         runtime_free(rt);
         return rc;
     }
+    weft__pool_set_executor(rt->pool, WEFT__EXEC_GPU, rt->gpu);
     int *numa = weft__calloc((size_t)n, sizeof *numa);
     if (!numa) {
         weft__pool_destroy(rt->pool);

@@ -85,6 +85,8 @@ void weft_graph_destroy(weft_graph_t *g)
     if (atomic_load_explicit(&g->trace_lazy, memory_order_relaxed))
         weft__trace_graph_detach(g);
     release_results(g);
+    if (g->ext && g->ext->destroy)
+        g->ext->destroy(g, g->ext_ud);
     for (size_t k = 0; k < g->nchunks; k++)
         weft__aligned_free(g->chunk[k]);
     weft__free(g->chunk);
@@ -483,6 +485,11 @@ int weft__graph_prepare(weft_graph_t *g)
         if (rc)
             return rc;
     }
+    if (g->ext && g->ext->prepare) {
+        int rc = g->ext->prepare(g, g->ext_ud);
+        if (rc)
+            return rc;
+    }
     g->dirty = 0;
     return 0;
 }
@@ -496,6 +503,98 @@ void weft__graph_release_result(weft_task_t *t)
     t->flags &= (uint16_t)~(TASK_F_RESULT | TASK_F_SHARED);
     if (d && r)
         d(r);
+}
+
+/* ==== executors' extensions ============================================== */
+
+int weft__graph_set_ext(weft_graph_t *g, const weft__graph_ext_t *ext, void *ud)
+{
+    if (g->ext == ext && g->ext_ud == ud)
+        return 0;
+    if (g->ext)
+        return WEFT_EINVAL;
+    int brc = graph_change(g);
+    if (brc)
+        return brc;
+    g->ext = ext;
+    g->ext_ud = ud;
+    g->dirty = 1;
+    return 0;
+}
+
+int weft__graph_change(weft_graph_t *g)
+{
+    int rc = graph_change(g);
+    if (!rc) {
+        g->dirty = 1;
+        g->version++;
+    }
+    return rc;
+}
+
+void *weft__graph_ext_ud(const weft_graph_t *g)
+{
+    return g->ext_ud;
+}
+
+uint32_t weft__graph_runs(const weft_graph_t *g)
+{
+    return g->runs;
+}
+
+void weft__task_mark_ext(weft_task_t *t)
+{
+    t->flags |= TASK_F_EXT;
+    t->graph->dirty = 1;
+}
+
+int weft__task_is_ext(const weft_task_t *t)
+{
+    return (t->flags & TASK_F_EXT) != 0;
+}
+
+void *weft__task_arg(const weft_task_t *t)
+{
+    return t->arg;
+}
+
+weft_graph_t *weft__task_graph(const weft_task_t *t)
+{
+    return t->graph;
+}
+
+size_t weft__task_index(const weft_task_t *t)
+{
+    return t->index;
+}
+
+size_t weft__task_ndeps(const weft_task_t *t)
+{
+    return (size_t)t->ndeps;
+}
+
+weft_task_t *weft__task_pred(const weft_task_t *t, size_t i)
+{
+    return t->pred[i];
+}
+
+size_t weft__task_nsucc(const weft_task_t *t)
+{
+    return t->nsucc;
+}
+
+weft_task_t *weft__task_succ(const weft_task_t *t, size_t i)
+{
+    return t->succ[i];
+}
+
+const char *weft_task_error(const weft_task_t *t)
+{
+    if (!t || (t->flags & TASK_F_CHILD) || graph_busy(t->graph) || t->state != WEFT_TASK_FAILED)
+        return "";
+    const weft_graph_t *g = t->graph;
+    const char *m = (t->flags & TASK_F_EXT) && g->ext && g->ext->message ? g->ext->message(t) : NULL;
+    return m ? m : "";
 }
 
 /* ==== queries ============================================================ */

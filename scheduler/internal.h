@@ -23,6 +23,8 @@ enum {
     TASK_F_RC = 1u << 3,      /* rc holds a failure code to clear */
     TASK_F_DEFERRED = 1u << 4, /* a deferred completion: runs even when stopping */
     TASK_F_SHARED = 1u << 5,  /* the result goes when `consumers` reaches 0 */
+    TASK_F_EXT = 1u << 6,     /* a task of the graph's extension (a GPU task) */
+    TASK_F_EARLY = 1u << 7,   /* this run: released its early successors itself */
 };
 
 enum { POISON_CANCEL = 1, POISON_STOP = 2 };
@@ -129,6 +131,11 @@ struct weft_graph {
      * yet (made when the trace is read, or before g changes or goes) */
     _Atomic(weft__trace_t *) trace_lazy;
     uint32_t trace_run; /* 1 + the run's id in the pool's trace; 0 = none */
+    /* an executor's extension (GPU tasks): hooks and their data */
+    const weft__graph_ext_t *ext;
+    void *ext_ud;
+    uint32_t runs; /* runs submitted so far */
+    const weft_task_t *fail_task; /* the first failure's task (not a child) */
 };
 
 /* ---- workers ------------------------------------------------------------- */
@@ -183,6 +190,7 @@ struct weft_pool {
     int started;
     _Atomic(const weft__task_hook_t *) task_end; /* weft__pool_on_task_end */
     weft__trace_t *trace; /* weft__pool_set_trace */
+    void *executor[WEFT__EXEC_KINDS]; /* weft__pool_set_executor */
 };
 
 /* ---- task slabs ---------------------------------------------------------- */

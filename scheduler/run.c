@@ -161,6 +161,7 @@ void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc)
                                                      : weft__task_label(t, lb, sizeof lb);
         snprintf(g->fail_name, sizeof g->fail_name, "%s", name);
         g->fail_rc = rc;
+        g->fail_task = (t->flags & TASK_F_CHILD) ? ((const struct weft_child *)t)->parent : t;
         atomic_store_explicit(&g->has_failure, 2, memory_order_release);
     }
     if (g->failfast) {
@@ -181,9 +182,13 @@ void weft__graph_complete(weft_graph_t *g)
     int stop = atomic_load_explicit(&g->stop, memory_order_relaxed);
     if (atomic_load_explicit(&g->has_failure, memory_order_acquire)) {
         g->result = WEFT_ETASK;
+        const weft_task_t *ft = g->fail_task;
+        const char *m = ft && (ft->flags & TASK_F_EXT) && g->ext && g->ext->message
+                            ? g->ext->message(ft)
+                            : NULL;
         snprintf(g->errbuf, sizeof g->errbuf,
-                 "task \"%s\" failed with code %d; %zu task(s) failed, %zu cancelled, %zu not run",
-                 g->fail_name, g->fail_rc, nf, nc, nn);
+                 "task \"%s\" failed with code %d%s%s%s; %zu task(s) failed, %zu cancelled, %zu not run",
+                 g->fail_name, g->fail_rc, m ? " (" : "", m ? m : "", m ? ")" : "", nf, nc, nn);
     } else if (stop == STOP_CANCEL) {
         g->result = WEFT_ECANCELED;
         snprintf(g->errbuf, sizeof g->errbuf, "run canceled; %zu task(s) not run", nn);
@@ -219,6 +224,8 @@ int weft__pool_submit(weft_pool_t *p, weft_graph_t *g)
     g->result = 0;
     g->fail_name[0] = '\0';
     g->fail_rc = 0;
+    g->fail_task = NULL;
+    g->runs++;
     atomic_store_explicit(&g->stop, STOP_NONE, memory_order_relaxed);
     atomic_store_explicit(&g->has_failure, 0, memory_order_relaxed);
     atomic_store_explicit(&g->nfailed, 0, memory_order_relaxed);

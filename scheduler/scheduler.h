@@ -63,6 +63,62 @@ typedef struct weft__task_hook {
  * replaces it and the runs going on then end, or the pool is destroyed. */
 void weft__pool_on_task_end(weft_pool_t *p, const weft__task_hook_t *h);
 
+/* ---- executors' extensions (graph.c, ctx.c) --------------------------------
+ * What an executor whose tasks complete in two steps (a GPU task: its work
+ * is enqueued, then the device finishes it) needs from the scheduler.
+ *
+ * Such a task is an ordinary task marked with weft__task_mark_ext. Its body
+ * enqueues the work, then may call weft__ctx_release_early: the successors
+ * for which ext->early(task, successor) holds are released at once (their
+ * dependency on the task is counted as met; they must themselves order
+ * their work after the task's, e.g. on a stream). Then the body defers its
+ * completion (weft_ctx_defer) until the work is done; the other successors
+ * are released at that completion, as usual. A task that fails before it
+ * released anything releases every successor at its completion, with the
+ * failure's poison. ext->early must give the same answer for an edge from
+ * the release to the completion (it may depend only on what the graph's
+ * preparation computed). */
+typedef struct weft__graph_ext {
+    /* g changed since its last run: recompute what early() needs. */
+    int (*prepare)(weft_graph_t *g, void *ud);
+    int (*early)(const weft_task_t *task, const weft_task_t *succ);
+    /* The failure detail of a marked task (NULL: none); shown in
+     * weft_graph_error and weft_task_error. */
+    const char *(*message)(const weft_task_t *t);
+    /* g is being destroyed. */
+    void (*destroy)(weft_graph_t *g, void *ud);
+} weft__graph_ext_t;
+
+/* Installs ext on g (once; the same ext again is a no-op). Errors:
+ * WEFT_EBUSY (g running), WEFT_EINVAL (another ext). */
+int weft__graph_set_ext(weft_graph_t *g, const weft__graph_ext_t *ext, void *ud);
+void *weft__graph_ext_ud(const weft_graph_t *g);
+/* g is about to change: WEFT_EBUSY while it runs; else 0, and g will be
+ * prepared again before its next run. */
+int weft__graph_change(weft_graph_t *g);
+/* Runs of g submitted so far (1 during the first run). */
+uint32_t weft__graph_runs(const weft_graph_t *g);
+void weft__task_mark_ext(weft_task_t *t);
+int weft__task_is_ext(const weft_task_t *t);
+void *weft__task_arg(const weft_task_t *t);
+weft_graph_t *weft__task_graph(const weft_task_t *t);
+size_t weft__task_index(const weft_task_t *t);
+size_t weft__task_ndeps(const weft_task_t *t);
+weft_task_t *weft__task_pred(const weft_task_t *t, size_t i);
+size_t weft__task_nsucc(const weft_task_t *t);
+weft_task_t *weft__task_succ(const weft_task_t *t, size_t i);
+/* The task ctx runs (NULL outside a task), and its pool. */
+weft_task_t *weft__ctx_task(const weft_ctx_t *ctx);
+weft_pool_t *weft__ctx_pool(const weft_ctx_t *ctx);
+/* See above. Returns 1 when it made a successor ready, else 0. */
+size_t weft__ctx_release_early(weft_ctx_t *ctx);
+
+/* Per-pool executor state, set by the runtime (the scheduler keeps it,
+ * without knowing what it is). */
+enum { WEFT__EXEC_GPU = 0, WEFT__EXEC_KINDS = 2 };
+void weft__pool_set_executor(weft_pool_t *p, int kind, void *ex);
+void *weft__pool_executor(const weft_pool_t *p, int kind);
+
 /* ---- tracing (trace.c) ---------------------------------------------------
  * The recording side of the timing instrumentation: events go into
  * per-slot chunks (no lock, no allocation but one per TRACE_CHUNK events);

@@ -67,6 +67,17 @@ weft__trace_t *weft__thread_trace(int *slot)
     return w->trace;
 }
 
+void weft__pool_set_executor(weft_pool_t *p, int kind, void *ex)
+{
+    if (kind >= 0 && kind < WEFT__EXEC_KINDS)
+        p->executor[kind] = ex;
+}
+
+void *weft__pool_executor(const weft_pool_t *p, int kind)
+{
+    return p && kind >= 0 && kind < WEFT__EXEC_KINDS ? p->executor[kind] : NULL;
+}
+
 void weft__pool_set_trace(weft_pool_t *p, weft__trace_t *tr)
 {
     p->trace = tr;
@@ -435,6 +446,72 @@ static void consume(weft_task_t *t)
     }
 }
 
+/* s is ready: the first one found is kept to run next, the others pushed. */
+static inline void keep_or_push(weft_worker_t *w, weft_task_t **keep, weft_task_t *s, int *pushed)
+{
+    if (!*keep) {
+        *keep = s;
+    } else {
+        weft__worker_push(w, s);
+        *pushed = 1;
+    }
+}
+
+/* Decrements s's join; returns s when that made it ready. */
+static inline weft_task_t *release(weft_task_t *s)
+{
+    /* acq_rel: the task that reaches zero sees all its dependencies'
+     * effects (results, poison). */
+    if (atomic_fetch_sub_explicit(&s->join, 1, memory_order_acq_rel) != 1)
+        return NULL;
+    /* No one else touches s->join in this run: re-arm it now so that the
+     * next run needs no reset pass. */
+    atomic_store_explicit(&s->join, s->ndeps, memory_order_relaxed);
+    return s;
+}
+
+/* Pushes the ready tasks of succ[] selected by `early` (the ones a task of
+ * an executor's extension releases itself, or the others), keeping one. */
+static weft_task_t *release_some(weft_worker_t *w, const weft_task_t *t, int early, uint8_t poison)
+{
+    const weft__graph_ext_t *ext = t->graph->ext;
+    weft_task_t *keep = NULL;
+    int pushed = 0;
+    for (uint32_t i = 0; i < t->nsucc; i++) {
+        weft_task_t *s = t->succ[i];
+        if ((ext && (s->flags & TASK_F_EXT) && ext->early(t, s)) != early)
+            continue;
+        if (poison)
+            atomic_fetch_or_explicit(&s->poison, poison, memory_order_relaxed);
+        if (release(s))
+            keep_or_push(w, &keep, s, &pushed);
+    }
+    if (pushed)
+        weft__ecount_notify(&w->pool->ec, 0);
+    return keep;
+}
+
+/* The successors t did not release early (weft__ctx_release_early). */
+static weft_task_t *finish_late(weft_worker_t *w, weft_task_t *t, uint8_t poison)
+{
+    t->flags &= (uint16_t)~TASK_F_EARLY;
+    return release_some(w, t, 0, poison);
+}
+
+size_t weft__ctx_release_early(weft_ctx_t *ctx)
+{
+    weft_task_t *t = ctx ? ctx->task : NULL;
+    if (!t || (t->flags & (TASK_F_CHILD | TASK_F_EARLY)) || !t->graph->ext)
+        return 0;
+    t->flags |= TASK_F_EARLY;
+    weft_task_t *keep = release_some(ctx->w, t, 1, 0);
+    if (!keep)
+        return 0;
+    weft__worker_push(ctx->w, keep);
+    weft__ecount_notify(&ctx->w->pool->ec, 0);
+    return 1;
+}
+
 static weft_task_t *finish(weft_worker_t *w, weft_task_t *t, int state)
 {
     weft_graph_t *g = t->graph;
@@ -451,6 +528,8 @@ static weft_task_t *finish(weft_worker_t *w, weft_task_t *t, int state)
         count_state(g, state);
         poison = state == WEFT_TASK_NOT_RUN ? POISON_STOP : POISON_CANCEL;
     }
+    if (__builtin_expect(t->flags & TASK_F_EARLY, 0))
+        return finish_late(w, t, poison);
     weft_task_t *keep = NULL;
     int pushed = 0;
     weft_task_t **succ = t->succ;
@@ -463,32 +542,15 @@ static weft_task_t *finish(weft_worker_t *w, weft_task_t *t, int state)
         if (s->ndeps >= JOIN_COMBINE_MIN && !poison) {
             if (s != w->join_task) {
                 weft_task_t *r = pay_join(w);
-                if (r) {
-                    if (!keep)
-                        keep = r;
-                    else {
-                        weft__worker_push(w, r);
-                        pushed = 1;
-                    }
-                }
+                if (r)
+                    keep_or_push(w, &keep, r, &pushed);
                 w->join_task = s;
             }
             w->join_owed++;
             continue;
         }
-        /* acq_rel: the task that reaches zero sees all its dependencies'
-         * effects (results, poison). */
-        if (atomic_fetch_sub_explicit(&s->join, 1, memory_order_acq_rel) == 1) {
-            /* No one else touches s->join in this run: re-arm it now so that
-             * the next run needs no reset pass. */
-            atomic_store_explicit(&s->join, s->ndeps, memory_order_relaxed);
-            if (!keep) {
-                keep = s;
-            } else {
-                weft__worker_push(w, s);
-                pushed = 1;
-            }
-        }
+        if (release(s))
+            keep_or_push(w, &keep, s, &pushed);
     }
     if (pushed)
         weft__ecount_notify(&w->pool->ec, 0);

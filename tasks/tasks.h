@@ -135,4 +135,23 @@ void weft__cores_release(weft__cores_t *c, weft__lease_t *lease);
 /* Fails every waiter, now and later, with WEFT_ECANCELED. */
 void weft__cores_stop(weft__cores_t *c);
 
+/* ==== GPU tasks: the CUDA stream executor (gpu.c) ========================
+ *
+ * One per runtime, reached by GPU task bodies through the pool
+ * (weft__pool_executor(pool, WEFT__EXEC_GPU)). Nothing touches the GPU
+ * until the first GPU task runs: then the devices are counted, each gets
+ * `streams` streams, and a completion thread starts. The public calls are
+ * in include/weft/cuda.h. */
+
+typedef struct weft__gpu weft__gpu_t;
+
+/* Errors: WEFT_EINVAL (streams outside 1..1024), WEFT_ENOMEM. quiet: do
+ * not log why GPU tasks cannot run or that a device was lost. */
+int weft__gpu_create(int streams, int quiet, weft__gpu_t **out);
+/* After the pool has no run left (every GPU completion delivered). */
+void weft__gpu_destroy(weft__gpu_t *x);
+/* Devices GPU tasks can use (setting the executor up if needed); 0 with
+ * the reason written to why. */
+int weft__gpu_devices(weft__gpu_t *x, char *why, size_t size);
+
 #endif

@@ -26,7 +26,8 @@ extern "C" {
     X(ESTATE, -9, "operation not valid in the object's current state")         \
     X(ENOENT, -10, "no such key, file or name")                                 \
     X(ETYPE, -11, "the value has another type")                                 \
-    X(EPARSE, -12, "the input is malformed")
+    X(EPARSE, -12, "the input is malformed")                                   \
+    X(EDEVICE, -13, "a GPU operation failed (the task's error names it)")
 
 typedef enum weft_err {
     WEFT_OK = 0,

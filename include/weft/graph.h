@@ -146,6 +146,13 @@ WEFT_API int weft_task_state(const weft_task_t *t);
 /* The non-zero code a failed task (or its failing child) returned, else 0. */
 WEFT_API int weft_task_status(const weft_task_t *t);
 
+/* Why a failed task failed, when its executor knows more than the code:
+ * a GPU task gives the CUDA error (its name, text and device), e.g.
+ * "CUDA error 700 cudaErrorIllegalAddress: an illegal memory access was
+ * encountered (device 0 is lost)". "" otherwise, for NULL, and while the
+ * graph runs. Owned by the graph; valid until its next run. */
+WEFT_API const char *weft_task_error(const weft_task_t *t);
+
 /* The task's name as given, or "#<index>" if it was added unnamed.
  * Owned by the graph. "" for NULL. */
 WEFT_API const char *weft_task_name(const weft_task_t *t);

@@ -47,6 +47,8 @@ typedef struct weft_config {
     int trace_sample_us; /* with trace: how often memory in use is
                        sampled, in microseconds (default 1000; 0 = never,
                        only at run starts and ends) */
+    int gpu_streams; /* GPU tasks (weft/cuda.h): CUDA streams per device
+                       in the executor's pool (0 = default, 8; up to 1024) */
 } weft_config_t;
 
 /* Fills cfg with the defaults. Always start from this. */
@@ -56,7 +58,7 @@ WEFT_API void weft_config_init(weft_config_t *cfg);
  * cfg NULL means defaults. On success *out owns the runtime.
  * Errors: WEFT_EINVAL (out NULL, threads < 0 or > 4096, unknown pin or flag,
  * spin_us out of range, trace not 0 or 1, trace_file set without trace or
- * empty, trace_sample_us out of 0..10000000), WEFT_ENOMEM, WEFT_ESYS (a
+ * empty, trace_sample_us out of 0..10000000, gpu_streams out of 0..1024), WEFT_ENOMEM, WEFT_ESYS (a
  * thread could not be started or bound, or trace_file cannot be written:
  * the reason is logged naming it). On error *out is untouched and nothing leaks. */
 WEFT_API int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out);

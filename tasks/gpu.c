@@ -1,0 +1,824 @@
+/* The GPU (CUDA stream) executor: GPU tasks in the same graph as CPU and
+ * process tasks.
+ *
+ * A GPU task is a scheduler task whose body (gpu_body) runs on a worker:
+ * it places the task on a device and a stream, makes the stream wait for
+ * the task's GPU dependencies that are not already ordered before it,
+ * calls the user's function (which enqueues asynchronous work on the
+ * stream and returns), records an event after that work, and then
+ *  - releases at once the GPU successors that will run on the same device
+ *    (weft__ctx_release_early): they are enqueued behind the event, on the
+ *    same stream (a chain stays on one stream: no wait at all) or with a
+ *    stream wait, never with a host round trip;
+ *  - defers the task's completion (weft_ctx_defer) to the completion
+ *    thread, which watches the events and completes each task when its
+ *    event has fired: only then are CPU successors, process successors and
+ *    GPU successors on other devices released, and the run ends only when
+ *    every event has fired.
+ *
+ * Placement. GPU tasks joined by GPU→GPU dependencies form components
+ * (computed when the graph changes); a component runs on one device in a
+ * run: the device its tasks name (tasks naming different devices are not
+ * joined), else the device with the least work in flight when its first
+ * task is enqueued. On the device, a task continues the stream of a
+ * same-component dependency when it is that stream's last task (so chains
+ * need no waits), else takes the stream with the least work in flight.
+ *
+ * Errors. A non-zero return from the function fails the task with that
+ * code. A launch error (the thread's last CUDA error after the function)
+ * or a failed record fails it with WEFT_EDEVICE and the CUDA error text
+ * (weft_task_error). An error reported by an event (an asynchronous fault,
+ * e.g. an illegal address) fails the task, and — being fatal for the
+ * device in CUDA — marks the device lost: every task on it whose event has
+ * not fired fails with that error, GPU tasks placed on it later fail at
+ * once, and the rest of the graph (CPU work, other devices) goes on. The
+ * dependents of a failed task are cancelled as usual. */
+#include "tasks/tasks.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime/base/base.h"
+#include "scheduler/scheduler.h"
+#include "tasks/gpu_ops.h"
+#include "weft/cuda.h"
+
+#define GPU_MAX_DEVICES 64
+#define GPU_MAX_STREAMS 1024
+
+/* ==== backend =================================================================== */
+
+static _Atomic(const weft__gpu_ops_t *) g_ops;
+
+void weft__gpu_set_ops(const weft__gpu_ops_t *ops)
+{
+    atomic_store(&g_ops, ops);
+}
+
+static const weft__gpu_ops_t *default_ops(void)
+{
+    const weft__gpu_ops_t *o = atomic_load(&g_ops);
+    return o ? o : &weft__gpu_default_ops;
+}
+
+/* ==== structures ================================================================ */
+
+typedef struct gtask gtask_t;
+
+typedef struct gstream {
+    void *s;
+    _Atomic int inflight;
+    _Atomic(gtask_t *) tail; /* the last task enqueued on it */
+} gstream_t;
+
+typedef struct gdev {
+    gstream_t *streams;
+    _Atomic int inflight;
+    _Atomic int lost;   /* 0, or the fatal error */
+    char lost_msg[200]; /* written before lost is set */
+    _Atomic unsigned rr;
+} gdev_t;
+
+struct weft__gpu {
+    const weft__gpu_ops_t *ops;
+    int nstreams;
+    int quiet;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    _Atomic int state; /* 0: not set up, 1: ready, -1: unusable (why) */
+    char why[240];
+    int ndev;
+    gdev_t *dev;
+    /* completion thread */
+    pthread_t thread;
+    int have_thread;
+    int stop;
+    gtask_t *head, *tail; /* enqueued, not yet watched (lock) */
+    _Atomic size_t watched;
+};
+
+/* Components of a graph's GPU tasks (see the top). */
+typedef struct gcomp {
+    int fixed;               /* the device its tasks name, or -1 */
+    _Atomic uint64_t placed; /* run << 32 | (device + 1) */
+} gcomp_t;
+
+struct gtask {
+    weft_fn fn;
+    void *arg;
+    weft_task_t *task;
+    int want;       /* device asked for, or WEFT_DEVICE_ANY */
+    uint32_t gi;    /* index in the graph's GPU tasks */
+    uint32_t comp;  /* index into the graph's components */
+    uint32_t uf;    /* union-find parent (preparation) */
+    /* the last run */
+    int dev;        /* device it was placed on, or -1 */
+    gstream_t *stream;
+    weft_defer_t *defer;
+    _Atomic uint32_t fired_run; /* run whose event was seen complete */
+    uint32_t run;
+    char msg[256];  /* failure detail */
+    /* its event (kept across runs and given back when the graph goes) */
+    void *ev;
+    int ev_dev;
+    const weft__gpu_ops_t *ev_ops;
+    gtask_t *next; /* completion list */
+};
+
+typedef struct gx {
+    gtask_t **t;
+    size_t n, cap;
+    gcomp_t *comp;
+    size_t ncomp;
+} gx_t;
+
+/* The function being called by the calling thread (weft_ctx_stream). */
+typedef struct gcur {
+    const weft_ctx_t *ctx;
+    gtask_t *gt;
+    void *stream;
+    int dev;
+} gcur_t;
+static _Thread_local gcur_t *tls_cur;
+
+static inline gtask_t *gtask_of(const weft_task_t *t)
+{
+    return weft__task_arg(t);
+}
+
+/* ==== events: a process-wide cache per device =================================== */
+
+#define EV_CACHE_MAX 65536
+
+static struct {
+    pthread_mutex_t lock;
+    const weft__gpu_ops_t *ops;
+    void **ev[GPU_MAX_DEVICES];
+    size_t n[GPU_MAX_DEVICES], cap[GPU_MAX_DEVICES];
+} g_ev = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int event_take(const weft__gpu_ops_t *ops, int dev, void **out)
+{
+    pthread_mutex_lock(&g_ev.lock);
+    if (g_ev.ops == ops && g_ev.n[dev]) {
+        *out = g_ev.ev[dev][--g_ev.n[dev]];
+        pthread_mutex_unlock(&g_ev.lock);
+        return 0;
+    }
+    pthread_mutex_unlock(&g_ev.lock);
+    return ops->event_create(dev, out);
+}
+
+static void event_give(const weft__gpu_ops_t *ops, int dev, void *e)
+{
+    pthread_mutex_lock(&g_ev.lock);
+    if (!g_ev.ops) {
+        g_ev.ops = ops;
+    }
+    if (g_ev.ops == ops && g_ev.n[dev] < EV_CACHE_MAX) {
+        if (g_ev.n[dev] == g_ev.cap[dev]) {
+            size_t cap = g_ev.cap[dev] ? g_ev.cap[dev] * 2 : 256;
+            void **n = weft__realloc(g_ev.ev[dev], cap * sizeof *n);
+            if (n) {
+                g_ev.ev[dev] = n;
+                g_ev.cap[dev] = cap;
+            }
+        }
+        if (g_ev.n[dev] < g_ev.cap[dev]) {
+            g_ev.ev[dev][g_ev.n[dev]++] = e;
+            pthread_mutex_unlock(&g_ev.lock);
+            return;
+        }
+    }
+    pthread_mutex_unlock(&g_ev.lock);
+    ops->event_destroy(dev, e);
+}
+
+/* ==== the executor ============================================================== */
+
+int weft__gpu_create(int streams, int quiet, weft__gpu_t **out)
+{
+    if (streams < 1 || streams > GPU_MAX_STREAMS)
+        return WEFT_EINVAL;
+    weft__gpu_t *x = weft__calloc(1, sizeof *x);
+    if (!x)
+        return WEFT_ENOMEM;
+    x->ops = default_ops();
+    x->nstreams = streams;
+    x->quiet = quiet;
+    pthread_mutex_init(&x->lock, NULL);
+    pthread_cond_init(&x->cond, NULL);
+    *out = x;
+    return 0;
+}
+
+static void *completion_main(void *arg);
+
+static void teardown_devices(weft__gpu_t *x)
+{
+    for (int d = 0; x->dev && d < x->ndev; d++) {
+        gdev_t *v = &x->dev[d];
+        if (!v->streams)
+            continue;
+        x->ops->set_device(d);
+        for (int i = 0; i < x->nstreams; i++)
+            if (v->streams[i].s)
+                x->ops->stream_destroy(d, v->streams[i].s);
+        weft__free(v->streams);
+    }
+    weft__free(x->dev);
+    x->dev = NULL;
+}
+
+/* Devices, streams and the completion thread, at the first GPU task. */
+static int setup(weft__gpu_t *x)
+{
+    int st = atomic_load_explicit(&x->state, memory_order_acquire);
+    if (st)
+        return st;
+    pthread_mutex_lock(&x->lock);
+    st = atomic_load_explicit(&x->state, memory_order_relaxed);
+    if (st) {
+        pthread_mutex_unlock(&x->lock);
+        return st;
+    }
+    int n = x->ops->devices(x->why, sizeof x->why);
+    if (n > GPU_MAX_DEVICES)
+        n = GPU_MAX_DEVICES;
+    const char *fail = NULL;
+    int err = 0;
+    if (n > 0) {
+        x->ndev = n;
+        x->dev = weft__calloc((size_t)n, sizeof *x->dev);
+        if (!x->dev)
+            fail = "out of memory";
+        for (int d = 0; !fail && d < n; d++) {
+            gdev_t *v = &x->dev[d];
+            v->streams = weft__calloc((size_t)x->nstreams, sizeof *v->streams);
+            if (!v->streams) {
+                fail = "out of memory";
+                break;
+            }
+            if ((err = x->ops->set_device(d)) != 0) {
+                fail = "cannot select the device";
+                break;
+            }
+            for (int i = 0; i < x->nstreams && !fail; i++)
+                if ((err = x->ops->stream_create(d, &v->streams[i].s)) != 0)
+                    fail = "cannot create a stream";
+        }
+        if (!fail) {
+            if (pthread_create(&x->thread, NULL, completion_main, x) == 0)
+                x->have_thread = 1;
+            else
+                fail = "cannot start the completion thread";
+        }
+        if (fail) {
+            char e[160] = "";
+            if (err)
+                x->ops->describe(err, e, sizeof e);
+            snprintf(x->why, sizeof x->why, "GPU executor: %s%s%s", fail, err ? ": " : "", e);
+            teardown_devices(x);
+            n = 0;
+        }
+    }
+    st = n > 0 ? 1 : -1;
+    if (st < 0 && !x->quiet)
+        weft__log("GPU tasks cannot run: %s", x->why);
+    atomic_store_explicit(&x->state, st, memory_order_release);
+    pthread_mutex_unlock(&x->lock);
+    return st;
+}
+
+void weft__gpu_destroy(weft__gpu_t *x)
+{
+    if (!x)
+        return;
+    if (x->have_thread) {
+        pthread_mutex_lock(&x->lock);
+        x->stop = 1;
+        pthread_cond_signal(&x->cond);
+        pthread_mutex_unlock(&x->lock);
+        pthread_join(x->thread, NULL);
+    }
+    teardown_devices(x);
+    pthread_mutex_destroy(&x->lock);
+    pthread_cond_destroy(&x->cond);
+    weft__free(x);
+}
+
+int weft__gpu_devices(weft__gpu_t *x, char *why, size_t size)
+{
+    int st = setup(x);
+    if (why && size)
+        snprintf(why, size, "%s", st > 0 ? "" : x->why);
+    return st > 0 ? x->ndev : 0;
+}
+
+/* ==== completion ================================================================ */
+
+static void lose_device(weft__gpu_t *x, int d, int err)
+{
+    gdev_t *v = &x->dev[d];
+    pthread_mutex_lock(&x->lock);
+    if (!atomic_load_explicit(&v->lost, memory_order_relaxed)) {
+        char e[160];
+        x->ops->describe(err, e, sizeof e);
+        snprintf(v->lost_msg, sizeof v->lost_msg, "%s (device %d is lost)", e, d);
+        atomic_store_explicit(&v->lost, err, memory_order_release);
+        if (!x->quiet)
+            weft__log("GPU device %d is lost: %s; GPU tasks placed on it fail from now on", d, e);
+    }
+    pthread_mutex_unlock(&x->lock);
+}
+
+/* gt's work is over (rc 0) or failed: hand it back to the scheduler.
+ * gt may be freed as soon as the completion is delivered. */
+static void complete(weft__gpu_t *x, gtask_t *gt, int rc)
+{
+    gdev_t *v = &x->dev[gt->dev];
+    gstream_t *s = gt->stream;
+    gtask_t *me = gt;
+    atomic_compare_exchange_strong_explicit(&s->tail, &me, NULL, memory_order_relaxed,
+                                            memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&v->inflight, 1, memory_order_relaxed);
+    if (!rc)
+        atomic_store_explicit(&gt->fired_run, gt->run, memory_order_release);
+    weft_defer_t *d = gt->defer;
+    gt->defer = NULL;
+    atomic_fetch_sub_explicit(&x->watched, 1, memory_order_relaxed);
+    weft_defer_complete(d, rc);
+}
+
+/* gt failed with the backend's error err: its message says so, and a
+ * fatal error marks its device lost. */
+static int device_error(weft__gpu_t *x, gtask_t *gt, int err)
+{
+    if (x->ops->fatal(err))
+        lose_device(x, gt->dev, err);
+    gdev_t *v = &x->dev[gt->dev];
+    if (atomic_load_explicit(&v->lost, memory_order_acquire)) {
+        snprintf(gt->msg, sizeof gt->msg, "%s", v->lost_msg);
+    } else {
+        char e[160];
+        x->ops->describe(err, e, sizeof e);
+        snprintf(gt->msg, sizeof gt->msg, "%s (on device %d)", e, gt->dev);
+    }
+    return WEFT_EDEVICE;
+}
+
+/* Looks at gt's event; 1 when gt was completed. */
+static int check(weft__gpu_t *x, gtask_t *gt)
+{
+    int r = x->ops->query(gt->ev);
+    if (r == WEFT__GPU_PENDING &&
+        !atomic_load_explicit(&x->dev[gt->dev].lost, memory_order_acquire))
+        return 0;
+    if (r == 0) {
+        complete(x, gt, 0);
+        return 1;
+    }
+    device_error(x, gt, r); /* an error, or still pending on a lost device */
+    complete(x, gt, WEFT_EDEVICE);
+    return 1;
+}
+
+static void nap(unsigned us)
+{
+    struct timespec ts = {0, (long)us * 1000};
+    while (nanosleep(&ts, &ts) && errno == EINTR) {
+    }
+}
+
+/* Watches the events of enqueued tasks, oldest first, and completes the
+ * ones that fired. With nothing to watch it sleeps on the condition
+ * variable; while events are pending it polls, backing off from a few
+ * microseconds to 200 us so that a long kernel costs little CPU and a
+ * short one is seen soon. */
+static void *completion_main(void *arg)
+{
+    weft__gpu_t *x = arg;
+    gtask_t *head = NULL, *tail = NULL;
+    unsigned backoff = 0;
+    for (;;) {
+        pthread_mutex_lock(&x->lock);
+        while (!x->head && !head && !x->stop)
+            pthread_cond_wait(&x->cond, &x->lock);
+        if (x->head) { /* take the new ones, in order */
+            if (tail)
+                tail->next = x->head;
+            else
+                head = x->head;
+            tail = x->tail;
+            x->head = x->tail = NULL;
+        }
+        int stop = x->stop;
+        pthread_mutex_unlock(&x->lock);
+        if (!head && stop)
+            break;
+        int progress = 0;
+        gtask_t **pp = &head, *prev = NULL;
+        while (*pp) {
+            gtask_t *gt = *pp, *nx = gt->next;
+            if (check(x, gt)) {
+                *pp = nx;
+                progress = 1;
+                continue;
+            }
+            prev = gt;
+            pp = &gt->next;
+        }
+        tail = prev;
+        if (progress || !head) {
+            backoff = 0;
+        } else {
+            backoff = backoff ? (backoff < 200 ? backoff * 2 : 200) : 2;
+            nap(backoff);
+        }
+    }
+    return NULL;
+}
+
+static void watch(weft__gpu_t *x, gtask_t *gt)
+{
+    gt->next = NULL;
+    atomic_fetch_add_explicit(&x->watched, 1, memory_order_relaxed);
+    pthread_mutex_lock(&x->lock);
+    if (x->tail)
+        x->tail->next = gt;
+    else
+        x->head = gt;
+    x->tail = gt;
+    pthread_cond_signal(&x->cond);
+    pthread_mutex_unlock(&x->lock);
+}
+
+/* ==== placement ================================================================= */
+
+static int least_busy_device(weft__gpu_t *x)
+{
+    int best = -1, bi = 0;
+    for (int d = 0; d < x->ndev; d++) {
+        if (atomic_load_explicit(&x->dev[d].lost, memory_order_relaxed))
+            continue;
+        int n = atomic_load_explicit(&x->dev[d].inflight, memory_order_relaxed);
+        if (best < 0 || n < bi) {
+            best = d;
+            bi = n;
+        }
+    }
+    return best < 0 ? 0 : best; /* all lost: device 0 says so */
+}
+
+/* The device of gt's component in this run. */
+static int place_device(weft__gpu_t *x, gx_t *gx, gtask_t *gt, uint32_t run)
+{
+    gcomp_t *c = &gx->comp[gt->comp];
+    if (c->fixed >= 0)
+        return c->fixed;
+    uint64_t p = atomic_load_explicit(&c->placed, memory_order_acquire);
+    for (;;) {
+        if ((uint32_t)(p >> 32) == run)
+            return (int)(uint32_t)p - 1;
+        uint64_t want = (uint64_t)run << 32 | (uint32_t)(least_busy_device(x) + 1);
+        if (atomic_compare_exchange_weak_explicit(&c->placed, &p, want, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return (int)(uint32_t)want - 1;
+    }
+}
+
+/* The stream for gt on device d: a same-component dependency's stream when
+ * that dependency is its last task, else the least busy one. */
+static gstream_t *place_stream(weft__gpu_t *x, gtask_t *gt, int d)
+{
+    gdev_t *v = &x->dev[d];
+    weft_task_t *t = gt->task;
+    size_t nd = weft__task_ndeps(t);
+    for (size_t i = 0; i < nd; i++) {
+        weft_task_t *p = weft__task_pred(t, i);
+        if (!weft__task_is_ext(p))
+            continue;
+        gtask_t *pg = gtask_of(p);
+        if (pg->comp != gt->comp || !pg->stream || pg->dev != d)
+            continue;
+        gtask_t *expect = pg;
+        if (atomic_compare_exchange_strong_explicit(&pg->stream->tail, &expect, gt,
+                                                    memory_order_relaxed, memory_order_relaxed))
+            return pg->stream;
+    }
+    unsigned start = atomic_fetch_add_explicit(&v->rr, 1, memory_order_relaxed);
+    gstream_t *best = NULL;
+    int bi = 0;
+    for (int k = 0; k < x->nstreams; k++) {
+        gstream_t *s = &v->streams[(start + (unsigned)k) % (unsigned)x->nstreams];
+        int n = atomic_load_explicit(&s->inflight, memory_order_relaxed);
+        if (!best || n < bi) {
+            best = s;
+            bi = n;
+            if (!n)
+                break;
+        }
+    }
+    atomic_store_explicit(&best->tail, gt, memory_order_relaxed);
+    return best;
+}
+
+/* ==== the task body ============================================================= */
+
+static int gpu_body(weft_ctx_t *ctx, void *arg)
+{
+    gtask_t *gt = arg;
+    weft_task_t *t = gt->task;
+    weft_graph_t *g = weft__task_graph(t);
+    gx_t *gx = weft__graph_ext_ud(g);
+    weft__gpu_t *x = weft__pool_executor(weft__ctx_pool(ctx), WEFT__EXEC_GPU);
+    uint32_t run = weft__graph_runs(g);
+    gt->msg[0] = '\0';
+    gt->dev = -1;
+    gt->stream = NULL;
+    gt->run = run;
+    if (!x) {
+        snprintf(gt->msg, sizeof gt->msg, "this runtime has no GPU executor");
+        return WEFT_ENOTSUP;
+    }
+    if (setup(x) < 0) {
+        snprintf(gt->msg, sizeof gt->msg, "%s", x->why);
+        return WEFT_ENOTSUP;
+    }
+    int d = place_device(x, gx, gt, run);
+    if (d >= x->ndev) {
+        snprintf(gt->msg, sizeof gt->msg, "device %d does not exist (%d device%s)", d, x->ndev,
+                 x->ndev == 1 ? "" : "s");
+        return WEFT_EDEVICE;
+    }
+    gdev_t *v = &x->dev[d];
+    if (atomic_load_explicit(&v->lost, memory_order_acquire)) {
+        snprintf(gt->msg, sizeof gt->msg, "%s", v->lost_msg);
+        return WEFT_EDEVICE;
+    }
+    gt->dev = d;
+    const weft__gpu_ops_t *ops = x->ops;
+    int err = ops->set_device(d);
+    if (err)
+        return device_error(x, gt, err);
+    if (gt->ev && (gt->ev_dev != d || gt->ev_ops != ops)) {
+        event_give(gt->ev_ops, gt->ev_dev, gt->ev);
+        gt->ev = NULL;
+    }
+    if (!gt->ev) {
+        if ((err = event_take(ops, d, &gt->ev)) != 0) {
+            gt->ev = NULL;
+            return device_error(x, gt, err);
+        }
+        gt->ev_dev = d;
+        gt->ev_ops = ops;
+    }
+    gstream_t *s = place_stream(x, gt, d);
+    /* Wait for same-component dependencies on other streams whose events
+     * have not been seen to fire (the others are ordered already). */
+    size_t nd = weft__task_ndeps(t);
+    for (size_t i = 0; i < nd; i++) {
+        weft_task_t *p = weft__task_pred(t, i);
+        if (!weft__task_is_ext(p))
+            continue;
+        gtask_t *pg = gtask_of(p);
+        if (pg->comp != gt->comp || pg->stream == s || !pg->ev ||
+            atomic_load_explicit(&pg->fired_run, memory_order_acquire) == run)
+            continue;
+        if ((err = ops->wait(s->s, pg->ev)) != 0)
+            return device_error(x, gt, err);
+    }
+    ops->last_error(); /* an earlier error of this thread is not ours */
+    gcur_t cur = {ctx, gt, s->s, d}, *saved = tls_cur;
+    tls_cur = &cur;
+    int rc = gt->fn(ctx, gt->arg);
+    tls_cur = saved;
+    err = ops->last_error();
+    if (!err)
+        err = ops->set_device(d); /* the function may have switched devices */
+    if (rc)
+        return rc;
+    if (err || (err = ops->record(gt->ev, s->s)) != 0)
+        return device_error(x, gt, err);
+    gt->stream = s;
+    atomic_store_explicit(&s->tail, gt, memory_order_relaxed);
+    int drc = weft_ctx_defer(ctx, &gt->defer);
+    if (drc) {
+        /* Stopping (or out of memory): nothing may outlive the run, so the
+         * work is waited for here, on this worker (rare). */
+        int r;
+        while ((r = ops->query(gt->ev)) == WEFT__GPU_PENDING)
+            nap(20);
+        if (r)
+            return device_error(x, gt, r);
+        atomic_store_explicit(&gt->fired_run, run, memory_order_release);
+        return drc == WEFT_ECANCELED ? 0 : drc;
+    }
+    atomic_fetch_add_explicit(&s->inflight, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&v->inflight, 1, memory_order_relaxed);
+    watch(x, gt);
+    weft__ctx_release_early(ctx);
+    return 0;
+}
+
+/* ==== graph extension =========================================================== */
+
+static uint32_t uf_find(gx_t *gx, uint32_t i)
+{
+    while (gx->t[i]->uf != i) {
+        gx->t[i]->uf = gx->t[gx->t[i]->uf]->uf;
+        i = gx->t[i]->uf;
+    }
+    return i;
+}
+
+/* Components: GPU tasks joined by GPU→GPU edges, unless they name
+ * different devices. */
+static int ext_prepare(weft_graph_t *g, void *ud)
+{
+    (void)g;
+    gx_t *gx = ud;
+    int *fixed = weft__calloc(gx->n ? gx->n : 1, sizeof *fixed);
+    if (!fixed)
+        return WEFT_ENOMEM;
+    for (size_t i = 0; i < gx->n; i++) {
+        gx->t[i]->uf = (uint32_t)i;
+        fixed[i] = gx->t[i]->want;
+    }
+    for (size_t i = 0; i < gx->n; i++) {
+        weft_task_t *t = gx->t[i]->task;
+        size_t ns = weft__task_nsucc(t);
+        for (size_t k = 0; k < ns; k++) {
+            weft_task_t *s = weft__task_succ(t, k);
+            if (!weft__task_is_ext(s))
+                continue;
+            uint32_t a = uf_find(gx, (uint32_t)i), b = uf_find(gx, gtask_of(s)->gi);
+            if (a == b || (fixed[a] >= 0 && fixed[b] >= 0 && fixed[a] != fixed[b]))
+                continue;
+            gx->t[b]->uf = a;
+            if (fixed[a] < 0)
+                fixed[a] = fixed[b];
+        }
+    }
+    size_t nc = 0;
+    for (size_t i = 0; i < gx->n; i++)
+        if (uf_find(gx, (uint32_t)i) == i)
+            nc++;
+    gcomp_t *comp = weft__calloc(nc ? nc : 1, sizeof *comp);
+    if (!comp) {
+        weft__free(fixed);
+        return WEFT_ENOMEM;
+    }
+    /* root -> component number, kept in `fixed` of the root's slot once
+     * its device is copied */
+    size_t k = 0;
+    for (size_t i = 0; i < gx->n; i++) {
+        if (gx->t[i]->uf != i)
+            continue;
+        comp[k].fixed = fixed[i];
+        atomic_init(&comp[k].placed, 0);
+        fixed[i] = (int)k++;
+    }
+    for (size_t i = 0; i < gx->n; i++)
+        gx->t[i]->comp = (uint32_t)fixed[uf_find(gx, (uint32_t)i)];
+    weft__free(gx->comp);
+    gx->comp = comp;
+    gx->ncomp = nc;
+    weft__free(fixed);
+    return 0;
+}
+
+static int ext_early(const weft_task_t *t, const weft_task_t *s)
+{
+    return gtask_of(t)->comp == gtask_of(s)->comp;
+}
+
+static const char *ext_message(const weft_task_t *t)
+{
+    const gtask_t *gt = gtask_of(t);
+    return gt->msg[0] ? gt->msg : NULL;
+}
+
+static void ext_destroy(weft_graph_t *g, void *ud)
+{
+    (void)g;
+    gx_t *gx = ud;
+    for (size_t i = 0; i < gx->n; i++) {
+        gtask_t *gt = gx->t[i];
+        if (gt->ev)
+            event_give(gt->ev_ops, gt->ev_dev, gt->ev);
+        weft__free(gt);
+    }
+    weft__free(gx->t);
+    weft__free(gx->comp);
+    weft__free(gx);
+}
+
+static const weft__graph_ext_t gpu_ext = {
+    .prepare = ext_prepare,
+    .early = ext_early,
+    .message = ext_message,
+    .destroy = ext_destroy,
+};
+
+/* ==== public API ================================================================ */
+
+int weft_graph_add_cuda_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, int device,
+                           weft_task_t **out)
+{
+    if (out)
+        *out = NULL;
+    if (!g || !fn || !out || device < WEFT_DEVICE_ANY || device >= GPU_MAX_DEVICES)
+        return WEFT_EINVAL;
+    gx_t *gx = weft__graph_ext_ud(g);
+    int fresh = 0;
+    if (!gx) {
+        gx = weft__calloc(1, sizeof *gx);
+        if (!gx)
+            return WEFT_ENOMEM;
+        fresh = 1;
+    }
+    int rc = weft__graph_set_ext(g, &gpu_ext, gx);
+    if (rc) {
+        if (fresh)
+            weft__free(gx);
+        return rc;
+    }
+    if (gx->n == gx->cap) {
+        size_t cap = gx->cap ? gx->cap * 2 : 16;
+        gtask_t **n = weft__realloc(gx->t, cap * sizeof *n);
+        if (!n)
+            return WEFT_ENOMEM;
+        gx->t = n;
+        gx->cap = cap;
+    }
+    gtask_t *gt = weft__calloc(1, sizeof *gt);
+    if (!gt)
+        return WEFT_ENOMEM;
+    gt->fn = fn;
+    gt->arg = arg;
+    gt->want = device;
+    gt->dev = -1;
+    gt->gi = (uint32_t)gx->n;
+    gt->comp = gt->gi;
+    weft_task_t *t;
+    rc = weft_graph_add_ex(g, name, gpu_body, gt, 0, &t);
+    if (rc) {
+        weft__free(gt);
+        return rc;
+    }
+    gt->task = t;
+    weft__task_mark_ext(t);
+    gx->t[gx->n++] = gt;
+    *out = t;
+    return 0;
+}
+
+weft_task_t *weft_graph_add_cuda(weft_graph_t *g, const char *name, weft_fn fn, void *arg)
+{
+    weft_task_t *t = NULL;
+    return weft_graph_add_cuda_ex(g, name, fn, arg, WEFT_DEVICE_ANY, &t) == 0 ? t : NULL;
+}
+
+static gtask_t *gpu_task(const weft_task_t *t)
+{
+    if (!t || !weft__task_is_ext(t))
+        return NULL;
+    weft_graph_t *g = weft__task_graph(t);
+    return weft__graph_ext_ud(g) ? gtask_of(t) : NULL;
+}
+
+int weft_task_set_device(weft_task_t *t, int device)
+{
+    gtask_t *gt = gpu_task(t);
+    if (!gt || device < WEFT_DEVICE_ANY || device >= GPU_MAX_DEVICES)
+        return WEFT_EINVAL;
+    int rc = weft__graph_change(weft__task_graph(t));
+    if (rc)
+        return rc;
+    gt->want = device;
+    return 0;
+}
+
+int weft_task_device(const weft_task_t *t)
+{
+    gtask_t *gt = gpu_task(t);
+    return gt ? gt->dev : WEFT_EINVAL;
+}
+
+void *weft_ctx_stream(const weft_ctx_t *ctx)
+{
+    gcur_t *c = tls_cur;
+    return c && ctx && c->ctx == ctx ? c->stream : NULL;
+}
+
+int weft_ctx_device(const weft_ctx_t *ctx)
+{
+    gcur_t *c = tls_cur;
+    return c && ctx && c->ctx == ctx ? c->dev : -1;
+}
