@@ -542,15 +542,9 @@ uint32_t weft__graph_runs(const weft_graph_t *g)
     return g->runs;
 }
 
-void weft__task_mark_ext(weft_task_t *t)
-{
-    t->flags |= TASK_F_EXT;
-    t->graph->dirty = 1;
-}
-
 int weft__task_is_ext(const weft_task_t *t)
 {
-    return (t->flags & TASK_F_EXT) != 0;
+    return weft__task_ext(t);
 }
 
 void *weft__task_arg(const weft_task_t *t)
@@ -593,7 +587,7 @@ const char *weft_task_error(const weft_task_t *t)
     if (!t || (t->flags & TASK_F_CHILD) || graph_busy(t->graph) || t->state != WEFT_TASK_FAILED)
         return "";
     const weft_graph_t *g = t->graph;
-    const char *m = (t->flags & TASK_F_EXT) && g->ext && g->ext->message ? g->ext->message(t) : NULL;
+    const char *m = weft__task_ext(t) && g->ext->message ? g->ext->message(t) : NULL;
     return m ? m : "";
 }
 

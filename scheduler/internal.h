@@ -23,8 +23,7 @@ enum {
     TASK_F_RC = 1u << 3,      /* rc holds a failure code to clear */
     TASK_F_DEFERRED = 1u << 4, /* a deferred completion: runs even when stopping */
     TASK_F_SHARED = 1u << 5,  /* the result goes when `consumers` reaches 0 */
-    TASK_F_EXT = 1u << 6,     /* a task of the graph's extension (a GPU task) */
-    TASK_F_EARLY = 1u << 7,   /* this run: released its early successors itself */
+    TASK_F_EARLY = 1u << 6,   /* this run: released its early successors itself */
 };
 
 enum { POISON_CANCEL = 1, POISON_STOP = 2 };
@@ -233,6 +232,14 @@ static inline void weft__queue_append(weft_task_t **head, weft_task_t **tail, we
     else
         *head = t;
     *tail = t;
+}
+
+/* Whether t belongs to its graph's extension (weft__graph_ext_t): told by
+ * its function, which never changes while the graph runs (flags do). */
+static inline int weft__task_ext(const weft_task_t *t)
+{
+    const weft__graph_ext_t *x = t->graph->ext;
+    return x && t->fn == x->body;
 }
 
 /* ---- cross-file internals ------------------------------------------------ */

@@ -183,7 +183,7 @@ void weft__graph_complete(weft_graph_t *g)
     if (atomic_load_explicit(&g->has_failure, memory_order_acquire)) {
         g->result = WEFT_ETASK;
         const weft_task_t *ft = g->fail_task;
-        const char *m = ft && (ft->flags & TASK_F_EXT) && g->ext && g->ext->message
+        const char *m = ft && weft__task_ext(ft) && g->ext->message
                             ? g->ext->message(ft)
                             : NULL;
         snprintf(g->errbuf, sizeof g->errbuf,

@@ -67,7 +67,7 @@ void weft__pool_on_task_end(weft_pool_t *p, const weft__task_hook_t *h);
  * What an executor whose tasks complete in two steps (a GPU task: its work
  * is enqueued, then the device finishes it) needs from the scheduler.
  *
- * Such a task is an ordinary task marked with weft__task_mark_ext. Its body
+ * Such a task is an ordinary task whose function is the extension's body. It
  * enqueues the work, then may call weft__ctx_release_early: the successors
  * for which ext->early(task, successor) holds are released at once (their
  * dependency on the task is counted as met; they must themselves order
@@ -79,6 +79,7 @@ void weft__pool_on_task_end(weft_pool_t *p, const weft__task_hook_t *h);
  * the release to the completion (it may depend only on what the graph's
  * preparation computed). */
 typedef struct weft__graph_ext {
+    weft_fn body; /* the function of every task of the extension */
     /* g changed since its last run: recompute what early() needs. */
     int (*prepare)(weft_graph_t *g, void *ud);
     int (*early)(const weft_task_t *task, const weft_task_t *succ);
@@ -98,7 +99,6 @@ void *weft__graph_ext_ud(const weft_graph_t *g);
 int weft__graph_change(weft_graph_t *g);
 /* Runs of g submitted so far (1 during the first run). */
 uint32_t weft__graph_runs(const weft_graph_t *g);
-void weft__task_mark_ext(weft_task_t *t);
 int weft__task_is_ext(const weft_task_t *t);
 void *weft__task_arg(const weft_task_t *t);
 weft_graph_t *weft__task_graph(const weft_task_t *t);

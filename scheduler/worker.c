@@ -479,7 +479,7 @@ static weft_task_t *release_some(weft_worker_t *w, const weft_task_t *t, int ear
     int pushed = 0;
     for (uint32_t i = 0; i < t->nsucc; i++) {
         weft_task_t *s = t->succ[i];
-        if ((ext && (s->flags & TASK_F_EXT) && ext->early(t, s)) != early)
+        if ((ext && s->fn == ext->body && ext->early(t, s)) != early)
             continue;
         if (poison)
             atomic_fetch_or_explicit(&s->poison, poison, memory_order_relaxed);

@@ -720,6 +720,7 @@ static void ext_destroy(weft_graph_t *g, void *ud)
 }
 
 static const weft__graph_ext_t gpu_ext = {
+    .body = gpu_body,
     .prepare = ext_prepare,
     .early = ext_early,
     .message = ext_message,
@@ -773,7 +774,6 @@ int weft_graph_add_cuda_ex(weft_graph_t *g, const char *name, weft_fn fn, void *
         return rc;
     }
     gt->task = t;
-    weft__task_mark_ext(t);
     gx->t[gx->n++] = gt;
     *out = t;
     return 0;

@@ -1,0 +1,23 @@
+// Kernels for tests/integration/test_cuda.c and bench/cuda.c: an empty
+// kernel (launch cost only) and one that writes to an illegal address
+// (an asynchronous fault that makes the device unusable for the process).
+#include <cuda_runtime.h>
+
+__global__ void weft_test_empty(void) {}
+
+__global__ void weft_test_fault(int *p)
+{
+    *p = 1;
+}
+
+extern "C" int weft_test_empty_kernel(void *stream)
+{
+    weft_test_empty<<<1, 1, 0, (cudaStream_t)stream>>>();
+    return 0;
+}
+
+extern "C" int weft_test_fault_kernel(void *stream)
+{
+    weft_test_fault<<<1, 1, 0, (cudaStream_t)stream>>>((int *)0x10);
+    return 0;
+}

@@ -1,0 +1,258 @@
+/* GPU tasks through the public API (include/weft/cuda.h).
+ * Without CUDA, a driver or a GPU: GPU tasks fail with WEFT_ENOTSUP and a
+ * message saying why, their dependents are cancelled and CPU work runs
+ * (runs everywhere). With a GPU (suite `cuda`): real streams — a chain of
+ * copies and memsets checked by a CPU task, independent tasks over the
+ * stream pool, a launch error, and (built with nvcc) empty kernels and an
+ * illegal-address fault that loses the device without hanging. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <weft.h>
+#ifdef WEFT_TEST_CUDA
+#include <cuda_runtime.h>
+#endif
+
+#include "testlib.h"
+
+static weft_runtime_t *make_rt(void)
+{
+    weft_config_t c;
+    weft_config_init(&c);
+    c.threads = 2;
+    c.flags = WEFT_CONFIG_QUIET;
+    weft_runtime_t *rt = NULL;
+    CHECK_EQ(weft_runtime_create(&c, &rt), 0);
+    return rt;
+}
+
+static int gpus(weft_runtime_t *rt)
+{
+    weft_runtime_info_t info;
+    CHECK_EQ(weft_runtime_info(rt, &info), 0);
+    return info.gpus;
+}
+
+static int cpu_nop(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    return 0;
+}
+
+static int gpu_nothing(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    CHECK(weft_ctx_stream(ctx) != NULL);
+    return 0;
+}
+
+TEST(without_a_gpu_gpu_tasks_fail_clearly_and_cpu_work_runs)
+{
+    weft_runtime_t *rt = make_rt();
+    if (gpus(rt) > 0)
+        SKIP("this machine has a GPU");
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *gt = weft_graph_add_cuda(g, "gpu", gpu_nothing, NULL);
+    weft_task_t *after = weft_graph_add(g, "after", cpu_nop, NULL);
+    weft_task_t *other = weft_graph_add(g, "other", cpu_nop, NULL);
+    CHECK(gt && after && other);
+    CHECK_EQ(weft_task_after(after, gt), 0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(weft_task_state(gt), WEFT_TASK_FAILED);
+    CHECK_EQ(weft_task_status(gt), WEFT_ENOTSUP);
+    CHECK_EQ(weft_task_device(gt), -1);
+    const char *why = weft_task_error(gt);
+#ifdef WEFT_TEST_CUDA
+    CHECK(strncmp(why, "no CUDA device (", 16) == 0);
+#else
+    CHECK(strncmp(why, "weft was built without CUDA", 27) == 0);
+#endif
+    CHECK(strstr(weft_graph_error(g), why) != NULL);
+    CHECK_EQ(weft_task_state(after), WEFT_TASK_CANCELLED);
+    CHECK_EQ(weft_task_state(other), WEFT_TASK_DONE);
+    /* again, and from a second graph: the same answer, no crash */
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_STR(weft_task_error(gt), why);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+#ifdef WEFT_TEST_CUDA
+
+#define N (1 << 20)
+
+typedef struct bufs {
+    unsigned char *dev_a, *dev_b, *host;
+} bufs_t;
+
+static int g_memset(weft_ctx_t *ctx, void *arg)
+{
+    bufs_t *b = arg;
+    return cudaMemsetAsync(b->dev_a, 7, N, (cudaStream_t)weft_ctx_stream(ctx)) == cudaSuccess ? 0 : 1;
+}
+
+static int g_d2d(weft_ctx_t *ctx, void *arg)
+{
+    bufs_t *b = arg;
+    return cudaMemcpyAsync(b->dev_b, b->dev_a, N, cudaMemcpyDeviceToDevice,
+                           (cudaStream_t)weft_ctx_stream(ctx)) == cudaSuccess ? 0 : 1;
+}
+
+static int g_d2h(weft_ctx_t *ctx, void *arg)
+{
+    bufs_t *b = arg;
+    return cudaMemcpyAsync(b->host, b->dev_b, N, cudaMemcpyDeviceToHost,
+                           (cudaStream_t)weft_ctx_stream(ctx)) == cudaSuccess ? 0 : 1;
+}
+
+static int c_check(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    bufs_t *b = arg;
+    for (size_t i = 0; i < N; i += 4093)
+        if (b->host[i] != 7)
+            return 9;
+    return b->host[N - 1] == 7 ? 0 : 9;
+}
+
+static void need_gpu(weft_runtime_t *rt)
+{
+    if (gpus(rt) == 0) {
+        weft_runtime_destroy(rt);
+        SKIP("no GPU");
+    }
+}
+
+TEST(gpu_chain_then_cpu_check)
+{
+    weft_runtime_t *rt = make_rt();
+    need_gpu(rt);
+    bufs_t b;
+    CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_DEVICE, 0, N, (void **)&b.dev_a), 0);
+    CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_DEVICE, 0, N, (void **)&b.dev_b), 0);
+    CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_PINNED, 0, N, (void **)&b.host), 0);
+    for (int round = 0; round < 3; round++) {
+        memset(b.host, 0, N);
+        weft_graph_t *g;
+        CHECK_EQ(weft_graph_create(&g), 0);
+        weft_task_t *a = weft_graph_add_cuda(g, "memset", g_memset, &b);
+        weft_task_t *c = weft_graph_add_cuda(g, "d2d", g_d2d, &b);
+        weft_task_t *d = weft_graph_add_cuda(g, "d2h", g_d2h, &b);
+        weft_task_t *k = weft_graph_add(g, "check", c_check, &b);
+        CHECK_EQ(weft_task_after(c, a), 0);
+        CHECK_EQ(weft_task_after(d, c), 0);
+        CHECK_EQ(weft_task_after(k, d), 0);
+        CHECK_EQ(weft_graph_run(rt, g), 0);
+        CHECK_EQ(weft_task_state(k), WEFT_TASK_DONE);
+        CHECK_EQ(weft_task_device(d), 0);
+        weft_graph_destroy(g);
+    }
+    weft_mem_free(rt, b.dev_a);
+    weft_mem_free(rt, b.dev_b);
+    weft_mem_free(rt, b.host);
+    weft_runtime_destroy(rt);
+}
+
+static int g_bad_memset(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    /* an invalid device pointer: the call fails at once, leaving the
+     * thread's last error set (like a bad launch) */
+    cudaMemsetAsync((void *)16, 0, 64, (cudaStream_t)weft_ctx_stream(ctx));
+    return 0;
+}
+
+TEST(gpu_launch_error_fails_the_task_with_the_cuda_text)
+{
+    weft_runtime_t *rt = make_rt();
+    need_gpu(rt);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *bad = weft_graph_add_cuda(g, "bad", g_bad_memset, NULL);
+    weft_task_t *after = weft_graph_add(g, "after", cpu_nop, NULL);
+    CHECK_EQ(weft_task_after(after, bad), 0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(weft_task_status(bad), WEFT_EDEVICE);
+    CHECK(strncmp(weft_task_error(bad), "CUDA error ", 11) == 0);
+    CHECK_EQ(weft_task_state(after), WEFT_TASK_CANCELLED);
+    /* the device still works */
+    weft_graph_t *g2;
+    CHECK_EQ(weft_graph_create(&g2), 0);
+    weft_task_t *ok = weft_graph_add_cuda(g2, "ok", gpu_nothing, NULL);
+    CHECK_EQ(weft_graph_run(rt, g2), 0);
+    CHECK_EQ(weft_task_state(ok), WEFT_TASK_DONE);
+    weft_graph_destroy(g2);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+#ifdef WEFT_TEST_KERNELS
+/* tests/integration/cuda_kernels.cu */
+int weft_test_empty_kernel(void *stream);
+int weft_test_fault_kernel(void *stream);
+
+static int g_empty(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    return weft_test_empty_kernel(weft_ctx_stream(ctx));
+}
+
+static int g_fault(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    return weft_test_fault_kernel(weft_ctx_stream(ctx));
+}
+
+TEST(gpu_many_kernels_chains_and_fan_out)
+{
+    weft_runtime_t *rt = make_rt();
+    need_gpu(rt);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *prev = NULL;
+    for (int i = 0; i < 2000; i++) {
+        weft_task_t *t = weft_graph_add_cuda(g, "k", g_empty, NULL);
+        if (prev && i % 2 == 0)
+            CHECK_EQ(weft_task_after(t, prev), 0);
+        prev = t;
+    }
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+/* Runs in a child process: the fault makes the device unusable for the
+ * rest of the process. */
+TEST(gpu_fault_loses_the_device_without_hanging)
+{
+    weft_runtime_t *rt = make_rt();
+    need_gpu(rt);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *bad = weft_graph_add_cuda(g, "bad", g_fault, NULL);
+    weft_task_t *gafter = weft_graph_add_cuda(g, "gpu-after", g_empty, NULL);
+    weft_task_t *cafter = weft_graph_add(g, "cpu-after", cpu_nop, NULL);
+    weft_task_t *other = weft_graph_add(g, "other", cpu_nop, NULL);
+    CHECK_EQ(weft_task_after(gafter, bad), 0);
+    CHECK_EQ(weft_task_after(cafter, gafter), 0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(weft_task_state(bad), WEFT_TASK_FAILED);
+    CHECK_EQ(weft_task_status(bad), WEFT_EDEVICE);
+    CHECK(strstr(weft_task_error(bad), "cudaErrorIllegalAddress") != NULL);
+    CHECK(strstr(weft_task_error(bad), "device 0 is lost") != NULL);
+    CHECK_EQ(weft_task_state(gafter), WEFT_TASK_FAILED);
+    CHECK_EQ(weft_task_state(cafter), WEFT_TASK_CANCELLED);
+    CHECK_EQ(weft_task_state(other), WEFT_TASK_DONE);
+    /* later GPU tasks fail at once; CPU work goes on */
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK(strstr(weft_task_error(bad), "device 0 is lost") != NULL);
+    CHECK_EQ(weft_task_state(other), WEFT_TASK_DONE);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+#endif /* WEFT_TEST_KERNELS */
+#endif /* WEFT_TEST_CUDA */

@@ -1,0 +1,849 @@
+/* The GPU executor's logic (tasks/gpu.c) on a simulated device.
+ *
+ * The executor talks to its GPU runtime through an ops table
+ * (tasks/gpu_ops.h). Here that table is a simulation made of host
+ * threads — one per stream, running what is enqueued on it in order:
+ * "kernels" (host functions, which may sleep or fault), event records and
+ * event waits — so that what the executor promises can be checked on any
+ * machine: ordering along chains and joins, GPU successors enqueued
+ * without waiting for their dependencies to finish (no host round trip),
+ * CPU successors started only after the event fired, concurrency over the
+ * stream pool, placement on devices, launch errors, asynchronous faults
+ * (the device is lost, nothing hangs), cancellation with work in flight.
+ * The same logic runs on real CUDA streams in the `cuda` suite
+ * (tests/integration/test_cuda.c) when the machine has a GPU. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <weft.h>
+
+#include "tasks/gpu_ops.h"
+#include "testlib.h"
+
+/* ==== the simulated device ===================================================== */
+
+#define SIM_DEVICES 2
+#define SIM_FAULT 700   /* fatal, like cudaErrorIllegalAddress */
+#define SIM_BADLAUNCH 9 /* not fatal, like cudaErrorInvalidConfiguration */
+#define SIM_WRONGDEV 101
+
+typedef struct sim_event {
+    int dev;
+    _Atomic uint64_t recorded, done; /* generations */
+} sim_event_t;
+
+typedef struct sim_op {
+    struct sim_op *next;
+    int kind; /* 0 kernel, 1 record, 2 wait */
+    int (*fn)(void *);
+    void *arg;
+    sim_event_t *ev;
+    uint64_t gen;
+} sim_op_t;
+
+typedef struct sim_stream {
+    int dev;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    sim_op_t *head, *tail;
+    int stop;
+} sim_stream_t;
+
+static _Atomic int sim_fault[SIM_DEVICES];
+static pthread_mutex_t sim_ev_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sim_ev_cond = PTHREAD_COND_INITIALIZER;
+static _Thread_local int sim_cur = 0;
+static _Thread_local int sim_last_error = 0;
+static _Atomic int sim_streams_made, sim_events_made;
+
+static void *sim_stream_main(void *arg)
+{
+    sim_stream_t *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        while (!s->head && !s->stop)
+            pthread_cond_wait(&s->cond, &s->lock);
+        sim_op_t *op = s->head;
+        if (!op) {
+            pthread_mutex_unlock(&s->lock);
+            break;
+        }
+        s->head = op->next;
+        if (!s->head)
+            s->tail = NULL;
+        pthread_mutex_unlock(&s->lock);
+        int faulted = atomic_load(&sim_fault[s->dev]) != 0;
+        if (op->kind == 0 && !faulted) {
+            if (op->fn(op->arg))
+                atomic_store(&sim_fault[s->dev], SIM_FAULT);
+        } else if (op->kind == 1 && !faulted) { /* after a fault, nothing completes */
+            pthread_mutex_lock(&sim_ev_lock);
+            if (atomic_load(&op->ev->done) < op->gen)
+                atomic_store(&op->ev->done, op->gen);
+            pthread_cond_broadcast(&sim_ev_cond);
+            pthread_mutex_unlock(&sim_ev_lock);
+        } else if (op->kind == 2) {
+            pthread_mutex_lock(&sim_ev_lock);
+            while (atomic_load(&op->ev->done) < op->gen && !atomic_load(&sim_fault[op->ev->dev]))
+                pthread_cond_wait(&sim_ev_cond, &sim_ev_lock);
+            pthread_mutex_unlock(&sim_ev_lock);
+        }
+        if (atomic_load(&sim_fault[s->dev])) { /* wake waiters: they see the fault */
+            pthread_mutex_lock(&sim_ev_lock);
+            pthread_cond_broadcast(&sim_ev_cond);
+            pthread_mutex_unlock(&sim_ev_lock);
+        }
+        free(op);
+    }
+    return NULL;
+}
+
+static void sim_push(sim_stream_t *s, sim_op_t *op)
+{
+    pthread_mutex_lock(&s->lock);
+    op->next = NULL;
+    if (s->tail)
+        s->tail->next = op;
+    else
+        s->head = op;
+    s->tail = op;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static int sim_devices(char *why, size_t size)
+{
+    (void)why;
+    (void)size;
+    return SIM_DEVICES;
+}
+
+static int sim_set_device(int dev)
+{
+    sim_cur = dev;
+    return 0;
+}
+
+static int sim_stream_create(int dev, void **out)
+{
+    sim_stream_t *s = calloc(1, sizeof *s);
+    s->dev = dev;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    pthread_create(&s->thread, NULL, sim_stream_main, s);
+    atomic_fetch_add(&sim_streams_made, 1);
+    *out = s;
+    return 0;
+}
+
+static void sim_stream_destroy(int dev, void *h)
+{
+    (void)dev;
+    sim_stream_t *s = h;
+    pthread_mutex_lock(&s->lock);
+    s->stop = 1;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+    free(s);
+}
+
+static int sim_event_create(int dev, void **out)
+{
+    sim_event_t *e = calloc(1, sizeof *e);
+    e->dev = dev;
+    atomic_fetch_add(&sim_events_made, 1);
+    *out = e;
+    return 0;
+}
+
+static void sim_event_destroy(int dev, void *e)
+{
+    (void)dev;
+    free(e);
+}
+
+static int sim_record(void *e, void *s)
+{
+    sim_event_t *ev = e;
+    sim_stream_t *st = s;
+    if (ev->dev != st->dev || st->dev != sim_cur)
+        return SIM_WRONGDEV; /* as CUDA: an event is recorded on its own device */
+    if (atomic_load(&sim_fault[st->dev]))
+        return atomic_load(&sim_fault[st->dev]);
+    sim_op_t *op = calloc(1, sizeof *op);
+    op->kind = 1;
+    op->ev = ev;
+    op->gen = atomic_fetch_add(&ev->recorded, 1) + 1;
+    sim_push(st, op);
+    return 0;
+}
+
+static int sim_wait(void *s, void *e)
+{
+    sim_event_t *ev = e;
+    sim_op_t *op = calloc(1, sizeof *op);
+    op->kind = 2;
+    op->ev = ev;
+    op->gen = atomic_load(&ev->recorded);
+    sim_push(s, op);
+    return 0;
+}
+
+static int sim_query(void *e)
+{
+    sim_event_t *ev = e;
+    if (atomic_load(&ev->done) >= atomic_load(&ev->recorded))
+        return 0;
+    int f = atomic_load(&sim_fault[ev->dev]);
+    return f ? f : WEFT__GPU_PENDING;
+}
+
+static int sim_last(void)
+{
+    int e = sim_last_error;
+    sim_last_error = 0;
+    return e;
+}
+
+static int sim_fatal(int err)
+{
+    return err == SIM_FAULT;
+}
+
+static void sim_describe(int err, char *buf, size_t size)
+{
+    snprintf(buf, size, "SIM error %d", err);
+}
+
+static const weft__gpu_ops_t sim_ops = {
+    .name = "sim",
+    .devices = sim_devices,
+    .set_device = sim_set_device,
+    .stream_create = sim_stream_create,
+    .stream_destroy = sim_stream_destroy,
+    .event_create = sim_event_create,
+    .event_destroy = sim_event_destroy,
+    .record = sim_record,
+    .wait = sim_wait,
+    .query = sim_query,
+    .last_error = sim_last,
+    .fatal = sim_fatal,
+    .describe = sim_describe,
+};
+
+/* What a GPU task's function does: enqueue a kernel on its stream. */
+static void launch(weft_ctx_t *ctx, int (*fn)(void *), void *arg)
+{
+    sim_stream_t *s = weft_ctx_stream(ctx);
+    CHECK(s != NULL);
+    CHECK_EQ(s->dev, weft_ctx_device(ctx));
+    sim_op_t *op = calloc(1, sizeof *op);
+    op->fn = fn;
+    op->arg = arg;
+    sim_push(s, op);
+}
+
+/* ==== helpers ==================================================================== */
+
+static weft_runtime_t *make_rt(int threads, int streams)
+{
+    weft__gpu_set_ops(&sim_ops);
+    weft_config_t c;
+    weft_config_init(&c);
+    c.threads = threads;
+    c.flags = WEFT_CONFIG_QUIET;
+    c.gpu_streams = streams;
+    weft_runtime_t *rt = NULL;
+    CHECK_EQ(weft_runtime_create(&c, &rt), 0);
+    return rt;
+}
+
+static void msleep(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ==== ordering =================================================================== */
+
+#define CHAIN 200
+
+typedef struct chain {
+    _Atomic int next;      /* kernels run so far */
+    _Atomic int enqueued;  /* task functions called so far */
+    _Atomic int bad;       /* a kernel ran out of order */
+    int enqueued_at_first; /* functions called when the first kernel ended */
+} chain_t;
+
+typedef struct link {
+    chain_t *c;
+    int i;
+} link_t;
+
+static int chain_kernel(void *arg)
+{
+    link_t *l = arg;
+    if (l->i == 0) {
+        msleep(100); /* everything else is enqueued meanwhile */
+        l->c->enqueued_at_first = atomic_load(&l->c->enqueued);
+    }
+    if (atomic_load(&l->c->next) != l->i)
+        atomic_store(&l->c->bad, 1);
+    atomic_store(&l->c->next, l->i + 1);
+    return 0;
+}
+
+static int chain_fn(weft_ctx_t *ctx, void *arg)
+{
+    link_t *l = arg;
+    atomic_fetch_add(&l->c->enqueued, 1);
+    launch(ctx, chain_kernel, arg);
+    return 0;
+}
+
+static int check_chain_done(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    chain_t *c = arg;
+    /* a CPU successor starts only after the last event fired */
+    return atomic_load(&c->next) == CHAIN ? 0 : 99;
+}
+
+TEST(chain_enqueued_ahead_in_order_then_cpu_successor)
+{
+    weft_runtime_t *rt = make_rt(2, 4);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    chain_t c;
+    memset(&c, 0, sizeof c);
+    link_t links[CHAIN];
+    weft_task_t *prev = NULL;
+    for (int i = 0; i < CHAIN; i++) {
+        links[i] = (link_t){&c, i};
+        weft_task_t *t = weft_graph_add_cuda(g, "k", chain_fn, &links[i]);
+        CHECK(t != NULL);
+        if (prev)
+            CHECK_EQ(weft_task_after(t, prev), 0);
+        prev = t;
+    }
+    weft_task_t *cpu = weft_graph_add(g, "check", check_chain_done, &c);
+    CHECK_EQ(weft_task_after(cpu, prev), 0);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_EQ(atomic_load(&c.bad), 0);
+    CHECK_EQ(atomic_load(&c.next), CHAIN);
+    /* No host round trip: every task of the chain was enqueued while the
+     * first kernel still ran. */
+    CHECK_EQ(c.enqueued_at_first, CHAIN);
+    CHECK_EQ(weft_task_state(cpu), WEFT_TASK_DONE);
+    CHECK_EQ(weft_task_device(prev), 0);
+    /* again: the same graph runs again from a clean state */
+    memset(&c, 0, sizeof c);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_EQ(atomic_load(&c.bad), 0);
+    CHECK_EQ(c.enqueued_at_first, CHAIN);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+typedef struct diamond {
+    _Atomic int a, b, c, d_ok;
+    _Atomic int64_t b0, b1, c0, c1;
+    void *sb, *sc;
+} diamond_t;
+
+static int k_a(void *arg)
+{
+    diamond_t *d = arg;
+    msleep(30);
+    atomic_store(&d->a, 1);
+    return 0;
+}
+static int k_b(void *arg)
+{
+    diamond_t *d = arg;
+    atomic_store(&d->b0, now_us());
+    msleep(60);
+    atomic_store(&d->b, atomic_load(&d->a) ? 1 : -1);
+    atomic_store(&d->b1, now_us());
+    return 0;
+}
+static int k_c(void *arg)
+{
+    diamond_t *d = arg;
+    atomic_store(&d->c0, now_us());
+    msleep(60);
+    atomic_store(&d->c, atomic_load(&d->a) ? 1 : -1);
+    atomic_store(&d->c1, now_us());
+    return 0;
+}
+static int k_d(void *arg)
+{
+    diamond_t *d = arg;
+    atomic_store(&d->d_ok, atomic_load(&d->b) == 1 && atomic_load(&d->c) == 1);
+    return 0;
+}
+static int f_a(weft_ctx_t *ctx, void *arg)
+{
+    launch(ctx, k_a, arg);
+    return 0;
+}
+static int f_b(weft_ctx_t *ctx, void *arg)
+{
+    ((diamond_t *)arg)->sb = weft_ctx_stream(ctx);
+    launch(ctx, k_b, arg);
+    return 0;
+}
+static int f_c(weft_ctx_t *ctx, void *arg)
+{
+    ((diamond_t *)arg)->sc = weft_ctx_stream(ctx);
+    launch(ctx, k_c, arg);
+    return 0;
+}
+static int f_d(weft_ctx_t *ctx, void *arg)
+{
+    launch(ctx, k_d, arg);
+    return 0;
+}
+
+TEST(diamond_branches_overlap_on_two_streams_and_join)
+{
+    weft_runtime_t *rt = make_rt(2, 4);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    diamond_t d;
+    memset(&d, 0, sizeof d);
+    weft_task_t *a = weft_graph_add_cuda(g, "a", f_a, &d);
+    weft_task_t *b = weft_graph_add_cuda(g, "b", f_b, &d);
+    weft_task_t *c = weft_graph_add_cuda(g, "c", f_c, &d);
+    weft_task_t *j = weft_graph_add_cuda(g, "d", f_d, &d);
+    CHECK_EQ(weft_task_after(b, a), 0);
+    CHECK_EQ(weft_task_after(c, a), 0);
+    CHECK_EQ(weft_task_after(j, b), 0);
+    CHECK_EQ(weft_task_after(j, c), 0);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_EQ(atomic_load(&d.b), 1);
+    CHECK_EQ(atomic_load(&d.c), 1);
+    CHECK_EQ(atomic_load(&d.d_ok), 1);
+    CHECK(d.sb != d.sc);
+    /* the two branches ran at the same time */
+    CHECK(atomic_load(&d.b0) < atomic_load(&d.c1) && atomic_load(&d.c0) < atomic_load(&d.b1));
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+#define FAN 64
+
+typedef struct fan {
+    void *stream[FAN];
+    _Atomic int ran;
+} fan_t;
+
+typedef struct fan_arg {
+    fan_t *f;
+    int i;
+} fan_arg_t;
+
+static int k_fan(void *arg)
+{
+    fan_arg_t *a = arg;
+    msleep(2);
+    atomic_fetch_add(&a->f->ran, 1);
+    return 0;
+}
+
+static int f_fan(weft_ctx_t *ctx, void *arg)
+{
+    fan_arg_t *a = arg;
+    a->f->stream[a->i] = weft_ctx_stream(ctx);
+    launch(ctx, k_fan, arg);
+    return 0;
+}
+
+TEST(independent_tasks_spread_over_the_stream_pool)
+{
+    int made = atomic_load(&sim_streams_made);
+    weft_runtime_t *rt = make_rt(2, 8);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    fan_t f;
+    memset(&f, 0, sizeof f);
+    fan_arg_t args[FAN];
+    for (int i = 0; i < FAN; i++) {
+        args[i] = (fan_arg_t){&f, i};
+        weft_task_t *t;
+        CHECK_EQ(weft_graph_add_cuda_ex(g, "fan", f_fan, &args[i], 0, &t), 0);
+    }
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_EQ(atomic_load(&f.ran), FAN);
+    CHECK_EQ(atomic_load(&sim_streams_made) - made, 8 * SIM_DEVICES);
+    int distinct = 0;
+    for (int i = 0; i < FAN; i++) {
+        int seen = 0;
+        for (int k = 0; k < i; k++)
+            seen |= f.stream[k] == f.stream[i];
+        distinct += !seen;
+    }
+    CHECK(distinct >= 4);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+/* ==== devices ==================================================================== */
+
+typedef struct dev_seen {
+    int dev[4];
+    _Atomic int flag;
+    _Atomic int order_ok;
+} dev_seen_t;
+
+static int k_slow_flag(void *arg)
+{
+    dev_seen_t *s = arg;
+    msleep(40);
+    atomic_store(&s->flag, 1);
+    return 0;
+}
+static int k_check_flag(void *arg)
+{
+    dev_seen_t *s = arg;
+    atomic_store(&s->order_ok, atomic_load(&s->flag) == 1);
+    return 0;
+}
+static int f_dev0(weft_ctx_t *ctx, void *arg)
+{
+    dev_seen_t *s = arg;
+    s->dev[0] = weft_ctx_device(ctx);
+    launch(ctx, k_slow_flag, arg);
+    return 0;
+}
+static int f_dev1(weft_ctx_t *ctx, void *arg)
+{
+    dev_seen_t *s = arg;
+    s->dev[1] = weft_ctx_device(ctx);
+    launch(ctx, k_check_flag, arg);
+    return 0;
+}
+static int f_dev2(weft_ctx_t *ctx, void *arg)
+{
+    dev_seen_t *s = arg;
+    s->dev[2] = weft_ctx_device(ctx);
+    return 0;
+}
+
+TEST(named_devices_and_a_dependency_across_devices)
+{
+    weft_runtime_t *rt = make_rt(2, 2);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    dev_seen_t s;
+    memset(&s, 0, sizeof s);
+    weft_task_t *a, *b, *c;
+    CHECK_EQ(weft_graph_add_cuda_ex(g, "on0", f_dev0, &s, 0, &a), 0);
+    CHECK_EQ(weft_graph_add_cuda_ex(g, "on1", f_dev1, &s, 1, &b), 0);
+    c = weft_graph_add_cuda(g, "follows1", f_dev2, &s); /* any: joins b's group */
+    CHECK_EQ(weft_task_after(b, a), 0);
+    CHECK_EQ(weft_task_after(c, b), 0);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_EQ(s.dev[0], 0);
+    CHECK_EQ(s.dev[1], 1);
+    CHECK_EQ(s.dev[2], 1);
+    CHECK_EQ(weft_task_device(c), 1);
+    /* b (device 1) started after a's event (device 0) fired */
+    CHECK_EQ(atomic_load(&s.order_ok), 1);
+    /* a device this machine does not have */
+    CHECK_EQ(weft_task_set_device(c, 5), 0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(weft_task_state(c), WEFT_TASK_FAILED);
+    CHECK_EQ(weft_task_status(c), WEFT_EDEVICE);
+    CHECK_STR(weft_task_error(c), "device 5 does not exist (2 devices)");
+    CHECK(strstr(weft_graph_error(g), "device 5 does not exist") != NULL);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+/* ==== failures =================================================================== */
+
+static _Atomic int cpu_ran;
+
+static int cpu_task(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    atomic_fetch_add(&cpu_ran, 1);
+    CHECK(weft_ctx_stream(ctx) == NULL);
+    CHECK_EQ(weft_ctx_device(ctx), -1);
+    return 0;
+}
+
+static int k_nop(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static int f_nop(weft_ctx_t *ctx, void *arg)
+{
+    launch(ctx, k_nop, arg);
+    return 0;
+}
+
+static int f_returns_5(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    return 5;
+}
+
+static int f_bad_launch(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    sim_last_error = SIM_BADLAUNCH; /* what a failed <<<>>> leaves */
+    return 0;
+}
+
+static int k_fault(void *arg)
+{
+    (void)arg;
+    msleep(20);
+    return 1; /* an illegal address */
+}
+
+static int f_fault(weft_ctx_t *ctx, void *arg)
+{
+    launch(ctx, k_fault, arg);
+    return 0;
+}
+
+/* gpu_fn fails; it has a GPU successor and a CPU successor; an unrelated
+ * CPU task runs. */
+static weft_graph_t *failing_graph(weft_fn gpu_fn, weft_task_t **bad, weft_task_t **gsucc,
+                                   weft_task_t **csucc, weft_task_t **other)
+{
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    *bad = weft_graph_add_cuda(g, "bad", gpu_fn, NULL);
+    *gsucc = weft_graph_add_cuda(g, "gpu-after", f_nop, NULL);
+    *csucc = weft_graph_add(g, "cpu-after", cpu_task, NULL);
+    *other = weft_graph_add(g, "cpu-other", cpu_task, NULL);
+    CHECK_EQ(weft_task_after(*gsucc, *bad), 0);
+    CHECK_EQ(weft_task_after(*csucc, *gsucc), 0);
+    return g;
+}
+
+TEST(function_failure_cancels_dependents)
+{
+    weft_runtime_t *rt = make_rt(2, 2);
+    weft_task_t *bad, *gs, *cs, *other;
+    weft_graph_t *g = failing_graph(f_returns_5, &bad, &gs, &cs, &other);
+    atomic_store(&cpu_ran, 0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(weft_task_state(bad), WEFT_TASK_FAILED);
+    CHECK_EQ(weft_task_status(bad), 5);
+    CHECK_STR(weft_task_error(bad), "");
+    CHECK_EQ(weft_task_state(gs), WEFT_TASK_CANCELLED);
+    CHECK_EQ(weft_task_state(cs), WEFT_TASK_CANCELLED);
+    CHECK_EQ(weft_task_state(other), WEFT_TASK_DONE);
+    CHECK_EQ(atomic_load(&cpu_ran), 1);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+TEST(launch_error_fails_the_task_not_the_device)
+{
+    weft_runtime_t *rt = make_rt(2, 2);
+    weft_task_t *bad, *gs, *cs, *other;
+    weft_graph_t *g = failing_graph(f_bad_launch, &bad, &gs, &cs, &other);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(weft_task_state(bad), WEFT_TASK_FAILED);
+    CHECK_EQ(weft_task_status(bad), WEFT_EDEVICE);
+    CHECK_STR(weft_task_error(bad), "SIM error 9 (on device 0)");
+    CHECK_STR(weft_graph_error(g), "task \"bad\" failed with code -13 (SIM error 9 (on device 0)); "
+                                   "1 task(s) failed, 2 cancelled, 0 not run");
+    CHECK_EQ(weft_task_state(gs), WEFT_TASK_CANCELLED);
+    CHECK_EQ(weft_task_state(other), WEFT_TASK_DONE);
+    /* the device still works */
+    weft_graph_t *g2;
+    CHECK_EQ(weft_graph_create(&g2), 0);
+    weft_task_t *ok = weft_graph_add_cuda(g2, "ok", f_nop, NULL);
+    CHECK_EQ(weft_graph_run(rt, g2), 0);
+    CHECK_EQ(weft_task_state(ok), WEFT_TASK_DONE);
+    weft_graph_destroy(g2);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+TEST(asynchronous_fault_loses_the_device_and_nothing_hangs)
+{
+    atomic_store(&sim_fault[0], 0);
+    atomic_store(&sim_fault[1], 0);
+    weft_runtime_t *rt = make_rt(2, 2);
+    weft_task_t *bad, *gs, *cs, *other;
+    weft_graph_t *g = failing_graph(f_fault, &bad, &gs, &cs, &other);
+    atomic_store(&cpu_ran, 0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(weft_task_state(bad), WEFT_TASK_FAILED);
+    CHECK_EQ(weft_task_status(bad), WEFT_EDEVICE);
+    CHECK_STR(weft_task_error(bad), "SIM error 700 (device 0 is lost)");
+    /* the GPU successor had been enqueued behind it: it fails too */
+    CHECK_EQ(weft_task_state(gs), WEFT_TASK_FAILED);
+    CHECK_STR(weft_task_error(gs), "SIM error 700 (device 0 is lost)");
+    CHECK_EQ(weft_task_state(cs), WEFT_TASK_CANCELLED);
+    CHECK_EQ(weft_task_state(other), WEFT_TASK_DONE);
+    /* later GPU tasks on device 0 fail at once; device 1 and CPU work go on */
+    weft_graph_t *g2;
+    CHECK_EQ(weft_graph_create(&g2), 0);
+    weft_task_t *on0, *on1;
+    CHECK_EQ(weft_graph_add_cuda_ex(g2, "on0", f_nop, NULL, 0, &on0), 0);
+    CHECK_EQ(weft_graph_add_cuda_ex(g2, "on1", f_nop, NULL, 1, &on1), 0);
+    weft_task_t *cpu = weft_graph_add(g2, "cpu", cpu_task, NULL);
+    CHECK_EQ(weft_graph_run(rt, g2), WEFT_ETASK);
+    CHECK_EQ(weft_task_state(on0), WEFT_TASK_FAILED);
+    CHECK_STR(weft_task_error(on0), "SIM error 700 (device 0 is lost)");
+    CHECK_EQ(weft_task_state(on1), WEFT_TASK_DONE);
+    CHECK_EQ(weft_task_state(cpu), WEFT_TASK_DONE);
+    /* tasks placed freely avoid the lost device */
+    CHECK_EQ(weft_task_set_device(on0, WEFT_DEVICE_ANY), 0);
+    CHECK_EQ(weft_graph_run(rt, g2), 0);
+    CHECK_EQ(weft_task_device(on0), 1);
+    weft_graph_destroy(g2);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+    atomic_store(&sim_fault[0], 0);
+}
+
+static int k_long(void *arg)
+{
+    _Atomic int *done = arg;
+    msleep(150);
+    atomic_store(done, 1);
+    return 0;
+}
+
+static int f_long(weft_ctx_t *ctx, void *arg)
+{
+    launch(ctx, k_long, arg);
+    return 0;
+}
+
+TEST(cancel_waits_for_work_in_flight)
+{
+    weft_runtime_t *rt = make_rt(2, 2);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    _Atomic int done = 0;
+    weft_task_t *t = weft_graph_add_cuda(g, "long", f_long, &done);
+    weft_task_t *after = weft_graph_add(g, "after", cpu_task, NULL);
+    CHECK_EQ(weft_task_after(after, t), 0);
+    CHECK_EQ(weft_graph_submit(rt, g), 0);
+    msleep(30);
+    CHECK_EQ(weft_graph_cancel(g), 0);
+    CHECK_EQ(weft_graph_wait(g), WEFT_ECANCELED);
+    /* the run did not end before the kernel did */
+    CHECK_EQ(atomic_load(&done), 1);
+    CHECK_EQ(weft_task_state(t), WEFT_TASK_DONE);
+    CHECK_EQ(weft_task_state(after), WEFT_TASK_NOT_RUN);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+TEST(events_are_reused_across_graphs)
+{
+    weft_runtime_t *rt = make_rt(2, 2);
+    int before = 0;
+    for (int round = 0; round < 3; round++) {
+        weft_graph_t *g;
+        CHECK_EQ(weft_graph_create(&g), 0);
+        for (int i = 0; i < 50; i++)
+            CHECK(weft_graph_add_cuda_ex(g, "t", f_nop, NULL, 0, &(weft_task_t *){NULL}) == 0);
+        CHECK_EQ(weft_graph_run(rt, g), 0);
+        CHECK_EQ(weft_graph_run(rt, g), 0);
+        weft_graph_destroy(g);
+        if (round == 0)
+            before = atomic_load(&sim_events_made);
+    }
+    CHECK_EQ(atomic_load(&sim_events_made), before);
+    weft_runtime_destroy(rt);
+}
+
+/* ==== misuse ===================================================================== */
+
+static int f_try_change(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    weft_task_t *self = *(weft_task_t **)arg; /* arg points at its own handle */
+    CHECK_EQ(weft_task_set_device(self, 1), WEFT_EBUSY);
+    return 0;
+}
+
+TEST(misuse_is_refused)
+{
+    weft_runtime_t *rt = make_rt(1, 1);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *out = (weft_task_t *)1;
+    CHECK(weft_graph_add_cuda(NULL, "x", f_nop, NULL) == NULL);
+    CHECK(weft_graph_add_cuda(g, "x", NULL, NULL) == NULL);
+    CHECK_EQ(weft_graph_add_cuda_ex(g, "x", f_nop, NULL, -2, &out), WEFT_EINVAL);
+    CHECK(out == NULL);
+    CHECK_EQ(weft_graph_add_cuda_ex(g, "x", f_nop, NULL, 64, &out), WEFT_EINVAL);
+    CHECK_EQ(weft_graph_add_cuda_ex(g, "x", f_nop, NULL, 0, NULL), WEFT_EINVAL);
+    weft_task_t *cpu = weft_graph_add(g, "cpu", cpu_task, NULL);
+    CHECK_EQ(weft_task_set_device(cpu, 0), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_device(NULL, 0), WEFT_EINVAL);
+    CHECK_EQ(weft_task_device(cpu), WEFT_EINVAL);
+    CHECK_EQ(weft_task_device(NULL), WEFT_EINVAL);
+    CHECK(weft_ctx_stream(NULL) == NULL);
+    CHECK_EQ(weft_ctx_device(NULL), -1);
+    weft_task_t *gt = weft_graph_add_cuda(g, "gpu", f_nop, NULL);
+    CHECK(gt != NULL);
+    CHECK_EQ(weft_task_set_device(gt, 64), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_device(gt, -2), WEFT_EINVAL);
+    CHECK_EQ(weft_task_device(gt), -1); /* not run yet */
+    CHECK_STR(weft_task_error(gt), "");
+    /* changing a task while its graph runs */
+    weft_graph_t *g2;
+    CHECK_EQ(weft_graph_create(&g2), 0);
+    weft_task_t *holder[1];
+    CHECK_EQ(weft_graph_add_cuda_ex(g2, "self", f_try_change, holder, 0, &holder[0]), 0);
+    CHECK_EQ(weft_graph_run(rt, g2), 0);
+    CHECK_EQ(weft_task_state(holder[0]), WEFT_TASK_DONE);
+    weft_graph_destroy(g2);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+TEST(config_gpu_streams_is_checked)
+{
+    weft__gpu_set_ops(&sim_ops);
+    weft_config_t c;
+    weft_config_init(&c);
+    CHECK_EQ(c.gpu_streams, 8);
+    c.threads = 1;
+    weft_runtime_t *rt = NULL;
+    c.gpu_streams = -1;
+    CHECK_EQ(weft_runtime_create(&c, &rt), WEFT_EINVAL);
+    c.gpu_streams = 1025;
+    CHECK_EQ(weft_runtime_create(&c, &rt), WEFT_EINVAL);
+    CHECK(rt == NULL);
+    c.gpu_streams = 0; /* the default */
+    CHECK_EQ(weft_runtime_create(&c, &rt), 0);
+    weft_runtime_destroy(rt);
+}
