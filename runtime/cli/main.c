@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "runtime/device.h"
 #include "weft/error.h"
 #include "workloads/kernels/kernels.h"
 
@@ -71,7 +72,10 @@ static const char usage_graph[] =
     "Prints the expanded task graph in Graphviz DOT: an edge a -> b means b runs\n"
     "after a. Kernel tasks are ellipses, command tasks boxes.\n";
 
-static const char usage_kernels[] = "usage: weft kernels\n\nLists the built-in kernels and their arguments.\n";
+static const char usage_kernels[] =
+    "usage: weft kernels\n\nLists the built-in kernels, their arguments and the devices they run on\n"
+    "(a [[task]]'s device = \"cpu\", \"gpu\" or \"auto\"), then how many CUDA GPUs this\n"
+    "machine has.\n";
 
 typedef struct args {
     const char *flow;
@@ -219,8 +223,11 @@ static int cmd_kernels(int argc, char **argv)
         return bad_usage("kernels", "unexpected argument '%s'", argv[0]);
     for (size_t i = 0; weft__kernel_at(i); i++) {
         const weft__kernel_t *k = weft__kernel_at(i);
-        printf("%-10s %s\n%-10s args: %s\n", k->name, k->summary, "", k->args);
+        printf("%-10s %s\n%-10s args: %s\n%-10s device: %s\n", k->name, k->summary, "", k->args, "",
+               k->gpu ? "cpu or gpu" : "cpu");
     }
+    int gpus = weft__device_count();
+    printf("GPUs here: %d (%s)\n", gpus, weft__device_backend());
     return CLI_OK;
 }
 

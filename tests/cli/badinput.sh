@@ -65,7 +65,7 @@ command = ["y"]' "bad.toml:4:1: task 'a': key 'command': a task runs exactly one
 bad '[[task]]
 name = "a"
 shell = "x"
-bogus = 1' "bad.toml:4:1: task 'a': unknown key 'bogus' (a task takes name, command, shell, kernel, args, after, cpus, timeout, retries, env, cwd, stdout, stderr)"
+bogus = 1' "bad.toml:4:1: task 'a': unknown key 'bogus' (a task takes name, command, shell, kernel, args, device, after, cpus, timeout, retries, env, cwd, stdout, stderr)"
 bad '[[task]]
 name = "a b"
 shell = "x"' "bad.toml:2:8: task 'a b': key 'name': 'a b' is not a valid task name (1 to 200 letters, digits and . _ - + = , @ : %, not starting with '.')"
@@ -182,6 +182,25 @@ bad '[[task]]
 name = "a"
 shell = "x"
 cpus = 0' "bad.toml:4:8: task 'a': key 'cpus': must be from 1 to 4096, got 0"
+bad '[[task]]
+name = "a"
+kernel = "poisson2d"
+args = { n = 8 }
+device = "tpu"' "bad.toml:5:10: task 'a': key 'device': expected \"cpu\", \"gpu\" or \"auto\", got \"tpu\""
+bad '[[task]]
+name = "a"
+kernel = "poisson2d"
+args = { n = 8 }
+device = 1' "bad.toml:5:10: task 'a': key 'device': expected a string, got an integer"
+bad '[[task]]
+name = "a"
+shell = "x"
+device = "gpu"' "bad.toml:4:1: task 'a': key 'device': device is for kernel tasks (a shell task runs on the CPU)"
+bad '[[task]]
+name = "a"
+kernel = "sleep"
+args = { seconds = 0 }
+device = "gpu"' "bad.toml:5:10: task 'a': key 'device': kernel 'sleep' has no GPU version (kernels with one: poisson2d)"
 bad '[[task]]
 name = "a"
 shell = "x"

@@ -24,12 +24,15 @@ typedef struct weft__kernel {
     const char *summary; /* one line, for `weft kernels` and errors */
     const char *args;    /* "n (integer, required), tol (float, 1e-6)" */
     weft__kernel_fn fn;  /* 0 = success; negative WEFT_E* = failure */
+    bool gpu;            /* has a GPU version (weft__kctx_t.device) */
 } weft__kernel_t;
 
 struct weft__kctx {
     /* filled by the caller */
     bool checking;                 /* parse the arguments only */
     int cpus;                      /* cores granted to the task */
+    int gpu;                       /* 0: run on the CPU; g > 0: on GPU
+                                      g - 1 (a kernel with a GPU version) */
     size_t nargs;
     const char *const *keys;       /* argument names and values (text) */
     const char *const *vals;
@@ -47,8 +50,9 @@ struct weft__kctx {
 const weft__kernel_t *weft__kernel_find(const char *name);
 /* The i-th kernel (NULL past the end), for listings. */
 const weft__kernel_t *weft__kernel_at(size_t i);
-/* "noop, sleep, poisson2d" */
+/* "noop, sleep, poisson2d"; the second: those with a GPU version. */
 void weft__kernel_names(char *buf, size_t size);
+void weft__kernel_gpu_names(char *buf, size_t size);
 
 /* Argument helpers: the value of `key` (def when absent); a bad value
  * records an error (the kernel still gets def). */

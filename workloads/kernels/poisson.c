@@ -6,13 +6,50 @@
 #include "workloads/kernels/kernels.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/base/base.h"
+#include "workloads/kernels/poisson_gpu.h"
 #include "weft/error.h"
 
 int weft__kernel_poisson2d(weft__kctx_t *k);
+
+static int stopping(void *ud)
+{
+    return weft__kstopping(ud);
+}
+
+/* Reports a solve's outcome the same way on both devices. */
+static int report(weft__kctx_t *k, long long n, double tol, const char *where, long long it, double res,
+                  double err, double secs)
+{
+    weft__kprintf(k, "poisson2d n=%lld tol=%g on %s: %lld iterations, residual %.3e, max error %.3e, %.3f s\n",
+                  n, tol, where, it, res, err, secs);
+    weft__kresult(k, "device", "%s", where);
+    weft__kresult(k, "iterations", "%lld", it);
+    weft__kresult(k, "residual", "%.3e", res);
+    weft__kresult(k, "error", "%.3e", err);
+    if (res > tol) {
+        if (weft__kstopping(k))
+            return weft__kfail(k, "stopped after %lld iterations", it);
+        return weft__kfail(k, "did not converge: residual %.3e > tol %g after %lld iterations", res, tol, it);
+    }
+    return 0;
+}
+
+static int on_gpu(weft__kctx_t *k, long long n, double tol, long long max_iters)
+{
+    weft__poisson_out_t o;
+    int dev = k->gpu - 1;
+    int rc = weft__poisson2d_gpu(n, tol, max_iters, dev, stopping, k, &o);
+    if (rc)
+        return weft__kfail(k, "GPU %d: %s", dev, o.msg);
+    char where[16];
+    snprintf(where, sizeof where, "gpu%d", dev);
+    return report(k, n, tol, where, o.iterations, o.residual, o.error, o.seconds);
+}
 
 int weft__kernel_poisson2d(weft__kctx_t *k)
 {
@@ -22,6 +59,8 @@ int weft__kernel_poisson2d(weft__kctx_t *k)
     int rc = weft__kargs_check(k, weft__kernel_find("poisson2d"));
     if (rc)
         return rc < 0 ? rc : 0;
+    if (k->gpu > 0)
+        return on_gpu(k, n, tol, max_iters);
 
     size_t w = (size_t)n + 2; /* with the boundary */
     double *u = weft__calloc(w * w, sizeof *u);
@@ -80,15 +119,5 @@ int weft__kernel_poisson2d(weft__kctx_t *k)
     weft__free(u);
     weft__free(v);
     weft__free(f);
-    weft__kprintf(k, "poisson2d n=%lld tol=%g: %lld iterations, residual %.3e, max error %.3e, %.3f s\n",
-                  n, tol, it, res, err, secs);
-    weft__kresult(k, "iterations", "%lld", it);
-    weft__kresult(k, "residual", "%.3e", res);
-    weft__kresult(k, "error", "%.3e", err);
-    if (res > tol) {
-        if (weft__kstopping(k))
-            return weft__kfail(k, "stopped after %lld iterations", it);
-        return weft__kfail(k, "did not converge: residual %.3e > tol %g after %lld iterations", res, tol, it);
-    }
-    return 0;
+    return report(k, n, tol, "cpu", it, res, err, secs);
 }

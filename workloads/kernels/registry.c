@@ -16,14 +16,14 @@ int weft__kernel_sleep(weft__kctx_t *k);
 int weft__kernel_poisson2d(weft__kctx_t *k);
 
 static const weft__kernel_t kernels[] = {
-    {"noop", "does nothing (measures the runtime's own overhead)", "none", weft__kernel_noop},
-    {"sleep", "sleeps without using the CPU", "seconds (float, required)", weft__kernel_sleep},
+    {"noop", "does nothing (measures the runtime's own overhead)", "none", weft__kernel_noop, false},
+    {"sleep", "sleeps without using the CPU", "seconds (float, required)", weft__kernel_sleep, false},
     {"poisson2d",
      "solves -laplace(u) = f on the unit square (n x n interior points, zero boundary) by Jacobi "
      "iteration to a relative residual tol; reports iterations, residual and the error against "
      "the exact solution",
      "n (integer 3..8192, required), tol (float, 1e-6), max_iters (integer, 1000000)",
-     weft__kernel_poisson2d},
+     weft__kernel_poisson2d, true},
 };
 
 #define NKERNELS (sizeof kernels / sizeof kernels[0])
@@ -41,12 +41,23 @@ const weft__kernel_t *weft__kernel_at(size_t i)
     return i < NKERNELS ? &kernels[i] : NULL;
 }
 
-void weft__kernel_names(char *buf, size_t size)
+static void names(char *buf, size_t size, bool gpu_only)
 {
     size_t len = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < NKERNELS && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", kernels[i].name);
+        if (!gpu_only || kernels[i].gpu)
+            len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? ", " : "", kernels[i].name);
+}
+
+void weft__kernel_names(char *buf, size_t size)
+{
+    names(buf, size, false);
+}
+
+void weft__kernel_gpu_names(char *buf, size_t size)
+{
+    names(buf, size, true);
 }
 
 /* ---- arguments ------------------------------------------------------------ */

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/device.h"
 #include "runtime/runtime.h"
 #include "tasks/tasks.h"
 #include "weft/graph.h"
@@ -769,6 +770,24 @@ static const char *place_self(weft__flow_run_t *r, const weft__lease_t *lease)
 #define CPU_SHORT_NS 200000u
 #define CPU_LONG_NS 1000000u
 
+/* Where a kernel task runs (weft__kctx_t.gpu): GPU 0 for device = "gpu",
+ * and for "auto" when the machine has a GPU (counted once: starting CUDA
+ * is slow); else the CPU. */
+static int kernel_gpu(const wf_tmpl_t *tm)
+{
+    static _Atomic int gpus = -1;
+    if (tm->device == WF_DEV_CPU)
+        return 0;
+    if (tm->device == WF_DEV_GPU)
+        return 1;
+    int n = atomic_load_explicit(&gpus, memory_order_relaxed);
+    if (n < 0) {
+        n = weft__device_count();
+        atomic_store_explicit(&gpus, n, memory_order_relaxed);
+    }
+    return n > 0 ? 1 : 0;
+}
+
 static int kernel_task(weft__flow_run_t *r, uint32_t ti)
 {
     const wf_task_t *t = &r->f->tasks[ti];
@@ -800,7 +819,8 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         o.fp = NULL;
         o.path[0] = o.results[0] = '\0';
         o.rlen = 0;
-        weft__kctx_t k = {.cpus = tm->cpus, .keys = keys, .vals = vals, .print = kout_print,
+        weft__kctx_t k = {.cpus = tm->cpus, .gpu = kernel_gpu(tm), .keys = keys, .vals = vals,
+                          .print = kout_print,
                           .result = kout_result, .stopping = kout_stopping, .ud = &o, .bad_arg = -1};
         struct rusage ru0, ru1;
         bool no_cpu = atomic_load_explicit(cpu_short, memory_order_relaxed);

@@ -22,6 +22,9 @@
 #define WF_MAX_TASKS 100000000u
 
 enum { WF_CMD = 0, WF_SHELL = 1, WF_KERNEL = 2 };
+/* `device` of a kernel task: the CPU, a GPU (GPU 0), or a GPU when the
+ * machine has one. */
+enum { WF_DEV_CPU = 0, WF_DEV_GPU = 1, WF_DEV_AUTO = 2 };
 
 typedef struct wf_param {
     char *name;
@@ -47,6 +50,8 @@ typedef struct wf_tmpl {
     const weft_toml_value_t *args, *after, *env;
     const weft_toml_value_t *cwd, *out, *err;
     int cpus, retries;
+    int device;                     /* WF_DEV_* */
+    const weft_toml_value_t *device_v;
     uint64_t timeout_ns;
     uint32_t ndims;
     uint32_t dims[WF_MAX_DIMS];     /* in declaration order */

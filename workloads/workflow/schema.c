@@ -424,8 +424,8 @@ static int sweep_table(weft__flow_t *f, const weft_toml_value_t *sw, const weft_
 
 /* ---- [[task]] ---------------------------------------------------------------------- */
 
-static const char *const task_keys = "name, command, shell, kernel, args, after, cpus, timeout, retries, env, "
-                                     "cwd, stdout, stderr";
+static const char *const task_keys = "name, command, shell, kernel, args, device, after, cpus, timeout, "
+                                     "retries, env, cwd, stdout, stderr";
 
 static int string_list(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
                        bool allow_single)
@@ -539,6 +539,18 @@ static int task_table(weft__flow_t *f, const weft_toml_value_t *tv, wf_tmpl_t *t
             rc = string_list(f, v, t, k, true);
         } else if (strcmp(k, "cpus") == 0) {
             rc = want_int(f, v, t->name, k, 1, 4096, &t->cpus);
+        } else if (strcmp(k, "device") == 0) {
+            t->device_v = v;
+            if (!(rc = want_string(f, v, t->name, k, &s))) {
+                if (strcmp(s, "cpu") == 0)
+                    t->device = WF_DEV_CPU;
+                else if (strcmp(s, "gpu") == 0)
+                    t->device = WF_DEV_GPU;
+                else if (strcmp(s, "auto") == 0)
+                    t->device = WF_DEV_AUTO;
+                else
+                    rc = weft__wf_error(f, AT(v), t->name, k, "expected \"cpu\", \"gpu\" or \"auto\", got \"%s\"", s);
+            }
         } else if (strcmp(k, "timeout") == 0) {
             rc = want_duration(f, v, t->name, k, &t->timeout_ns);
         } else if (strcmp(k, "retries") == 0) {
@@ -557,6 +569,16 @@ static int task_table(weft__flow_t *f, const weft_toml_value_t *tv, wf_tmpl_t *t
         return rc;
     if (t->kind < 0)
         return weft__wf_error(f, AT(name), t->name, NULL, "needs one of command, shell or kernel");
+    if (t->device_v && t->kind != WF_KERNEL)
+        return weft__wf_error(f, KEY_AT(t->device_v), t->name, "device",
+                              "device is for kernel tasks (a %s task runs on the CPU)",
+                              t->kind == WF_CMD ? "command" : "shell");
+    if (t->device != WF_DEV_CPU && !t->kernel->gpu) {
+        char gnames[128];
+        weft__kernel_gpu_names(gnames, sizeof gnames);
+        return weft__wf_error(f, AT(t->device_v), t->name, "device",
+                              "kernel '%s' has no GPU version (kernels with one: %s)", t->kernel->name, gnames);
+    }
     if (t->args && t->kind != WF_KERNEL)
         return weft__wf_error(f, KEY_AT(t->args), t->name, "args", "args are for kernel tasks; a %s task takes "
                               "its arguments in %s", t->kind == WF_CMD ? "command" : "shell",
