@@ -14,25 +14,8 @@
 #include <cuda_runtime.h>
 #endif
 
+#include "rt.h"
 #include "testlib.h"
-
-static weft_runtime_t *make_rt(void)
-{
-    weft_config_t c;
-    weft_config_init(&c);
-    c.threads = 2;
-    c.flags = WEFT_CONFIG_QUIET;
-    weft_runtime_t *rt = NULL;
-    CHECK_EQ(weft_runtime_create(&c, &rt), 0);
-    return rt;
-}
-
-static int gpus(weft_runtime_t *rt)
-{
-    weft_runtime_info_t info;
-    CHECK_EQ(weft_runtime_info(rt, &info), 0);
-    return info.gpus;
-}
 
 static int cpu_nop(weft_ctx_t *ctx, void *arg)
 {
@@ -50,8 +33,8 @@ static int gpu_nothing(weft_ctx_t *ctx, void *arg)
 
 TEST(without_a_gpu_gpu_tasks_fail_clearly_and_cpu_work_runs)
 {
-    weft_runtime_t *rt = make_rt();
-    if (gpus(rt) > 0)
+    weft_runtime_t *rt = make_rt(2, 0);
+    if (rt_gpus(rt) > 0)
         SKIP("this machine has a GPU");
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
@@ -120,7 +103,7 @@ static int c_check(weft_ctx_t *ctx, void *arg)
 
 static void need_gpu(weft_runtime_t *rt)
 {
-    if (gpus(rt) == 0) {
+    if (rt_gpus(rt) == 0) {
         weft_runtime_destroy(rt);
         SKIP("no GPU");
     }
@@ -128,7 +111,7 @@ static void need_gpu(weft_runtime_t *rt)
 
 TEST(gpu_chain_then_cpu_check)
 {
-    weft_runtime_t *rt = make_rt();
+    weft_runtime_t *rt = make_rt(2, 0);
     need_gpu(rt);
     bufs_t b;
     CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_DEVICE, 0, N, (void **)&b.dev_a), 0);
@@ -167,7 +150,7 @@ static int g_bad_memset(weft_ctx_t *ctx, void *arg)
 
 TEST(gpu_launch_error_fails_the_task_with_the_cuda_text)
 {
-    weft_runtime_t *rt = make_rt();
+    weft_runtime_t *rt = make_rt(2, 0);
     need_gpu(rt);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
@@ -208,7 +191,7 @@ static int g_fault(weft_ctx_t *ctx, void *arg)
 
 TEST(gpu_many_kernels_chains_and_fan_out)
 {
-    weft_runtime_t *rt = make_rt();
+    weft_runtime_t *rt = make_rt(2, 0);
     need_gpu(rt);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
@@ -229,7 +212,7 @@ TEST(gpu_many_kernels_chains_and_fan_out)
  * rest of the process. */
 TEST(gpu_fault_loses_the_device_without_hanging)
 {
-    weft_runtime_t *rt = make_rt();
+    weft_runtime_t *rt = make_rt(2, 0);
     need_gpu(rt);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);

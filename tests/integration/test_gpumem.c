@@ -12,30 +12,13 @@
 #include <cuda_runtime.h>
 #endif
 
+#include "rt.h"
 #include "testlib.h"
-
-static weft_runtime_t *make_rt(void)
-{
-    weft_config_t c;
-    weft_config_init(&c);
-    c.threads = 1;
-    c.flags = WEFT_CONFIG_QUIET;
-    weft_runtime_t *rt = NULL;
-    CHECK_EQ(weft_runtime_create(&c, &rt), 0);
-    return rt;
-}
-
-static int gpus(weft_runtime_t *rt)
-{
-    weft_runtime_info_t info;
-    CHECK_EQ(weft_runtime_info(rt, &info), 0);
-    return info.gpus;
-}
 
 TEST(without_a_gpu_the_kinds_say_so)
 {
-    weft_runtime_t *rt = make_rt();
-    if (gpus(rt) > 0)
+    weft_runtime_t *rt = make_rt(1, 0);
+    if (rt_gpus(rt) > 0)
         SKIP("this machine has a GPU");
     void *p = (void *)1;
     CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_PINNED, 0, 4096, &p), WEFT_ENOTSUP);
@@ -61,8 +44,8 @@ TEST(without_a_gpu_the_kinds_say_so)
 
 TEST(device_and_pinned_blocks)
 {
-    weft_runtime_t *rt = make_rt();
-    if (gpus(rt) == 0)
+    weft_runtime_t *rt = make_rt(1, 0);
+    if (rt_gpus(rt) == 0)
         SKIP("no CUDA device");
     const size_t n = 1 << 20;
     void *d = NULL, *h = NULL, *h2 = NULL;
@@ -102,10 +85,10 @@ TEST(device_and_pinned_blocks)
     CHECK_EQ(s.in_use, 0);
     /* no such device */
     void *p = (void *)1;
-    CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_DEVICE, gpus(rt), 64, &p), WEFT_EINVAL);
+    CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_DEVICE, rt_gpus(rt), 64, &p), WEFT_EINVAL);
     CHECK(p == NULL);
     CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_DEVICE, -1, 64, &p), WEFT_EINVAL);
-    CHECK_EQ(weft_mem_stats_kind(rt, WEFT_MEM_DEVICE, gpus(rt), &s), WEFT_EINVAL);
+    CHECK_EQ(weft_mem_stats_kind(rt, WEFT_MEM_DEVICE, rt_gpus(rt), &s), WEFT_EINVAL);
     /* a block left over is released with the runtime (and reported) */
     CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_DEVICE, 0, 4096, &p), 0);
     weft_runtime_destroy(rt);
@@ -113,8 +96,8 @@ TEST(device_and_pinned_blocks)
 
 TEST(many_device_blocks)
 {
-    weft_runtime_t *rt = make_rt();
-    if (gpus(rt) == 0)
+    weft_runtime_t *rt = make_rt(1, 0);
+    if (rt_gpus(rt) == 0)
         SKIP("no CUDA device");
     enum { N = 1000 };
     static void *b[N];

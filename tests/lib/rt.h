@@ -18,4 +18,12 @@ static inline weft_runtime_t *make_rt(int threads, unsigned flags)
     return rt;
 }
 
+/* CUDA devices the runtime sees (0 without CUDA, a driver or a GPU). */
+static inline int rt_gpus(weft_runtime_t *rt)
+{
+    weft_runtime_info_t info;
+    CHECK_EQ(weft_runtime_info(rt, &info), 0);
+    return info.gpus;
+}
+
 #endif
