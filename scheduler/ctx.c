@@ -200,11 +200,6 @@ int weft_ctx_stopping(const weft_ctx_t *ctx)
     return t && atomic_load_explicit(&t->graph->stop, memory_order_relaxed) != STOP_NONE;
 }
 
-weft_task_t *weft__ctx_task(const weft_ctx_t *ctx)
-{
-    return cur(ctx);
-}
-
 weft_pool_t *weft__ctx_pool(const weft_ctx_t *ctx)
 {
     return ctx && ctx->w ? ctx->w->pool : NULL;

@@ -557,11 +557,6 @@ weft_graph_t *weft__task_graph(const weft_task_t *t)
     return t->graph;
 }
 
-size_t weft__task_index(const weft_task_t *t)
-{
-    return t->index;
-}
-
 size_t weft__task_ndeps(const weft_task_t *t)
 {
     return (size_t)t->ndeps;

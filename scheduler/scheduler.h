@@ -102,16 +102,14 @@ uint32_t weft__graph_runs(const weft_graph_t *g);
 int weft__task_is_ext(const weft_task_t *t);
 void *weft__task_arg(const weft_task_t *t);
 weft_graph_t *weft__task_graph(const weft_task_t *t);
-size_t weft__task_index(const weft_task_t *t);
 size_t weft__task_ndeps(const weft_task_t *t);
 weft_task_t *weft__task_pred(const weft_task_t *t, size_t i);
 size_t weft__task_nsucc(const weft_task_t *t);
 weft_task_t *weft__task_succ(const weft_task_t *t, size_t i);
-/* The task ctx runs (NULL outside a task), and its pool. */
-weft_task_t *weft__ctx_task(const weft_ctx_t *ctx);
+/* The pool running the task ctx belongs to. */
 weft_pool_t *weft__ctx_pool(const weft_ctx_t *ctx);
-/* See above. Returns 1 when it made a successor ready, else 0. */
-size_t weft__ctx_release_early(weft_ctx_t *ctx);
+/* See above. */
+void weft__ctx_release_early(weft_ctx_t *ctx);
 
 /* Per-pool executor state, set by the runtime (the scheduler keeps it,
  * without knowing what it is). */

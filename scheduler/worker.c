@@ -498,18 +498,17 @@ static weft_task_t *finish_late(weft_worker_t *w, weft_task_t *t, uint8_t poison
     return release_some(w, t, 0, poison);
 }
 
-size_t weft__ctx_release_early(weft_ctx_t *ctx)
+void weft__ctx_release_early(weft_ctx_t *ctx)
 {
     weft_task_t *t = ctx ? ctx->task : NULL;
     if (!t || (t->flags & (TASK_F_CHILD | TASK_F_EARLY)) || !t->graph->ext)
-        return 0;
+        return;
     t->flags |= TASK_F_EARLY;
     weft_task_t *keep = release_some(ctx->w, t, 1, 0);
-    if (!keep)
-        return 0;
-    weft__worker_push(ctx->w, keep);
-    weft__ecount_notify(&ctx->w->pool->ec, 0);
-    return 1;
+    if (keep) { /* the body is still running: queue it too */
+        weft__worker_push(ctx->w, keep);
+        weft__ecount_notify(&ctx->w->pool->ec, 0);
+    }
 }
 
 static weft_task_t *finish(weft_worker_t *w, weft_task_t *t, int state)

@@ -98,7 +98,6 @@ struct weft__gpu {
     int have_thread;
     int stop;
     gtask_t *head, *tail; /* enqueued, not yet watched (lock) */
-    _Atomic size_t watched;
 };
 
 /* Components of a graph's GPU tasks (see the top). */
@@ -311,14 +310,6 @@ void weft__gpu_destroy(weft__gpu_t *x)
     weft__free(x);
 }
 
-int weft__gpu_devices(weft__gpu_t *x, char *why, size_t size)
-{
-    int st = setup(x);
-    if (why && size)
-        snprintf(why, size, "%s", st > 0 ? "" : x->why);
-    return st > 0 ? x->ndev : 0;
-}
-
 /* ==== completion ================================================================ */
 
 static void lose_device(weft__gpu_t *x, int d, int err)
@@ -351,7 +342,6 @@ static void complete(weft__gpu_t *x, gtask_t *gt, int rc)
         atomic_store_explicit(&gt->fired_run, gt->run, memory_order_release);
     weft_defer_t *d = gt->defer;
     gt->defer = NULL;
-    atomic_fetch_sub_explicit(&x->watched, 1, memory_order_relaxed);
     weft_defer_complete(d, rc);
 }
 
@@ -447,7 +437,6 @@ static void *completion_main(void *arg)
 static void watch(weft__gpu_t *x, gtask_t *gt)
 {
     gt->next = NULL;
-    atomic_fetch_add_explicit(&x->watched, 1, memory_order_relaxed);
     pthread_mutex_lock(&x->lock);
     if (x->tail)
         x->tail->next = gt;

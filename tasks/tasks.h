@@ -150,8 +150,5 @@ typedef struct weft__gpu weft__gpu_t;
 int weft__gpu_create(int streams, int quiet, weft__gpu_t **out);
 /* After the pool has no run left (every GPU completion delivered). */
 void weft__gpu_destroy(weft__gpu_t *x);
-/* Devices GPU tasks can use (setting the executor up if needed); 0 with
- * the reason written to why. */
-int weft__gpu_devices(weft__gpu_t *x, char *why, size_t size);
 
 #endif

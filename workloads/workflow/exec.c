@@ -19,7 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/device.h"
 #include "runtime/runtime.h"
 #include "tasks/tasks.h"
 #include "weft/graph.h"
@@ -771,21 +770,14 @@ static const char *place_self(weft__flow_run_t *r, const weft__lease_t *lease)
 #define CPU_LONG_NS 1000000u
 
 /* Where a kernel task runs (weft__kctx_t.gpu): GPU 0 for device = "gpu",
- * and for "auto" when the machine has a GPU (counted once: starting CUDA
- * is slow); else the CPU. */
-static int kernel_gpu(const wf_tmpl_t *tm)
+ * and for "auto" when the machine has a GPU (the runtime counts them once);
+ * else the CPU. */
+static int kernel_gpu(weft__flow_run_t *r, const wf_tmpl_t *tm)
 {
-    static _Atomic int gpus = -1;
-    if (tm->device == WF_DEV_CPU)
-        return 0;
-    if (tm->device == WF_DEV_GPU)
-        return 1;
-    int n = atomic_load_explicit(&gpus, memory_order_relaxed);
-    if (n < 0) {
-        n = weft__device_count();
-        atomic_store_explicit(&gpus, n, memory_order_relaxed);
-    }
-    return n > 0 ? 1 : 0;
+    if (tm->device != WF_DEV_AUTO)
+        return tm->device == WF_DEV_GPU;
+    weft_runtime_info_t info;
+    return weft_runtime_info(r->rt, &info) == 0 && info.gpus > 0;
 }
 
 static int kernel_task(weft__flow_run_t *r, uint32_t ti)
@@ -819,7 +811,7 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         o.fp = NULL;
         o.path[0] = o.results[0] = '\0';
         o.rlen = 0;
-        weft__kctx_t k = {.cpus = tm->cpus, .gpu = kernel_gpu(tm), .keys = keys, .vals = vals,
+        weft__kctx_t k = {.cpus = tm->cpus, .gpu = kernel_gpu(r, tm), .keys = keys, .vals = vals,
                           .print = kout_print,
                           .result = kout_result, .stopping = kout_stopping, .ud = &o, .bad_arg = -1};
         struct rusage ru0, ru1;
