@@ -18,6 +18,8 @@ typedef struct slot {
 struct weft__cores {
     pthread_mutex_t lock;
     int nslots, nfree;
+    int ngpus;
+    uint64_t gfree; /* bit n: GPU n is free */
     int pin;
     bool stopped;
     slot_t *slots;
@@ -160,17 +162,38 @@ static void choose(weft__cores_t *c, weft__lease_t *l)
     c->nfree -= k;
 }
 
-/* Takes the granted waiters off the queue's head (lock held); returns them
- * as a list to call once the lock is dropped. */
+/* Takes the waiters that can be granted off the queue (lock held); returns
+ * them as a list to call once the lock is dropped. In queue order, each
+ * waiter that does not fit holds back what is free of what it asks for,
+ * so a later one is granted only from the rest: with cores alone this is
+ * strict FIFO; a task waiting for a GPU holds back its cores, and CPU-only
+ * tasks behind it still use the other cores. */
 static weft__lease_t *admit(weft__cores_t *c)
 {
     weft__lease_t *granted = NULL, **tail = &granted;
-    while (c->qhead && c->qhead->k <= c->nfree) {
-        weft__lease_t *l = c->qhead;
-        c->qhead = l->next;
-        if (!c->qhead)
-            c->qtail = NULL;
+    int free_k = c->nfree, free_g = __builtin_popcountll(c->gfree);
+    weft__lease_t **at = &c->qhead, *prev = NULL;
+    while (*at && free_k > 0) { /* every waiter asks for a core */
+        weft__lease_t *l = *at;
+        if (l->k > free_k || l->g > free_g) {
+            free_k -= l->k < free_k ? l->k : free_k;
+            free_g -= l->g < free_g ? l->g : free_g;
+            prev = l;
+            at = &l->next;
+            continue;
+        }
+        *at = l->next;
+        if (c->qtail == l)
+            c->qtail = prev;
         choose(c, l);
+        free_k -= l->k;
+        free_g -= l->g;
+        l->gpus = 0;
+        for (int n = 0; n < l->g; n++) {
+            uint64_t low = c->gfree & -c->gfree;
+            l->gpus |= low;
+            c->gfree &= ~low;
+        }
         l->next = NULL;
         *tail = l;
         tail = &l->next;
@@ -201,7 +224,29 @@ int weft__cores_request(weft__cores_t *c, int k, weft__cores_grant_fn grant, voi
 
 int weft__cores_request_near(weft__cores_t *c, int k, const int *near, weft__cores_grant_fn grant, void *ud)
 {
-    if (!c || !grant || k < 1 || k > c->nslots)
+    return weft__cores_request_ex(c, k, 0, near, grant, ud);
+}
+
+int weft__cores_set_gpus(weft__cores_t *c, int n)
+{
+    if (!c || n < 0 || n > 64)
+        return WEFT_EINVAL;
+    pthread_mutex_lock(&c->lock);
+    c->ngpus = n;
+    c->gfree = n == 64 ? ~0ull : (1ull << n) - 1;
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+int weft__cores_gpus(const weft__cores_t *c)
+{
+    return c->ngpus;
+}
+
+int weft__cores_request_ex(weft__cores_t *c, int k, int g, const int *near, weft__cores_grant_fn grant,
+                           void *ud)
+{
+    if (!c || !grant || k < 1 || k > c->nslots || g < 0 || g > c->ngpus)
         return WEFT_EINVAL;
     weft__lease_t *l = weft__malloc(sizeof *l + (size_t)k * sizeof l->slots[0]);
     if (!l)
@@ -212,11 +257,13 @@ int weft__cores_request_near(weft__cores_t *c, int k, const int *near, weft__cor
     l->grant = grant;
     l->ud = ud;
     l->k = k;
+    l->g = g;
+    l->gpus = 0;
     pthread_mutex_lock(&c->lock);
     if (c->stopped) {
         pthread_mutex_unlock(&c->lock);
         l->slots[0] = -1; /* holds nothing */
-        l->k = 0;
+        l->k = l->g = 0;
         call(c, l, WEFT_ECANCELED);
         return 0;
     }
@@ -239,6 +286,7 @@ void weft__cores_release(weft__cores_t *c, weft__lease_t *l)
     for (int i = 0; i < l->k; i++)
         c->busy[l->slots[i]] = 0;
     c->nfree += l->k;
+    c->gfree |= l->gpus;
     weft__lease_t *granted = c->stopped ? NULL : admit(c);
     pthread_mutex_unlock(&c->lock);
     weft__free(l);
@@ -252,7 +300,7 @@ void weft__cores_stop(weft__cores_t *c)
     weft__lease_t *q = c->qhead;
     c->qhead = c->qtail = NULL;
     for (weft__lease_t *l = q; l; l = l->next)
-        l->k = 0; /* they hold no slot */
+        l->k = l->g = 0; /* they hold no slot */
     pthread_mutex_unlock(&c->lock);
     call(c, q, WEFT_ECANCELED);
 }

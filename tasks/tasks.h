@@ -90,7 +90,12 @@ void weft__procs_destroy(weft__procs_t *x);
  * slots waits in one FIFO queue until k are free, then gets the k free
  * slots that lie closest together (fewest L3 domains crossed, then the
  * shortest stretch), and the cpuset they make. Strict FIFO: a big task at
- * the head is never overtaken by small ones, so it cannot starve. */
+ * the head is never overtaken by small ones, so it cannot starve.
+ *
+ * The budget may also hold GPUs (weft__cores_set_gpus): a request for k
+ * slots and g GPUs waits in the same queue until both are free, so a task
+ * never holds cores while it waits for a GPU; it gets the g free GPUs with
+ * the lowest numbers. */
 
 typedef struct weft__cores weft__cores_t;
 typedef struct weft__lease weft__lease_t;
@@ -106,6 +111,8 @@ struct weft__lease {
     weft__cores_grant_fn grant;
     void *ud;
     int k;
+    int g;             /* GPUs: how many, and which (bit n = GPU n) */
+    uint64_t gpus;
     weft_cpuset_t set; /* the granted cpus */
     int slots[];       /* k slot numbers */
 };
@@ -127,6 +134,15 @@ int weft__cores_request(weft__cores_t *c, int k, weft__cores_grant_fn grant, voi
  * the ones granted, so a worker that runs task after task keeps its cores
  * and need not move. Order stays FIFO; only the choice of slots changes. */
 int weft__cores_request_near(weft__cores_t *c, int k, const int *near, weft__cores_grant_fn grant, void *ud);
+
+/* GPUs in the budget, numbered 0 .. n-1 (0 by default). Before the first
+ * request. WEFT_EINVAL when n is outside 0..64. */
+int weft__cores_set_gpus(weft__cores_t *c, int n);
+int weft__cores_gpus(const weft__cores_t *c);
+
+/* weft__cores_request_near for k slots and g GPUs (0 .. the budget's). */
+int weft__cores_request_ex(weft__cores_t *c, int k, int g, const int *near, weft__cores_grant_fn grant,
+                           void *ud);
 
 /* Gives the lease's slots back (waiters may be granted on this thread) and
  * frees it. */

@@ -22,7 +22,7 @@ bad '[workflow]
 color = "red"
 [[task]]
 name = "a"
-shell = "x"' "bad.toml:2:1: unknown key 'workflow.color' ([workflow] takes name, threads, pin, keep_going, workdir, grace)"
+shell = "x"' "bad.toml:2:1: unknown key 'workflow.color' ([workflow] takes name, threads, gpus, pin, keep_going, workdir, grace)"
 bad '[workflow]
 threads = "4"
 [[task]]
@@ -65,7 +65,7 @@ command = ["y"]' "bad.toml:4:1: task 'a': key 'command': a task runs exactly one
 bad '[[task]]
 name = "a"
 shell = "x"
-bogus = 1' "bad.toml:4:1: task 'a': unknown key 'bogus' (a task takes name, command, shell, kernel, args, device, after, cpus, timeout, retries, env, cwd, stdout, stderr)"
+bogus = 1' "bad.toml:4:1: task 'a': unknown key 'bogus' (a task takes name, command, shell, kernel, args, device, after, cpus, gpus, timeout, retries, env, cwd, stdout, stderr)"
 bad '[[task]]
 name = "a b"
 shell = "x"' "bad.toml:2:8: task 'a b': key 'name': 'a b' is not a valid task name (1 to 200 letters, digits and . _ - + = , @ : %, not starting with '.')"
@@ -201,6 +201,23 @@ name = "a"
 kernel = "sleep"
 args = { seconds = 0 }
 device = "gpu"' "bad.toml:5:10: task 'a': key 'device': kernel 'sleep' has no GPU version (kernels with one: poisson2d)"
+bad '[[task]]
+name = "a"
+kernel = "poisson2d"
+gpus = 1' "bad.toml:4:1: task 'a': key 'gpus': gpus is for command and shell tasks (a kernel task with device = \"gpu\" takes one GPU)"
+bad '[[task]]
+name = "a"
+shell = "x"
+gpus = -1' "bad.toml:4:8: task 'a': key 'gpus': must be from 0 to 64, got -1"
+bad '[[task]]
+name = "a"
+shell = "x"
+gpus = "0"' "bad.toml:4:8: task 'a': key 'gpus': expected an integer, got a string"
+bad '[workflow]
+gpus = 65
+[[task]]
+name = "a"
+shell = "x"' "bad.toml:2:8: key 'workflow.gpus': must be from 0 to 64, got 65"
 bad '[[task]]
 name = "a"
 shell = "x"

@@ -46,8 +46,8 @@ if [ "$GPUS" = 0 ]; then
     expect_has "$OUT" "after-gpu" "the dependent is listed as skipped"
 else
     expect_rc 0 "gpu solve"
-    expect_has "$(cat .weft/latest/gpu.out)" "on gpu0:" "gpu ran on GPU 0"
-    expect_has "$(cat .weft/latest/auto.out)" "on gpu0:" "auto ran on GPU 0"
+    expect_has "$(cat .weft/latest/gpu.out)" "on gpu" "gpu ran on a GPU"
+    expect_has "$(cat .weft/latest/auto.out)" "on gpu" "auto ran on a GPU"
     # same answer within tolerance: the errors agree to 2 digits
     ce=$(sed -n 's/.*max error \([0-9.e+-]*\),.*/\1/p' .weft/latest/cpu.out)
     ge=$(sed -n 's/.*max error \([0-9.e+-]*\),.*/\1/p' .weft/latest/gpu.out)

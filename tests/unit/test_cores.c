@@ -220,3 +220,74 @@ TEST(near_slots)
     weft__cores_destroy(c);
     weft__topo_destroy(t);
 }
+
+/* GPUs in the budget: lowest free numbers, granted with the cores in one
+ * queue; a waiter short of GPUs holds back its cores only, so CPU tasks
+ * behind it go on while it cannot starve. */
+TEST(gpus)
+{
+    weft_topo_t *t = machine();
+    weft__cores_t *c;
+    CHECK_EQ(weft__cores_create(t, 4, WEFT_PIN_CORE, &c), 0);
+    CHECK_EQ(weft__cores_gpus(c), 0);
+    got_t x = {0};
+    CHECK_EQ(weft__cores_request_ex(c, 1, 1, NULL, grant, &x), WEFT_EINVAL); /* no GPU in the budget */
+    CHECK_EQ(weft__cores_set_gpus(c, 65), WEFT_EINVAL);
+    CHECK_EQ(weft__cores_set_gpus(c, -1), WEFT_EINVAL);
+    CHECK_EQ(weft__cores_set_gpus(c, 3), 0);
+    CHECK_EQ(weft__cores_gpus(c), 3);
+    CHECK_EQ(weft__cores_request_ex(c, 1, 4, NULL, grant, &x), WEFT_EINVAL);
+    CHECK_EQ(weft__cores_request_ex(c, 1, -1, NULL, grant, &x), WEFT_EINVAL);
+    CHECK_EQ(x.calls, 0);
+
+    got_t a = {0}, b = {0}, d = {0}, e = {0}, f = {0};
+    CHECK_EQ(weft__cores_request_ex(c, 1, 2, NULL, grant, &a), 0);
+    CHECK_EQ(a.calls, 1);
+    CHECK_EQ(a.lease->g, 2);
+    CHECK_EQ(a.lease->gpus, 0x3u);
+    CHECK_EQ(weft__cores_request_ex(c, 1, 1, NULL, grant, &b), 0);
+    CHECK_EQ(b.lease->gpus, 0x4u);
+    /* no GPU left: waits, holding back one core */
+    CHECK_EQ(weft__cores_request_ex(c, 1, 1, NULL, grant, &d), 0);
+    CHECK_EQ(d.calls, 0);
+    /* a CPU task behind it takes the last free core but one */
+    CHECK_EQ(weft__cores_request(c, 1, grant, &e), 0);
+    CHECK_EQ(e.calls, 1);
+    CHECK_EQ(e.lease->g, 0);
+    CHECK_EQ(e.lease->gpus, 0u);
+    /* the last core is held back for the GPU waiter */
+    CHECK_EQ(weft__cores_request(c, 1, grant, &f), 0);
+    CHECK_EQ(f.calls, 0);
+    weft__cores_release(c, a.lease); /* GPUs 0 and 1 free: the waiter first */
+    CHECK_EQ(d.calls, 1);
+    CHECK_EQ(d.lease->gpus, 0x1u);
+    CHECK_EQ(f.calls, 1); /* and a core was freed for the CPU task */
+    weft__cores_release(c, f.lease);
+    weft__cores_release(c, e.lease);
+    weft__cores_release(c, d.lease);
+    /* a GPU waiter behind a CPU waiter keeps FIFO order among what both need */
+    got_t big = {0}, g1 = {0};
+    CHECK_EQ(weft__cores_request(c, 4, grant, &big), 0); /* b holds a core: waits */
+    CHECK_EQ(big.calls, 0);
+    CHECK_EQ(weft__cores_request_ex(c, 1, 1, NULL, grant, &g1), 0);
+    CHECK_EQ(g1.calls, 0);
+    weft__cores_release(c, b.lease);
+    CHECK_EQ(big.calls, 1);
+    CHECK_EQ(g1.calls, 0);
+    weft__cores_release(c, big.lease);
+    CHECK_EQ(g1.calls, 1);
+    CHECK_EQ(g1.lease->gpus, 0x1u);
+    /* stop: waiters fail holding nothing */
+    got_t w = {0};
+    weft__lease_t *keep = g1.lease;
+    CHECK_EQ(weft__cores_request_ex(c, 4, 3, NULL, grant, &w), 0);
+    CHECK_EQ(w.calls, 0);
+    weft__cores_stop(c);
+    CHECK_EQ(w.calls, 1);
+    CHECK_EQ(w.status, WEFT_ECANCELED);
+    CHECK_EQ(w.lease->g, 0);
+    weft__cores_release(c, w.lease);
+    weft__cores_release(c, keep);
+    weft__cores_destroy(c);
+    weft__topo_destroy(t);
+}

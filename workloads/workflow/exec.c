@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "runtime/runtime.h"
+#include "runtime/device.h"
 #include "tasks/tasks.h"
 #include "weft/graph.h"
 #include "weft/runtime.h"
@@ -62,6 +63,13 @@ struct weft__flow_run {
     uint64_t t0_epoch_ns; /* the wall clock at t0_ns */
     size_t nenviron; /* entries of the inherited environment, counted once */
     uint64_t id;     /* unique in the process, for the workers' memory of it */
+    /* The run's GPUs (weft__cores_set_gpus): GPU slot i is CUDA device
+     * gpu_dev[i] in this process and gpu_name[i] in a child's
+     * CUDA_VISIBLE_DEVICES. */
+    int ngpus;
+    int *gpu_dev;
+    char (*gpu_name)[64];
+    int seen_gpus; /* CUDA devices weft sees (asked only when a task may use one) */
     atomic_uchar *cpu_short; /* per [[task]]: its last kernel run was short */
 };
 
@@ -91,7 +99,7 @@ typedef struct attempt {
     bool no_cpu; /* user/sys not taken */
     long maxrss_kb;
     int exit_code, signal;
-    const char *status, *cpus, *out, *err, *results, *reason;
+    const char *status, *cpus, *gpus, *out, *err, *results, *reason;
 } attempt_t;
 
 /* One line per attempt (tabs and newlines in free text become spaces). */
@@ -182,6 +190,7 @@ static void journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
         put_int(&l, a->maxrss_kb);
     put_char(&l, '\t');
     put_field(&l, a->cpus, '\t');
+    put_field(&l, a->gpus ? a->gpus : "", '\t');
     put_field(&l, a->out, '\t');
     put_field(&l, a->err, '\t');
     put_field(&l, a->results, '\t');
@@ -385,6 +394,7 @@ typedef struct job {
     uint64_t start_ns;
     const weft_task_t *gt; /* its graph task (traces) */
     char cpus[128];
+    char gpus[1024]; /* CUDA_VISIBLE_DEVICES, when it asked for GPUs */
 } job_t;
 
 static void job_grant(void *ud, weft__lease_t *lease, int status);
@@ -472,7 +482,7 @@ static void job_done(void *ud, const weft__proc_result_t *res)
                    .exit_code = res->exit_code, .signal = res->signal,
                    .status = res->status == 0 ? "ok" : res->timed_out ? "timeout"
                              : res->status == WEFT_ECANCELED ? "stopped" : "failed",
-                   .cpus = j->cpus, .out = out, .err = err, .results = results,
+                   .cpus = j->cpus, .gpus = j->gpus, .out = out, .err = err, .results = results,
                    .reason = res->status ? res->reason : ""};
     journal(r, j->ti, &a);
     if (r->tr && res->started)
@@ -490,7 +500,7 @@ static void job_done(void *ud, const weft__proc_result_t *res)
         snprintf(why, sizeof why, "%s; retrying", res->reason);
         event(r, j->ti, j->attempt, WEFT_FLOW_RUNNING, wall, why);
         j->attempt++;
-        if (weft__cores_request(r->cores, t->tmpl->cpus, job_grant, j) == 0)
+        if (weft__cores_request_ex(r->cores, t->tmpl->cpus, t->tmpl->gpus, NULL, job_grant, j) == 0)
             return;
         j->attempt--;
     }
@@ -518,7 +528,7 @@ static int job_spawn(job_t *j)
     size_t nenv_t = tm->env ? weft_toml_count(tm->env) : 0, nparams = 0;
     for (uint32_t m = 0; m < tm->ndims; m++)
         nparams += f->dims[tm->dims[m]].nparams;
-    size_t nextra = nenv_t + nparams + 8, nenviron = r->nenviron;
+    size_t nextra = nenv_t + nparams + 10, nenviron = r->nenviron;
     size_t *env_at = weft__malloc((nextra + 1) * sizeof *env_at);
     const char **argv = weft__malloc((nargv + 1) * sizeof *argv);
     const char **envp = weft__malloc((nextra + nenviron + 1) * sizeof *envp);
@@ -557,6 +567,10 @@ static int job_spawn(job_t *j)
     env_at[ne++] = sb_printf(&b, "OMP_NUM_THREADS=%d", tm->cpus);
     env_at[ne++] = sb_printf(&b, "WEFT_TASK=%s", t->name);
     env_at[ne++] = sb_printf(&b, "WEFT_CPUS=%s", j->cpus);
+    if (tm->gpus > 0) {
+        env_at[ne++] = sb_printf(&b, "CUDA_VISIBLE_DEVICES=%s", j->gpus);
+        env_at[ne++] = sb_printf(&b, "WEFT_GPUS=%s", j->gpus);
+    }
     env_at[ne++] = sb_printf(&b, "WEFT_INDEX=%" PRIu32, t->combo);
     env_at[ne++] = sb_printf(&b, "WEFT_ATTEMPT=%d", j->attempt);
     env_at[ne++] = sb_printf(&b, "WEFT_RUN_DIR=%s", r->dir);
@@ -622,6 +636,16 @@ out:
     return rc;
 }
 
+/* "0,1": the lease's GPUs as a child's CUDA_VISIBLE_DEVICES names them
+ * ("" for none). */
+static void gpu_list(const weft__flow_run_t *r, const weft__lease_t *l, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (uint64_t m = l->gpus; m && n < size; m &= m - 1)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? "," : "", r->gpu_name[__builtin_ctzll(m)]);
+}
+
 static void job_grant(void *ud, weft__lease_t *lease, int status)
 {
     job_t *j = ud;
@@ -630,6 +654,7 @@ static void job_grant(void *ud, weft__lease_t *lease, int status)
     if (status == 0 && !atomic_load(&r->stopping)) {
         weft__cpuset_format(r->f->pin == WEFT_PIN_NONE ? weft__cores_all(r->cores) : &lease->set, j->cpus,
                             sizeof j->cpus);
+        gpu_list(r, lease, j->gpus, sizeof j->gpus);
         int rc = job_spawn(j);
         if (rc == 0)
             return;
@@ -656,7 +681,8 @@ static int command_task(weft__flow_run_t *r, weft_ctx_t *ctx, uint32_t ti)
     j->gt = weft__thread_task();
     int rc = weft_ctx_defer(ctx, &j->defer);
     if (rc == 0)
-        rc = weft__cores_request(r->cores, r->f->tasks[ti].tmpl->cpus, job_grant, j);
+        rc = weft__cores_request_ex(r->cores, r->f->tasks[ti].tmpl->cpus, r->f->tasks[ti].tmpl->gpus, NULL,
+                                    job_grant, j);
     if (rc != 0) {
         /* (not deferred, or the request was refused: then nothing else
          * will complete the task) */
@@ -669,6 +695,80 @@ static int command_task(weft__flow_run_t *r, weft_ctx_t *ctx, uint32_t ti)
         return rc;
     }
     return 0;
+}
+
+/* ---- GPUs --------------------------------------------------------------------------------- */
+
+/* The run's GPUs, when a task may use one (else CUDA is not started):
+ * [workflow] gpus, else as many as weft sees. Slot i is CUDA device
+ * i % seen here, and in a child the i-th entry of weft's own
+ * CUDA_VISIBLE_DEVICES when it is set (else its number), wrapping over
+ * the devices there are when more are declared (shared, as threads above
+ * the core count are). Then each task's need is checked. */
+static int gpu_setup(weft__flow_run_t *r)
+{
+    weft__flow_t *f = r->f;
+    bool wanted = false;
+    for (uint32_t i = 0; i < f->ntmpls; i++)
+        wanted |= f->tmpls[i].gpus > 0 || (f->tmpls[i].kind == WF_KERNEL && f->tmpls[i].device != WF_DEV_CPU);
+    if (!wanted)
+        return 0;
+    r->seen_gpus = weft__device_count();
+    /* CUDA_VISIBLE_DEVICES: names up to the first empty one */
+    char names[64][64];
+    int nnames = 0;
+    const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
+    for (const char *p = cvd; p && *p && nnames < 64;) {
+        size_t len = strcspn(p, ",");
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (!len || len >= sizeof names[0])
+            break;
+        memcpy(names[nnames], p, len);
+        names[nnames++][len] = '\0';
+        p += strcspn(p, ",");
+        p += *p == ',';
+        p += strspn(p, " ");
+    }
+    int n = f->gpus >= 0 ? f->gpus : r->seen_gpus;
+    if (cvd && nnames == 0 && n > 0)
+        return weft__wf_error(f, AT(f->gpus_v), NULL, "workflow.gpus",
+                              "%d GPUs, but CUDA_VISIBLE_DEVICES=\"%s\" leaves none to hand out", n, cvd);
+    int real = cvd ? nnames : r->seen_gpus;
+    if (n > 0) {
+        r->gpu_dev = weft__malloc((size_t)n * sizeof *r->gpu_dev);
+        r->gpu_name = weft__malloc((size_t)n * sizeof *r->gpu_name);
+        if (!r->gpu_dev || !r->gpu_name)
+            return WEFT_ENOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        int d = real > 0 ? i % real : i;
+        r->gpu_dev[i] = r->seen_gpus > 0 ? i % r->seen_gpus : i;
+        if (cvd)
+            memcpy(r->gpu_name[i], names[d], sizeof names[d]);
+        else
+            snprintf(r->gpu_name[i], sizeof r->gpu_name[i], "%d", d);
+    }
+    r->ngpus = n;
+    int rc = weft__cores_set_gpus(r->cores, n);
+    for (uint32_t i = 0; i < f->ntmpls && !rc; i++) {
+        const wf_tmpl_t *t = &f->tmpls[i];
+        char why[160];
+        if (f->gpus >= 0)
+            snprintf(why, sizeof why, "[workflow] gpus = %d", f->gpus);
+        else if (r->seen_gpus > 0)
+            snprintf(why, sizeof why, "weft sees %d CUDA device%s; [workflow] gpus can declare more",
+                     r->seen_gpus, r->seen_gpus == 1 ? "" : "s");
+        else
+            snprintf(why, sizeof why, "weft sees no CUDA device%s; declare the GPUs with [workflow] gpus",
+                     strcmp(weft__device_backend(), "none") == 0 ? " (built without CUDA)" : "");
+        if (t->gpus > n)
+            rc = weft__wf_error(f, AT(t->gpus_v), t->name, "gpus", "needs %d GPU%s but the run has %d (%s)",
+                                t->gpus, t->gpus == 1 ? "" : "s", n, why);
+        else if (t->kind == WF_KERNEL && t->device == WF_DEV_GPU && n == 0 && r->seen_gpus > 0)
+            rc = weft__wf_error(f, AT(t->device_v), t->name, "device", "the run has no GPU (%s)", why);
+    }
+    return rc;
 }
 
 /* ---- kernel tasks ------------------------------------------------------------------------- */
@@ -769,15 +869,11 @@ static const char *place_self(weft__flow_run_t *r, const weft__lease_t *lease)
 #define CPU_SHORT_NS 200000u
 #define CPU_LONG_NS 1000000u
 
-/* Where a kernel task runs (weft__kctx_t.gpu): GPU 0 for device = "gpu",
- * and for "auto" when the machine has a GPU (the runtime counts them once);
- * else the CPU. */
-static int kernel_gpu(weft__flow_run_t *r, const wf_tmpl_t *tm)
+/* Whether a kernel task runs on a GPU: device = "gpu", or "auto" when the
+ * run has GPUs and weft sees a CUDA device. */
+static bool kernel_on_gpu(const weft__flow_run_t *r, const wf_tmpl_t *tm)
 {
-    if (tm->device != WF_DEV_AUTO)
-        return tm->device == WF_DEV_GPU;
-    weft_runtime_info_t info;
-    return weft_runtime_info(r->rt, &info) == 0 && info.gpus > 0;
+    return tm->device == WF_DEV_GPU || (tm->device == WF_DEV_AUTO && r->ngpus > 0 && r->seen_gpus > 0);
 }
 
 static int kernel_task(weft__flow_run_t *r, uint32_t ti)
@@ -789,7 +885,11 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
     for (int attempt = 1;; attempt++) {
         kwait_t w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, NULL};
         const int *near = worker_place.run == r->id && worker_place.k == tm->cpus ? worker_place.slots : NULL;
-        if (weft__cores_request_near(r->cores, tm->cpus, near, kwait_grant, &w) != 0) {
+        /* on a GPU: one of the run's (when it has none, weft sees no
+         * device either, and the kernel fails saying why) */
+        bool on_gpu = kernel_on_gpu(r, tm);
+        int ngpus = on_gpu && r->ngpus > 0 ? 1 : 0;
+        if (weft__cores_request_ex(r->cores, tm->cpus, ngpus, near, kwait_grant, &w) != 0) {
             settle(r, ti, attempt, WEFT_FLOW_FAILED, 0, "cannot get its cores");
             return WEFT_ETASK;
         }
@@ -803,6 +903,8 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
             return WEFT_ECANCELED;
         }
         const char *cpus = place_self(r, w.lease);
+        char gpus[80];
+        gpu_list(r, w.lease, gpus, sizeof gpus);
         const char *keys[WEFT_KERNEL_MAX_ARGS], *vals[WEFT_KERNEL_MAX_ARGS];
         char argbuf[8192];
         kout_t o; /* not zeroed whole: its buffers are 5 KiB and a noop takes less */
@@ -811,7 +913,7 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         o.fp = NULL;
         o.path[0] = o.results[0] = '\0';
         o.rlen = 0;
-        weft__kctx_t k = {.cpus = tm->cpus, .gpu = kernel_gpu(r, tm), .keys = keys, .vals = vals,
+        weft__kctx_t k = {.cpus = tm->cpus, .gpu = !on_gpu ? 0 : ngpus ? 1 + r->gpu_dev[__builtin_ctzll(w.lease->gpus)] : 1, .keys = keys, .vals = vals,
                           .print = kout_print,
                           .result = kout_result, .stopping = kout_stopping, .ud = &o, .bad_arg = -1};
         struct rusage ru0, ru1;
@@ -837,7 +939,7 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
                        .user_ns = no_cpu ? 0 : tv_ns(ru1.ru_utime) - tv_ns(ru0.ru_utime),
                        .sys_ns = no_cpu ? 0 : tv_ns(ru1.ru_stime) - tv_ns(ru0.ru_stime), .maxrss_kb = -1,
                        .exit_code = -1,
-                       .status = rc == 0 ? "ok" : "failed", .cpus = cpus, .out = o.fp ? o.path : "",
+                       .status = rc == 0 ? "ok" : "failed", .cpus = cpus, .gpus = gpus, .out = o.fp ? o.path : "",
                        .err = "", .results = o.results, .reason = reason};
         journal(r, ti, &a);
         if (r->tr)
@@ -990,6 +1092,11 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
             goto fail;
         }
     }
+    if ((rc = gpu_setup(r)) != 0) {
+        if (rc == WEFT_ENOMEM)
+            snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     static atomic_uint_least64_t next_id = 1;
     r->id = atomic_fetch_add(&next_id, 1);
     r->state = weft__calloc(f->ntasks ? f->ntasks : 1, 1);
@@ -1015,7 +1122,7 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
         goto fail;
     }
     setvbuf(r->tsv, NULL, _IOFBF, 1 << 16);
-    fputs("task\tparams\tattempt\tstart\tend\tstatus\texit\tsignal\twall_s\tuser_s\tsys_s\tmaxrss_kb\tcpus\t"
+    fputs("task\tparams\tattempt\tstart\tend\tstatus\texit\tsignal\twall_s\tuser_s\tsys_s\tmaxrss_kb\tcpus\tgpus\t"
           "stdout\tstderr\tresults\treason\n", r->tsv);
     if ((rc = weft__procs_create(f->pin == WEFT_PIN_NONE ? NULL : r->topo, &r->procs)) != 0) {
         snprintf(err, errlen, "cannot start the process executor: %s", weft_strerror(rc));
@@ -1237,6 +1344,8 @@ void weft__flow_run_destroy(weft__flow_run_t *r)
     weft_runtime_destroy(r->rt);
     weft__procs_destroy(r->procs);
     weft__cores_destroy(r->cores);
+    weft__free(r->gpu_dev);
+    weft__free(r->gpu_name);
     weft__topo_destroy(r->topo);
     if (r->tsv) {
         weft__flow_run_flush(r);

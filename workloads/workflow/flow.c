@@ -85,6 +85,7 @@ int weft__flow_load(const char *path, const weft__flow_opts_t *o, weft__flow_t *
     f->err = err;
     f->errlen = errlen;
     f->pin = WEFT_PIN_CORE;
+    f->gpus = -1;
     f->keep_going = true;
     f->grace_ns = 2000000000ull;
     weft_toml_error_t terr;

@@ -50,6 +50,8 @@ typedef struct wf_tmpl {
     const weft_toml_value_t *args, *after, *env;
     const weft_toml_value_t *cwd, *out, *err;
     int cpus, retries;
+    int gpus;                       /* command and shell tasks: GPUs granted */
+    const weft_toml_value_t *gpus_v;
     int device;                     /* WF_DEV_* */
     const weft_toml_value_t *device_v;
     uint64_t timeout_ns;
@@ -71,6 +73,8 @@ struct weft__flow {
     char *name;
     char *workdir;       /* absolute */
     int threads, pin;
+    int gpus;            /* [workflow] gpus; -1: the GPUs weft sees */
+    const weft_toml_value_t *gpus_v;
     bool keep_going;
     uint64_t grace_ns;
     wf_param_t *params;

@@ -171,6 +171,9 @@ static int workflow_table(weft__flow_t *f, const weft_toml_value_t *w)
             }
         } else if (strcmp(k, "threads") == 0) {
             rc = want_int(f, v, NULL, "workflow.threads", 0, 4096, &f->threads);
+        } else if (strcmp(k, "gpus") == 0) {
+            f->gpus_v = v;
+            rc = want_int(f, v, NULL, "workflow.gpus", 0, 64, &f->gpus);
         } else if (strcmp(k, "pin") == 0) {
             if (!(rc = want_string(f, v, NULL, "workflow.pin", &s))) {
                 if (strcmp(s, "none") == 0)
@@ -194,8 +197,8 @@ static int workflow_table(weft__flow_t *f, const weft_toml_value_t *w)
             rc = want_duration(f, v, NULL, "workflow.grace", &f->grace_ns);
         } else {
             rc = weft__wf_error(f, KEY_AT(v), NULL, NULL,
-                                "unknown key 'workflow.%s' ([workflow] takes name, threads, pin, "
-                                "keep_going, workdir, grace)", k);
+                                "unknown key 'workflow.%s' ([workflow] takes name, threads, gpus, "
+                                "pin, keep_going, workdir, grace)", k);
         }
         if (rc)
             return rc;
@@ -424,7 +427,8 @@ static int sweep_table(weft__flow_t *f, const weft_toml_value_t *sw, const weft_
 
 /* ---- [[task]] ---------------------------------------------------------------------- */
 
-static const char *const task_keys = "name, command, shell, kernel, args, device, after, cpus, timeout, "
+static const char *const task_keys = "name, command, shell, kernel, args, device, after, cpus, gpus, "
+                                     "timeout, "
                                      "retries, env, cwd, stdout, stderr";
 
 static int string_list(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
@@ -539,6 +543,9 @@ static int task_table(weft__flow_t *f, const weft_toml_value_t *tv, wf_tmpl_t *t
             rc = string_list(f, v, t, k, true);
         } else if (strcmp(k, "cpus") == 0) {
             rc = want_int(f, v, t->name, k, 1, 4096, &t->cpus);
+        } else if (strcmp(k, "gpus") == 0) {
+            t->gpus_v = v;
+            rc = want_int(f, v, t->name, k, 0, 64, &t->gpus);
         } else if (strcmp(k, "device") == 0) {
             t->device_v = v;
             if (!(rc = want_string(f, v, t->name, k, &s))) {
@@ -573,6 +580,10 @@ static int task_table(weft__flow_t *f, const weft_toml_value_t *tv, wf_tmpl_t *t
         return weft__wf_error(f, KEY_AT(t->device_v), t->name, "device",
                               "device is for kernel tasks (a %s task runs on the CPU)",
                               t->kind == WF_CMD ? "command" : "shell");
+    if (t->gpus_v && t->kind == WF_KERNEL)
+        return weft__wf_error(f, KEY_AT(t->gpus_v), t->name, "gpus",
+                              "gpus is for command and shell tasks (a kernel task with device = \"gpu\" "
+                              "takes one GPU)");
     if (t->device != WF_DEV_CPU && !t->kernel->gpu) {
         char gnames[128];
         weft__kernel_gpu_names(gnames, sizeof gnames);
