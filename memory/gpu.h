@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <weft/memory.h>
 
@@ -41,5 +42,8 @@ size_t weft__gpumem_size(weft__gpumem_t *g, const void *p);
  * Errors as weft__gpumem_alloc. */
 int weft__gpumem_stats(weft__gpumem_t *g, weft_mem_kind_t kind, int device, weft_mem_stats_t *out);
 int weft__gpumem_reset_peak(weft__gpumem_t *g);
+/* Bytes in use without touching CUDA (for samplers): in_use[d] for each
+ * device d that has held a block (bit d of the result), and *pinned. */
+uint64_t weft__gpumem_usage(weft__gpumem_t *g, size_t in_use[64], size_t *pinned);
 
 #endif

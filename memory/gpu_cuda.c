@@ -253,6 +253,20 @@ int weft__gpumem_stats(weft__gpumem_t *g, weft_mem_kind_t kind, int device, weft
     return rc;
 }
 
+uint64_t weft__gpumem_usage(weft__gpumem_t *g, size_t in_use[64], size_t *pinned)
+{
+    uint64_t used = 0;
+    pthread_mutex_lock(&g->lock);
+    for (int d = 0; d < MAX_DEVICES && d < g->ndev; d++)
+        if (g->dev[d].ready) {
+            used |= 1ull << d;
+            in_use[d] = g->dev[d].st.in_use;
+        }
+    *pinned = g->pinned.in_use;
+    pthread_mutex_unlock(&g->lock);
+    return used;
+}
+
 int weft__gpumem_reset_peak(weft__gpumem_t *g)
 {
     pthread_mutex_lock(&g->lock);

@@ -37,6 +37,10 @@ void weft__mem_destroy(weft__mem_t *m);
 
 /* The public calls (include/weft/memory.h) are implemented in pool.c. */
 
+/* Pinned and device memory in use, without touching CUDA (the trace's
+ * sampler): see weft__gpumem_usage. 0 when rt has no pool. */
+uint64_t weft__mem_gpu_usage(weft_runtime_t *rt, size_t in_use[64], size_t *pinned);
+
 /* Size classes (classes.c): 64-byte steps up to 256 B, then four per
  * doubling; every class size is a multiple of 64. */
 #define WEFT_MEM_MAX_BYTES ((size_t)1 << 46)

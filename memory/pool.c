@@ -1160,6 +1160,13 @@ int weft_mem_stats_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, we
     return 0;
 }
 
+uint64_t weft__mem_gpu_usage(weft_runtime_t *rt, size_t in_use[64], size_t *pinned)
+{
+    weft__mem_t *m = mem_of(rt);
+    *pinned = 0;
+    return m ? weft__gpumem_usage(m->gpu, in_use, pinned) : 0;
+}
+
 int weft_mem_stats(weft_runtime_t *rt, weft_mem_stats_t *out)
 {
     return weft_mem_stats_kind(rt, WEFT_MEM_HOST, 0, out);

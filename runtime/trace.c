@@ -3,6 +3,7 @@
  * the trace file, and the public calls (exports, regions, counters). */
 #include "runtime/trace.h"
 #include "runtime/runtime.h"
+#include "memory/memory.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,11 @@ struct weft__rtrace {
     pthread_mutex_t mem_lock; /* the two below: sampled by the thread and by exports */
     size_t last_mem;
     int have_mem;
+    /* device memory (bit d) and pinned memory (bit 64 lives in have_pinned) */
+    uint64_t have_dev;
+    size_t last_dev[64];
+    int have_pinned;
+    size_t last_pinned;
     char config[512];
     char title[128];
     char extra[3 * 4096 + 512];
@@ -51,6 +57,24 @@ static void sample_memory(weft__rtrace_t *t)
         t->have_mem = 1;
         t->last_mem = s.in_use;
         weft__trace_counter(t->rec, -1, MEM_COUNTER, (double)s.in_use);
+    }
+    /* pinned and device memory, once a block of them has been used */
+    size_t dev[64], pinned;
+    uint64_t used = weft__mem_gpu_usage(t->rt, dev, &pinned);
+    for (uint64_t m = used; m; m &= m - 1) {
+        int d = __builtin_ctzll(m);
+        if (!(t->have_dev >> d & 1) || dev[d] != t->last_dev[d]) {
+            char name[64];
+            snprintf(name, sizeof name, "device %d memory in use (bytes)", d);
+            t->have_dev |= 1ull << d;
+            t->last_dev[d] = dev[d];
+            weft__trace_counter(t->rec, -1, name, (double)dev[d]);
+        }
+    }
+    if ((used || pinned || t->have_pinned) && (!t->have_pinned || pinned != t->last_pinned)) {
+        t->have_pinned = 1;
+        t->last_pinned = pinned;
+        weft__trace_counter(t->rec, -1, "pinned memory in use (bytes)", (double)pinned);
     }
     pthread_mutex_unlock(&t->mem_lock);
 }

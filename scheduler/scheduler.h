@@ -199,6 +199,9 @@ void weft__trace_counter(weft__trace_t *tr, int slot, const char *name, double v
 /* Picks the lowest lane of kind k free from t0 on and holds it until t1
  * (for process attempts: one track per concurrently running process). */
 int weft__trace_lane_pick(weft__trace_t *tr, int k, uint64_t t0, uint64_t t1);
+/* Makes lanes 0..lane of kind k exist (a lane kept by its owner, such as
+ * a CUDA stream's). */
+void weft__trace_lane_use(weft__trace_t *tr, int k, int lane);
 
 /* Reading back (any time, from any thread): calls fn for every event
  * published so far; with `fresh`, only for those not passed to an earlier

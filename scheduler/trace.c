@@ -359,6 +359,22 @@ int weft__trace_lane_pick(weft__trace_t *tr, int k, uint64_t t0, uint64_t t1)
     return (int)i;
 }
 
+void weft__trace_lane_use(weft__trace_t *tr, int k, int lane)
+{
+    if (k < 1 || k > 3 || lane < 0)
+        return;
+    pthread_mutex_lock(&tr->lock);
+    if ((size_t)lane >= tr->nbusy[k]) {
+        uint64_t *nb = weft__realloc(tr->busy[k], ((size_t)lane + 1) * sizeof *nb);
+        if (nb) {
+            memset(nb + tr->nbusy[k], 0, ((size_t)lane + 1 - tr->nbusy[k]) * sizeof *nb);
+            tr->busy[k] = nb;
+            tr->nbusy[k] = (size_t)lane + 1;
+        }
+    }
+    pthread_mutex_unlock(&tr->lock);
+}
+
 size_t weft__trace_nlanes(const weft__trace_t *tr, int kind)
 {
     if (kind == TLANE_WORKER)

@@ -32,7 +32,14 @@
  * device in CUDA — marks the device lost: every task on it whose event has
  * not fired fails with that error, GPU tasks placed on it later fail at
  * once, and the rest of the graph (CPU work, other devices) goes on. The
- * dependents of a failed task are cancelled as usual. */
+ * dependents of a failed task are cancelled as usual.
+ *
+ * Traces. When the runtime traces, a GPU task gets a second, timed event
+ * recorded before its work (after its waits): the two give its time on
+ * the device, put on the host's clock through an anchor event per device
+ * (recorded on a stream of its own, so it fires at once, and re-recorded
+ * every second), and recorded as a slice on its stream's track by the
+ * completion thread. Untraced runs use events without timing. */
 #include "tasks/tasks.h"
 
 #include <errno.h>
@@ -77,6 +84,11 @@ typedef struct gstream {
 
 typedef struct gdev {
     gstream_t *streams;
+    /* traces: a timed event recorded on a stream of its own ties the
+     * device's clock to the host's (anchor_ns: host clock ns when it fired) */
+    _Atomic int anchored; /* 0 not yet, 1 yes, -1 cannot */
+    void *anchor_s, *anchor_ev;
+    uint64_t anchor_ns;
     _Atomic int inflight;
     _Atomic int lost;   /* 0, or the fatal error */
     char lost_msg[200]; /* written before lost is set */
@@ -121,8 +133,11 @@ struct gtask {
     _Atomic uint32_t fired_run; /* run whose event was seen complete */
     uint32_t run;
     char msg[256];  /* failure detail */
-    /* its event (kept across runs and given back when the graph goes) */
-    void *ev;
+    /* its event (kept across runs and given back when the graph goes),
+     * and when traced, a timed one recorded before its work */
+    void *ev, *ev0;
+    int ev_timed;
+    weft__trace_t *tr; /* traced in the last run */
     int ev_dev;
     const weft__gpu_ops_t *ev_ops;
     gtask_t *next; /* completion list */
@@ -156,45 +171,73 @@ static inline gtask_t *gtask_of(const weft_task_t *t)
 static struct {
     pthread_mutex_t lock;
     const weft__gpu_ops_t *ops;
-    void **ev[GPU_MAX_DEVICES];
-    size_t n[GPU_MAX_DEVICES], cap[GPU_MAX_DEVICES];
+    /* [timed][device] */
+    void **ev[2][GPU_MAX_DEVICES];
+    size_t n[2][GPU_MAX_DEVICES], cap[2][GPU_MAX_DEVICES];
 } g_ev = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static int event_take(const weft__gpu_ops_t *ops, int dev, void **out)
+static int event_take(const weft__gpu_ops_t *ops, int dev, int timed, void **out)
 {
     pthread_mutex_lock(&g_ev.lock);
-    if (g_ev.ops == ops && g_ev.n[dev]) {
-        *out = g_ev.ev[dev][--g_ev.n[dev]];
+    if (g_ev.ops == ops && g_ev.n[timed][dev]) {
+        *out = g_ev.ev[timed][dev][--g_ev.n[timed][dev]];
         pthread_mutex_unlock(&g_ev.lock);
         return 0;
     }
     pthread_mutex_unlock(&g_ev.lock);
-    return ops->event_create(dev, out);
+    return timed ? ops->event_create_timed(dev, out) : ops->event_create(dev, out);
 }
 
-static void event_give(const weft__gpu_ops_t *ops, int dev, void *e)
+static void event_give(const weft__gpu_ops_t *ops, int dev, int timed, void *e)
 {
     pthread_mutex_lock(&g_ev.lock);
     if (!g_ev.ops) {
         g_ev.ops = ops;
     }
-    if (g_ev.ops == ops && g_ev.n[dev] < EV_CACHE_MAX) {
-        if (g_ev.n[dev] == g_ev.cap[dev]) {
-            size_t cap = g_ev.cap[dev] ? g_ev.cap[dev] * 2 : 256;
-            void **n = weft__realloc(g_ev.ev[dev], cap * sizeof *n);
-            if (n) {
-                g_ev.ev[dev] = n;
-                g_ev.cap[dev] = cap;
+    size_t *n = &g_ev.n[timed][dev], *cap = &g_ev.cap[timed][dev];
+    if (g_ev.ops == ops && *n < EV_CACHE_MAX) {
+        if (*n == *cap) {
+            size_t c = *cap ? *cap * 2 : 256;
+            void **a = weft__realloc(g_ev.ev[timed][dev], c * sizeof *a);
+            if (a) {
+                g_ev.ev[timed][dev] = a;
+                *cap = c;
             }
         }
-        if (g_ev.n[dev] < g_ev.cap[dev]) {
-            g_ev.ev[dev][g_ev.n[dev]++] = e;
+        if (*n < *cap) {
+            g_ev.ev[timed][dev][(*n)++] = e;
             pthread_mutex_unlock(&g_ev.lock);
             return;
         }
     }
     pthread_mutex_unlock(&g_ev.lock);
     ops->event_destroy(dev, e);
+}
+
+/* Gives gt's events back to the cache. */
+static void events_drop(gtask_t *gt)
+{
+    if (gt->ev)
+        event_give(gt->ev_ops, gt->ev_dev, gt->ev_timed, gt->ev);
+    if (gt->ev0)
+        event_give(gt->ev_ops, gt->ev_dev, 1, gt->ev0);
+    gt->ev = gt->ev0 = NULL;
+}
+
+/* gt's events for a run on device d (timed: for a traced run). */
+static int events_get(const weft__gpu_ops_t *ops, gtask_t *gt, int d, int timed)
+{
+    if (gt->ev && (gt->ev_dev != d || gt->ev_ops != ops || gt->ev_timed != timed))
+        events_drop(gt);
+    gt->ev_dev = d;
+    gt->ev_ops = ops;
+    gt->ev_timed = timed;
+    int err = 0;
+    if (!gt->ev && (err = event_take(ops, d, timed, &gt->ev)) != 0)
+        gt->ev = NULL;
+    if (!err && timed && !gt->ev0 && (err = event_take(ops, d, 1, &gt->ev0)) != 0)
+        gt->ev0 = NULL;
+    return err;
 }
 
 /* ==== the executor ============================================================== */
@@ -227,6 +270,10 @@ static void teardown_devices(weft__gpu_t *x)
         for (int i = 0; i < x->nstreams; i++)
             if (v->streams[i].s)
                 x->ops->stream_destroy(d, v->streams[i].s);
+        if (v->anchor_ev)
+            x->ops->event_destroy(d, v->anchor_ev);
+        if (v->anchor_s)
+            x->ops->stream_destroy(d, v->anchor_s);
         weft__free(v->streams);
     }
     weft__free(x->dev);
@@ -362,6 +409,87 @@ static int device_error(weft__gpu_t *x, gtask_t *gt, int err)
     return WEFT_EDEVICE;
 }
 
+/* ---- traces: GPU time ---------------------------------------------------------- */
+
+#define ANCHOR_EVERY_NS 1000000000u  /* re-tie the clocks this often */
+#define ANCHOR_GIVE_UP_NS 100000000u /* an empty stream's event fires in microseconds */
+
+/* Ties device d's clock to the host's: records the anchor event on a
+ * stream nothing else uses (so it fires at once) and spins until it has;
+ * its host time is the middle of that span (a few microseconds). */
+static int anchor(weft__gpu_t *x, int d)
+{
+    gdev_t *v = &x->dev[d];
+    int r = x->ops->set_device(d);
+    uint64_t t0 = weft__clock_ns(), t1;
+    if (!r)
+        r = x->ops->record(v->anchor_ev, v->anchor_s);
+    if (!r)
+        while ((r = x->ops->query(v->anchor_ev)) == WEFT__GPU_PENDING && weft__clock_ns() - t0 < ANCHOR_GIVE_UP_NS) {
+        }
+    t1 = weft__clock_ns();
+    if (r)
+        return r;
+    v->anchor_ns = t0 + (t1 - t0) / 2;
+    return 0;
+}
+
+/* Whether GPU work on device d can be timed (set up at the first traced
+ * task on it). */
+static int anchor_ready(weft__gpu_t *x, int d)
+{
+    gdev_t *v = &x->dev[d];
+    int a = atomic_load_explicit(&v->anchored, memory_order_acquire);
+    if (a)
+        return a > 0;
+    pthread_mutex_lock(&x->lock);
+    a = atomic_load_explicit(&v->anchored, memory_order_relaxed);
+    if (!a) {
+        a = -1;
+        if (x->ops->elapsed && x->ops->set_device(d) == 0 && x->ops->stream_create(d, &v->anchor_s) == 0 &&
+            x->ops->event_create_timed(d, &v->anchor_ev) == 0 && anchor(x, d) == 0)
+            a = 1;
+        else if (!x->quiet)
+            weft__log("GPU device %d: its tasks' GPU time cannot be traced", d);
+        atomic_store_explicit(&v->anchored, a, memory_order_release);
+    }
+    pthread_mutex_unlock(&x->lock);
+    return a > 0;
+}
+
+/* gt's work on the GPU as a slice on its stream's track (from its timed
+ * events: ev0 before the work, ev after it). */
+static void trace_slice(weft__gpu_t *x, gtask_t *gt)
+{
+    gdev_t *v = &x->dev[gt->dev];
+    float a, b;
+    if (x->ops->elapsed(v->anchor_ev, gt->ev0, &a) != 0 || x->ops->elapsed(gt->ev0, gt->ev, &b) != 0)
+        return;
+    int64_t t0 = (int64_t)v->anchor_ns + (int64_t)((double)a * 1e6);
+    int si = (int)(gt->stream - v->streams), lane = gt->dev * x->nstreams + si;
+    weft__tev_t ev = {.t0 = t0 > 0 ? (uint64_t)t0 : 0, .kind = TEV_ATTEMPT, .flags = TEV_F_NS,
+                      .lane_kind = TLANE_GPU, .lane = (uint16_t)lane, .state = WEFT_TASK_DONE, .aux = 1};
+    ev.t1 = ev.t0 + (b > 0 ? (uint64_t)((double)b * 1e6) : 0);
+    char args[64];
+    snprintf(args, sizeof args, "\"device\":%d,\"stream\":%d", gt->dev, si);
+    ev.args = weft__trace_intern(gt->tr, args);
+    weft__trace_lane_use(gt->tr, TLANE_GPU, lane);
+    weft__trace_add(gt->tr, gt->task, &ev);
+}
+
+/* Re-ties the clocks of traced devices now and then (float milliseconds
+ * from an old anchor would lose precision). Completion thread. */
+static void reanchor(weft__gpu_t *x)
+{
+    uint64_t now = weft__clock_ns();
+    for (int d = 0; d < x->ndev; d++) {
+        gdev_t *v = &x->dev[d];
+        if (atomic_load_explicit(&v->anchored, memory_order_acquire) > 0 && now - v->anchor_ns > ANCHOR_EVERY_NS &&
+            !atomic_load_explicit(&v->lost, memory_order_relaxed))
+            anchor(x, d);
+    }
+}
+
 /* Looks at gt's event; 1 when gt was completed. */
 static int check(weft__gpu_t *x, gtask_t *gt)
 {
@@ -370,6 +498,8 @@ static int check(weft__gpu_t *x, gtask_t *gt)
         !atomic_load_explicit(&x->dev[gt->dev].lost, memory_order_acquire))
         return 0;
     if (r == 0) {
+        if (gt->tr)
+            trace_slice(x, gt);
         complete(x, gt, 0);
         return 1;
     }
@@ -412,6 +542,7 @@ static void *completion_main(void *arg)
         if (!head && stop)
             break;
         int progress = 0;
+        reanchor(x);
         gtask_t **pp = &head, *prev = NULL;
         while (*pp) {
             gtask_t *gt = *pp, *nx = gt->next;
@@ -555,18 +686,11 @@ static int gpu_body(weft_ctx_t *ctx, void *arg)
     int err = ops->set_device(d);
     if (err)
         return device_error(x, gt, err);
-    if (gt->ev && (gt->ev_dev != d || gt->ev_ops != ops)) {
-        event_give(gt->ev_ops, gt->ev_dev, gt->ev);
-        gt->ev = NULL;
-    }
-    if (!gt->ev) {
-        if ((err = event_take(ops, d, &gt->ev)) != 0) {
-            gt->ev = NULL;
-            return device_error(x, gt, err);
-        }
-        gt->ev_dev = d;
-        gt->ev_ops = ops;
-    }
+    weft__trace_t *tr = weft__pool_trace(weft__ctx_pool(ctx));
+    int timed = tr && anchor_ready(x, d);
+    gt->tr = NULL;
+    if ((err = events_get(ops, gt, d, timed)) != 0)
+        return device_error(x, gt, err);
     gstream_t *s = place_stream(x, gt, d);
     /* Wait for same-component dependencies on other streams whose events
      * have not been seen to fire (the others are ordered already). */
@@ -581,6 +705,11 @@ static int gpu_body(weft_ctx_t *ctx, void *arg)
             continue;
         if ((err = ops->wait(s->s, pg->ev)) != 0)
             return device_error(x, gt, err);
+    }
+    if (timed) {
+        if ((err = ops->record(gt->ev0, s->s)) != 0)
+            return device_error(x, gt, err);
+        gt->tr = tr;
     }
     ops->last_error(); /* an earlier error of this thread is not ours */
     gcur_t cur = {ctx, gt, s->s, d}, *saved = tls_cur;
@@ -698,10 +827,8 @@ static void ext_destroy(weft_graph_t *g, void *ud)
     (void)g;
     gx_t *gx = ud;
     for (size_t i = 0; i < gx->n; i++) {
-        gtask_t *gt = gx->t[i];
-        if (gt->ev)
-            event_give(gt->ev_ops, gt->ev_dev, gt->ev);
-        weft__free(gt);
+        events_drop(gx->t[i]);
+        weft__free(gx->t[i]);
     }
     weft__free(gx->t);
     weft__free(gx->comp);

@@ -41,16 +41,31 @@ static void stream_destroy(int dev, void *s)
     cudaStreamDestroy((cudaStream_t)s);
 }
 
-static int event_create(int dev, void **out)
+static int event_make(int dev, unsigned flags, void **out)
 {
     int prev = -1;
     cudaGetDevice(&prev);
     cudaError_t e = prev == dev ? cudaSuccess : cudaSetDevice(dev);
     cudaEvent_t ev = NULL;
     if (e == cudaSuccess)
-        e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
+        e = cudaEventCreateWithFlags(&ev, flags);
     *out = e == cudaSuccess ? (void *)ev : NULL;
     return (int)e;
+}
+
+static int event_create(int dev, void **out)
+{
+    return event_make(dev, cudaEventDisableTiming, out);
+}
+
+static int event_create_timed(int dev, void **out)
+{
+    return event_make(dev, cudaEventDefault, out);
+}
+
+static int elapsed(void *e0, void *e1, float *ms)
+{
+    return (int)cudaEventElapsedTime(ms, (cudaEvent_t)e0, (cudaEvent_t)e1);
 }
 
 static void event_destroy(int dev, void *e)
@@ -116,7 +131,9 @@ const weft__gpu_ops_t weft__gpu_default_ops = {
     .stream_create = stream_create,
     .stream_destroy = stream_destroy,
     .event_create = event_create,
+    .event_create_timed = event_create_timed,
     .event_destroy = event_destroy,
+    .elapsed = elapsed,
     .record = record,
     .wait = wait_event,
     .query = query,

@@ -42,6 +42,14 @@ static int pair(void *a, void *b)
     return unsupported();
 }
 
+static int elapsed(void *a, void *b, float *ms)
+{
+    (void)a;
+    (void)b;
+    *ms = 0;
+    return unsupported();
+}
+
 static int query(void *e)
 {
     (void)e;
@@ -71,7 +79,9 @@ const weft__gpu_ops_t weft__gpu_default_ops = {
     .stream_create = create,
     .stream_destroy = destroy,
     .event_create = create,
+    .event_create_timed = create,
     .event_destroy = destroy,
+    .elapsed = elapsed,
     .record = pair,
     .wait = pair,
     .query = query,

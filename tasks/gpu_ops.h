@@ -28,12 +28,17 @@ typedef struct weft__gpu_ops {
     int (*set_device)(int dev);
     int (*stream_create)(int dev, void **out);
     void (*stream_destroy)(int dev, void *s);
-    int (*event_create)(int dev, void **out);
+    int (*event_create)(int dev, void **out); /* no timing: cheaper */
+    /* An event that keeps the time it fired, for elapsed (traces). */
+    int (*event_create_timed)(int dev, void **out);
     void (*event_destroy)(int dev, void *e);
     /* e completes when the work enqueued on s so far has. */
     int (*record)(void *e, void *s);
     /* Work enqueued on s from now on waits for e's last record. */
     int (*wait)(void *s, void *e);
+    /* Milliseconds from e0's firing to e1's (timed events of one device,
+     * both fired); negative when e1 fired first. */
+    int (*elapsed)(void *e0, void *e1, float *ms);
     /* 0: complete; WEFT__GPU_PENDING; else the error that ended it. */
     int (*query)(void *e);
     /* The calling thread's last launch error (0: none), cleared. */

@@ -6,8 +6,10 @@
  * stream pool, a launch error, and (built with nvcc) empty kernels and an
  * illegal-address fault that loses the device without hanging. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <weft.h>
 #ifdef WEFT_TEST_CUDA
@@ -109,6 +111,21 @@ static void need_gpu(weft_runtime_t *rt)
     }
 }
 
+/* memset -> device copy -> copy to the host (GPU tasks) -> check (CPU). */
+static weft_graph_t *copy_chain(bufs_t *b, weft_task_t **d2h, weft_task_t **check)
+{
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *a = weft_graph_add_cuda(g, "memset", g_memset, b);
+    weft_task_t *c = weft_graph_add_cuda(g, "d2d", g_d2d, b);
+    *d2h = weft_graph_add_cuda(g, "d2h", g_d2h, b);
+    *check = weft_graph_add(g, "check", c_check, b);
+    CHECK_EQ(weft_task_after(c, a), 0);
+    CHECK_EQ(weft_task_after(*d2h, c), 0);
+    CHECK_EQ(weft_task_after(*check, *d2h), 0);
+    return g;
+}
+
 TEST(gpu_chain_then_cpu_check)
 {
     weft_runtime_t *rt = make_rt(2, 0);
@@ -119,20 +136,48 @@ TEST(gpu_chain_then_cpu_check)
     CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_PINNED, 0, N, (void **)&b.host), 0);
     for (int round = 0; round < 3; round++) {
         memset(b.host, 0, N);
-        weft_graph_t *g;
-        CHECK_EQ(weft_graph_create(&g), 0);
-        weft_task_t *a = weft_graph_add_cuda(g, "memset", g_memset, &b);
-        weft_task_t *c = weft_graph_add_cuda(g, "d2d", g_d2d, &b);
-        weft_task_t *d = weft_graph_add_cuda(g, "d2h", g_d2h, &b);
-        weft_task_t *k = weft_graph_add(g, "check", c_check, &b);
-        CHECK_EQ(weft_task_after(c, a), 0);
-        CHECK_EQ(weft_task_after(d, c), 0);
-        CHECK_EQ(weft_task_after(k, d), 0);
+        weft_task_t *d, *k;
+        weft_graph_t *g = copy_chain(&b, &d, &k);
         CHECK_EQ(weft_graph_run(rt, g), 0);
         CHECK_EQ(weft_task_state(k), WEFT_TASK_DONE);
         CHECK_EQ(weft_task_device(d), 0);
         weft_graph_destroy(g);
     }
+    weft_mem_free(rt, b.dev_a);
+    weft_mem_free(rt, b.dev_b);
+    weft_mem_free(rt, b.host);
+    weft_runtime_destroy(rt);
+}
+
+/* A traced run: each GPU task's time on the device is a slice on its
+ * CUDA stream's track, and device memory is a counter track. */
+TEST(gpu_time_and_device_memory_in_the_trace)
+{
+    weft_config_t cfg;
+    weft_config_init(&cfg);
+    cfg.threads = 2;
+    cfg.flags = WEFT_CONFIG_QUIET;
+    cfg.trace = 1;
+    cfg.trace_sample_us = 1000;
+    weft_runtime_t *rt = NULL;
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), 0);
+    need_gpu(rt);
+    bufs_t b;
+    CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_DEVICE, 0, N, (void **)&b.dev_a), 0);
+    CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_DEVICE, 0, N, (void **)&b.dev_b), 0);
+    CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_PINNED, 0, N, (void **)&b.host), 0);
+    weft_task_t *d, *k;
+    weft_graph_t *g = copy_chain(&b, &d, &k);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    char *text = trace_text(rt);
+    CHECK(strstr(text, "\"cuda stream 0\"") != NULL);
+    int slices = 0;
+    for (const char *p = text; (p = strstr(p, "\"device\":0,\"stream\":")); p++)
+        slices++;
+    CHECK_EQ(slices, 3);
+    CHECK(strstr(text, "device 0 memory in use (bytes)") != NULL);
+    free(text);
+    weft_graph_destroy(g);
     weft_mem_free(rt, b.dev_a);
     weft_mem_free(rt, b.dev_b);
     weft_mem_free(rt, b.host);

@@ -2,6 +2,10 @@
 #ifndef WEFT_TEST_RT_H
 #define WEFT_TEST_RT_H
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <weft.h>
 
 #include "testlib.h"
@@ -24,6 +28,26 @@ static inline int rt_gpus(weft_runtime_t *rt)
     weft_runtime_info_t info;
     CHECK_EQ(weft_runtime_info(rt, &info), 0);
     return info.gpus;
+}
+
+/* rt's trace as Chrome JSON text, through a temporary file (free it). */
+static inline char *trace_text(weft_runtime_t *rt)
+{
+    char path[] = "/tmp/weft-test-trace-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK_EQ(weft_runtime_write_trace(rt, path), 0);
+    FILE *fp = fopen(path, "r");
+    CHECK(fp != NULL);
+    size_t cap = 1 << 22;
+    char *text = calloc(1, cap);
+    CHECK(text != NULL);
+    size_t len = fread(text, 1, cap - 1, fp);
+    fclose(fp);
+    unlink(path);
+    CHECK(len > 0 && len < cap - 1);
+    return text;
 }
 
 #endif

@@ -23,6 +23,9 @@
 
 #include <weft.h>
 
+#include "runtime/runtime.h"
+#include "scheduler/scheduler.h"
+#include "rt.h"
 #include "tasks/gpu_ops.h"
 #include "testlib.h"
 
@@ -35,7 +38,9 @@
 
 typedef struct sim_event {
     int dev;
+    int timed;
     _Atomic uint64_t recorded, done; /* generations */
+    _Atomic uint64_t when_ns;        /* timed: when it last fired */
 } sim_event_t;
 
 typedef struct sim_op {
@@ -85,8 +90,12 @@ static void *sim_stream_main(void *arg)
                 atomic_store(&sim_fault[s->dev], SIM_FAULT);
         } else if (op->kind == 1 && !faulted) { /* after a fault, nothing completes */
             pthread_mutex_lock(&sim_ev_lock);
-            if (atomic_load(&op->ev->done) < op->gen)
+            if (atomic_load(&op->ev->done) < op->gen) {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                atomic_store(&op->ev->when_ns, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
                 atomic_store(&op->ev->done, op->gen);
+            }
             pthread_cond_broadcast(&sim_ev_cond);
             pthread_mutex_unlock(&sim_ev_lock);
         } else if (op->kind == 2) {
@@ -166,6 +175,24 @@ static int sim_event_create(int dev, void **out)
     return 0;
 }
 
+static int sim_query(void *e);
+
+static int sim_event_create_timed(int dev, void **out)
+{
+    sim_event_create(dev, out);
+    ((sim_event_t *)*out)->timed = 1;
+    return 0;
+}
+
+static int sim_elapsed(void *a, void *b, float *ms)
+{
+    sim_event_t *e0 = a, *e1 = b;
+    if (!e0->timed || !e1->timed || sim_query(a) || sim_query(b))
+        return SIM_BADLAUNCH;
+    *ms = (float)((double)((int64_t)atomic_load(&e1->when_ns) - (int64_t)atomic_load(&e0->when_ns)) / 1e6);
+    return 0;
+}
+
 static void sim_event_destroy(int dev, void *e)
 {
     (void)dev;
@@ -232,7 +259,9 @@ static const weft__gpu_ops_t sim_ops = {
     .stream_create = sim_stream_create,
     .stream_destroy = sim_stream_destroy,
     .event_create = sim_event_create,
+    .event_create_timed = sim_event_create_timed,
     .event_destroy = sim_event_destroy,
+    .elapsed = sim_elapsed,
     .record = sim_record,
     .wait = sim_wait,
     .query = sim_query,
@@ -255,7 +284,7 @@ static void launch(weft_ctx_t *ctx, int (*fn)(void *), void *arg)
 
 /* ==== helpers ==================================================================== */
 
-static weft_runtime_t *make_rt(int threads, int streams)
+static weft_runtime_t *make_sim_rt(int threads, int streams)
 {
     weft__gpu_set_ops(&sim_ops);
     weft_config_t c;
@@ -328,7 +357,7 @@ static int check_chain_done(weft_ctx_t *ctx, void *arg)
 
 TEST(chain_enqueued_ahead_in_order_then_cpu_successor)
 {
-    weft_runtime_t *rt = make_rt(2, 4);
+    weft_runtime_t *rt = make_sim_rt(2, 4);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
     chain_t c;
@@ -422,21 +451,28 @@ static int f_d(weft_ctx_t *ctx, void *arg)
     return 0;
 }
 
-TEST(diamond_branches_overlap_on_two_streams_and_join)
+/* a -> (b, c) -> d, GPU tasks only */
+static weft_graph_t *diamond_graph(diamond_t *d)
 {
-    weft_runtime_t *rt = make_rt(2, 4);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
-    diamond_t d;
-    memset(&d, 0, sizeof d);
-    weft_task_t *a = weft_graph_add_cuda(g, "a", f_a, &d);
-    weft_task_t *b = weft_graph_add_cuda(g, "b", f_b, &d);
-    weft_task_t *c = weft_graph_add_cuda(g, "c", f_c, &d);
-    weft_task_t *j = weft_graph_add_cuda(g, "d", f_d, &d);
+    memset(d, 0, sizeof *d);
+    weft_task_t *a = weft_graph_add_cuda(g, "a", f_a, d);
+    weft_task_t *b = weft_graph_add_cuda(g, "b", f_b, d);
+    weft_task_t *c = weft_graph_add_cuda(g, "c", f_c, d);
+    weft_task_t *j = weft_graph_add_cuda(g, "d", f_d, d);
     CHECK_EQ(weft_task_after(b, a), 0);
     CHECK_EQ(weft_task_after(c, a), 0);
     CHECK_EQ(weft_task_after(j, b), 0);
     CHECK_EQ(weft_task_after(j, c), 0);
+    return g;
+}
+
+TEST(diamond_branches_overlap_on_two_streams_and_join)
+{
+    weft_runtime_t *rt = make_sim_rt(2, 4);
+    diamond_t d;
+    weft_graph_t *g = diamond_graph(&d);
     CHECK_EQ(weft_graph_run(rt, g), 0);
     CHECK_EQ(atomic_load(&d.b), 1);
     CHECK_EQ(atomic_load(&d.c), 1);
@@ -444,6 +480,70 @@ TEST(diamond_branches_overlap_on_two_streams_and_join)
     CHECK(d.sb != d.sc);
     /* the two branches ran at the same time */
     CHECK(atomic_load(&d.b0) < atomic_load(&d.c1) && atomic_load(&d.c0) < atomic_load(&d.b1));
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+/* ==== traces ===================================================================== */
+
+typedef struct gslices {
+    int n;
+    weft__tev_t ev[16];
+} gslices_t;
+
+static void take_gpu_slice(void *ud, const weft__tev_t *ev)
+{
+    gslices_t *s = ud;
+    if (ev->kind == TEV_ATTEMPT && ev->lane_kind == TLANE_GPU && s->n < 16)
+        s->ev[s->n++] = *ev;
+}
+
+/* In a traced run, each GPU task's time on the device (between an event
+ * before its work and the one after) is a slice on its stream's track, in
+ * the host clock: the diamond's slices have the kernels' lengths, line up
+ * with when the kernels really ran, overlap on two tracks and follow the
+ * dependencies. The trace file names the tracks. */
+TEST(gpu_time_is_traced_on_stream_tracks)
+{
+    weft__gpu_set_ops(&sim_ops);
+    weft_config_t cfg;
+    weft_config_init(&cfg);
+    cfg.threads = 2;
+    cfg.flags = WEFT_CONFIG_QUIET;
+    cfg.gpu_streams = 4;
+    cfg.trace = 1;
+    weft_runtime_t *rt = NULL;
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), 0);
+    diamond_t d;
+    weft_graph_t *g = diamond_graph(&d);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_EQ(atomic_load(&d.d_ok), 1);
+    gslices_t s = {0};
+    weft__trace_read(weft__runtime_recorder(rt), 0, take_gpu_slice, &s);
+    CHECK_EQ(s.n, 4);
+    const weft__tev_t *by[4] = {0};
+    for (int i = 0; i < s.n; i++) {
+        CHECK(s.ev[i].index < 4);
+        CHECK(s.ev[i].flags & TEV_F_NS);
+        CHECK_EQ(s.ev[i].state, WEFT_TASK_DONE);
+        by[s.ev[i].index] = &s.ev[i];
+    }
+    for (int i = 0; i < 4; i++)
+        CHECK(by[i] != NULL);
+    const uint64_t ms = 1000000;
+    CHECK(by[0]->t1 - by[0]->t0 >= 29 * ms);
+    CHECK(by[1]->t1 - by[1]->t0 >= 59 * ms && by[2]->t1 - by[2]->t0 >= 59 * ms);
+    CHECK(by[1]->t0 + ms >= by[0]->t1 && by[2]->t0 + ms >= by[0]->t1);
+    CHECK(by[3]->t0 + ms >= by[1]->t1 && by[3]->t0 + ms >= by[2]->t1);
+    CHECK(by[1]->lane != by[2]->lane);
+    CHECK(by[1]->t0 < by[2]->t1 && by[2]->t0 < by[1]->t1);
+    /* in the host's clock: b's slice starts when its kernel did */
+    int64_t skew = (int64_t)by[1]->t0 / 1000 - atomic_load(&d.b0);
+    CHECK(skew > -5000 && skew < 5000);
+    char *text = trace_text(rt);
+    CHECK(strstr(text, "\"cuda stream ") != NULL);
+    CHECK(strstr(text, "\"device\":0,\"stream\":") != NULL);
+    free(text);
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);
 }
@@ -479,7 +579,7 @@ static int f_fan(weft_ctx_t *ctx, void *arg)
 TEST(independent_tasks_spread_over_the_stream_pool)
 {
     int made = atomic_load(&sim_streams_made);
-    weft_runtime_t *rt = make_rt(2, 8);
+    weft_runtime_t *rt = make_sim_rt(2, 8);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
     fan_t f;
@@ -549,7 +649,7 @@ static int f_dev2(weft_ctx_t *ctx, void *arg)
 
 TEST(named_devices_and_a_dependency_across_devices)
 {
-    weft_runtime_t *rt = make_rt(2, 2);
+    weft_runtime_t *rt = make_sim_rt(2, 2);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
     dev_seen_t s;
@@ -650,7 +750,7 @@ static weft_graph_t *failing_graph(weft_fn gpu_fn, weft_task_t **bad, weft_task_
 
 TEST(function_failure_cancels_dependents)
 {
-    weft_runtime_t *rt = make_rt(2, 2);
+    weft_runtime_t *rt = make_sim_rt(2, 2);
     weft_task_t *bad, *gs, *cs, *other;
     weft_graph_t *g = failing_graph(f_returns_5, &bad, &gs, &cs, &other);
     atomic_store(&cpu_ran, 0);
@@ -668,7 +768,7 @@ TEST(function_failure_cancels_dependents)
 
 TEST(launch_error_fails_the_task_not_the_device)
 {
-    weft_runtime_t *rt = make_rt(2, 2);
+    weft_runtime_t *rt = make_sim_rt(2, 2);
     weft_task_t *bad, *gs, *cs, *other;
     weft_graph_t *g = failing_graph(f_bad_launch, &bad, &gs, &cs, &other);
     CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
@@ -694,7 +794,7 @@ TEST(asynchronous_fault_loses_the_device_and_nothing_hangs)
 {
     atomic_store(&sim_fault[0], 0);
     atomic_store(&sim_fault[1], 0);
-    weft_runtime_t *rt = make_rt(2, 2);
+    weft_runtime_t *rt = make_sim_rt(2, 2);
     weft_task_t *bad, *gs, *cs, *other;
     weft_graph_t *g = failing_graph(f_fault, &bad, &gs, &cs, &other);
     atomic_store(&cpu_ran, 0);
@@ -745,7 +845,7 @@ static int f_long(weft_ctx_t *ctx, void *arg)
 
 TEST(cancel_waits_for_work_in_flight)
 {
-    weft_runtime_t *rt = make_rt(2, 2);
+    weft_runtime_t *rt = make_sim_rt(2, 2);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
     _Atomic int done = 0;
@@ -766,7 +866,7 @@ TEST(cancel_waits_for_work_in_flight)
 
 TEST(events_are_reused_across_graphs)
 {
-    weft_runtime_t *rt = make_rt(2, 2);
+    weft_runtime_t *rt = make_sim_rt(2, 2);
     int before = 0;
     for (int round = 0; round < 3; round++) {
         weft_graph_t *g;
@@ -795,7 +895,7 @@ static int f_try_change(weft_ctx_t *ctx, void *arg)
 
 TEST(misuse_is_refused)
 {
-    weft_runtime_t *rt = make_rt(1, 1);
+    weft_runtime_t *rt = make_sim_rt(1, 1);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
     weft_task_t *out = (weft_task_t *)1;
