@@ -537,6 +537,11 @@ void *weft__graph_ext_ud(const weft_graph_t *g)
     return g->ext_ud;
 }
 
+uint32_t weft__graph_version(const weft_graph_t *g)
+{
+    return g->version;
+}
+
 uint32_t weft__graph_runs(const weft_graph_t *g)
 {
     return g->runs;

@@ -97,6 +97,8 @@ void *weft__graph_ext_ud(const weft_graph_t *g);
 /* g is about to change: WEFT_EBUSY while it runs; else 0, and g will be
  * prepared again before its next run. */
 int weft__graph_change(weft_graph_t *g);
+/* Bumped by every change to g (tasks, edges, weft__graph_change). */
+uint32_t weft__graph_version(const weft_graph_t *g);
 /* Runs of g submitted so far (1 during the first run). */
 uint32_t weft__graph_runs(const weft_graph_t *g);
 int weft__task_is_ext(const weft_task_t *t);

@@ -124,6 +124,64 @@ static void describe(int err, char *buf, size_t size)
              cudaGetErrorString((cudaError_t)err));
 }
 
+/* ---- CUDA graphs ---- */
+
+static int capture_begin(void *s)
+{
+    /* thread-local: other threads' CUDA calls are not affected */
+    return (int)cudaStreamBeginCapture((cudaStream_t)s, cudaStreamCaptureModeThreadLocal);
+}
+
+static int capture_end(void *s, void **graph)
+{
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture((cudaStream_t)s, &g);
+    *graph = e == cudaSuccess ? (void *)g : NULL;
+    if (e != cudaSuccess && g)
+        cudaGraphDestroy(g);
+    return (int)e;
+}
+
+static int graph_create(void **graph)
+{
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaGraphCreate(&g, 0);
+    *graph = e == cudaSuccess ? (void *)g : NULL;
+    return (int)e;
+}
+
+static int graph_add_child(void *graph, void *child, void *const *deps, size_t ndeps, void **node)
+{
+    cudaGraphNode_t n = NULL;
+    cudaError_t e = cudaGraphAddChildGraphNode(&n, (cudaGraph_t)graph, (const cudaGraphNode_t *)deps, ndeps,
+                                               (cudaGraph_t)child);
+    *node = e == cudaSuccess ? (void *)n : NULL;
+    return (int)e;
+}
+
+static void graph_destroy(void *graph)
+{
+    cudaGraphDestroy((cudaGraph_t)graph);
+}
+
+static int graph_instantiate(void *graph, void **exec)
+{
+    cudaGraphExec_t x = NULL;
+    cudaError_t e = cudaGraphInstantiate(&x, (cudaGraph_t)graph, 0);
+    *exec = e == cudaSuccess ? (void *)x : NULL;
+    return (int)e;
+}
+
+static int graph_launch(void *exec, void *s)
+{
+    return (int)cudaGraphLaunch((cudaGraphExec_t)exec, (cudaStream_t)s);
+}
+
+static void exec_destroy(void *exec)
+{
+    cudaGraphExecDestroy((cudaGraphExec_t)exec);
+}
+
 const weft__gpu_ops_t weft__gpu_default_ops = {
     .name = "cuda",
     .devices = devices,
@@ -140,4 +198,12 @@ const weft__gpu_ops_t weft__gpu_default_ops = {
     .last_error = last_error,
     .fatal = fatal,
     .describe = describe,
+    .capture_begin = capture_begin,
+    .capture_end = capture_end,
+    .graph_create = graph_create,
+    .graph_add_child = graph_add_child,
+    .graph_destroy = graph_destroy,
+    .graph_instantiate = graph_instantiate,
+    .graph_launch = graph_launch,
+    .exec_destroy = exec_destroy,
 };

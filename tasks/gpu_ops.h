@@ -49,6 +49,20 @@ typedef struct weft__gpu_ops {
     /* "CUDA error 700 cudaErrorIllegalAddress: an illegal memory access
      * was encountered" into buf. */
     void (*describe)(int err, char *buf, size_t size);
+
+    /* CUDA graphs (NULL: not supported). Work enqueued on s between
+     * capture_begin and capture_end (by the calling thread only) is not
+     * run but recorded into a new graph. */
+    int (*capture_begin)(void *s);
+    int (*capture_end)(void *s, void **graph);
+    int (*graph_create)(void **graph);
+    /* Adds a copy of child to graph, after the nodes deps[0..ndeps). */
+    int (*graph_add_child)(void *graph, void *child, void *const *deps, size_t ndeps, void **node);
+    void (*graph_destroy)(void *graph);
+    int (*graph_instantiate)(void *graph, void **exec);
+    /* Enqueues one run of exec on s. */
+    int (*graph_launch)(void *exec, void *s);
+    void (*exec_destroy)(void *exec);
 } weft__gpu_ops_t;
 
 /* The compiled-in backend (gpu_cuda.c or gpu_none.c). */

@@ -63,6 +63,40 @@ WEFT_API int weft_task_set_device(weft_task_t *t, int device);
  * one. WEFT_EINVAL when t is not a GPU task. */
 WEFT_API int weft_task_device(const weft_task_t *t);
 
+/* A CUDA graph task: one GPU task of g that runs the GPU tasks of `sub`
+ * as one CUDA graph, captured once and replayed.
+ *
+ * At its first run (and the first run after sub changed: tasks, edges or
+ * devices added or set, or after it moves to another device) each task of
+ * sub has its function called once while its stream is being captured
+ * (cudaStreamBeginCapture); each task's work becomes a node of one CUDA
+ * graph, after the nodes of its dependencies, and the graph is
+ * instantiated. Every run of the task — including that first one — then
+ * launches it on the task's stream (cudaGraphLaunch): one launch instead
+ * of one per task. In g the task is an ordinary GPU task (dependencies,
+ * placement, errors and traces as above).
+ *
+ * The rule for capture (checked where it can be; the task fails with
+ * WEFT_EINVAL or WEFT_EDEVICE and weft_task_error saying which task and
+ * why, and nothing hangs):
+ *  - sub holds GPU tasks only (no CPU or process task, no CUDA graph task),
+ *    naming no device other than the one this task runs on;
+ *  - their functions only enqueue stream-ordered work on weft_ctx_stream:
+ *    kernel launches, cudaMemcpyAsync/cudaMemsetAsync, cudaMallocAsync/
+ *    cudaFreeAsync, library calls bound to that stream; no synchronisation
+ *    (cudaStreamSynchronize, cudaMemcpy, cudaMalloc...), no other stream;
+ *  - functions are called at capture only: their work is replayed as it
+ *    was recorded (the same kernels, arguments and pointers), so what
+ *    changes from run to run must live in device memory the kernels read;
+ *  - sub is not changed, run or destroyed while g runs; sub's own tasks
+ *    keep their states (they are not run by the scheduler here).
+ * sub is borrowed: it must outlive g (or the next weft_graph_add_cuda_graph
+ * of it). Errors: WEFT_EINVAL (g, sub or out NULL, sub == g, device out of
+ * -1..63), WEFT_EBUSY (g is running), WEFT_ENOMEM. Without CUDA the task
+ * fails like any GPU task (WEFT_ENOTSUP). */
+WEFT_API int weft_graph_add_cuda_graph(weft_graph_t *g, const char *name, weft_graph_t *sub, int device,
+                                       weft_task_t **out);
+
 /* Inside a GPU task's function: the cudaStream_t to enqueue on, and the
  * device (already current for the calling thread). NULL and -1 outside
  * a GPU task's function. */

@@ -16,6 +16,17 @@ extern "C" int weft_test_empty_kernel(void *stream)
     return 0;
 }
 
+__global__ void weft_test_add(int *p)
+{
+    *p += 1;
+}
+
+extern "C" int weft_test_add_kernel(int *p, void *stream)
+{
+    weft_test_add<<<1, 1, 0, (cudaStream_t)stream>>>(p);
+    return 0;
+}
+
 extern "C" int weft_test_fault_kernel(void *stream)
 {
     weft_test_fault<<<1, 1, 0, (cudaStream_t)stream>>>((int *)0x10);

@@ -221,6 +221,7 @@ TEST(gpu_launch_error_fails_the_task_with_the_cuda_text)
 /* tests/integration/cuda_kernels.cu */
 int weft_test_empty_kernel(void *stream);
 int weft_test_fault_kernel(void *stream);
+int weft_test_add_kernel(int *p, void *stream);
 
 static int g_empty(weft_ctx_t *ctx, void *arg)
 {
@@ -250,6 +251,58 @@ TEST(gpu_many_kernels_chains_and_fan_out)
     CHECK_EQ(weft_graph_run(rt, g), 0);
     CHECK_EQ(weft_graph_run(rt, g), 0);
     weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+static int g_add(weft_ctx_t *ctx, void *arg)
+{
+    return weft_test_add_kernel(arg, weft_ctx_stream(ctx));
+}
+
+typedef struct counter {
+    int *dev;
+    int want;
+} counter_t;
+
+static int c_counter(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    counter_t *c = arg;
+    int got = -1;
+    if (cudaMemcpy(&got, c->dev, sizeof got, cudaMemcpyDeviceToHost) != cudaSuccess)
+        return 98;
+    return got == c->want ? 0 : 99;
+}
+
+/* 100 kernels in a chain captured once into a CUDA graph task and
+ * replayed at every run of the graph holding it: each run adds 100. */
+TEST(gpu_cuda_graph_replayed)
+{
+    weft_runtime_t *rt = make_rt(2, 0);
+    need_gpu(rt);
+    counter_t c = {NULL, 0};
+    CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_DEVICE, 0, sizeof(int), (void **)&c.dev), 0);
+    CHECK_EQ(cudaMemset(c.dev, 0, sizeof(int)), cudaSuccess);
+    weft_graph_t *sub, *g;
+    CHECK_EQ(weft_graph_create(&sub), 0);
+    weft_task_t *prev = NULL;
+    for (int i = 0; i < 100; i++) {
+        weft_task_t *t = weft_graph_add_cuda(sub, "add", g_add, c.dev);
+        if (prev)
+            CHECK_EQ(weft_task_after(t, prev), 0);
+        prev = t;
+    }
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *cg, *check = weft_graph_add(g, "check", c_counter, &c);
+    CHECK_EQ(weft_graph_add_cuda_graph(g, "adds", sub, WEFT_DEVICE_ANY, &cg), 0);
+    CHECK_EQ(weft_task_after(check, cg), 0);
+    for (int run = 1; run <= 5; run++) {
+        c.want = 100 * run;
+        CHECK_EQ(weft_graph_run(rt, g), 0);
+    }
+    weft_graph_destroy(g);
+    weft_graph_destroy(sub);
+    weft_mem_free(rt, c.dev);
     weft_runtime_destroy(rt);
 }
 

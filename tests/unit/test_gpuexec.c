@@ -52,6 +52,20 @@ typedef struct sim_op {
     uint64_t gen;
 } sim_op_t;
 
+/* A CUDA graph: nodes run in the order they were added (a topological
+ * order), each its kernels in order. */
+typedef struct sim_node {
+    int nk;
+    int (**fn)(void *);
+    void **arg;
+} sim_node_t;
+
+typedef struct sim_graph {
+    int n;
+    sim_node_t *node;
+    int bad; /* capture: something other than a kernel was enqueued */
+} sim_graph_t;
+
 typedef struct sim_stream {
     int dev;
     pthread_t thread;
@@ -59,7 +73,29 @@ typedef struct sim_stream {
     pthread_cond_t cond;
     sim_op_t *head, *tail;
     int stop;
+    sim_graph_t *cap; /* being captured */
 } sim_stream_t;
+
+#define SIM_CAPTURE_ERR 900 /* like cudaErrorStreamCaptureUnsupported */
+static _Atomic int sim_captures, sim_graph_launches, sim_graph_kernels;
+
+static void sim_node_add(sim_node_t *n, int (*fn)(void *), void *arg)
+{
+    n->fn = realloc(n->fn, (size_t)(n->nk + 1) * sizeof *n->fn);
+    n->arg = realloc(n->arg, (size_t)(n->nk + 1) * sizeof *n->arg);
+    n->fn[n->nk] = fn;
+    n->arg[n->nk++] = arg;
+}
+
+static void sim_graph_free(sim_graph_t *g)
+{
+    for (int i = 0; i < g->n; i++) {
+        free(g->node[i].fn);
+        free(g->node[i].arg);
+    }
+    free(g->node);
+    free(g);
+}
 
 static _Atomic int sim_fault[SIM_DEVICES];
 static pthread_mutex_t sim_ev_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -98,6 +134,16 @@ static void *sim_stream_main(void *arg)
             }
             pthread_cond_broadcast(&sim_ev_cond);
             pthread_mutex_unlock(&sim_ev_lock);
+        } else if (op->kind == 3 && !faulted) { /* a graph launch */
+            sim_graph_t *g = op->arg;
+            int fault = 0;
+            for (int i = 0; i < g->n && !fault; i++)
+                for (int k = 0; k < g->node[i].nk && !fault; k++) {
+                    fault = g->node[i].fn[k](g->node[i].arg[k]);
+                    atomic_fetch_add(&sim_graph_kernels, 1);
+                }
+            if (fault)
+                atomic_store(&sim_fault[s->dev], SIM_FAULT);
         } else if (op->kind == 2) {
             pthread_mutex_lock(&sim_ev_lock);
             while (atomic_load(&op->ev->done) < op->gen && !atomic_load(&sim_fault[op->ev->dev]))
@@ -116,6 +162,14 @@ static void *sim_stream_main(void *arg)
 
 static void sim_push(sim_stream_t *s, sim_op_t *op)
 {
+    if (s->cap) { /* capturing (only the capturing thread uses s) */
+        if (op->kind == 0)
+            sim_node_add(&s->cap->node[0], op->fn, op->arg);
+        else
+            s->cap->bad = 1;
+        free(op);
+        return;
+    }
     pthread_mutex_lock(&s->lock);
     op->next = NULL;
     if (s->tail)
@@ -252,6 +306,90 @@ static void sim_describe(int err, char *buf, size_t size)
     snprintf(buf, size, "SIM error %d", err);
 }
 
+static int sim_capture_begin(void *s)
+{
+    sim_stream_t *st = s;
+    if (st->cap)
+        return SIM_CAPTURE_ERR;
+    st->cap = calloc(1, sizeof *st->cap);
+    st->cap->n = 1;
+    st->cap->node = calloc(1, sizeof *st->cap->node);
+    atomic_fetch_add(&sim_captures, 1);
+    return 0;
+}
+
+static int sim_capture_end(void *s, void **graph)
+{
+    sim_stream_t *st = s;
+    sim_graph_t *g = st->cap;
+    st->cap = NULL;
+    *graph = NULL;
+    if (!g)
+        return SIM_CAPTURE_ERR;
+    if (g->bad) {
+        sim_graph_free(g);
+        return SIM_CAPTURE_ERR;
+    }
+    *graph = g;
+    return 0;
+}
+
+static int sim_graph_create(void **graph)
+{
+    *graph = calloc(1, sizeof(sim_graph_t));
+    return 0;
+}
+
+static int sim_graph_add_child(void *graph, void *child, void *const *deps, size_t ndeps, void **node)
+{
+    sim_graph_t *g = graph, *c = child;
+    for (size_t i = 0; i < ndeps; i++) /* nodes are numbered from 1 */
+        if (!deps[i] || (intptr_t)deps[i] > g->n)
+            return SIM_BADLAUNCH;
+    g->node = realloc(g->node, (size_t)(g->n + 1) * sizeof *g->node);
+    sim_node_t *n = &g->node[g->n++];
+    memset(n, 0, sizeof *n);
+    for (int i = 0; i < c->n; i++)
+        for (int k = 0; k < c->node[i].nk; k++)
+            sim_node_add(n, c->node[i].fn[k], c->node[i].arg[k]);
+    *node = (void *)(intptr_t)g->n;
+    return 0;
+}
+
+static void sim_graph_destroy(void *graph)
+{
+    sim_graph_free(graph);
+}
+
+static int sim_graph_instantiate(void *graph, void **exec)
+{
+    sim_graph_t *g = graph, *x = calloc(1, sizeof *x);
+    for (int i = 0; i < g->n; i++) {
+        x->node = realloc(x->node, (size_t)(x->n + 1) * sizeof *x->node);
+        sim_node_t *n = &x->node[x->n++];
+        memset(n, 0, sizeof *n);
+        for (int k = 0; k < g->node[i].nk; k++)
+            sim_node_add(n, g->node[i].fn[k], g->node[i].arg[k]);
+    }
+    *exec = x;
+    return 0;
+}
+
+static int sim_graph_launch(void *exec, void *s)
+{
+    sim_op_t *op = calloc(1, sizeof *op);
+    op->kind = 3;
+    op->arg = exec;
+    atomic_fetch_add(&sim_graph_launches, 1);
+    sim_push(s, op);
+    return 0;
+}
+
+static void sim_exec_destroy(void *exec)
+{
+    sim_graph_free(exec);
+}
+
 static const weft__gpu_ops_t sim_ops = {
     .name = "sim",
     .devices = sim_devices,
@@ -268,6 +406,14 @@ static const weft__gpu_ops_t sim_ops = {
     .last_error = sim_last,
     .fatal = sim_fatal,
     .describe = sim_describe,
+    .capture_begin = sim_capture_begin,
+    .capture_end = sim_capture_end,
+    .graph_create = sim_graph_create,
+    .graph_add_child = sim_graph_add_child,
+    .graph_destroy = sim_graph_destroy,
+    .graph_instantiate = sim_graph_instantiate,
+    .graph_launch = sim_graph_launch,
+    .exec_destroy = sim_exec_destroy,
 };
 
 /* What a GPU task's function does: enqueue a kernel on its stream. */
@@ -880,6 +1026,224 @@ TEST(events_are_reused_across_graphs)
             before = atomic_load(&sim_events_made);
     }
     CHECK_EQ(atomic_load(&sim_events_made), before);
+    weft_runtime_destroy(rt);
+}
+
+/* ==== CUDA graphs ================================================================ */
+
+#define SUB 50
+
+typedef struct counted {
+    _Atomic int calls;   /* task functions called */
+    _Atomic int ran;     /* kernels run */
+    _Atomic int bad;     /* a kernel ran out of order */
+} counted_t;
+
+typedef struct step {
+    counted_t *c;
+    int i, n; /* kernel i of a chain of n */
+} step_t;
+
+static int k_step(void *arg)
+{
+    step_t *st = arg;
+    if (atomic_load(&st->c->ran) % st->n != st->i)
+        atomic_store(&st->c->bad, 1);
+    atomic_fetch_add(&st->c->ran, 1);
+    return 0;
+}
+
+static int f_step(weft_ctx_t *ctx, void *arg)
+{
+    step_t *st = arg;
+    atomic_fetch_add(&st->c->calls, 1);
+    launch(ctx, k_step, arg);
+    return 0;
+}
+
+static int c_expect(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    int *want = arg;
+    return *want;
+}
+
+typedef struct after_graph {
+    counted_t *c;
+    int want;
+} after_graph_t;
+
+static int c_after_graph(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    after_graph_t *a = arg;
+    return atomic_load(&a->c->ran) == a->want ? 0 : 99;
+}
+
+/* A chain of 50 GPU tasks captured into one CUDA graph task between two
+ * CPU tasks: its functions are called once, each run is one launch that
+ * runs all 50 kernels in order before the CPU task after it starts; a
+ * change to the subgraph is captured again at the next run. */
+TEST(cuda_graph_captured_once_replayed_every_run)
+{
+    weft_runtime_t *rt = make_sim_rt(2, 4);
+    counted_t c;
+    memset(&c, 0, sizeof c);
+    step_t steps[SUB + 1];
+    weft_graph_t *sub;
+    CHECK_EQ(weft_graph_create(&sub), 0);
+    weft_task_t *prev = NULL;
+    for (int i = 0; i < SUB; i++) {
+        steps[i] = (step_t){&c, i, SUB};
+        weft_task_t *t = weft_graph_add_cuda(sub, "step", f_step, &steps[i]);
+        if (prev)
+            CHECK_EQ(weft_task_after(t, prev), 0);
+        prev = t;
+    }
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    int zero = 0;
+    after_graph_t ag = {&c, 0};
+    weft_task_t *before = weft_graph_add(g, "before", c_expect, &zero);
+    weft_task_t *cg;
+    CHECK_EQ(weft_graph_add_cuda_graph(g, "solver", sub, WEFT_DEVICE_ANY, &cg), 0);
+    weft_task_t *after = weft_graph_add(g, "after", c_after_graph, &ag);
+    CHECK_EQ(weft_task_after(cg, before), 0);
+    CHECK_EQ(weft_task_after(after, cg), 0);
+    int launches0 = atomic_load(&sim_graph_launches), captures0 = atomic_load(&sim_captures);
+    for (int run = 1; run <= 3; run++) {
+        ag.want = run * SUB;
+        CHECK_EQ(weft_graph_run(rt, g), 0);
+        CHECK_EQ(weft_task_state(after), WEFT_TASK_DONE);
+    }
+    CHECK_EQ(atomic_load(&c.calls), SUB);
+    CHECK_EQ(atomic_load(&c.ran), 3 * SUB);
+    CHECK_EQ(atomic_load(&c.bad), 0);
+    CHECK_EQ(atomic_load(&sim_graph_launches) - launches0, 3);
+    CHECK_EQ(atomic_load(&sim_captures) - captures0, SUB);
+    CHECK_EQ(weft_task_device(cg), 0);
+    CHECK_EQ(weft_task_state(prev), WEFT_TASK_NOT_RUN); /* sub's own tasks did not run */
+    /* the subgraph changes: captured again */
+    memset(&c, 0, sizeof c);
+    for (int i = 0; i < SUB; i++)
+        steps[i].n = SUB + 1;
+    steps[SUB] = (step_t){&c, SUB, SUB + 1};
+    weft_task_t *t = weft_graph_add_cuda(sub, "one more", f_step, &steps[SUB]);
+    CHECK_EQ(weft_task_after(t, prev), 0);
+    ag.want = SUB + 1;
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_EQ(atomic_load(&c.calls), SUB + 1);
+    CHECK_EQ(atomic_load(&c.bad), 0);
+    /* the subgraph still runs task by task on its own */
+    memset(&c, 0, sizeof c);
+    CHECK_EQ(weft_graph_run(rt, sub), 0);
+    CHECK_EQ(atomic_load(&c.ran), SUB + 1);
+    CHECK_EQ(atomic_load(&c.bad), 0);
+    weft_graph_destroy(g);
+    weft_graph_destroy(sub);
+    weft_runtime_destroy(rt);
+}
+
+/* The diamond captured: its join waits for both branches. */
+TEST(cuda_graph_keeps_the_dependencies)
+{
+    weft_runtime_t *rt = make_sim_rt(2, 4);
+    diamond_t d;
+    weft_graph_t *sub = diamond_graph(&d);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *cg;
+    CHECK_EQ(weft_graph_add_cuda_graph(g, "diamond", sub, 1, &cg), 0);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_EQ(atomic_load(&d.d_ok), 1);
+    CHECK_EQ(weft_task_device(cg), 1);
+    weft_graph_destroy(g);
+    weft_graph_destroy(sub);
+    weft_runtime_destroy(rt);
+}
+
+static int f_sync(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    /* like cudaStreamSynchronize during capture: an event record, not a kernel */
+    void *e;
+    sim_event_create(weft_ctx_device(ctx), &e);
+    int rc = sim_record(e, weft_ctx_stream(ctx));
+    sim_event_destroy(0, e);
+    return rc;
+}
+
+/* What may not be captured fails the CUDA graph task with the reason;
+ * its dependents are cancelled; the runtime goes on. */
+static void bad_capture(weft_runtime_t *rt, weft_graph_t *sub, int device, int status, const char *msg)
+{
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *cg, *after = weft_graph_add(g, "after", cpu_task, NULL);
+    CHECK_EQ(weft_graph_add_cuda_graph(g, "cg", sub, device, &cg), 0);
+    CHECK_EQ(weft_task_after(after, cg), 0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(weft_task_status(cg), status);
+    CHECK_STR(weft_task_error(cg), msg);
+    CHECK_EQ(weft_task_state(after), WEFT_TASK_CANCELLED);
+    weft_graph_destroy(g);
+    weft_graph_destroy(sub);
+}
+
+TEST(cuda_graph_capture_rule_is_enforced)
+{
+    weft_runtime_t *rt = make_sim_rt(2, 2);
+    weft_graph_t *sub;
+    CHECK_EQ(weft_graph_create(&sub), 0);
+    weft_graph_add_cuda(sub, "gpu", f_nop, NULL);
+    weft_graph_add(sub, "host", cpu_task, NULL);
+    bad_capture(rt, sub, 0, WEFT_EINVAL,
+                "task 'host' of the captured graph is not a GPU task (a CUDA graph holds GPU tasks only)");
+
+    CHECK_EQ(weft_graph_create(&sub), 0);
+    CHECK_EQ(weft_graph_add_cuda_ex(sub, "elsewhere", f_nop, NULL, 1, &(weft_task_t *){NULL}), 0);
+    bad_capture(rt, sub, 0, WEFT_EINVAL,
+                "task 'elsewhere' of the captured graph names device 1 but the graph runs on device 0");
+
+    CHECK_EQ(weft_graph_create(&sub), 0);
+    weft_task_t *a = weft_graph_add_cuda(sub, "fine", f_nop, NULL);
+    weft_task_t *b = weft_graph_add_cuda(sub, "syncs", f_sync, NULL);
+    CHECK_EQ(weft_task_after(b, a), 0);
+    bad_capture(rt, sub, 0, WEFT_EDEVICE,
+                "task 'syncs' cannot be captured (its function may only enqueue work on weft_ctx_stream): "
+                "SIM error 900");
+
+    CHECK_EQ(weft_graph_create(&sub), 0);
+    weft_graph_add_cuda(sub, "five", f_returns_5, NULL);
+    bad_capture(rt, sub, 0, 5, "task 'five' of the captured graph returned 5");
+
+    weft_graph_t *inner;
+    CHECK_EQ(weft_graph_create(&inner), 0);
+    weft_graph_add_cuda(inner, "x", f_nop, NULL);
+    CHECK_EQ(weft_graph_create(&sub), 0);
+    CHECK_EQ(weft_graph_add_cuda_graph(sub, "nested", inner, 0, &(weft_task_t *){NULL}), 0);
+    bad_capture(rt, sub, 0, WEFT_EINVAL,
+                "task 'nested' of the captured graph is a CUDA graph task itself (captures do not nest)");
+    weft_graph_destroy(inner);
+
+    /* misuse */
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *t = (weft_task_t *)1;
+    CHECK_EQ(weft_graph_add_cuda_graph(NULL, "x", g, 0, &t), WEFT_EINVAL);
+    CHECK(t == NULL);
+    CHECK_EQ(weft_graph_add_cuda_graph(g, "x", NULL, 0, &t), WEFT_EINVAL);
+    CHECK_EQ(weft_graph_add_cuda_graph(g, "x", g, 0, &t), WEFT_EINVAL);
+    CHECK_EQ(weft_graph_add_cuda_graph(g, "x", g, 64, &t), WEFT_EINVAL);
+    CHECK_EQ(weft_graph_add_cuda_graph(g, "x", g, -2, &t), WEFT_EINVAL);
+    CHECK_EQ(weft_graph_add_cuda_graph(g, "x", g, 0, NULL), WEFT_EINVAL);
+    weft_graph_destroy(g);
+    /* the device still works */
+    diamond_t d;
+    sub = diamond_graph(&d);
+    CHECK_EQ(weft_graph_run(rt, sub), 0);
+    CHECK_EQ(atomic_load(&d.d_ok), 1);
+    weft_graph_destroy(sub);
     weft_runtime_destroy(rt);
 }
 
