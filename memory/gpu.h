@@ -42,6 +42,8 @@ size_t weft__gpumem_size(weft__gpumem_t *g, const void *p);
  * Errors as weft__gpumem_alloc. */
 int weft__gpumem_stats(weft__gpumem_t *g, weft_mem_kind_t kind, int device, weft_mem_stats_t *out);
 int weft__gpumem_reset_peak(weft__gpumem_t *g);
+/* Gives the cached pinned blocks back to CUDA. */
+void weft__gpumem_trim(weft__gpumem_t *g);
 /* Bytes in use without touching CUDA (for samplers): in_use[d] for each
  * device d that has held a block (bit d of the result), and *pinned. */
 uint64_t weft__gpumem_usage(weft__gpumem_t *g, size_t in_use[64], size_t *pinned);

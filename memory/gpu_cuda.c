@@ -7,10 +7,14 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "memory/memory.h"
 #include "memory/ptrmap.h"
 #include "runtime/base/base.h"
 
 #define MAX_DEVICES 64
+/* Freed pinned blocks kept for reuse (cudaHostAlloc costs milliseconds:
+ * it maps and locks the pages), up to this many bytes. */
+#define PINNED_CACHE_MAX ((size_t)256 << 20)
 
 
 typedef struct gstat {
@@ -31,7 +35,73 @@ struct weft__gpumem {
     gdev_t dev[MAX_DEVICES];
     gstat_t pinned;
     weft__ptrmap_t blocks;
+    /* freed pinned blocks, each of a size class's size */
+    struct {
+        void **p;
+        size_t *size;
+        size_t n, cap, bytes;
+    } cache;
 };
+
+/* Pinned blocks are made a size class's size, so that a freed one serves
+ * any later request of its class. */
+static size_t pinned_size(size_t bytes)
+{
+    return bytes <= WEFT_MEM_MAX_BYTES ? weft__mem_class_size(weft__mem_class(bytes)) : bytes;
+}
+
+/* A cached pinned block of exactly `size` bytes, or NULL (lock held). */
+static void *cache_take(weft__gpumem_t *g, size_t size)
+{
+    for (size_t i = g->cache.n; i-- > 0;)
+        if (g->cache.size[i] == size) {
+            void *p = g->cache.p[i];
+            g->cache.n--;
+            g->cache.p[i] = g->cache.p[g->cache.n];
+            g->cache.size[i] = g->cache.size[g->cache.n];
+            g->cache.bytes -= size;
+            return p;
+        }
+    return NULL;
+}
+
+/* Keeps a freed pinned block; false when the cache is full (lock held). */
+static bool cache_put(weft__gpumem_t *g, void *p, size_t size)
+{
+    if (g->cache.bytes + size > PINNED_CACHE_MAX)
+        return false;
+    if (g->cache.n == g->cache.cap) {
+        size_t cap = g->cache.cap ? g->cache.cap * 2 : 16;
+        void **np = weft__realloc(g->cache.p, cap * sizeof *np);
+        if (np)
+            g->cache.p = np;
+        size_t *ns = np ? weft__realloc(g->cache.size, cap * sizeof *ns) : NULL;
+        if (ns)
+            g->cache.size = ns;
+        if (!np || !ns)
+            return false;
+        g->cache.cap = cap;
+    }
+    g->cache.p[g->cache.n] = p;
+    g->cache.size[g->cache.n++] = size;
+    g->cache.bytes += size;
+    return true;
+}
+
+void weft__gpumem_trim(weft__gpumem_t *g)
+{
+    pthread_mutex_lock(&g->lock);
+    void **p = g->cache.p;
+    size_t n = g->cache.n;
+    g->cache.p = NULL;
+    g->cache.n = g->cache.cap = g->cache.bytes = 0;
+    weft__free(g->cache.size);
+    g->cache.size = NULL;
+    pthread_mutex_unlock(&g->lock);
+    for (size_t i = 0; i < n; i++)
+        cudaFreeHost(p[i]);
+    weft__free(p);
+}
 
 int weft__gpumem_create(weft__gpumem_t **out)
 {
@@ -131,14 +201,26 @@ int weft__gpumem_alloc(weft__gpumem_t *g, weft_mem_kind_t kind, int device, size
         return rc;
 
     void *p = NULL;
-    cudaError_t e;
+    cudaError_t e = cudaSuccess;
+    int cdev;
+    cudaStream_t cur = weft__stream_current(&cdev);
     if (kind == WEFT_MEM_PINNED) {
-        e = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
+        size_t size = pinned_size(bytes);
+        pthread_mutex_lock(&g->lock);
+        p = cache_take(g, size);
+        pthread_mutex_unlock(&g->lock);
+        if (!p)
+            e = cudaHostAlloc(&p, size, cudaHostAllocPortable);
     } else {
         int prev = 0;
         cudaGetDevice(&prev);
         e = cudaSetDevice(device);
-        if (e == cudaSuccess && pools) {
+        if (e == cudaSuccess && pools && cur && cdev == device) {
+            /* inside a GPU task on this device: in its stream's order,
+             * for the work enqueued on it from now on (and its GPU
+             * successors, which weft orders after it) */
+            e = cudaMallocAsync(&p, bytes, cur);
+        } else if (e == cudaSuccess && pools) {
             e = cudaMallocAsync(&p, bytes, stream);
             if (e == cudaSuccess)
                 e = cudaStreamSynchronize(stream); /* usable by any stream */
@@ -161,6 +243,8 @@ int weft__gpumem_alloc(weft__gpumem_t *g, weft_mem_kind_t kind, int device, size
     if (rc) {
         if (kind == WEFT_MEM_PINNED)
             cudaFreeHost(p);
+        else if (cur && cdev == device && pools)
+            cudaFreeAsync(p, cur);
         else
             cudaFree(p);
         return rc;
@@ -173,8 +257,20 @@ int weft__gpumem_alloc(weft__gpumem_t *g, weft_mem_kind_t kind, int device, size
 static void release(weft__gpumem_t *g, weft__ptrent_t b)
 {
     cudaError_t e;
+    int cdev;
+    cudaStream_t cur = weft__stream_current(&cdev);
     if (b.kind == WEFT_MEM_PINNED) {
-        e = cudaFreeHost(b.p);
+        /* pinned memory is only freed when every use of it is over, as
+         * free() (the caller's promise) */
+        size_t size = pinned_size(b.size);
+        pthread_mutex_lock(&g->lock);
+        bool kept = cache_put(g, b.p, size);
+        pthread_mutex_unlock(&g->lock);
+        e = kept ? cudaSuccess : cudaFreeHost(b.p);
+    } else if (cur && cdev == b.device && g->dev[b.device].pools) {
+        /* inside a GPU task on its device: after the work enqueued on the
+         * task's stream so far, without waiting */
+        e = cudaFreeAsync(b.p, cur);
     } else {
         int prev = 0;
         cudaGetDevice(&prev);
@@ -240,7 +336,7 @@ int weft__gpumem_stats(weft__gpumem_t *g, weft_mem_kind_t kind, int device, weft
         out->peak = s->peak;
         out->allocs = s->allocs;
         out->frees = s->frees;
-        out->reserved = s->in_use;
+        out->reserved = s->in_use + (kind == WEFT_MEM_PINNED ? g->cache.bytes : 0);
         if (kind == WEFT_MEM_DEVICE && g->dev[device].pools) {
             cudaMemPool_t mp;
             uint64_t held = 0;
@@ -299,6 +395,7 @@ void weft__gpumem_destroy(weft__gpumem_t *g)
             cudaStreamDestroy(g->dev[d].stream);
             cudaSetDevice(prev);
         }
+    weft__gpumem_trim(g);
     weft__free(g->blocks.tab);
     pthread_mutex_destroy(&g->lock);
     weft__free(g);

@@ -60,6 +60,11 @@ uint64_t weft__gpumem_usage(weft__gpumem_t *g, size_t in_use[64], size_t *pinned
     return 0;
 }
 
+void weft__gpumem_trim(weft__gpumem_t *g)
+{
+    (void)g;
+}
+
 int weft__gpumem_reset_peak(weft__gpumem_t *g)
 {
     (void)g;

@@ -1230,5 +1230,6 @@ int weft_mem_trim(weft_runtime_t *rt)
     if (!m)
         return WEFT_EINVAL;
     trim_to(&m->host, 0);
+    weft__gpumem_trim(m->gpu);
     return 0;
 }

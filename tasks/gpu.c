@@ -720,7 +720,9 @@ static int gpu_body(weft_ctx_t *ctx, void *arg)
     ops->last_error(); /* an earlier error of this thread is not ours */
     gcur_t cur = {ctx, gt, s->s, d}, *saved = tls_cur;
     tls_cur = &cur;
+    weft__stream_set(s->s, d);
     int rc = gt->fn(ctx, gt->arg);
+    weft__stream_set(saved ? saved->stream : NULL, saved ? saved->dev : -1);
     tls_cur = saved;
     err = ops->last_error();
     if (!err)
@@ -887,7 +889,9 @@ static int capture(weft__gpu_t *x, gcap_t *c, weft_ctx_t *ctx, gcur_t *cur)
         }
         gcur_t in = {ctx, gt, v->capture_s, d};
         tls_cur = &in;
+        weft__stream_set(v->capture_s, d);
         int frc = gt->fn(ctx, gt->arg);
+        weft__stream_set(cur->stream, d);
         tls_cur = cur;
         int lerr = ops->last_error();
         err = ops->capture_end(v->capture_s, &child);

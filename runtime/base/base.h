@@ -69,6 +69,14 @@ const weft__je_t *weft__je(void); /* NULL without jemalloc */
  * the default), and whether to bypass the thread cache. */
 int weft__je_flags(size_t align, int arena, bool no_tcache);
 
+/* ---- the GPU stream of the running GPU task (stream.c) ------------------ */
+/* Set by the GPU executor while a GPU task's function runs (NULL after);
+ * the pool allocates and frees device memory of that device on it, in
+ * stream order. */
+void weft__stream_set(void *stream, int dev);
+/* The stream (NULL: not in a GPU task's function) and its device. */
+void *weft__stream_current(int *dev);
+
 /* ---- clock (clock.c) --------------------------------------------------- */
 uint64_t weft__clock_ns(void); /* CLOCK_MONOTONIC, nanoseconds */
 

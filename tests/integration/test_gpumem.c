@@ -116,3 +116,91 @@ TEST(many_device_blocks)
     CHECK_EQ(s.frees, N);
     weft_runtime_destroy(rt);
 }
+
+/* Freed pinned blocks are kept for reuse (cudaHostAlloc is slow): a block
+ * of the same size class comes back, reserved counts the cache, and
+ * weft_mem_trim gives it back. */
+TEST(pinned_blocks_are_cached)
+{
+    weft_runtime_t *rt = make_rt(1, 0);
+    if (rt_gpus(rt) == 0)
+        SKIP("no CUDA device");
+    void *a, *b, *c;
+    CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_PINNED, 0, 100000, &a), 0);
+    weft_mem_free(rt, a);
+    weft_mem_stats_t s;
+    CHECK_EQ(weft_mem_stats_kind(rt, WEFT_MEM_PINNED, 0, &s), 0);
+    CHECK_EQ(s.in_use, 0);
+    CHECK(s.reserved >= 100000);
+    CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_PINNED, 0, 99000, &b), 0); /* same class */
+    CHECK(b == a);
+    CHECK_EQ(weft_mem_size(rt, b), 99000);
+    CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_PINNED, 0, 100000, &c), 0); /* none cached: a new one */
+    CHECK(c != b);
+    weft_mem_free(rt, b);
+    weft_mem_free(rt, c);
+    CHECK_EQ(weft_mem_trim(rt), 0);
+    CHECK_EQ(weft_mem_stats_kind(rt, WEFT_MEM_PINNED, 0, &s), 0);
+    CHECK_EQ(s.reserved, 0);
+    weft_runtime_destroy(rt);
+}
+
+#ifdef WEFT_TEST_CUDA
+typedef struct scratch {
+    weft_runtime_t *rt;
+    unsigned char *host;
+    int rc;
+} scratch_t;
+
+/* A GPU task that allocates device scratch memory, uses it and frees it,
+ * all in its stream's order (no synchronisation). */
+static int g_scratch(weft_ctx_t *ctx, void *arg)
+{
+    scratch_t *s = arg;
+    void *d = NULL;
+    cudaStream_t st = weft_ctx_stream(ctx);
+    if ((s->rc = weft_mem_alloc_kind(s->rt, WEFT_MEM_DEVICE, weft_ctx_device(ctx), 1 << 20, &d)) != 0)
+        return s->rc;
+    cudaMemsetAsync(d, 0x5a, 1 << 20, st);
+    cudaMemcpyAsync(s->host, d, 1 << 20, cudaMemcpyDeviceToHost, st);
+    weft_mem_free(s->rt, d);
+    return 0;
+}
+
+static int c_scratch_check(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    scratch_t *s = arg;
+    for (int i = 0; i < 1 << 20; i++)
+        if (s->host[i] != 0x5a)
+            return 9;
+    return 0;
+}
+
+TEST(device_memory_in_stream_order_inside_gpu_tasks)
+{
+    weft_runtime_t *rt = make_rt(2, 0);
+    if (rt_gpus(rt) == 0)
+        SKIP("no CUDA device");
+    scratch_t s = {rt, NULL, 0};
+    CHECK_EQ(weft_mem_alloc_kind(rt, WEFT_MEM_PINNED, 0, 1 << 20, (void **)&s.host), 0);
+    for (int round = 0; round < 20; round++) {
+        memset(s.host, 0, 1 << 20);
+        weft_graph_t *g;
+        CHECK_EQ(weft_graph_create(&g), 0);
+        weft_task_t *a = weft_graph_add_cuda(g, "scratch", g_scratch, &s);
+        weft_task_t *c = weft_graph_add(g, "check", c_scratch_check, &s);
+        CHECK_EQ(weft_task_after(c, a), 0);
+        CHECK_EQ(weft_graph_run(rt, g), 0);
+        CHECK_EQ(s.rc, 0);
+        weft_graph_destroy(g);
+    }
+    weft_mem_stats_t st;
+    CHECK_EQ(weft_mem_stats_kind(rt, WEFT_MEM_DEVICE, 0, &st), 0);
+    CHECK_EQ(st.in_use, 0);
+    CHECK_EQ(st.allocs, 20);
+    CHECK_EQ(st.frees, 20);
+    weft_mem_free(rt, s.host);
+    weft_runtime_destroy(rt);
+}
+#endif
