@@ -1,15 +1,17 @@
 /* memory/gpu — pinned host memory and CUDA device memory for the pool's
- * WEFT_MEM_PINNED and WEFT_MEM_DEVICE kinds. One backend file
- * (gpu_cuda.c, the only file of the module including the CUDA runtime's
- * header) and a fallback (gpu_none.c) for builds without CUDA, where every
- * call answers WEFT_ENOTSUP and says so once.
+ * WEFT_MEM_PINNED and WEFT_MEM_DEVICE kinds (memory/gpu.c), over one
+ * backend file (memory/gpu_raw_cuda.c, the only file of the module
+ * including the CUDA runtime's header) or a fallback (gpu_raw_none.c) for
+ * builds without CUDA, where every call answers WEFT_ENOTSUP and says so
+ * once per runtime.
  *
  * Device memory comes from each device's stream-ordered allocator
  * (cudaMallocAsync on the device's default memory pool, its release
  * threshold raised so that freed memory stays cached for reuse); pinned
  * memory from cudaHostAlloc (portable: usable with every device). Blocks
  * are kept in a table (pointer -> size, kind, device) for weft_mem_free,
- * weft_mem_size and the statistics. */
+ * weft_mem_size and the statistics. The GPU runtime's calls are behind
+ * memory/gpu_raw.h (CUDA, or none). */
 #ifndef WEFT_MEMORY_GPU_H
 #define WEFT_MEMORY_GPU_H
 
@@ -35,6 +37,9 @@ int weft__gpumem_alloc(weft__gpumem_t *g, weft_mem_kind_t kind, int device, size
  * finished the work queued so far, as cudaFree does) and returns true;
  * false when it is not. */
 bool weft__gpumem_free(weft__gpumem_t *g, void *p);
+/* The same for a block that no queued work uses any more (every stream
+ * that used it has been seen to finish): no device synchronisation. */
+bool weft__gpumem_free_idle(weft__gpumem_t *g, void *p);
 /* The size asked for p, or 0 when p is not one of g's blocks. */
 size_t weft__gpumem_size(weft__gpumem_t *g, const void *p);
 /* Statistics of one kind (device: for WEFT_MEM_DEVICE). reserved is what
@@ -47,5 +52,13 @@ void weft__gpumem_trim(weft__gpumem_t *g);
 /* Bytes in use without touching CUDA (for samplers): in_use[d] for each
  * device d that has held a block (bit d of the result), and *pinned. */
 uint64_t weft__gpumem_usage(weft__gpumem_t *g, size_t in_use[64], size_t *pinned);
+
+/* Copies an array of es-byte elements between any memories (host,
+ * pinned, device): shape[ndim] (ndim <= 16), strides in bytes for each
+ * side (any sign), as few 2-D copies as the layout allows. Enqueued on
+ * stream s (the caller's device current), or done at return when s is
+ * NULL. Errors: WEFT_EDEVICE (the CUDA error is logged), WEFT_ENOMEM. */
+int weft__gpumem_copy(weft__gpumem_t *g, int ndim, const int64_t *shape, char *dst, const int64_t *dstr,
+                      const char *src, const int64_t *sstr, size_t es, void *s);
 
 #endif

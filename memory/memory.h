@@ -13,6 +13,7 @@
 #include "runtime/topology.h"
 #include "scheduler/scheduler.h"
 #include "weft/memory.h"
+#include "weft/tensor.h"
 
 typedef struct weft__mem weft__mem_t;
 
@@ -40,6 +41,46 @@ void weft__mem_destroy(weft__mem_t *m);
 /* Pinned and device memory in use, without touching CUDA (the trace's
  * sampler): see weft__gpumem_usage. 0 when rt has no pool. */
 uint64_t weft__mem_gpu_usage(weft_runtime_t *rt, size_t in_use[64], size_t *pinned);
+
+/* Frees p (pinned or device memory) knowing that no queued work uses it
+ * any more: no device synchronisation (weft_mem_free waits for the device
+ * like cudaFree). Other blocks: as weft_mem_free. */
+void weft__mem_free_idle(weft_runtime_t *rt, void *p);
+/* Copies between any memories: see weft__gpumem_copy (memory/gpu.h). */
+int weft__mem_copy(weft_runtime_t *rt, int ndim, const int64_t *shape, char *dst, const int64_t *dstr,
+                   const char *src, const int64_t *sstr, size_t es, void *stream);
+
+/* ---- tensors in other memories (tensor.c), for the GPU executor -------- */
+
+/* A copy of a tensor in another memory (a mirror), made for the
+ * consumers of a published tensor that run there: contiguous, in device
+ * memory of `device`, or in pinned host memory (device -1). It lives as
+ * long as the tensor, or until the tensor is published again. */
+typedef struct weft__mirror {
+    weft_tensor_t *copy;
+    int device;
+    void *stream; /* the stream its copy was enqueued on (NULL: done) */
+    /* set by the maker: an event that fires after the copy, given back
+     * with drop(owner, device, ev) when the mirror goes */
+    void *ev;
+    const void *owner;
+    void (*drop)(const void *owner, int device, void *ev);
+} weft__mirror_t;
+
+/* The tensor t published (weft_ctx_publish) as its result in this run, or
+ * NULL. */
+weft_tensor_t *weft__task_tensor(const weft_task_t *t);
+/* t's mirrors are used under this lock (a spin lock: held for lookups
+ * and for enqueuing one copy). */
+void weft__tensor_lock(weft_tensor_t *t);
+void weft__tensor_unlock(weft_tensor_t *t);
+/* t's mirror on device (-1: host), or NULL. Lock held. */
+weft__mirror_t *weft__tensor_mirror(weft_tensor_t *t, int device);
+/* Makes t's mirror on device (-1: pinned host memory): allocates it (in
+ * the running GPU task's stream order when there is one) and enqueues
+ * the copy on stream s (NULL: copied at return). Lock held. Errors:
+ * WEFT_ENOMEM, WEFT_ENOTSUP (no such memory), WEFT_EDEVICE (the copy). */
+int weft__tensor_mirror_make(weft_tensor_t *t, int device, void *s, weft__mirror_t **out);
 
 /* Size classes (classes.c): 64-byte steps up to 256 B, then four per
  * doubling; every class size is a multiple of 64. */

@@ -1114,6 +1114,21 @@ void weft_mem_free(weft_runtime_t *rt, void *p)
         kind_free(m, k, r, p);
 }
 
+void weft__mem_free_idle(weft_runtime_t *rt, void *p)
+{
+    weft__mem_t *m = p && rt ? mem_of(rt) : NULL;
+    if (m && !owner(&m->host, p) && weft__gpumem_free_idle(m->gpu, p))
+        return;
+    weft_mem_free(rt, p);
+}
+
+int weft__mem_copy(weft_runtime_t *rt, int ndim, const int64_t *shape, char *dst, const int64_t *dstr,
+                   const char *src, const int64_t *sstr, size_t es, void *stream)
+{
+    weft__mem_t *m = mem_of(rt);
+    return m ? weft__gpumem_copy(m->gpu, ndim, shape, dst, dstr, src, sstr, es, stream) : WEFT_EINVAL;
+}
+
 size_t weft_mem_size(weft_runtime_t *rt, const void *p)
 {
     weft__mem_t *m = p ? mem_of(rt) : NULL;

@@ -1,6 +1,6 @@
 /* A table from block addresses to what the memory module knows of them
  * (size, kind, device), for blocks that the pool's address map does not
- * cover (pinned and device memory, memory/gpu_cuda.c). Open addressing
+ * cover (pinned and device memory, memory/gpu.c). Open addressing
  * with linear probing and backward-shift deletion (no tombstones); the
  * caller serialises. Header-only so that tests/unit/test_ptrmap.c checks
  * it without a GPU. */

@@ -3,9 +3,11 @@
 #include "weft/tensor.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
+#include "memory/memory.h"
 #include "runtime/base/base.h"
 
 typedef struct storage {
@@ -15,6 +17,7 @@ typedef struct storage {
     int64_t nelem; /* elements the block holds */
     weft_mem_kind_t kind;
     int device;
+    int idle_free; /* a mirror's: freed when nothing uses it any more */
 } storage_t;
 
 struct weft_tensor {
@@ -25,6 +28,10 @@ struct weft_tensor {
     int64_t strides[WEFT_TENSOR_MAX_DIMS]; /* elements */
     int64_t offset;                        /* elements from the block's start */
     storage_t *st;
+    /* copies in other memories (memory/memory.h), under mlock */
+    _Atomic int mlock;
+    int nmirrors;
+    weft__mirror_t *mirrors;
 };
 
 static const struct {
@@ -52,8 +59,24 @@ static void storage_release(storage_t *st)
 {
     if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) != 1)
         return;
-    weft_mem_free(st->rt, st->data);
+    if (st->idle_free)
+        weft__mem_free_idle(st->rt, st->data);
+    else
+        weft_mem_free(st->rt, st->data);
     weft__free(st);
+}
+
+static void mirrors_drop(weft_tensor_t *t)
+{
+    for (int i = 0; i < t->nmirrors; i++) {
+        weft__mirror_t *m = &t->mirrors[i];
+        if (m->ev && m->drop)
+            m->drop(m->owner, m->device, m->ev);
+        weft_tensor_release(m->copy);
+    }
+    weft__free(t->mirrors);
+    t->mirrors = NULL;
+    t->nmirrors = 0;
 }
 
 static weft_tensor_t *tensor_new(storage_t *st, weft_dtype_t dtype)
@@ -142,6 +165,7 @@ void weft_tensor_release(weft_tensor_t *t)
 {
     if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
         return;
+    mirrors_drop(t);
     storage_release(t->st);
     weft__free(t);
 }
@@ -241,8 +265,10 @@ int weft_tensor_view(weft_tensor_t *t, int ndim, const int64_t *shape, const int
     if (!v)
         return WEFT_ENOMEM;
     v->ndim = ndim;
-    memcpy(v->shape, shape, (size_t)ndim * sizeof *shape);
-    memcpy(v->strides, strides, (size_t)ndim * sizeof *strides);
+    if (ndim) {
+        memcpy(v->shape, shape, (size_t)ndim * sizeof *shape);
+        memcpy(v->strides, strides, (size_t)ndim * sizeof *strides);
+    }
     v->offset = base;
     *out = v;
     return 0;
@@ -499,28 +525,52 @@ static void copy_one(char *elem, void *ud)
     }
 }
 
+/* src's elements into dst by the GPU runtime's copies (any memories),
+ * enqueued on stream s or (NULL) done at return. */
+static int copy_between(weft_tensor_t *dst, const weft_tensor_t *src, void *s)
+{
+    int64_t ds[WEFT_TENSOR_MAX_DIMS], ss[WEFT_TENSOR_MAX_DIMS];
+    int64_t es = (int64_t)weft_dtype_size(dst->dtype);
+    for (int i = 0; i < dst->ndim; i++) {
+        ds[i] = dst->strides[i] * es;
+        ss[i] = src->strides[i] * es;
+    }
+    return weft__mem_copy(dst->st->rt, dst->ndim, dst->shape, dst->st->data + dst->offset * es, ds,
+                          src->st->data + src->offset * es, ss, (size_t)es, s);
+}
+
+/* Through a contiguous copy of src in its own memory kind. */
+static int copy_through(weft_tensor_t *dst, const weft_tensor_t *src)
+{
+    weft_tensor_t *tmp;
+    int rc = weft_tensor_create(src->st->rt, src->dtype, src->ndim, src->shape, src->st->kind, src->st->device,
+                                &tmp);
+    if (rc)
+        return rc;
+    rc = weft_tensor_copy(tmp, src);
+    if (!rc)
+        rc = weft_tensor_copy(dst, tmp);
+    weft_tensor_release(tmp);
+    return rc;
+}
+
 int weft_tensor_copy(weft_tensor_t *dst, const weft_tensor_t *src)
 {
     if (!dst || !src || dst->dtype != src->dtype || dst->ndim != src->ndim ||
         memcmp(dst->shape, src->shape, (size_t)dst->ndim * sizeof dst->shape[0]))
         return WEFT_EINVAL;
-    if (!on_host(dst) || !on_host(src))
-        return WEFT_ENOTSUP;
     size_t es = weft_dtype_size(dst->dtype);
+    if (!on_host(dst) || !on_host(src)) {
+        if (dst->st == src->st) /* they may overlap */
+            return copy_through(dst, src);
+        return copy_between(dst, src, NULL);
+    }
     if (weft_tensor_is_contiguous(dst) && weft_tensor_is_contiguous(src)) {
         memmove(weft_tensor_data(dst), weft_tensor_data(src), (size_t)weft_tensor_numel(src) * es);
         return 0;
     }
-    if (dst->st == src->st) { /* they may overlap: through a contiguous copy of src */
-        weft_tensor_t *tmp;
-        int rc = weft_tensor_create(src->st->rt, src->dtype, src->ndim, src->shape, WEFT_MEM_HOST, 0, &tmp);
-        if (rc)
-            return rc;
-        weft_tensor_copy(tmp, src);
-        weft_tensor_copy(dst, tmp);
-        weft_tensor_release(tmp);
-        return 0;
-    }
+    if (dst->st == src->st) /* they may overlap */
+        return copy_through(dst, src);
     copy_arg_t c = {.src = src, .off = src->offset, .size = es};
     each(dst, copy_one, &c);
     return 0;
@@ -537,5 +587,67 @@ int weft_ctx_publish(weft_ctx_t *ctx, weft_tensor_t *t)
 {
     if (!ctx || !t)
         return WEFT_EINVAL;
-    return weft_ctx_share_result(ctx, t, release_result);
+    int rc = weft_ctx_share_result(ctx, t, release_result);
+    if (rc == 0) { /* copies of what it held before are stale */
+        weft__tensor_lock(t);
+        mirrors_drop(t);
+        weft__tensor_unlock(t);
+    }
+    return rc;
+}
+
+weft_tensor_t *weft__task_tensor(const weft_task_t *t)
+{
+    void (*dtor)(void *);
+    void *r = weft__task_result(t, &dtor);
+    return dtor == release_result ? r : NULL;
+}
+
+/* ---- copies in other memories (memory/memory.h) ------------------------------ */
+
+void weft__tensor_lock(weft_tensor_t *t)
+{
+    for (int spins = 0;; spins++) {
+        int zero = 0;
+        if (atomic_compare_exchange_weak_explicit(&t->mlock, &zero, 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return;
+        if (spins > 64)
+            sched_yield();
+    }
+}
+
+void weft__tensor_unlock(weft_tensor_t *t)
+{
+    atomic_store_explicit(&t->mlock, 0, memory_order_release);
+}
+
+weft__mirror_t *weft__tensor_mirror(weft_tensor_t *t, int device)
+{
+    for (int i = 0; i < t->nmirrors; i++)
+        if (t->mirrors[i].device == device)
+            return &t->mirrors[i];
+    return NULL;
+}
+
+int weft__tensor_mirror_make(weft_tensor_t *t, int device, void *s, weft__mirror_t **out)
+{
+    weft__mirror_t *grown = weft__realloc(t->mirrors, (size_t)(t->nmirrors + 1) * sizeof *grown);
+    if (!grown)
+        return WEFT_ENOMEM;
+    t->mirrors = grown;
+    weft_tensor_t *c;
+    int rc = weft_tensor_create(t->st->rt, t->dtype, t->ndim, t->shape,
+                                device < 0 ? WEFT_MEM_PINNED : WEFT_MEM_DEVICE, device, &c);
+    if (rc)
+        return rc;
+    c->st->idle_free = 1;
+    if ((rc = copy_between(c, t, s)) != 0) {
+        weft_tensor_release(c);
+        return rc;
+    }
+    weft__mirror_t *m = &t->mirrors[t->nmirrors++];
+    *m = (weft__mirror_t){.copy = c, .device = device, .stream = s};
+    *out = m;
+    return 0;
 }

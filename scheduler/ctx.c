@@ -10,6 +10,11 @@ static inline weft_task_t *cur(const weft_ctx_t *ctx)
     return ctx ? ctx->task : NULL;
 }
 
+weft_task_t *weft__ctx_task(const weft_ctx_t *ctx)
+{
+    return cur(ctx);
+}
+
 int weft_ctx_worker(const weft_ctx_t *ctx)
 {
     return ctx && ctx->w ? ctx->w->index : -1;
@@ -37,8 +42,8 @@ int weft_ctx_set_result(weft_ctx_t *ctx, void *result, void (*dtor)(void *))
         return WEFT_EINVAL;
     if (t->flags & TASK_F_RESULT)
         weft__graph_release_result(t);
-    t->result = result;
     t->dtor = dtor;
+    atomic_store_explicit(&t->result, result, memory_order_release);
     t->flags |= TASK_F_RESULT;
     /* relaxed: read only after the run has completed (acquire on done). */
     if (!atomic_load_explicit(&t->graph->has_dtor, memory_order_relaxed))
@@ -75,7 +80,7 @@ int weft_ctx_dep_result(const weft_ctx_t *ctx, const weft_task_t *dep, void **ou
         return WEFT_EINVAL;
     for (int32_t i = 0; i < t->ndeps; i++)
         if (t->pred[i] == dep) {
-            *out = dep->result;
+            *out = atomic_load_explicit(&dep->result, memory_order_relaxed);
             return 0;
         }
     return WEFT_EINVAL;
@@ -86,7 +91,7 @@ int weft_ctx_dep_result_at(const weft_ctx_t *ctx, size_t i, void **out)
     weft_task_t *t = cur(ctx);
     if (!t || !out || i >= (size_t)t->ndeps)
         return WEFT_EINVAL;
-    *out = t->pred[i]->result;
+    *out = atomic_load_explicit(&t->pred[i]->result, memory_order_relaxed);
     return 0;
 }
 

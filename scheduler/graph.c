@@ -164,12 +164,13 @@ int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, 
     t->succ = t->succ_inline;
     t->pred = t->pred_inline;
     t->name = copy;
-    t->result = NULL;
+    atomic_init(&t->result, NULL);
     t->dtor = NULL;
     atomic_init(&t->rc, 0);
     t->index = (uint32_t)i;
     t->next = NULL;
     atomic_init(&t->pending, 0);
+    atomic_init(&t->consumers, 0);
     t->mem_tag = 0;
     g->ntasks = i + 1;
     g->src[g->nsrc - 1].hi = i + 1;
@@ -494,15 +495,21 @@ int weft__graph_prepare(weft_graph_t *g)
     return 0;
 }
 
+void weft__graph_drop_result(weft_task_t *t)
+{
+    void *r = atomic_exchange_explicit(&t->result, NULL, memory_order_acq_rel);
+    if (!r)
+        return;
+    void (*d)(void *) = t->dtor;
+    t->dtor = NULL;
+    if (d)
+        d(r);
+}
+
 void weft__graph_release_result(weft_task_t *t)
 {
-    void *r = t->result;
-    void (*d)(void *) = t->dtor;
-    t->result = NULL;
-    t->dtor = NULL;
+    weft__graph_drop_result(t);
     t->flags &= (uint16_t)~(TASK_F_RESULT | TASK_F_SHARED);
-    if (d && r)
-        d(r);
 }
 
 /* ==== executors' extensions ============================================== */
@@ -582,6 +589,13 @@ weft_task_t *weft__task_succ(const weft_task_t *t, size_t i)
     return t->succ[i];
 }
 
+void *weft__task_result(const weft_task_t *t, void (**dtor)(void *))
+{
+    void *r = atomic_load_explicit(&t->result, memory_order_acquire);
+    *dtor = r ? t->dtor : NULL;
+    return r;
+}
+
 const char *weft_task_error(const weft_task_t *t)
 {
     if (!t || (t->flags & TASK_F_CHILD) || graph_busy(t->graph) || t->state != WEFT_TASK_FAILED)
@@ -645,5 +659,5 @@ const char *weft_task_name(const weft_task_t *t)
 
 void *weft_task_result(const weft_task_t *t)
 {
-    return t ? t->result : NULL;
+    return t ? atomic_load_explicit(&t->result, memory_order_relaxed) : NULL;
 }

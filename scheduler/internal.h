@@ -48,13 +48,16 @@ struct weft_task {
     weft_task_t **pred;
     weft_task_t *pred_inline[TASK_PRED_INLINE];
     const char *name;           /* NULL = unnamed */
-    void *result;
-    void (*dtor)(void *);
+    /* the result: taken with an atomic exchange by whoever releases it (a
+     * shared result's last consumer may run on another thread than the
+     * producer's, which may still be finishing: see weft__graph_drop_result) */
+    void *_Atomic result;
+    void (*dtor)(void *);       /* read and cleared by the result's taker only */
     _Atomic int32_t rc;         /* failure code (own, or a child's) */
     uint32_t index;
     weft_task_t *next;          /* intrusive lists (validation, overflow) */
     _Atomic int32_t pending;    /* 1 + live children while spawning */
-    _Atomic int32_t consumers;  /* TASK_F_SHARED: successors yet to finish */
+    _Atomic int32_t consumers;  /* a shared result: successors yet to finish (0: none shared) */
     uint64_t mem_tag;           /* the memory tracker's word (weft__task_mem_tag) */
 };
 
@@ -247,6 +250,8 @@ static inline int weft__task_ext(const weft_task_t *t)
 /* graph.c */
 int weft__graph_prepare(weft_graph_t *g);   /* validate + collect sources */
 void weft__graph_release_result(weft_task_t *t);
+/* The same from any thread, without touching t's flags (the owner's). */
+void weft__graph_drop_result(weft_task_t *t);
 
 /* worker.c */
 weft_worker_t *weft__worker_current(const weft_pool_t *p);

@@ -108,6 +108,10 @@ size_t weft__task_ndeps(const weft_task_t *t);
 weft_task_t *weft__task_pred(const weft_task_t *t, size_t i);
 size_t weft__task_nsucc(const weft_task_t *t);
 weft_task_t *weft__task_succ(const weft_task_t *t, size_t i);
+/* t's result in this run (NULL: none) and its destructor into *dtor. */
+void *weft__task_result(const weft_task_t *t, void (**dtor)(void *));
+/* The task ctx runs. */
+weft_task_t *weft__ctx_task(const weft_ctx_t *ctx);
 /* The pool running the task ctx belongs to. */
 weft_pool_t *weft__ctx_pool(const weft_ctx_t *ctx);
 /* See above. */

@@ -439,10 +439,12 @@ static void consume(weft_task_t *t)
 {
     for (int32_t i = 0; i < t->ndeps; i++) {
         weft_task_t *p = t->pred[i];
-        /* acq_rel: the last consumer sees the others done with the result */
-        if ((p->flags & TASK_F_SHARED) &&
+        /* not p's flags: a GPU task's successors released early may finish
+         * while its worker still writes them. acq_rel: the last consumer
+         * sees the others done with the result. */
+        if (atomic_load_explicit(&p->consumers, memory_order_relaxed) > 0 &&
             atomic_fetch_sub_explicit(&p->consumers, 1, memory_order_acq_rel) == 1)
-            weft__graph_release_result(p);
+            weft__graph_drop_result(p);
     }
 }
 
@@ -660,8 +662,10 @@ static weft_task_t *run_one(weft_worker_t *w, weft_task_t *t)
             uint64_t now = weft__tick();
             weft__trace_task(w->trace, w->index, t, TEV_SKIP, state, now, now, 0);
         }
-        if (t->flags & TASK_F_RESULT)
-            weft__graph_release_result(t); /* no stale result from a past run */
+        /* no stale result from a past run; a shared one of this run (a
+         * failed task's) goes with its last consumer, which may be running */
+        if ((t->flags & TASK_F_RESULT) && !atomic_load_explicit(&t->consumers, memory_order_acquire))
+            weft__graph_release_result(t);
         if (state != WEFT_TASK_FAILED) {
             atomic_store_explicit(&t->rc, 0, memory_order_relaxed);
             t->flags &= (uint16_t)~TASK_F_RC;

@@ -49,6 +49,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "memory/memory.h"
 #include "runtime/base/base.h"
 #include "scheduler/scheduler.h"
 #include "tasks/gpu_ops.h"
@@ -158,6 +159,7 @@ typedef struct gcur {
     gtask_t *gt;
     void *stream;
     int dev;
+    int capturing; /* a task of a CUDA graph task's subgraph, at capture */
 } gcur_t;
 static _Thread_local gcur_t *tls_cur;
 
@@ -654,7 +656,126 @@ static gstream_t *place_stream(weft__gpu_t *x, gtask_t *gt, int d)
     return best;
 }
 
+/* ==== tensors between memories ================================================== */
+
+static void mirror_drop(const void *owner, int device, void *ev)
+{
+    event_give(owner, device, 0, ev);
+}
+
+/* A tensor result in device memory, of a GPU task with successors that
+ * are not GPU tasks: copied to pinned host memory on its stream after its
+ * work (and before its event), so that those successors read it on the
+ * host when they start. */
+static int result_to_host(gtask_t *gt, void *s)
+{
+    weft_task_t *t = gt->task;
+    weft_tensor_t *r = weft__task_tensor(t);
+    if (!r || weft_tensor_kind(r) != WEFT_MEM_DEVICE)
+        return 0;
+    size_t ns = weft__task_nsucc(t), i = 0;
+    while (i < ns && weft__task_is_ext(weft__task_succ(t, i)))
+        i++;
+    if (i == ns)
+        return 0;
+    weft__mirror_t *m;
+    weft__tensor_lock(r);
+    int rc = weft__tensor_mirror(r, -1) ? 0 : weft__tensor_mirror_make(r, -1, s, &m);
+    weft__tensor_unlock(r);
+    if (rc) {
+        char lb[32];
+        snprintf(gt->msg, sizeof gt->msg, "cannot copy its tensor result to host memory for task '%s' (%s)",
+                 weft__task_label(weft__task_succ(t, i), lb, sizeof lb), weft_strerror(rc));
+    }
+    return rc;
+}
+
+/* dep's tensor r on the running GPU task's device (cur): r itself when it
+ * is there, else a copy made on its stream (the first consumer on the
+ * device makes it; the others wait for its event). */
+static int tensor_to_device(weft__gpu_t *x, gcur_t *cur, weft_task_t *dep, weft_tensor_t *r,
+                            weft_tensor_t **out)
+{
+    if (weft_tensor_kind(r) == WEFT_MEM_DEVICE && weft_tensor_device(r) == cur->dev) {
+        *out = r;
+        return 0;
+    }
+    const weft__gpu_ops_t *ops = x->ops;
+    int rc = 0, err = 0;
+    weft__tensor_lock(r);
+    weft__mirror_t *m = weft__tensor_mirror(r, cur->dev);
+    void *ev = NULL;
+    if (m) {
+        if (m->stream != cur->stream)
+            err = ops->wait(cur->stream, m->ev);
+    } else if ((err = event_take(ops, cur->dev, 0, &ev)) == 0) {
+        rc = weft__tensor_mirror_make(r, cur->dev, cur->stream, &m);
+        if (rc == 0) {
+            *m = (weft__mirror_t){m->copy, cur->dev, cur->stream, ev, ops, mirror_drop};
+            if ((err = ops->record(ev, cur->stream)) != 0)
+                m->device = -2; /* not ordered for other streams: no one's */
+        } else {
+            event_give(ops, cur->dev, 0, ev);
+        }
+    }
+    weft_tensor_t *copy = m && !rc ? m->copy : NULL; /* m moves when the list grows */
+    weft__tensor_unlock(r);
+    gtask_t *gt = cur->gt;
+    char lb[32];
+    if (rc) {
+        snprintf(gt->msg, sizeof gt->msg, "cannot copy the tensor result of '%s' to device %d (%s)",
+                 weft__task_label(dep, lb, sizeof lb), cur->dev, weft_strerror(rc));
+        return rc;
+    }
+    if (err)
+        return device_error(x, gt, err);
+    *out = copy;
+    return 0;
+}
+
+int weft_ctx_dep_tensor(const weft_ctx_t *ctx, size_t i, weft_tensor_t **out)
+{
+    if (!out)
+        return WEFT_EINVAL;
+    *out = NULL;
+    if (!ctx || i >= weft_ctx_ndeps(ctx))
+        return WEFT_EINVAL;
+    gcur_t *cur = tls_cur;
+    if (cur && cur->ctx == ctx && cur->capturing)
+        return WEFT_ESTATE; /* a captured function's results are not passed */
+    weft_task_t *dep = weft__task_pred(weft__ctx_task(ctx), i);
+    weft_tensor_t *r = weft__task_tensor(dep);
+    if (!r)
+        return WEFT_EINVAL;
+    if (cur && cur->ctx == ctx) {
+        weft__gpu_t *x = weft__pool_executor(weft__ctx_pool(ctx), WEFT__EXEC_GPU);
+        return tensor_to_device(x, cur, dep, r, out);
+    }
+    if (weft_tensor_kind(r) != WEFT_MEM_DEVICE) {
+        *out = r;
+        return 0;
+    }
+    /* a CPU task: the copy its GPU producer made after its work, or one
+     * made now */
+    weft__mirror_t *m;
+    weft__tensor_lock(r);
+    int rc = (m = weft__tensor_mirror(r, -1)) != NULL ? 0 : weft__tensor_mirror_make(r, -1, NULL, &m);
+    if (rc == 0)
+        *out = m->copy;
+    weft__tensor_unlock(r);
+    return rc;
+}
+
 /* ==== the task body ============================================================= */
+
+/* Waits on this worker for gt's recorded event (rare paths only). */
+static int wait_work(weft__gpu_t *x, gtask_t *gt)
+{
+    int r;
+    while ((r = x->ops->query(gt->ev)) == WEFT__GPU_PENDING)
+        nap(20);
+    return r ? device_error(x, gt, r) : 0;
+}
 
 static int gpu_body(weft_ctx_t *ctx, void *arg)
 {
@@ -718,7 +839,7 @@ static int gpu_body(weft_ctx_t *ctx, void *arg)
         gt->tr = tr;
     }
     ops->last_error(); /* an earlier error of this thread is not ours */
-    gcur_t cur = {ctx, gt, s->s, d}, *saved = tls_cur;
+    gcur_t cur = {ctx, gt, s->s, d, 0}, *saved = tls_cur;
     tls_cur = &cur;
     weft__stream_set(s->s, d);
     int rc = gt->fn(ctx, gt->arg);
@@ -729,6 +850,12 @@ static int gpu_body(weft_ctx_t *ctx, void *arg)
         err = ops->set_device(d); /* the function may have switched devices */
     if (rc)
         return rc;
+    if (!err && (rc = result_to_host(gt, s->s)) != 0) {
+        /* its result goes when the task fails: after its work */
+        if (ops->record(gt->ev, s->s) == 0)
+            wait_work(x, gt);
+        return rc;
+    }
     if (err || (err = ops->record(gt->ev, s->s)) != 0)
         return device_error(x, gt, err);
     gt->stream = s;
@@ -737,11 +864,9 @@ static int gpu_body(weft_ctx_t *ctx, void *arg)
     if (drc) {
         /* Stopping (or out of memory): nothing may outlive the run, so the
          * work is waited for here, on this worker (rare). */
-        int r;
-        while ((r = ops->query(gt->ev)) == WEFT__GPU_PENDING)
-            nap(20);
+        int r = wait_work(x, gt);
         if (r)
-            return device_error(x, gt, r);
+            return r;
         atomic_store_explicit(&gt->fired_run, run, memory_order_release);
         return drc == WEFT_ECANCELED ? 0 : drc;
     }
@@ -887,7 +1012,7 @@ static int capture(weft__gpu_t *x, gcap_t *c, weft_ctx_t *ctx, gcur_t *cur)
             snprintf(og->msg, sizeof og->msg, "task '%s' cannot be captured: ", name);
             break;
         }
-        gcur_t in = {ctx, gt, v->capture_s, d};
+        gcur_t in = {ctx, gt, v->capture_s, d, 1};
         tls_cur = &in;
         weft__stream_set(v->capture_s, d);
         int frc = gt->fn(ctx, gt->arg);

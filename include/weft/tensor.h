@@ -92,9 +92,13 @@ WEFT_API int weft_tensor_fill(weft_tensor_t *t, double value);
 WEFT_API int weft_tensor_get(const weft_tensor_t *t, const int64_t *index, double *out);
 WEFT_API int weft_tensor_set(weft_tensor_t *t, const int64_t *index, double value);
 /* Copies src's elements into dst (same dtype and shape; any strides, any
- * memory kinds; overlapping views of one storage are copied as if through
- * a temporary). Errors: WEFT_EINVAL (NULL, dtype or shape differ),
- * WEFT_ENOMEM, WEFT_ENOTSUP (device memory in this build). */
+ * memory kinds — host, pinned, device, across devices —; overlapping views
+ * of one storage are copied as if through a temporary). Done at return
+ * (device memory: as cudaMemcpy, after nothing but the copy itself: the
+ * caller orders it after the work that wrote src). Errors: WEFT_EINVAL
+ * (NULL, dtype or shape differ), WEFT_ENOMEM, WEFT_ENOTSUP (device memory
+ * in a build or on a machine without CUDA), WEFT_EDEVICE (a CUDA error,
+ * logged). */
 WEFT_API int weft_tensor_copy(weft_tensor_t *dst, const weft_tensor_t *src);
 
 /* Publishes t as the running task's result: the task's successors read it
@@ -104,6 +108,30 @@ WEFT_API int weft_tensor_copy(weft_tensor_t *dst, const weft_tensor_t *src);
  * over the caller's reference. Errors: WEFT_EINVAL (NULL, or a spawned
  * child task), in which case the caller keeps its reference. */
 WEFT_API int weft_ctx_publish(weft_ctx_t *ctx, weft_tensor_t *t);
+
+/* The tensor the i-th dependency published (weft_ctx_publish), in memory
+ * the running task can use — the way to read tensors across devices:
+ *  - in a GPU task (weft/cuda.h) on device d: device memory of d. A
+ *    tensor elsewhere (host, pinned, another device) is copied there on
+ *    the task's stream, ahead of the work the function enqueues after this
+ *    call; the dependency's other consumers on d share that copy (on
+ *    other streams they wait for it with an event, never on the host);
+ *  - in any other task: host-accessible memory. A GPU task whose result is
+ *    in device memory and that has successors other than GPU tasks copies
+ *    it to pinned host memory on its stream after its work, before its
+ *    completion event: those successors find it ready when they start
+ *    (a tensor in device memory published by a CPU task is copied at this
+ *    call instead).
+ * Copies are contiguous, borrowed (valid while the task runs; they live
+ * with the published tensor and go with it), and for reading: what a
+ * consumer writes to one is neither seen by the producer nor copied back.
+ * Publishing the tensor again drops its copies. Errors: WEFT_EINVAL (NULL,
+ * i out of range, the dependency published no tensor), WEFT_ESTATE (in a
+ * function being captured into a CUDA graph), WEFT_ENOMEM, WEFT_ENOTSUP
+ * (no such memory in this build or machine), WEFT_EDEVICE (the copy
+ * failed); a GPU task returning the error fails with the reason in
+ * weft_task_error. */
+WEFT_API int weft_ctx_dep_tensor(const weft_ctx_t *ctx, size_t i, weft_tensor_t **out);
 
 #ifdef __cplusplus
 }

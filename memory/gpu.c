@@ -1,12 +1,14 @@
-/* Pinned host memory and CUDA device memory (memory/gpu.h). */
+/* Pinned host memory and CUDA device memory (memory/gpu.h): blocks,
+ * statistics, the pinned cache and strided copies, over the GPU runtime's
+ * calls (memory/gpu_raw.h). */
 #include "memory/gpu.h"
 
-#include <cuda_runtime.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "memory/gpu_raw.h"
 #include "memory/memory.h"
 #include "memory/ptrmap.h"
 #include "runtime/base/base.h"
@@ -23,13 +25,21 @@ typedef struct gstat {
 } gstat_t;
 
 typedef struct gdev {
-    int ready;           /* set up at its first block */
-    int pools;           /* has the stream-ordered allocator */
-    cudaStream_t stream; /* allocations and frees outside GPU tasks */
+    int ready;    /* set up at its first block */
+    int pools;    /* has the stream-ordered allocator */
+    void *stream; /* allocations and frees outside GPU tasks */
     gstat_t st;
 } gdev_t;
 
+static _Atomic(const weft__gpuraw_t *) g_raw;
+
+void weft__gpumem_set_raw(const weft__gpuraw_t *raw)
+{
+    atomic_store(&g_raw, raw);
+}
+
 struct weft__gpumem {
+    const weft__gpuraw_t *raw;
     pthread_mutex_t lock;
     int ndev; /* -1 until the first call */
     gdev_t dev[MAX_DEVICES];
@@ -99,7 +109,7 @@ void weft__gpumem_trim(weft__gpumem_t *g)
     g->cache.size = NULL;
     pthread_mutex_unlock(&g->lock);
     for (size_t i = 0; i < n; i++)
-        cudaFreeHost(p[i]);
+        g->raw->host_free(p[i]);
     weft__free(p);
 }
 
@@ -108,6 +118,8 @@ int weft__gpumem_create(weft__gpumem_t **out)
     weft__gpumem_t *g = weft__calloc(1, sizeof *g);
     if (!g)
         return WEFT_ENOMEM;
+    const weft__gpuraw_t *raw = atomic_load(&g_raw);
+    g->raw = raw ? raw : &weft__gpuraw_default;
     pthread_mutex_init(&g->lock, NULL);
     g->ndev = -1;
     *out = g;
@@ -121,19 +133,17 @@ static int devices(weft__gpumem_t *g)
 {
     if (g->ndev >= 0)
         return g->ndev;
-    int n = 0;
-    cudaError_t e = cudaGetDeviceCount(&n);
-    if (e != cudaSuccess || n <= 0) {
-        weft__log("pinned and device memory: no CUDA device (%s)",
-                  e != cudaSuccess ? cudaGetErrorString(e) : "the driver sees none");
-        cudaGetLastError(); /* not sticky: clear it */
+    char why[200] = "";
+    int n = g->raw->devices(why, sizeof why);
+    if (n <= 0) {
+        weft__log("pinned and device memory: %s", why);
         n = 0;
     }
     g->ndev = n < MAX_DEVICES ? n : MAX_DEVICES;
     return g->ndev;
 }
 
-/* Sets device d up for allocations (lock held): its default memory pool
+/* Sets device d up for allocations (lock held): its stream-ordered pool
  * keeps what is freed (up to the release threshold) and a stream of its
  * own orders allocations made outside GPU tasks. */
 static int device_ready(weft__gpumem_t *g, int d)
@@ -141,27 +151,11 @@ static int device_ready(weft__gpumem_t *g, int d)
     gdev_t *v = &g->dev[d];
     if (v->ready)
         return 0;
-    int prev = 0;
-    cudaGetDevice(&prev);
-    cudaError_t e = cudaSetDevice(d);
-    int pools = 0;
-    if (e == cudaSuccess)
-        e = cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, d);
-    if (e == cudaSuccess && pools) {
-        cudaMemPool_t mp;
-        e = cudaDeviceGetDefaultMemPool(&mp, d);
-        uint64_t keep = UINT64_C(1) << 30; /* like the host pool's default cache limit */
-        if (e == cudaSuccess)
-            e = cudaMemPoolSetAttribute(mp, cudaMemPoolAttrReleaseThreshold, &keep);
-    }
-    if (e == cudaSuccess)
-        e = cudaStreamCreateWithFlags(&v->stream, cudaStreamNonBlocking);
-    cudaSetDevice(prev);
-    if (e != cudaSuccess) {
-        weft__log("device memory: CUDA device %d cannot be used: %s", d, cudaGetErrorString(e));
+    int e = g->raw->prepare(d, &v->pools, &v->stream);
+    if (e) {
+        weft__log("device memory: CUDA device %d cannot be used: %s", d, g->raw->describe(e));
         return WEFT_ENOTSUP;
     }
-    v->pools = pools;
     v->ready = 1;
     return 0;
 }
@@ -172,11 +166,6 @@ static void count_alloc(gstat_t *s, size_t bytes)
     s->allocs++;
     if (s->in_use > s->peak)
         s->peak = s->in_use;
-}
-
-static int cuda_rc(cudaError_t e)
-{
-    return e == cudaErrorMemoryAllocation ? WEFT_ENOMEM : WEFT_ENOTSUP;
 }
 
 int weft__gpumem_alloc(weft__gpumem_t *g, weft_mem_kind_t kind, int device, size_t bytes, void **out)
@@ -194,46 +183,34 @@ int weft__gpumem_alloc(weft__gpumem_t *g, weft_mem_kind_t kind, int device, size
     } else if (kind == WEFT_MEM_DEVICE) {
         rc = device_ready(g, device);
     }
-    cudaStream_t stream = rc == 0 && kind == WEFT_MEM_DEVICE ? g->dev[device].stream : NULL;
+    void *stream = rc == 0 && kind == WEFT_MEM_DEVICE ? g->dev[device].stream : NULL;
     int pools = rc == 0 && kind == WEFT_MEM_DEVICE ? g->dev[device].pools : 0;
     pthread_mutex_unlock(&g->lock);
     if (rc)
         return rc;
 
+    const weft__gpuraw_t *raw = g->raw;
     void *p = NULL;
-    cudaError_t e = cudaSuccess;
-    int cdev;
-    cudaStream_t cur = weft__stream_current(&cdev);
+    int e = 0, cdev;
+    void *cur = weft__stream_current(&cdev);
+    /* inside a GPU task on this device: in its stream's order, for the
+     * work enqueued on it from now on (and its GPU successors, which weft
+     * orders after it) */
+    int ordered = pools && cur && cdev == device;
     if (kind == WEFT_MEM_PINNED) {
         size_t size = pinned_size(bytes);
         pthread_mutex_lock(&g->lock);
         p = cache_take(g, size);
         pthread_mutex_unlock(&g->lock);
         if (!p)
-            e = cudaHostAlloc(&p, size, cudaHostAllocPortable);
+            e = raw->host_alloc(size, &p);
     } else {
-        int prev = 0;
-        cudaGetDevice(&prev);
-        e = cudaSetDevice(device);
-        if (e == cudaSuccess && pools && cur && cdev == device) {
-            /* inside a GPU task on this device: in its stream's order,
-             * for the work enqueued on it from now on (and its GPU
-             * successors, which weft orders after it) */
-            e = cudaMallocAsync(&p, bytes, cur);
-        } else if (e == cudaSuccess && pools) {
-            e = cudaMallocAsync(&p, bytes, stream);
-            if (e == cudaSuccess)
-                e = cudaStreamSynchronize(stream); /* usable by any stream */
-        } else if (e == cudaSuccess) {
-            e = cudaMalloc(&p, bytes);
-        }
-        cudaSetDevice(prev);
+        e = raw->dev_alloc(device, pools, bytes, ordered ? cur : stream, !ordered, &p);
     }
-    if (e != cudaSuccess) {
+    if (e) {
         weft__log("%s memory: %zu bytes%s: %s", kind == WEFT_MEM_PINNED ? "pinned" : "device", bytes,
-                  kind == WEFT_MEM_PINNED ? "" : " on a CUDA device", cudaGetErrorString(e));
-        cudaGetLastError();
-        return cuda_rc(e);
+                  kind == WEFT_MEM_PINNED ? "" : " on a CUDA device", raw->describe(e));
+        return raw->oom(e) ? WEFT_ENOMEM : WEFT_ENOTSUP;
     }
     pthread_mutex_lock(&g->lock);
     rc = weft__ptrmap_insert(&g->blocks, (weft__ptrent_t){p, bytes, (int)kind, kind == WEFT_MEM_DEVICE ? device : -1});
@@ -242,23 +219,22 @@ int weft__gpumem_alloc(weft__gpumem_t *g, weft_mem_kind_t kind, int device, size
     pthread_mutex_unlock(&g->lock);
     if (rc) {
         if (kind == WEFT_MEM_PINNED)
-            cudaFreeHost(p);
-        else if (cur && cdev == device && pools)
-            cudaFreeAsync(p, cur);
+            raw->host_free(p);
         else
-            cudaFree(p);
+            raw->dev_free(device, pools, p, ordered ? cur : stream, !ordered);
         return rc;
     }
     *out = p;
     return 0;
 }
 
-/* Gives a block back to CUDA (lock not held). */
-static void release(weft__gpumem_t *g, weft__ptrent_t b)
+/* Gives a block back to CUDA (lock not held). idle: no queued work uses
+ * it any more, so no device synchronisation is needed. */
+static void release(weft__gpumem_t *g, weft__ptrent_t b, int idle)
 {
-    cudaError_t e;
-    int cdev;
-    cudaStream_t cur = weft__stream_current(&cdev);
+    const weft__gpuraw_t *raw = g->raw;
+    int e, cdev;
+    void *cur = weft__stream_current(&cdev);
     if (b.kind == WEFT_MEM_PINNED) {
         /* pinned memory is only freed when every use of it is over, as
          * free() (the caller's promise) */
@@ -266,34 +242,24 @@ static void release(weft__gpumem_t *g, weft__ptrent_t b)
         pthread_mutex_lock(&g->lock);
         bool kept = cache_put(g, b.p, size);
         pthread_mutex_unlock(&g->lock);
-        e = kept ? cudaSuccess : cudaFreeHost(b.p);
-    } else if (cur && cdev == b.device && g->dev[b.device].pools) {
-        /* inside a GPU task on its device: after the work enqueued on the
-         * task's stream so far, without waiting */
-        e = cudaFreeAsync(b.p, cur);
+        e = kept ? 0 : raw->host_free(b.p);
     } else {
-        int prev = 0;
-        cudaGetDevice(&prev);
-        e = cudaSetDevice(b.device);
-        /* like cudaFree: after the work queued on the device so far */
-        if (e == cudaSuccess)
-            e = cudaDeviceSynchronize();
-        if (e == cudaSuccess && g->dev[b.device].pools) {
-            e = cudaFreeAsync(b.p, g->dev[b.device].stream);
-            if (e == cudaSuccess)
-                e = cudaStreamSynchronize(g->dev[b.device].stream);
-        } else if (e == cudaSuccess) {
-            e = cudaFree(b.p);
-        }
-        cudaSetDevice(prev);
+        gdev_t *v = &g->dev[b.device];
+        /* inside a GPU task on its device: after the work enqueued on the
+         * task's stream so far, without waiting; else like cudaFree, after
+         * the work queued on the device so far (unless none uses it) */
+        if (cur && cdev == b.device && v->pools)
+            e = raw->dev_free(b.device, 1, b.p, cur, 0);
+        else if (idle && v->pools)
+            e = raw->dev_free(b.device, 1, b.p, v->stream, 0);
+        else
+            e = raw->dev_free(b.device, v->pools, b.p, v->stream, 1);
     }
-    if (e != cudaSuccess) {
-        weft__log("weft_mem_free(%p): %s", b.p, cudaGetErrorString(e));
-        cudaGetLastError();
-    }
+    if (e)
+        weft__log("weft_mem_free(%p): %s", b.p, raw->describe(e));
 }
 
-bool weft__gpumem_free(weft__gpumem_t *g, void *p)
+static bool gpu_free(weft__gpumem_t *g, void *p, int idle)
 {
     pthread_mutex_lock(&g->lock);
     weft__ptrent_t *e = weft__ptrmap_find(&g->blocks, p), b = {0};
@@ -307,8 +273,18 @@ bool weft__gpumem_free(weft__gpumem_t *g, void *p)
     pthread_mutex_unlock(&g->lock);
     if (!b.p)
         return false;
-    release(g, b);
+    release(g, b, idle);
     return true;
+}
+
+bool weft__gpumem_free(weft__gpumem_t *g, void *p)
+{
+    return gpu_free(g, p, 0);
+}
+
+bool weft__gpumem_free_idle(weft__gpumem_t *g, void *p)
+{
+    return gpu_free(g, p, 1);
 }
 
 size_t weft__gpumem_size(weft__gpumem_t *g, const void *p)
@@ -337,13 +313,9 @@ int weft__gpumem_stats(weft__gpumem_t *g, weft_mem_kind_t kind, int device, weft
         out->allocs = s->allocs;
         out->frees = s->frees;
         out->reserved = s->in_use + (kind == WEFT_MEM_PINNED ? g->cache.bytes : 0);
-        if (kind == WEFT_MEM_DEVICE && g->dev[device].pools) {
-            cudaMemPool_t mp;
-            uint64_t held = 0;
-            if (cudaDeviceGetDefaultMemPool(&mp, device) == cudaSuccess &&
-                cudaMemPoolGetAttribute(mp, cudaMemPoolAttrReservedMemCurrent, &held) == cudaSuccess)
-                out->reserved = (size_t)held;
-        }
+        uint64_t held = 0;
+        if (kind == WEFT_MEM_DEVICE && g->dev[device].pools && g->raw->reserved(device, &held) == 0)
+            out->reserved = (size_t)held;
     }
     pthread_mutex_unlock(&g->lock);
     return rc;
@@ -382,21 +354,77 @@ void weft__gpumem_destroy(weft__gpumem_t *g)
         if (g->blocks.tab[i].p) {
             left++;
             bytes += g->blocks.tab[i].size;
-            release(g, g->blocks.tab[i]);
+            release(g, g->blocks.tab[i], 0);
         }
     if (left)
         weft__log("runtime destroyed with %zu pinned or device block(s) (%zu bytes) not freed; released", left,
                   bytes);
     for (int d = 0; d < MAX_DEVICES; d++)
-        if (g->dev[d].ready) {
-            int prev = 0;
-            cudaGetDevice(&prev);
-            cudaSetDevice(d);
-            cudaStreamDestroy(g->dev[d].stream);
-            cudaSetDevice(prev);
-        }
+        if (g->dev[d].ready)
+            g->raw->unprepare(d, g->dev[d].stream);
     weft__gpumem_trim(g);
     weft__free(g->blocks.tab);
     pthread_mutex_destroy(&g->lock);
     weft__free(g);
+}
+
+/* ---- copies ------------------------------------------------------------------------ */
+
+#define MAX_PITCH ((int64_t)1 << 30) /* what every CUDA device takes for a 2-D copy */
+
+int weft__gpumem_copy(weft__gpumem_t *g, int ndim, const int64_t *shape, char *dst, const int64_t *dstr,
+                      const char *src, const int64_t *sstr, size_t es, void *s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= shape[i];
+    if (n == 0)
+        return 0;
+    /* Rows: the innermost dimension when both sides step one element
+     * along it, else single elements. */
+    size_t width = es;
+    int rows = ndim; /* dimensions walked row by row */
+    if (ndim > 0 && dstr[ndim - 1] == (int64_t)es && sstr[ndim - 1] == (int64_t)es) {
+        width = (size_t)shape[ndim - 1] * es;
+        rows = ndim - 1;
+    }
+    /* Whole rows that follow each other on both sides are one row. */
+    while (rows > 0 && dstr[rows - 1] == (int64_t)width && sstr[rows - 1] == (int64_t)width) {
+        width *= (size_t)shape[rows - 1];
+        rows--;
+    }
+    /* One 2-D copy per step of the outer dimensions: the innermost row
+     * dimension is its height when both pitches allow. */
+    size_t height = 1, dp = width, sp = width;
+    int outer = rows;
+    if (rows > 0) {
+        int64_t a = dstr[rows - 1], b = sstr[rows - 1];
+        if (a >= (int64_t)width && b >= (int64_t)width && a <= MAX_PITCH && b <= MAX_PITCH) {
+            height = (size_t)shape[rows - 1];
+            dp = (size_t)a;
+            sp = (size_t)b;
+            outer = rows - 1;
+        }
+    }
+    int64_t idx[16] = {0};
+    int64_t doff = 0, soff = 0;
+    for (;;) {
+        int e = g->raw->copy2d(dst + doff, dp, src + soff, sp, width, height, s);
+        if (e) {
+            weft__log("copy of %zu x %zu bytes: %s", height, width, g->raw->describe(e));
+            return g->raw->oom(e) ? WEFT_ENOMEM : WEFT_EDEVICE;
+        }
+        int d = outer - 1;
+        for (; d >= 0; d--) {
+            doff += dstr[d];
+            soff += sstr[d];
+            if (++idx[d] < shape[d])
+                break;
+            doff -= dstr[d] * shape[d];
+            soff -= sstr[d] * shape[d];
+            idx[d] = 0;
+        }
+        if (d < 0)
+            return 0;
+    }
 }
