@@ -32,3 +32,16 @@ extern "C" int weft_test_fault_kernel(void *stream)
     weft_test_fault<<<1, 1, 0, (cudaStream_t)stream>>>((int *)0x10);
     return 0;
 }
+
+__global__ void weft_test_axpb(float *out, const float *in, int n, float a, float b)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        out[i] = a * in[i] + b;
+}
+
+extern "C" int weft_test_axpb_kernel(float *out, const float *in, int n, float a, float b, void *stream)
+{
+    weft_test_axpb<<<(n + 255) / 256, 256, 0, (cudaStream_t)stream>>>(out, in, n, a, b);
+    return 0;
+}

@@ -306,6 +306,84 @@ TEST(gpu_cuda_graph_replayed)
     weft_runtime_destroy(rt);
 }
 
+/* ---- tensors between host and device (weft_ctx_dep_tensor) ---- */
+
+int weft_test_axpb_kernel(float *out, const float *in, int n, float a, float b, void *stream);
+
+#define TN (1 << 20)
+
+static int t_make(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    weft_tensor_t *t;
+    int64_t n = TN;
+    int rc = weft_tensor_create(weft_ctx_runtime(ctx), WEFT_F32, 1, &n, WEFT_MEM_HOST, 0, &t);
+    if (rc)
+        return rc;
+    float *p = weft_tensor_data(t);
+    for (int i = 0; i < TN; i++)
+        p[i] = (float)(i % 1000);
+    return weft_ctx_publish(ctx, t);
+}
+
+/* out = 2 in + 1 on the device, in copied there by weft */
+static int t_scale(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    weft_tensor_t *in, *out;
+    int rc = weft_ctx_dep_tensor(ctx, 0, &in);
+    if (rc)
+        return rc;
+    if (weft_tensor_kind(in) != WEFT_MEM_DEVICE || weft_tensor_device(in) != weft_ctx_device(ctx))
+        return 97;
+    int64_t n = TN;
+    rc = weft_tensor_create(weft_ctx_runtime(ctx), WEFT_F32, 1, &n, WEFT_MEM_DEVICE, weft_ctx_device(ctx), &out);
+    if (rc)
+        return rc;
+    weft_test_axpb_kernel(weft_tensor_data(out), weft_tensor_data(in), TN, 2.0f, 1.0f, weft_ctx_stream(ctx));
+    return weft_ctx_publish(ctx, out);
+}
+
+static int t_check(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    weft_tensor_t *r;
+    int rc = weft_ctx_dep_tensor(ctx, 0, &r);
+    if (rc)
+        return rc;
+    if (weft_tensor_kind(r) != WEFT_MEM_PINNED)
+        return 98;
+    const float *p = weft_tensor_data(r);
+    for (int i = 0; i < TN; i++)
+        if (p[i] != 2.0f * (float)(i % 1000) + 1.0f)
+            return 99;
+    return 0;
+}
+
+/* host tensor -> GPU task (copied in on its stream) -> device tensor ->
+ * CPU task (copied out before the GPU task's event), three runs; the
+ * copies go with the tensors. */
+TEST(gpu_tensors_move_between_host_and_device)
+{
+    weft_runtime_t *rt = make_rt(2, 0);
+    need_gpu(rt);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *mk = weft_graph_add(g, "make", t_make, NULL), *sc;
+    CHECK_EQ(weft_graph_add_cuda_ex(g, "scale", t_scale, NULL, 0, &sc), 0);
+    weft_task_t *ck = weft_graph_add(g, "check", t_check, NULL);
+    CHECK_EQ(weft_task_after(sc, mk), 0);
+    CHECK_EQ(weft_task_after(ck, sc), 0);
+    for (int run = 0; run < 3; run++) {
+        CHECK_EQ(weft_graph_run(rt, g), 0);
+        weft_mem_stats_t st;
+        CHECK_EQ(weft_mem_stats_kind(rt, WEFT_MEM_DEVICE, 0, &st), 0);
+        CHECK_EQ(st.in_use, 0);
+    }
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
 /* Runs in a child process: the fault makes the device unusable for the
  * rest of the process. */
 TEST(gpu_fault_loses_the_device_without_hanging)
