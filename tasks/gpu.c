@@ -738,11 +738,11 @@ int weft_ctx_dep_tensor(const weft_ctx_t *ctx, size_t i, weft_tensor_t **out)
     if (!out)
         return WEFT_EINVAL;
     *out = NULL;
+    gcur_t *cur = tls_cur;
+    if (ctx && cur && cur->ctx == ctx && cur->capturing)
+        return WEFT_ESTATE; /* a captured function's results are not passed */
     if (!ctx || i >= weft_ctx_ndeps(ctx))
         return WEFT_EINVAL;
-    gcur_t *cur = tls_cur;
-    if (cur && cur->ctx == ctx && cur->capturing)
-        return WEFT_ESTATE; /* a captured function's results are not passed */
     weft_task_t *dep = weft__task_pred(weft__ctx_task(ctx), i);
     weft_tensor_t *r = weft__task_tensor(dep);
     if (!r)

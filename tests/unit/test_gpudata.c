@@ -463,6 +463,32 @@ TEST(dep_tensor_misuse_is_refused)
     weft_runtime_destroy(rt);
 }
 
+static int reads_in_capture(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    weft_tensor_t *t;
+    return weft_ctx_dep_tensor(ctx, 0, &t);
+}
+
+/* Functions captured into a CUDA graph task are not passed results. */
+TEST(dep_tensor_is_refused_in_a_captured_function)
+{
+    weft_runtime_t *rt = make_sim_rt(2, 2);
+    weft_graph_t *sub, *g;
+    CHECK_EQ(weft_graph_create(&sub), 0);
+    CHECK_EQ(weft_graph_create(&g), 0);
+    CHECK(weft_graph_add_cuda(sub, "reads", reads_in_capture, NULL) != NULL);
+    weft_task_t *mk = weft_graph_add(g, "small", make_small, NULL), *cg;
+    CHECK_EQ(weft_graph_add_cuda_graph(g, "captured", sub, 0, &cg), 0);
+    CHECK_EQ(weft_task_after(cg, mk), 0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(weft_task_status(cg), WEFT_ESTATE);
+    CHECK_STR(weft_task_error(cg), "task 'reads' of the captured graph returned -9");
+    weft_graph_destroy(g);
+    weft_graph_destroy(sub);
+    weft_runtime_destroy(rt);
+}
+
 TEST(a_copy_that_cannot_be_made_fails_the_task_saying_why)
 {
     weft_runtime_t *rt = make_sim_rt(2, 2);
