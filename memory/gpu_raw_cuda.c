@@ -2,32 +2,22 @@
 #include "memory/gpu_raw.h"
 
 #include <cuda_runtime.h>
-#include <stdio.h>
 
-static int cuda_devices(char *why, size_t size)
+#include "runtime/device.h"
+
+/* Makes d current; *prev is the caller's device, made current again
+ * with cudaSetDevice(*prev) when done. */
+static cudaError_t enter(int d, int *prev)
 {
-    int n = 0;
-    cudaError_t e = cudaGetDeviceCount(&n);
-    if (e != cudaSuccess || n <= 0) {
-        snprintf(why, size, "no CUDA device (%s)",
-                 e != cudaSuccess ? cudaGetErrorString(e) : "the driver sees none");
-        cudaGetLastError(); /* not sticky: clear it */
-        return 0;
-    }
-    return n;
+    *prev = 0;
+    cudaGetDevice(prev);
+    return cudaSetDevice(d);
 }
-
-/* Runs the calls between on device d, and makes the caller's device
- * current again after. */
-#define ON_DEVICE(d, e)                                                                                        \
-    int prev_ = 0;                                                                                             \
-    cudaGetDevice(&prev_);                                                                                     \
-    cudaError_t e = cudaSetDevice(d)
-#define OFF_DEVICE() cudaSetDevice(prev_)
 
 static int cuda_prepare(int d, int *pools, void **stream)
 {
-    ON_DEVICE(d, e);
+    int prev;
+    cudaError_t e = enter(d, &prev);
     int has = 0;
     if (e == cudaSuccess)
         e = cudaDeviceGetAttribute(&has, cudaDevAttrMemoryPoolsSupported, d);
@@ -41,7 +31,7 @@ static int cuda_prepare(int d, int *pools, void **stream)
     cudaStream_t s = NULL;
     if (e == cudaSuccess)
         e = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
-    OFF_DEVICE();
+    cudaSetDevice(prev);
     *pools = has;
     *stream = s;
     return (int)e;
@@ -49,15 +39,17 @@ static int cuda_prepare(int d, int *pools, void **stream)
 
 static void cuda_unprepare(int d, void *stream)
 {
-    ON_DEVICE(d, e);
+    int prev;
+    cudaError_t e = enter(d, &prev);
     if (e == cudaSuccess)
         cudaStreamDestroy(stream);
-    OFF_DEVICE();
+    cudaSetDevice(prev);
 }
 
 static int cuda_dev_alloc(int d, int pools, size_t bytes, void *s, int sync, void **out)
 {
-    ON_DEVICE(d, e);
+    int prev;
+    cudaError_t e = enter(d, &prev);
     if (e == cudaSuccess && pools && s) {
         e = cudaMallocAsync(out, bytes, s);
         if (e == cudaSuccess && sync)
@@ -65,13 +57,14 @@ static int cuda_dev_alloc(int d, int pools, size_t bytes, void *s, int sync, voi
     } else if (e == cudaSuccess) {
         e = cudaMalloc(out, bytes);
     }
-    OFF_DEVICE();
+    cudaSetDevice(prev);
     return (int)e;
 }
 
 static int cuda_dev_free(int d, int pools, void *p, void *s, int sync)
 {
-    ON_DEVICE(d, e);
+    int prev;
+    cudaError_t e = enter(d, &prev);
     /* with sync, like cudaFree: after the work queued on the device so far */
     if (e == cudaSuccess && sync)
         e = cudaDeviceSynchronize();
@@ -82,7 +75,7 @@ static int cuda_dev_free(int d, int pools, void *p, void *s, int sync)
     } else if (e == cudaSuccess) {
         e = cudaFree(p);
     }
-    OFF_DEVICE();
+    cudaSetDevice(prev);
     return (int)e;
 }
 
@@ -131,7 +124,7 @@ static const char *cuda_describe(int err)
 
 const weft__gpuraw_t weft__gpuraw_default = {
     .name = "cuda",
-    .devices = cuda_devices,
+    .devices = weft__device_probe,
     .prepare = cuda_prepare,
     .unprepare = cuda_unprepare,
     .dev_alloc = cuda_dev_alloc,

@@ -1,13 +1,7 @@
 /* The GPU runtime's calls for memory/gpu.c without CUDA: no devices. */
 #include "memory/gpu_raw.h"
 
-#include <stdio.h>
-
-static int none_devices(char *why, size_t size)
-{
-    snprintf(why, size, "weft was built without CUDA");
-    return 0;
-}
+#include "runtime/device.h"
 
 static int none_fail(void)
 {
@@ -76,7 +70,7 @@ static const char *none_describe(int err)
 
 const weft__gpuraw_t weft__gpuraw_default = {
     .name = "none",
-    .devices = none_devices,
+    .devices = weft__device_probe,
     .prepare = none_prepare,
     .unprepare = none_unprepare,
     .dev_alloc = none_dev_alloc,

@@ -4,8 +4,14 @@
 #ifndef WEFT_RUNTIME_DEVICE_H
 #define WEFT_RUNTIME_DEVICE_H
 
+#include <stddef.h>
+
 /* Number of usable CUDA devices (0 without CUDA, a driver, or a GPU). */
 int weft__device_count(void);
+/* The same, and when there are none the reason into why ("no CUDA device
+ * (...)", "weft was built without CUDA (...)"). For the executors'
+ * backends (tasks/gpu_cuda.c, memory/gpu_raw_cuda.c). */
+int weft__device_probe(char *why, size_t size);
 /* "cuda" or "none". */
 const char *weft__device_backend(void);
 

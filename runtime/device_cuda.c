@@ -3,13 +3,25 @@
 #include "runtime/device.h"
 
 #include <cuda_runtime.h>
+#include <stdio.h>
+
+int weft__device_probe(char *why, size_t size)
+{
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n <= 0) { /* no driver or no device: a CPU-only machine */
+        snprintf(why, size, "no CUDA device (%s)",
+                 e != cudaSuccess ? cudaGetErrorString(e) : "the driver sees none");
+        cudaGetLastError(); /* not sticky: clear it */
+        return 0;
+    }
+    return n;
+}
 
 int weft__device_count(void)
 {
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess)
-        return 0; /* no driver or no device: a CPU-only machine */
-    return n;
+    char why[160];
+    return weft__device_probe(why, sizeof why);
 }
 
 const char *weft__device_backend(void)

@@ -1,6 +1,14 @@
 /* GPU discovery without CUDA: there are no devices. */
 #include "runtime/device.h"
 
+#include <stdio.h>
+
+int weft__device_probe(char *why, size_t size)
+{
+    snprintf(why, size, "weft was built without CUDA (meson feature 'cuda' off or the toolkit not found)");
+    return 0;
+}
+
 int weft__device_count(void)
 {
     return 0;

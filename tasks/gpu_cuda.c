@@ -6,18 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-static int devices(char *why, size_t size)
-{
-    int n = 0;
-    cudaError_t e = cudaGetDeviceCount(&n);
-    if (e != cudaSuccess || n <= 0) {
-        snprintf(why, size, "no CUDA device (%s)",
-                 e != cudaSuccess ? cudaGetErrorString(e) : "the driver sees none");
-        cudaGetLastError(); /* not sticky: clear it */
-        return 0;
-    }
-    return n;
-}
+#include "runtime/device.h"
 
 static int set_device(int dev)
 {
@@ -184,7 +173,7 @@ static void exec_destroy(void *exec)
 
 const weft__gpu_ops_t weft__gpu_default_ops = {
     .name = "cuda",
-    .devices = devices,
+    .devices = weft__device_probe,
     .set_device = set_device,
     .stream_create = stream_create,
     .stream_destroy = stream_destroy,

@@ -5,11 +5,7 @@
 
 #include <stdio.h>
 
-static int devices(char *why, size_t size)
-{
-    snprintf(why, size, "weft was built without CUDA (meson feature 'cuda' off or the toolkit not found)");
-    return 0;
-}
+#include "runtime/device.h"
 
 static int unsupported(void)
 {
@@ -74,7 +70,7 @@ static void describe(int err, char *buf, size_t size)
 
 const weft__gpu_ops_t weft__gpu_default_ops = {
     .name = "none",
-    .devices = devices,
+    .devices = weft__device_probe,
     .set_device = set_device,
     .stream_create = create,
     .stream_destroy = destroy,
