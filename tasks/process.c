@@ -154,8 +154,8 @@ int weft__procs_start(weft__procs_t *x, const weft__proc_spec_t *spec, weft__pro
         x->qhead = p;
     x->qtail = p;
     pthread_mutex_unlock(&x->lock);
-    /* From a done callback the loop is this thread, and it looks at the
-     * queue before it waits again. */
+    /* From a done callback the loop is this thread, and it drains the
+     * queue until it is empty before it waits again. */
     if (!pthread_equal(pthread_self(), x->thread))
         wake(x);
     return 0;
@@ -392,20 +392,29 @@ static void *loop(void *arg)
     weft__procs_t *x = arg;
     struct epoll_event evs[64];
     for (;;) {
-        /* requests */
-        pthread_mutex_lock(&x->lock);
-        proc_t *q = x->qhead;
-        x->qhead = x->qtail = NULL;
-        pthread_mutex_unlock(&x->lock);
-        bool stopping = atomic_load_explicit(&x->stopping, memory_order_relaxed);
-        while (q) {
-            proc_t *n = q->next;
-            if (stopping)
-                not_started(x, q, WEFT_ECANCELED, "not started: stopped");
-            else
-                spawn(x, q);
-            q = n;
+        /* Requests, until none is left: a process that cannot start calls
+         * its done callback here, which may free cores and queue the next
+         * request from this very thread (without a wake-up, see
+         * weft__procs_start), so the queue is looked at again before the
+         * loop may sleep. */
+        for (;;) {
+            pthread_mutex_lock(&x->lock);
+            proc_t *q = x->qhead;
+            x->qhead = x->qtail = NULL;
+            pthread_mutex_unlock(&x->lock);
+            if (!q)
+                break;
+            bool stopping = atomic_load_explicit(&x->stopping, memory_order_relaxed);
+            while (q) {
+                proc_t *n = q->next;
+                if (stopping)
+                    not_started(x, q, WEFT_ECANCELED, "not started: stopped");
+                else
+                    spawn(x, q);
+                q = n;
+            }
         }
+        bool stopping = atomic_load_explicit(&x->stopping, memory_order_relaxed);
         if (stopping && x->stop_handled != atomic_load_explicit(&x->stop_gen, memory_order_relaxed))
             handle_stop(x);
         int timeout = deadlines(x);
