@@ -20,6 +20,7 @@
 #ifndef WEFT_TASKS_TASKS_H
 #define WEFT_TASKS_TASKS_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,7 +53,7 @@ typedef struct weft__proc_result {
     uint64_t wall_ns;  /* spawn to exit */
     uint64_t user_ns, sys_ns;
     long maxrss_kb;
-    char reason[256];  /* "exited with status 3", "timed out after 90 s", ... */
+    char reason[PATH_MAX + 256]; /* "exited with status 3", "timed out after 90 s", ... */
 } weft__proc_result_t;
 
 typedef void (*weft__proc_done_fn)(void *ud, const weft__proc_result_t *r);

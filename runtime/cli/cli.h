@@ -7,7 +7,9 @@
 #include "workloads/workflow/workflow.h"
 
 /* Exit codes */
-enum { CLI_OK = 0, CLI_FAILED = 1, CLI_BAD_INPUT = 2, CLI_SIGINT = 130, CLI_SIGTERM = 143 };
+/* CLI_BAD_INPUT: nothing ran (bad input, or the run could not start);
+ * CLI_RECORD: the run's record (tasks.tsv) could not be written whole. */
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_BAD_INPUT = 2, CLI_RECORD = 3, CLI_SIGINT = 130, CLI_SIGTERM = 143 };
 
 typedef struct cli_run_opts {
     bool dry_run, quiet, trace_malloc;

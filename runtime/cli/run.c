@@ -6,6 +6,7 @@
 #include "weft/trace.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -179,7 +180,27 @@ static void summary(view_t *v, const weft__flow_t *f, double secs, int sig)
             printf(" and %zu more", nskip - shown);
         printf(" (%s)\n", c.skipped ? "a dependency failed or the run stopped" : "the run stopped");
     }
-    printf("  record: %s/tasks.tsv\n", weft__flow_run_dir(r));
+    char why[PATH_MAX + 256];
+    bool first;
+    if (weft__flow_run_record_error(r, why, sizeof why, &first))
+        printf("  record: %s/tasks.tsv is INCOMPLETE: %s\n", weft__flow_run_dir(r), why);
+    else
+        printf("  record: %s/tasks.tsv\n", weft__flow_run_dir(r));
+}
+
+/* Says at once (on stderr, above the progress line) that the run's record
+ * cannot be written. */
+static void record_check(view_t *v)
+{
+    char why[PATH_MAX + 256];
+    bool first;
+    if (!weft__flow_run_record_error(v->run, why, sizeof why, &first) || !first)
+        return;
+    pthread_mutex_lock(&v->lock);
+    clear_line(v);
+    fflush(stdout);
+    fprintf(stderr, "weft: %s; the run goes on and the record is written when it can be\n", why);
+    pthread_mutex_unlock(&v->lock);
 }
 
 /* The results the tasks reported, as a table: task, its parameters, then
@@ -302,7 +323,7 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
         close(sfd);
         close(efd);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
-        return rc == WEFT_EPARSE ? CLI_BAD_INPUT : CLI_FAILED;
+        return CLI_BAD_INPUT; /* nothing ran */
     }
     v.run = r;
     printf("%s: %zu tasks on %d cores -> %s\n", weft__flow_name(f), v.total, weft__flow_run_slots(r),
@@ -331,12 +352,17 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
             }
         }
         weft__flow_run_flush(r);
+        record_check(&v);
         pthread_mutex_lock(&v.lock);
         progress(&v);
         pthread_mutex_unlock(&v.lock);
     }
     clear_line(&v);
     int failed = weft__flow_run_wait(r);
+    record_check(&v);
+    char why[PATH_MAX + 256];
+    bool first;
+    bool incomplete = weft__flow_run_record_error(r, why, sizeof why, &first);
     summary(&v, f, now_s() - v.t0, sig);
     results_table(r, f);
     if (o->trace_malloc && weft__cli_memtrace_report(weft__flow_run_dir(r)) != 0 && failed == 0)
@@ -350,5 +376,7 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (sig)
         return sig == SIGINT ? CLI_SIGINT : CLI_SIGTERM;
+    if (incomplete)
+        return CLI_RECORD;
     return failed ? CLI_FAILED : CLI_OK;
 }

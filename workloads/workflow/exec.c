@@ -51,11 +51,17 @@ struct weft__flow_run {
     pthread_mutex_t lock; /* notes */
     /* The journal: lines are appended to `jbuf` under `jlock` (a memcpy);
      * a flush swaps in the empty spare and writes the full one out, under
-     * `flush_lock` only, so no worker waits on a write(). */
-    FILE *tsv;
+     * `flush_lock` only, so no worker waits on a write(). What a write
+     * could not put on disk (a full file system) waits in `jpend` and is
+     * tried again first at the next flush; nothing is dropped. */
+    int tsv; /* -1: none */
+    char tsv_path[PATH_MAX + 16];
     pthread_mutex_t jlock, flush_lock;
-    char *jbuf, *jspare;
-    size_t jlen, jcap, jspare_cap;
+    char *jbuf, *jspare, *jpend;
+    size_t jlen, jcap, jspare_cap, jpend_len, jpend_cap;
+    int jerr;          /* the errno of the last failed write (0: none); under flush_lock */
+    bool jerr_told;    /* the CLI was told about it (weft__flow_run_record_error) */
+    bool jlost;        /* a line could not be kept (out of memory) */
     note_t *fails, *results, **results_tail;
     size_t nresults;
     note_t **result_index;
@@ -155,7 +161,7 @@ static void put_secs(line_t *l, uint64_t ns)
 
 static void journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
 {
-    if (!r->tsv)
+    if (r->tsv < 0)
         return;
     const wf_task_t *t = &r->f->tasks[ti];
     char params[512];
@@ -202,7 +208,8 @@ static void journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
         while (cap < r->jlen + l.len)
             cap *= 2;
         char *nb = weft__realloc(r->jbuf, cap);
-        if (!nb) { /* out of memory: this line is lost, not the run */
+        if (!nb) { /* out of memory: this line is lost, not the run; the record says it is incomplete */
+            r->jlost = true;
             pthread_mutex_unlock(&r->jlock);
             return;
         }
@@ -217,9 +224,48 @@ static void journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
         weft__flow_run_flush(r);
 }
 
+/* Writes b[0..len) to the record; returns how much went out (all of it,
+ * or up to the failure, whose errno is kept in r->jerr). */
+static size_t record_write(weft__flow_run_t *r, const char *b, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(r->tsv, b + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            r->jerr = n < 0 ? errno : ENOSPC;
+            break;
+        }
+        done += (size_t)n;
+    }
+    if (done == len)
+        r->jerr = 0;
+    return done;
+}
+
+/* Keeps b[0..len) to be written first at the next flush. */
+static void record_keep(weft__flow_run_t *r, const char *b, size_t len)
+{
+    if (r->jpend_len + len > r->jpend_cap) {
+        size_t cap = r->jpend_cap ? r->jpend_cap : JOURNAL_CHUNK;
+        while (cap < r->jpend_len + len)
+            cap *= 2;
+        char *nb = weft__realloc(r->jpend, cap);
+        if (!nb) {
+            r->jlost = true;
+            return;
+        }
+        r->jpend = nb;
+        r->jpend_cap = cap;
+    }
+    memcpy(r->jpend + r->jpend_len, b, len);
+    r->jpend_len += len;
+}
+
 void weft__flow_run_flush(weft__flow_run_t *r)
 {
-    if (!r->tsv)
+    if (r->tsv < 0)
         return;
     pthread_mutex_lock(&r->flush_lock);
     pthread_mutex_lock(&r->jlock);
@@ -229,13 +275,50 @@ void weft__flow_run_flush(weft__flow_run_t *r)
     r->jcap = r->jspare_cap;
     r->jlen = 0;
     pthread_mutex_unlock(&r->jlock);
-    if (len) {
-        fwrite(b, 1, len, r->tsv);
-        fflush(r->tsv);
+    if (r->jpend_len) {
+        /* earlier lines first: what is left of them, then these */
+        record_keep(r, b, len);
+        size_t n = record_write(r, r->jpend, r->jpend_len);
+        memmove(r->jpend, r->jpend + n, r->jpend_len - n);
+        r->jpend_len -= n;
+    } else if (len) {
+        size_t n = record_write(r, b, len);
+        if (n < len)
+            record_keep(r, b + n, len - n);
     }
     r->jspare = b;
     r->jspare_cap = cap;
     pthread_mutex_unlock(&r->flush_lock);
+}
+
+/* Flushes, then syncs the record to disk (a file system that accepted the
+ * writes may still fail them there); 0, or the errno. */
+static int record_sync(weft__flow_run_t *r)
+{
+    weft__flow_run_flush(r);
+    pthread_mutex_lock(&r->flush_lock);
+    if (!r->jerr && !r->jpend_len && fsync(r->tsv) != 0 && errno != EINVAL && errno != EROFS)
+        r->jerr = errno;
+    int e = r->jerr ? r->jerr : r->jpend_len ? EIO : r->jlost ? ENOMEM : 0;
+    pthread_mutex_unlock(&r->flush_lock);
+    return e;
+}
+
+bool weft__flow_run_record_error(weft__flow_run_t *r, char *buf, size_t len, bool *first)
+{
+    pthread_mutex_lock(&r->flush_lock);
+    int e = r->jerr ? r->jerr : r->jlost ? ENOMEM : 0;
+    bool incomplete = e || r->jpend_len;
+    if (incomplete && !e)
+        e = EIO;
+    *first = incomplete && !r->jerr_told;
+    if (incomplete) {
+        r->jerr_told = true;
+        snprintf(buf, len, "cannot write the run record '%s': %s (%zu bytes of it not written)", r->tsv_path,
+                 strerror(e), r->jpend_len);
+    }
+    pthread_mutex_unlock(&r->flush_lock);
+    return incomplete;
 }
 
 static void add_note(weft__flow_run_t *r, bool result, uint32_t ti, const char *text)
@@ -310,26 +393,37 @@ static void task_path(weft__flow_run_t *r, const wf_task_t *t, const weft_toml_v
     }
 }
 
-/* mkdir -p of the folder holding path (errors surface when it is opened). */
-static void make_parent(const char *path)
+/* mkdir -p of the folder holding path. Returns 0, or the errno of the
+ * folder that could not be made (named in dir), so that a file under a
+ * read-only folder is reported as such, not as "No such file". */
+static int make_parent(const char *path, char *dir, size_t dirlen)
 {
     char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        snprintf(dir, dirlen, "%.64s...", path);
+        return ENAMETOOLONG;
+    }
     char *slash = strrchr(buf, '/');
     if (!slash || slash == buf)
-        return;
+        return 0;
     *slash = '\0';
     struct stat st;
     if (stat(buf, &st) == 0)
-        return;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
+        return 0;
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p)
             continue;
+        char c = *p;
         *p = '\0';
-        mkdir(buf, 0755);
-        *p = '/';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            int e = errno;
+            snprintf(dir, dirlen, "%s", buf);
+            return e;
+        }
+        if (!c)
+            return 0;
+        *p = c;
     }
-    mkdir(buf, 0755);
 }
 
 /* A growing pool of strings for one spawn. */
@@ -395,6 +489,7 @@ typedef struct job {
     const weft_task_t *gt; /* its graph task (traces) */
     char cpus[128];
     char gpus[1024]; /* CUDA_VISIBLE_DEVICES, when it asked for GPUs */
+    char why[PATH_MAX + 128]; /* job_spawn's WEFT_ETASK: why the attempt cannot start */
 } job_t;
 
 static void job_grant(void *ud, weft__lease_t *lease, int status);
@@ -496,7 +591,7 @@ static void job_done(void *ud, const weft__proc_result_t *res)
     }
     bool stopping = atomic_load(&r->stopping);
     if (res->status == WEFT_ETASK && j->attempt <= t->tmpl->retries && !stopping) {
-        char why[400];
+        char why[sizeof((weft__proc_result_t *)0)->reason + 64];
         snprintf(why, sizeof why, "%s; retrying", res->reason);
         event(r, j->ti, j->attempt, WEFT_FLOW_RUNNING, wall, why);
         j->attempt++;
@@ -504,7 +599,7 @@ static void job_done(void *ud, const weft__proc_result_t *res)
             return;
         j->attempt--;
     }
-    char why[400];
+    char why[sizeof((weft__proc_result_t *)0)->reason + 64];
     if (res->status == WEFT_ECANCELED)
         snprintf(why, sizeof why, "%s", res->started ? "interrupted: stopped before it finished" : res->reason);
     else if (j->attempt > 1)
@@ -612,10 +707,21 @@ static int job_spawn(job_t *j)
     }
     envp[n] = NULL;
     /* The default files sit in the run directory (names hold no '/'). */
+    char dir[PATH_MAX];
+    int e = 0;
+    const char *which = "stdout";
     if (tm->out)
-        make_parent(out);
-    if (tm->err)
-        make_parent(err);
+        e = make_parent(out, dir, sizeof dir);
+    if (!e && tm->err) {
+        which = "stderr";
+        e = make_parent(err, dir, sizeof dir);
+    }
+    if (e) {
+        snprintf(j->why, sizeof j->why, "cannot create the folder '%s' for the %s file: %s", dir, which,
+                 strerror(e));
+        rc = WEFT_ETASK;
+        goto out;
+    }
     char result_path[PATH_MAX + 256];
     if (j->attempt > 1 &&
         snprintf(result_path, sizeof result_path, "%s/%s.result", r->dir, t->name) < (int)sizeof result_path)
@@ -658,6 +764,15 @@ static void job_grant(void *ud, weft__lease_t *lease, int status)
         int rc = job_spawn(j);
         if (rc == 0)
             return;
+        if (rc == WEFT_ETASK) { /* fails like a process that could not start: retries apply */
+            weft__proc_result_t res;
+            memset(&res, 0, sizeof res);
+            res.status = WEFT_ETASK;
+            res.exit_code = -1;
+            snprintf(res.reason, sizeof res.reason, "%s", j->why);
+            job_done(j, &res);
+            return;
+        }
         status = rc;
     }
     weft__cores_release(r->cores, lease);
@@ -796,6 +911,9 @@ typedef struct kout {
     weft__flow_run_t *r;
     const wf_task_t *t;
     FILE *fp;
+    int err;             /* errno: the file could not be made or written */
+    uint64_t deadline_ns; /* the attempt's timeout (0: none) */
+    bool timed_out;      /* the kernel was told to stop because of it */
     char path[PATH_MAX]; /* made when the kernel first prints */
     char results[1024];
     size_t rlen;
@@ -806,11 +924,13 @@ static void kout_print(void *ud, const char *text, size_t len)
     kout_t *o = ud;
     if (!o->fp && !o->path[0]) {
         task_path(o->r, o->t, o->t->tmpl->out, "out", o->path, sizeof o->path);
-        make_parent(o->path);
-        o->fp = fopen(o->path, "w");
+        char dir[PATH_MAX];
+        o->err = make_parent(o->path, dir, sizeof dir);
+        if (!o->err && !(o->fp = fopen(o->path, "w")))
+            o->err = errno;
     }
-    if (o->fp)
-        fwrite(text, 1, len, o->fp);
+    if (o->fp && fwrite(text, 1, len, o->fp) != len && !o->err)
+        o->err = errno ? errno : EIO;
 }
 
 static void kout_result(void *ud, const char *key, const char *value)
@@ -821,10 +941,15 @@ static void kout_result(void *ud, const char *key, const char *value)
                                     o->rlen ? " " : "", key, value);
 }
 
+/* What a kernel asks between sweeps: stop when the run stops or when the
+ * attempt's timeout has passed (cooperative: a kernel that never asks
+ * runs to its end, and is then reported as timed out all the same). */
 static int kout_stopping(void *ud)
 {
     kout_t *o = ud;
-    return atomic_load(&o->r->stopping);
+    if (o->deadline_ns && !o->timed_out && weft__clock_ns() >= o->deadline_ns)
+        o->timed_out = true;
+    return o->timed_out || atomic_load(&o->r->stopping);
 }
 
 static uint64_t tv_ns(struct timeval tv)
@@ -911,6 +1036,8 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         o.r = r;
         o.t = t;
         o.fp = NULL;
+        o.err = 0;
+        o.timed_out = false;
         o.path[0] = o.results[0] = '\0';
         o.rlen = 0;
         weft__kctx_t k = {.cpus = tm->cpus, .gpu = !on_gpu ? 0 : ngpus ? 1 + r->gpu_dev[__builtin_ctzll(w.lease->gpus)] : 1, .keys = keys, .vals = vals,
@@ -921,6 +1048,7 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         if (!no_cpu)
             getrusage(RUSAGE_THREAD, &ru0);
         uint64_t start = weft__clock_ns();
+        o.deadline_ns = tm->timeout_ns ? start + tm->timeout_ns : 0;
         int rc = weft__wf_kargs(r->f, t, keys, vals, argbuf, sizeof argbuf, &k.nargs);
         if (rc == 0)
             rc = tm->kernel->fn(&k);
@@ -932,14 +1060,27 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         if (rc != 0 && attempt > tm->retries)
             fail_fast(r);
         weft__cores_release(r->cores, w.lease);
-        if (o.fp)
-            fclose(o.fp);
-        const char *reason = rc == 0 ? "" : k.error[0] ? k.error : weft_strerror(rc);
+        if (o.fp && fclose(o.fp) != 0 && !o.err)
+            o.err = errno;
+        char oerr[PATH_MAX + 64];
+        if (o.err && rc == 0) { /* what it printed is lost: the attempt failed */
+            snprintf(oerr, sizeof oerr, "cannot write its stdout file '%s': %s", o.path, strerror(o.err));
+            rc = WEFT_ESYS;
+        }
+        /* over its time, whether it noticed or not (as a process that
+         * exits after its SIGTERM is still timed out) */
+        bool timed_out = o.deadline_ns && (o.timed_out || end > o.deadline_ns);
+        char tout[64];
+        if (timed_out) {
+            snprintf(tout, sizeof tout, "timed out after %g s", (double)tm->timeout_ns / 1e9);
+            rc = WEFT_ETASK;
+        }
+        const char *reason = rc == 0 ? "" : timed_out ? tout : o.err ? oerr : k.error[0] ? k.error : weft_strerror(rc);
         attempt_t a = {.attempt = attempt, .start_ns = start, .end_ns = end, .no_cpu = no_cpu,
                        .user_ns = no_cpu ? 0 : tv_ns(ru1.ru_utime) - tv_ns(ru0.ru_utime),
                        .sys_ns = no_cpu ? 0 : tv_ns(ru1.ru_stime) - tv_ns(ru0.ru_stime), .maxrss_kb = -1,
                        .exit_code = -1,
-                       .status = rc == 0 ? "ok" : "failed", .cpus = cpus, .gpus = gpus, .out = o.fp ? o.path : "",
+                       .status = rc == 0 ? "ok" : timed_out ? "timeout" : "failed", .cpus = cpus, .gpus = gpus, .out = o.fp ? o.path : "",
                        .err = "", .results = o.results, .reason = reason};
         journal(r, ti, &a);
         if (r->tr)
@@ -952,12 +1093,12 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
             return 0;
         }
         if (attempt <= tm->retries && !atomic_load(&r->stopping)) {
-            char why[400];
+            char why[sizeof((weft__proc_result_t *)0)->reason + 64];
             snprintf(why, sizeof why, "%s; retrying", reason);
             event(r, ti, attempt, WEFT_FLOW_RUNNING, wall, why);
             continue;
         }
-        char why[400];
+        char why[sizeof((weft__proc_result_t *)0)->reason + 64];
         if (attempt > 1)
             snprintf(why, sizeof why, "%s (attempt %d of %d)", reason, attempt, tm->retries + 1);
         else
@@ -1064,6 +1205,7 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
         return WEFT_ENOMEM;
     r->f = f;
     r->o = *o;
+    r->tsv = -1;
     r->results_tail = &r->results;
     while (environ[r->nenviron])
         r->nenviron++;
@@ -1113,17 +1255,15 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     }
     if ((rc = make_run_dir(r, err, errlen)) != 0)
         goto fail;
-    char tsv[PATH_MAX + 16];
-    snprintf(tsv, sizeof tsv, "%s/tasks.tsv", r->dir);
-    r->tsv = fopen(tsv, "w");
-    if (!r->tsv) {
+    snprintf(r->tsv_path, sizeof r->tsv_path, "%s/tasks.tsv", r->dir);
+    r->tsv = open(r->tsv_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    static const char header[] = "task\tparams\tattempt\tstart\tend\tstatus\texit\tsignal\twall_s\tuser_s\t"
+                                 "sys_s\tmaxrss_kb\tcpus\tgpus\tstdout\tstderr\tresults\treason\n";
+    if (r->tsv < 0 || record_write(r, header, sizeof header - 1) != sizeof header - 1) {
         rc = WEFT_ESYS;
-        snprintf(err, errlen, "cannot create '%s': %s", tsv, strerror(errno));
+        snprintf(err, errlen, "cannot create '%s': %s", r->tsv_path, strerror(r->tsv < 0 ? errno : r->jerr));
         goto fail;
     }
-    setvbuf(r->tsv, NULL, _IOFBF, 1 << 16);
-    fputs("task\tparams\tattempt\tstart\tend\tstatus\texit\tsignal\twall_s\tuser_s\tsys_s\tmaxrss_kb\tcpus\tgpus\t"
-          "stdout\tstderr\tresults\treason\n", r->tsv);
     if ((rc = weft__procs_create(f->pin == WEFT_PIN_NONE ? NULL : r->topo, &r->procs)) != 0) {
         snprintf(err, errlen, "cannot start the process executor: %s", weft_strerror(rc));
         goto fail;
@@ -1252,7 +1392,8 @@ int weft__flow_run_wait(weft__flow_run_t *r)
         pthread_join(r->waiter, NULL);
         r->waiter_started = false;
     }
-    weft__flow_run_flush(r);
+    if (r->tsv >= 0)
+        record_sync(r);
     int result = 0;
     for (uint32_t i = 0, k = 0; i < r->f->ntasks; i++) {
         if (!r->f->tasks[i].keep)
@@ -1347,12 +1488,13 @@ void weft__flow_run_destroy(weft__flow_run_t *r)
     weft__free(r->gpu_dev);
     weft__free(r->gpu_name);
     weft__topo_destroy(r->topo);
-    if (r->tsv) {
+    if (r->tsv >= 0) {
         weft__flow_run_flush(r);
-        fclose(r->tsv);
+        close(r->tsv);
     }
     weft__free(r->jbuf);
     weft__free(r->jspare);
+    weft__free(r->jpend);
     free_notes(r->fails);
     free_notes(r->results);
     weft__free(r->result_index);

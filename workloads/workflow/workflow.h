@@ -93,8 +93,13 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
 const char *weft__flow_run_dir(const weft__flow_run_t *r);
 int weft__flow_run_slots(const weft__flow_run_t *r);
 void weft__flow_run_counts(weft__flow_run_t *r, weft__flow_counts_t *c);
-/* Flushes the journal (tasks.tsv) so far. */
+/* Flushes the journal (tasks.tsv) so far. What cannot be written (a full
+ * disk) is kept and tried again first at the next flush. */
 void weft__flow_run_flush(weft__flow_run_t *r);
+/* Whether the record is incomplete now (a write failed and its lines are
+ * not on disk yet, or a line was lost): the message into buf, and *first
+ * true the first time this says so. Any thread. */
+bool weft__flow_run_record_error(weft__flow_run_t *r, char *buf, size_t len, bool *first);
 /* Stops: nothing new starts, running processes get SIGTERM and, after the
  * grace period (0 = at once), SIGKILL. Not async-signal-safe. */
 void weft__flow_run_interrupt(weft__flow_run_t *r, uint64_t grace_ns);
