@@ -4,8 +4,9 @@
  *
  * Turn it on with weft_config_t.trace = 1 (weft_config_t.trace_file to
  * stream the trace to a file as it is recorded). Recording costs two clock
- * reads and one 56-byte store per task; off, it costs one predictable
- * branch. */
+ * reads and one 16-byte record per task in the running worker's chunk (no
+ * lock; what does not fit, such as a non-zero return code or a long gap,
+ * takes extra records); off, it costs one predictable branch. */
 #ifndef WEFT_TRACE_H
 #define WEFT_TRACE_H
 

@@ -177,6 +177,16 @@ timeout = "5x"' "bad.toml:4:11: task 'a': key 'timeout': expected a positive dur
 bad '[[task]]
 name = "a"
 shell = "x"
+timeout = 1e300' "bad.toml:4:11: task 'a': key 'timeout': 1e300 is too long: at most 1000000000 seconds (about 31 years)"
+bad '[[task]]
+name = "a"
+shell = "x"
+timeout = "40000d"' "bad.toml:4:11: task 'a': key 'timeout': 40000d is too long: at most 1000000000 seconds (about 31 years)"
+bad '[workflow]
+grace = -1' "bad.toml:2:9: key 'workflow.grace': expected a positive duration (\"90s\", \"10m\", \"1h30m\", \"250ms\" or a number of seconds), got \"-1\""
+bad '[[task]]
+name = "a"
+shell = "x"
 timeout = true' "bad.toml:4:11: task 'a': key 'timeout': expected a duration (\"90s\", \"10m\", \"1h30m\", \"250ms\" or a number of seconds), got a boolean"
 bad '[[task]]
 name = "a"

@@ -82,12 +82,17 @@ static int want_int(weft__flow_t *f, const weft_toml_value_t *v, const char *tas
     return 0;
 }
 
+/* Durations are at most this (about 31 years: the nanoseconds fit). */
+#define MAX_DURATION_S 1e9
+
 int weft__wf_duration(const weft_toml_value_t *v, uint64_t *ns)
 {
     double secs = 0;
     const char *s;
     if (weft_toml_get_number(v, NULL, &secs) == 0) {
-        if (!(secs > 0 && secs < 1e9))
+        if (secs >= MAX_DURATION_S)
+            return WEFT_ENOTSUP; /* too long */
+        if (!(secs > 0))
             return WEFT_EINVAL;
         *ns = (uint64_t)(secs * 1e9);
         return 0;
@@ -117,7 +122,9 @@ int weft__wf_duration(const weft_toml_value_t *v, uint64_t *ns)
         }
         secs += x * unit;
     }
-    if (!(secs > 0 && secs < 1e9))
+    if (secs >= MAX_DURATION_S)
+        return WEFT_ENOTSUP;
+    if (!(secs > 0))
         return WEFT_EINVAL;
     *ns = (uint64_t)(secs * 1e9 + 0.5);
     return 0;
@@ -134,6 +141,9 @@ static int want_duration(weft__flow_t *f, const weft_toml_value_t *v, const char
         char text[64];
         if (weft__wf_format(v, text, sizeof text) != 0)
             text[0] = '\0';
+        if (rc == WEFT_ENOTSUP)
+            return weft__wf_error(f, AT(v), task, key, "%s is too long: at most %.0f seconds (about 31 years)",
+                                  text, MAX_DURATION_S);
         return weft__wf_error(f, AT(v), task, key, "expected a positive duration (\"90s\", \"10m\", "
                               "\"1h30m\", \"250ms\" or a number of seconds), got \"%s\"", text);
     }
