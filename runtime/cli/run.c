@@ -220,9 +220,8 @@ static void results_table(weft__flow_run_t *r, const weft__flow_t *f)
         weft__flow_run_task(r, ti, &name);
         wtask = strlen(name) > wtask ? strlen(name) : wtask;
         wparams = strlen(params) > wparams ? strlen(params) : wparams;
-        char tmp[1024];
-        snprintf(tmp, sizeof tmp, "%s", res);
-        for (char *kv = strtok(tmp, " "); kv; kv = strtok(NULL, " ")) {
+        char *tmp = strdup(res);
+        for (char *kv = tmp ? strtok(tmp, " ") : NULL; kv; kv = strtok(NULL, " ")) {
             char *eq = strchr(kv, '=');
             if (!eq)
                 continue;
@@ -237,6 +236,7 @@ static void results_table(weft__flow_run_t *r, const weft__flow_t *f)
             if (j < nkeys && strlen(eq + 1) > wcol[j])
                 wcol[j] = strlen(eq + 1);
         }
+        free(tmp);
     }
     printf("\nresults:\n  %-*s  %-*s", (int)wtask, "task", (int)wparams, "params");
     for (size_t j = 0; j < nkeys; j++)
@@ -250,15 +250,15 @@ static void results_table(weft__flow_run_t *r, const weft__flow_t *f)
         printf("  %-*s  %-*s", (int)wtask, name, (int)wparams, params);
         for (size_t j = 0; j < nkeys; j++) {
             const char *val = "-";
-            char tmp[1024];
-            snprintf(tmp, sizeof tmp, "%s", res);
-            for (char *kv = strtok(tmp, " "); kv; kv = strtok(NULL, " ")) {
+            char *tmp = strdup(res);
+            for (char *kv = tmp ? strtok(tmp, " ") : NULL; kv; kv = strtok(NULL, " ")) {
                 char *eq = strchr(kv, '=');
                 if (eq && (size_t)(eq - kv) == strlen(keys[j]) && strncmp(kv, keys[j], strlen(keys[j])) == 0) {
                     val = res + (eq + 1 - tmp);
                     break;
                 }
             }
+            free(tmp);
             size_t vlen = strcspn(val, " ");
             printf("  %*s%.*s", (int)(wcol[j] - (vlen < wcol[j] ? vlen : wcol[j])), "", (int)vlen, val);
         }

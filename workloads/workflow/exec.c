@@ -81,22 +81,76 @@ struct weft__flow_run {
 
 /* ---- journal and notes ------------------------------------------------------------------ */
 
-/* "n=10 tol=1e-6": the sweep values task t uses (truncated to cap). */
-static void params_text(const weft__flow_t *f, const wf_task_t *t, char *buf, size_t cap)
+/* One journal line (or any text of unknown length) is built in a local
+ * buffer that moves to the heap when it outgrows it, so nothing is cut;
+ * a journal line is then written under the lock in one call, so that
+ * workers finishing together wait on each other only for the copy. */
+typedef struct line {
+    char *buf;       /* small, or the heap */
+    size_t len, cap;
+    bool oom;        /* the heap said no: the text is cut (and said to be) */
+    char small[4096];
+} line_t;
+
+static void line_init(line_t *l)
 {
-    size_t n = 0;
+    l->buf = l->small;
+    l->len = 0;
+    l->cap = sizeof l->small;
+    l->oom = false;
+}
+
+static void line_fini(line_t *l)
+{
+    if (l->buf != l->small)
+        weft__free(l->buf);
+}
+
+static __attribute__((noinline)) bool line_grow(line_t *l)
+{
+    if (l->oom)
+        return false;
+    size_t cap = l->cap * 2;
+    char *nb = l->buf == l->small ? weft__malloc(cap) : weft__realloc(l->buf, cap);
+    if (!nb) {
+        l->oom = true;
+        return false;
+    }
+    if (l->buf == l->small)
+        memcpy(nb, l->small, l->len);
+    l->buf = nb;
+    l->cap = cap;
+    return true;
+}
+
+static inline void put_char(line_t *l, char c)
+{
+    if (l->len + 1 < l->cap || line_grow(l)) /* the last byte is kept for the newline / NUL */
+        l->buf[l->len++] = c;
+}
+
+static void put_text(line_t *l, const char *s)
+{
+    for (; *s; s++)
+        put_char(l, *s);
+}
+
+/* "n=10 tol=1e-6": the sweep values task t uses, NUL-terminated in l. */
+static void params_text(const weft__flow_t *f, const wf_task_t *t, line_t *l)
+{
+    line_init(l);
     for (uint32_t m = 0; m < t->tmpl->ndims; m++) {
         const wf_dim_t *d = &f->dims[t->tmpl->dims[m]];
         uint32_t digit = weft__wf_digit(f, t->tmpl, t->combo, t->tmpl->dims[m]);
         for (uint32_t p = 0; p < d->nparams; p++) {
-            const char *parts[] = {n ? " " : "", f->params[d->params[p]].name, "=",
-                                   f->params[d->params[p]].values[digit]};
-            for (size_t i = 0; i < 4; i++)
-                for (const char *c = parts[i]; *c && n + 1 < cap; c++)
-                    buf[n++] = *c;
+            if (l->len)
+                put_char(l, ' ');
+            put_text(l, f->params[d->params[p]].name);
+            put_char(l, '=');
+            put_text(l, f->params[d->params[p]].values[digit]);
         }
     }
-    buf[n] = '\0';
+    l->buf[l->len] = '\0';
 }
 
 typedef struct attempt {
@@ -107,21 +161,6 @@ typedef struct attempt {
     int exit_code, signal;
     const char *status, *cpus, *gpus, *out, *err, *results, *reason;
 } attempt_t;
-
-/* One line per attempt (tabs and newlines in free text become spaces). */
-/* One journal line is built in a local buffer and written under the lock
- * in one call, so that workers finishing together wait on each other only
- * for the copy. */
-typedef struct line {
-    char buf[8192];
-    size_t len;
-} line_t;
-
-static void put_char(line_t *l, char c)
-{
-    if (l->len + 1 < sizeof l->buf) /* the last byte is kept for the newline */
-        l->buf[l->len++] = c;
-}
 
 /* s with tabs and line breaks made spaces, then `end` (a tab; '\0' for
  * the last field, whose place the newline takes). */
@@ -164,12 +203,12 @@ static void journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
     if (r->tsv < 0)
         return;
     const wf_task_t *t = &r->f->tasks[ti];
-    char params[512];
-    params_text(r->f, t, params, sizeof params);
-    line_t l;
-    l.len = 0;
+    line_t params, l;
+    params_text(r->f, t, &params);
+    line_init(&l);
     put_field(&l, t->name, '\t');
-    put_field(&l, params, '\t');
+    put_field(&l, params.buf, '\t');
+    line_fini(&params);
     put_int(&l, a->attempt);
     put_char(&l, '\t');
     put_secs(&l, r->t0_epoch_ns + (a->start_ns - r->t0_ns));
@@ -202,6 +241,8 @@ static void journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
     put_field(&l, a->results, '\t');
     put_field(&l, a->reason, '\0');
     l.buf[l.len - 1] = '\n';
+    if (l.oom) /* cut for want of memory: the record is incomplete */
+        r->jlost = true;
     pthread_mutex_lock(&r->jlock);
     if (r->jlen + l.len > r->jcap) {
         size_t cap = r->jcap ? r->jcap : JOURNAL_CHUNK;
@@ -211,6 +252,7 @@ static void journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
         if (!nb) { /* out of memory: this line is lost, not the run; the record says it is incomplete */
             r->jlost = true;
             pthread_mutex_unlock(&r->jlock);
+            line_fini(&l);
             return;
         }
         r->jbuf = nb;
@@ -220,6 +262,7 @@ static void journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
     r->jlen += l.len;
     bool full = r->jlen >= JOURNAL_CHUNK;
     pthread_mutex_unlock(&r->jlock);
+    line_fini(&l);
     if (full)
         weft__flow_run_flush(r);
 }
@@ -324,13 +367,14 @@ bool weft__flow_run_record_error(weft__flow_run_t *r, char *buf, size_t len, boo
 static void add_note(weft__flow_run_t *r, bool result, uint32_t ti, const char *text)
 {
     note_t *n = weft__calloc(1, sizeof *n);
-    char params[512];
-    params_text(r->f, &r->f->tasks[ti], params, sizeof params);
+    line_t params;
+    params_text(r->f, &r->f->tasks[ti], &params);
     if (n) {
         n->task = ti;
         n->text = weft__strdup(text);
-        n->params = result ? weft__strdup(params) : NULL;
+        n->params = result ? weft__strdup(params.buf) : NULL;
     }
+    line_fini(&params);
     pthread_mutex_lock(&r->lock);
     if (n && result) {
         *r->results_tail = n;
@@ -448,7 +492,8 @@ static size_t sb_add(sbuf_t *b, const char *s, size_t len)
         b->cap = cap;
     }
     size_t at = b->len;
-    memcpy(b->data + at, s, len);
+    if (s) /* NULL: only reserve len bytes */
+        memcpy(b->data + at, s, len);
     b->data[at + len] = '\0';
     b->len += len + 1;
     return at;
@@ -457,12 +502,25 @@ static size_t sb_add(sbuf_t *b, const char *s, size_t len)
 static size_t sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static size_t sb_printf(sbuf_t *b, const char *fmt, ...)
 {
-    char tmp[PATH_MAX + 256];
+    char tmp[512];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    return sb_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+    if (n < 0) {
+        b->oom = true;
+        return 0;
+    }
+    if ((size_t)n < sizeof tmp)
+        return sb_add(b, tmp, (size_t)n);
+    /* longer (a long sweep value in WEFT_PARAM_*, say): room in b first */
+    size_t at = sb_add(b, NULL, (size_t)n);
+    if (b->oom)
+        return 0;
+    va_start(ap, fmt);
+    vsnprintf(b->data + at, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return at;
 }
 
 static size_t sb_expand(sbuf_t *b, const weft__flow_t *f, const wf_task_t *t, const char *s)
@@ -503,28 +561,33 @@ static void job_finish(job_t *j, int state, double wall, const char *reason)
     weft_defer_complete(d, state == WEFT_FLOW_DONE ? 0 : state == WEFT_FLOW_FAILED ? WEFT_ETASK : WEFT_ECANCELED);
 }
 
-/* key=value lines a command wrote to $WEFT_RESULT, as "k=v k=v". */
-static void read_results(weft__flow_run_t *r, const wf_task_t *t, char *out, size_t cap)
+/* key=value lines a command wrote to $WEFT_RESULT, as "k=v k=v" in out
+ * (whole, however long; out->len 0 when there are none). */
+static void read_results(weft__flow_run_t *r, const wf_task_t *t, line_t *out)
 {
     char path[PATH_MAX + 256];
-    out[0] = '\0';
+    line_init(out);
+    out->buf[0] = '\0';
     if (snprintf(path, sizeof path, "%s/%s.result", r->dir, t->name) >= (int)sizeof path)
         return;
     FILE *fp = fopen(path, "r");
     if (!fp)
         return;
-    char line[512];
-    size_t n = 0;
-    while (fgets(line, sizeof line, fp) && n < cap) {
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, fp)) >= 0) {
         line[strcspn(line, "\r\n")] = '\0';
         if (!strchr(line, '=') || line[0] == '=')
             continue;
+        if (out->len)
+            put_char(out, ' ');
         for (char *c = line; *c; c++)
-            if (*c == ' ' || *c == '\t')
-                *c = '_';
-        n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? " " : "", line);
+            put_char(out, *c == ' ' || *c == '\t' ? '_' : *c);
     }
+    free(line);
     fclose(fp);
+    out->buf[out->len] = '\0';
 }
 
 /* An attempt on the run's trace: a process on the lowest free process
@@ -566,11 +629,15 @@ static void job_done(void *ud, const weft__proc_result_t *res)
         fail_fast(r);
     weft__cores_release(r->cores, j->lease);
     j->lease = NULL;
-    char out[PATH_MAX], err[PATH_MAX], results[1024] = "";
+    char out[PATH_MAX], err[PATH_MAX];
     task_path(r, t, t->tmpl->out, "out", out, sizeof out);
     task_path(r, t, t->tmpl->err, "err", err, sizeof err);
+    line_t rl;
     if (res->started)
-        read_results(r, t, results, sizeof results);
+        read_results(r, t, &rl);
+    else
+        line_init(&rl), rl.buf[0] = '\0';
+    const char *results = rl.buf;
     uint64_t now = weft__clock_ns();
     attempt_t a = {.attempt = j->attempt, .start_ns = res->started ? now - res->wall_ns : now, .end_ns = now,
                    .user_ns = res->user_ns, .sys_ns = res->sys_ns, .maxrss_kb = res->started ? res->maxrss_kb : -1,
@@ -582,10 +649,11 @@ static void job_done(void *ud, const weft__proc_result_t *res)
     journal(r, j->ti, &a);
     if (r->tr && res->started)
         trace_attempt(r, j->gt, &a, res->status == 0, true);
+    if (res->status == 0 && results[0])
+        add_note(r, true, j->ti, results);
+    line_fini(&rl);
     double wall = (double)(now - j->start_ns) / 1e9;
     if (res->status == 0) {
-        if (results[0])
-            add_note(r, true, j->ti, results);
         job_finish(j, WEFT_FLOW_DONE, wall, NULL);
         return;
     }
@@ -674,13 +742,11 @@ static int job_spawn(job_t *j)
         const wf_dim_t *d = &f->dims[tm->dims[m]];
         uint32_t digit = weft__wf_digit(f, tm, t->combo, tm->dims[m]);
         for (uint32_t p = 0; p < d->nparams; p++) {
-            char up[256];
             const char *nm = f->params[d->params[p]].name;
-            size_t k = 0;
-            for (; nm[k] && k + 1 < sizeof up; k++)
-                up[k] = (char)((nm[k] >= 'a' && nm[k] <= 'z') ? nm[k] - 32 : nm[k]);
-            up[k] = '\0';
-            env_at[ne++] = sb_printf(&b, "WEFT_PARAM_%s=%s", up, f->params[d->params[p]].values[digit]);
+            size_t at = sb_printf(&b, "WEFT_PARAM_%s=%s", nm, f->params[d->params[p]].values[digit]);
+            for (char *c = b.oom ? NULL : b.data + at + 11; c && *c != '='; c++)
+                *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+            env_at[ne++] = at;
         }
     }
     char out[PATH_MAX], err[PATH_MAX], cwd[PATH_MAX];

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <string.h>
 
 static uint32_t hash_name(const char *s)
@@ -37,6 +38,33 @@ static bool name_ok(const char *s)
     return true;
 }
 
+/* Paths (stdout, stderr, cwd) longer than the system takes would be cut
+ * or refused at run time: refuse them now. A bound from the longest sweep
+ * value settles most templates without expanding each task. */
+static int check_paths(weft__flow_t *f, const wf_tmpl_t *t, size_t maxval)
+{
+    const weft_toml_value_t *vs[] = {t->out, t->err, t->cwd};
+    const char *keys[] = {"stdout", "stderr", "cwd"};
+    for (size_t k = 0; k < 3; k++) {
+        const char *s;
+        if (!vs[k] || weft_toml_get_string(vs[k], NULL, &s, NULL) != 0)
+            continue;
+        size_t braces = 0;
+        for (const char *p = s; *p; p++)
+            braces += *p == '{';
+        if (strlen(s) + braces * maxval < PATH_MAX)
+            continue;
+        for (uint32_t c = 0; c < t->count; c++) {
+            size_t len = weft__wf_expand(f, t, c, NULL, s, NULL, 0);
+            if (len >= PATH_MAX)
+                return weft__wf_error(f, AT(vs[k]), t->name, keys[k],
+                                      "expands to a path of %zu bytes for its task number %" PRIu32
+                                      " (at most %d)", len, c, PATH_MAX - 1);
+        }
+    }
+    return 0;
+}
+
 int weft__wf_expand_tasks(weft__flow_t *f)
 {
     f->tasks = weft__malloc((size_t)(f->ntasks ? f->ntasks : 1) * sizeof *f->tasks);
@@ -47,9 +75,18 @@ int weft__wf_expand_tasks(weft__flow_t *f)
     f->hmask = cap - 1;
     if (!f->tasks || !f->hash)
         return WEFT_ENOMEM;
+    size_t maxval = 20; /* the longest value a placeholder stands for ({index}: 20 digits at most) */
+    for (uint32_t i = 0; i < f->nparams; i++)
+        for (uint32_t j = 0; j < f->params[i].nvalues; j++) {
+            size_t len = strlen(f->params[i].values[j]);
+            maxval = len > maxval ? len : maxval;
+        }
     uint32_t n = 0;
     for (uint32_t ti = 0; ti < f->ntmpls; ti++) {
         wf_tmpl_t *t = &f->tmpls[ti];
+        int rc = check_paths(f, t, maxval);
+        if (rc)
+            return rc;
         for (uint32_t c = 0; c < t->count; c++, n++) {
             char buf[256];
             size_t len = weft__wf_expand(f, t, c, NULL, t->name, buf, sizeof buf);

@@ -298,7 +298,15 @@ static int list_values(weft__flow_t *f, wf_param_t *p, const weft_toml_value_t *
     int rc = add_values(f, p, (uint32_t)n);
     size_t i = 0;
     for (const weft_toml_value_t *e = weft_toml_first(v); e && !rc; e = weft_toml_next(e), i++) {
-        char text[1024];
+        const char *str;
+        size_t slen;
+        if (weft_toml_get_string(e, NULL, &str, &slen) == 0) { /* kept whole, however long */
+            if (strlen(str) != slen)
+                return weft__wf_error(f, AT(e), NULL, key, "element %zu must not contain a NUL character", i + 1);
+            rc = push_value(f, p, str);
+            continue;
+        }
+        char text[64]; /* a number or a boolean, written shortest */
         if (weft__wf_format(e, text, sizeof text) != 0)
             return weft__wf_error(f, AT(e), NULL, key,
                                   "element %zu must be a string, integer, float or boolean, got %s", i + 1,
@@ -362,6 +370,9 @@ static int sweep_table(weft__flow_t *f, const weft_toml_value_t *sw, const weft_
             return weft__wf_error(f, KEY_AT(v), NULL, NULL,
                                   "sweep parameter '%s': a name is letters, digits and _, not starting with "
                                   "a digit, and not 'index' (that one is built in)", k);
+        if (klen > 200)
+            return weft__wf_error(f, KEY_AT(v), NULL, NULL, "sweep parameter '%.20s...': the name is %zu "
+                                  "characters long (at most 200)", k, klen);
         wf_param_t *p = &f->params[f->nparams++];
         p->name = arena_strdup(f, k, klen);
         if (!p->name)
