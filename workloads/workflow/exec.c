@@ -523,9 +523,9 @@ static size_t sb_printf(sbuf_t *b, const char *fmt, ...)
     return at;
 }
 
-static size_t sb_expand(sbuf_t *b, const weft__flow_t *f, const wf_task_t *t, const char *s)
+static size_t sb_expand(sbuf_t *b, const weft__flow_t *f, const wf_task_t *t, const char *s, unsigned flags)
 {
-    char *x = weft__wf_expand_dup(f, t->tmpl, t->combo, s);
+    char *x = weft__wf_expand_dup_ex(f, t->tmpl, t->combo, s, flags);
     if (!x) {
         b->oom = true;
         return 0;
@@ -704,14 +704,14 @@ static int job_spawn(job_t *j)
         for (const weft_toml_value_t *a = weft_toml_first(tm->run); a; a = weft_toml_next(a)) {
             const char *s;
             weft_toml_get_string(a, NULL, &s, NULL);
-            argv_at[i++] = sb_expand(&b, f, t, s);
+            argv_at[i++] = sb_expand(&b, f, t, s, 0);
         }
     } else {
         const char *s;
         weft_toml_get_string(tm->run, NULL, &s, NULL);
         argv_at[0] = sb_add(&b, "/bin/sh", 7);
         argv_at[1] = sb_add(&b, "-c", 2);
-        argv_at[2] = sb_expand(&b, f, t, s);
+        argv_at[2] = sb_expand(&b, f, t, s, WF_EXPAND_SHELL);
     }
     /* env: the task's own, weft's, then the inherited ones not overridden */
     size_t ne = 0;

@@ -215,11 +215,11 @@ void weft__flow_write_dot(const weft__flow_t *f, FILE *out)
 }
 
 static void put_expanded(const weft__flow_t *f, const wf_task_t *t, const weft_toml_value_t *v, FILE *out,
-                         bool quote)
+                         bool quote, unsigned flags)
 {
     const char *s;
     weft_toml_get_string(v, NULL, &s, NULL);
-    char *x = weft__wf_expand_dup(f, t->tmpl, t->combo, s);
+    char *x = weft__wf_expand_dup_ex(f, t->tmpl, t->combo, s, flags);
     if (x) {
         if (quote)
             put_quoted(out, x, true);
@@ -268,13 +268,13 @@ void weft__flow_write_plan(const weft__flow_t *f, FILE *out)
         const wf_tmpl_t *tm = t->tmpl;
         if (tm->kind == WF_CMD) {
             for (const weft_toml_value_t *a = weft_toml_first(tm->run); a; a = weft_toml_next(a)) {
-                put_expanded(f, t, a, out, true);
+                put_expanded(f, t, a, out, true, 0);
                 if (weft_toml_next(a))
                     fputc(' ', out);
             }
         } else if (tm->kind == WF_SHELL) {
             fputs("sh -c ", out);
-            put_expanded(f, t, tm->run, out, true);
+            put_expanded(f, t, tm->run, out, true, WF_EXPAND_SHELL);
         } else {
             const char *keys[WEFT_KERNEL_MAX_ARGS], *vals[WEFT_KERNEL_MAX_ARGS];
             char buf[8192];

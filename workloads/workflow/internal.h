@@ -122,11 +122,21 @@ int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *
 
 /* Expands s for task `task` of template t into buf (cap bytes; always
  * terminated); `extra` (may be NULL) gives values for dimensions the
- * template does not have (after patterns). Returns the full length. */
+ * template does not have (after patterns). Returns the full length.
+ * {name:raw} is {name} here. */
 size_t weft__wf_expand(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const uint32_t *extra,
                        const char *s, char *buf, size_t cap);
+/* WF_EXPAND_SHELL: s is a /bin/sh script; each {name} becomes exactly its
+ * value as one word, quoted for where it stands (outside quotes: '...';
+ * inside '...': with '\'' for its quotes; inside "...": \ before $ ` " \);
+ * {name:raw} is pasted as it is. */
+#define WF_EXPAND_SHELL 1u
+size_t weft__wf_expand_ex(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const uint32_t *extra,
+                          const char *s, unsigned flags, char *buf, size_t cap);
 /* The same into a fresh weft__malloc'd string (NULL when out of memory). */
 char *weft__wf_expand_dup(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const char *s);
+char *weft__wf_expand_dup_ex(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const char *s,
+                             unsigned flags);
 /* The value index of dimension d in combination `combo` of t (UINT32_MAX
  * when t does not have d). */
 uint32_t weft__wf_digit(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, uint32_t d);

@@ -22,10 +22,11 @@ static bool is_index(const char *name, size_t len)
     return len == 5 && memcmp(name, "index", 5) == 0;
 }
 
-/* The length of the name when p starts a placeholder {name} (an
- * identifier in braces, not after '$': ${HOME} and awk's { print } stay
- * as they are), else 0. */
-static size_t placeholder(const char *s, const char *p)
+/* When p starts a placeholder — {name} or {name:raw}: an identifier in
+ * braces, not after '$' (${HOME} and awk's { print } stay as they are) —
+ * the length of the name, with *end at its closing brace and *raw set
+ * for the :raw form; else 0. */
+static size_t placeholder(const char *s, const char *p, const char **end, bool *raw)
 {
     if (*p != '{' || (p > s && p[-1] == '$'))
         return 0;
@@ -34,7 +35,14 @@ static size_t placeholder(const char *s, const char *p)
         return 0;
     while (isalnum((unsigned char)*q) || *q == '_')
         q++;
-    return *q == '}' ? (size_t)(q - p - 1) : 0;
+    size_t len = (size_t)(q - p - 1);
+    *raw = strncmp(q, ":raw}", 5) == 0;
+    if (*raw)
+        q += 4;
+    if (*q != '}')
+        return 0;
+    *end = q;
+    return len;
 }
 
 int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
@@ -49,7 +57,9 @@ int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *
             p++;
             continue;
         }
-        size_t len = placeholder(s, p);
+        const char *end;
+        bool raw;
+        size_t len = placeholder(s, p, &end, &raw);
         if (!len)
             continue;
         int i = param_index(f, p + 1, len);
@@ -70,7 +80,7 @@ int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *
                                   "the only name; write {{%.*s}} for the text itself)",
                                   (int)len, p + 1, (int)len, p + 1);
         }
-        p += len + 1;
+        p = end;
     }
     return 0;
 }
@@ -86,10 +96,16 @@ uint32_t weft__wf_digit(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t comb
     return UINT32_MAX;
 }
 
-size_t weft__wf_expand(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const uint32_t *extra,
-                       const char *s, char *buf, size_t cap)
+/* Where a shell string's text stands: outside quotes, in '...' or in
+ * "..." (after a backslash, one character is taken as it is). */
+enum { SH_BARE, SH_SINGLE, SH_DOUBLE };
+
+size_t weft__wf_expand_ex(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const uint32_t *extra,
+                          const char *s, unsigned flags, char *buf, size_t cap)
 {
     size_t n = 0;
+    int sh = SH_BARE;
+    bool escaped = false;
 #define PUT(c)               \
     do {                     \
         if (n + 1 < cap)     \
@@ -100,14 +116,28 @@ size_t weft__wf_expand(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo
         if ((*p == '{' || *p == '}') && p[1] == *p) {
             PUT(*p);
             p++;
+            escaped = false;
             continue;
         }
-        size_t len = placeholder(s, p);
+        const char *close;
+        bool raw;
+        size_t len = placeholder(s, p, &close, &raw);
         if (!len) {
             PUT(*p);
+            if (!(flags & WF_EXPAND_SHELL))
+                continue;
+            /* follow the shell's quoting, to quote values for where they land */
+            if (escaped)
+                escaped = false;
+            else if (*p == '\\' && sh != SH_SINGLE)
+                escaped = true;
+            else if (*p == '\'' && sh != SH_DOUBLE)
+                sh = sh == SH_SINGLE ? SH_BARE : SH_SINGLE;
+            else if (*p == '"' && sh != SH_SINGLE)
+                sh = sh == SH_DOUBLE ? SH_BARE : SH_DOUBLE;
             continue;
         }
-        const char *close = p + len + 1;
+        escaped = false;
         char num[16];
         const char *val = "";
         int i = param_index(f, p + 1, len);
@@ -122,8 +152,29 @@ size_t weft__wf_expand(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo
             snprintf(num, sizeof num, "%" PRIu32, combo);
             val = num;
         }
-        for (; *val; val++)
-            PUT(*val);
+        if (!(flags & WF_EXPAND_SHELL) || raw) {
+            for (; *val; val++)
+                PUT(*val);
+        } else if (sh == SH_DOUBLE) { /* in "...": \ before what stays special there */
+            for (; *val; val++) {
+                if (*val == '$' || *val == '`' || *val == '"' || *val == '\\')
+                    PUT('\\');
+                PUT(*val);
+            }
+        } else { /* bare: one '...' word; in '...': the value between its quotes */
+            if (sh == SH_BARE)
+                PUT('\'');
+            for (; *val; val++) {
+                if (*val == '\'') { /* close, an escaped quote, reopen */
+                    PUT('\'');
+                    PUT('\\');
+                    PUT('\'');
+                }
+                PUT(*val);
+            }
+            if (sh == SH_BARE)
+                PUT('\'');
+        }
         p = close;
     }
 #undef PUT
@@ -132,18 +183,30 @@ size_t weft__wf_expand(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo
     return n;
 }
 
-char *weft__wf_expand_dup(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const char *s)
+size_t weft__wf_expand(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const uint32_t *extra,
+                       const char *s, char *buf, size_t cap)
+{
+    return weft__wf_expand_ex(f, t, combo, extra, s, 0, buf, cap);
+}
+
+char *weft__wf_expand_dup_ex(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const char *s,
+                             unsigned flags)
 {
     char small[256];
-    size_t n = weft__wf_expand(f, t, combo, NULL, s, small, sizeof small);
+    size_t n = weft__wf_expand_ex(f, t, combo, NULL, s, flags, small, sizeof small);
     char *out = weft__malloc(n + 1);
     if (!out)
         return NULL;
     if (n < sizeof small)
         memcpy(out, small, n + 1);
     else
-        weft__wf_expand(f, t, combo, NULL, s, out, n + 1);
+        weft__wf_expand_ex(f, t, combo, NULL, s, flags, out, n + 1);
     return out;
+}
+
+char *weft__wf_expand_dup(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const char *s)
+{
+    return weft__wf_expand_dup_ex(f, t, combo, s, 0);
 }
 
 /* The shortest text that reads back as the same double, in %g or %e
