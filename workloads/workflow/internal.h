@@ -127,7 +127,8 @@ int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *
 size_t weft__wf_expand(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const uint32_t *extra,
                        const char *s, char *buf, size_t cap);
 /* WF_EXPAND_SHELL: s is a /bin/sh script; each {name} becomes exactly its
- * value as one word, quoted for where it stands (outside quotes: '...';
+ * value as one word, quoted for where it stands unless it is plain
+ * letters, digits and _-+.,/:@% (outside quotes: '...';
  * inside '...': with '\'' for its quotes; inside "...": \ before $ ` " \);
  * {name:raw} is pasted as it is. */
 #define WF_EXPAND_SHELL 1u

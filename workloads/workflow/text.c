@@ -96,6 +96,18 @@ uint32_t weft__wf_digit(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t comb
     return UINT32_MAX;
 }
 
+/* A value the shell reads as itself in any position (1e-6, out/64.txt):
+ * it needs no quotes. */
+static bool shell_plain(const char *v)
+{
+    if (!*v)
+        return false;
+    for (; *v; v++)
+        if (!isalnum((unsigned char)*v) && !strchr("_-+.,/:@%", *v))
+            return false;
+    return true;
+}
+
 /* Where a shell string's text stands: outside quotes, in '...' or in
  * "..." (after a backslash, one character is taken as it is). */
 enum { SH_BARE, SH_SINGLE, SH_DOUBLE };
@@ -152,7 +164,7 @@ size_t weft__wf_expand_ex(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t co
             snprintf(num, sizeof num, "%" PRIu32, combo);
             val = num;
         }
-        if (!(flags & WF_EXPAND_SHELL) || raw) {
+        if (!(flags & WF_EXPAND_SHELL) || raw || shell_plain(val)) {
             for (; *val; val++)
                 PUT(*val);
         } else if (sh == SH_DOUBLE) { /* in "...": \ before what stays special there */
