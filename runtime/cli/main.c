@@ -61,10 +61,12 @@ static const char usage_run[] =
     "<task>.err per command task, tasks.tsv with one line per attempt.\n";
 
 static const char usage_validate[] =
-    "usage: weft validate FLOW.toml [--set NAME=VALUE]... [--only GLOB]...\n"
+    "usage: weft validate FLOW.toml [--threads N] [--set NAME=VALUE]... [--only GLOB]...\n"
     "\n"
-    "Checks the workflow as `weft run` would, and prints how many tasks and\n"
-    "dependencies it expands to. Exit code 0 when it is valid, 2 when not.\n";
+    "Checks the workflow as `weft run` would (the file, and each task's cpus\n"
+    "and gpus against the run's cores and GPUs on this machine), and prints\n"
+    "how many tasks and dependencies it expands to. Exit code 0 when it is\n"
+    "valid, 2 when not.\n";
 
 static const char usage_graph[] =
     "usage: weft graph FLOW.toml [--set NAME=VALUE]... [--only GLOB]...\n"
@@ -146,7 +148,7 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
                 return bad_usage(cmd, "the path '%s' is too long", val);
         } else if (run_opts && strcmp(s, "--summary") == 0) {
             a->ro.summary = true;
-        } else if (run_opts && takes) { /* --threads */
+        } else if ((run_opts || strcmp(cmd, "validate") == 0) && takes && strncmp(s, "--threads", nlen) == 0) {
             char *end;
             long n = strtol(val, &end, 10);
             if (!*val || *end || n < 0 || n > 4096)
@@ -202,9 +204,16 @@ static int cmd_flow(const char *cmd, int argc, char **argv)
         } else if (is_graph) {
             weft__flow_write_dot(f, stdout);
             rc = CLI_OK;
-        } else {
-            printf("%s: valid: %zu tasks, %zu dependencies\n", a.flow, weft__flow_ntasks(f), weft__flow_nedges(f));
-            rc = CLI_OK;
+        } else { /* validate: also what run checks against this machine */
+            char err[1024];
+            int crc = weft__flow_check(f, err, sizeof err);
+            if (crc) {
+                fprintf(stderr, "weft: %s\n", err);
+                rc = crc == WEFT_EPARSE ? CLI_BAD_INPUT : CLI_FAILED;
+            } else {
+                printf("%s: valid: %zu tasks, %zu dependencies\n", a.flow, weft__flow_ntasks(f), weft__flow_nedges(f));
+                rc = CLI_OK;
+            }
         }
     }
     weft__flow_destroy(f);

@@ -1262,49 +1262,78 @@ static int make_run_dir(weft__flow_run_t *r, char *err, size_t errlen)
     return 0;
 }
 
-int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__flow_run_t **out, char *err,
-                         size_t errlen)
+/* A run object with nothing started yet. */
+static weft__flow_run_t *run_new(weft__flow_t *f, char *err, size_t errlen)
 {
-    *out = NULL;
     weft__flow_run_t *r = weft__calloc(1, sizeof *r);
     if (!r)
-        return WEFT_ENOMEM;
+        return NULL;
     r->f = f;
-    r->o = *o;
     r->tsv = -1;
     r->results_tail = &r->results;
-    while (environ[r->nenviron])
-        r->nenviron++;
     weft__lock_init(&r->lock);
     weft__lock_init(&r->jlock);
     pthread_mutex_init(&r->flush_lock, NULL);
     f->err = err;
     f->errlen = errlen;
+    return r;
+}
+
+/* What the machine decides (shared by run and validate): the core slots
+ * (every task's cpus must fit) and the GPUs (gpu_setup's checks). */
+static int run_resources(weft__flow_run_t *r, char *err, size_t errlen)
+{
+    weft__flow_t *f = r->f;
     int rc = weft__topo_discover(&r->topo);
     if (rc) {
         snprintf(err, errlen, "cannot discover the machine's cores: %s", weft_strerror(rc));
-        goto fail;
+        return rc;
     }
     rc = weft__cores_create(r->topo, f->threads, f->pin, &r->cores);
     if (rc) {
         snprintf(err, errlen, "cannot set up %d core slots: %s", f->threads, weft_strerror(rc));
-        goto fail;
+        return rc;
     }
     int slots = weft__cores_slots(r->cores);
     for (uint32_t i = 0; i < f->ntmpls; i++) {
         const wf_tmpl_t *t = &f->tmpls[i];
         if (t->cpus > slots) {
             const weft_toml_value_t *v = weft_toml_get(t->table, "cpus");
-            rc = weft__wf_error(f, AT(v), t->name, "cpus",
-                                "needs %d cores but the run has %d (raise threads, or lower cpus)", t->cpus, slots);
-            goto fail;
+            return weft__wf_error(f, AT(v), t->name, "cpus",
+                                  "needs %d cores but the run has %d (raise threads, or lower cpus)", t->cpus, slots);
         }
     }
-    if ((rc = gpu_setup(r)) != 0) {
-        if (rc == WEFT_ENOMEM)
-            snprintf(err, errlen, "out of memory");
-        goto fail;
+    if ((rc = gpu_setup(r)) == WEFT_ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    return rc;
+}
+
+int weft__flow_check(weft__flow_t *f, char *err, size_t errlen)
+{
+    weft__flow_run_t *r = run_new(f, err, errlen);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return WEFT_ENOMEM;
     }
+    int rc = run_resources(r, err, errlen);
+    weft__flow_run_destroy(r);
+    return rc;
+}
+
+int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__flow_run_t **out, char *err,
+                         size_t errlen)
+{
+    *out = NULL;
+    weft__flow_run_t *r = run_new(f, err, errlen);
+    if (!r)
+        return WEFT_ENOMEM;
+    r->o = *o;
+    while (environ[r->nenviron])
+        r->nenviron++;
+    int rc = run_resources(r, err, errlen);
+    if (rc)
+        goto fail;
+    int slots = weft__cores_slots(r->cores);
     static atomic_uint_least64_t next_id = 1;
     r->id = atomic_fetch_add(&next_id, 1);
     r->state = weft__calloc(f->ntasks ? f->ntasks : 1, 1);

@@ -26,11 +26,17 @@ enum { WF_CMD = 0, WF_SHELL = 1, WF_KERNEL = 2 };
  * machine has one. */
 enum { WF_DEV_CPU = 0, WF_DEV_GPU = 1, WF_DEV_AUTO = 2 };
 
+/* The type of a sweep parameter's values in the file: --set values are
+ * checked against it and written the same way (--set tol=1.0 is "1" as
+ * 1.0 in the file is). */
+enum { WF_V_STRING, WF_V_INT, WF_V_FLOAT, WF_V_NUMBER /* ints and floats */, WF_V_BOOL, WF_V_MIXED };
+
 typedef struct wf_param {
     char *name;
-    char **values;      /* formatted as written ("1e-6", "64", "a b") */
+    char **values;      /* formatted ("1e-6", "64", "a b"): floats shortest */
     uint32_t nvalues;
     uint32_t dim;
+    int vtype;          /* WF_V_* */
 } wf_param_t;
 
 typedef struct wf_dim {

@@ -4,6 +4,7 @@
 #include "workloads/workflow/internal.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -257,6 +258,7 @@ static int range_values(weft__flow_t *f, wf_param_t *p, const weft_toml_value_t 
         return weft__wf_error(f, AT(v), NULL, key, "a range needs start and stop (and optionally step)");
     bool ints = weft_toml_type(start) == WEFT_TOML_INTEGER && weft_toml_type(stop) == WEFT_TOML_INTEGER &&
                 (!step || weft_toml_type(step) == WEFT_TOML_INTEGER);
+    p->vtype = ints ? WF_V_INT : WF_V_FLOAT;
     double a, b, s = 1;
     weft_toml_get_number(start, NULL, &a);
     weft_toml_get_number(stop, NULL, &b);
@@ -286,6 +288,27 @@ static int range_values(weft__flow_t *f, wf_param_t *p, const weft_toml_value_t 
     return rc;
 }
 
+/* The WF_V_* of one TOML value, and of two together. */
+static int value_type(const weft_toml_value_t *e)
+{
+    switch (weft_toml_type(e)) {
+    case WEFT_TOML_INTEGER: return WF_V_INT;
+    case WEFT_TOML_FLOAT: return WF_V_FLOAT;
+    case WEFT_TOML_BOOL: return WF_V_BOOL;
+    case WEFT_TOML_STRING: return WF_V_STRING;
+    default: return WF_V_MIXED;
+    }
+}
+
+static int join_types(int a, int b)
+{
+    if (a == b)
+        return a;
+    bool na = a == WF_V_INT || a == WF_V_FLOAT || a == WF_V_NUMBER;
+    bool nb = b == WF_V_INT || b == WF_V_FLOAT || b == WF_V_NUMBER;
+    return na && nb ? WF_V_NUMBER : WF_V_MIXED;
+}
+
 static int list_values(weft__flow_t *f, wf_param_t *p, const weft_toml_value_t *v)
 {
     char key[300];
@@ -297,7 +320,9 @@ static int list_values(weft__flow_t *f, wf_param_t *p, const weft_toml_value_t *
         return weft__wf_error(f, AT(v), NULL, key, "the list has %zu values (at most 10000000)", n);
     int rc = add_values(f, p, (uint32_t)n);
     size_t i = 0;
+    p->vtype = value_type(weft_toml_first(v));
     for (const weft_toml_value_t *e = weft_toml_first(v); e && !rc; e = weft_toml_next(e), i++) {
+        p->vtype = join_types(p->vtype, value_type(e));
         const char *str;
         size_t slen;
         if (weft_toml_get_string(e, NULL, &str, &slen) == 0) { /* kept whole, however long */
@@ -314,6 +339,45 @@ static int list_values(weft__flow_t *f, wf_param_t *p, const weft_toml_value_t *
         rc = push_value(f, p, text);
     }
     return rc;
+}
+
+/* One --set value checked against the type of the sweep's values in the
+ * file and written as a value from the file would be (*s may be
+ * replaced by a new arena string). */
+static int set_value(weft__flow_t *f, const wf_param_t *p, const char *set, char **s)
+{
+    static const char *const what[] = {"", "an integer", "a float", "a number", "true or false", ""};
+    const char *v = *s;
+    char *end = NULL, text[64];
+    bool ok = true;
+    errno = 0;
+    if (p->vtype == WF_V_INT || p->vtype == WF_V_NUMBER) {
+        long long i = strtoll(v, &end, 10);
+        if (*v && !*end && errno == 0 && !isspace((unsigned char)*v)) {
+            snprintf(text, sizeof text, "%lld", i);
+        } else if (p->vtype == WF_V_INT) {
+            ok = false;
+        } else {
+            end = NULL;
+        }
+    }
+    if (ok && (p->vtype == WF_V_FLOAT || (p->vtype == WF_V_NUMBER && !end))) {
+        errno = 0;
+        double d = strtod(v, &end);
+        ok = *v && !*end && !isspace((unsigned char)*v) && errno != ERANGE;
+        if (ok)
+            weft__wf_format_double(d, text, sizeof text);
+    }
+    if (p->vtype == WF_V_BOOL) {
+        ok = strcmp(v, "true") == 0 || strcmp(v, "false") == 0;
+        snprintf(text, sizeof text, "%s", v);
+    }
+    if (!ok)
+        return weft__wf_error(f, 0, 0, NULL, NULL, "--set %s: '%s' is not %s (the file's %s values are)", set, v,
+                              what[p->vtype], p->name);
+    if (p->vtype == WF_V_STRING || p->vtype == WF_V_MIXED || strcmp(text, v) == 0)
+        return 0;
+    return (*s = arena_strdup(f, text, strlen(text))) ? 0 : WEFT_ENOMEM;
 }
 
 static int set_override(weft__flow_t *f, const char *set)
@@ -341,6 +405,8 @@ static int set_override(weft__flow_t *f, const char *set)
         char *s = arena_strdup(f, c, len);
         if (!s)
             return WEFT_ENOMEM;
+        if ((rc = set_value(f, p, set, &s)) != 0)
+            return rc;
         p->values[p->nvalues++] = s;
         if (!end)
             break;

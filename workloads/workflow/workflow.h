@@ -42,6 +42,12 @@ size_t weft__flow_nedges(const weft__flow_t *f);
 /* The budget of cores (threads from the file or the options; 0 = all). */
 int weft__flow_threads(const weft__flow_t *f);
 
+/* What `weft run` checks against the machine before it starts (every
+ * task's cpus within the run's core slots, GPUs), without running:
+ * 0, WEFT_EPARSE (err: file:line:col and what), WEFT_ENOMEM, or another
+ * error of the machine (err says which). */
+int weft__flow_check(weft__flow_t *f, char *err, size_t errlen);
+
 /* `weft graph`: the DAG in Graphviz DOT. */
 void weft__flow_write_dot(const weft__flow_t *f, FILE *out);
 /* `weft run --dry-run`: every task in an order that respects its
