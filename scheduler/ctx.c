@@ -175,17 +175,26 @@ int weft_ctx_defer(weft_ctx_t *ctx, weft_defer_t **out)
     if (rc)
         return rc;
     c->t.flags |= TASK_F_DEFERRED;
+    atomic_init(&c->completed, 0);
+    c->retired_next = NULL;
     *out = (weft_defer_t *)c;
     return 0;
 }
 
-void weft_defer_complete(weft_defer_t *d, int rc)
+int weft_defer_complete(weft_defer_t *d, int rc)
 {
     if (!d)
-        return;
+        return WEFT_EINVAL;
     struct weft_child *c = (struct weft_child *)d;
-    c->t.arg = (void *)(intptr_t)rc; /* published by the release in the hand-off */
+    /* relaxed: only one caller may win; what the winner wrote is published
+     * by the release in the hand-off */
+    if (atomic_exchange_explicit(&c->completed, 1, memory_order_relaxed)) {
+        weft__log("weft_defer_complete: task '%s' was completed already; this second call is ignored", c->name);
+        return WEFT_ESTATE;
+    }
+    c->t.arg = (void *)(intptr_t)rc;
     weft__pool_give(c->pool, &c->t);
+    return 0;
 }
 
 int weft_ctx_cancel_run(weft_ctx_t *ctx)

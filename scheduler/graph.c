@@ -70,6 +70,28 @@ static void release_results(weft_graph_t *g)
     FOR_EACH_TASK(g, t, if (t->flags & TASK_F_RESULT) weft__graph_release_result(t));
 }
 
+/* A finished deferred completion's child, kept until the graph runs
+ * again or goes (any worker, concurrently: a push-only stack). */
+void weft__graph_retire(weft_graph_t *g, struct weft_child *c)
+{
+    struct weft_child *head = atomic_load_explicit(&g->retired, memory_order_relaxed);
+    do
+        c->retired_next = head;
+    while (!atomic_compare_exchange_weak_explicit(&g->retired, &head, c, memory_order_relaxed,
+                                                  memory_order_relaxed));
+}
+
+/* The graph is idle (between runs, or being destroyed). */
+void weft__graph_free_retired(weft_graph_t *g)
+{
+    struct weft_child *c = atomic_exchange_explicit(&g->retired, NULL, memory_order_acquire);
+    while (c) {
+        struct weft_child *next = c->retired_next;
+        weft__aligned_free(c);
+        c = next;
+    }
+}
+
 void weft_graph_destroy(weft_graph_t *g)
 {
     if (!g)
@@ -85,6 +107,7 @@ void weft_graph_destroy(weft_graph_t *g)
     if (atomic_load_explicit(&g->trace_lazy, memory_order_relaxed))
         weft__trace_graph_detach(g);
     release_results(g);
+    weft__graph_free_retired(g);
     if (g->ext && g->ext->destroy)
         g->ext->destroy(g, g->ext_ud);
     for (size_t k = 0; k < g->nchunks; k++)

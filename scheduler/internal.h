@@ -67,6 +67,12 @@ struct weft_child {
     struct weft_task t;
     weft_task_t *parent;
     weft_pool_t *pool; /* deferred completions: where to hand the child */
+    /* A deferred completion's handle: 1 once weft_defer_complete took it.
+     * The child is kept (on its graph's `retired` list) until the graph
+     * runs again or is destroyed, so that a second call finds the word
+     * and is refused instead of freeing the child twice. */
+    _Atomic int completed;
+    struct weft_child *retired_next;
     char name[];
 };
 
@@ -108,6 +114,7 @@ struct weft_graph {
 
     /* running */
     _Atomic int phase;
+    struct weft_child *_Atomic retired; /* finished deferred completions (see weft_child) */
     int failfast;
     int result;
     size_t src_ri, src_pos, src_chunk; /* claimed under the inject lock */
@@ -250,6 +257,10 @@ static inline int weft__task_ext(const weft_task_t *t)
 /* graph.c */
 int weft__graph_prepare(weft_graph_t *g);   /* validate + collect sources */
 void weft__graph_release_result(weft_task_t *t);
+/* Deferred completions' children: kept after they finish (weft_child), freed
+ * when the graph is idle again (next submit, destroy). */
+void weft__graph_retire(weft_graph_t *g, struct weft_child *c);
+void weft__graph_free_retired(weft_graph_t *g);
 /* The same from any thread, without touching t's flags (the owner's). */
 void weft__graph_drop_result(weft_task_t *t);
 

@@ -216,6 +216,7 @@ int weft__pool_submit(weft_pool_t *p, weft_graph_t *g)
         atomic_store_explicit(&g->phase, PHASE_IDLE, memory_order_release);
         return rc;
     }
+    weft__graph_free_retired(g); /* the last run's deferred handles are no longer valid */
     g->pool = p;
     g->trace_run = 0;
     if (p->trace)

@@ -570,7 +570,10 @@ static weft_task_t *finish_child(weft_worker_t *w, weft_task_t *t, int state)
         atomic_compare_exchange_strong_explicit(&parent->rc, &zero, rc, memory_order_relaxed,
                                                 memory_order_relaxed);
     }
-    weft__aligned_free(c);
+    if (t->flags & TASK_F_DEFERRED)
+        weft__graph_retire(t->graph, c);
+    else
+        weft__aligned_free(c);
     /* acq_rel: the last one to leave sees the others' rc updates. */
     if (atomic_fetch_sub_explicit(&parent->pending, 1, memory_order_acq_rel) != 1)
         return NULL;

@@ -211,10 +211,15 @@ WEFT_API int weft_ctx_spawn(weft_ctx_t *ctx, const char *name, weft_fn fn, void 
  * worker waits. rc != 0 fails the task with that code. The run (and
  * weft_graph_wait) waits for every deferred completion, also when it is
  * stopping. Errors: WEFT_EINVAL (NULL argument, not inside a task),
- * WEFT_ENOMEM, WEFT_ECANCELED (the run is stopping). */
+ * WEFT_ENOMEM, WEFT_ECANCELED (the run is stopping).
+ *
+ * The handle (owned by the graph) stays valid until the graph is run
+ * again or destroyed. weft_defer_complete returns 0; WEFT_EINVAL for
+ * NULL; WEFT_ESTATE, with a log line naming the task, when the handle was
+ * completed already (the second call does nothing). */
 typedef struct weft_defer weft_defer_t;
 WEFT_API int weft_ctx_defer(weft_ctx_t *ctx, weft_defer_t **out);
-WEFT_API void weft_defer_complete(weft_defer_t *d, int rc);
+WEFT_API int weft_defer_complete(weft_defer_t *d, int rc);
 
 /* Cancels the whole run: no new task starts (they end WEFT_TASK_NOT_RUN),
  * running ones finish, and the run returns WEFT_ECANCELED.

@@ -143,7 +143,42 @@ TEST(misuse)
     weft_defer_t *d = (weft_defer_t *)1;
     CHECK_EQ(weft_ctx_defer(NULL, &d), WEFT_EINVAL);
     CHECK(d == NULL);
-    weft_defer_complete(NULL, 0); /* a no-op */
+    CHECK_EQ(weft_defer_complete(NULL, 0), WEFT_EINVAL);
+}
+
+/* Completes its own deferral twice at once (the second must be refused)
+ * and keeps the handle for a third call after the run. */
+static int defer_twice(weft_ctx_t *ctx, void *arg)
+{
+    weft_defer_t **keep = arg;
+    weft_defer_t *d;
+    if (weft_ctx_defer(ctx, &d) != 0)
+        return -1;
+    *keep = d;
+    if (weft_defer_complete(d, 0) != 0)
+        return -2;
+    return weft_defer_complete(d, -7) == WEFT_ESTATE ? 0 : -3;
+}
+
+TEST(double_completion_is_refused)
+{
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_defer_t *kept[3] = {NULL, NULL, NULL};
+    weft_task_t *t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = weft_graph_add(g, "twice", defer_twice, &kept[i]);
+    weft_task_after(t[2], t[1]);
+    for (int rep = 0; rep < 3; rep++) { /* the handles of a finished run are refused until the next run */
+        CHECK_EQ(weft_graph_run(rt, g), 0);
+        for (int i = 0; i < 3; i++) {
+            CHECK_EQ(weft_task_state(t[i]), WEFT_TASK_DONE);
+            CHECK_EQ(weft_defer_complete(kept[i], -9), WEFT_ESTATE);
+        }
+    }
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
 }
 
 static int defer_bad(weft_ctx_t *ctx, void *arg)
