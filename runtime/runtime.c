@@ -32,7 +32,8 @@ weft__rtrace_t *weft__runtime_trace(const weft_runtime_t *rt)
 }
 
 #define WEFT_MAX_THREADS 4096
-#define KNOWN_FLAGS (WEFT_CONFIG_FAIL_FAST | WEFT_CONFIG_NO_CALLER_HELP | WEFT_CONFIG_QUIET)
+#define KNOWN_FLAGS \
+    (WEFT_CONFIG_FAIL_FAST | WEFT_CONFIG_NO_CALLER_HELP | WEFT_CONFIG_QUIET | WEFT_CONFIG_NO_CRASH_HANDLER)
 
 void weft_config_init(weft_config_t *cfg)
 {
@@ -87,6 +88,8 @@ int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out)
     int rc = check_config(cfg);
     if (rc)
         return rc;
+    if (!(cfg->flags & WEFT_CONFIG_NO_CRASH_HANDLER))
+        weft__crash_install();
     weft_runtime_t *rt = weft__calloc(1, sizeof *rt);
     if (!rt)
         return WEFT_ENOMEM;

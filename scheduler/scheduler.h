@@ -41,6 +41,14 @@ int weft__pool_workers(const weft_pool_t *p);
 weft_task_t *weft__pool_running_task(const weft_pool_t *p);
 /* The task the calling thread runs, in whichever pool (NULL: none). */
 weft_task_t *weft__thread_task(void);
+/* The crash reporter (crash.c): installs, once per process, handlers that
+ * name the task a fault or abort happened in, then chain to the program's
+ * own or the default action. */
+void weft__crash_install(void);
+/* An alternate signal stack for the calling thread (unless it has one);
+ * returns what weft__crash_thread_end frees (may be NULL). */
+void *weft__crash_thread_begin(void);
+void weft__crash_thread_end(void *stack);
 /* Where a worker of p keeps the task it runs (NULL between tasks), for
  * the calling thread when it is one of p's own workers (NULL otherwise):
  * valid, for that thread, until p is destroyed. */

@@ -690,6 +690,7 @@ void *weft__worker_main(void *arg)
 {
     weft_worker_t *w = arg;
     weft_pool_t *p = w->pool;
+    void *altstack = weft__crash_thread_begin();
     tls_worker = w;
     w->ctx.w = w;
     if (w->set && p->topo)
@@ -725,5 +726,6 @@ void *weft__worker_main(void *arg)
         weft__worker_execute(w, t);
     }
     tls_worker = NULL;
+    weft__crash_thread_end(altstack);
     return NULL;
 }

@@ -29,7 +29,18 @@ enum weft_config_flag {
      * of helping to run tasks (then exactly `threads` threads run tasks). */
     WEFT_CONFIG_NO_CALLER_HELP = 1u << 1,
     /* Do not print warnings (e.g. binding fell back) to stderr. */
-    WEFT_CONFIG_QUIET = 1u << 2
+    WEFT_CONFIG_QUIET = 1u << 2,
+    /* Do not install the crash reporter. By default the first runtime
+     * installs, once per process, handlers for SIGSEGV, SIGBUS, SIGFPE,
+     * SIGILL and SIGABRT that write "weft: task 'NAME' (graph ..., task
+     * #i, run n) crashed: SIGSEGV ..." to stderr when a task's code
+     * faults, then call the handler the program had installed before (or
+     * take the default action: the process ends with the same signal);
+     * handlers the program installs later replace it. Ignored signals stay
+     * ignored. weft's worker threads get an alternate signal stack so
+     * that a stack overflow is reported too (a caller's thread helping in
+     * a run needs one of its own, set with sigaltstack, for that). */
+    WEFT_CONFIG_NO_CRASH_HANDLER = 1u << 3
 };
 
 typedef struct weft_config {
