@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "runtime/base/base.h"
+#include "tasks/watchdog.h"
 
 extern char **environ;
 
@@ -59,6 +60,7 @@ struct weft__procs {
     atomic_uint_fast64_t stop_grace_ns;
     atomic_uint stop_gen; /* one more per weft__procs_stop call */
     atomic_int nrunning;
+    weft__watchdog_t wd; /* ends the groups if weft dies without doing it */
     /* launcher-thread only */
     proc_t **running;
     size_t nrun, caprun;
@@ -205,6 +207,7 @@ static void reap(weft__procs_t *x, proc_t *p)
      * pid, the group's id, cannot be reused yet: kill what is left of the
      * group, then reap. */
     kill(-p->pid, SIGKILL);
+    weft__watchdog_remove(&x->wd, p->pid);
     int st = 0;
     struct rusage ru;
     memset(&ru, 0, sizeof ru);
@@ -313,6 +316,7 @@ static void spawn(weft__procs_t *x, proc_t *p)
             not_started(x, p, WEFT_ETASK, "cannot run '%s': %s", p->argv[0], strerror(rc));
         return;
     }
+    weft__watchdog_add(&x->wd, pid, p->grace_ns);
     p->pid = pid;
     p->start_ns = weft__clock_ns();
     p->deadline_ns = p->timeout_ns ? p->start_ns + p->timeout_ns : 0;
@@ -322,6 +326,7 @@ static void spawn(weft__procs_t *x, proc_t *p)
         /* Without a pidfd the loop cannot see it exit: end it now. */
         int e = errno;
         kill(-pid, SIGKILL);
+        weft__watchdog_remove(&x->wd, pid);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
         if (p->pidfd >= 0)
@@ -455,6 +460,12 @@ int weft__procs_create(weft_topo_t *topo, weft__procs_t **out)
     if (x->epfd < 0 || x->evfd < 0 || epoll_ctl(x->epfd, EPOLL_CTL_ADD, x->evfd, &ev) != 0)
         goto fail;
     pthread_mutex_init(&x->lock, NULL);
+    /* Before the launcher thread: the watchdog is forked with as few
+     * threads around as possible. Without it (fork failed) processes are
+     * still ended by weft itself, only not after a SIGKILL of weft. */
+    if (weft__watchdog_start(&x->wd) != 0)
+        weft__log("weft: cannot start the watchdog process (%s): task processes will not be ended "
+                  "if weft is killed with SIGKILL", strerror(errno));
     /* The launcher blocks every signal: a handler of the embedding program
      * (weft's Ctrl-C one included) never runs on it mid-spawn. */
     sigset_t all, old;
@@ -463,6 +474,7 @@ int weft__procs_create(weft_topo_t *topo, weft__procs_t **out)
     int rc = pthread_create(&x->thread, NULL, loop, x);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc) {
+        weft__watchdog_stop(&x->wd);
         pthread_mutex_destroy(&x->lock);
         goto fail;
     }
@@ -494,6 +506,7 @@ void weft__procs_destroy(weft__procs_t *x)
     atomic_store_explicit(&x->destroying, 1, memory_order_relaxed);
     wake(x);
     pthread_join(x->thread, NULL);
+    weft__watchdog_stop(&x->wd);
     close(x->epfd);
     close(x->evfd);
     pthread_mutex_destroy(&x->lock);

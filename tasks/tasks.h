@@ -13,7 +13,9 @@
  * Every process leads its own process group; the whole group is killed
  * when the leader ends, times out, or the executor is stopped, so a task
  * leaves no orphan behind (except one that starts a new session on
- * purpose with setsid).
+ * purpose with setsid). A watchdog process (watchdog.c), forked when the
+ * executor is created, learns each group as it starts and ends and kills
+ * the ones left when weft dies without doing it (SIGKILL).
  *
  * The done callback runs on the launcher thread, once per started process,
  * with the result; it must not block. */
