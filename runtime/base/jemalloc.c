@@ -6,7 +6,8 @@
  * looks for jemalloc's non-standard entry points (mallocx & co.) in the
  * process, and uses them when the program was linked with jemalloc (the
  * weft command is; weft.pc links it after libc, so that it is loaded but
- * does not replace the program's malloc). Otherwise the C library. */
+ * does not replace the program's malloc). Otherwise — or when the malloc
+ * tracer is in the process — the C library. */
 #include "runtime/base/base.h"
 
 #include <dlfcn.h>
@@ -21,6 +22,11 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void look_up(void)
 {
     if (getenv("WEFT_NO_JEMALLOC"))
+        return;
+    /* Under the malloc tracer (libweft-memtrace.so preloaded), weft's own
+     * blocks must reach it: mallocx would go around malloc, so the C
+     * library's allocator is used instead and every byte is attributed. */
+    if (dlsym(RTLD_DEFAULT, "weft_memtrace_attach"))
         return;
     *(void **)&je.mallocx = dlsym(RTLD_DEFAULT, "mallocx");
     *(void **)&je.rallocx = dlsym(RTLD_DEFAULT, "rallocx");

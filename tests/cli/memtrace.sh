@@ -37,5 +37,21 @@ WEFT_MEMTRACE_LIB=/nonexistent/libweft-memtrace.so run "$WEFT" run --trace-mallo
 expect_rc 1 "no tracer"
 expect_line "$ERR" "weft: --trace-malloc: libweft-memtrace.so not found (looked for /nonexistent/libweft-memtrace.so; set WEFT_MEMTRACE_LIB to its path)" "no tracer"
 
+# weft's own allocations for a kernel are attributed (they went through
+# jemalloc's mallocx, around the tracer: 4,568 B instead of ~105 KB)
+cat > solve.toml <<'TOML'
+[[task]]
+name = "solve"
+kernel = "poisson2d"
+args = { n = 64 }
+TOML
+run "$WEFT" run --trace-malloc --quiet solve.toml; expect_rc 0 "traced solve"
+with=$(printf '%s\n' "$OUT" | awk '$NF == "solve" && NF == 5 {print $2; exit}')
+WEFT_NO_JEMALLOC=1 run "$WEFT" run --trace-malloc --quiet solve.toml; expect_rc 0 "traced solve, libc"
+without=$(printf '%s\n' "$OUT" | awk '$NF == "solve" && NF == 5 {print $2; exit}')
+expect_eq "$with" "$without" "the same peak with and without jemalloc"
+[ "${with:-0}" -ge 66000 ] || fail "solve's peak $with is below its two 66x66 grids"
+NPASS=$((NPASS + 1))
+
 run "$WEFT" run --trace-malloc --dry-run flow.toml; expect_rc 0 "dry run: nothing traced"
 done_ok
