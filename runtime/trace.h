@@ -36,12 +36,25 @@ typedef struct wtm_task {
     uint8_t lane_kind;        /* where it (last) ran: lane_kind, lane */
     uint8_t has_attempts;     /* executor attempts recorded (the worker's slice only launched it) */
     uint8_t crit;             /* on its run's critical path */
+    uint8_t stopped;          /* its last attempt was interrupted (the record's "stopped") */
+    double run_us;            /* with attempts: their durations added up */
+    double first_attempt;     /* with attempts: when the first began */
+    double last_attempt;      /* with attempts: when the last ended */
 } wtm_task_t;
 
-/* The time a task held its lane(s). */
+/* The time a task ran: its attempts' durations when the executor recorded
+ * them (a process, a workflow kernel), else the time it held its worker.
+ * What it spent waiting for cores or GPUs is wtm_wait. */
 static inline double wtm_work(const wtm_task_t *t)
 {
-    return t->end - t->start;
+    return t->has_attempts ? t->run_us : t->end - t->start;
+}
+
+/* From the start of its body to its first attempt: the wait for the cores
+ * and GPUs it asked for (0 without attempts). */
+static inline double wtm_wait(const wtm_task_t *t)
+{
+    return t->has_attempts && t->first_attempt > t->start ? t->first_attempt - t->start : 0;
 }
 
 typedef struct wtm_run {

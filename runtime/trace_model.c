@@ -132,8 +132,15 @@ static void fold(wtm_task_t *t, const wtm_ev_t *x, double *last)
     if (x->t1 > t->end)
         t->end = x->t1;
     if (e->kind == TEV_ATTEMPT) {
+        if (!t->has_attempts || x->t0 < t->first_attempt)
+            t->first_attempt = x->t0;
+        if (!t->has_attempts || x->t1 >= t->last_attempt) { /* events come in no particular order */
+            t->last_attempt = x->t1;
+            t->stopped = e->state == WEFT_TASK_NOT_RUN;
+        }
         t->has_attempts = 1;
         t->attempts++;
+        t->run_us += x->t1 - x->t0;
     }
     if (e->kind == TEV_TASK || e->kind == TEV_ATTEMPT) {
         if (!t->has_attempts || e->kind == TEV_ATTEMPT) {

@@ -33,24 +33,71 @@ static double pct(const double *v, size_t n, double p)
     return v[i < n ? i : n - 1];
 }
 
+/* The most attempts on lanes of kind k that overlapped in time (the
+ * tracks are picked as attempts end, so there may be more tracks). */
+typedef struct edge {
+    double t;
+    int d; /* +1 a start, -1 an end */
+} edge_t;
+
+static int cmp_edge(const void *a, const void *b)
+{
+    const edge_t *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->d - y->d; /* an end first: back to back is not at once */
+}
+
+static size_t most_at_once(const weft__tmodel_t *m, int k)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->nev; i++)
+        n += m->ev[i].e.lane_kind == k && m->ev[i].e.kind == TEV_ATTEMPT;
+    edge_t *at = weft__malloc((n ? 2 * n : 1) * sizeof *at);
+    if (!at)
+        return m->lanes[k];
+    size_t j = 0;
+    for (size_t i = 0; i < m->nev; i++)
+        if (m->ev[i].e.lane_kind == k && m->ev[i].e.kind == TEV_ATTEMPT) {
+            at[j++] = (edge_t){m->ev[i].t0, +1};
+            at[j++] = (edge_t){m->ev[i].t1, -1};
+        }
+    qsort(at, j, sizeof *at, cmp_edge);
+    size_t most = 0;
+    long cur = 0;
+    for (size_t i = 0; i < j; i++) {
+        cur += at[i].d;
+        if (cur > (long)most)
+            most = (size_t)cur;
+    }
+    weft__free(at);
+    return most;
+}
+
 int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, FILE *out)
 {
     char a[32], b[32], lb[24];
     double span = m->ntask || m->nev ? m->t_last - m->t_first : 0;
     if (span < 0)
         span = 0;
-    size_t st[4] = {0}, attempts = 0;
+    size_t st[4] = {0}, attempts = 0, stopped = 0;
     for (size_t k = 0; k < m->ntask; k++) {
         int s = m->task[k].state;
-        st[s >= 0 && s < 4 ? s : 3]++;
+        if (s == WEFT_TASK_FAILED && m->task[k].stopped) /* interrupted: "stopped", as the record says */
+            stopped++;
+        else
+            st[s >= 0 && s < 4 ? s : 3]++;
         attempts += (size_t)m->task[k].attempts;
     }
     fmt_time(a, sizeof a, span);
     fprintf(out, "== trace summary%s%s ==\n", c->title ? ": " : "", c->title ? c->title : "");
     fprintf(out, "total: %s over %zu run(s), %zu task(s), %zu attempt(s), %zu event(s)\n", a, m->nrun,
             m->ntask, attempts, m->nev);
-    fprintf(out, "tasks: %zu done, %zu failed, %zu cancelled, %zu not run\n", st[WEFT_TASK_DONE],
-            st[WEFT_TASK_FAILED], st[WEFT_TASK_CANCELLED], st[WEFT_TASK_NOT_RUN]);
+    char stopped_text[48] = "";
+    if (stopped)
+        snprintf(stopped_text, sizeof stopped_text, ", %zu stopped", stopped);
+    fprintf(out, "tasks: %zu done, %zu failed%s, %zu cancelled, %zu not run\n", st[WEFT_TASK_DONE],
+            st[WEFT_TASK_FAILED], stopped_text, st[WEFT_TASK_CANCELLED], st[WEFT_TASK_NOT_RUN]);
 
     /* slowest */
     int32_t top[SLOWEST];
@@ -72,14 +119,21 @@ int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, F
         top[i] = (int32_t)k;
     }
     if (ntop) {
-        fprintf(out, "slowest tasks:\n");
+        /* run: what its attempts took (or its time on a worker); wait:
+         * from its start to its first attempt, for cores and GPUs */
+        fprintf(out, "slowest tasks:\n  %10s  %10s  task\n", "run", "wait");
         for (size_t i = 0; i < ntop; i++) {
             const wtm_task_t *t = &m->task[top[i]];
             char lane[48];
             weft__tmodel_lane(t->lane_kind, t->lane, c->nworkers, lane, sizeof lane);
             fmt_time(a, sizeof a, wtm_work(t));
-            fprintf(out, "  %10s  %s  (%s, run %u%s)\n", a, weft__tmodel_name(m, t->run, t->index, lb, sizeof lb),
-                    lane, t->run, t->state == WEFT_TASK_FAILED ? ", failed" : "");
+            if (t->has_attempts)
+                fmt_time(b, sizeof b, wtm_wait(t));
+            else
+                snprintf(b, sizeof b, "-");
+            fprintf(out, "  %10s  %10s  %s  (%s, run %u%s)\n", a, b,
+                    weft__tmodel_name(m, t->run, t->index, lb, sizeof lb), lane, t->run,
+                    t->state != WEFT_TASK_FAILED ? "" : t->stopped ? ", stopped" : ", failed");
         }
     }
 
@@ -134,7 +188,7 @@ int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, F
         weft__free(cnt);
     }
     if (m->lanes[TLANE_PROC])
-        fprintf(out, "process slots: %zu used at most at once\n", m->lanes[TLANE_PROC]);
+        fprintf(out, "process slots: %zu used at most at once\n", most_at_once(m, TLANE_PROC));
 
     /* scheduling delay */
     double *d = weft__malloc((m->ntask ? m->ntask : 1) * sizeof *d);

@@ -140,8 +140,11 @@ static void summary(view_t *v, const weft__flow_t *f, double secs, int sig)
     weft__flow_run_counts(r, &c);
     char el[32];
     fmt_time(secs, el, sizeof el);
-    printf("\n%s: %zu tasks: %zu done, %zu failed, %zu skipped, %zu not run, in %s%s\n", weft__flow_name(f), c.total,
-           c.done, c.failed, c.skipped, c.not_run, el,
+    char stopped[48] = ""; /* interrupted while running: said only when there are some */
+    if (c.stopped)
+        snprintf(stopped, sizeof stopped, ", %zu stopped", c.stopped);
+    printf("\n%s: %zu tasks: %zu done, %zu failed%s, %zu skipped, %zu not run, in %s%s\n", weft__flow_name(f),
+           c.total, c.done, c.failed, stopped, c.skipped, c.not_run, el,
            sig == SIGINT ? " (interrupted)" : sig == SIGTERM ? " (terminated)" : "");
     size_t nfail = 0, nskip = 0;
     for (size_t i = 0; i < weft__flow_ntasks_all(f); i++) {
@@ -151,7 +154,7 @@ static void summary(view_t *v, const weft__flow_t *f, double secs, int sig)
             nskip++;
             continue;
         }
-        if (st != WEFT_FLOW_FAILED)
+        if (st != WEFT_FLOW_FAILED && st != WEFT_FLOW_STOPPED)
             continue;
         if (nfail++ == 20) {
             printf("  (more failures in tasks.tsv)\n");
@@ -161,7 +164,7 @@ static void summary(view_t *v, const weft__flow_t *f, double secs, int sig)
             continue;
         char err[4096];
         weft__flow_run_stderr(r, i, err, sizeof err);
-        printf("  FAILED %s: %s\n", name, weft__flow_run_reason(r, i));
+        printf("  %s %s: %s\n", st == WEFT_FLOW_FAILED ? "FAILED" : "STOPPED", name, weft__flow_run_reason(r, i));
         if (err[0]) {
             printf("    stderr: %s\n", err);
             tail(err, 5);

@@ -47,7 +47,9 @@ for sig in INT TERM; do
     done
     [ ! -e later.ran ] || fail "$sig: a task started after the interrupt"
     expect_has "$OUT" "stopping; running tasks get SIGTERM, then SIGKILL after 1.0s" "$sig message"
-    expect_has "$OUT" "4 tasks: 0 done, 3 failed, 1 skipped, 0 not run" "$sig summary"
+    expect_has "$OUT" "4 tasks: 0 done, 0 failed, 3 stopped, 1 skipped, 0 not run" "$sig summary"
+    expect_has "$OUT" "  STOPPED stubborn: interrupted: stopped before it finished" "$sig: one word, as the record's"
+    expect_eq "$(awk -F'\t' '$1=="stubborn"{print $6}' .weft/latest/tasks.tsv)" "stopped" "$sig: the record's word"
     expect_has "$OUT" "interrupted: stopped before it finished" "$sig reason"
     expect_has "$OUT" "did not run: later" "$sig never ran"
     ! alive "$(cat stubborn.pid)" || fail "$sig: a task ignoring SIGTERM survived the grace period"

@@ -674,7 +674,8 @@ static void job_done(void *ud, const weft__proc_result_t *res)
         snprintf(why, sizeof why, "%s (attempt %d of %d)", res->reason, j->attempt, t->tmpl->retries + 1);
     else
         snprintf(why, sizeof why, "%s", res->reason);
-    job_finish(j, res->status == WEFT_ECANCELED && !res->started ? WEFT_FLOW_NOT_RUN : WEFT_FLOW_FAILED, wall, why);
+    job_finish(j, res->status != WEFT_ECANCELED ? WEFT_FLOW_FAILED : res->started ? WEFT_FLOW_STOPPED : WEFT_FLOW_NOT_RUN,
+               wall, why);
 }
 
 /* Builds argv, env and paths for one attempt and hands them to the
@@ -980,6 +981,7 @@ typedef struct kout {
     int err;             /* errno: the file could not be made or written */
     uint64_t deadline_ns; /* the attempt's timeout (0: none) */
     bool timed_out;      /* the kernel was told to stop because of it */
+    bool told_stop;      /* ... or because the run is stopping */
     char path[PATH_MAX]; /* made when the kernel first prints */
     char results[1024];
     size_t rlen;
@@ -1015,7 +1017,9 @@ static int kout_stopping(void *ud)
     kout_t *o = ud;
     if (o->deadline_ns && !o->timed_out && weft__clock_ns() >= o->deadline_ns)
         o->timed_out = true;
-    return o->timed_out || atomic_load(&o->r->stopping);
+    if (!o->timed_out && atomic_load(&o->r->stopping))
+        o->told_stop = true;
+    return o->timed_out || o->told_stop;
 }
 
 static uint64_t tv_ns(struct timeval tv)
@@ -1072,7 +1076,6 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
     const wf_task_t *t = &r->f->tasks[ti];
     const wf_tmpl_t *tm = t->tmpl;
     atomic_uchar *cpu_short = &r->cpu_short[tm - r->f->tmpls];
-    uint64_t first_ns = weft__clock_ns();
     for (int attempt = 1;; attempt++) {
         kwait_t w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, NULL};
         const int *near = worker_place.run == r->id && worker_place.k == tm->cpus ? worker_place.slots : NULL;
@@ -1103,7 +1106,7 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         o.t = t;
         o.fp = NULL;
         o.err = 0;
-        o.timed_out = false;
+        o.timed_out = o.told_stop = false;
         o.path[0] = o.results[0] = '\0';
         o.rlen = 0;
         weft__kctx_t k = {.cpus = tm->cpus, .gpu = !on_gpu ? 0 : ngpus ? 1 + r->gpu_dev[__builtin_ctzll(w.lease->gpus)] : 1, .keys = keys, .vals = vals,
@@ -1146,12 +1149,13 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
                        .user_ns = no_cpu ? 0 : tv_ns(ru1.ru_utime) - tv_ns(ru0.ru_utime),
                        .sys_ns = no_cpu ? 0 : tv_ns(ru1.ru_stime) - tv_ns(ru0.ru_stime), .maxrss_kb = -1,
                        .exit_code = -1,
-                       .status = rc == 0 ? "ok" : timed_out ? "timeout" : "failed", .cpus = cpus, .gpus = gpus, .out = o.fp ? o.path : "",
+                       .status = rc == 0 ? "ok" : timed_out ? "timeout" : o.told_stop ? "stopped" : "failed",
+                       .cpus = cpus, .gpus = gpus, .out = o.fp ? o.path : "",
                        .err = "", .results = o.results, .reason = reason};
         journal(r, ti, &a);
         if (r->tr)
             trace_attempt(r, weft__thread_task(), &a, rc == 0, false);
-        double wall = (double)(end - first_ns) / 1e9;
+        double wall = (double)(end - start) / 1e9; /* its run, not its wait for cores */
         if (rc == 0) {
             if (o.results[0])
                 add_note(r, true, ti, o.results);
@@ -1165,6 +1169,10 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
             continue;
         }
         char why[sizeof((weft__proc_result_t *)0)->reason + 64];
+        if (o.told_stop && !timed_out) {
+            settle(r, ti, attempt, WEFT_FLOW_STOPPED, wall, "interrupted: stopped before it finished");
+            return WEFT_ECANCELED;
+        }
         if (attempt > 1)
             snprintf(why, sizeof why, "%s (attempt %d of %d)", reason, attempt, tm->retries + 1);
         else
@@ -1469,6 +1477,7 @@ void weft__flow_run_counts(weft__flow_run_t *r, weft__flow_counts_t *c)
         for (uint32_t i = 0; i < r->f->ntasks; i++) {
             c->skipped += r->f->tasks[i].keep && r->state[i] == WEFT_FLOW_SKIPPED;
             c->not_run += r->f->tasks[i].keep && r->state[i] == WEFT_FLOW_NOT_RUN;
+            c->stopped += r->f->tasks[i].keep && r->state[i] == WEFT_FLOW_STOPPED;
         }
     }
 }

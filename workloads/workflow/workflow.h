@@ -64,16 +64,17 @@ enum weft__flow_state {
     WEFT_FLOW_DONE,
     WEFT_FLOW_FAILED,
     WEFT_FLOW_SKIPPED,  /* a dependency failed */
-    WEFT_FLOW_NOT_RUN   /* stopped (fail-fast, Ctrl-C) before it started */
+    WEFT_FLOW_NOT_RUN,  /* stopped (fail-fast, Ctrl-C) before it started */
+    WEFT_FLOW_STOPPED   /* interrupted while it ran (Ctrl-C, fail-fast): the record's "stopped" */
 };
 
 /* What a finished attempt looked like (event callback, summary). */
 typedef struct weft__flow_event {
     const char *task;
     int attempt, attempts; /* 1-based; attempts = retries + 1 */
-    int state;             /* WEFT_FLOW_DONE, _FAILED, _NOT_RUN (stopped);
-                              WEFT_FLOW_RUNNING when it will be retried */
-    double wall_s;
+    int state;             /* WEFT_FLOW_DONE, _FAILED, _STOPPED (interrupted), _NOT_RUN
+                              (never started); WEFT_FLOW_RUNNING when it will be retried */
+    double wall_s;         /* the run time of its last attempt (not the wait for cores) */
     const char *reason;    /* "" on success */
 } weft__flow_event_t;
 
@@ -88,7 +89,7 @@ typedef struct weft__flow_run_opts {
 } weft__flow_run_opts_t;
 
 typedef struct weft__flow_counts {
-    size_t total, done, running, failed, skipped, not_run;
+    size_t total, done, running, failed, skipped, not_run, stopped;
 } weft__flow_counts_t;
 
 /* Creates the run directory .weft/<name>-<time> under the workdir (which
