@@ -290,6 +290,8 @@ static size_t record_write(weft__flow_run_t *r, const char *b, size_t len)
 /* Keeps b[0..len) to be written first at the next flush. */
 static void record_keep(weft__flow_run_t *r, const char *b, size_t len)
 {
+    if (!len)
+        return;
     if (r->jpend_len + len > r->jpend_cap) {
         size_t cap = r->jpend_cap ? r->jpend_cap : JOURNAL_CHUNK;
         while (cap < r->jpend_len + len)
