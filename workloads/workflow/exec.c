@@ -549,7 +549,6 @@ typedef struct job {
     const weft_task_t *gt; /* its graph task (traces) */
     char cpus[128];
     char gpus[1024]; /* CUDA_VISIBLE_DEVICES, when it asked for GPUs */
-    char why[PATH_MAX + 128]; /* job_spawn's WEFT_ETASK: why the attempt cannot start */
 } job_t;
 
 static void job_grant(void *ud, weft__lease_t *lease, int status);
@@ -682,7 +681,8 @@ static void job_done(void *ud, const weft__proc_result_t *res)
 
 /* Builds argv, env and paths for one attempt and hands them to the
  * process executor (which copies them). */
-static int job_spawn(job_t *j)
+/* WEFT_ETASK: the attempt cannot start; why (size PATH_MAX + 256) says why. */
+static int job_spawn(job_t *j, char *why, size_t whylen)
 {
     weft__flow_run_t *r = j->r;
     const weft__flow_t *f = r->f;
@@ -786,7 +786,7 @@ static int job_spawn(job_t *j)
         e = make_parent(err, dir, sizeof dir);
     }
     if (e) {
-        snprintf(j->why, sizeof j->why, "cannot create the folder '%s' for the %s file: %s", dir, which,
+        snprintf(why, whylen, "cannot create the folder '%s' for the %s file: %s", dir, which,
                  strerror(e));
         rc = WEFT_ETASK;
         goto out;
@@ -830,15 +830,19 @@ static void job_grant(void *ud, weft__lease_t *lease, int status)
         weft__cpuset_format(r->f->pin == WEFT_PIN_NONE ? weft__cores_all(r->cores) : &lease->set, j->cpus,
                             sizeof j->cpus);
         gpu_list(r, lease, j->gpus, sizeof j->gpus);
-        int rc = job_spawn(j);
+        weft__proc_result_t res; /* its reason: why it could not start */
+        int rc = job_spawn(j, res.reason, sizeof res.reason);
         if (rc == 0)
             return;
         if (rc == WEFT_ETASK) { /* fails like a process that could not start: retries apply */
-            weft__proc_result_t res;
-            memset(&res, 0, sizeof res);
             res.status = WEFT_ETASK;
             res.exit_code = -1;
-            snprintf(res.reason, sizeof res.reason, "%s", j->why);
+            res.started = false;
+            res.timed_out = false;
+            res.signal = 0;
+            res.pid = 0;
+            res.wall_ns = res.user_ns = res.sys_ns = 0;
+            res.maxrss_kb = 0;
             job_done(j, &res);
             return;
         }
