@@ -11,7 +11,7 @@
 #include "memory/gpu_raw.h"
 #include "memory/memory.h"
 #include "memory/ptrmap.h"
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 #define MAX_DEVICES 64
 /* Freed pinned blocks kept for reuse (cudaHostAlloc costs milliseconds:

@@ -3,7 +3,7 @@
 
 #include <cuda_runtime.h>
 
-#include "runtime/device.h"
+#include "platform/device.h"
 
 /* Makes d current; *prev is the caller's device, made current again
  * with cudaSetDevice(*prev) when done. */

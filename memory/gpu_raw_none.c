@@ -1,7 +1,7 @@
 /* The GPU runtime's calls for memory/gpu.c without CUDA: no devices. */
 #include "memory/gpu_raw.h"
 
-#include "runtime/device.h"
+#include "platform/device.h"
 
 static int none_fail(void)
 {

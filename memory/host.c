@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 #define MAP_MIN ((size_t)4 << 20)
 #define HUGE_PAGE ((size_t)2 << 20)

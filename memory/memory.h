@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/topology.h"
+#include "platform/topology.h"
 #include "scheduler/scheduler.h"
 #include "weft/memory.h"
 #include "weft/tensor.h"

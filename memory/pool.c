@@ -29,7 +29,7 @@
 #include "memory/internal.h"
 #include "memory/memtrace.h"
 #include "memory/track.h"
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>

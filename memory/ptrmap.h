@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 typedef struct weft__ptrent {
     void *p; /* NULL: an empty entry */

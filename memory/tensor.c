@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "memory/memory.h"
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 typedef struct storage {
     _Atomic int refs;

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "memory/intern.h"
-#include "runtime/base/base.h"
+#include "base/base.h"
 #include "scheduler/scheduler.h"
 
 #define TASK_CHUNK 4096 /* tasks are found by id without a lock: chunks never move */

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "memory/memory.h"
-#include "runtime/base/base.h"
-#include "runtime/device.h"
-#include "runtime/topology.h"
+#include "base/base.h"
+#include "platform/device.h"
+#include "platform/topology.h"
 #include "runtime/trace.h"
 #include "scheduler/scheduler.h"
 #include "tasks/tasks.h"

@@ -7,7 +7,7 @@
 
 #include <stdio.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 #include "scheduler/scheduler.h"
 #include "weft/runtime.h"
 

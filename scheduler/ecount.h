@@ -14,7 +14,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 typedef struct weft_ecount {
     alignas(WEFT_CACHE_LINE) _Atomic uint32_t epoch;

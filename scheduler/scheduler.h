@@ -4,7 +4,7 @@
 #ifndef WEFT_SCHEDULER_H
 #define WEFT_SCHEDULER_H
 
-#include "runtime/topology.h"
+#include "platform/topology.h"
 #include "weft/graph.h"
 
 typedef struct weft_pool weft_pool_t;

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 typedef struct weft_wsq_buf {
     int64_t mask; /* capacity - 1 */

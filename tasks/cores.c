@@ -7,7 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 #include "weft/runtime.h"
 
 typedef struct slot {

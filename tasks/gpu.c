@@ -50,7 +50,7 @@
 #include <time.h>
 
 #include "memory/memory.h"
-#include "runtime/base/base.h"
+#include "base/base.h"
 #include "scheduler/scheduler.h"
 #include "tasks/gpu_ops.h"
 #include "weft/cuda.h"

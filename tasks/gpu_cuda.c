@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "runtime/device.h"
+#include "platform/device.h"
 
 static int set_device(int dev)
 {

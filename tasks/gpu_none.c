@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#include "runtime/device.h"
+#include "platform/device.h"
 
 static int unsupported(void)
 {

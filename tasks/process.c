@@ -25,7 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 #include "tasks/watchdog.h"
 
 extern char **environ;

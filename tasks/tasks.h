@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/topology.h"
+#include "platform/topology.h"
 #include "weft/error.h"
 
 typedef struct weft__procs weft__procs_t;

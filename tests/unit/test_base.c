@@ -1,9 +1,9 @@
-/* runtime/base: error codes, allocation hooks, aligned and large blocks,
+/* base: error codes, allocation hooks, aligned and large blocks,
  * the clock. */
 #include <stdint.h>
 #include <string.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 #include "failalloc.h"
 #include "testlib.h"
 

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 #include "tasks/tasks.h"
 #include "testlib.h"
 #include "weft/runtime.h"

@@ -7,7 +7,7 @@
 #include <stdatomic.h>
 #include <sys/stat.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 #include "tasks/tasks.h"
 #include "testlib.h"
 

@@ -3,8 +3,8 @@
 #include <pthread.h>
 #include <sched.h>
 
-#include "runtime/base/base.h"
-#include "runtime/topology.h"
+#include "base/base.h"
+#include "platform/topology.h"
 #include "weft/runtime.h"
 #include "cpus.h"
 #include "testlib.h"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 #include "workloads/kernels/poisson_gpu.h"
 #include "weft/error.h"
 

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 #include "weft/toml.h"
 
 /* ==== the tree =========================================================== *

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "runtime/runtime.h"
-#include "runtime/device.h"
+#include "platform/device.h"
 #include "tasks/tasks.h"
 #include "weft/graph.h"
 #include "weft/runtime.h"

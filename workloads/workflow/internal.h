@@ -14,7 +14,7 @@
 
 #include <stdarg.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 #include "weft/toml.h"
 #include "workloads/kernels/kernels.h"
 

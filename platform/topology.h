@@ -1,12 +1,12 @@
-/* runtime/topology — the cross-module header for machine discovery,
+/* platform/topology — the cross-module header for machine discovery,
  * worker placement and thread binding.
  *
  * Discovery and binding live in one backend file (topology_hwloc.c, or
  * topology_sysfs.c without hwloc); placement and description are common
  * (topology.c) and work on the plain description below, so they can be
  * tested on made-up machines. */
-#ifndef WEFT_RUNTIME_TOPOLOGY_H
-#define WEFT_RUNTIME_TOPOLOGY_H
+#ifndef WEFT_PLATFORM_TOPOLOGY_H
+#define WEFT_PLATFORM_TOPOLOGY_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -3,11 +3,11 @@
  * The allowed PUs are the intersection of what hwloc reports (which already
  * honours cgroup cpusets) with the calling thread's current binding (which
  * is what `taskset` changes). */
-#include "runtime/topology.h"
+#include "platform/topology.h"
 
 #include <hwloc.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 static int fill(weft_topo_t *t, hwloc_topology_t topo, hwloc_const_bitmap_t allowed)
 {

@@ -2,7 +2,7 @@
  * a line per finished task otherwise), handles Ctrl-C / SIGTERM, and ends
  * with a summary naming every failed task, its reason, its stderr file and
  * that file's last lines, then the table of results the tasks reported. */
-#include "runtime/cli/cli.h"
+#include "cli/cli.h"
 #include "weft/trace.h"
 
 #include <errno.h>

@@ -8,7 +8,7 @@
  * weft command is; weft.pc links it after libc, so that it is loaded but
  * does not replace the program's malloc). Otherwise — or when the malloc
  * tracer is in the process — the C library. */
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 #include <dlfcn.h>
 #include <pthread.h>

@@ -7,7 +7,7 @@
  * reserving twice the address space through the hooks. Without it, blocks
  * grow to 8 MiB and the whole 2 MiB pages inside them are advised huge:
  * nearly the same speed for no extra memory. */
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 #include <stdalign.h>
 #include <stdint.h>

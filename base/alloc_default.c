@@ -2,7 +2,7 @@
  * the process has jemalloc (see jemalloc.c), the C library otherwise. The
  * choice is made once, at the first allocation, and cannot change: jemalloc
  * can only arrive with the program at start-up. */
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 #include <stdlib.h>
 

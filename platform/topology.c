@@ -1,11 +1,11 @@
 /* Placement of workers on the discovered machine, and the description
  * builder the backends fill. */
-#include "runtime/topology.h"
+#include "platform/topology.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 #include "weft/runtime.h"
 
 int weft__cpuset_count(const weft_cpuset_t *s)

@@ -1,5 +1,5 @@
 /* Warnings to stderr, one write(2) per line. */
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 #include <stdio.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 /* GPU discovery without CUDA: there are no devices. */
-#include "runtime/device.h"
+#include "platform/device.h"
 
 #include <stdio.h>
 

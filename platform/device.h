@@ -1,8 +1,8 @@
-/* runtime/device — GPU discovery. One backend file (device_cuda.c) plus a
+/* platform/device — GPU discovery. One backend file (device_cuda.c) plus a
  * fallback (device_none.c) without CUDA. The CUDA stream executor builds on
  * this. */
-#ifndef WEFT_RUNTIME_DEVICE_H
-#define WEFT_RUNTIME_DEVICE_H
+#ifndef WEFT_PLATFORM_DEVICE_H
+#define WEFT_PLATFORM_DEVICE_H
 
 #include <stddef.h>
 

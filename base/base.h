@@ -1,8 +1,8 @@
-/* runtime/base — the cross-module header of the base layer: allocation
+/* base — the cross-module header of the base layer: allocation
  * through the hooks, the monotonic clock, logging. Every other module
  * allocates only through weft__malloc & co. */
-#ifndef WEFT_RUNTIME_BASE_H
-#define WEFT_RUNTIME_BASE_H
+#ifndef WEFT_BASE_H
+#define WEFT_BASE_H
 
 #include <pthread.h>
 #include <stdarg.h>

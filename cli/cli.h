@@ -1,6 +1,6 @@
-/* runtime/cli — the `weft` command: shared by its subcommand files. */
-#ifndef WEFT_RUNTIME_CLI_H
-#define WEFT_RUNTIME_CLI_H
+/* cli — the `weft` command: shared by its subcommand files. */
+#ifndef WEFT_CLI_H
+#define WEFT_CLI_H
 
 #include <stdbool.h>
 
@@ -21,10 +21,10 @@ typedef struct cli_run_opts {
  * the summary; returns the exit code. */
 int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o);
 
-/* `weft bench ARGS` (runtime/cli/bench.c); self runs workflows. */
+/* `weft bench ARGS` (cli/bench.c); self runs workflows. */
 int weft__cli_bench(int argc, char **argv, const char *self);
 
-/* --trace-malloc (runtime/cli/memtrace.c). At start-up: notes whether
+/* --trace-malloc (cli/memtrace.c). At start-up: notes whether
  * this process runs under the tracer, and takes it out of the environment
  * its children get. */
 void weft__cli_memtrace_init(void);

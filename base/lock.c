@@ -1,5 +1,5 @@
 /* Mutexes for short critical sections taken by many threads at once. */
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 void weft__lock_init(pthread_mutex_t *m)
 {

@@ -1,6 +1,6 @@
 /* GPU discovery through the CUDA runtime. The only file (so far) that
  * includes <cuda_runtime.h>. */
-#include "runtime/device.h"
+#include "platform/device.h"
 
 #include <cuda_runtime.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * an atomic pointer to an immutable copy; weft_alloc_set_hooks swaps the
  * copy in. Installing hooks while weft objects exist is a contract
  * violation (memory would be freed through the wrong hooks), not a race. */
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 #include <stdatomic.h>
 #include <stdint.h>

@@ -2,14 +2,14 @@
  * sched_getaffinity, their core and package from Linux sysfs, their L3
  * domain from the cache index3 id. Where sysfs is missing, every PU counts
  * as a core of package 0. Binding uses pthread_setaffinity_np. */
-#include "runtime/topology.h"
+#include "platform/topology.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <unistd.h>
 
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 static int read_int(int cpu, const char *leaf, int fallback)
 {

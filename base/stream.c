@@ -2,7 +2,7 @@
  * (base.h): set by the GPU executor (tasks/gpu.c) around the call, read by
  * the memory pool (memory/gpu_cuda.c) to allocate and free device memory
  * in stream order inside GPU tasks. */
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 static _Thread_local struct {
     void *stream;

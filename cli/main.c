@@ -3,14 +3,14 @@
  *   weft validate FLOW.toml          check it, run nothing
  *   weft graph FLOW.toml             its DAG in Graphviz DOT
  *   weft kernels                     the built-in kernels */
-#include "runtime/cli/cli.h"
+#include "cli/cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/device.h"
+#include "platform/device.h"
 #include "weft/error.h"
 #include "workloads/kernels/kernels.h"
 

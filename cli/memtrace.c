@@ -2,7 +2,7 @@
  * tracer preloaded (libweft-memtrace.so, memory/memtrace.c), and writes its
  * report into the run directory after the run. The processes the run
  * starts do not inherit the tracer. */
-#include "runtime/cli/cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -3,7 +3,7 @@
  * median / max and the ratio to the first; --save stores the results as
  * JSON, --compare reports the change against saved results and fails when
  * a median regressed by more than the threshold. */
-#include "runtime/cli/cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>

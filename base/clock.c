@@ -1,6 +1,6 @@
 /* The monotonic clock every timing in weft uses, and the cheap tick clock
  * (the TSC where it can be trusted) with its calibration against it. */
-#include "runtime/base/base.h"
+#include "base/base.h"
 
 #include <pthread.h>
 #include <stdio.h>
