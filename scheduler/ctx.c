@@ -2,6 +2,7 @@
  * tasks, and the run's cancellation. */
 #include "scheduler/internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -195,6 +196,66 @@ int weft_defer_complete(weft_defer_t *d, int rc)
     c->t.arg = (void *)(intptr_t)rc;
     weft__pool_give(c->pool, &c->t);
     return 0;
+}
+
+/* The graph's own task a (possibly nested) child belongs to. */
+static const weft_task_t *root_of(const weft_task_t *t)
+{
+    while (t->flags & TASK_F_CHILD)
+        t = ((const struct weft_child *)t)->parent;
+    return t;
+}
+
+int weft_ctx_fail(weft_ctx_t *ctx, int code, const char *fmt, ...)
+{
+    weft_task_t *t = cur(ctx);
+    if (!t || !fmt)
+        return code ? code : WEFT_EINVAL;
+    if (code == 0)
+        code = WEFT_EINVAL; /* a failure it is: the task must not read as a success */
+    const weft_task_t *root = root_of(t);
+    weft_graph_t *g = t->graph;
+    if (weft__graph_fail_text(g, root)) /* the first text of a task stays */
+        return code;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return code;
+    weft__fail_msg_t *m = weft__malloc(sizeof *m + (size_t)n + 1);
+    if (!m)
+        return code; /* the code still fails the task; only the text is lost */
+    m->task = root;
+    va_start(ap, fmt);
+    vsnprintf(m->text, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    /* release: a reader that finds m sees its text (runs are read after
+     * the run completes anyway) */
+    weft__fail_msg_t *head = atomic_load_explicit(&g->msgs, memory_order_relaxed);
+    do
+        m->next = head;
+    while (!atomic_compare_exchange_weak_explicit(&g->msgs, &head, m, memory_order_release, memory_order_relaxed));
+    return code;
+}
+
+const char *weft__graph_fail_text(const weft_graph_t *g, const weft_task_t *t)
+{
+    for (const weft__fail_msg_t *m = atomic_load_explicit(&((weft_graph_t *)g)->msgs, memory_order_acquire); m;
+         m = m->next)
+        if (m->task == t)
+            return m->text;
+    return NULL;
+}
+
+void weft__graph_free_msgs(weft_graph_t *g)
+{
+    weft__fail_msg_t *m = atomic_exchange_explicit(&g->msgs, NULL, memory_order_acquire);
+    while (m) {
+        weft__fail_msg_t *next = m->next;
+        weft__free(m);
+        m = next;
+    }
 }
 
 int weft_ctx_cancel_run(weft_ctx_t *ctx)

@@ -108,6 +108,7 @@ void weft_graph_destroy(weft_graph_t *g)
         weft__trace_graph_detach(g);
     release_results(g);
     weft__graph_free_retired(g);
+    weft__graph_free_msgs(g);
     if (g->ext && g->ext->destroy)
         g->ext->destroy(g, g->ext_ud);
     for (size_t k = 0; k < g->nchunks; k++)
@@ -623,8 +624,15 @@ const char *weft_task_error(const weft_task_t *t)
 {
     if (!t || (t->flags & TASK_F_CHILD) || graph_busy(t->graph) || t->state != WEFT_TASK_FAILED)
         return "";
+    return weft__task_fail_text(t);
+}
+
+const char *weft__task_fail_text(const weft_task_t *t)
+{
     const weft_graph_t *g = t->graph;
-    const char *m = weft__task_ext(t) && g->ext->message ? g->ext->message(t) : NULL;
+    const char *m = weft__graph_fail_text(g, t);
+    if (!m && weft__task_ext(t) && g->ext->message)
+        m = g->ext->message(t);
     return m ? m : "";
 }
 

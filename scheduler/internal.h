@@ -115,6 +115,7 @@ struct weft_graph {
     /* running */
     _Atomic int phase;
     struct weft_child *_Atomic retired; /* finished deferred completions (see weft_child) */
+    struct weft__fail_msg *_Atomic msgs; /* weft_ctx_fail texts of this run (ctx.c) */
     int failfast;
     int result;
     size_t src_ri, src_pos, src_chunk; /* claimed under the inject lock */
@@ -257,6 +258,18 @@ static inline int weft__task_ext(const weft_task_t *t)
 /* graph.c */
 int weft__graph_prepare(weft_graph_t *g);   /* validate + collect sources */
 void weft__graph_release_result(weft_task_t *t);
+/* weft_ctx_fail's texts: one per failing task, pushed by any worker during
+ * a run, read after it, freed when the graph runs again or goes (ctx.c). */
+typedef struct weft__fail_msg {
+    struct weft__fail_msg *next;
+    const weft_task_t *task; /* the graph's task (a child's text goes to its root) */
+    char text[];
+} weft__fail_msg_t;
+const char *weft__graph_fail_text(const weft_graph_t *g, const weft_task_t *t);
+/* What is known of why t failed: its weft_ctx_fail text, else its
+ * executor's message, else "". */
+const char *weft__task_fail_text(const weft_task_t *t);
+void weft__graph_free_msgs(weft_graph_t *g);
 /* Deferred completions' children: kept after they finish (weft_child), freed
  * when the graph is idle again (next submit, destroy). */
 void weft__graph_retire(weft_graph_t *g, struct weft_child *c);

@@ -183,12 +183,10 @@ void weft__graph_complete(weft_graph_t *g)
     if (atomic_load_explicit(&g->has_failure, memory_order_acquire)) {
         g->result = WEFT_ETASK;
         const weft_task_t *ft = g->fail_task;
-        const char *m = ft && weft__task_ext(ft) && g->ext->message
-                            ? g->ext->message(ft)
-                            : NULL;
+        const char *m = ft ? weft__task_fail_text(ft) : "";
         snprintf(g->errbuf, sizeof g->errbuf,
                  "task \"%s\" failed with code %d%s%s%s; %zu task(s) failed, %zu cancelled, %zu not run",
-                 g->fail_name, g->fail_rc, m ? " (" : "", m ? m : "", m ? ")" : "", nf, nc, nn);
+                 g->fail_name, g->fail_rc, m[0] ? " (" : "", m, m[0] ? ")" : "", nf, nc, nn);
     } else if (stop == STOP_CANCEL) {
         g->result = WEFT_ECANCELED;
         snprintf(g->errbuf, sizeof g->errbuf, "run canceled; %zu task(s) not run", nn);
@@ -217,6 +215,7 @@ int weft__pool_submit(weft_pool_t *p, weft_graph_t *g)
         return rc;
     }
     weft__graph_free_retired(g); /* the last run's deferred handles are no longer valid */
+    weft__graph_free_msgs(g);
     g->pool = p;
     g->trace_run = 0;
     if (p->trace)

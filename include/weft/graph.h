@@ -146,7 +146,8 @@ WEFT_API int weft_task_state(const weft_task_t *t);
 /* The non-zero code a failed task (or its failing child) returned, else 0. */
 WEFT_API int weft_task_status(const weft_task_t *t);
 
-/* Why a failed task failed, when its executor knows more than the code:
+/* Why a failed task failed, when more is known than the code: the text it
+ * gave weft_ctx_fail (whole, however long), else what its executor knows:
  * a GPU task gives the CUDA error (its name, text and device), e.g.
  * "CUDA error 700 cudaErrorIllegalAddress: an illegal memory access was
  * encountered (device 0 is lost)". "" otherwise, for NULL, and while the
@@ -229,6 +230,16 @@ WEFT_API int weft_ctx_cancel_run(weft_ctx_t *ctx);
 /* 1 when the run is stopping (canceled, or fail-fast after a failure), so
  * that long tasks can return early. 0 otherwise or for NULL. */
 WEFT_API int weft_ctx_stopping(const weft_ctx_t *ctx);
+
+/* Says why the running task fails: the text (printf-style, copied) is what
+ * weft_task_error returns for it after the run, and weft_graph_error
+ * quotes it when it is the run's first failure. Returns `code`, so that a
+ * task ends with `return weft_ctx_fail(ctx, 3, "no file %s", path);`; a
+ * code of 0 becomes WEFT_EINVAL (a failure must not read as success). The
+ * first text of a task stays; a child's text is its parent's. Only the
+ * return value fails the task: calling this and returning 0 succeeds. */
+WEFT_API int weft_ctx_fail(weft_ctx_t *ctx, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #ifdef __cplusplus
 }

@@ -259,3 +259,110 @@ TEST(many_failures_one_first)
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);
 }
+
+/* ---- weft_ctx_fail: a failing task says why -------------------------------- */
+
+static int says_why(weft_ctx_t *ctx, void *arg)
+{
+    int mode = (int)(intptr_t)arg;
+    if (mode == 0)
+        return weft_ctx_fail(ctx, 3, "no file %s", "x.dat");
+    if (mode == 1)
+        return weft_ctx_fail(ctx, 0, "zero is no failure code");
+    if (mode == 2) { /* a text but success: the task succeeds */
+        weft_ctx_fail(ctx, 5, "changed its mind");
+        return 0;
+    }
+    if (mode == 3) { /* a long text, kept whole; the first text stays */
+        static char big[10001];
+        memset(big, 'z', sizeof big - 1);
+        weft_ctx_fail(ctx, 9, "%s", big);
+        return weft_ctx_fail(ctx, 9, "a second text");
+    }
+    return 0;
+}
+
+static int child_fails(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    return weft_ctx_fail(ctx, 11, "the child broke");
+}
+
+static int parent_of_failing_child(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    return weft_ctx_spawn(ctx, "kid", child_fails, NULL);
+}
+
+TEST(ctx_fail_says_why)
+{
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *a = weft_graph_add(g, "a", says_why, (void *)0);
+    weft_task_t *z = weft_graph_add(g, "z", says_why, (void *)1);
+    weft_task_t *m = weft_graph_add(g, "m", says_why, (void *)2);
+    weft_task_t *l = weft_graph_add(g, "l", says_why, (void *)3);
+    weft_task_t *p = weft_graph_add(g, "p", parent_of_failing_child, NULL);
+    weft_task_t *d = weft_graph_add(g, "after-a", ok, NULL);
+    weft_task_after(d, a);
+    weft_task_after(z, a); /* so that "a" is the first failure */
+    weft_task_after(l, z);
+    weft_task_after(p, l);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(weft_task_status(a), 3);
+    CHECK_STR(weft_task_error(a), "no file x.dat");
+    CHECK_STR(weft_graph_error(g), "task \"a\" failed with code 3 (no file x.dat); 1 task(s) failed, 4 cancelled, 0 not run");
+    CHECK_EQ(weft_task_state(m), WEFT_TASK_DONE);
+    CHECK_STR(weft_task_error(m), "");
+    CHECK_STR(weft_task_error(d), ""); /* cancelled */
+    CHECK_STR(weft_task_error(NULL), "");
+    weft_graph_destroy(g);
+
+    /* no order this time: each failure on its own */
+    CHECK_EQ(weft_graph_create(&g), 0);
+    z = weft_graph_add(g, "z", says_why, (void *)1);
+    l = weft_graph_add(g, "l", says_why, (void *)3);
+    p = weft_graph_add(g, "p", parent_of_failing_child, NULL);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(weft_task_status(z), WEFT_EINVAL);
+    CHECK_STR(weft_task_error(z), "zero is no failure code");
+    CHECK_EQ(strlen(weft_task_error(l)), 10000u);
+    CHECK_EQ(weft_task_status(p), 11);
+    CHECK_STR(weft_task_error(p), "the child broke");
+    weft_graph_destroy(g);
+
+    /* a rerun starts without the last run's texts */
+    CHECK_EQ(weft_graph_create(&g), 0);
+    a = weft_graph_add(g, "a", says_why, (void *)0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_STR(weft_task_error(a), "no file x.dat");
+    weft_graph_destroy(g);
+    CHECK_EQ(weft_ctx_fail(NULL, 4, "x"), 4);
+    CHECK_EQ(weft_ctx_fail(NULL, 0, "x"), WEFT_EINVAL);
+    weft_runtime_destroy(rt);
+}
+
+static int fails_then_not(weft_ctx_t *ctx, void *arg)
+{
+    _Atomic int *runs = arg;
+    if (atomic_fetch_add(runs, 1) == 0)
+        return weft_ctx_fail(ctx, 2, "first run only");
+    return 0;
+}
+
+TEST(ctx_fail_text_cleared_by_a_rerun)
+{
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    static _Atomic int runs;
+    weft_task_t *t = weft_graph_add(g, "t", fails_then_not, (void *)&runs);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_STR(weft_task_error(t), "first run only");
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_STR(weft_task_error(t), "");
+    CHECK_STR(weft_graph_error(g), "");
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
