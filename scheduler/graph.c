@@ -136,6 +136,25 @@ static int graph_change(weft_graph_t *g)
     return 0;
 }
 
+int weft_graph_add_copy(weft_graph_t *g, const char *name, weft_fn fn, const void *arg, size_t size,
+                        weft_task_t **out)
+{
+    if (!g || !fn || !out || (size && !arg))
+        return WEFT_EINVAL;
+    int brc = graph_change(g);
+    if (brc)
+        return brc;
+    void *copy = NULL;
+    if (size) {
+        copy = weft__arena_alloc(&g->arena, size, _Alignof(max_align_t));
+        if (!copy)
+            return WEFT_ENOMEM;
+        memcpy(copy, arg, size);
+    }
+    /* (the copy stays in the arena if adding fails: freed with the graph) */
+    return weft_graph_add_ex(g, name, fn, copy, 0, out);
+}
+
 int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, unsigned flags,
                       weft_task_t **out)
 {

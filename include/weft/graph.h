@@ -62,6 +62,16 @@ enum weft_add_flag {
 WEFT_API int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg,
                       unsigned flags, weft_task_t **out);
 
+/* weft_graph_add whose task owns a copy of its argument: the `size` bytes
+ * at `arg` are copied into the graph (aligned for any type) and the task
+ * runs fn(ctx, copy), so the caller need not keep an array of argument
+ * structs alive. The copy lives as long as the graph and is the same in
+ * every run (a task may change it; the change is then seen by the next
+ * run). size 0 passes NULL. Errors as weft_graph_add_ex, and WEFT_EINVAL
+ * for arg NULL with size > 0. */
+WEFT_API int weft_graph_add_copy(weft_graph_t *g, const char *name, weft_fn fn, const void *arg, size_t size,
+                                 weft_task_t **out);
+
 /* Records that `task` runs after `dep` has finished. Adding the same edge
  * twice records it twice, which is harmless.
  * Errors: WEFT_EINVAL (NULL, task == dep, tasks of two different graphs),

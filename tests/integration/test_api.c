@@ -3,7 +3,9 @@
  * caller can make. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <weft.h>
 
@@ -696,4 +698,66 @@ TEST(alloc_hooks_validation)
     CHECK_EQ(weft_alloc_set_hooks(NULL), 0);
     const char *b = weft_alloc_backend();
     CHECK(strcmp(b, "jemalloc") == 0 || strcmp(b, "libc") == 0);
+}
+
+/* ---- weft_graph_add_copy: a task owns a copy of its argument ------------- */
+
+typedef struct copied_args {
+    long double precise; /* the strictest alignment there is */
+    int index;
+    char label[24];
+} copied_args_t;
+
+static atomic_int copies_ok, copies_seen;
+
+static int check_copy(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    copied_args_t *a = arg;
+    char want[24];
+    snprintf(want, sizeof want, "task %d", a->index);
+    atomic_fetch_add(&copies_seen, 1);
+    if ((uintptr_t)a % _Alignof(max_align_t) == 0 && a->precise == (long double)a->index / 3 &&
+        strcmp(a->label, want) == 0)
+        atomic_fetch_add(&copies_ok, 1);
+    return 0;
+}
+
+static int gets_null(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    return arg == NULL ? 0 : -1;
+}
+
+TEST(add_copy_owns_its_argument)
+{
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *t;
+    for (int i = 0; i < 1000; i++) {
+        copied_args_t a; /* one stack variable, reused: each task must have its own */
+        memset(&a, 0, sizeof a);
+        a.index = i;
+        a.precise = (long double)i / 3;
+        snprintf(a.label, sizeof a.label, "task %d", i);
+        CHECK_EQ(weft_graph_add_copy(g, NULL, check_copy, &a, sizeof a, &t), 0);
+        memset(&a, 0xff, sizeof a);
+    }
+    CHECK_EQ(weft_graph_add_copy(g, "null", gets_null, NULL, 0, &t), 0);
+    for (int rep = 0; rep < 2; rep++) {
+        atomic_store(&copies_ok, 0);
+        atomic_store(&copies_seen, 0);
+        CHECK_EQ(weft_graph_run(rt, g), 0);
+        CHECK_EQ(atomic_load(&copies_seen), 1000);
+        CHECK_EQ(atomic_load(&copies_ok), 1000);
+    }
+    /* misuse */
+    int x = 1;
+    CHECK_EQ(weft_graph_add_copy(NULL, "x", check_copy, &x, sizeof x, &t), WEFT_EINVAL);
+    CHECK_EQ(weft_graph_add_copy(g, "x", NULL, &x, sizeof x, &t), WEFT_EINVAL);
+    CHECK_EQ(weft_graph_add_copy(g, "x", check_copy, &x, sizeof x, NULL), WEFT_EINVAL);
+    CHECK_EQ(weft_graph_add_copy(g, "x", check_copy, NULL, 8, &t), WEFT_EINVAL);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
 }
