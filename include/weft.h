@@ -8,6 +8,7 @@
 
 #include "weft/error.h"
 #include "weft/alloc.h"
+#include "weft/log.h"
 #include "weft/runtime.h"
 #include "weft/graph.h"
 #include "weft/cuda.h"

@@ -3,6 +3,7 @@
 #include "runtime/runtime.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,10 +36,12 @@ weft__rtrace_t *weft__runtime_trace(const weft_runtime_t *rt)
 #define KNOWN_FLAGS \
     (WEFT_CONFIG_FAIL_FAST | WEFT_CONFIG_NO_CALLER_HELP | WEFT_CONFIG_QUIET | WEFT_CONFIG_NO_CRASH_HANDLER)
 
-void weft_config_init(weft_config_t *cfg)
+/* The smallest config a program can hand us: this version's, the first
+ * with struct_size (older programs cannot exist: it came with 0.1). */
+#define CONFIG_MIN_SIZE (offsetof(weft_config_t, struct_size) + sizeof(size_t))
+
+static void config_defaults(weft_config_t *cfg)
 {
-    if (!cfg)
-        return;
     memset(cfg, 0, sizeof *cfg);
     cfg->threads = 0;
     cfg->pin = WEFT_PIN_CORE;
@@ -48,6 +51,39 @@ void weft_config_init(weft_config_t *cfg)
     cfg->trace_file = NULL;
     cfg->trace_sample_us = 1000;
     cfg->gpu_streams = 8;
+    cfg->struct_size = sizeof *cfg;
+}
+
+void weft_config_init_sized(weft_config_t *cfg, size_t size)
+{
+    if (!cfg || size < CONFIG_MIN_SIZE)
+        return;
+    weft_config_t def;
+    config_defaults(&def);
+    /* a newer program's struct: zero what this version does not know */
+    if (size > sizeof def)
+        memset((char *)cfg + sizeof def, 0, size - sizeof def);
+    memcpy(cfg, &def, size < sizeof def ? size : sizeof def);
+    cfg->struct_size = size;
+}
+
+void(weft_config_init)(weft_config_t *cfg)
+{
+    weft_config_init_sized(cfg, sizeof *cfg);
+}
+
+/* The caller's config as this version's struct: what its size covers,
+ * defaults for the rest; WEFT_EINVAL when it was not made by
+ * weft_config_init (no plausible size). */
+static int config_take(const weft_config_t *cfg, weft_config_t *out)
+{
+    config_defaults(out);
+    size_t size = cfg->struct_size;
+    if (size < CONFIG_MIN_SIZE || size > ((size_t)1 << 20))
+        return WEFT_EINVAL;
+    memcpy(out, cfg, size < sizeof *out ? size : sizeof *out);
+    out->struct_size = sizeof *out;
+    return 0;
 }
 
 static int check_config(const weft_config_t *c)
@@ -81,10 +117,11 @@ int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out)
     if (!out)
         return WEFT_EINVAL;
     weft_config_t def;
-    if (!cfg) {
-        weft_config_init(&def);
-        cfg = &def;
-    }
+    if (!cfg)
+        config_defaults(&def);
+    else if (config_take(cfg, &def) != 0)
+        return WEFT_EINVAL;
+    cfg = &def;
     int rc = check_config(cfg);
     if (rc)
         return rc;

@@ -464,7 +464,7 @@ int weft__procs_create(weft_topo_t *topo, weft__procs_t **out)
      * threads around as possible. Without it (fork failed) processes are
      * still ended by weft itself, only not after a SIGKILL of weft. */
     if (weft__watchdog_start(&x->wd) != 0)
-        weft__log("weft: cannot start the watchdog process (%s): task processes will not be ended "
+        weft__log("cannot start the watchdog process (%s): task processes will not be ended "
                   "if weft is killed with SIGKILL", strerror(errno));
     /* The launcher blocks every signal: a handler of the embedding program
      * (weft's Ctrl-C one included) never runs on it mid-spawn. */

@@ -60,10 +60,20 @@ typedef struct weft_config {
                        only at run starts and ends) */
     int gpu_streams; /* GPU tasks (weft/cuda.h): CUDA streams per device
                        in the executor's pool (0 = default, 8; up to 1024) */
+    /* The size of the struct the program was compiled with, set by
+     * weft_config_init. Fields added in later versions come after it: a
+     * newer libweft reads only what this size covers and takes the
+     * defaults for the rest, so programs built against an older weft.h
+     * keep working. Do not set it by hand. */
+    size_t struct_size;
 } weft_config_t;
 
-/* Fills cfg with the defaults. Always start from this. */
+/* Fills cfg with the defaults. Always start from this. The macro passes
+ * the size of the caller's struct (see struct_size); the function of the
+ * same name assumes this header's. */
+WEFT_API void weft_config_init_sized(weft_config_t *cfg, size_t size);
 WEFT_API void weft_config_init(weft_config_t *cfg);
+#define weft_config_init(cfg) weft_config_init_sized((cfg), sizeof *(cfg))
 
 /* Discovers the topology, starts the workers and binds them.
  * cfg NULL means defaults. On success *out owns the runtime.

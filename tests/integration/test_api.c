@@ -63,7 +63,8 @@ TEST(config_validation)
     cfg.spin_us = -5;
     CHECK_EQ(weft_runtime_create(&cfg, &rt), WEFT_EINVAL);
     CHECK(rt == NULL);
-    weft_config_init(NULL); /* no crash */
+    (weft_config_init)(NULL); /* no crash */
+    weft_config_init_sized(NULL, sizeof cfg);
     weft_runtime_destroy(NULL);
     weft_graph_destroy(NULL);
 }
@@ -759,5 +760,73 @@ TEST(add_copy_owns_its_argument)
     CHECK_EQ(weft_graph_add_copy(g, "x", check_copy, &x, sizeof x, NULL), WEFT_EINVAL);
     CHECK_EQ(weft_graph_add_copy(g, "x", check_copy, NULL, 8, &t), WEFT_EINVAL);
     weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+/* ---- the config's size: room to grow without breaking programs --------- */
+
+TEST(config_struct_size)
+{
+    weft_runtime_t *rt = NULL;
+    weft_config_t cfg;
+    weft_config_init(&cfg);
+    CHECK_EQ(cfg.struct_size, sizeof cfg);
+    (weft_config_init)(&cfg); /* the function, as dlsym finds it */
+    CHECK_EQ(cfg.struct_size, sizeof cfg);
+    /* not made by weft_config_init: refused, not misread */
+    memset(&cfg, 0, sizeof cfg);
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), WEFT_EINVAL);
+    CHECK(rt == NULL);
+    /* a program built against a newer weft.h: a larger struct; what this
+     * version does not know is ignored */
+    union {
+        weft_config_t c;
+        char bytes[sizeof(weft_config_t) + 64];
+    } big;
+    memset(&big, 0xab, sizeof big);
+    weft_config_init_sized(&big.c, sizeof big);
+    CHECK_EQ(big.c.struct_size, sizeof big);
+    CHECK_EQ(big.bytes[sizeof(weft_config_t) + 10], 0); /* zeroed */
+    big.c.threads = 2;
+    big.c.pin = WEFT_PIN_NONE;
+    CHECK_EQ(weft_runtime_create(&big.c, &rt), 0);
+    weft_runtime_info_t info;
+    CHECK_EQ(weft_runtime_info(rt, &info), 0);
+    CHECK_EQ(info.threads, 2);
+    weft_runtime_destroy(rt);
+    rt = NULL;
+    /* a size no weft ever had: left alone, then refused */
+    memset(&cfg, 0, sizeof cfg);
+    weft_config_init_sized(&cfg, 8);
+    CHECK_EQ(cfg.struct_size, 0u);
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), WEFT_EINVAL);
+}
+
+/* ---- the log handler ---------------------------------------------------- */
+
+static char logged[1024];
+static int nlogged;
+static void take_log(void *ud, const char *msg)
+{
+    CHECK(ud == (void *)logged);
+    snprintf(logged, sizeof logged, "%s", msg);
+    nlogged++;
+}
+
+TEST(log_handler_takes_warnings)
+{
+    weft_runtime_t *rt = make_rt(1, 0);
+    int x;
+    CHECK_EQ(weft_log_set_handler(take_log, logged), 0);
+    weft_mem_free(NULL, &x); /* a warning: NULL runtime */
+    CHECK_EQ(nlogged, 1);
+    CHECK(strncmp(logged, "weft_mem_free(", 14) == 0); /* no "weft: " prefix, no newline */
+    CHECK(strchr(logged, '\n') == NULL);
+    CHECK_EQ(weft_log_set_handler(take_log, logged), 0); /* replaced: still one call per warning */
+    weft_mem_free(NULL, &x);
+    CHECK_EQ(nlogged, 2);
+    CHECK_EQ(weft_log_set_handler(NULL, NULL), 0); /* back to stderr */
+    weft_mem_free(NULL, &x);
+    CHECK_EQ(nlogged, 2);
     weft_runtime_destroy(rt);
 }
