@@ -213,39 +213,52 @@ int weft_ctx_fail(weft_ctx_t *ctx, int code, const char *fmt, ...)
         return code ? code : WEFT_EINVAL;
     if (code == 0)
         code = WEFT_EINVAL; /* a failure it is: the task must not read as a success */
-    const weft_task_t *root = root_of(t);
-    weft_graph_t *g = t->graph;
-    if (weft__graph_fail_text(g, root)) /* the first text of a task stays */
-        return code;
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (n < 0)
         return code;
-    weft__fail_msg_t *m = weft__malloc(sizeof *m + (size_t)n + 1);
-    if (!m)
+    char small[256], *text = (size_t)n < sizeof small ? small : weft__malloc((size_t)n + 1);
+    if (!text)
         return code; /* the code still fails the task; only the text is lost */
-    m->task = root;
     va_start(ap, fmt);
-    vsnprintf(m->text, (size_t)n + 1, fmt, ap);
+    vsnprintf(text, (size_t)n + 1, fmt, ap);
     va_end(ap);
+    /* ranked by attempt; a timeout's note of the same attempt ranks above */
+    weft__graph_fail_note(t->graph, root_of(t), (ctx->attempt ? ctx->attempt : 1) * 2, text);
+    if (text != small)
+        weft__free(text);
+    return code;
+}
+
+void weft__graph_fail_note(weft_graph_t *g, const weft_task_t *t, int attempt, const char *text)
+{
+    size_t n = strlen(text);
+    weft__fail_msg_t *m = weft__malloc(sizeof *m + n + 1);
+    if (!m)
+        return;
+    m->task = t;
+    m->attempt = attempt;
+    memcpy(m->text, text, n + 1);
     /* release: a reader that finds m sees its text (runs are read after
      * the run completes anyway) */
     weft__fail_msg_t *head = atomic_load_explicit(&g->msgs, memory_order_relaxed);
     do
         m->next = head;
     while (!atomic_compare_exchange_weak_explicit(&g->msgs, &head, m, memory_order_release, memory_order_relaxed));
-    return code;
 }
 
+/* The text of t's last attempt that gave one, the first it gave (the list
+ * is newest first). */
 const char *weft__graph_fail_text(const weft_graph_t *g, const weft_task_t *t)
 {
+    const weft__fail_msg_t *best = NULL;
     for (const weft__fail_msg_t *m = atomic_load_explicit(&((weft_graph_t *)g)->msgs, memory_order_acquire); m;
          m = m->next)
-        if (m->task == t)
-            return m->text;
-    return NULL;
+        if (m->task == t && (!best || m->attempt >= best->attempt))
+            best = m;
+    return best ? best->text : NULL;
 }
 
 void weft__graph_free_msgs(weft_graph_t *g)
@@ -273,6 +286,20 @@ int weft_ctx_stopping(const weft_ctx_t *ctx)
 {
     weft_task_t *t = cur(ctx);
     return t && atomic_load_explicit(&t->graph->stop, memory_order_relaxed) != STOP_NONE;
+}
+
+int weft_ctx_should_stop(const weft_ctx_t *ctx)
+{
+    if (!cur(ctx))
+        return 0;
+    if (ctx->deadline_ns && weft__clock_ns() >= ctx->deadline_ns)
+        return 1;
+    return weft_ctx_stopping(ctx);
+}
+
+int weft_ctx_attempt(const weft_ctx_t *ctx)
+{
+    return cur(ctx) ? (ctx->attempt ? ctx->attempt : 1) : 0;
 }
 
 weft_pool_t *weft__ctx_pool(const weft_ctx_t *ctx)

@@ -109,6 +109,7 @@ void weft_graph_destroy(weft_graph_t *g)
     release_results(g);
     weft__graph_free_retired(g);
     weft__graph_free_msgs(g);
+    weft__free(g->limits);
     if (g->ext && g->ext->destroy)
         g->ext->destroy(g, g->ext_ud);
     for (size_t k = 0; k < g->nchunks; k++)
@@ -637,6 +638,97 @@ void *weft__task_result(const weft_task_t *t, void (**dtor)(void *))
     void *r = atomic_load_explicit(&t->result, memory_order_acquire);
     *dtor = r ? t->dtor : NULL;
     return r;
+}
+
+/* ==== per-task limits: timeout and retries ================================= */
+
+weft__limits_t *weft__graph_limits(const weft_graph_t *g, const weft_task_t *t)
+{
+    size_t lo = 0, hi = g->nlimits;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (g->limits[mid].index < t->index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < g->nlimits && g->limits[lo].index == t->index ? &g->limits[lo] : NULL;
+}
+
+/* t's entry, made (in index order) when it has none. */
+static weft__limits_t *limits_of(weft_task_t *t)
+{
+    weft_graph_t *g = t->graph;
+    weft__limits_t *l = weft__graph_limits(g, t);
+    if (l)
+        return l;
+    if (g->nlimits == g->cap_limits) {
+        size_t cap = g->cap_limits ? g->cap_limits * 2 : 16;
+        weft__limits_t *nl = weft__realloc(g->limits, cap * sizeof *nl);
+        if (!nl)
+            return NULL;
+        g->limits = nl;
+        g->cap_limits = cap;
+    }
+    size_t at = g->nlimits;
+    while (at > 0 && g->limits[at - 1].index > t->index)
+        at--;
+    memmove(&g->limits[at + 1], &g->limits[at], (g->nlimits - at) * sizeof *g->limits);
+    g->nlimits++;
+    l = &g->limits[at];
+    l->index = t->index;
+    l->retries = 0;
+    l->timeout_ns = 0;
+    atomic_init(&l->attempts, 0);
+    t->flags |= TASK_F_LIMITS;
+    return l;
+}
+
+static int limits_change(weft_task_t *t)
+{
+    if (!t || (t->flags & TASK_F_CHILD))
+        return WEFT_EINVAL;
+    return graph_change(t->graph);
+}
+
+int weft_task_set_timeout(weft_task_t *t, double seconds)
+{
+    int rc = limits_change(t);
+    if (rc)
+        return rc;
+    if (!(seconds >= 0 && seconds < 1e9)) /* NaN too */
+        return WEFT_EINVAL;
+    weft__limits_t *l = limits_of(t);
+    if (!l)
+        return WEFT_ENOMEM;
+    l->timeout_ns = (uint64_t)(seconds * 1e9 + 0.5);
+    return 0;
+}
+
+int weft_task_set_retries(weft_task_t *t, int retries)
+{
+    int rc = limits_change(t);
+    if (rc)
+        return rc;
+    if (retries < 0 || retries > 1000)
+        return WEFT_EINVAL;
+    weft__limits_t *l = limits_of(t);
+    if (!l)
+        return WEFT_ENOMEM;
+    l->retries = retries;
+    return 0;
+}
+
+int weft_task_attempts(const weft_task_t *t)
+{
+    if (!t || (t->flags & TASK_F_CHILD))
+        return WEFT_EINVAL;
+    if (graph_busy(t->graph))
+        return WEFT_EBUSY;
+    if (t->state != WEFT_TASK_DONE && t->state != WEFT_TASK_FAILED)
+        return 0;
+    const weft__limits_t *l = (t->flags & TASK_F_LIMITS) ? weft__graph_limits(t->graph, t) : NULL;
+    return l ? atomic_load_explicit(&l->attempts, memory_order_relaxed) : 1;
 }
 
 const char *weft_task_error(const weft_task_t *t)

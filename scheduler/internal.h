@@ -24,7 +24,18 @@ enum {
     TASK_F_DEFERRED = 1u << 4, /* a deferred completion: runs even when stopping */
     TASK_F_SHARED = 1u << 5,  /* the result goes when `consumers` reaches 0 */
     TASK_F_EARLY = 1u << 6,   /* this run: released its early successors itself */
+    TASK_F_LIMITS = 1u << 7,  /* has a timeout or retries (graph->limits) */
 };
+
+/* A task's timeout and retries (weft_task_set_timeout/_retries), kept out
+ * of the task node (few tasks have them): the graph's array, sorted by
+ * task index. attempts: how many the last run made. */
+typedef struct weft__limits {
+    uint32_t index;
+    int32_t retries;
+    uint64_t timeout_ns; /* 0: none */
+    _Atomic int32_t attempts;
+} weft__limits_t;
 
 enum { POISON_CANCEL = 1, POISON_STOP = 2 };
 
@@ -116,6 +127,8 @@ struct weft_graph {
     _Atomic int phase;
     struct weft_child *_Atomic retired; /* finished deferred completions (see weft_child) */
     struct weft__fail_msg *_Atomic msgs; /* weft_ctx_fail texts of this run (ctx.c) */
+    weft__limits_t *limits; /* tasks with a timeout or retries, by index */
+    size_t nlimits, cap_limits;
     int failfast;
     int result;
     size_t src_ri, src_pos, src_chunk; /* claimed under the inject lock */
@@ -153,6 +166,10 @@ struct weft_graph {
 struct weft_ctx {
     struct weft_worker *w;
     weft_task_t *task;
+    /* the running attempt of a task with limits: its deadline (0: none)
+     * and number (1-based); 0 and 1 otherwise */
+    uint64_t deadline_ns;
+    int attempt;
 };
 
 typedef struct weft_worker {
@@ -263,8 +280,13 @@ void weft__graph_release_result(weft_task_t *t);
 typedef struct weft__fail_msg {
     struct weft__fail_msg *next;
     const weft_task_t *task; /* the graph's task (a child's text goes to its root) */
+    int attempt;             /* the last attempt's first text is the one shown */
     char text[];
 } weft__fail_msg_t;
+/* Records a failure text for t's attempt (the first of an attempt stays). */
+void weft__graph_fail_note(weft_graph_t *g, const weft_task_t *t, int attempt, const char *text);
+/* t's limits (TASK_F_LIMITS set), or NULL. */
+weft__limits_t *weft__graph_limits(const weft_graph_t *g, const weft_task_t *t);
 const char *weft__graph_fail_text(const weft_graph_t *g, const weft_task_t *t);
 /* What is known of why t failed: its weft_ctx_fail text, else its
  * executor's message, else "". */

@@ -4,6 +4,7 @@
 #include "scheduler/internal.h"
 
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 
 static _Thread_local weft_worker_t *tls_worker;
@@ -600,6 +601,42 @@ static __attribute__((noinline, cold)) void trace_ran(weft__trace_t *tr, weft_wo
                      rc);
 }
 
+/* A task with a timeout or retries: each attempt runs with a deadline
+ * that weft_ctx_should_stop reports (cooperative: a function that never
+ * asks runs to its end, and is then timed out all the same); a failed or
+ * timed-out attempt is run again while retries are left and the run is
+ * not stopping. Returns the last attempt's code. */
+static __attribute__((noinline)) int call_limited(weft_worker_t *w, weft_task_t *t)
+{
+    weft__limits_t *l = weft__graph_limits(t->graph, t);
+    if (!l)
+        return t->fn(&w->ctx, t->arg);
+    uint64_t saved_deadline = w->ctx.deadline_ns;
+    int saved_attempt = w->ctx.attempt, rc = 0;
+    for (int attempt = 1;; attempt++) {
+        atomic_store_explicit(&l->attempts, attempt, memory_order_relaxed);
+        uint64_t start = weft__clock_ns();
+        w->ctx.deadline_ns = l->timeout_ns ? start + l->timeout_ns : 0;
+        w->ctx.attempt = attempt;
+        rc = t->fn(&w->ctx, t->arg);
+        if (l->timeout_ns && weft__clock_ns() - start >= l->timeout_ns) {
+            char text[96];
+            snprintf(text, sizeof text, "timed out after %g s", (double)l->timeout_ns / 1e9);
+            weft__graph_fail_note(t->graph, t, attempt * 2 + 1, text); /* above the task's own text */
+            rc = WEFT_ETIMEDOUT;
+        }
+        if (rc == 0 || attempt > l->retries ||
+            atomic_load_explicit(&t->graph->stop, memory_order_relaxed) != STOP_NONE)
+            break;
+        /* another attempt: what this one left behind does not count */
+        if (t->flags & TASK_F_RESULT)
+            weft__graph_release_result(t);
+    }
+    w->ctx.deadline_ns = saved_deadline;
+    w->ctx.attempt = saved_attempt;
+    return rc;
+}
+
 /* Runs t and returns the next task to run (a ready successor), if any. */
 static weft_task_t *run_one(weft_worker_t *w, weft_task_t *t)
 {
@@ -637,7 +674,7 @@ static weft_task_t *run_one(weft_worker_t *w, weft_task_t *t)
         uint64_t t0 = 0;
         if (__builtin_expect(tr != NULL, 0))
             t0 = weft__tick();
-        int rc = t->fn(&w->ctx, t->arg);
+        int rc = __builtin_expect(!(t->flags & TASK_F_LIMITS), 1) ? t->fn(&w->ctx, t->arg) : call_limited(w, t);
         if (__builtin_expect(tr != NULL, 0))
             trace_ran(tr, w, t, t0, rc);
         w->ctx.task = saved;

@@ -27,7 +27,8 @@ extern "C" {
     X(ENOENT, -10, "no such key, file or name")                                 \
     X(ETYPE, -11, "the value has another type")                                 \
     X(EPARSE, -12, "the input is malformed")                                   \
-    X(EDEVICE, -13, "a GPU operation failed (the task's error names it)")
+    X(EDEVICE, -13, "a GPU operation failed (the task's error names it)")      \
+    X(ETIMEDOUT, -14, "the task ran past its timeout")
 
 typedef enum weft_err {
     WEFT_OK = 0,

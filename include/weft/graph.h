@@ -241,12 +241,43 @@ WEFT_API int weft_ctx_cancel_run(weft_ctx_t *ctx);
  * that long tasks can return early. 0 otherwise or for NULL. */
 WEFT_API int weft_ctx_stopping(const weft_ctx_t *ctx);
 
+/* ---- timeouts and retries of in-process tasks ----------------------------
+ *
+ * A task may have a timeout and retries (set before the run). Each attempt
+ * of its function then runs with a deadline: weft_ctx_should_stop turns
+ * true when it passes (or the run is stopping), and a function that asks
+ * it at least once per iteration can return early. Cancellation is
+ * cooperative: a function that never asks runs to its end. Either way an
+ * attempt that took longer than the timeout fails with WEFT_ETIMEDOUT and
+ * the text "timed out after X s" (weft_task_error). A failed or timed-out
+ * attempt is run again, on the same worker, while retries are left and
+ * the run is not stopping; its result (weft_ctx_set_result) is dropped
+ * first. Its dependents start after the last attempt. */
+
+/* seconds: 0 = none (the default), else up to 1e9. Errors: WEFT_EINVAL
+ * (NULL, a negative or NaN value), WEFT_EBUSY (the graph is running),
+ * WEFT_ENOMEM. */
+WEFT_API int weft_task_set_timeout(weft_task_t *t, double seconds);
+/* retries: 0 (the default) .. 1000 runs after the first. Errors as
+ * weft_task_set_timeout. */
+WEFT_API int weft_task_set_retries(weft_task_t *t, int retries);
+/* How many attempts the task's last run made (0: it did not run; 1 for a
+ * task without retries), WEFT_EINVAL for NULL, WEFT_EBUSY while running. */
+WEFT_API int weft_task_attempts(const weft_task_t *t);
+
+/* 1 when the running task should stop: its attempt's deadline has passed,
+ * or the run is stopping (weft_ctx_stopping). 0 otherwise or for NULL. */
+WEFT_API int weft_ctx_should_stop(const weft_ctx_t *ctx);
+/* The running attempt, 1-based (0 for NULL). */
+WEFT_API int weft_ctx_attempt(const weft_ctx_t *ctx);
+
 /* Says why the running task fails: the text (printf-style, copied) is what
  * weft_task_error returns for it after the run, and weft_graph_error
  * quotes it when it is the run's first failure. Returns `code`, so that a
  * task ends with `return weft_ctx_fail(ctx, 3, "no file %s", path);`; a
  * code of 0 becomes WEFT_EINVAL (a failure must not read as success). The
- * first text of a task stays; a child's text is its parent's. Only the
+ * first text of an attempt stays, and the last attempt that gave one is
+ * shown; a child's text is its parent's. Only the
  * return value fails the task: calling this and returning 0 succeeds. */
 WEFT_API int weft_ctx_fail(weft_ctx_t *ctx, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

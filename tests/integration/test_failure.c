@@ -366,3 +366,149 @@ TEST(ctx_fail_text_cleared_by_a_rerun)
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);
 }
+
+/* ---- timeouts and retries of C tasks -------------------------------------- */
+
+#include <math.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void nap_ms(int ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Asks should_stop every millisecond, for up to 10 s. */
+static int cooperative(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 10000 && !weft_ctx_should_stop(ctx); i++)
+        nap_ms(1);
+    return 0;
+}
+
+/* Never asks: 300 ms of work. */
+static int oblivious(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    nap_ms(300);
+    return 0;
+}
+
+static atomic_int seen_attempts[8];
+
+/* Attempt 1 fails, attempt 2 times out (cooperatively), attempt 3 succeeds. */
+static int third_time_lucky(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    int a = weft_ctx_attempt(ctx);
+    if (a >= 1 && a < 8)
+        atomic_fetch_add(&seen_attempts[a], 1);
+    if (a == 1)
+        return weft_ctx_fail(ctx, 5, "attempt one breaks");
+    if (a == 2)
+        return cooperative(ctx, NULL);
+    return 0;
+}
+
+static int always_fails(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    return weft_ctx_fail(ctx, 7, "attempt %d failed", weft_ctx_attempt(ctx));
+}
+
+TEST(timeouts_and_retries)
+{
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *coop = weft_graph_add(g, "coop", cooperative, NULL);
+    weft_task_t *after = weft_graph_add(g, "after-coop", ok, NULL);
+    weft_task_t *obl = weft_graph_add(g, "oblivious", oblivious, NULL);
+    weft_task_t *lucky = weft_graph_add(g, "lucky", third_time_lucky, NULL);
+    weft_task_t *hopeless = weft_graph_add(g, "hopeless", always_fails, NULL);
+    weft_task_t *plain = weft_graph_add(g, "plain", ok, NULL);
+    weft_task_after(after, coop);
+    CHECK_EQ(weft_task_set_timeout(coop, 0.1), 0);
+    CHECK_EQ(weft_task_set_timeout(obl, 0.1), 0);
+    CHECK_EQ(weft_task_set_timeout(lucky, 0.1), 0);
+    CHECK_EQ(weft_task_set_retries(lucky, 2), 0);
+    CHECK_EQ(weft_task_set_retries(hopeless, 2), 0);
+    for (int rep = 0; rep < 2; rep++) {
+        for (int i = 0; i < 8; i++)
+            atomic_store(&seen_attempts[i], 0);
+        double t0 = now_s();
+        CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+        double took = now_s() - t0;
+        CHECK(took < 5); /* the cooperative tasks stopped at their deadline, not after 10 s */
+        CHECK_EQ(weft_task_state(coop), WEFT_TASK_FAILED);
+        CHECK_EQ(weft_task_status(coop), WEFT_ETIMEDOUT);
+        CHECK_STR(weft_task_error(coop), "timed out after 0.1 s");
+        CHECK_EQ(weft_task_attempts(coop), 1);
+        CHECK_EQ(weft_task_state(after), WEFT_TASK_CANCELLED);
+        CHECK_EQ(weft_task_attempts(after), 0);
+        /* never asked: ran its 300 ms, then timed out all the same */
+        CHECK_EQ(weft_task_status(obl), WEFT_ETIMEDOUT);
+        CHECK_STR(weft_task_error(obl), "timed out after 0.1 s");
+        CHECK_EQ(weft_task_state(lucky), WEFT_TASK_DONE);
+        CHECK_EQ(weft_task_attempts(lucky), 3);
+        CHECK_STR(weft_task_error(lucky), "");
+        CHECK(atomic_load(&seen_attempts[1]) == 1 && atomic_load(&seen_attempts[2]) == 1 &&
+              atomic_load(&seen_attempts[3]) == 1);
+        CHECK_EQ(weft_task_status(hopeless), 7);
+        CHECK_EQ(weft_task_attempts(hopeless), 3);
+        CHECK_STR(weft_task_error(hopeless), "attempt 3 failed");
+        CHECK_EQ(weft_task_attempts(plain), 1);
+    }
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+static atomic_int release_blocker;
+static int blocker(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    while (!atomic_load(&release_blocker))
+        nap_ms(1);
+    return 0;
+}
+
+TEST(limits_misuse)
+{
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *t = weft_graph_add(g, "t", blocker, NULL);
+    CHECK_EQ(weft_task_set_timeout(NULL, 1), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_timeout(t, -1), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_timeout(t, NAN), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_timeout(t, 1e10), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_retries(NULL, 1), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_retries(t, -1), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_retries(t, 1001), WEFT_EINVAL);
+    CHECK_EQ(weft_task_attempts(NULL), WEFT_EINVAL);
+    CHECK_EQ(weft_task_attempts(t), 0); /* never ran */
+    CHECK_EQ(weft_ctx_should_stop(NULL), 0);
+    CHECK_EQ(weft_ctx_attempt(NULL), 0);
+    atomic_store(&release_blocker, 0);
+    CHECK_EQ(weft_graph_submit(rt, g), 0);
+    CHECK_EQ(weft_task_set_timeout(t, 1), WEFT_EBUSY);
+    CHECK_EQ(weft_task_set_retries(t, 1), WEFT_EBUSY);
+    CHECK_EQ(weft_task_attempts(t), WEFT_EBUSY);
+    atomic_store(&release_blocker, 1);
+    CHECK_EQ(weft_graph_wait(g), 0);
+    CHECK_EQ(weft_task_set_timeout(t, 0), 0); /* 0: none */
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_EQ(weft_task_attempts(t), 1);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
