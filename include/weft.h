@@ -11,6 +11,7 @@
 #include "weft/log.h"
 #include "weft/runtime.h"
 #include "weft/graph.h"
+#include "weft/process.h"
 #include "weft/cuda.h"
 #include "weft/memory.h"
 #include "weft/tensor.h"

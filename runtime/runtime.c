@@ -25,6 +25,7 @@ struct weft_runtime {
     _Atomic int gpus; /* -1 until first asked: CUDA start-up is slow */
     weft__rtrace_t *trace; /* NULL: tracing off */
     weft__gpu_t *gpu;      /* the GPU executor (tasks/gpu.c) */
+    weft__proc_svc_t *procs; /* process tasks (tasks/proctask.c) */
 };
 
 weft__rtrace_t *weft__runtime_trace(const weft_runtime_t *rt)
@@ -106,6 +107,9 @@ static int check_config(const weft_config_t *c)
 
 static void runtime_free(weft_runtime_t *rt)
 {
+    /* (a runtime that fails after its process service was made) */
+    weft__proc_svc_destroy(rt->procs);
+    rt->procs = NULL;
     weft__gpu_destroy(rt->gpu);
     weft__topo_destroy(rt->topo);
     weft__free(rt->sets);
@@ -171,6 +175,12 @@ int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out)
         return rc;
     }
     weft__pool_set_executor(rt->pool, WEFT__EXEC_GPU, rt->gpu);
+    if ((rc = weft__proc_svc_create(rt->topo, rt->cfg.pin, &rt->procs)) != 0) {
+        weft__pool_destroy(rt->pool);
+        runtime_free(rt);
+        return rc;
+    }
+    weft__pool_set_executor(rt->pool, WEFT__EXEC_PROC, rt->procs);
     int *numa = weft__calloc((size_t)n, sizeof *numa);
     if (!numa) {
         weft__pool_destroy(rt->pool);
@@ -208,6 +218,8 @@ void weft_runtime_destroy(weft_runtime_t *rt)
         return;
     }
     weft__pool_destroy(rt->pool);
+    weft__proc_svc_destroy(rt->procs); /* after the pool: every process task completed */
+    rt->procs = NULL;
     weft__rtrace_destroy(rt->trace);
     weft__mem_destroy(rt->mem_owner.mem);
     runtime_free(rt);

@@ -633,6 +633,26 @@ weft_task_t *weft__task_succ(const weft_task_t *t, size_t i)
     return t->succ[i];
 }
 
+weft_fn weft__task_fn(const weft_task_t *t)
+{
+    return t->fn;
+}
+
+void *weft__graph_alloc(weft_graph_t *g, size_t size, size_t align)
+{
+    return weft__arena_alloc(&g->arena, size, align);
+}
+
+int weft__graph_busy(const weft_graph_t *g)
+{
+    return graph_busy(g);
+}
+
+void weft__task_fail_note(weft_task_t *t, int attempt, const char *text)
+{
+    weft__graph_fail_note(t->graph, t, attempt * 2, text);
+}
+
 void *weft__task_result(const weft_task_t *t, void (**dtor)(void *))
 {
     void *r = atomic_load_explicit(&t->result, memory_order_acquire);

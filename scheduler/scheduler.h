@@ -111,6 +111,14 @@ uint32_t weft__graph_version(const weft_graph_t *g);
 uint32_t weft__graph_runs(const weft_graph_t *g);
 int weft__task_is_ext(const weft_task_t *t);
 void *weft__task_arg(const weft_task_t *t);
+weft_fn weft__task_fn(const weft_task_t *t);
+/* size bytes (aligned to align) owned by g, freed with it; g idle. */
+void *weft__graph_alloc(weft_graph_t *g, size_t size, size_t align);
+/* 1 while g runs (or is submitted and not waited for). */
+int weft__graph_busy(const weft_graph_t *g);
+/* Why t's attempt failed (weft_task_error shows the last attempt's), from
+ * an executor; any thread. */
+void weft__task_fail_note(weft_task_t *t, int attempt, const char *text);
 weft_graph_t *weft__task_graph(const weft_task_t *t);
 size_t weft__task_ndeps(const weft_task_t *t);
 weft_task_t *weft__task_pred(const weft_task_t *t, size_t i);
@@ -127,7 +135,7 @@ void weft__ctx_release_early(weft_ctx_t *ctx);
 
 /* Per-pool executor state, set by the runtime (the scheduler keeps it,
  * without knowing what it is). */
-enum { WEFT__EXEC_GPU = 0, WEFT__EXEC_KINDS = 2 };
+enum { WEFT__EXEC_GPU = 0, WEFT__EXEC_PROC = 1, WEFT__EXEC_KINDS = 2 };
 void weft__pool_set_executor(weft_pool_t *p, int kind, void *ex);
 void *weft__pool_executor(const weft_pool_t *p, int kind);
 

@@ -163,6 +163,21 @@ int weft__procs_start(weft__procs_t *x, const weft__proc_spec_t *spec, weft__pro
     return 0;
 }
 
+size_t weft__env_inherit(const char **envp, size_t n)
+{
+    size_t given = n;
+    for (size_t i = 0; environ[i]; i++) {
+        const char *eq = strchr(environ[i], '=');
+        size_t klen = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+        bool overridden = false;
+        for (size_t k = 0; k < given && !overridden; k++)
+            overridden = strncmp(envp[k], environ[i], klen) == 0 && envp[k][klen] == '=';
+        if (!overridden)
+            envp[n++] = environ[i];
+    }
+    return n;
+}
+
 int weft__procs_running(weft__procs_t *x)
 {
     return atomic_load_explicit(&x->nrunning, memory_order_relaxed);

@@ -81,6 +81,23 @@ void weft__procs_stop(weft__procs_t *x, uint64_t grace_ns);
 /* Processes started and not yet done. */
 int weft__procs_running(weft__procs_t *x);
 
+/* Appends to envp[0..n) the entries of the inherited environment whose
+ * names envp does not have yet; returns the new count (the caller made
+ * room for every inherited entry, and terminates the array). */
+size_t weft__env_inherit(const char **envp, size_t n);
+
+/* ==== process tasks in graphs (proctask.c, include/weft/process.h) ======
+ *
+ * One service per runtime, reached by the tasks through the pool's
+ * executor slot WEFT__EXEC_PROC: a cores budget (one slot per core of the
+ * process's cpuset, or per PU with pin "pu") and a process executor, both
+ * made when the first process task runs. */
+typedef struct weft__proc_svc weft__proc_svc_t;
+/* topo borrowed (outlives the service). Errors: WEFT_ENOMEM. */
+int weft__proc_svc_create(weft_topo_t *topo, int pin, weft__proc_svc_t **out);
+/* After the pool: every process task has completed. */
+void weft__proc_svc_destroy(weft__proc_svc_t *s);
+
 /* Stops (grace 0 unless weft__procs_stop came first), waits for every
  * process to be reaped and every callback to run, and frees x. */
 void weft__procs_destroy(weft__procs_t *x);

@@ -7,6 +7,7 @@
 
 #include "rt.h"
 #include "testlib.h"
+#include "util.h"
 
 static atomic_int ran;
 static int ok(weft_ctx_t *ctx, void *arg)
@@ -372,12 +373,7 @@ TEST(ctx_fail_text_cleared_by_a_rerun)
 #include <math.h>
 #include <time.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#define now_s test_now_s
 
 static void nap_ms(int ms)
 {

@@ -10,6 +10,7 @@
 #include "base/base.h"
 #include "tasks/tasks.h"
 #include "testlib.h"
+#include "util.h"
 
 typedef struct waiter {
     pthread_mutex_t lock;
@@ -54,17 +55,7 @@ static weft__procs_t *executor(void)
     return x;
 }
 
-static char *slurp(const char *path)
-{
-    static char buf[4096];
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
+#define slurp(path) test_slurp((path), 0)
 
 static char dir[64];
 

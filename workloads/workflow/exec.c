@@ -762,19 +762,9 @@ static int job_spawn(job_t *j, char *why, size_t whylen)
     for (size_t i = 0; i < nargv; i++)
         argv[i] = b.data + argv_at[i];
     argv[nargv] = NULL;
-    size_t n = 0;
     for (size_t i = 0; i < ne; i++)
-        envp[n++] = b.data + env_at[i];
-    for (size_t i = 0; i < nenviron; i++) {
-        const char *eq = strchr(environ[i], '=');
-        size_t klen = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
-        bool overridden = false;
-        for (size_t k = 0; k < ne && !overridden; k++)
-            overridden = strncmp(envp[k], environ[i], klen) == 0 && envp[k][klen] == '=';
-        if (!overridden)
-            envp[n++] = environ[i];
-    }
-    envp[n] = NULL;
+        envp[i] = b.data + env_at[i];
+    envp[weft__env_inherit(envp, ne)] = NULL;
     /* The default files sit in the run directory (names hold no '/'). */
     char dir[PATH_MAX];
     int e = 0;

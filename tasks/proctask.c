@@ -1,0 +1,309 @@
+/* Process tasks in graphs (include/weft/process.h): the task kind that
+ * lets a C program run external commands as a workflow file does.
+ *
+ * The task's body only asks the runtime's admission for its cores and
+ * defers its completion; the process is spawned by the process executor
+ * when they are granted, bound to them, and completes the task from the
+ * executor's callback, so no worker waits for a child. Retries ask for
+ * cores again. The runtime's service (one per runtime, reached through the
+ * pool's executor slot) creates the cores budget and the executor on the
+ * first process task, so a program that never runs one starts neither a
+ * launcher thread nor the watchdog. */
+#include "tasks/tasks.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "scheduler/scheduler.h"
+#include "weft/process.h"
+
+extern char **environ;
+
+struct weft__proc_svc {
+    pthread_mutex_t lock; /* guards the lazy start */
+    weft_topo_t *topo;    /* borrowed from the runtime */
+    int pin;
+    int started;          /* 1: cores and procs made; < 0: their error */
+    weft__cores_t *cores;
+    weft__procs_t *procs;
+};
+
+int weft__proc_svc_create(weft_topo_t *topo, int pin, weft__proc_svc_t **out)
+{
+    weft__proc_svc_t *s = weft__calloc(1, sizeof *s);
+    if (!s)
+        return WEFT_ENOMEM;
+    pthread_mutex_init(&s->lock, NULL);
+    s->topo = topo;
+    s->pin = pin;
+    *out = s;
+    return 0;
+}
+
+void weft__proc_svc_destroy(weft__proc_svc_t *s)
+{
+    if (!s)
+        return;
+    weft__procs_destroy(s->procs); /* waits for every process and callback */
+    weft__cores_destroy(s->cores);
+    pthread_mutex_destroy(&s->lock);
+    weft__free(s);
+}
+
+/* The budget and the executor, made on first use; 0 or the error. */
+static int svc_start(weft__proc_svc_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->started) {
+        int rc = weft__cores_create(s->topo, 0, s->pin, &s->cores);
+        if (rc == 0)
+            rc = weft__procs_create(s->pin == WEFT_PIN_NONE ? NULL : s->topo, &s->procs);
+        s->started = rc ? rc : 1;
+    }
+    int rc = s->started < 0 ? s->started : 0;
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* ---- the task --------------------------------------------------------------- */
+
+/* Everything in the graph's memory: the spec's copies and, per run, the
+ * attempts. */
+typedef struct ptask {
+    char **argv, **env;
+    char *cwd, *out, *err;
+    size_t nenv;
+    uint64_t timeout_ns, grace_ns;
+    int retries, cpus;
+    weft_task_t *task;
+    /* this run */
+    weft__proc_svc_t *svc;
+    weft_defer_t *defer;
+    weft__lease_t *lease;
+    int attempt;
+    weft_process_attempt_t *attempts; /* retries + 1 */
+} ptask_t;
+
+static void grant(void *ud, weft__lease_t *lease, int status);
+
+static void complete(ptask_t *p, int rc, const char *why)
+{
+    if (why)
+        weft__task_fail_note(p->task, p->attempt, why);
+    weft_defer_complete(p->defer, rc);
+}
+
+static void done(void *ud, const weft__proc_result_t *r)
+{
+    ptask_t *p = ud;
+    weft__cores_release(p->svc->cores, p->lease);
+    p->lease = NULL;
+    weft_process_attempt_t *a = &p->attempts[p->attempt - 1];
+    a->status = r->status == WEFT_ETASK && r->timed_out ? WEFT_ETIMEDOUT : r->status;
+    a->started = r->started;
+    a->exit_code = r->exit_code;
+    a->signal = r->signal;
+    a->wall_s = (double)r->wall_ns / 1e9;
+    a->user_s = (double)r->user_ns / 1e9;
+    a->sys_s = (double)r->sys_ns / 1e9;
+    a->maxrss_kb = r->maxrss_kb;
+    if (r->status == 0) {
+        complete(p, 0, NULL);
+        return;
+    }
+    weft__task_fail_note(p->task, p->attempt, r->reason);
+    if (r->status == WEFT_ETASK && p->attempt <= p->retries) {
+        p->attempt++;
+        if (weft__cores_request(p->svc->cores, p->cpus, grant, p) == 0)
+            return;
+        p->attempt--;
+    }
+    weft_defer_complete(p->defer, a->status);
+}
+
+/* The environment of one attempt: the spec's entries, weft's, then the
+ * inherited ones not overridden. One allocation; NULL when out of memory. */
+static char **attempt_env(const ptask_t *p, const char *cpus, char **texts)
+{
+    size_t ninh = 0;
+    while (environ[ninh])
+        ninh++;
+    size_t n = p->nenv + 3;
+    char **envp = weft__malloc((n + ninh + 1) * sizeof *envp);
+    char *t = weft__malloc(64 + strlen(cpus) + 32);
+    if (!envp || !t) {
+        weft__free(envp);
+        weft__free(t);
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < p->nenv; i++)
+        envp[k++] = p->env[i];
+    int a = sprintf(t, "OMP_NUM_THREADS=%d", p->cpus) + 1;
+    int b = sprintf(t + a, "WEFT_CPUS=%s", cpus) + 1;
+    sprintf(t + a + b, "WEFT_ATTEMPT=%d", p->attempt);
+    envp[k++] = t;
+    envp[k++] = t + a;
+    envp[k++] = t + a + b;
+    k = weft__env_inherit((const char **)envp, k);
+    envp[k] = NULL;
+    *texts = t;
+    return envp;
+}
+
+static void grant(void *ud, weft__lease_t *lease, int status)
+{
+    ptask_t *p = ud;
+    p->lease = lease;
+    if (status != 0) {
+        weft__cores_release(p->svc->cores, lease);
+        p->lease = NULL;
+        complete(p, WEFT_ECANCELED, "not started: the runtime is stopping");
+        return;
+    }
+    weft_process_attempt_t *a = &p->attempts[p->attempt - 1];
+    memset(a, 0, sizeof *a);
+    a->exit_code = -1;
+    if (p->svc->pin != WEFT_PIN_NONE)
+        weft__cpuset_format(&lease->set, a->cpus, sizeof a->cpus);
+    char *texts = NULL;
+    char **envp = attempt_env(p, a->cpus, &texts);
+    int rc = WEFT_ENOMEM;
+    if (envp) {
+        weft__proc_spec_t spec = {
+            .argv = (const char *const *)p->argv, .envp = (const char *const *)envp, .cwd = p->cwd,
+            .stdout_path = p->out, .stderr_path = p->err,
+            .cpus = p->svc->pin == WEFT_PIN_NONE ? NULL : &lease->set,
+            .timeout_ns = p->timeout_ns, .grace_ns = p->grace_ns,
+        };
+        rc = weft__procs_start(p->svc->procs, &spec, done, p); /* copies what it needs */
+    }
+    weft__free(envp);
+    weft__free(texts);
+    if (rc == 0)
+        return;
+    weft__cores_release(p->svc->cores, lease);
+    p->lease = NULL;
+    a->status = rc;
+    complete(p, rc, rc == WEFT_ENOMEM ? "out of memory while starting it" : "not started: the runtime is stopping");
+}
+
+static int ptask_body(weft_ctx_t *ctx, void *arg)
+{
+    ptask_t *p = arg;
+    p->svc = weft__pool_executor(weft__ctx_pool(ctx), WEFT__EXEC_PROC);
+    p->attempt = 1;
+    p->lease = NULL;
+    memset(p->attempts, 0, (size_t)(p->retries + 1) * sizeof *p->attempts);
+    if (!p->svc)
+        return weft_ctx_fail(ctx, WEFT_ENOTSUP, "process tasks need a runtime");
+    int rc = svc_start(p->svc);
+    if (rc)
+        return weft_ctx_fail(ctx, rc, "cannot start the process executor: %s", weft_strerror(rc));
+    int slots = weft__cores_slots(p->svc->cores);
+    if (p->cpus > slots)
+        return weft_ctx_fail(ctx, WEFT_EINVAL, "needs %d cores but the runtime has %d", p->cpus, slots);
+    if ((rc = weft_ctx_defer(ctx, &p->defer)) != 0)
+        return rc;
+    if ((rc = weft__cores_request(p->svc->cores, p->cpus, grant, p)) != 0)
+        complete(p, rc, "cannot ask for its cores");
+    return 0;
+}
+
+/* ---- adding one ----------------------------------------------------------------- */
+
+static char *graph_strdup(weft_graph_t *g, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = weft__graph_alloc(g, n, 1);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* A NULL-terminated copy of v (n entries) in g. */
+static char **graph_strv(weft_graph_t *g, const char *const *v, size_t n)
+{
+    char **d = weft__graph_alloc(g, (n + 1) * sizeof *d, sizeof *d);
+    for (size_t i = 0; d && i < n; i++)
+        if (!(d[i] = graph_strdup(g, v[i])))
+            return NULL;
+    if (d)
+        d[n] = NULL;
+    return d;
+}
+
+static int valid_time(double s)
+{
+    return s >= 0 && s < 1e9; /* false for NaN */
+}
+
+void weft_process_spec_init(weft_process_spec_t *s)
+{
+    if (!s)
+        return;
+    memset(s, 0, sizeof *s);
+    s->cpus = 1;
+}
+
+int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process_spec_t *spec,
+                           weft_task_t **out)
+{
+    if (!g || !spec || !out || !spec->argv || !spec->argv[0] || !spec->argv[0][0] || spec->cpus < 1 ||
+        spec->cpus > WEFT_MAX_CPUS || !valid_time(spec->timeout_s) || !valid_time(spec->grace_s) ||
+        spec->retries < 0 || spec->retries > 1000)
+        return WEFT_EINVAL;
+    for (size_t i = 0; spec->env && spec->env[i]; i++)
+        if (!strchr(spec->env[i], '=') || spec->env[i][0] == '=')
+            return WEFT_EINVAL;
+    if (weft__graph_busy(g))
+        return WEFT_EBUSY;
+    size_t nargv = 0, nenv = 0;
+    while (spec->argv[nargv])
+        nargv++;
+    while (spec->env && spec->env[nenv])
+        nenv++;
+    ptask_t *p = weft__graph_alloc(g, sizeof *p, _Alignof(ptask_t));
+    if (!p)
+        return WEFT_ENOMEM;
+    memset(p, 0, sizeof *p);
+    p->argv = graph_strv(g, spec->argv, nargv);
+    p->env = graph_strv(g, spec->env ? spec->env : (const char *const[]){NULL}, nenv);
+    p->nenv = nenv;
+    p->cwd = graph_strdup(g, spec->cwd);
+    p->out = graph_strdup(g, spec->stdout_path);
+    p->err = graph_strdup(g, spec->stderr_path);
+    p->attempts = weft__graph_alloc(g, (size_t)(spec->retries + 1) * sizeof *p->attempts, _Alignof(double));
+    if (!p->argv || !p->env || (spec->cwd && !p->cwd) || (spec->stdout_path && !p->out) ||
+        (spec->stderr_path && !p->err) || !p->attempts)
+        return WEFT_ENOMEM; /* what was copied goes with the graph */
+    p->timeout_ns = (uint64_t)(spec->timeout_s * 1e9 + 0.5);
+    p->grace_ns = (uint64_t)(spec->grace_s * 1e9 + 0.5);
+    p->retries = spec->retries;
+    p->cpus = spec->cpus;
+    int rc = weft_graph_add_ex(g, name, ptask_body, p, 0, &p->task);
+    if (rc)
+        return rc;
+    *out = p->task;
+    return 0;
+}
+
+int weft_task_process_attempts(const weft_task_t *t, const weft_process_attempt_t **out)
+{
+    if (!t || !out || weft__task_fn(t) != ptask_body)
+        return WEFT_EINVAL;
+    if (weft__graph_busy(weft__task_graph(t)))
+        return WEFT_EBUSY;
+    const ptask_t *p = weft__task_arg(t);
+    *out = p->attempts;
+    int n = 0;
+    while (n <= p->retries && (p->attempts[n].started || p->attempts[n].status))
+        n++;
+    return weft_task_state(t) == WEFT_TASK_DONE || weft_task_state(t) == WEFT_TASK_FAILED ? n : 0;
+}

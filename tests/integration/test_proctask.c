@@ -1,0 +1,317 @@
+/* Process tasks from the C API (include/weft/process.h): in one graph with
+ * C tasks, with cores, environment, output files, failures, timeouts,
+ * retries, admission, and every misuse. Each test works in a fresh
+ * temporary directory. */
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <weft.h>
+
+#include "rt.h"
+#include "testlib.h"
+#include "util.h"
+
+static char dir[64];
+
+static void in_temp_dir(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/weft-proctask-XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    CHECK_EQ(chdir(dir), 0);
+}
+
+#define slurp(path) test_slurp((path), 1)
+
+static weft_task_t *add_sh(weft_graph_t *g, const char *name, const char *script, weft_process_spec_t *s)
+{
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+    weft_process_spec_t def;
+    if (!s) {
+        weft_process_spec_init(&def);
+        s = &def;
+    }
+    s->argv = argv;
+    weft_task_t *t = NULL;
+    CHECK_EQ(weft_graph_add_process(g, name, s, &t), 0);
+    return t;
+}
+
+static int write_input(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    FILE *f = fopen("in.txt", "w");
+    if (!f)
+        return 1;
+    fputs("from C\n", f);
+    return fclose(f) != 0;
+}
+
+static atomic_int read_ok;
+static int read_output(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    char *s = slurp("out.txt");
+    atomic_store(&read_ok, s && strcmp(s, "from C, through sh") == 0);
+    return 0;
+}
+
+TEST(c_and_process_tasks_in_one_graph)
+{
+    in_temp_dir();
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *w = weft_graph_add(g, "write", write_input, NULL);
+    weft_task_t *p = add_sh(g, "copy", "printf '%s, through sh\\n' \"$(cat in.txt)\" > out.txt", NULL);
+    weft_task_t *r = weft_graph_add(g, "read", read_output, NULL);
+    weft_task_after(p, w);
+    weft_task_after(r, p);
+    for (int rep = 0; rep < 3; rep++) { /* rerunnable */
+        atomic_store(&read_ok, 0);
+        unlink("out.txt");
+        CHECK_EQ(weft_graph_run(rt, g), 0);
+        CHECK_EQ(atomic_load(&read_ok), 1);
+        const weft_process_attempt_t *a;
+        CHECK_EQ(weft_task_process_attempts(p, &a), 1);
+        CHECK_EQ(a[0].status, 0);
+        CHECK_EQ(a[0].started, 1);
+        CHECK_EQ(a[0].exit_code, 0);
+        CHECK_EQ(a[0].signal, 0);
+        CHECK(a[0].wall_s > 0 && a[0].wall_s < 30);
+        CHECK(a[0].maxrss_kb > 0);
+        CHECK(a[0].cpus[0] != '\0'); /* bound (pin core by default) */
+    }
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+TEST(environment_output_and_binding)
+{
+    in_temp_dir();
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_process_spec_t s;
+    weft_process_spec_init(&s);
+    const char *env[] = {"FOO=bar baz", "HOME=/nowhere", NULL};
+    s.env = env;
+    s.stdout_path = "out/log.txt"; /* relative to the current directory, which has out/ */
+    mkdir("out", 0755);
+    s.stderr_path = "err.txt";
+    weft_task_t *t = add_sh(g, "env",
+                            "echo \"$FOO|$HOME|$OMP_NUM_THREADS|$WEFT_ATTEMPT|$WEFT_CPUS|"
+                            "$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)\"; echo oops >&2",
+                            &s);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    const weft_process_attempt_t *a;
+    CHECK_EQ(weft_task_process_attempts(t, &a), 1);
+    char want[600];
+    snprintf(want, sizeof want, "bar baz|/nowhere|1|1|%s|%s", a[0].cpus, a[0].cpus);
+    CHECK_STR(slurp("out/log.txt"), want);
+    CHECK_STR(slurp("err.txt"), "oops");
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+static int never_runs(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    return 0;
+}
+
+TEST(failures_say_why)
+{
+    in_temp_dir();
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *bad = add_sh(g, "exit3", "exit 3", NULL);
+    weft_task_t *dep = weft_graph_add(g, "after-exit3", never_runs, NULL);
+    weft_task_after(dep, bad);
+    weft_task_t *killed = add_sh(g, "killed", "kill -9 $$", NULL);
+    weft_process_spec_t s;
+    weft_process_spec_init(&s);
+    const char *missing_argv[] = {"/nonexistent/prog", NULL};
+    s.argv = missing_argv;
+    weft_task_t *missing;
+    CHECK_EQ(weft_graph_add_process(g, "missing", &s, &missing), 0);
+    weft_process_spec_init(&s);
+    s.cpus = 4096; /* more than this machine: fails, the rest runs */
+    weft_task_t *wide = add_sh(g, "wide", "true", &s);
+    weft_task_t *fine = add_sh(g, "fine", "true", NULL);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(weft_task_status(bad), WEFT_ETASK);
+    CHECK_STR(weft_task_error(bad), "exited with status 3");
+    CHECK_EQ(weft_task_state(dep), WEFT_TASK_CANCELLED);
+    const weft_process_attempt_t *a;
+    CHECK_EQ(weft_task_process_attempts(bad, &a), 1);
+    CHECK_EQ(a[0].exit_code, 3);
+    CHECK_STR(weft_task_error(killed), "killed by signal 9 (SIGKILL)");
+    CHECK_EQ(weft_task_process_attempts(killed, &a), 1);
+    CHECK_EQ(a[0].signal, 9);
+    CHECK_EQ(a[0].exit_code, -1);
+    CHECK_STR(weft_task_error(missing), "cannot run '/nonexistent/prog': No such file or directory");
+    CHECK_EQ(weft_task_process_attempts(missing, &a), 1);
+    CHECK_EQ(a[0].started, 0);
+    CHECK_EQ(weft_task_status(wide), WEFT_EINVAL);
+    weft_runtime_info_t info;
+    CHECK_EQ(weft_runtime_info(rt, &info), 0);
+    char want[128];
+    snprintf(want, sizeof want, "needs 4096 cores but the runtime has %d", info.cores);
+    CHECK_STR(weft_task_error(wide), want);
+    CHECK_EQ(weft_task_process_attempts(wide, &a), 0);
+    CHECK_EQ(weft_task_state(fine), WEFT_TASK_DONE);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+#define now_s test_now_s
+
+TEST(timeout_and_retries)
+{
+    in_temp_dir();
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_process_spec_t s;
+    weft_process_spec_init(&s);
+    s.timeout_s = 0.2;
+    s.grace_s = 0.5;
+    /* a grandchild too: the whole group goes */
+    weft_task_t *slow = add_sh(g, "slow", "sleep 30 & echo $! > gc.pid; wait", &s);
+    weft_process_spec_init(&s);
+    s.retries = 3;
+    weft_task_t *flaky =
+        add_sh(g, "flaky", "n=$(cat count 2>/dev/null || echo 0); echo $((n+1)) > count; [ $n -ge 2 ]", &s);
+    weft_process_spec_init(&s);
+    s.retries = 1;
+    weft_task_t *hopeless = add_sh(g, "hopeless", "exit 7", &s);
+    double t0 = now_s();
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK(now_s() - t0 < 10);
+    CHECK_EQ(weft_task_status(slow), WEFT_ETIMEDOUT);
+    CHECK_STR(weft_task_error(slow), "timed out after 0.2 s");
+    const weft_process_attempt_t *a;
+    CHECK_EQ(weft_task_process_attempts(slow, &a), 1);
+    CHECK_EQ(a[0].status, WEFT_ETIMEDOUT);
+    CHECK_EQ(a[0].signal, SIGTERM);
+    char *pid = slurp("gc.pid");
+    CHECK(pid != NULL);
+    for (int i = 0; i < 50 && kill(atoi(pid), 0) == 0; i++) /* reaped by nobody here: killed is enough */
+        usleep(20000);
+    char stat[64], st = 'X';
+    snprintf(stat, sizeof stat, "/proc/%d/stat", atoi(pid));
+    FILE *f = fopen(stat, "r");
+    if (f) {
+        CHECK(fscanf(f, "%*d %*s %c", &st) == 1);
+        fclose(f);
+        CHECK(st == 'Z'); /* a zombie at most: the grandchild died with its group */
+    }
+    CHECK_EQ(weft_task_state(flaky), WEFT_TASK_DONE);
+    CHECK_EQ(weft_task_process_attempts(flaky, &a), 3);
+    CHECK(a[0].status == WEFT_ETASK && a[0].exit_code == 1 && a[1].exit_code == 1 && a[2].status == 0);
+    CHECK_EQ(weft_task_attempts(flaky), 1); /* (C-task retries are another thing) */
+    CHECK_EQ(weft_task_process_attempts(hopeless, &a), 2);
+    CHECK_STR(weft_task_error(hopeless), "exited with status 7");
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+TEST(admission_never_oversubscribes)
+{
+    in_temp_dir();
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_runtime_info_t info;
+    CHECK_EQ(weft_runtime_info(rt, &info), 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_process_spec_t s;
+    weft_process_spec_init(&s);
+    s.cpus = info.cores; /* each needs the whole machine: one at a time */
+    weft_task_t *t[6];
+    for (int i = 0; i < 6; i++)
+        t[i] = add_sh(g, NULL, "mkdir lock || exit 9; sleep 0.05; rmdir lock", &s);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ(weft_task_state(t[i]), WEFT_TASK_DONE);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+static atomic_int hold;
+static int holder(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    while (atomic_load(&hold))
+        usleep(1000);
+    return 0;
+}
+
+TEST(misuse)
+{
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_process_spec_t s;
+    weft_process_spec_init(&s);
+    const char *argv[] = {"true", NULL}, *empty[] = {"", NULL}, *none[] = {NULL};
+    const char *badenv[] = {"NOEQUALS", NULL}, *badenv2[] = {"=x", NULL};
+    weft_task_t *t = NULL;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL); /* no argv */
+    s.argv = argv;
+    CHECK_EQ(weft_graph_add_process(NULL, "x", &s, &t), WEFT_EINVAL);
+    CHECK_EQ(weft_graph_add_process(g, "x", NULL, &t), WEFT_EINVAL);
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, NULL), WEFT_EINVAL);
+    s.argv = empty;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL);
+    s.argv = none;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL);
+    s.argv = argv;
+    s.cpus = 0;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL);
+    s.cpus = 1;
+    s.timeout_s = -1;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL);
+    s.timeout_s = NAN;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL);
+    s.timeout_s = 0;
+    s.grace_s = -2;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL);
+    s.grace_s = 0;
+    s.retries = -1;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL);
+    s.retries = 1001;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL);
+    s.retries = 0;
+    s.env = badenv;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL);
+    s.env = badenv2;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL);
+    s.env = NULL;
+    CHECK(t == NULL);
+    weft_process_spec_init(NULL); /* no crash */
+    const weft_process_attempt_t *a;
+    CHECK_EQ(weft_task_process_attempts(NULL, &a), WEFT_EINVAL);
+    weft_task_t *c = weft_graph_add(g, "c", holder, NULL);
+    CHECK_EQ(weft_task_process_attempts(c, &a), WEFT_EINVAL); /* a C task */
+    CHECK_EQ(weft_graph_add_process(g, "p", &s, &t), 0);
+    CHECK_EQ(weft_task_process_attempts(t, NULL), WEFT_EINVAL);
+    CHECK_EQ(weft_task_process_attempts(t, &a), 0); /* not run yet */
+    weft_runtime_t *rt = make_rt(2, 0);
+    atomic_store(&hold, 1);
+    CHECK_EQ(weft_graph_submit(rt, g), 0);
+    CHECK_EQ(weft_graph_add_process(g, "late", &s, &t), WEFT_EBUSY);
+    CHECK_EQ(weft_task_process_attempts(t, &a), WEFT_EBUSY);
+    atomic_store(&hold, 0);
+    CHECK_EQ(weft_graph_wait(g), 0);
+    CHECK_EQ(weft_task_process_attempts(t, &a), 1);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
