@@ -23,6 +23,7 @@
 
 #include <cuda_runtime.h>
 #include <weft.h>
+#include <weft/cuda.h>
 
 /* tests/integration/cuda_kernels.cu */
 int weft_test_empty_kernel(void *stream);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <weft.h>
+#include <weft/toml.h>
 
 /* ---- the document -------------------------------------------------------- */
 

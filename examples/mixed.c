@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <weft.h>
+#include <weft/cuda.h>
 #ifdef WEFT_EXAMPLE_CUDA
 #include <cuda_runtime.h>
 #endif

@@ -1,4 +1,6 @@
-/* weft — task-graph parallel execution runtime. The umbrella header. */
+/* weft — task-graph parallel execution runtime. The umbrella header: the
+ * core API. Opt-in, included by name where used: weft/cuda.h (GPU tasks)
+ * and weft/toml.h (the TOML parser). */
 #ifndef WEFT_H
 #define WEFT_H
 
@@ -12,10 +14,8 @@
 #include "weft/runtime.h"
 #include "weft/graph.h"
 #include "weft/process.h"
-#include "weft/cuda.h"
 #include "weft/memory.h"
 #include "weft/tensor.h"
-#include "weft/toml.h"
 #include "weft/trace.h"
 #include "weft/metrics.h"
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <weft.h>
+#include <weft/toml.h>
 
 static void walk(const weft_toml_value_t *v, int depth)
 {

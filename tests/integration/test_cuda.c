@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <weft.h>
+#include <weft/cuda.h>
 #ifdef WEFT_TEST_CUDA
 #include <cuda_runtime.h>
 #endif

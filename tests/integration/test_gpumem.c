@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <weft.h>
+#include <weft/cuda.h>
 #ifdef WEFT_TEST_CUDA
 #include <cuda_runtime.h>
 #endif

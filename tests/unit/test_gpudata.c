@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <weft.h>
+#include <weft/cuda.h>
 
 #include "rt.h"
 #include "simgpu.h"

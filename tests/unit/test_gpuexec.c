@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <weft.h>
+#include <weft/cuda.h>
 
 #include "runtime/runtime.h"
 #include "scheduler/scheduler.h"

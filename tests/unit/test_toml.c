@@ -9,6 +9,7 @@
 
 #include "failalloc.h"
 #include "testlib.h"
+#include <weft/toml.h>
 
 #ifndef WEFT_TEST_DATA
 #error "WEFT_TEST_DATA must name tests/data"

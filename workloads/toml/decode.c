@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <weft.h>
+#include <weft/toml.h>
 
 static void put_json_string(const char *s, size_t n)
 {
