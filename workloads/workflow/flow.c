@@ -297,6 +297,11 @@ done:
     weft__free(queue);
 }
 
+const char *weft__flow_task_name(const weft__flow_t *f, size_t i)
+{
+    return f->tasks[i].name;
+}
+
 size_t weft__flow_ntasks_all(const weft__flow_t *f)
 {
     return f->ntasks;

@@ -117,6 +117,8 @@ int weft__flow_run_wait(weft__flow_run_t *r);
  * order. The final WEFT_FLOW_* state of task i and its name, or -1 when
  * --only left it out. */
 size_t weft__flow_ntasks_all(const weft__flow_t *f);
+/* Task i's name (any time). */
+const char *weft__flow_task_name(const weft__flow_t *f, size_t i);
 int weft__flow_run_task(weft__flow_run_t *r, size_t i, const char **name);
 /* Why task i failed or did not run ("" when it did not fail). */
 const char *weft__flow_run_reason(weft__flow_run_t *r, size_t i);

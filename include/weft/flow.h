@@ -1,0 +1,98 @@
+/* weft — workflow files from C: load a TOML workflow (as `weft run`
+ * does: schema, sweeps, dependencies and the machine checked before
+ * anything runs) and run it on this machine, with its record in
+ * .weft/<name>-<time>/ under the workflow's workdir (tasks.tsv, the
+ * tasks' output files), so that a solver can embed a whole workflow.
+ *
+ * A run changes the process's current directory to the workflow's
+ * workdir (its relative paths are relative to it) and starts its own
+ * runtime (the workflow's threads, pin and GPUs); it installs no signal
+ * handler: stop it with weft_flow_stop. */
+#ifndef WEFT_FLOW_H
+#define WEFT_FLOW_H
+
+#include <stddef.h>
+
+#include "weft/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_flow weft_flow_t;
+
+/* A task's state after a run (weft_flow_task) or in an event. */
+enum weft_flow_task_state {
+    WEFT_FLOW_TASK_PENDING = 0,
+    WEFT_FLOW_TASK_RUNNING = 1, /* in an event: failed, and will be retried */
+    WEFT_FLOW_TASK_DONE = 2,
+    WEFT_FLOW_TASK_FAILED = 3,
+    WEFT_FLOW_TASK_SKIPPED = 4, /* a task it depends on failed */
+    WEFT_FLOW_TASK_NOT_RUN = 5, /* the run stopped before it started */
+    WEFT_FLOW_TASK_STOPPED = 6  /* the run stopped while it ran */
+};
+
+/* Called as each task finishes (and for each retry), from any thread,
+ * possibly concurrently; it must not call weft_flow_* on the same flow. */
+typedef void (*weft_flow_event_fn)(void *ud, const char *task, int state, int attempt, double wall_s,
+                                   const char *reason);
+
+typedef struct weft_flow_options {
+    const char *const *sets; /* "name=value" or "name=v1,v2": replace a sweep list (as --set) */
+    size_t nsets;
+    const char *const *only; /* globs: run these tasks and what they need (as --only) */
+    size_t nonly;
+    int threads;             /* -1 (default): the file's */
+    int keep_going;          /* -1 (default): the file's; 0 = fail fast; 1 */
+    weft_flow_event_fn on_event; /* NULL: none */
+    void *ud;
+} weft_flow_options_t;
+
+WEFT_API void weft_flow_options_init(weft_flow_options_t *o);
+
+/* Loads and checks the workflow at path (o NULL = defaults; what o points
+ * to is used during the call only). On failure returns WEFT_EPARSE (bad
+ * input), WEFT_ENOENT, WEFT_ESYS or WEFT_ENOMEM, writes the message into
+ * err ("flow.toml:7:10: task 'x': key 'cpus': ...", err may be NULL) and
+ * leaves *out NULL. */
+WEFT_API int weft_flow_load(const char *path, const weft_flow_options_t *o, weft_flow_t **out, char *err,
+                            size_t errlen);
+WEFT_API void weft_flow_destroy(weft_flow_t *f);
+
+/* Runs the workflow and waits for it. Returns 0 (every task done),
+ * WEFT_ETASK (some failed, were skipped or did not run), WEFT_ECANCELED
+ * (weft_flow_stop), WEFT_ESYS (the run's record could not be written
+ * whole), or the error that kept it from starting (nothing ran; see
+ * weft_flow_error). A flow can run again; each run has its own record. */
+WEFT_API int weft_flow_run(weft_flow_t *f);
+/* From any other thread while weft_flow_run runs: nothing new starts,
+ * running processes get SIGTERM, then SIGKILL after the workflow's
+ * grace, kernels are told to stop. WEFT_ESTATE when it is not running. */
+WEFT_API int weft_flow_stop(weft_flow_t *f);
+/* Why the last load/run failed or was incomplete ("" when it did not).
+ * Owned by f. */
+WEFT_API const char *weft_flow_error(const weft_flow_t *f);
+
+/* The workflow's name, its tasks (after expansion, in file order), and
+ * after a run its record's directory ("" before). Owned by f. */
+WEFT_API const char *weft_flow_name(const weft_flow_t *f);
+WEFT_API size_t weft_flow_ntasks(const weft_flow_t *f);
+WEFT_API const char *weft_flow_run_dir(const weft_flow_t *f);
+
+/* Task i of the last run: its name, WEFT_FLOW_TASK_* state (a task that
+ * --only left out: WEFT_FLOW_TASK_NOT_RUN) and why it failed or did not
+ * run ("" when done); strings owned by f until its next run. Errors:
+ * WEFT_EINVAL (NULL f or name, i out of range). */
+WEFT_API int weft_flow_task(const weft_flow_t *f, size_t i, const char **name, int *state,
+                            const char **reason);
+
+/* The results the tasks reported in the last run (kernels' results, and
+ * the key=value lines commands wrote to $WEFT_RESULT), in file order. */
+WEFT_API size_t weft_flow_nresults(const weft_flow_t *f);
+WEFT_API int weft_flow_result(const weft_flow_t *f, size_t k, const char **task, const char **params,
+                              const char **results);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
