@@ -137,3 +137,25 @@ void *weft__alloc_large(size_t size)
 #endif
     return p;
 }
+
+int weft__grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : (first ? first : 1);
+    while (c < need) {
+        if (c > SIZE_MAX / 2 / size)
+            return WEFT_ENOMEM;
+        c *= 2;
+    }
+    /* the array pointer is read and written as bytes: it may have any
+     * object pointer type */
+    void *old;
+    memcpy(&old, arrp, sizeof old);
+    void *grown = weft__realloc(old, c * size);
+    if (!grown)
+        return WEFT_ENOMEM;
+    memcpy(arrp, &grown, sizeof grown);
+    *cap = c;
+    return 0;
+}

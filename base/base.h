@@ -21,6 +21,12 @@ void *weft__calloc(size_t n, size_t size);  /* NULL on failure/overflow  */
 void *weft__realloc(void *ptr, size_t size);/* NULL on failure; ptr kept */
 void weft__free(void *ptr);                 /* NULL is a no-op           */
 char *weft__strdup(const char *s);
+/* Grow-by-doubling, written once: makes *cap >= need for the array whose
+ * pointer is at `arrp` (elements of `size` bytes), doubling from `first`.
+ * 0, or WEFT_ENOMEM with the array and *cap as they were. WEFT__GROW(v,
+ * cap, need, first) passes &v and sizeof *v. */
+int weft__grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first);
+#define WEFT__GROW(v, cap, need, first) weft__grow(&(v), &(cap), (need), sizeof *(v), (first))
 /* Memory aligned to `align` (a power of two); release with
  * weft__aligned_free. */
 void *weft__aligned_alloc(size_t align, size_t size);

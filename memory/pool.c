@@ -320,14 +320,8 @@ static void region_release(kind_t *k, region_t *r)
 
 static bool depot_push(depot_t *d, void *p)
 {
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 64;
-        void **ni = weft__realloc(d->items, cap * sizeof *ni);
-        if (!ni)
-            return false;
-        d->items = ni;
-        d->cap = cap;
-    }
+    if (WEFT__GROW(d->items, d->cap, d->n + 1, 64))
+        return false;
     d->items[d->n++] = p;
     return true;
 }

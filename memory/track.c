@@ -101,14 +101,8 @@ static uint32_t site_id(weft__track_t *t, const site_t *key)
                 return t->site_ix.slots[i] - 1;
     if (t->nsites >= MAX_IDS || weft__intern_grow(&t->site_ix, t->nsites, site_hash_of, t, weft__calloc, weft__free))
         return UINT32_MAX;
-    if (t->nsites == t->capsites) {
-        size_t cap = t->capsites ? t->capsites * 2 : 64;
-        site_t *ns = weft__realloc(t->sites, cap * sizeof *ns);
-        if (!ns)
-            return UINT32_MAX;
-        t->sites = ns;
-        t->capsites = cap;
-    }
+    if (WEFT__GROW(t->sites, t->capsites, t->nsites + 1, 64))
+        return UINT32_MAX;
     uint32_t id = (uint32_t)t->nsites++;
     site_t *n = &t->sites[id];
     memset(n, 0, sizeof *n);
@@ -383,15 +377,9 @@ static void collect(void *ud, uint64_t rec, size_t size)
     collect_t *c = ud;
     if (WEFT__REC_GEN(rec) != c->t->head.gen || c->oom)
         return;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 256;
-        agg_t *na = weft__realloc(c->aggs, cap * sizeof *na);
-        if (!na) {
-            c->oom = true;
-            return;
-        }
-        c->aggs = na;
-        c->cap = cap;
+    if (WEFT__GROW(c->aggs, c->cap, c->n + 1, 256)) {
+        c->oom = true;
+        return;
     }
     c->aggs[c->n++] = (agg_t){WEFT__REC_SITE(rec), WEFT__REC_TASK(rec), size, 1};
 }

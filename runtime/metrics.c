@@ -128,14 +128,8 @@ static metric_t *find(weft_metrics_t *m, const char *name, int make)
             return &m->m[i];
     if (!make)
         return NULL;
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 16;
-        metric_t *nm = weft__realloc(m->m, cap * sizeof *nm);
-        if (!nm)
-            return NULL;
-        m->m = nm;
-        m->cap = cap;
-    }
+    if (WEFT__GROW(m->m, m->cap, m->n + 1, 16))
+        return NULL;
     char *copy = weft__strdup(name);
     if (!copy)
         return NULL;
@@ -150,16 +144,8 @@ int weft_metrics_add(weft_metrics_t *m, const char *name, double value)
     pthread_mutex_lock(&m->lock);
     metric_t *x = find(m, name, 1);
     int rc = x ? 0 : WEFT_ENOMEM;
-    if (x && x->n == x->cap) {
-        size_t cap = x->cap ? x->cap * 2 : 16;
-        double *nv = weft__realloc(x->v, cap * sizeof *nv);
-        if (nv) {
-            x->v = nv;
-            x->cap = cap;
-        } else {
-            rc = WEFT_ENOMEM;
-        }
-    }
+    if (x && WEFT__GROW(x->v, x->cap, x->n + 1, 16))
+        rc = WEFT_ENOMEM;
     if (rc == 0)
         x->v[x->n++] = value;
     pthread_mutex_unlock(&m->lock);

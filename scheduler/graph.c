@@ -34,14 +34,8 @@
 
 static int src_push(weft_graph_t *g, size_t lo, size_t hi)
 {
-    if (g->nsrc == g->cap_src) {
-        size_t cap = g->cap_src ? g->cap_src * 2 : 8;
-        weft_src_range_t *n = weft__realloc(g->src, cap * sizeof *n);
-        if (!n)
-            return WEFT_ENOMEM;
-        g->src = n;
-        g->cap_src = cap;
-    }
+    if (WEFT__GROW(g->src, g->cap_src, g->nsrc + 1, 8))
+        return WEFT_ENOMEM;
     g->src[g->nsrc++] = (weft_src_range_t){lo, hi};
     return 0;
 }
@@ -169,14 +163,8 @@ int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, 
         return WEFT_ENOMEM;
     size_t off, k = chunk_of(i, &off);
     if (k >= g->nchunks) {
-        if (k >= g->cap_chunks) {
-            size_t cap = g->cap_chunks ? g->cap_chunks * 2 : 16;
-            weft_task_t **nc = weft__realloc(g->chunk, cap * sizeof *nc);
-            if (!nc)
-                return WEFT_ENOMEM;
-            g->chunk = nc;
-            g->cap_chunks = cap;
-        }
+        if (WEFT__GROW(g->chunk, g->cap_chunks, k + 1, 16))
+            return WEFT_ENOMEM;
         g->chunk[k] = weft__alloc_large(chunk_size(k) * sizeof(weft_task_t));
         if (!g->chunk[k])
             return WEFT_ENOMEM;
@@ -682,14 +670,8 @@ static weft__limits_t *limits_of(weft_task_t *t)
     weft__limits_t *l = weft__graph_limits(g, t);
     if (l)
         return l;
-    if (g->nlimits == g->cap_limits) {
-        size_t cap = g->cap_limits ? g->cap_limits * 2 : 16;
-        weft__limits_t *nl = weft__realloc(g->limits, cap * sizeof *nl);
-        if (!nl)
-            return NULL;
-        g->limits = nl;
-        g->cap_limits = cap;
-    }
+    if (WEFT__GROW(g->limits, g->cap_limits, g->nlimits + 1, 16))
+        return NULL;
     size_t at = g->nlimits;
     while (at > 0 && g->limits[at - 1].index > t->index)
         at--;

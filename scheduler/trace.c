@@ -657,14 +657,8 @@ void weft__trace_run_begin(weft__trace_t *tr, weft_graph_t *g)
     pthread_mutex_lock(&tr->lock);
     int known = g->trace_uid == tr->uid && g->trace_ver == g->version &&
                 (g->trace_snap || atomic_load_explicit(&g->trace_lazy, memory_order_relaxed) == tr);
-    if (!known && tr->npend == tr->cap_pend) {
-        size_t cap = tr->cap_pend ? tr->cap_pend * 2 : 8;
-        weft_graph_t **np = weft__realloc(tr->pend, cap * sizeof *np);
-        if (np) {
-            tr->pend = np;
-            tr->cap_pend = cap;
-        }
-    }
+    if (!known)
+        (void)WEFT__GROW(tr->pend, tr->cap_pend, tr->npend + 1, 8); /* else: checked below */
     if (tr->nruns == tr->cap_runs && tr->nruns < UINT32_MAX - 1) {
         size_t cap = tr->cap_runs ? tr->cap_runs * 2 : 16;
         weft__trun_t *nr = weft__realloc(tr->runs, cap * sizeof *nr);

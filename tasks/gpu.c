@@ -1215,14 +1215,8 @@ int weft_graph_add_cuda_ex(weft_graph_t *g, const char *name, weft_fn fn, void *
             weft__free(gx);
         return rc;
     }
-    if (gx->n == gx->cap) {
-        size_t cap = gx->cap ? gx->cap * 2 : 16;
-        gtask_t **n = weft__realloc(gx->t, cap * sizeof *n);
-        if (!n)
-            return WEFT_ENOMEM;
-        gx->t = n;
-        gx->cap = cap;
-    }
+    if (WEFT__GROW(gx->t, gx->cap, gx->n + 1, 16))
+        return WEFT_ENOMEM;
     gtask_t *gt = weft__calloc(1, sizeof *gt);
     if (!gt)
         return WEFT_ENOMEM;

@@ -273,15 +273,9 @@ static int open_output(const char *path)
 
 static void spawn(weft__procs_t *x, proc_t *p)
 {
-    if (x->nrun == x->caprun) {
-        size_t cap = x->caprun ? x->caprun * 2 : 64;
-        proc_t **nr = weft__realloc(x->running, cap * sizeof *nr);
-        if (!nr) {
-            not_started(x, p, WEFT_ENOMEM, "out of memory");
-            return;
-        }
-        x->running = nr;
-        x->caprun = cap;
+    if (WEFT__GROW(x->running, x->caprun, x->nrun + 1, 64)) {
+        not_started(x, p, WEFT_ENOMEM, "out of memory");
+        return;
     }
     int out = open_output(p->out);
     if (out < 0) {

@@ -74,6 +74,31 @@ TEST(hooks_see_every_block_and_failures_propagate)
     CHECK(strcmp(weft_alloc_backend(), weft__default_alloc_name()) == 0);
 }
 
+TEST(grow_by_doubling)
+{
+    double *v = NULL;
+    size_t cap = 0;
+    CHECK_EQ(WEFT__GROW(v, cap, 0, 16), 0); /* nothing needed: nothing made */
+    CHECK(v == NULL && cap == 0);
+    CHECK_EQ(WEFT__GROW(v, cap, 1, 16), 0);
+    CHECK(v != NULL && cap == 16);
+    for (size_t i = 0; i < 16; i++)
+        v[i] = (double)i;
+    CHECK_EQ(WEFT__GROW(v, cap, 17, 16), 0);
+    CHECK_EQ(cap, 32u);
+    CHECK_EQ(WEFT__GROW(v, cap, 1000, 16), 0); /* far beyond: doubled as often as needed */
+    CHECK_EQ(cap, 1024u);
+    CHECK(v[15] == 15.0); /* kept */
+    CHECK_EQ(WEFT__GROW(v, cap, SIZE_MAX / 4, 16), WEFT_ENOMEM); /* the size would overflow */
+    CHECK_EQ(cap, 1024u);
+    fa_install(1); /* the allocation fails: the array and its capacity stay */
+    double *before = v;
+    CHECK_EQ(WEFT__GROW(v, cap, 1025, 16), WEFT_ENOMEM);
+    CHECK(v == before && cap == 1024u && v[15] == 15.0);
+    fa_remove();
+    weft__free(v);
+}
+
 TEST(clock_is_monotonic)
 {
     uint64_t a = weft__clock_ns();

@@ -244,19 +244,12 @@ static void journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
     if (l.oom) /* cut for want of memory: the record is incomplete */
         r->jlost = true;
     pthread_mutex_lock(&r->jlock);
-    if (r->jlen + l.len > r->jcap) {
-        size_t cap = r->jcap ? r->jcap : JOURNAL_CHUNK;
-        while (cap < r->jlen + l.len)
-            cap *= 2;
-        char *nb = weft__realloc(r->jbuf, cap);
-        if (!nb) { /* out of memory: this line is lost, not the run; the record says it is incomplete */
-            r->jlost = true;
-            pthread_mutex_unlock(&r->jlock);
-            line_fini(&l);
-            return;
-        }
-        r->jbuf = nb;
-        r->jcap = cap;
+    if (WEFT__GROW(r->jbuf, r->jcap, r->jlen + l.len, JOURNAL_CHUNK)) {
+        /* out of memory: this line is lost, not the run; the record says it is incomplete */
+        r->jlost = true;
+        pthread_mutex_unlock(&r->jlock);
+        line_fini(&l);
+        return;
     }
     memcpy(r->jbuf + r->jlen, l.buf, l.len);
     r->jlen += l.len;
@@ -292,17 +285,9 @@ static void record_keep(weft__flow_run_t *r, const char *b, size_t len)
 {
     if (!len)
         return;
-    if (r->jpend_len + len > r->jpend_cap) {
-        size_t cap = r->jpend_cap ? r->jpend_cap : JOURNAL_CHUNK;
-        while (cap < r->jpend_len + len)
-            cap *= 2;
-        char *nb = weft__realloc(r->jpend, cap);
-        if (!nb) {
-            r->jlost = true;
-            return;
-        }
-        r->jpend = nb;
-        r->jpend_cap = cap;
+    if (WEFT__GROW(r->jpend, r->jpend_cap, r->jpend_len + len, JOURNAL_CHUNK)) {
+        r->jlost = true;
+        return;
     }
     memcpy(r->jpend + r->jpend_len, b, len);
     r->jpend_len += len;
@@ -481,17 +466,9 @@ typedef struct sbuf {
 
 static size_t sb_add(sbuf_t *b, const char *s, size_t len)
 {
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        char *d = weft__realloc(b->data, cap);
-        if (!d) {
-            b->oom = true;
-            return 0;
-        }
-        b->data = d;
-        b->cap = cap;
+    if (WEFT__GROW(b->data, b->cap, b->len + len + 1, 4096)) {
+        b->oom = true;
+        return 0;
     }
     size_t at = b->len;
     if (s) /* NULL: only reserve len bytes */

@@ -122,14 +122,8 @@ typedef struct edges {
 
 static int push_edge(edges_t *e, uint32_t dep)
 {
-    if (e->n == e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 256;
-        uint32_t *nv = weft__realloc(e->v, cap * sizeof *nv);
-        if (!nv)
-            return WEFT_ENOMEM;
-        e->v = nv;
-        e->cap = cap;
-    }
+    if (WEFT__GROW(e->v, e->cap, e->n + 1, 256))
+        return WEFT_ENOMEM;
     e->v[e->n++] = dep;
     return 0;
 }
