@@ -181,6 +181,7 @@ int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out)
         return rc;
     }
     weft__pool_set_executor(rt->pool, WEFT__EXEC_PROC, rt->procs);
+    weft__pool_set_admission(rt->pool, weft__proc_svc_admission(), rt->procs);
     int *numa = weft__calloc((size_t)n, sizeof *numa);
     if (!numa) {
         weft__pool_destroy(rt->pool);

@@ -680,6 +680,7 @@ static weft__limits_t *limits_of(weft_task_t *t)
     l = &g->limits[at];
     l->index = t->index;
     l->retries = 0;
+    l->cpus = 0;
     l->timeout_ns = 0;
     atomic_init(&l->attempts, 0);
     t->flags |= TASK_F_LIMITS;
@@ -718,6 +719,20 @@ int weft_task_set_retries(weft_task_t *t, int retries)
     if (!l)
         return WEFT_ENOMEM;
     l->retries = retries;
+    return 0;
+}
+
+int weft_task_set_cpus(weft_task_t *t, int cpus)
+{
+    int rc = limits_change(t);
+    if (rc)
+        return rc;
+    if (cpus < 0 || cpus > WEFT_MAX_CPUS)
+        return WEFT_EINVAL;
+    weft__limits_t *l = limits_of(t);
+    if (!l)
+        return WEFT_ENOMEM;
+    l->cpus = cpus;
     return 0;
 }
 

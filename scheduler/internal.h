@@ -33,6 +33,7 @@ enum {
 typedef struct weft__limits {
     uint32_t index;
     int32_t retries;
+    int32_t cpus;        /* cores to be admitted to and bound to (0: none) */
     uint64_t timeout_ns; /* 0: none */
     _Atomic int32_t attempts;
 } weft__limits_t;
@@ -218,6 +219,9 @@ struct weft_pool {
     _Atomic(const weft__task_hook_t *) task_end; /* weft__pool_on_task_end */
     weft__trace_t *trace; /* weft__pool_set_trace */
     void *executor[WEFT__EXEC_KINDS]; /* weft__pool_set_executor */
+    const weft__admit_ops_t *admit;   /* weft__pool_set_admission (NULL: none) */
+    weft_cpuset_t all_cpus;           /* every PU of topo: where an unbound worker returns */
+    void *admit_ud;
 };
 
 /* ---- task slabs ---------------------------------------------------------- */

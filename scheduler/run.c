@@ -45,6 +45,8 @@ int weft__pool_create(const weft_pool_config_t *cfg, weft_pool_t **out)
     p->spin_us = cfg->spin_us;
     p->owner = cfg->owner;
     p->topo = cfg->topo;
+    for (int i = 0; p->topo && i < p->topo->npus; i++)
+        weft__cpuset_set(&p->all_cpus, p->topo->pus[i]);
     p->slots = weft__aligned_alloc(WEFT_CACHE_LINE, (size_t)p->nslots * sizeof *p->slots);
     if (!p->slots) {
         pool_free(p);

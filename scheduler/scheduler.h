@@ -136,6 +136,18 @@ void weft__ctx_release_early(weft_ctx_t *ctx);
 /* Per-pool executor state, set by the runtime (the scheduler keeps it,
  * without knowing what it is). */
 enum { WEFT__EXEC_GPU = 0, WEFT__EXEC_PROC = 1, WEFT__EXEC_KINDS = 2 };
+
+/* Admission of resources, a service of the layer above (the runtime's
+ * cores budget): a C task with cpus (weft_task_set_cpus) asks it before
+ * each run of its function, on the worker, which waits for the grant and
+ * is bound to the granted cpus while the function runs. acquire returns a
+ * lease (NULL: refused; *err and why say why) and fills *set (empty: do
+ * not bind). */
+typedef struct weft__admit_ops {
+    void *(*acquire)(void *ud, int cpus, weft_cpuset_t *set, int *err, char *why, size_t whylen);
+    void (*release)(void *ud, void *lease);
+} weft__admit_ops_t;
+void weft__pool_set_admission(weft_pool_t *p, const weft__admit_ops_t *ops, void *ud);
 void weft__pool_set_executor(weft_pool_t *p, int kind, void *ex);
 void *weft__pool_executor(const weft_pool_t *p, int kind);
 

@@ -74,6 +74,12 @@ void weft__pool_set_executor(weft_pool_t *p, int kind, void *ex)
         p->executor[kind] = ex;
 }
 
+void weft__pool_set_admission(weft_pool_t *p, const weft__admit_ops_t *ops, void *ud)
+{
+    p->admit = ops;
+    p->admit_ud = ud;
+}
+
 void *weft__pool_executor(const weft_pool_t *p, int kind)
 {
     return p && kind >= 0 && kind < WEFT__EXEC_KINDS ? p->executor[kind] : NULL;
@@ -611,6 +617,23 @@ static __attribute__((noinline)) int call_limited(weft_worker_t *w, weft_task_t 
     weft__limits_t *l = weft__graph_limits(t->graph, t);
     if (!l)
         return t->fn(&w->ctx, t->arg);
+    weft_pool_t *p = w->pool;
+    void *lease = NULL;
+    weft_cpuset_t set;
+    if (l->cpus) {
+        /* its cores first: the worker waits for them, then runs on them */
+        int err = WEFT_ENOTSUP;
+        char why[160] = "no admission service in this pool";
+        memset(&set, 0, sizeof set);
+        lease = p->admit ? p->admit->acquire(p->admit_ud, l->cpus, &set, &err, why, sizeof why) : NULL;
+        if (!lease) {
+            weft__graph_fail_note(t->graph, t, 2, why);
+            atomic_store_explicit(&l->attempts, 0, memory_order_relaxed);
+            return err;
+        }
+        if (p->topo && weft__cpuset_count(&set) > 0)
+            weft__topo_bind_self(p->topo, &set);
+    }
     uint64_t saved_deadline = w->ctx.deadline_ns;
     int saved_attempt = w->ctx.attempt, rc = 0;
     for (int attempt = 1;; attempt++) {
@@ -634,6 +657,12 @@ static __attribute__((noinline)) int call_limited(weft_worker_t *w, weft_task_t 
     }
     w->ctx.deadline_ns = saved_deadline;
     w->ctx.attempt = saved_attempt;
+    if (lease) {
+        /* back where the worker belongs (unbound: every cpu weft may use) */
+        if (p->topo && weft__cpuset_count(&set) > 0)
+            weft__topo_bind_self(p->topo, w->set ? w->set : &p->all_cpus);
+        p->admit->release(p->admit_ud, lease);
+    }
     return rc;
 }
 

@@ -69,6 +69,78 @@ static int svc_start(weft__proc_svc_t *s)
     return rc;
 }
 
+/* ---- admission of C tasks with cpus (weft__admit_ops_t) ------------------ */
+
+typedef struct admit_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    int status;
+    weft__lease_t *lease;
+} admit_wait_t;
+
+static void admit_grant(void *ud, weft__lease_t *lease, int status)
+{
+    admit_wait_t *a = ud;
+    pthread_mutex_lock(&a->lock);
+    a->done = true;
+    a->status = status;
+    a->lease = lease;
+    pthread_cond_signal(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+}
+
+static void *admit_acquire(void *ud, int cpus, weft_cpuset_t *set, int *err, char *why, size_t whylen)
+{
+    weft__proc_svc_t *s = ud;
+    int rc = svc_start(s);
+    if (rc) {
+        *err = rc;
+        snprintf(why, whylen, "cannot start the cores budget: %s", weft_strerror(rc));
+        return NULL;
+    }
+    int slots = weft__cores_slots(s->cores);
+    if (cpus > slots) {
+        *err = WEFT_EINVAL;
+        snprintf(why, whylen, "needs %d cores but the runtime has %d", cpus, slots);
+        return NULL;
+    }
+    admit_wait_t a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, NULL};
+    if ((rc = weft__cores_request(s->cores, cpus, admit_grant, &a)) != 0) {
+        *err = rc;
+        snprintf(why, whylen, "cannot ask for its cores: %s", weft_strerror(rc));
+        return NULL;
+    }
+    pthread_mutex_lock(&a.lock);
+    while (!a.done)
+        pthread_cond_wait(&a.cond, &a.lock);
+    pthread_mutex_unlock(&a.lock);
+    if (a.status != 0) {
+        weft__cores_release(s->cores, a.lease);
+        *err = a.status;
+        snprintf(why, whylen, "not started: the runtime is stopping");
+        return NULL;
+    }
+    if (s->pin == WEFT_PIN_NONE)
+        memset(set, 0, sizeof *set);
+    else
+        *set = a.lease->set;
+    return a.lease;
+}
+
+static void admit_release(void *ud, void *lease)
+{
+    weft__proc_svc_t *s = ud;
+    weft__cores_release(s->cores, lease);
+}
+
+static const weft__admit_ops_t admit_ops = {admit_acquire, admit_release};
+
+const weft__admit_ops_t *weft__proc_svc_admission(void)
+{
+    return &admit_ops;
+}
+
 /* ---- the task --------------------------------------------------------------- */
 
 /* Everything in the graph's memory: the spec's copies and, per run, the

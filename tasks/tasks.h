@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "platform/topology.h"
+#include "scheduler/scheduler.h"
 #include "weft/error.h"
 
 typedef struct weft__procs weft__procs_t;
@@ -97,6 +98,9 @@ typedef struct weft__proc_svc weft__proc_svc_t;
 int weft__proc_svc_create(weft_topo_t *topo, int pin, weft__proc_svc_t **out);
 /* After the pool: every process task has completed. */
 void weft__proc_svc_destroy(weft__proc_svc_t *s);
+/* The service as the pool's admission (weft__pool_set_admission): C tasks
+ * with cpus take their cores from the same budget. */
+const weft__admit_ops_t *weft__proc_svc_admission(void);
 
 /* Stops (grace 0 unless weft__procs_stop came first), waits for every
  * process to be reaped and every callback to run, and frees x. */

@@ -261,6 +261,18 @@ WEFT_API int weft_task_set_timeout(weft_task_t *t, double seconds);
 /* retries: 0 (the default) .. 1000 runs after the first. Errors as
  * weft_task_set_timeout. */
 WEFT_API int weft_task_set_retries(weft_task_t *t, int retries);
+/* Cores for a C task: before each run of its function the worker asks the
+ * runtime for `cpus` cores (the same first-come-first-served budget as
+ * process tasks, weft/process.h), waits for them, and runs the function
+ * bound to them (unless the runtime was created with WEFT_PIN_NONE), so
+ * that a function that starts its own threads (OpenMP, say) has exactly
+ * those cores; a worker waiting for cores does not run other tasks. More
+ * cores than the runtime has fails the task ("needs 8 cores but the
+ * runtime has 2"). 0 (the default): none asked. Errors: WEFT_EINVAL
+ * (NULL, cpus outside 0..4096), WEFT_EBUSY (the graph is running),
+ * WEFT_ENOMEM. */
+WEFT_API int weft_task_set_cpus(weft_task_t *t, int cpus);
+
 /* How many attempts the task's last run made (0: it did not run; 1 for a
  * task without retries), WEFT_EINVAL for NULL, WEFT_EBUSY while running. */
 WEFT_API int weft_task_attempts(const weft_task_t *t);

@@ -315,3 +315,102 @@ TEST(misuse)
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);
 }
+
+/* ---- C tasks with cpus: the same admission, bound while they run --------- */
+
+#include <sched.h>
+
+static atomic_int running_now, most_at_once, bound_ok;
+static int wants_cores(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    int want = (int)(intptr_t)arg;
+    int now = atomic_fetch_add(&running_now, 1) + 1;
+    int m = atomic_load(&most_at_once);
+    while (now > m && !atomic_compare_exchange_weak(&most_at_once, &m, now))
+        ;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= want)
+        atomic_fetch_add(&bound_ok, 1);
+    /* also against the process tasks: the same lock they take */
+    int locked = mkdir("lock", 0755) == 0;
+    usleep(30000);
+    if (locked)
+        rmdir("lock");
+    atomic_fetch_sub(&running_now, 1);
+    return locked ? 0 : 9;
+}
+
+TEST(c_tasks_with_cpus)
+{
+    in_temp_dir();
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_runtime_info_t info;
+    CHECK_EQ(weft_runtime_info(rt, &info), 0);
+    int all = info.cores;
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *c[4];
+    for (int i = 0; i < 4; i++) {
+        c[i] = weft_graph_add(g, NULL, wants_cores, (void *)(intptr_t)all);
+        CHECK_EQ(weft_task_set_cpus(c[i], all), 0); /* the whole machine: one at a time */
+    }
+    weft_process_spec_t s;
+    weft_process_spec_init(&s);
+    s.cpus = all;
+    weft_task_t *p[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = add_sh(g, NULL, "mkdir lock || exit 9; sleep 0.03; rmdir lock", &s);
+    weft_task_t *wide = weft_graph_add(g, "wide", wants_cores, (void *)1);
+    CHECK_EQ(weft_task_set_cpus(wide, 4096), 0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK); /* only "wide" fails */
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(weft_task_state(c[i]), WEFT_TASK_DONE);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(weft_task_state(p[i]), WEFT_TASK_DONE);
+    CHECK_EQ(atomic_load(&most_at_once), 1);
+    CHECK_EQ(atomic_load(&bound_ok), 4);
+    CHECK_EQ(weft_task_status(wide), WEFT_EINVAL);
+    char want[128];
+    snprintf(want, sizeof want, "needs 4096 cores but the runtime has %d", all);
+    CHECK_STR(weft_task_error(wide), want);
+    /* misuse */
+    CHECK_EQ(weft_task_set_cpus(NULL, 1), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_cpus(wide, -1), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_cpus(wide, 5000), WEFT_EINVAL);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+static int count_cpus(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CHECK_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+    *(int *)arg = CPU_COUNT(&set);
+    return 0;
+}
+
+TEST(c_task_bound_to_exactly_its_cores)
+{
+    /* only pinned workers run tasks (a helping caller keeps its affinity) */
+    weft_runtime_t *rt = make_rt(2, WEFT_CONFIG_NO_CALLER_HELP);
+    weft_runtime_info_t info;
+    CHECK_EQ(weft_runtime_info(rt, &info), 0);
+    if (info.cores < 2 || info.pus != info.cores)
+        SKIP("needs 2 or more cores without SMT siblings (one PU per core)");
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    int got = 0, after = 0;
+    weft_task_t *t = weft_graph_add(g, "one", count_cpus, &got);
+    CHECK_EQ(weft_task_set_cpus(t, 1), 0);
+    weft_task_t *u = weft_graph_add(g, "plain", count_cpus, &after);
+    weft_task_after(u, t);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_EQ(got, 1);
+    CHECK_EQ(after, 1); /* a pinned worker is back on its own core */
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
