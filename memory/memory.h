@@ -29,7 +29,7 @@ typedef struct weft__mem_owner {
  * each of its worker slots (weft__pool_workers entries, NULL: all 0), nnuma
  * the number of nodes: each gets its own allocator arena. Errors:
  * WEFT_ENOMEM. */
-int weft__mem_create(weft_pool_t *pool, const int *slot_numa, int nnuma, weft__mem_t **out);
+int weft__mem_create(weft__pool_t *pool, const int *slot_numa, int nnuma, weft__mem_t **out);
 /* The runtime owning m (with -Dmem_checks, calls on it after its
  * destruction are then reported). Errors: WEFT_ENOMEM. */
 int weft__mem_attach(weft__mem_t *m, weft_runtime_t *rt);

@@ -126,7 +126,7 @@ typedef struct kind {
 } kind_t;
 
 struct weft__mem {
-    weft_pool_t *pool;
+    weft__pool_t *pool;
     weft_runtime_t *rt; /* the owner (weft__mem_attach) */
     int nworkers;       /* slots owned by the pool's threads for life */
     _Atomic(weft__track_t *) track; /* tracking on (memory/track.c) */
@@ -718,7 +718,7 @@ static size_t default_cache_limit(void)
     return quarter < ((size_t)1 << 30) ? quarter : (size_t)1 << 30;
 }
 
-int weft__mem_create(weft_pool_t *pool, const int *slot_numa, int nnuma, weft__mem_t **out)
+int weft__mem_create(weft__pool_t *pool, const int *slot_numa, int nnuma, weft__mem_t **out)
 {
     weft__memtrace_attach(); /* the malloc tracer, when preloaded (memory/memtrace.h) */
     weft__mem_t *m = weft__aligned_alloc(WEFT_CACHE_LINE, sizeof *m);

@@ -8,7 +8,7 @@
 #include "base/base.h"
 #include "weft/runtime.h"
 
-int weft__cpuset_count(const weft_cpuset_t *s)
+int weft__cpuset_count(const weft__cpuset_t *s)
 {
     int n = 0;
     for (size_t i = 0; i < sizeof s->bits / sizeof s->bits[0]; i++)
@@ -16,7 +16,7 @@ int weft__cpuset_count(const weft_cpuset_t *s)
     return n;
 }
 
-int weft__cpuset_next(const weft_cpuset_t *s, int from)
+int weft__cpuset_next(const weft__cpuset_t *s, int from)
 {
     if (from < 0)
         from = 0;
@@ -42,7 +42,7 @@ static void put_num(char *buf, size_t size, size_t *len, int v)
         buf[(*len)++] = tmp[--n];
 }
 
-char *weft__cpuset_format(const weft_cpuset_t *s, char *buf, size_t size)
+char *weft__cpuset_format(const weft__cpuset_t *s, char *buf, size_t size)
 {
     if (!size)
         return buf;
@@ -64,9 +64,9 @@ char *weft__cpuset_format(const weft_cpuset_t *s, char *buf, size_t size)
     return buf;
 }
 
-int weft__topo_new(const char *backend, weft_topo_t **out)
+int weft__topo_new(const char *backend, weft__topo_t **out)
 {
-    weft_topo_t *t = weft__calloc(1, sizeof *t);
+    weft__topo_t *t = weft__calloc(1, sizeof *t);
     if (!t)
         return WEFT_ENOMEM;
     t->backend = backend;
@@ -89,21 +89,21 @@ static int grow(void **arr, int *cap, int need, size_t elem)
     return 0;
 }
 
-int weft__topo_add_core(weft_topo_t *t, int package, int l3)
+int weft__topo_add_core(weft__topo_t *t, int package, int l3)
 {
     if (grow((void **)&t->cores, &t->cap_cores, t->ncores + 1, sizeof *t->cores))
         return WEFT_ENOMEM;
-    t->cores[t->ncores++] = (weft_topo_core_t){package, l3, t->npus, 0, 0};
+    t->cores[t->ncores++] = (weft__topo_core_t){package, l3, t->npus, 0, 0};
     return 0;
 }
 
-void weft__topo_set_numa(weft_topo_t *t, int node)
+void weft__topo_set_numa(weft__topo_t *t, int node)
 {
     if (t->ncores > 0 && node >= 0)
         t->cores[t->ncores - 1].numa = node;
 }
 
-int weft__topo_numa_of(const weft_topo_t *t, const weft_cpuset_t *set)
+int weft__topo_numa_of(const weft__topo_t *t, const weft__cpuset_t *set)
 {
     int cpu = set ? weft__cpuset_next(set, 0) : -1;
     for (int c = 0; cpu >= 0 && c < t->ncores; c++)
@@ -113,7 +113,7 @@ int weft__topo_numa_of(const weft_topo_t *t, const weft_cpuset_t *set)
     return 0;
 }
 
-int weft__topo_add_pu(weft_topo_t *t, int os_index)
+int weft__topo_add_pu(weft__topo_t *t, int os_index)
 {
     if (t->ncores == 0 || os_index < 0 || os_index >= WEFT_MAX_CPUS)
         return WEFT_EINVAL;
@@ -127,7 +127,7 @@ int weft__topo_add_pu(weft_topo_t *t, int os_index)
 /* Maps the ids in field (package or l3) to 0..k-1 in order of first
  * appearance; returns k. Quadratic in the number of distinct ids, which is
  * tiny (packages, L3 domains). */
-static int densify(weft_topo_t *t, size_t off)
+static int densify(weft__topo_t *t, size_t off)
 {
     int ids[256];
     int k = 0;
@@ -143,7 +143,7 @@ static int densify(weft_topo_t *t, size_t off)
     return k;
 }
 
-void weft__topo_finish(weft_topo_t *t)
+void weft__topo_finish(weft__topo_t *t)
 {
     /* Drop cores that ended up without PUs (all disallowed). */
     int w = 0;
@@ -151,16 +151,16 @@ void weft__topo_finish(weft_topo_t *t)
         if (t->cores[c].npus > 0)
             t->cores[w++] = t->cores[c];
     t->ncores = w;
-    t->npackages = densify(t, offsetof(weft_topo_core_t, package));
+    t->npackages = densify(t, offsetof(weft__topo_core_t, package));
     /* L3 ids are made unique per package first, so that two packages that
      * both call their cache "0" count as two domains. */
     for (int c = 0; c < t->ncores; c++)
         t->cores[c].l3 = t->cores[c].package * 4096 + (t->cores[c].l3 & 4095);
-    t->nl3 = densify(t, offsetof(weft_topo_core_t, l3));
-    t->nnuma = densify(t, offsetof(weft_topo_core_t, numa));
+    t->nl3 = densify(t, offsetof(weft__topo_core_t, l3));
+    t->nnuma = densify(t, offsetof(weft__topo_core_t, numa));
 }
 
-void weft__topo_destroy(weft_topo_t *t)
+void weft__topo_destroy(weft__topo_t *t)
 {
     if (!t)
         return;
@@ -174,7 +174,7 @@ void weft__topo_destroy(weft_topo_t *t)
  * (r+1)-th of any, and the domains themselves interleaved across packages
  * (first domain of each package, then the second of each, ...). Writes
  * ncores indices into order. L3 numbers are dense (weft__topo_finish). */
-static void spread_cores(const weft_topo_t *t, int *order)
+static void spread_cores(const weft__topo_t *t, int *order)
 {
     int ndom = t->nl3 > 0 ? t->nl3 : 1;
     int dom_pkg[ndom], dom_rank[ndom], dom_order[ndom], dom_next[ndom];
@@ -219,7 +219,7 @@ static void spread_cores(const weft_topo_t *t, int *order)
     }
 }
 
-void weft__topo_place(const weft_topo_t *t, int nthreads, int pin, weft_cpuset_t *sets)
+void weft__topo_place(const weft__topo_t *t, int nthreads, int pin, weft__cpuset_t *sets)
 {
     memset(sets, 0, (size_t)nthreads * sizeof *sets);
     if (pin == WEFT_PIN_NONE || t->ncores == 0)
@@ -228,7 +228,7 @@ void weft__topo_place(const weft_topo_t *t, int nthreads, int pin, weft_cpuset_t
     spread_cores(t, order);
     if (pin == WEFT_PIN_CORE) {
         for (int i = 0; i < nthreads; i++) {
-            const weft_topo_core_t *c = &t->cores[order[i % t->ncores]];
+            const weft__topo_core_t *c = &t->cores[order[i % t->ncores]];
             for (int p = 0; p < c->npus; p++)
                 weft__cpuset_set(&sets[i], t->pus[c->first_pu + p]);
         }
@@ -243,7 +243,7 @@ void weft__topo_place(const weft_topo_t *t, int nthreads, int pin, weft_cpuset_t
     while (i < nthreads) {
         for (int k = 0; k < maxpu && i < nthreads; k++)
             for (int j = 0; j < t->ncores && i < nthreads; j++) {
-                const weft_topo_core_t *c = &t->cores[order[j]];
+                const weft__topo_core_t *c = &t->cores[order[j]];
                 if (k < c->npus)
                     weft__cpuset_set(&sets[i++], t->pus[c->first_pu + k]);
             }

@@ -9,7 +9,7 @@
 
 #include "base/base.h"
 
-static int fill(weft_topo_t *t, hwloc_topology_t topo, hwloc_const_bitmap_t allowed)
+static int fill(weft__topo_t *t, hwloc_topology_t topo, hwloc_const_bitmap_t allowed)
 {
     int ncores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
     hwloc_obj_type_t unit = HWLOC_OBJ_CORE;
@@ -48,7 +48,7 @@ static int fill(weft_topo_t *t, hwloc_topology_t topo, hwloc_const_bitmap_t allo
     return 0;
 }
 
-static int make(const char *synthetic, weft_topo_t **out)
+static int make(const char *synthetic, weft__topo_t **out)
 {
     hwloc_topology_t topo;
     if (hwloc_topology_init(&topo) < 0)
@@ -74,7 +74,7 @@ static int make(const char *synthetic, weft_topo_t **out)
         hwloc_bitmap_and(allowed, allowed, bound);
     hwloc_bitmap_free(bound);
 
-    weft_topo_t *t;
+    weft__topo_t *t;
     int rc = weft__topo_new("hwloc", &t);
     if (rc == 0) {
         t->impl = topo;
@@ -96,19 +96,19 @@ static int make(const char *synthetic, weft_topo_t **out)
     return 0;
 }
 
-int weft__topo_discover(weft_topo_t **out)
+int weft__topo_discover(weft__topo_t **out)
 {
     return make(NULL, out);
 }
 
-int weft__topo_synthetic(const char *desc, weft_topo_t **out)
+int weft__topo_synthetic(const char *desc, weft__topo_t **out)
 {
     if (!desc)
         return WEFT_EINVAL;
     return make(desc, out);
 }
 
-int weft__topo_bind_self(weft_topo_t *t, const weft_cpuset_t *set)
+int weft__topo_bind_self(weft__topo_t *t, const weft__cpuset_t *set)
 {
     hwloc_bitmap_t bm = hwloc_bitmap_alloc();
     if (!bm)
@@ -120,7 +120,7 @@ int weft__topo_bind_self(weft_topo_t *t, const weft_cpuset_t *set)
     return rc == 0 ? 0 : WEFT_ESYS;
 }
 
-void weft__topo_backend_fini(weft_topo_t *t)
+void weft__topo_backend_fini(weft__topo_t *t)
 {
     if (t->impl)
         hwloc_topology_destroy((hwloc_topology_t)t->impl);

@@ -25,7 +25,7 @@ static int read_int(int cpu, const char *leaf, int fallback)
     return v;
 }
 
-int weft__topo_discover(weft_topo_t **out)
+int weft__topo_discover(weft__topo_t **out)
 {
     cpu_set_t allowed;
     CPU_ZERO(&allowed);
@@ -49,7 +49,7 @@ int weft__topo_discover(weft_topo_t **out)
         pu[n].l3 = read_int(c, "cache/index3/id", pu[n].pkg);
         n++;
     }
-    weft_topo_t *t;
+    weft__topo_t *t;
     int rc = weft__topo_new("sysfs", &t);
     if (rc)
         return rc;
@@ -74,14 +74,14 @@ int weft__topo_discover(weft_topo_t **out)
     return 0;
 }
 
-int weft__topo_synthetic(const char *desc, weft_topo_t **out)
+int weft__topo_synthetic(const char *desc, weft__topo_t **out)
 {
     (void)desc;
     (void)out;
     return WEFT_ENOTSUP;
 }
 
-int weft__topo_bind_self(weft_topo_t *t, const weft_cpuset_t *set)
+int weft__topo_bind_self(weft__topo_t *t, const weft__cpuset_t *set)
 {
     (void)t;
     cpu_set_t cs;
@@ -91,7 +91,7 @@ int weft__topo_bind_self(weft_topo_t *t, const weft_cpuset_t *set)
     return pthread_setaffinity_np(pthread_self(), sizeof cs, &cs) == 0 ? 0 : WEFT_ESYS;
 }
 
-void weft__topo_backend_fini(weft_topo_t *t)
+void weft__topo_backend_fini(weft__topo_t *t)
 {
     (void)t;
 }

@@ -19,9 +19,9 @@
 struct weft_runtime {
     weft__mem_owner_t mem_owner; /* first: memory/pool.c finds the pool here */
     weft_config_t cfg;
-    weft_topo_t *topo;
-    weft_cpuset_t *sets; /* one per worker */
-    weft_pool_t *pool;
+    weft__topo_t *topo;
+    weft__cpuset_t *sets; /* one per worker */
+    weft__pool_t *pool;
     _Atomic int gpus; /* -1 until first asked: CUDA start-up is slow */
     weft__rtrace_t *trace; /* NULL: tracing off */
     weft__gpu_t *gpu;      /* the GPU executor (tasks/gpu.c) */
@@ -161,7 +161,7 @@ int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out)
             weft__log("%d workers pinned to %d %s: some share one", n, units,
                       rt->cfg.pin == WEFT_PIN_PU ? "PUs" : "cores");
     }
-    weft_pool_config_t pc = {
+    weft__pool_config_t pc = {
         .threads = n,
         .flags = rt->cfg.flags,
         .spin_us = rt->cfg.spin_us,
@@ -290,7 +290,7 @@ int weft_runtime_describe(const weft_runtime_t *rt, char *buf, size_t size)
 {
     if (!rt || (!buf && size > 0))
         return WEFT_EINVAL;
-    const weft_topo_t *t = rt->topo;
+    const weft__topo_t *t = rt->topo;
     size_t off = 0;
     append(buf, size, &off,
            "topology (%s): %d package(s), %d L3 domain(s), %d core(s), %d PU(s) allowed\n",

@@ -170,7 +170,7 @@ static void *trace_main(void *arg)
 
 /* ---- life cycle --------------------------------------------------------------- */
 
-int weft__rtrace_create(weft_runtime_t *rt, weft_pool_t *pool, const weft_config_t *cfg, weft__rtrace_t **out)
+int weft__rtrace_create(weft_runtime_t *rt, weft__pool_t *pool, const weft_config_t *cfg, weft__rtrace_t **out)
 {
     weft__rtrace_t *t = weft__calloc(1, sizeof *t);
     if (!t)

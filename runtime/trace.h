@@ -15,7 +15,7 @@
 typedef struct weft__rtrace weft__rtrace_t;
 /* Starts recording into a new trace for rt's pool (streaming to
  * cfg->trace_file when set). Errors: WEFT_ENOMEM, WEFT_ESYS (the file). */
-int weft__rtrace_create(weft_runtime_t *rt, weft_pool_t *pool, const weft_config_t *cfg,
+int weft__rtrace_create(weft_runtime_t *rt, weft__pool_t *pool, const weft_config_t *cfg,
                         weft__rtrace_t **out);
 /* Stops the background thread, completes the streamed file, frees. */
 void weft__rtrace_destroy(weft__rtrace_t *t);

@@ -302,7 +302,7 @@ int weft_ctx_attempt(const weft_ctx_t *ctx)
     return cur(ctx) ? (ctx->attempt ? ctx->attempt : 1) : 0;
 }
 
-weft_pool_t *weft__ctx_pool(const weft_ctx_t *ctx)
+weft__pool_t *weft__ctx_pool(const weft_ctx_t *ctx)
 {
     return ctx && ctx->w ? ctx->w->pool : NULL;
 }

@@ -17,13 +17,13 @@ static void futex_wake(_Atomic uint32_t *addr, int n)
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
-void weft__ecount_init(weft_ecount_t *ec)
+void weft__ecount_init(weft__ecount_t *ec)
 {
     atomic_init(&ec->epoch, 0);
     atomic_init(&ec->waiters, 0);
 }
 
-uint32_t weft__ecount_prepare(weft_ecount_t *ec)
+uint32_t weft__ecount_prepare(weft__ecount_t *ec)
 {
     /* seq_cst RMW: the producer's fence either follows it (and sees us) or
      * precedes it (and our later seq_cst re-check sees the work). */
@@ -31,12 +31,12 @@ uint32_t weft__ecount_prepare(weft_ecount_t *ec)
     return atomic_load_explicit(&ec->epoch, memory_order_seq_cst);
 }
 
-void weft__ecount_cancel(weft_ecount_t *ec)
+void weft__ecount_cancel(weft__ecount_t *ec)
 {
     atomic_fetch_sub_explicit(&ec->waiters, 1, memory_order_relaxed);
 }
 
-void weft__ecount_commit(weft_ecount_t *ec, uint32_t key)
+void weft__ecount_commit(weft__ecount_t *ec, uint32_t key)
 {
     /* acquire: pairs with the release increment in wake, so that work
      * published before the notify is visible after we wake. */
@@ -45,7 +45,7 @@ void weft__ecount_commit(weft_ecount_t *ec, uint32_t key)
     atomic_fetch_sub_explicit(&ec->waiters, 1, memory_order_relaxed);
 }
 
-void weft__ecount_wake(weft_ecount_t *ec, int all)
+void weft__ecount_wake(weft__ecount_t *ec, int all)
 {
     atomic_fetch_add_explicit(&ec->epoch, 1, memory_order_release);
     futex_wake(&ec->epoch, all ? INT_MAX : 1);

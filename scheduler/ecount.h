@@ -16,19 +16,19 @@
 
 #include "base/base.h"
 
-typedef struct weft_ecount {
+typedef struct weft__ecount {
     alignas(WEFT_CACHE_LINE) _Atomic uint32_t epoch;
     _Atomic uint32_t waiters;
-} weft_ecount_t;
+} weft__ecount_t;
 
-void weft__ecount_init(weft_ecount_t *ec);
-uint32_t weft__ecount_prepare(weft_ecount_t *ec);
-void weft__ecount_cancel(weft_ecount_t *ec);
-void weft__ecount_commit(weft_ecount_t *ec, uint32_t key);
+void weft__ecount_init(weft__ecount_t *ec);
+uint32_t weft__ecount_prepare(weft__ecount_t *ec);
+void weft__ecount_cancel(weft__ecount_t *ec);
+void weft__ecount_commit(weft__ecount_t *ec, uint32_t key);
 /* Slow path of notify: someone sleeps. */
-void weft__ecount_wake(weft_ecount_t *ec, int all);
+void weft__ecount_wake(weft__ecount_t *ec, int all);
 
-static inline void weft__ecount_notify(weft_ecount_t *ec, int all)
+static inline void weft__ecount_notify(weft__ecount_t *ec, int all)
 {
     /* seq_cst fence: orders our publication of work before reading
      * waiters (Dekker with prepare's seq_cst RMW). */

@@ -36,7 +36,7 @@ static int src_push(weft_graph_t *g, size_t lo, size_t hi)
 {
     if (WEFT__GROW(g->src, g->cap_src, g->nsrc + 1, 8))
         return WEFT_ENOMEM;
-    g->src[g->nsrc++] = (weft_src_range_t){lo, hi};
+    g->src[g->nsrc++] = (weft__src_range_t){lo, hi};
     return 0;
 }
 
@@ -255,7 +255,7 @@ int weft_task_after(weft_task_t *task, weft_task_t *dep)
         return WEFT_ENOMEM;
     dep->nsucc++;
     if (task->ndeps++ == 0) {
-        weft_src_range_t *last = g->nsrc ? &g->src[g->nsrc - 1] : NULL;
+        weft__src_range_t *last = g->nsrc ? &g->src[g->nsrc - 1] : NULL;
         if (last && last->hi == (size_t)task->index + 1) {
             if (--last->hi == last->lo)
                 g->nsrc--;
@@ -479,7 +479,7 @@ static int kahn(weft_graph_t *g)
  * dependencies are skipped again next time). */
 static int split_sources(weft_graph_t *g)
 {
-    weft_src_range_t *old = g->src;
+    weft__src_range_t *old = g->src;
     size_t nold = g->nsrc;
     g->src = NULL;
     g->nsrc = g->cap_src = 0;

@@ -78,7 +78,7 @@ _Static_assert(offsetof(struct weft_task, pred) == 64, "hot fields fill the firs
 struct weft_child {
     struct weft_task t;
     weft_task_t *parent;
-    weft_pool_t *pool; /* deferred completions: where to hand the child */
+    weft__pool_t *pool; /* deferred completions: where to hand the child */
     /* A deferred completion's handle: 1 once weft_defer_complete took it.
      * The child is kept (on its graph's `retired` list) until the graph
      * runs again or is destroyed, so that a second call finds the word
@@ -99,9 +99,9 @@ enum { STOP_NONE = 0, STOP_FAIL = 1, STOP_CANCEL = 2 };
 #define GRAPH_CHUNK0 64
 #define GRAPH_CHUNK_LOG 9
 
-typedef struct weft_src_range {
+typedef struct weft__src_range {
     size_t lo, hi; /* task indices [lo, hi) */
-} weft_src_range_t;
+} weft__src_range_t;
 
 struct weft_graph {
     /* building */
@@ -119,7 +119,7 @@ struct weft_graph {
      * range (the usual add-then-after pattern) or else left stale and
      * split out by the next validation. 1M independent tasks are one
      * range; a chain is one range of one task. */
-    weft_src_range_t *src;
+    weft__src_range_t *src;
     size_t nsrc, cap_src;
     size_t stale_sources;
     size_t nsources; /* tasks in the ranges, counted at validation */
@@ -134,7 +134,7 @@ struct weft_graph {
     int result;
     size_t src_ri, src_pos, src_chunk; /* claimed under the inject lock */
     weft_graph_t *inject_next;
-    weft_pool_t *pool;
+    weft__pool_t *pool;
     alignas(WEFT_CACHE_LINE) _Atomic size_t remaining;
     alignas(WEFT_CACHE_LINE) _Atomic int stop;
     _Atomic int done;
@@ -165,7 +165,7 @@ struct weft_graph {
 /* ---- workers ------------------------------------------------------------- */
 
 struct weft_ctx {
-    struct weft_worker *w;
+    struct weft__worker *w;
     weft_task_t *task;
     /* the running attempt of a task with limits: its deadline (0: none)
      * and number (1-based); 0 and 1 otherwise */
@@ -173,12 +173,12 @@ struct weft_ctx {
     int attempt;
 };
 
-typedef struct weft_worker {
-    weft_wsq_t q;
+typedef struct weft__worker {
+    weft__wsq_t q;
     /* Tasks handed to this worker in one go by a wide fan-out: a Treiber
      * stack linked through task->next. Anyone may take the whole list. */
     alignas(WEFT_CACHE_LINE) _Atomic(weft_task_t *) inbox;
-    alignas(WEFT_CACHE_LINE) weft_pool_t *pool;
+    alignas(WEFT_CACHE_LINE) weft__pool_t *pool;
     int index;
     int helper;           /* a caller's slot rather than a pool thread */
     uint64_t rng;
@@ -190,16 +190,16 @@ typedef struct weft_worker {
     struct weft_ctx ctx;
     pthread_t thread;
     _Atomic int in_use;      /* helper slots: taken by a caller */
-    const weft_cpuset_t *set;/* where to bind; NULL = unbound */
+    const weft__cpuset_t *set;/* where to bind; NULL = unbound */
     int bind_rc;
     weft__trace_t *trace;     /* recording into; NULL = off */
-} weft_worker_t;
+} weft__worker_t;
 
 #define POOL_HELPERS 8
 
-struct weft_pool {
-    weft_ecount_t ec;      /* idle workers and helping callers park here */
-    weft_ecount_t done_ec; /* callers that only wait for a run park here */
+struct weft__pool {
+    weft__ecount_t ec;      /* idle workers and helping callers park here */
+    weft__ecount_t done_ec; /* callers that only wait for a run park here */
     alignas(WEFT_CACHE_LINE) _Atomic(weft_graph_t *) inject_head;
     weft_graph_t *inject_tail;
     pthread_mutex_t inject_lock;
@@ -208,11 +208,11 @@ struct weft_pool {
     _Atomic int cond_waiters; /* slots parked on ec waiting for a run */
     _Atomic int givers;       /* threads inside weft__pool_give (destroy waits for them) */
     int nworkers, nslots;
-    weft_worker_t *slots; /* nworkers pool threads, then POOL_HELPERS */
+    weft__worker_t *slots; /* nworkers pool threads, then POOL_HELPERS */
     unsigned flags;
     int spin_us;
     void *owner;
-    weft_topo_t *topo;
+    weft__topo_t *topo;
     pthread_mutex_t start_lock;
     pthread_cond_t start_cond;
     int started;
@@ -220,7 +220,7 @@ struct weft_pool {
     weft__trace_t *trace; /* weft__pool_set_trace */
     void *executor[WEFT__EXEC_KINDS]; /* weft__pool_set_executor */
     const weft__admit_ops_t *admit;   /* weft__pool_set_admission (NULL: none) */
-    weft_cpuset_t all_cpus;           /* every PU of topo: where an unbound worker returns */
+    weft__cpuset_t all_cpus;           /* every PU of topo: where an unbound worker returns */
     void *admit_ud;
 };
 
@@ -304,18 +304,18 @@ void weft__graph_free_retired(weft_graph_t *g);
 void weft__graph_drop_result(weft_task_t *t);
 
 /* worker.c */
-weft_worker_t *weft__worker_current(const weft_pool_t *p);
+weft__worker_t *weft__worker_current(const weft__pool_t *p);
 /* Makes w the calling thread's slot; returns the previous one. */
-weft_worker_t *weft__worker_enter(weft_worker_t *w);
-void weft__worker_execute(weft_worker_t *w, weft_task_t *t);
-weft_task_t *weft__worker_find(weft_worker_t *w);
-int weft__worker_spin(weft_worker_t *w, weft_task_t **out);
-void weft__worker_flush(weft_worker_t *w);
+weft__worker_t *weft__worker_enter(weft__worker_t *w);
+void weft__worker_execute(weft__worker_t *w, weft_task_t *t);
+weft_task_t *weft__worker_find(weft__worker_t *w);
+int weft__worker_spin(weft__worker_t *w, weft_task_t **out);
+void weft__worker_flush(weft__worker_t *w);
 /* Pays decrements owed to a join, running it if that made it ready. */
-void weft__worker_settle(weft_worker_t *w);
-void weft__worker_push(weft_worker_t *w, weft_task_t *t);
-int weft__pool_has_work(weft_pool_t *p);
-void weft__pool_give(weft_pool_t *p, weft_task_t *t);
+void weft__worker_settle(weft__worker_t *w);
+void weft__worker_push(weft__worker_t *w, weft_task_t *t);
+int weft__pool_has_work(weft__pool_t *p);
+void weft__pool_give(weft__pool_t *p, weft_task_t *t);
 void *weft__worker_main(void *arg);
 
 /* trace.c */

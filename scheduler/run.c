@@ -8,7 +8,7 @@
 
 /* ==== pool =============================================================== */
 
-static void stop_workers(weft_pool_t *p, int n)
+static void stop_workers(weft__pool_t *p, int n)
 {
     atomic_store_explicit(&p->shutdown, 1, memory_order_seq_cst);
     weft__ecount_notify(&p->ec, 1);
@@ -16,7 +16,7 @@ static void stop_workers(weft_pool_t *p, int n)
         pthread_join(p->slots[i].thread, NULL);
 }
 
-static void pool_free(weft_pool_t *p)
+static void pool_free(weft__pool_t *p)
 {
     for (int i = 0; p->slots && i < p->nslots; i++)
         if (atomic_load_explicit(&p->slots[i].q.buf, memory_order_relaxed))
@@ -28,9 +28,9 @@ static void pool_free(weft_pool_t *p)
     weft__aligned_free(p);
 }
 
-int weft__pool_create(const weft_pool_config_t *cfg, weft_pool_t **out)
+int weft__pool_create(const weft__pool_config_t *cfg, weft__pool_t **out)
 {
-    weft_pool_t *p = weft__aligned_alloc(WEFT_CACHE_LINE, sizeof *p);
+    weft__pool_t *p = weft__aligned_alloc(WEFT_CACHE_LINE, sizeof *p);
     if (!p)
         return WEFT_ENOMEM;
     memset(p, 0, sizeof *p);
@@ -54,7 +54,7 @@ int weft__pool_create(const weft_pool_config_t *cfg, weft_pool_t **out)
     }
     memset(p->slots, 0, (size_t)p->nslots * sizeof *p->slots);
     for (int i = 0; i < p->nslots; i++) {
-        weft_worker_t *w = &p->slots[i];
+        weft__worker_t *w = &p->slots[i];
         w->pool = p;
         w->index = i;
         w->helper = i >= p->nworkers;
@@ -92,7 +92,7 @@ int weft__pool_create(const weft_pool_config_t *cfg, weft_pool_t **out)
 
 /* Parks the calling thread until cond(arg) holds, helping with the pool's
  * work through slot w meanwhile (w NULL: just sleep). */
-static void wait_until(weft_pool_t *p, weft_worker_t *w, int (*cond)(void *), void *arg)
+static void wait_until(weft__pool_t *p, weft__worker_t *w, int (*cond)(void *), void *arg)
 {
     /* seq_cst: Dekker with weft__graph_complete (done, then cond_waiters). */
     if (w)
@@ -121,7 +121,7 @@ static void wait_until(weft_pool_t *p, weft_worker_t *w, int (*cond)(void *), vo
         }
         /* A helper sleeps with the workers (woken for work and for run
          * completions); a mere waiter only on completions. */
-        weft_ecount_t *ec = w ? &p->ec : &p->done_ec;
+        weft__ecount_t *ec = w ? &p->ec : &p->done_ec;
         uint32_t key = weft__ecount_prepare(ec);
         if (cond(arg) || (w && weft__pool_has_work(p)))
             weft__ecount_cancel(ec);
@@ -134,11 +134,11 @@ static void wait_until(weft_pool_t *p, weft_worker_t *w, int (*cond)(void *), vo
 
 static int no_active_runs(void *arg)
 {
-    weft_pool_t *p = arg;
+    weft__pool_t *p = arg;
     return atomic_load_explicit(&p->active_runs, memory_order_seq_cst) == 0;
 }
 
-void weft__pool_destroy(weft_pool_t *p)
+void weft__pool_destroy(weft__pool_t *p)
 {
     if (!p)
         return;
@@ -177,7 +177,7 @@ void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc)
  * set the graph may be freed by its waiter: touch only the pool after it. */
 void weft__graph_complete(weft_graph_t *g)
 {
-    weft_pool_t *p = g->pool;
+    weft__pool_t *p = g->pool;
     size_t nf = atomic_load_explicit(&g->nfailed, memory_order_relaxed);
     size_t nc = atomic_load_explicit(&g->ncancelled, memory_order_relaxed);
     size_t nn = atomic_load_explicit(&g->nnotrun, memory_order_relaxed);
@@ -205,7 +205,7 @@ void weft__graph_complete(weft_graph_t *g)
         weft__ecount_notify(&p->ec, 1);
 }
 
-int weft__pool_submit(weft_pool_t *p, weft_graph_t *g)
+int weft__pool_submit(weft__pool_t *p, weft_graph_t *g)
 {
     int idle = PHASE_IDLE;
     if (!atomic_compare_exchange_strong_explicit(&g->phase, &idle, PHASE_RUNNING,
@@ -264,7 +264,7 @@ static int graph_done(void *arg)
     return atomic_load_explicit(&g->done, memory_order_seq_cst) != 0;
 }
 
-static weft_worker_t *helper_acquire(weft_pool_t *p)
+static weft__worker_t *helper_acquire(weft__pool_t *p)
 {
     for (int i = p->nworkers; i < p->nslots; i++) {
         int free_ = 0;
@@ -277,7 +277,7 @@ static weft_worker_t *helper_acquire(weft_pool_t *p)
     return NULL;
 }
 
-static void helper_release(weft_worker_t *w)
+static void helper_release(weft__worker_t *w)
 {
     /* Run whatever we queued (tasks of other graphs) before leaving. */
     for (;;) {
@@ -304,10 +304,10 @@ int weft_graph_wait(weft_graph_t *g)
     /* A finished run needs nothing from the pool, which may be gone
      * (weft_runtime_destroy waits for submitted graphs, then frees it). */
     if (!graph_done(g)) {
-        weft_pool_t *p = g->pool;
-        weft_worker_t *w = weft__worker_current(p);
+        weft__pool_t *p = g->pool;
+        weft__worker_t *w = weft__worker_current(p);
         int helper = 0;
-        weft_worker_t *prev = NULL;
+        weft__worker_t *prev = NULL;
         if (!w && !(p->flags & WEFT_CONFIG_NO_CALLER_HELP)) {
             w = helper_acquire(p);
             helper = w != NULL;
@@ -350,7 +350,7 @@ int weft_graph_cancel(weft_graph_t *g)
     return 0;
 }
 
-int weft__pool_run(weft_pool_t *p, weft_graph_t *g)
+int weft__pool_run(weft__pool_t *p, weft_graph_t *g)
 {
     int rc = weft__pool_submit(p, g);
     if (rc)

@@ -7,38 +7,38 @@
 #include "platform/topology.h"
 #include "weft/graph.h"
 
-typedef struct weft_pool weft_pool_t;
+typedef struct weft__pool weft__pool_t;
 
-typedef struct weft_pool_config {
+typedef struct weft__pool_config {
     int threads;              /* workers to start (>= 1) */
     unsigned flags;           /* WEFT_CONFIG_* */
     int spin_us;              /* idle spin before parking */
-    weft_topo_t *topo;        /* borrowed, for binding; may be NULL */
-    const weft_cpuset_t *sets;/* threads entries, empty = do not bind */
+    weft__topo_t *topo;        /* borrowed, for binding; may be NULL */
+    const weft__cpuset_t *sets;/* threads entries, empty = do not bind */
     void *owner;              /* returned by weft_ctx_runtime() */
-} weft_pool_config_t;
+} weft__pool_config_t;
 
 /* Starts the workers and binds them. Errors: WEFT_ENOMEM, WEFT_ESYS (a
  * thread could not start, or binding failed). */
-int weft__pool_create(const weft_pool_config_t *cfg, weft_pool_t **out);
+int weft__pool_create(const weft__pool_config_t *cfg, weft__pool_t **out);
 /* Waits for submitted graphs, stops and joins the workers. */
-void weft__pool_destroy(weft_pool_t *p);
+void weft__pool_destroy(weft__pool_t *p);
 /* 1 when the calling thread is one of p's workers, or a caller helping in
  * one of p's slots. */
-int weft__pool_is_worker(const weft_pool_t *p);
+int weft__pool_is_worker(const weft__pool_t *p);
 /* The graph of the task the calling thread is running in p, or NULL. */
-weft_graph_t *weft__pool_running_graph(const weft_pool_t *p);
+weft_graph_t *weft__pool_running_graph(const weft__pool_t *p);
 
 /* The calling thread's slot in p, 0 .. weft__pool_slots(p) - 1 (workers,
  * then callers helping in a run), or -1 when it holds none. A slot is held
  * by one thread at a time, so per-slot data needs no lock. */
-int weft__pool_slot(const weft_pool_t *p);
-int weft__pool_slots(const weft_pool_t *p);
+int weft__pool_slot(const weft__pool_t *p);
+int weft__pool_slots(const weft__pool_t *p);
 /* Slots 0 .. weft__pool_workers(p) - 1 belong to the pool's own threads for
  * their whole life; the rest are lent to callers helping in a run. */
-int weft__pool_workers(const weft_pool_t *p);
+int weft__pool_workers(const weft__pool_t *p);
 /* The task the calling thread runs in p, or NULL. */
-weft_task_t *weft__pool_running_task(const weft_pool_t *p);
+weft_task_t *weft__pool_running_task(const weft__pool_t *p);
 /* The task the calling thread runs, in whichever pool (NULL: none). */
 weft_task_t *weft__thread_task(void);
 /* The crash reporter (crash.c): installs, once per process, handlers that
@@ -52,7 +52,7 @@ void weft__crash_thread_end(void *stack);
 /* Where a worker of p keeps the task it runs (NULL between tasks), for
  * the calling thread when it is one of p's own workers (NULL otherwise):
  * valid, for that thread, until p is destroyed. */
-weft_task_t *const *weft__pool_running_slot(const weft_pool_t *p);
+weft_task_t *const *weft__pool_running_slot(const weft__pool_t *p);
 /* A task's name, or "#<index>" written into buf (size >= 12) for an
  * unnamed one; no printf (the memory tracker calls it per allocation). */
 const char *weft__task_label(const weft_task_t *t, char *buf, size_t size);
@@ -69,7 +69,7 @@ typedef struct weft__task_hook {
 } weft__task_hook_t;
 /* Installs h (NULL: none); h must outlive its use: until another call
  * replaces it and the runs going on then end, or the pool is destroyed. */
-void weft__pool_on_task_end(weft_pool_t *p, const weft__task_hook_t *h);
+void weft__pool_on_task_end(weft__pool_t *p, const weft__task_hook_t *h);
 
 /* ---- executors' extensions (graph.c, ctx.c) --------------------------------
  * What an executor whose tasks complete in two steps (a GPU task: its work
@@ -129,7 +129,7 @@ void *weft__task_result(const weft_task_t *t, void (**dtor)(void *));
 /* The task ctx runs. */
 weft_task_t *weft__ctx_task(const weft_ctx_t *ctx);
 /* The pool running the task ctx belongs to. */
-weft_pool_t *weft__ctx_pool(const weft_ctx_t *ctx);
+weft__pool_t *weft__ctx_pool(const weft_ctx_t *ctx);
 /* See above. */
 void weft__ctx_release_early(weft_ctx_t *ctx);
 
@@ -144,12 +144,12 @@ enum { WEFT__EXEC_GPU = 0, WEFT__EXEC_PROC = 1, WEFT__EXEC_KINDS = 2 };
  * lease (NULL: refused; *err and why say why) and fills *set (empty: do
  * not bind). */
 typedef struct weft__admit_ops {
-    void *(*acquire)(void *ud, int cpus, weft_cpuset_t *set, int *err, char *why, size_t whylen);
+    void *(*acquire)(void *ud, int cpus, weft__cpuset_t *set, int *err, char *why, size_t whylen);
     void (*release)(void *ud, void *lease);
 } weft__admit_ops_t;
-void weft__pool_set_admission(weft_pool_t *p, const weft__admit_ops_t *ops, void *ud);
-void weft__pool_set_executor(weft_pool_t *p, int kind, void *ex);
-void *weft__pool_executor(const weft_pool_t *p, int kind);
+void weft__pool_set_admission(weft__pool_t *p, const weft__admit_ops_t *ops, void *ud);
+void weft__pool_set_executor(weft__pool_t *p, int kind, void *ex);
+void *weft__pool_executor(const weft__pool_t *p, int kind);
 
 /* ---- tracing (trace.c) ---------------------------------------------------
  * The recording side of the timing instrumentation: events go into
@@ -208,8 +208,8 @@ typedef struct weft__trun {
 int weft__trace_create(int lanes, weft__trace_t **out);
 void weft__trace_destroy(weft__trace_t *tr);
 /* Makes the pool record into tr (NULL: stop recording). Only between runs. */
-void weft__pool_set_trace(weft_pool_t *p, weft__trace_t *tr);
-weft__trace_t *weft__pool_trace(const weft_pool_t *p);
+void weft__pool_set_trace(weft__pool_t *p, weft__trace_t *tr);
+weft__trace_t *weft__pool_trace(const weft__pool_t *p);
 /* The trace the calling thread records into through pool slot *slot
  * (NULL when it is not in a slot of a traced pool). */
 weft__trace_t *weft__thread_trace(int *slot);
@@ -250,7 +250,7 @@ size_t weft__trace_runs(weft__trace_t *tr, weft__trun_t *out, size_t max);
 size_t weft__trace_nlanes(const weft__trace_t *tr, int kind);
 uint64_t weft__trace_start(const weft__trace_t *tr); /* tick at creation */
 
-int weft__pool_submit(weft_pool_t *p, weft_graph_t *g);
-int weft__pool_run(weft_pool_t *p, weft_graph_t *g);
+int weft__pool_submit(weft__pool_t *p, weft_graph_t *g);
+int weft__pool_run(weft__pool_t *p, weft_graph_t *g);
 
 #endif

@@ -7,105 +7,105 @@
 #include <stdio.h>
 #include <string.h>
 
-static _Thread_local weft_worker_t *tls_worker;
+static _Thread_local weft__worker_t *tls_worker;
 
-weft_worker_t *weft__worker_current(const weft_pool_t *p)
+weft__worker_t *weft__worker_current(const weft__pool_t *p)
 {
-    weft_worker_t *w = tls_worker;
+    weft__worker_t *w = tls_worker;
     return (w && w->pool == p) ? w : NULL;
 }
 
-int weft__pool_is_worker(const weft_pool_t *p)
+int weft__pool_is_worker(const weft__pool_t *p)
 {
     return weft__worker_current(p) != NULL;
 }
 
-int weft__pool_slot(const weft_pool_t *p)
+int weft__pool_slot(const weft__pool_t *p)
 {
-    weft_worker_t *w = weft__worker_current(p);
+    weft__worker_t *w = weft__worker_current(p);
     return w ? w->index : -1;
 }
 
-int weft__pool_slots(const weft_pool_t *p)
+int weft__pool_slots(const weft__pool_t *p)
 {
     return p->nslots;
 }
 
-int weft__pool_workers(const weft_pool_t *p)
+int weft__pool_workers(const weft__pool_t *p)
 {
     return p->nworkers;
 }
 
-weft_task_t *weft__pool_running_task(const weft_pool_t *p)
+weft_task_t *weft__pool_running_task(const weft__pool_t *p)
 {
-    weft_worker_t *w = weft__worker_current(p);
+    weft__worker_t *w = weft__worker_current(p);
     return w ? w->ctx.task : NULL;
 }
 
-void weft__pool_on_task_end(weft_pool_t *p, const weft__task_hook_t *h)
+void weft__pool_on_task_end(weft__pool_t *p, const weft__task_hook_t *h)
 {
     atomic_store_explicit(&p->task_end, h, memory_order_release);
 }
 
 weft_task_t *weft__thread_task(void)
 {
-    weft_worker_t *w = tls_worker;
+    weft__worker_t *w = tls_worker;
     return w ? w->ctx.task : NULL;
 }
 
-weft_task_t *const *weft__pool_running_slot(const weft_pool_t *p)
+weft_task_t *const *weft__pool_running_slot(const weft__pool_t *p)
 {
-    weft_worker_t *w = weft__worker_current(p);
+    weft__worker_t *w = weft__worker_current(p);
     return w && w->index < p->nworkers ? &w->ctx.task : NULL;
 }
 
 weft__trace_t *weft__thread_trace(int *slot)
 {
-    weft_worker_t *w = tls_worker;
+    weft__worker_t *w = tls_worker;
     if (!w || !w->trace)
         return NULL;
     *slot = w->index;
     return w->trace;
 }
 
-void weft__pool_set_executor(weft_pool_t *p, int kind, void *ex)
+void weft__pool_set_executor(weft__pool_t *p, int kind, void *ex)
 {
     if (kind >= 0 && kind < WEFT__EXEC_KINDS)
         p->executor[kind] = ex;
 }
 
-void weft__pool_set_admission(weft_pool_t *p, const weft__admit_ops_t *ops, void *ud)
+void weft__pool_set_admission(weft__pool_t *p, const weft__admit_ops_t *ops, void *ud)
 {
     p->admit = ops;
     p->admit_ud = ud;
 }
 
-void *weft__pool_executor(const weft_pool_t *p, int kind)
+void *weft__pool_executor(const weft__pool_t *p, int kind)
 {
     return p && kind >= 0 && kind < WEFT__EXEC_KINDS ? p->executor[kind] : NULL;
 }
 
-void weft__pool_set_trace(weft_pool_t *p, weft__trace_t *tr)
+void weft__pool_set_trace(weft__pool_t *p, weft__trace_t *tr)
 {
     p->trace = tr;
     for (int i = 0; i < p->nslots; i++)
         p->slots[i].trace = tr;
 }
 
-weft__trace_t *weft__pool_trace(const weft_pool_t *p)
+weft__trace_t *weft__pool_trace(const weft__pool_t *p)
 {
     return p->trace;
 }
 
-weft_graph_t *weft__pool_running_graph(const weft_pool_t *p)
+weft_graph_t *weft__pool_running_graph(const weft__pool_t *p)
 {
-    weft_worker_t *w = weft__worker_current(p);
+    weft__worker_t *w = weft__worker_current(p);
     return w && w->ctx.task ? w->ctx.task->graph : NULL;
 }
 
-weft_worker_t *weft__worker_enter(weft_worker_t *w)
+weft__worker_t *weft__worker_enter(weft__worker_t *w)
 {
-    weft_worker_t *prev = tls_worker;
+    weft__worker_t *prev = tls_worker;
     tls_worker = w;
     return prev;
 }
@@ -125,7 +125,7 @@ static inline void cpu_relax(void)
  * worker counts locally and subtracts in one go when it switches graphs or
  * runs out of work. The worker that brings it to zero completes the run. */
 
-void weft__worker_flush(weft_worker_t *w)
+void weft__worker_flush(weft__worker_t *w)
 {
     if (!w->cnt)
         return;
@@ -141,7 +141,7 @@ void weft__worker_flush(weft_worker_t *w)
 
 /* ==== queueing =========================================================== */
 
-void weft__worker_push(weft_worker_t *w, weft_task_t *t)
+void weft__worker_push(weft__worker_t *w, weft_task_t *t)
 {
     if (weft__wsq_push(&w->q, t) != 0) {
         /* The deque could not grow: keep the task on a private stack.
@@ -152,7 +152,7 @@ void weft__worker_push(weft_worker_t *w, weft_task_t *t)
 }
 
 /* Takes v's whole inbox and queues it on w's deque; returns one task. */
-static weft_task_t *take_inbox(weft_worker_t *w, weft_worker_t *v)
+static weft_task_t *take_inbox(weft__worker_t *w, weft__worker_t *v)
 {
     if (!atomic_load_explicit(&v->inbox, memory_order_relaxed))
         return NULL;
@@ -173,7 +173,7 @@ static weft_task_t *take_inbox(weft_worker_t *w, weft_worker_t *v)
     return first;
 }
 
-static inline weft_task_t *pop_local(weft_worker_t *w)
+static inline weft_task_t *pop_local(weft__worker_t *w)
 {
     if (w->overflow) {
         weft_task_t *t = w->overflow;
@@ -186,7 +186,7 @@ static inline weft_task_t *pop_local(weft_worker_t *w)
 }
 
 /* Hands the list first..last (n tasks, linked by next) to v's inbox. */
-static void give(weft_worker_t *v, weft_task_t *first, weft_task_t *last)
+static void give(weft__worker_t *v, weft_task_t *first, weft_task_t *last)
 {
     weft_task_t *head = atomic_load_explicit(&v->inbox, memory_order_relaxed);
     do
@@ -201,7 +201,7 @@ static void give(weft_worker_t *v, weft_task_t *first, weft_task_t *last)
  * run may end and the runtime be destroyed before the notify below is
  * done: `givers` (raised before the hand-off, so anyone who sees the run
  * end sees it raised) holds weft__pool_destroy back until we are out. */
-void weft__pool_give(weft_pool_t *p, weft_task_t *t)
+void weft__pool_give(weft__pool_t *p, weft_task_t *t)
 {
     atomic_fetch_add_explicit(&p->givers, 1, memory_order_relaxed);
     give(&p->slots[0], t, t);
@@ -211,9 +211,9 @@ void weft__pool_give(weft_pool_t *p, weft_task_t *t)
 
 /* Takes a chunk of a submitted graph's sources: runs the first, pushes the
  * rest on our deque where others can steal them. */
-static weft_task_t *claim_sources(weft_worker_t *w)
+static weft_task_t *claim_sources(weft__worker_t *w)
 {
-    weft_pool_t *p = w->pool;
+    weft__pool_t *p = w->pool;
     if (!atomic_load_explicit(&p->inject_head, memory_order_acquire))
         return NULL;
     pthread_mutex_lock(&p->inject_lock);
@@ -222,7 +222,7 @@ static weft_task_t *claim_sources(weft_worker_t *w)
         pthread_mutex_unlock(&p->inject_lock);
         return NULL;
     }
-    weft_src_range_t *r = &g->src[g->src_ri];
+    weft__src_range_t *r = &g->src[g->src_ri];
     size_t lo = r->lo + g->src_pos;
     size_t n = r->hi - lo;
     if (n > g->src_chunk)
@@ -247,9 +247,9 @@ static weft_task_t *claim_sources(weft_worker_t *w)
 
 /* One pass over the other slots from a random start. Takes up to half of
  * a victim's queue (at most 16 tasks) in one visit. */
-static weft_task_t *steal(weft_worker_t *w, int *contended)
+static weft_task_t *steal(weft__worker_t *w, int *contended)
 {
-    weft_pool_t *p = w->pool;
+    weft__pool_t *p = w->pool;
     int n = p->nslots;
     /* xorshift64: cheap, per-worker, good enough to spread victims. */
     w->rng ^= w->rng << 13;
@@ -257,7 +257,7 @@ static weft_task_t *steal(weft_worker_t *w, int *contended)
     w->rng ^= w->rng << 17;
     int start = (int)(w->rng % (uint64_t)n);
     for (int k = 0; k < n; k++) {
-        weft_worker_t *v = &p->slots[(start + k) % n];
+        weft__worker_t *v = &p->slots[(start + k) % n];
         if (v == w)
             continue;
         weft_task_t *in = take_inbox(w, v);
@@ -289,7 +289,7 @@ static weft_task_t *steal(weft_worker_t *w, int *contended)
     return NULL;
 }
 
-weft_task_t *weft__worker_find(weft_worker_t *w)
+weft_task_t *weft__worker_find(weft__worker_t *w)
 {
     weft_task_t *t = pop_local(w);
     if (t)
@@ -302,7 +302,7 @@ weft_task_t *weft__worker_find(weft_worker_t *w)
 }
 
 /* Looks for work for about spin_us before giving up. */
-int weft__worker_spin(weft_worker_t *w, weft_task_t **out)
+int weft__worker_spin(weft__worker_t *w, weft_task_t **out)
 {
     uint64_t deadline = 0;
     for (unsigned iter = 0;; iter++) {
@@ -331,7 +331,7 @@ int weft__worker_spin(weft_worker_t *w, weft_task_t **out)
 }
 
 /* Is anything runnable anywhere? seq_cst loads: see ecount.h. */
-int weft__pool_has_work(weft_pool_t *p)
+int weft__pool_has_work(weft__pool_t *p)
 {
     if (atomic_load_explicit(&p->inject_head, memory_order_seq_cst))
         return 1;
@@ -353,7 +353,7 @@ int weft__pool_has_work(weft_pool_t *p)
 #define JOIN_COMBINE_MIN 16
 
 /* Pays what w owes; returns the join if that made it ready. */
-static weft_task_t *pay_join(weft_worker_t *w)
+static weft_task_t *pay_join(weft__worker_t *w)
 {
     weft_task_t *j = w->join_task;
     if (!j)
@@ -368,14 +368,14 @@ static weft_task_t *pay_join(weft_worker_t *w)
     return NULL;
 }
 
-void weft__worker_settle(weft_worker_t *w)
+void weft__worker_settle(weft__worker_t *w)
 {
     weft_task_t *j = pay_join(w);
     if (j)
         weft__worker_execute(w, j);
 }
 
-static inline int feeds_owed_join(const weft_worker_t *w, const weft_task_t *t)
+static inline int feeds_owed_join(const weft__worker_t *w, const weft_task_t *t)
 {
     return t->nsucc == 1 && t->succ[0] == w->join_task;
 }
@@ -395,7 +395,7 @@ static void count_state(weft_graph_t *g, int state)
  * of being pushed one by one and stolen one by one. */
 #define FANOUT_SPREAD 64
 
-static weft_task_t *fan_out(weft_worker_t *w, weft_task_t *t)
+static weft_task_t *fan_out(weft__worker_t *w, weft_task_t *t)
 {
     weft_task_t *head = NULL, *tail = NULL, *keep = NULL;
     size_t n = 0;
@@ -411,7 +411,7 @@ static weft_task_t *fan_out(weft_worker_t *w, weft_task_t *t)
         weft__queue_append(&head, &tail, s);
         n++;
     }
-    weft_pool_t *p = w->pool;
+    weft__pool_t *p = w->pool;
     int nw = p->nworkers;
     size_t share = n / (size_t)nw;
     if (share >= 8) {
@@ -456,7 +456,7 @@ static void consume(weft_task_t *t)
 }
 
 /* s is ready: the first one found is kept to run next, the others pushed. */
-static inline void keep_or_push(weft_worker_t *w, weft_task_t **keep, weft_task_t *s, int *pushed)
+static inline void keep_or_push(weft__worker_t *w, weft_task_t **keep, weft_task_t *s, int *pushed)
 {
     if (!*keep) {
         *keep = s;
@@ -481,7 +481,7 @@ static inline weft_task_t *release(weft_task_t *s)
 
 /* Pushes the ready tasks of succ[] selected by `early` (the ones a task of
  * an executor's extension releases itself, or the others), keeping one. */
-static weft_task_t *release_some(weft_worker_t *w, const weft_task_t *t, int early, uint8_t poison)
+static weft_task_t *release_some(weft__worker_t *w, const weft_task_t *t, int early, uint8_t poison)
 {
     const weft__graph_ext_t *ext = t->graph->ext;
     weft_task_t *keep = NULL;
@@ -501,7 +501,7 @@ static weft_task_t *release_some(weft_worker_t *w, const weft_task_t *t, int ear
 }
 
 /* The successors t did not release early (weft__ctx_release_early). */
-static weft_task_t *finish_late(weft_worker_t *w, weft_task_t *t, uint8_t poison)
+static weft_task_t *finish_late(weft__worker_t *w, weft_task_t *t, uint8_t poison)
 {
     t->flags &= (uint16_t)~TASK_F_EARLY;
     return release_some(w, t, 0, poison);
@@ -520,7 +520,7 @@ void weft__ctx_release_early(weft_ctx_t *ctx)
     }
 }
 
-static weft_task_t *finish(weft_worker_t *w, weft_task_t *t, int state)
+static weft_task_t *finish(weft__worker_t *w, weft_task_t *t, int state)
 {
     weft_graph_t *g = t->graph;
     t->state = (uint8_t)state;
@@ -567,7 +567,7 @@ static weft_task_t *finish(weft_worker_t *w, weft_task_t *t, int state)
 
 /* A spawned child has finished: free it and, when it was the last one,
  * finish its parent. Returns what finishing the parent made ready. */
-static weft_task_t *finish_child(weft_worker_t *w, weft_task_t *t, int state)
+static weft_task_t *finish_child(weft__worker_t *w, weft_task_t *t, int state)
 {
     struct weft_child *c = (struct weft_child *)t;
     weft_task_t *parent = c->parent;
@@ -597,7 +597,7 @@ static weft_task_t *finish_child(weft_worker_t *w, weft_task_t *t, int state)
                                  : WEFT_TASK_DONE);
 }
 
-static __attribute__((noinline, cold)) void trace_ran(weft__trace_t *tr, weft_worker_t *w,
+static __attribute__((noinline, cold)) void trace_ran(weft__trace_t *tr, weft__worker_t *w,
                                                       const weft_task_t *t, uint64_t t0, int rc)
 {
     int kind = !(t->flags & TASK_F_CHILD)       ? TEV_TASK
@@ -612,14 +612,14 @@ static __attribute__((noinline, cold)) void trace_ran(weft__trace_t *tr, weft_wo
  * asks runs to its end, and is then timed out all the same); a failed or
  * timed-out attempt is run again while retries are left and the run is
  * not stopping. Returns the last attempt's code. */
-static __attribute__((noinline)) int call_limited(weft_worker_t *w, weft_task_t *t)
+static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t *t)
 {
     weft__limits_t *l = weft__graph_limits(t->graph, t);
     if (!l)
         return t->fn(&w->ctx, t->arg);
-    weft_pool_t *p = w->pool;
+    weft__pool_t *p = w->pool;
     void *lease = NULL;
-    weft_cpuset_t set;
+    weft__cpuset_t set;
     if (l->cpus) {
         /* its cores first: the worker waits for them, then runs on them */
         int err = WEFT_ENOTSUP;
@@ -667,7 +667,7 @@ static __attribute__((noinline)) int call_limited(weft_worker_t *w, weft_task_t 
 }
 
 /* Runs t and returns the next task to run (a ready successor), if any. */
-static weft_task_t *run_one(weft_worker_t *w, weft_task_t *t)
+static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
 {
     weft_graph_t *g = t->graph;
     if (w->join_task && !feeds_owed_join(w, t)) {
@@ -743,7 +743,7 @@ static weft_task_t *run_one(weft_worker_t *w, weft_task_t *t)
     return finish(w, t, state);
 }
 
-void weft__worker_execute(weft_worker_t *w, weft_task_t *t)
+void weft__worker_execute(weft__worker_t *w, weft_task_t *t)
 {
     do
         t = run_one(w, t);
@@ -754,8 +754,8 @@ void weft__worker_execute(weft_worker_t *w, weft_task_t *t)
 
 void *weft__worker_main(void *arg)
 {
-    weft_worker_t *w = arg;
-    weft_pool_t *p = w->pool;
+    weft__worker_t *w = arg;
+    weft__pool_t *p = w->pool;
     void *altstack = weft__crash_thread_begin();
     tls_worker = w;
     w->ctx.w = w;

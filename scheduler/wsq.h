@@ -21,35 +21,35 @@
 
 #include "base/base.h"
 
-typedef struct weft_wsq_buf {
+typedef struct weft__wsq_buf {
     int64_t mask; /* capacity - 1 */
-    struct weft_wsq_buf *prev; /* retired, smaller buffers */
+    struct weft__wsq_buf *prev; /* retired, smaller buffers */
     _Atomic(void *) slot[];
-} weft_wsq_buf_t;
+} weft__wsq_buf_t;
 
-typedef struct weft_wsq {
+typedef struct weft__wsq {
     /* Thieves hammer top; the owner mostly touches bottom: separate lines. */
     alignas(WEFT_CACHE_LINE) _Atomic int64_t top;
     alignas(WEFT_CACHE_LINE) _Atomic int64_t bottom;
-    _Atomic(weft_wsq_buf_t *) buf;
-} weft_wsq_t;
+    _Atomic(weft__wsq_buf_t *) buf;
+} weft__wsq_t;
 
 enum { WEFT_WSQ_EMPTY = 0, WEFT_WSQ_OK = 1, WEFT_WSQ_ABORT = 2 };
 
 /* Initial capacity is rounded up to a power of two. Errors: WEFT_ENOMEM. */
-int weft__wsq_init(weft_wsq_t *q, size_t capacity);
-void weft__wsq_fini(weft_wsq_t *q);
+int weft__wsq_init(weft__wsq_t *q, size_t capacity);
+void weft__wsq_fini(weft__wsq_t *q);
 /* Doubles the buffer (owner only); NULL when out of memory. */
-weft_wsq_buf_t *weft__wsq_grow(weft_wsq_t *q, weft_wsq_buf_t *a, int64_t b, int64_t t);
+weft__wsq_buf_t *weft__wsq_grow(weft__wsq_t *q, weft__wsq_buf_t *a, int64_t b, int64_t t);
 
 /* Owner: push x at the bottom. Returns 0, or WEFT_ENOMEM when the buffer
  * is full and cannot grow (x is then not queued). */
-static inline int weft__wsq_push(weft_wsq_t *q, void *x)
+static inline int weft__wsq_push(weft__wsq_t *q, void *x)
 {
     int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed);
     /* acquire: we must see thieves' progress before deciding to grow. */
     int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
-    weft_wsq_buf_t *a = atomic_load_explicit(&q->buf, memory_order_relaxed);
+    weft__wsq_buf_t *a = atomic_load_explicit(&q->buf, memory_order_relaxed);
     if (b - t > a->mask) {
         a = weft__wsq_grow(q, a, b, t);
         if (!a)
@@ -62,10 +62,10 @@ static inline int weft__wsq_push(weft_wsq_t *q, void *x)
 }
 
 /* Owner: pop from the bottom; NULL when empty. */
-static inline void *weft__wsq_pop(weft_wsq_t *q)
+static inline void *weft__wsq_pop(weft__wsq_t *q)
 {
     int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed) - 1;
-    weft_wsq_buf_t *a = atomic_load_explicit(&q->buf, memory_order_relaxed);
+    weft__wsq_buf_t *a = atomic_load_explicit(&q->buf, memory_order_relaxed);
     /* seq_cst store then seq_cst load: the store to bottom must be visible
      * to thieves before we read top (the paper's seq_cst fence). */
     atomic_store_explicit(&q->bottom, b, memory_order_seq_cst);
@@ -87,7 +87,7 @@ static inline void *weft__wsq_pop(weft_wsq_t *q)
 
 /* Thief: take from the top. Returns WEFT_WSQ_OK with *out set,
  * WEFT_WSQ_EMPTY, or WEFT_WSQ_ABORT when it lost a race (retry later). */
-static inline int weft__wsq_steal(weft_wsq_t *q, void **out)
+static inline int weft__wsq_steal(weft__wsq_t *q, void **out)
 {
     /* seq_cst loads of top then bottom: the paper's acquire + fence. */
     int64_t t = atomic_load_explicit(&q->top, memory_order_seq_cst);
@@ -95,7 +95,7 @@ static inline int weft__wsq_steal(weft_wsq_t *q, void **out)
     if (t >= b)
         return WEFT_WSQ_EMPTY;
     /* acquire: pairs with the release that published a grown buffer. */
-    weft_wsq_buf_t *a = atomic_load_explicit(&q->buf, memory_order_acquire);
+    weft__wsq_buf_t *a = atomic_load_explicit(&q->buf, memory_order_acquire);
     void *x = atomic_load_explicit(&a->slot[t & a->mask], memory_order_relaxed);
     if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1, memory_order_seq_cst,
                                                  memory_order_relaxed))
@@ -105,7 +105,7 @@ static inline int weft__wsq_steal(weft_wsq_t *q, void **out)
 }
 
 /* Approximate number of queued elements (any thread). */
-static inline int64_t weft__wsq_size(weft_wsq_t *q)
+static inline int64_t weft__wsq_size(weft__wsq_t *q)
 {
     int64_t b = atomic_load_explicit(&q->bottom, memory_order_seq_cst);
     int64_t t = atomic_load_explicit(&q->top, memory_order_seq_cst);

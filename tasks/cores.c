@@ -12,7 +12,7 @@
 
 typedef struct slot {
     int l3;            /* L3 domain, for closeness */
-    weft_cpuset_t *set; /* the cpus this slot stands for (shared per core/PU) */
+    weft__cpuset_t *set; /* the cpus this slot stands for (shared per core/PU) */
 } slot_t;
 
 struct weft__cores {
@@ -24,12 +24,12 @@ struct weft__cores {
     bool stopped;
     slot_t *slots;
     unsigned char *busy;  /* per slot */
-    weft_cpuset_t *sets;  /* one per distinct core or PU */
-    weft_cpuset_t all;
+    weft__cpuset_t *sets;  /* one per distinct core or PU */
+    weft__cpuset_t all;
     weft__lease_t *qhead, *qtail;
 };
 
-int weft__cores_create(weft_topo_t *topo, int nslots, int pin, weft__cores_t **out)
+int weft__cores_create(weft__topo_t *topo, int nslots, int pin, weft__cores_t **out)
 {
     if (!topo || !out || nslots < 0 || nslots > WEFT_MAX_CPUS ||
         (pin != WEFT_PIN_NONE && pin != WEFT_PIN_CORE && pin != WEFT_PIN_PU))
@@ -53,7 +53,7 @@ int weft__cores_create(weft_topo_t *topo, int nslots, int pin, weft__cores_t **o
      * logical order, so that neighbouring slots are neighbouring cores. */
     int u = 0;
     for (int i = 0; i < topo->ncores; i++) {
-        const weft_topo_core_t *core = &topo->cores[i];
+        const weft__topo_core_t *core = &topo->cores[i];
         for (int j = 0; j < core->npus; j++) {
             int pu = topo->pus[core->first_pu + j];
             weft__cpuset_set(&c->all, pu);
@@ -97,7 +97,7 @@ int weft__cores_slots(const weft__cores_t *c)
     return c->nslots;
 }
 
-const weft_cpuset_t *weft__cores_all(const weft__cores_t *c)
+const weft__cpuset_t *weft__cores_all(const weft__cores_t *c)
 {
     return &c->all;
 }

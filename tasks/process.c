@@ -34,7 +34,7 @@ typedef struct proc {
     struct proc *next; /* in the request queue */
     char **argv, **envp;
     char *cwd, *out, *err;
-    weft_cpuset_t cpus;
+    weft__cpuset_t cpus;
     bool bind;
     uint64_t timeout_ns, grace_ns;
     weft__proc_done_fn done;
@@ -50,8 +50,8 @@ typedef struct proc {
 struct weft__procs {
     pthread_t thread;
     int epfd, evfd;
-    weft_topo_t *topo;
-    weft_cpuset_t all; /* the launcher's own binding, restored after each spawn */
+    weft__topo_t *topo;
+    weft__cpuset_t all; /* the launcher's own binding, restored after each spawn */
     pthread_mutex_t lock; /* guards the queue */
     proc_t *qhead, *qtail;
     /* stop and destroy can come from a signal handler: atomics + eventfd.
@@ -455,7 +455,7 @@ static void *loop(void *arg)
 
 /* ==== lifetime ============================================================ */
 
-int weft__procs_create(weft_topo_t *topo, weft__procs_t **out)
+int weft__procs_create(weft__topo_t *topo, weft__procs_t **out)
 {
     weft__procs_t *x = weft__calloc(1, sizeof *x);
     if (!x)

@@ -25,14 +25,14 @@ extern char **environ;
 
 struct weft__proc_svc {
     pthread_mutex_t lock; /* guards the lazy start */
-    weft_topo_t *topo;    /* borrowed from the runtime */
+    weft__topo_t *topo;    /* borrowed from the runtime */
     int pin;
     int started;          /* 1: cores and procs made; < 0: their error */
     weft__cores_t *cores;
     weft__procs_t *procs;
 };
 
-int weft__proc_svc_create(weft_topo_t *topo, int pin, weft__proc_svc_t **out)
+int weft__proc_svc_create(weft__topo_t *topo, int pin, weft__proc_svc_t **out)
 {
     weft__proc_svc_t *s = weft__calloc(1, sizeof *s);
     if (!s)
@@ -90,7 +90,7 @@ static void admit_grant(void *ud, weft__lease_t *lease, int status)
     pthread_mutex_unlock(&a->lock);
 }
 
-static void *admit_acquire(void *ud, int cpus, weft_cpuset_t *set, int *err, char *why, size_t whylen)
+static void *admit_acquire(void *ud, int cpus, weft__cpuset_t *set, int *err, char *why, size_t whylen)
 {
     weft__proc_svc_t *s = ud;
     int rc = svc_start(s);

@@ -41,7 +41,7 @@ typedef struct weft__proc_spec {
     const char *cwd;         /* NULL = the launcher's */
     const char *stdout_path; /* created/truncated; NULL = /dev/null */
     const char *stderr_path; /* NULL = /dev/null */
-    const weft_cpuset_t *cpus; /* bind to these; NULL = not bound */
+    const weft__cpuset_t *cpus; /* bind to these; NULL = not bound */
     uint64_t timeout_ns;     /* 0 = none */
     uint64_t grace_ns;       /* SIGTERM..SIGKILL after a timeout; 0 = 2 s */
 } weft__proc_spec_t;
@@ -63,7 +63,7 @@ typedef void (*weft__proc_done_fn)(void *ud, const weft__proc_result_t *r);
 
 /* Starts the launcher thread. topo (borrowed, may be NULL: no binding)
  * binds the children. Errors: WEFT_ENOMEM, WEFT_ESYS. */
-int weft__procs_create(weft_topo_t *topo, weft__procs_t **out);
+int weft__procs_create(weft__topo_t *topo, weft__procs_t **out);
 
 /* Queues one process; done(ud, result) is called exactly once, also when
  * it cannot be started (result.started false, status WEFT_ETASK, reason
@@ -95,7 +95,7 @@ size_t weft__env_inherit(const char **envp, size_t n);
  * made when the first process task runs. */
 typedef struct weft__proc_svc weft__proc_svc_t;
 /* topo borrowed (outlives the service). Errors: WEFT_ENOMEM. */
-int weft__proc_svc_create(weft_topo_t *topo, int pin, weft__proc_svc_t **out);
+int weft__proc_svc_create(weft__topo_t *topo, int pin, weft__proc_svc_t **out);
 /* After the pool: every process task has completed. */
 void weft__proc_svc_destroy(weft__proc_svc_t *s);
 /* The service as the pool's admission (weft__pool_set_admission): C tasks
@@ -137,17 +137,17 @@ struct weft__lease {
     int k;
     int g;             /* GPUs: how many, and which (bit n = GPU n) */
     uint64_t gpus;
-    weft_cpuset_t set; /* the granted cpus */
+    weft__cpuset_t set; /* the granted cpus */
     int slots[];       /* k slot numbers */
 };
 
 /* topo borrowed; nslots 0 = one per core (per PU for WEFT_PIN_PU).
  * Errors: WEFT_EINVAL (bad pin, nslots < 0 or > WEFT_MAX_CPUS), WEFT_ENOMEM. */
-int weft__cores_create(weft_topo_t *topo, int nslots, int pin, weft__cores_t **out);
+int weft__cores_create(weft__topo_t *topo, int nslots, int pin, weft__cores_t **out);
 void weft__cores_destroy(weft__cores_t *c);
 int weft__cores_slots(const weft__cores_t *c);
 /* Every cpu of the budget (what an unbound task may use). */
-const weft_cpuset_t *weft__cores_all(const weft__cores_t *c);
+const weft__cpuset_t *weft__cores_all(const weft__cores_t *c);
 
 /* Asks for k slots; grant(ud, lease, status) follows, maybe before this
  * returns. Errors (grant then never called): WEFT_EINVAL (k < 1 or more

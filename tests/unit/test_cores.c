@@ -10,9 +10,9 @@
 #include "weft/runtime.h"
 
 /* 2 packages x 2 L3 x 2 cores x 2 PUs: core c has PUs 2c and 2c+1. */
-static weft_topo_t *machine(void)
+static weft__topo_t *machine(void)
 {
-    weft_topo_t *t;
+    weft__topo_t *t;
     CHECK_EQ(weft__topo_new("test", &t), 0);
     for (int c = 0; c < 8; c++) {
         CHECK_EQ(weft__topo_add_core(t, c / 4, c / 2), 0);
@@ -40,7 +40,7 @@ static void grant(void *ud, weft__lease_t *l, int status)
 
 TEST(close_cores_then_fifo)
 {
-    weft_topo_t *t = machine();
+    weft__topo_t *t = machine();
     weft__cores_t *c;
     CHECK_EQ(weft__cores_create(t, 0, WEFT_PIN_CORE, &c), 0);
     CHECK_EQ(weft__cores_slots(c), 8);
@@ -100,7 +100,7 @@ TEST(close_cores_then_fifo)
 
 TEST(pu_slots_and_oversubscription)
 {
-    weft_topo_t *t = machine();
+    weft__topo_t *t = machine();
     weft__cores_t *c;
     CHECK_EQ(weft__cores_create(t, 0, WEFT_PIN_PU, &c), 0);
     CHECK_EQ(weft__cores_slots(c), 16);
@@ -142,7 +142,7 @@ TEST(pu_slots_and_oversubscription)
 
 TEST(cpuset_format)
 {
-    weft_cpuset_t s;
+    weft__cpuset_t s;
     memset(&s, 0, sizeof s);
     char buf[16];
     CHECK_STR(weft__cpuset_format(&s, buf, sizeof buf), "");
@@ -158,7 +158,7 @@ TEST(cpuset_format)
 
 TEST(cpuset_next_across_words)
 {
-    weft_cpuset_t s;
+    weft__cpuset_t s;
     memset(&s, 0, sizeof s);
     CHECK_EQ(weft__cpuset_next(&s, 0), -1);
     weft__cpuset_set(&s, 63);
@@ -177,7 +177,7 @@ TEST(cpuset_next_across_words)
  * free, and the closest free ones otherwise; the queue stays FIFO. */
 TEST(near_slots)
 {
-    weft_topo_t *t = machine();
+    weft__topo_t *t = machine();
     weft__cores_t *c;
     CHECK_EQ(weft__cores_create(t, 0, WEFT_PIN_CORE, &c), 0);
     got_t a = {0}, b = {0}, d = {0}, e = {0};
@@ -226,7 +226,7 @@ TEST(near_slots)
  * behind it go on while it cannot starve. */
 TEST(gpus)
 {
-    weft_topo_t *t = machine();
+    weft__topo_t *t = machine();
     weft__cores_t *c;
     CHECK_EQ(weft__cores_create(t, 4, WEFT_PIN_CORE, &c), 0);
     CHECK_EQ(weft__cores_gpus(c), 0);

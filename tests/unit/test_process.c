@@ -166,7 +166,7 @@ TEST(cannot_start)
     CHECK_EQ(weft__procs_start(x, NULL, on_done, &W), WEFT_EINVAL);
     s = (weft__proc_spec_t){.argv = (const char *[]){NULL}};
     CHECK_EQ(weft__procs_start(x, &s, on_done, &W), WEFT_EINVAL);
-    weft_cpuset_t cpus = {{1}};
+    weft__cpuset_t cpus = {{1}};
     s = (weft__proc_spec_t){.argv = (const char *[]){"true", NULL}, .cpus = &cpus};
     CHECK_EQ(weft__procs_start(x, &s, on_done, &W), WEFT_EINVAL); /* no topology */
     s = (weft__proc_spec_t){.argv = (const char *[]){"true", NULL}};
@@ -280,13 +280,13 @@ TEST(many_short_processes)
 
 TEST(binding)
 {
-    weft_topo_t *topo;
+    weft__topo_t *topo;
     CHECK_EQ(weft__topo_discover(&topo), 0);
     weft__procs_t *x;
     CHECK_EQ(weft__procs_create(topo, &x), 0);
     const char *out = tmp("aff");
     int cpu = topo->pus[topo->npus - 1];
-    weft_cpuset_t set;
+    weft__cpuset_t set;
     memset(&set, 0, sizeof set);
     weft__cpuset_set(&set, cpu);
     weft__proc_spec_t s = {.argv = (const char *[]){"sh", "-c", "grep Cpus_allowed_list /proc/self/status", NULL},

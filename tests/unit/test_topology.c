@@ -11,9 +11,9 @@
 
 /* packages x l3-per-package x cores-per-l3 x pus-per-core, PUs numbered
  * densely. */
-static weft_topo_t *machine(int pk, int l3, int co, int pu)
+static weft__topo_t *machine(int pk, int l3, int co, int pu)
 {
-    weft_topo_t *t;
+    weft__topo_t *t;
     CHECK_EQ(weft__topo_new("test", &t), 0);
     int os = 0;
     for (int p = 0; p < pk; p++)
@@ -27,7 +27,7 @@ static weft_topo_t *machine(int pk, int l3, int co, int pu)
     return t;
 }
 
-static int first_cpu(const weft_cpuset_t *s)
+static int first_cpu(const weft__cpuset_t *s)
 {
     for (int c = 0; c < WEFT_MAX_CPUS; c++)
         if (weft__cpuset_isset(s, c))
@@ -37,7 +37,7 @@ static int first_cpu(const weft_cpuset_t *s)
 
 TEST(finish_counts_domains)
 {
-    weft_topo_t *t = machine(2, 2, 4, 2);
+    weft__topo_t *t = machine(2, 2, 4, 2);
     CHECK_EQ(t->ncores, 16);
     CHECK_EQ(t->npus, 32);
     CHECK_EQ(t->npackages, 2);
@@ -47,8 +47,8 @@ TEST(finish_counts_domains)
 
 TEST(core_pinning_spreads_over_packages_and_l3)
 {
-    weft_topo_t *t = machine(2, 2, 4, 2);
-    weft_cpuset_t sets[16];
+    weft__topo_t *t = machine(2, 2, 4, 2);
+    weft__cpuset_t sets[16];
     weft__topo_place(t, 4, WEFT_PIN_CORE, sets);
     /* First four workers: one per L3 domain, alternating packages. */
     int pkg_seen[2] = {0, 0}, l3_seen[4] = {0, 0, 0, 0};
@@ -75,8 +75,8 @@ TEST(core_pinning_spreads_over_packages_and_l3)
 
 TEST(pu_pinning_fills_cores_before_siblings)
 {
-    weft_topo_t *t = machine(1, 1, 4, 2);
-    weft_cpuset_t sets[10];
+    weft__topo_t *t = machine(1, 1, 4, 2);
+    weft__cpuset_t sets[10];
     weft__topo_place(t, 10, WEFT_PIN_PU, sets);
     for (int w = 0; w < 10; w++)
         CHECK_EQ(weft__cpuset_count(&sets[w]), 1);
@@ -90,8 +90,8 @@ TEST(pu_pinning_fills_cores_before_siblings)
 
 TEST(no_pinning_leaves_sets_empty)
 {
-    weft_topo_t *t = machine(1, 1, 2, 1);
-    weft_cpuset_t sets[3];
+    weft__topo_t *t = machine(1, 1, 2, 1);
+    weft__cpuset_t sets[3];
     weft__topo_place(t, 3, WEFT_PIN_NONE, sets);
     for (int w = 0; w < 3; w++)
         CHECK_EQ(weft__cpuset_count(&sets[w]), 0);
@@ -100,7 +100,7 @@ TEST(no_pinning_leaves_sets_empty)
 
 TEST(bad_pu_index_is_refused)
 {
-    weft_topo_t *t;
+    weft__topo_t *t;
     CHECK_EQ(weft__topo_new("test", &t), 0);
     CHECK_EQ(weft__topo_add_pu(t, 0), WEFT_EINVAL); /* no core yet */
     CHECK_EQ(weft__topo_add_core(t, 0, 0), 0);
@@ -111,7 +111,7 @@ TEST(bad_pu_index_is_refused)
 
 TEST(hwloc_synthetic_topology)
 {
-    weft_topo_t *t;
+    weft__topo_t *t;
     int rc = weft__topo_synthetic("pack:2 l3:2 core:4 pu:2", &t);
     if (rc == WEFT_ENOTSUP)
         SKIP("built without hwloc");
@@ -128,7 +128,7 @@ TEST(hwloc_synthetic_topology)
     CHECK_EQ(t->nnuma, 4);
     for (int c = 0; c < 8; c++)
         CHECK_EQ(t->cores[c].numa, c / 2);
-    weft_cpuset_t one;
+    weft__cpuset_t one;
     memset(&one, 0, sizeof one);
     weft__cpuset_set(&one, t->pus[t->cores[5].first_pu]);
     CHECK_EQ(weft__topo_numa_of(t, &one), 2);
@@ -141,7 +141,7 @@ TEST(hwloc_synthetic_topology)
 
 TEST(discovery_matches_affinity_and_binding_works)
 {
-    weft_topo_t *t;
+    weft__topo_t *t;
     CHECK_EQ(weft__topo_discover(&t), 0);
     cpu_set_t cs;
     CHECK_EQ(sched_getaffinity(0, sizeof cs, &cs), 0);
@@ -149,7 +149,7 @@ TEST(discovery_matches_affinity_and_binding_works)
     CHECK(t->ncores >= 1 && t->ncores <= t->npus);
     for (int i = 0; i < t->npus; i++)
         CHECK(CPU_ISSET(t->pus[i], &cs));
-    weft_cpuset_t one = {{0}};
+    weft__cpuset_t one = {{0}};
     weft__cpuset_set(&one, t->pus[t->npus - 1]);
     CHECK_EQ(weft__topo_bind_self(t, &one), 0);
     cpu_set_t now;
@@ -162,7 +162,7 @@ TEST(discovery_matches_affinity_and_binding_works)
 TEST(discovery_respects_a_narrowed_affinity)
 {
     int first = narrow_to_first_cpu(); /* as `taskset -c N` */
-    weft_topo_t *t;
+    weft__topo_t *t;
     CHECK_EQ(weft__topo_discover(&t), 0);
     CHECK_EQ(t->ncores, 1);
     CHECK_EQ(t->npus, 1);

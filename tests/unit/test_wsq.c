@@ -12,7 +12,7 @@
 
 TEST(owner_lifo_thief_fifo)
 {
-    weft_wsq_t q;
+    weft__wsq_t q;
     CHECK_EQ(weft__wsq_init(&q, 4), 0);
     CHECK(weft__wsq_pop(&q) == NULL);
     void *x;
@@ -32,7 +32,7 @@ TEST(owner_lifo_thief_fifo)
 
 TEST(grows_and_keeps_order)
 {
-    weft_wsq_t q;
+    weft__wsq_t q;
     CHECK_EQ(weft__wsq_init(&q, 1), 0);
     for (long i = 0; i < 10000; i++)
         CHECK_EQ(weft__wsq_push(&q, ITEM(i)), 0);
@@ -48,7 +48,7 @@ TEST(grows_and_keeps_order)
 
 enum { N = 200000, THIEVES = 3 };
 static atomic_int taken[N];
-static weft_wsq_t shared;
+static weft__wsq_t shared;
 static atomic_int owner_done;
 
 static void *thief(void *arg)

@@ -37,7 +37,7 @@ struct weft__flow_run {
     weft__flow_t *f;
     weft__flow_run_opts_t o;
     char dir[PATH_MAX];  /* absolute run directory */
-    weft_topo_t *topo;
+    weft__topo_t *topo;
     weft__cores_t *cores;
     weft__procs_t *procs;
     weft_runtime_t *rt;
