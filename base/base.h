@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -123,5 +124,50 @@ void weft__lock_init(pthread_mutex_t *m);
 /* Prints "weft: <message>\n" to stderr (one write, so lines from several
  * threads do not interleave). */
 void weft__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- the execution-context record (exec.c) ---------------------------------
+ *
+ * What the calling thread runs, filled in by the scheduler and read by the
+ * layers below it (the memory pool, the malloc tracer) so that they need
+ * not know the scheduler: which pool of workers the thread serves (its
+ * owner record), its slot there, where its running task is kept, the hook
+ * to call after each task, and how to name and tag a task. */
+
+typedef struct weft_task weft_task_t; /* the public handle (weft/graph.h); opaque here */
+
+/* Called on the worker, in its slot, each time a task's function returns
+ * (before its dependents can start). */
+typedef struct weft__task_hook {
+    void (*fn)(void *ud);
+    void *ud;
+} weft__task_hook_t;
+
+/* A pool of workers as the lower layers see it (embedded in the pool). */
+typedef struct weft__exec_owner {
+    int nslots;   /* workers, then helper slots lent to callers */
+    int nworkers;
+    _Atomic(const weft__task_hook_t *) task_end; /* NULL: none */
+} weft__exec_owner_t;
+
+/* A thread's record while it holds a slot of an owner. */
+typedef struct weft__exec {
+    weft__exec_owner_t *owner;
+    int slot;
+    weft_task_t *const *task; /* where its running task is (NULL between tasks) */
+} weft__exec_t;
+
+/* The calling thread's record, or NULL when it holds no slot. */
+const weft__exec_t *weft__exec_current(void);
+/* Sets it (NULL: none) and returns the previous one. */
+const weft__exec_t *weft__exec_set(const weft__exec_t *e);
+
+/* How tasks are named and tagged: set once by the scheduler. */
+typedef struct weft__exec_task_ops {
+    const char *(*label)(const weft_task_t *t, char *buf, size_t size);
+    uint64_t *(*mem_tag)(weft_task_t *t);
+} weft__exec_task_ops_t;
+void weft__exec_set_task_ops(const weft__exec_task_ops_t *ops);
+const char *weft__exec_task_label(const weft_task_t *t, char *buf, size_t size);
+uint64_t *weft__exec_task_mem_tag(weft_task_t *t);
 
 #endif

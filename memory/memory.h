@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/base.h"
 #include "platform/topology.h"
-#include "scheduler/scheduler.h"
 #include "weft/memory.h"
 #include "weft/tensor.h"
 
@@ -24,12 +24,13 @@ typedef struct weft__mem_owner {
     weft__mem_t *mem;
 } weft__mem_owner_t;
 
-/* pool: the scheduler pool whose slots get per-slot caches (its threads and
- * helping callers allocate without a lock). slot_numa: the NUMA node of
- * each of its worker slots (weft__pool_workers entries, NULL: all 0), nnuma
- * the number of nodes: each gets its own allocator arena. Errors:
- * WEFT_ENOMEM. */
-int weft__mem_create(weft__pool_t *pool, const int *slot_numa, int nnuma, weft__mem_t **out);
+/* pool: the scheduler pool, through its execution-context owner record
+ * (base/base.h): its slots get per-slot caches (its threads and helping
+ * callers allocate without a lock), its task-end hook serves tracking.
+ * slot_numa: the NUMA node of each of its worker slots (nworkers entries,
+ * NULL: all 0), nnuma the number of nodes: each gets its own allocator
+ * arena. Errors: WEFT_ENOMEM. */
+int weft__mem_create(weft__exec_owner_t *pool, const int *slot_numa, int nnuma, weft__mem_t **out);
 /* The runtime owning m (with -Dmem_checks, calls on it after its
  * destruction are then reported). Errors: WEFT_ENOMEM. */
 int weft__mem_attach(weft__mem_t *m, weft_runtime_t *rt);
@@ -67,9 +68,9 @@ typedef struct weft__mirror {
     void (*drop)(const void *owner, int device, void *ev);
 } weft__mirror_t;
 
-/* The tensor t published (weft_ctx_publish) as its result in this run, or
- * NULL. */
-weft_tensor_t *weft__task_tensor(const weft_task_t *t);
+/* Releases the copies of t in other memories (they are stale once t is
+ * published again); t's lock held. */
+void weft__tensor_mirrors_drop(weft_tensor_t *t);
 /* t's mirrors are used under this lock (a spin lock: held for lookups
  * and for enqueuing one copy). */
 void weft__tensor_lock(weft_tensor_t *t);

@@ -5,16 +5,17 @@
 #include <dlfcn.h>
 #include <pthread.h>
 
-#include "scheduler/scheduler.h"
+#include "base/base.h"
 
 static const void *running(void)
 {
-    return weft__thread_task();
+    const weft__exec_t *e = weft__exec_current();
+    return e && e->task ? *e->task : NULL;
 }
 
 static const char *label(const void *task, char *buf, size_t size)
 {
-    return weft__task_label(task, buf, size);
+    return weft__exec_task_label(task, buf, size);
 }
 
 static const weft_memtrace_ops_t ops = {WEFT_MEMTRACE_OPS_VERSION, running, label};

@@ -125,8 +125,21 @@ typedef struct kind {
     _Atomic uint64_t allocs, frees;  /* from threads without a slot */
 } kind_t;
 
+/* The running task of a thread holding a slot of owner o (NULL: none). */
+static inline weft_task_t *running_task(const weft__exec_owner_t *o)
+{
+    const weft__exec_t *e = o ? weft__exec_current() : NULL;
+    return e && e->owner == o && e->task ? *e->task : NULL;
+}
+
+static inline int exec_slot(const weft__exec_owner_t *o)
+{
+    const weft__exec_t *e = o ? weft__exec_current() : NULL;
+    return e && e->owner == o ? e->slot : -1;
+}
+
 struct weft__mem {
-    weft__pool_t *pool;
+    weft__exec_owner_t *pool; /* the scheduler's pool, as the record shows it */
     weft_runtime_t *rt; /* the owner (weft__mem_attach) */
     int nworkers;       /* slots owned by the pool's threads for life */
     _Atomic(weft__track_t *) track; /* tracking on (memory/track.c) */
@@ -216,9 +229,10 @@ static weft__mem_t *mem_of_checked(weft_runtime_t *rt, const char *call)
 
 static void report(weft__mem_t *m, const char *call, const void *p, const char *why)
 {
-    weft_task_t *t = m->pool ? weft__pool_running_task(m->pool) : NULL;
+    weft_task_t *t = running_task(m->pool);
+    char lb[32];
     if (t)
-        weft__log("%s(%p) in task '%s': %s", call, p, weft_task_name(t), why);
+        weft__log("%s(%p) in task '%s': %s", call, p, weft__exec_task_label(t, lb, sizeof lb), why);
     else
         weft__log("%s(%p) outside any task: %s", call, p, why);
 }
@@ -437,11 +451,11 @@ static inline cache_t *slot_cache(weft__mem_t *m, kind_t *k)
 {
     if (mine.k == k)
         return mine.c;
-    int slot = m->pool ? weft__pool_slot(m->pool) : -1;
+    int slot = exec_slot(m->pool);
     if (slot < 0 || slot >= k->ncaches)
         return NULL;
     cache_t *c = &k->caches[slot];
-    if (slot < m->nworkers && (mine.running = weft__pool_running_slot(m->pool)) != NULL) {
+    if (slot < m->nworkers && (mine.running = weft__exec_current()->task) != NULL) {
         mine.k = k;
         mine.c = c;
     }
@@ -718,7 +732,7 @@ static size_t default_cache_limit(void)
     return quarter < ((size_t)1 << 30) ? quarter : (size_t)1 << 30;
 }
 
-int weft__mem_create(weft__pool_t *pool, const int *slot_numa, int nnuma, weft__mem_t **out)
+int weft__mem_create(weft__exec_owner_t *pool, const int *slot_numa, int nnuma, weft__mem_t **out)
 {
     weft__memtrace_attach(); /* the malloc tracer, when preloaded (memory/memtrace.h) */
     weft__mem_t *m = weft__aligned_alloc(WEFT_CACHE_LINE, sizeof *m);
@@ -726,12 +740,12 @@ int weft__mem_create(weft__pool_t *pool, const int *slot_numa, int nnuma, weft__
         return WEFT_ENOMEM;
     memset(m, 0, sizeof *m);
     m->pool = pool;
-    m->nworkers = pool ? weft__pool_workers(pool) : 0;
+    m->nworkers = pool ? pool->nworkers : 0;
     pthread_mutex_init(&m->track_lock, NULL);
     m->task_end = (weft__task_hook_t){task_ended, m};
     atomic_store(&m->cache_limit, default_cache_limit());
     if (weft__gpumem_create(&m->gpu) != 0 ||
-        kind_init(&m->host, &weft__mem_host, pool ? weft__pool_slots(pool) : 0, m->nworkers, slot_numa, nnuma) != 0) {
+        kind_init(&m->host, &weft__mem_host, pool ? pool->nslots : 0, m->nworkers, slot_numa, nnuma) != 0) {
         weft__mem_destroy(m);
         return WEFT_ENOMEM;
     }
@@ -786,7 +800,7 @@ int weft_mem_track_start(weft_runtime_t *rt, int depth)
         m->track_gen = gen;
         atomic_store_explicit(&m->track, t, memory_order_release);
         if (m->pool)
-            weft__pool_on_task_end(m->pool, &m->task_end);
+            atomic_store_explicit(&m->pool->task_end, &m->task_end, memory_order_release);
     }
     pthread_mutex_unlock(&m->track_lock);
     return rc;
@@ -810,7 +824,7 @@ int weft_mem_track_stop(weft_runtime_t *rt)
             m->retired[m->nretired++] = t;
             atomic_store_explicit(&m->track, NULL, memory_order_release);
             if (m->pool)
-                weft__pool_on_task_end(m->pool, NULL);
+                atomic_store_explicit(&m->pool->task_end, NULL, memory_order_release);
             rc = 0;
         }
     }
@@ -946,7 +960,7 @@ static inline cache_t *current(weft__mem_t *m, kind_t *k, weft_task_t **task)
         *task = *mine.running;
         return mine.c;
     }
-    *task = m->pool ? weft__pool_running_task(m->pool) : NULL;
+    *task = running_task(m->pool);
     return slot_cache(m, k);
 }
 

@@ -66,7 +66,7 @@ static void storage_release(storage_t *st)
     weft__free(st);
 }
 
-static void mirrors_drop(weft_tensor_t *t)
+void weft__tensor_mirrors_drop(weft_tensor_t *t)
 {
     for (int i = 0; i < t->nmirrors; i++) {
         weft__mirror_t *m = &t->mirrors[i];
@@ -165,7 +165,7 @@ void weft_tensor_release(weft_tensor_t *t)
 {
     if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
         return;
-    mirrors_drop(t);
+    weft__tensor_mirrors_drop(t);
     storage_release(t->st);
     weft__free(t);
 }
@@ -574,33 +574,6 @@ int weft_tensor_copy(weft_tensor_t *dst, const weft_tensor_t *src)
     copy_arg_t c = {.src = src, .off = src->offset, .size = es};
     each(dst, copy_one, &c);
     return 0;
-}
-
-/* ---- task results ------------------------------------------------------------ */
-
-static void release_result(void *p)
-{
-    weft_tensor_release(p);
-}
-
-int weft_ctx_publish(weft_ctx_t *ctx, weft_tensor_t *t)
-{
-    if (!ctx || !t)
-        return WEFT_EINVAL;
-    int rc = weft_ctx_share_result(ctx, t, release_result);
-    if (rc == 0) { /* copies of what it held before are stale */
-        weft__tensor_lock(t);
-        mirrors_drop(t);
-        weft__tensor_unlock(t);
-    }
-    return rc;
-}
-
-weft_tensor_t *weft__task_tensor(const weft_task_t *t)
-{
-    void (*dtor)(void *);
-    void *r = weft__task_result(t, &dtor);
-    return dtor == release_result ? r : NULL;
 }
 
 /* ---- copies in other memories (memory/memory.h) ------------------------------ */

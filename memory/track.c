@@ -16,7 +16,6 @@
 
 #include "memory/intern.h"
 #include "base/base.h"
-#include "scheduler/scheduler.h"
 
 #define TASK_CHUNK 4096 /* tasks are found by id without a lock: chunks never move */
 #define MAX_IDS 0xFFFFFF
@@ -188,7 +187,7 @@ void weft__track_destroy(weft__track_t *t)
  * word (its tracker generation and id + 1), or in the cache for outside. */
 static uint32_t find_task(weft__track_t *t, weft__track_cache_t *c, weft_task_t *task)
 {
-    uint64_t *tag = task ? weft__task_mem_tag(task) : NULL;
+    uint64_t *tag = task ? weft__exec_task_mem_tag(task) : NULL;
     uint32_t id;
     if (tag && *tag >> 32 == t->head.gen) {
         id = (uint32_t)*tag - 1;
@@ -197,7 +196,7 @@ static uint32_t find_task(weft__track_t *t, weft__track_cache_t *c, weft_task_t 
     } else {
         char label[16];
         pthread_mutex_lock(&t->names_lock);
-        id = task_id(t, task ? weft__task_label(task, label, sizeof label) : NULL);
+        id = task_id(t, task ? weft__exec_task_label(task, label, sizeof label) : NULL);
         pthread_mutex_unlock(&t->names_lock);
         if (id == UINT32_MAX)
             return id;

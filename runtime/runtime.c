@@ -190,7 +190,7 @@ int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out)
     }
     for (int i = 0; i < n; i++)
         numa[i] = weft__topo_numa_of(rt->topo, &rt->sets[i]);
-    rc = weft__mem_create(rt->pool, numa, rt->topo->nnuma, &rt->mem_owner.mem);
+    rc = weft__mem_create(weft__pool_exec_owner(rt->pool), numa, rt->topo->nnuma, &rt->mem_owner.mem);
     weft__free(numa);
     if (rc == 0 && (rc = weft__mem_attach(rt->mem_owner.mem, rt)) != 0)
         weft__mem_destroy(rt->mem_owner.mem);

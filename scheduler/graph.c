@@ -621,6 +621,9 @@ weft_task_t *weft__task_succ(const weft_task_t *t, size_t i)
     return t->succ[i];
 }
 
+/* How the layers below the scheduler name and tag tasks (base.h). */
+const weft__exec_task_ops_t weft__task_exec_ops = {weft__task_label, weft__task_mem_tag};
+
 weft_fn weft__task_fn(const weft_task_t *t)
 {
     return t->fn;

@@ -193,6 +193,7 @@ typedef struct weft__worker {
     const weft__cpuset_t *set;/* where to bind; NULL = unbound */
     int bind_rc;
     weft__trace_t *trace;     /* recording into; NULL = off */
+    weft__exec_t exec;        /* this slot as the layers below see it (base.h) */
 } weft__worker_t;
 
 #define POOL_HELPERS 8
@@ -216,7 +217,7 @@ struct weft__pool {
     pthread_mutex_t start_lock;
     pthread_cond_t start_cond;
     int started;
-    _Atomic(const weft__task_hook_t *) task_end; /* weft__pool_on_task_end */
+    weft__exec_owner_t exec; /* what the layers below see of it: slots, task-end hook */
     weft__trace_t *trace; /* weft__pool_set_trace */
     void *executor[WEFT__EXEC_KINDS]; /* weft__pool_set_executor */
     const weft__admit_ops_t *admit;   /* weft__pool_set_admission (NULL: none) */
@@ -278,6 +279,7 @@ static inline int weft__task_ext(const weft_task_t *t)
 
 /* graph.c */
 int weft__graph_prepare(weft_graph_t *g);   /* validate + collect sources */
+extern const weft__exec_task_ops_t weft__task_exec_ops;
 void weft__graph_release_result(weft_task_t *t);
 /* weft_ctx_fail's texts: one per failing task, pushed by any worker during
  * a run, read after it, freed when the graph runs again or goes (ctx.c). */

@@ -41,6 +41,9 @@ int weft__pool_create(const weft__pool_config_t *cfg, weft__pool_t **out)
     pthread_cond_init(&p->start_cond, NULL);
     p->nworkers = cfg->threads;
     p->nslots = cfg->threads + POOL_HELPERS;
+    p->exec.nworkers = p->nworkers;
+    p->exec.nslots = p->nslots;
+    weft__exec_set_task_ops(&weft__task_exec_ops);
     p->flags = cfg->flags;
     p->spin_us = cfg->spin_us;
     p->owner = cfg->owner;
@@ -60,6 +63,7 @@ int weft__pool_create(const weft__pool_config_t *cfg, weft__pool_t **out)
         w->helper = i >= p->nworkers;
         w->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
         w->ctx.w = w;
+        w->exec = (weft__exec_t){&p->exec, i, &w->ctx.task};
         if (i < p->nworkers && cfg->sets && weft__cpuset_count(&cfg->sets[i]) > 0)
             w->set = &cfg->sets[i];
         if (weft__wsq_init(&w->q, 256)) {

@@ -4,6 +4,7 @@
 #ifndef WEFT_SCHEDULER_H
 #define WEFT_SCHEDULER_H
 
+#include "base/base.h"
 #include "platform/topology.h"
 #include "weft/graph.h"
 
@@ -61,15 +62,11 @@ const char *weft__task_label(const weft_task_t *t, char *buf, size_t size);
  * thread running the task uses it. */
 uint64_t *weft__task_mem_tag(weft_task_t *t);
 
-/* Called on the worker, in its slot, each time a task's function returns
- * (before its dependents can start). */
-typedef struct weft__task_hook {
-    void (*fn)(void *ud);
-    void *ud;
-} weft__task_hook_t;
-/* Installs h (NULL: none); h must outlive its use: until another call
- * replaces it and the runs going on then end, or the pool is destroyed. */
-void weft__pool_on_task_end(weft__pool_t *p, const weft__task_hook_t *h);
+/* The pool as the layers below see it (base/base.h's execution-context
+ * record): its slots and the task-end hook (weft__task_hook_t), which must
+ * outlive its use: until it is replaced and the runs going on then end,
+ * or the pool is destroyed. */
+weft__exec_owner_t *weft__pool_exec_owner(weft__pool_t *p);
 
 /* ---- executors' extensions (graph.c, ctx.c) --------------------------------
  * What an executor whose tasks complete in two steps (a GPU task: its work

@@ -42,9 +42,9 @@ weft_task_t *weft__pool_running_task(const weft__pool_t *p)
     return w ? w->ctx.task : NULL;
 }
 
-void weft__pool_on_task_end(weft__pool_t *p, const weft__task_hook_t *h)
+weft__exec_owner_t *weft__pool_exec_owner(weft__pool_t *p)
 {
-    atomic_store_explicit(&p->task_end, h, memory_order_release);
+    return &p->exec;
 }
 
 weft_task_t *weft__thread_task(void)
@@ -107,6 +107,7 @@ weft__worker_t *weft__worker_enter(weft__worker_t *w)
 {
     weft__worker_t *prev = tls_worker;
     tls_worker = w;
+    weft__exec_set(w ? &w->exec : NULL);
     return prev;
 }
 
@@ -707,7 +708,7 @@ static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
         if (__builtin_expect(tr != NULL, 0))
             trace_ran(tr, w, t, t0, rc);
         w->ctx.task = saved;
-        const weft__task_hook_t *hook = atomic_load_explicit(&w->pool->task_end, memory_order_acquire);
+        const weft__task_hook_t *hook = atomic_load_explicit(&w->pool->exec.task_end, memory_order_acquire);
         if (__builtin_expect(hook != NULL, 0))
             hook->fn(hook->ud);
         if (rc) {
@@ -758,6 +759,7 @@ void *weft__worker_main(void *arg)
     weft__pool_t *p = w->pool;
     void *altstack = weft__crash_thread_begin();
     tls_worker = w;
+    weft__exec_set(&w->exec);
     w->ctx.w = w;
     if (w->set && p->topo)
         w->bind_rc = weft__topo_bind_self(p->topo, w->set);
@@ -792,6 +794,7 @@ void *weft__worker_main(void *arg)
         weft__worker_execute(w, t);
     }
     tls_worker = NULL;
+    weft__exec_set(NULL);
     weft__crash_thread_end(altstack);
     return NULL;
 }

@@ -30,6 +30,7 @@
 #include "platform/topology.h"
 #include "scheduler/scheduler.h"
 #include "weft/error.h"
+#include "weft/tensor.h"
 
 typedef struct weft__procs weft__procs_t;
 
@@ -98,6 +99,10 @@ typedef struct weft__proc_svc weft__proc_svc_t;
 int weft__proc_svc_create(weft__topo_t *topo, int pin, weft__proc_svc_t **out);
 /* After the pool: every process task has completed. */
 void weft__proc_svc_destroy(weft__proc_svc_t *s);
+/* The tensor task t published (weft_ctx_publish) as its result in this
+ * run, or NULL (results.c). */
+weft_tensor_t *weft__task_tensor(const weft_task_t *t);
+
 /* The service as the pool's admission (weft__pool_set_admission): C tasks
  * with cpus take their cores from the same budget. */
 const weft__admit_ops_t *weft__proc_svc_admission(void);
