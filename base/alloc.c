@@ -91,8 +91,7 @@ char *weft__strdup(const char *s)
  * that aligned memory also goes through the hooks. */
 void *weft__aligned_alloc(size_t align, size_t size)
 {
-    if (size == 0 || align < sizeof(void *) || (align & (align - 1)) ||
-        size > SIZE_MAX - align - sizeof(void *))
+    if (size == 0 || align < sizeof(void *) || (align & (align - 1)) || size > SIZE_MAX - align - sizeof(void *))
         return NULL;
     char *raw = weft__malloc(size + align + sizeof(void *));
     if (!raw)

@@ -17,10 +17,10 @@
 #define WEFT_CACHE_LINE 64
 
 /* ---- allocation (alloc.c) ---------------------------------------------- */
-void *weft__malloc(size_t size);            /* NULL on failure or size 0 */
-void *weft__calloc(size_t n, size_t size);  /* NULL on failure/overflow  */
-void *weft__realloc(void *ptr, size_t size);/* NULL on failure; ptr kept */
-void weft__free(void *ptr);                 /* NULL is a no-op           */
+void *weft__malloc(size_t size);             /* NULL on failure or size 0 */
+void *weft__calloc(size_t n, size_t size);   /* NULL on failure/overflow  */
+void *weft__realloc(void *ptr, size_t size); /* NULL on failure; ptr kept */
+void weft__free(void *ptr);                  /* NULL is a no-op           */
 char *weft__strdup(const char *s);
 /* Grow-by-doubling, written once: makes *cap >= need for the array whose
  * pointer is at `arrp` (elements of `size` bytes), doubling from `first`.
@@ -144,7 +144,7 @@ typedef struct weft__task_hook {
 
 /* A pool of workers as the lower layers see it (embedded in the pool). */
 typedef struct weft__exec_owner {
-    int nslots;   /* workers, then helper slots lent to callers */
+    int nslots; /* workers, then helper slots lent to callers */
     int nworkers;
     _Atomic(const weft__task_hook_t *) task_end; /* NULL: none */
 } weft__exec_owner_t;

@@ -141,8 +141,8 @@ int main(int argc, char **argv)
         return 1;
     weft_runtime_info_t info;
     weft_runtime_info(rt, &info);
-    printf("bench/cuda on %s (driver device 0 of %d), %d weft workers, %d streams, %d rounds\n",
-           prop.name, ndev, info.threads, STREAMS, rounds);
+    printf("bench/cuda on %s (driver device 0 of %d), %d weft workers, %d streams, %d rounds\n", prop.name, ndev,
+           info.threads, STREAMS, rounds);
 
     cudaStream_t s[STREAMS];
     for (int k = 0; k < STREAMS; k++)

@@ -25,11 +25,9 @@
 
 #include "shapes.h"
 
-static const char *shape_name[SHAPE_COUNT] = {"chain", "tree", "independent", "wavefront",
-                                              "fork-join"};
+static const char *shape_name[SHAPE_COUNT] = {"chain", "tree", "independent", "wavefront", "fork-join"};
 /* Taskflow ÷ oneTBB, 1 thread / 2 threads (DESIGN.md). */
-static const double tf_ratio[SHAPE_COUNT][2] = {
-    {0.38, 0.38}, {0.43, 0.63}, {1.63, 0.78}, {0.46, 0.47}, {1.59, 0.82}};
+static const double tf_ratio[SHAPE_COUNT][2] = {{0.38, 0.38}, {0.43, 0.63}, {1.63, 0.78}, {0.46, 0.47}, {1.59, 0.82}};
 
 static double now(void)
 {
@@ -41,16 +39,11 @@ static double now(void)
 double bench_tasks(const bench_params_t *p, int shape)
 {
     switch (shape) {
-    case SHAPE_CHAIN:
-        return (double)p->chain_n;
-    case SHAPE_TREE:
-        return (double)((1L << p->tree_depth) - 1);
-    case SHAPE_INDEPENDENT:
-        return (double)p->indep_n;
-    case SHAPE_WAVEFRONT:
-        return (double)p->wave_n * p->wave_n;
-    default:
-        return (double)p->fj_width * p->fj_runs;
+    case SHAPE_CHAIN: return (double)p->chain_n;
+    case SHAPE_TREE: return (double)((1L << p->tree_depth) - 1);
+    case SHAPE_INDEPENDENT: return (double)p->indep_n;
+    case SHAPE_WAVEFRONT: return (double)p->wave_n * p->wave_n;
+    default: return (double)p->fj_width * p->fj_runs;
     }
 }
 
@@ -264,12 +257,12 @@ int main(int argc, char **argv)
             threads[nthreads++] = (int)all;
     }
     printf("bench/overhead: ns per task, median of %d; empty task bodies\n", reps);
-    printf("sizes: chain %ld, tree depth %d, independent %ld, wavefront %dx%d, fork-join %d x %d runs\n",
-           p.chain_n, p.tree_depth, p.indep_n, p.wave_n, p.wave_n, p.fj_width, p.fj_runs);
+    printf("sizes: chain %ld, tree depth %d, independent %ld, wavefront %dx%d, fork-join %d x %d runs\n", p.chain_n,
+           p.tree_depth, p.indep_n, p.wave_n, p.wave_n, p.fj_width, p.fj_runs);
     printf("Taskflow-eq = oneTBB (same run) x Taskflow/oneTBB ratio from DESIGN.md%s\n\n",
            bench_have_tbb() ? "" : " (oneTBB not built: no Taskflow-eq)");
-    printf("%-12s %3s %9s %9s %9s %11s %9s %10s %9s\n", "shape", "thr", "weft", "OpenMP", "oneTBB",
-           "Taskflow-eq", "best", "weft/best", "weft/omp");
+    printf("%-12s %3s %9s %9s %9s %11s %9s %10s %9s\n", "shape", "thr", "weft", "OpenMP", "oneTBB", "Taskflow-eq",
+           "best", "weft/best", "weft/omp");
     double logsum = 0.0;
     int nlog = 0;
     for (int ti = 0; ti < nthreads; ti++) {
@@ -308,7 +301,6 @@ int main(int argc, char **argv)
         weft_runtime_destroy(rt);
     }
     if (nlog)
-        printf("\ngeometric mean of weft/best(oneTBB, Taskflow-eq): %.2f (target <= 0.70)\n",
-               exp(logsum / nlog));
+        printf("\ngeometric mean of weft/best(oneTBB, Taskflow-eq): %.2f (target <= 0.70)\n", exp(logsum / nlog));
     return 0;
 }

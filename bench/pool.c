@@ -248,8 +248,7 @@ int main(int argc, char **argv)
                 threads = (int)out[1];
             }
     }
-    printf("pool: ns per alloc+free pair, per thread, %d threads (median of 5, each in a fresh process)\n",
-           threads);
+    printf("pool: ns per alloc+free pair, per thread, %d threads (median of 5, each in a fresh process)\n", threads);
     printf("  %-8s %12s %14s %18s %12s\n", "size", names[POOL], names[GLIBC], names[JEMALLOC], "pool/best");
     for (size_t s = 0; s < 5; s++) {
         double best = t[s][GLIBC];

@@ -12,12 +12,12 @@ extern "C" {
 enum bench_shape { SHAPE_CHAIN, SHAPE_TREE, SHAPE_INDEPENDENT, SHAPE_WAVEFRONT, SHAPE_FORKJOIN, SHAPE_COUNT };
 
 typedef struct bench_params {
-    long chain_n;     /* tasks in the chain */
-    int tree_depth;   /* binary tree levels: 2^depth - 1 tasks */
-    long indep_n;     /* independent tasks */
-    int wave_n;       /* wavefront side */
-    int fj_width;     /* fork-join: tasks between fork and join */
-    int fj_runs;      /* fork-join: runs of the same graph */
+    long chain_n;   /* tasks in the chain */
+    int tree_depth; /* binary tree levels: 2^depth - 1 tasks */
+    long indep_n;   /* independent tasks */
+    int wave_n;     /* wavefront side */
+    int fj_width;   /* fork-join: tasks between fork and join */
+    int fj_runs;    /* fork-join: runs of the same graph */
 } bench_params_t;
 
 /* The body of every task: a call the compiler cannot remove. */

@@ -97,8 +97,10 @@ static void write_flow(const char *path, const char *what, int n)
     FILE *f = fopen(path, "w");
     if (!f)
         exit(1);
-    fprintf(f, "[workflow]\nname = \"bench\"\npin = \"core\"\n[sweep]\ni = { start = 1, stop = %d }\n"
-               "[[task]]\nname = \"t-{i}\"\n%s\n", n, what);
+    fprintf(f,
+            "[workflow]\nname = \"bench\"\npin = \"core\"\n[sweep]\ni = { start = 1, stop = %d }\n"
+            "[[task]]\nname = \"t-{i}\"\n%s\n",
+            n, what);
     fclose(f);
 }
 
@@ -170,8 +172,8 @@ int main(int argc, char **argv)
         close(fd);
     }
     double fc = now() - f0;
-    printf("  %-38s %8.0f us/task (creating %d empty files here: %.2f s)\n", "output files alone",
-           fc / jobs * 1e6, 2 * jobs, fc);
+    printf("  %-38s %8.0f us/task (creating %d empty files here: %.2f s)\n", "output files alone", fc / jobs * 1e6,
+           2 * jobs, fc);
 
     char cmd[256];
     snprintf(cmd, sizeof cmd, "seq %d | xargs -P %d -n 1 /bin/true", jobs, par);

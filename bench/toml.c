@@ -80,7 +80,8 @@ static void task(buf_t *b, long i)
     put(b, "env = { OMP_NUM_THREADS = \"%d\", GROUP = \"g%d\", priority = %d }\n", (int)(next() % 16) + 1,
         (int)(next() % 100), (int)(next() % 10));
     if (i % 16 == 0)
-        put(b, "notes = \"\"\"\nA multi-line note for task %ld:\n  residual history is kept \\\n  in the output file.\"\"\"\n",
+        put(b,
+            "notes = \"\"\"\nA multi-line note for task %ld:\n  residual history is kept \\\n  in the output file.\"\"\"\n",
             i);
 }
 
@@ -91,8 +92,9 @@ static buf_t document(size_t target)
     put(&b, "[workflow]\nname = \"poisson-sweep\"\nthreads = 0\nstarted = 2026-11-23 10:15:00\n");
     for (long i = 0; b.n < target; i++) {
         if (i % 64 == 0)
-            put(&b, "\n[sweep.block-%ld]\nn = [16, 32, 64, 128, 256]\ntol = [1e-6, 1e-8, 1.5e-10]\nday = 2026-11-%02ld\n"
-                    "site.host = \"node%03ld\"\nsite.cores = %d\n",
+            put(&b,
+                "\n[sweep.block-%ld]\nn = [16, 32, 64, 128, 256]\ntol = [1e-6, 1e-8, 1.5e-10]\nday = 2026-11-%02ld\n"
+                "site.host = \"node%03ld\"\nsite.cores = %d\n",
                 i / 64, i / 64 % 28 + 1, i / 64 % 512, (int)(next() % 128));
         task(&b, i);
     }
@@ -226,8 +228,8 @@ int main(int argc, char **argv)
 
     printf("bench/toml: %.1f MB document, %ld [[task]] tables\n", size_mb, ntasks);
     printf("weft     %8.3f s  %8.1f MB/s   (best of 5)\n", best, size_mb / best);
-    printf("weft     peak memory %.1f MB = %.2fx the input (tree %.1f MB)\n", (double)atomic_load(&peak) / 1e6,
-           peak_x, (double)tree / 1e6);
+    printf("weft     peak memory %.1f MB = %.2fx the input (tree %.1f MB)\n", (double)atomic_load(&peak) / 1e6, peak_x,
+           (double)tree / 1e6);
     if (have_py) {
         printf("tomllib  %8.3f s  %8.1f MB/s   (best of 2, python3)\n", py, size_mb / py);
         if (py_tasks != ntasks) {

@@ -160,8 +160,8 @@ static void shape(const char *name, size_t n, int chain, int rounds, int threads
     *off_ns = median(off, rounds) / (double)n * 1e9;
     *on_ns = median(on, rounds) / (double)n * 1e9;
     double c0 = median(coff, cold) / (double)n * 1e9, c1 = median(con, cold) / (double)n * 1e9;
-    printf("%-26s off %7.1f ns/task  on %7.1f ns/task  on/off %.3fx (%+5.1f%%)   cold: %.1f / %.1f (%+.1f%%)\n",
-           name, *off_ns, *on_ns, *on_ns / *off_ns, 100.0 * (*on_ns / *off_ns - 1), c0, c1, 100.0 * (c1 / c0 - 1));
+    printf("%-26s off %7.1f ns/task  on %7.1f ns/task  on/off %.3fx (%+5.1f%%)   cold: %.1f / %.1f (%+.1f%%)\n", name,
+           *off_ns, *on_ns, *on_ns / *off_ns, 100.0 * (*on_ns / *off_ns - 1), c0, c1, 100.0 * (c1 / c0 - 1));
     weft_graph_destroy(g);
 }
 

@@ -21,35 +21,34 @@
 
 extern char **environ;
 
-static const char usage_bench[] =
-    "usage: weft bench [options] [--] COMMAND [ARGS...] [-- COMMAND [ARGS...]]...\n"
-    "       weft bench [options] FLOW.toml [-- FLOW2.toml]...\n"
-    "       weft bench [options] --kernel NAME [KEY=VALUE...] [-- ...]\n"
-    "\n"
-    "Runs each alternative W times to warm up, then N rounds in which every\n"
-    "alternative runs once, in turn; prints min / median / max wall time and\n"
-    "the ratio of each median to the first alternative's. An alternative is a\n"
-    "command, a workflow file (run as `weft run --quiet FILE`), or a built-in\n"
-    "kernel run in this process (--kernel NAME KEY=VALUE...). Alternatives are\n"
-    "separated by `--`. A command that fails (non-zero exit) stops the bench.\n"
-    "\n"
-    "options (before the first alternative):\n"
-    "  -n, --runs N          measured runs of each alternative (default 10)\n"
-    "  -w, --warmup N        warm-up runs of each (default 2)\n"
-    "  --name NAME           name the alternatives in order (repeatable;\n"
-    "                        default: the command line)\n"
-    "  --save FILE.json      store the results\n"
-    "  --compare FILE.json   compare each median with the saved one of the same\n"
-    "                        name; exit 1 when one regressed by more than the\n"
-    "                        threshold\n"
-    "  --threshold PCT       regression threshold in percent (default 5)\n"
-    "exit: 0, 1 (a regression, or an alternative failed), 2 (bad usage or file)\n";
+static const char usage_bench[] = "usage: weft bench [options] [--] COMMAND [ARGS...] [-- COMMAND [ARGS...]]...\n"
+                                  "       weft bench [options] FLOW.toml [-- FLOW2.toml]...\n"
+                                  "       weft bench [options] --kernel NAME [KEY=VALUE...] [-- ...]\n"
+                                  "\n"
+                                  "Runs each alternative W times to warm up, then N rounds in which every\n"
+                                  "alternative runs once, in turn; prints min / median / max wall time and\n"
+                                  "the ratio of each median to the first alternative's. An alternative is a\n"
+                                  "command, a workflow file (run as `weft run --quiet FILE`), or a built-in\n"
+                                  "kernel run in this process (--kernel NAME KEY=VALUE...). Alternatives are\n"
+                                  "separated by `--`. A command that fails (non-zero exit) stops the bench.\n"
+                                  "\n"
+                                  "options (before the first alternative):\n"
+                                  "  -n, --runs N          measured runs of each alternative (default 10)\n"
+                                  "  -w, --warmup N        warm-up runs of each (default 2)\n"
+                                  "  --name NAME           name the alternatives in order (repeatable;\n"
+                                  "                        default: the command line)\n"
+                                  "  --save FILE.json      store the results\n"
+                                  "  --compare FILE.json   compare each median with the saved one of the same\n"
+                                  "                        name; exit 1 when one regressed by more than the\n"
+                                  "                        threshold\n"
+                                  "  --threshold PCT       regression threshold in percent (default 5)\n"
+                                  "exit: 0, 1 (a regression, or an alternative failed), 2 (bad usage or file)\n";
 
 #define MAX_ALTS 32
 
 typedef struct alt {
     char name[512];
-    char **argv;          /* a command (NULL for a kernel) */
+    char **argv; /* a command (NULL for a kernel) */
     const weft__kernel_t *kernel;
     const char *keys[WEFT_KERNEL_MAX_ARGS], *vals[WEFT_KERNEL_MAX_ARGS];
     size_t nargs;
@@ -114,8 +113,14 @@ static int knever(void *ud)
 static int run_kernel(void *arg)
 {
     alt_t *a = arg;
-    weft__kctx_t k = {.cpus = 1, .nargs = a->nargs, .keys = a->keys, .vals = a->vals, .print = kprint,
-                      .result = kresult, .stopping = knever, .bad_arg = -1};
+    weft__kctx_t k = {.cpus = 1,
+                      .nargs = a->nargs,
+                      .keys = a->keys,
+                      .vals = a->vals,
+                      .print = kprint,
+                      .result = kresult,
+                      .stopping = knever,
+                      .bad_arg = -1};
     int rc = a->kernel->fn(&k);
     if (rc)
         snprintf(a->error, sizeof a->error, "kernel '%s' failed: %s", a->kernel->name,
@@ -126,8 +131,15 @@ static int run_kernel(void *arg)
 /* Checks a kernel's arguments once, as the workflow does. */
 static int kernel_check(alt_t *a)
 {
-    weft__kctx_t k = {.checking = true, .cpus = 1, .nargs = a->nargs, .keys = a->keys, .vals = a->vals,
-                      .print = kprint, .result = kresult, .stopping = knever, .bad_arg = -1};
+    weft__kctx_t k = {.checking = true,
+                      .cpus = 1,
+                      .nargs = a->nargs,
+                      .keys = a->keys,
+                      .vals = a->vals,
+                      .print = kprint,
+                      .result = kresult,
+                      .stopping = knever,
+                      .bad_arg = -1};
     int rc = a->kernel->fn(&k);
     if (rc)
         fprintf(stderr, "weft bench: kernel '%s': %s\n", a->kernel->name, k.error[0] ? k.error : weft_strerror(rc));
@@ -351,8 +363,7 @@ int weft__cli_bench(int argc, char **argv, const char *self)
             }
             for (int k = i + 2; k < j; k++) {
                 const char *eq = strchr(argv[k], '=');
-                if (!eq || eq == argv[k] || a->nargs == WEFT_KERNEL_MAX_ARGS ||
-                    strlen(argv[k]) >= sizeof a->kv[0]) {
+                if (!eq || eq == argv[k] || a->nargs == WEFT_KERNEL_MAX_ARGS || strlen(argv[k]) >= sizeof a->kv[0]) {
                     rc = bad("kernel arguments are KEY=VALUE, got '%s'", argv[k]);
                     break;
                 }

@@ -13,8 +13,8 @@ enum { CLI_OK = 0, CLI_FAILED = 1, CLI_BAD_INPUT = 2, CLI_RECORD = 3, CLI_SIGINT
 
 typedef struct cli_run_opts {
     bool dry_run, quiet, trace_malloc;
-    bool summary;                    /* --summary: the trace's text summary */
-    char trace[4096], report[4096];  /* --trace / --report paths made absolute; "" = none */
+    bool summary;                   /* --summary: the trace's text summary */
+    char trace[4096], report[4096]; /* --trace / --report paths made absolute; "" = none */
 } cli_run_opts_t;
 
 /* `weft run` once the workflow is loaded: runs it, shows progress and

@@ -68,11 +68,10 @@ static const char usage_validate[] =
     "how many tasks and dependencies it expands to. Exit code 0 when it is\n"
     "valid, 2 when not.\n";
 
-static const char usage_graph[] =
-    "usage: weft graph FLOW.toml [--set NAME=VALUE]... [--only GLOB]...\n"
-    "\n"
-    "Prints the expanded task graph in Graphviz DOT: an edge a -> b means b runs\n"
-    "after a. Kernel tasks are ellipses, command tasks boxes.\n";
+static const char usage_graph[] = "usage: weft graph FLOW.toml [--set NAME=VALUE]... [--only GLOB]...\n"
+                                  "\n"
+                                  "Prints the expanded task graph in Graphviz DOT: an edge a -> b means b runs\n"
+                                  "after a. Kernel tasks are ellipses, command tasks boxes.\n";
 
 static const char usage_kernels[] =
     "usage: weft kernels\n\nLists the built-in kernels, their arguments and the devices they run on\n"

@@ -76,8 +76,8 @@ int weft__cli_memtrace_exec(char **argv)
         return 0; /* already under it */
     char lib[PATH_MAX], tried[3 * PATH_MAX];
     if (find_lib(lib, sizeof lib, tried, sizeof tried) != 0) {
-        fprintf(stderr, "weft: --trace-malloc: %s not found (looked for %s; set WEFT_MEMTRACE_LIB to its path)\n",
-                LIB, tried);
+        fprintf(stderr, "weft: --trace-malloc: %s not found (looked for %s; set WEFT_MEMTRACE_LIB to its path)\n", LIB,
+                tried);
         return CLI_FAILED;
     }
     const char *old = getenv("LD_PRELOAD");

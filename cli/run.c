@@ -69,8 +69,8 @@ static void progress(view_t *v)
     else if (fin == c.total)
         snprintf(eta, sizeof eta, "0s");
     fmt_time(el, elapsed, sizeof elapsed);
-    printf("\r\033[K[%zu/%zu] %zu done, %zu running, %zu failed | %s elapsed, ETA %s", fin, c.total, c.done,
-           c.running, c.failed, elapsed, eta);
+    printf("\r\033[K[%zu/%zu] %zu done, %zu running, %zu failed | %s elapsed, ETA %s", fin, c.total, c.done, c.running,
+           c.failed, elapsed, eta);
     fflush(stdout);
     v->line_shown = true;
 }
@@ -94,8 +94,10 @@ static void on_event(void *ud, const weft__flow_event_t *e)
         printf("retry   %s: attempt %d of %d: %s\n", e->task, e->attempt, e->attempts, e->reason);
     else
         printf("[%*zu/%zu] %-7s %s (%.2fs)%s%s\n", (int)snprintf(NULL, 0, "%zu", v->total), finished, v->total,
-               e->state == WEFT_FLOW_DONE ? "done" : e->state == WEFT_FLOW_FAILED ? "FAILED" : "stopped", e->task,
-               e->wall_s, e->reason[0] ? ": " : "", e->reason);
+               e->state == WEFT_FLOW_DONE     ? "done"
+               : e->state == WEFT_FLOW_FAILED ? "FAILED"
+                                              : "stopped",
+               e->task, e->wall_s, e->reason[0] ? ": " : "", e->reason);
     if (!v->tty)
         fflush(stdout);
     pthread_mutex_unlock(&v->lock);
@@ -143,9 +145,11 @@ static void summary(view_t *v, const weft__flow_t *f, double secs, int sig)
     char stopped[48] = ""; /* interrupted while running: said only when there are some */
     if (c.stopped)
         snprintf(stopped, sizeof stopped, ", %zu stopped", c.stopped);
-    printf("\n%s: %zu tasks: %zu done, %zu failed%s, %zu skipped, %zu not run, in %s%s\n", weft__flow_name(f),
-           c.total, c.done, c.failed, stopped, c.skipped, c.not_run, el,
-           sig == SIGINT ? " (interrupted)" : sig == SIGTERM ? " (terminated)" : "");
+    printf("\n%s: %zu tasks: %zu done, %zu failed%s, %zu skipped, %zu not run, in %s%s\n", weft__flow_name(f), c.total,
+           c.done, c.failed, stopped, c.skipped, c.not_run, el,
+           sig == SIGINT    ? " (interrupted)"
+           : sig == SIGTERM ? " (terminated)"
+                            : "");
     size_t nfail = 0, nskip = 0;
     for (size_t i = 0; i < weft__flow_ntasks_all(f); i++) {
         const char *name;
@@ -314,8 +318,14 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
         fprintf(stderr, "weft: cannot set up signal handling: %s\n", strerror(errno));
         return CLI_FAILED;
     }
-    view_t v = {.lock = PTHREAD_MUTEX_INITIALIZER, .tty = isatty(STDOUT_FILENO), .quiet = o->quiet, .t0 = now_s(), .total = weft__flow_ntasks(f)};
-    weft__flow_run_opts_t ro = {.on_event = on_event, .ud = &v, .notify_fd = efd,
+    view_t v = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                .tty = isatty(STDOUT_FILENO),
+                .quiet = o->quiet,
+                .t0 = now_s(),
+                .total = weft__flow_ntasks(f)};
+    weft__flow_run_opts_t ro = {.on_event = on_event,
+                                .ud = &v,
+                                .notify_fd = efd,
                                 .trace = o->trace[0] || o->report[0] || o->summary,
                                 .trace_file = o->trace[0] ? o->trace : NULL};
     char err[1024];
@@ -347,8 +357,8 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
                 clear_line(&v);
                 if (!again)
                     printf("weft: %s: stopping; running tasks get SIGTERM, then SIGKILL after %.1fs "
-                           "(again to kill at once)\n", sig == SIGINT ? "interrupted" : "terminated",
-                           (double)weft__flow_grace_ns(f) / 1e9);
+                           "(again to kill at once)\n",
+                           sig == SIGINT ? "interrupted" : "terminated", (double)weft__flow_grace_ns(f) / 1e9);
                 fflush(stdout);
                 pthread_mutex_unlock(&v.lock);
                 weft__flow_run_interrupt(r, again ? 0 : weft__flow_grace_ns(f));

@@ -19,8 +19,8 @@
 #include <weft.h>
 
 typedef struct grid {
-    int n;       /* interior is 1..n-2 in both directions */
-    double *u;   /* n*n, row-major */
+    int n;     /* interior is 1..n-2 in both directions */
+    double *u; /* n*n, row-major */
 } grid_t;
 
 typedef struct block {
@@ -35,8 +35,7 @@ static double sweep_block(grid_t *g, int r0, int r1, int c0, int c1)
     double *u = g->u, change = 0.0;
     for (int i = r0; i < r1; i++)
         for (int j = c0; j < c1; j++) {
-            double v = 0.25 * (u[(i - 1) * n + j] + u[(i + 1) * n + j] + u[i * n + j - 1] +
-                               u[i * n + j + 1]);
+            double v = 0.25 * (u[(i - 1) * n + j] + u[(i + 1) * n + j] + u[i * n + j - 1] + u[i * n + j + 1]);
             double d = fabs(v - u[i * n + j]);
             if (d > change)
                 change = d;
@@ -167,8 +166,7 @@ int main(int argc, char **argv)
             if (!t)
                 return die("weft_graph_add", WEFT_ENOMEM);
             if ((bi > 0 && (rc = weft_task_after(t, tasks[(bi - 1) * nb + bj]))) ||
-                (bj > 0 && (rc = weft_task_after(t, tasks[bi * nb + bj - 1]))) ||
-                (rc = weft_task_after(reduce, t)))
+                (bj > 0 && (rc = weft_task_after(t, tasks[bi * nb + bj - 1]))) || (rc = weft_task_after(reduce, t)))
                 return die("weft_task_after", rc);
         }
 
@@ -188,15 +186,14 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < (size_t)n * (size_t)n; k++)
         diff += ref.u[k] != par.u[k];
     double center = par.u[(n / 2) * n + n / 2];
-    printf("heat: %d x %d grid, %d x %d blocks of %d, %d sweeps, %zu tasks per sweep\n", n - 2,
-           n - 2, nb, nb, bs, sweeps, weft_graph_size(g));
-    printf("heat: weft on %d worker(s) (%s, %d core(s)): %.3f s; serial loop: %.3f s; speed-up %.2fx\n",
-           info.threads, info.topology_backend, info.cores, t_par, t_serial, t_serial / t_par);
-    printf("heat: u(center) = %.9f, last sweep's largest change = %.3e (serial %.3e)\n", center,
-           par_change, ref_change);
+    printf("heat: %d x %d grid, %d x %d blocks of %d, %d sweeps, %zu tasks per sweep\n", n - 2, n - 2, nb, nb, bs,
+           sweeps, weft_graph_size(g));
+    printf("heat: weft on %d worker(s) (%s, %d core(s)): %.3f s; serial loop: %.3f s; speed-up %.2fx\n", info.threads,
+           info.topology_backend, info.cores, t_par, t_serial, t_serial / t_par);
+    printf("heat: u(center) = %.9f, last sweep's largest change = %.3e (serial %.3e)\n", center, par_change,
+           ref_change);
     printf("heat: %s: %zu of %zu cells differ from the serial sweep\n",
-           diff == 0 && par_change == ref_change ? "OK" : "MISMATCH", diff,
-           (size_t)n * (size_t)n);
+           diff == 0 && par_change == ref_change ? "OK" : "MISMATCH", diff, (size_t)n * (size_t)n);
 
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);

@@ -18,7 +18,6 @@
  * it maps and locks the pages), up to this many bytes. */
 #define PINNED_CACHE_MAX ((size_t)256 << 20)
 
-
 typedef struct gstat {
     size_t in_use, peak;
     uint64_t allocs, frees;
@@ -357,8 +356,7 @@ void weft__gpumem_destroy(weft__gpumem_t *g)
             release(g, g->blocks.tab[i], 0);
         }
     if (left)
-        weft__log("runtime destroyed with %zu pinned or device block(s) (%zu bytes) not freed; released", left,
-                  bytes);
+        weft__log("runtime destroyed with %zu pinned or device block(s) (%zu bytes) not freed; released", left, bytes);
     for (int d = 0; d < MAX_DEVICES; d++)
         if (g->dev[d].ready)
             g->raw->unprepare(d, g->dev[d].stream);

@@ -40,8 +40,7 @@ typedef struct weft__gpuraw {
     /* height rows of width bytes, rows dpitch / spitch bytes apart, any
      * memories (unified addressing tells which). Enqueued on s; s NULL:
      * done at return. */
-    int (*copy2d)(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
-                  void *s);
+    int (*copy2d)(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height, void *s);
     /* err is "out of memory". */
     int (*oom)(int err);
     /* The error's text; clears it where it is not sticky. */

@@ -98,8 +98,7 @@ static int cuda_reserved(int d, uint64_t *out)
     return (int)e;
 }
 
-static int cuda_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
-                       void *s)
+static int cuda_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height, void *s)
 {
     cudaError_t e;
     if (!s)

@@ -49,8 +49,7 @@ static int none_reserved(int d, uint64_t *out)
     return none_fail();
 }
 
-static int none_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
-                       void *s)
+static int none_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height, void *s)
 {
     (void)dst, (void)dpitch, (void)src, (void)spitch, (void)width, (void)height, (void)s;
     return none_fail();

@@ -104,5 +104,5 @@ static void host_arena_destroy(int arena)
     je->mallctl(name, NULL, NULL, NULL, 0);
 }
 
-const weft__mem_backend_t weft__mem_host = {"host", host_reserve, host_release, true, host_arena_create,
-                                            host_arena_destroy};
+const weft__mem_backend_t weft__mem_host = {"host", host_reserve,      host_release,
+                                            true,   host_arena_create, host_arena_destroy};

@@ -12,7 +12,7 @@ typedef struct weft__mem_backend {
     /* NULL when out of memory; arena: from arena_create, or -1 */
     void *(*reserve)(size_t bytes, size_t align, int arena);
     void (*release)(void *p, size_t bytes, size_t align); /* as reserved */
-    bool host_access; /* the host may read and write it (free markers) */
+    bool host_access;                                     /* the host may read and write it (free markers) */
     /* A separate arena (one per NUMA node), -1 when the backend has none;
      * destroy it once every region reserved from it is released. */
     int (*arena_create)(void);

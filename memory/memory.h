@@ -48,8 +48,8 @@ uint64_t weft__mem_gpu_usage(weft_runtime_t *rt, size_t in_use[64], size_t *pinn
  * like cudaFree). Other blocks: as weft_mem_free. */
 void weft__mem_free_idle(weft_runtime_t *rt, void *p);
 /* Copies between any memories: see weft__gpumem_copy (memory/gpu.h). */
-int weft__mem_copy(weft_runtime_t *rt, int ndim, const int64_t *shape, char *dst, const int64_t *dstr,
-                   const char *src, const int64_t *sstr, size_t es, void *stream);
+int weft__mem_copy(weft_runtime_t *rt, int ndim, const int64_t *shape, char *dst, const int64_t *dstr, const char *src,
+                   const int64_t *sstr, size_t es, void *stream);
 
 /* ---- tensors in other memories (tensor.c), for the GPU executor -------- */
 

@@ -149,9 +149,9 @@ static entry_t *entry_at(uint32_t i)
  * calls go straight to the next allocator), and what it looked up last. */
 static __thread struct {
     int busy;
-    const void *task;    /* the weft task seen last ... */
-    char label[64];      /* ... its name (a copy; truncated names are compared whole below) */
-    uint32_t task_id;    /* ... and its id + 1 */
+    const void *task; /* the weft task seen last ... */
+    char label[64];   /* ... its name (a copy; truncated names are compared whole below) */
+    uint32_t task_id; /* ... and its id + 1 */
     struct {
         const void *pc;
         uint32_t task, id; /* id + 1 */
@@ -573,8 +573,8 @@ EXPORT int weft_memtrace_report(FILE *f, int json, size_t top)
             else
                 fputs("null", f);
             fprintf(f,
-                    ", \"current\": %" PRId64 ", \"peak\": %" PRId64 ", \"allocs\": %" PRIu64
-                    ", \"bytes\": %" PRIu64 "}",
+                    ", \"current\": %" PRId64 ", \"peak\": %" PRId64 ", \"allocs\": %" PRIu64 ", \"bytes\": %" PRIu64
+                    "}",
                     atomic_load(&ts[i]->current), atomic_load(&ts[i]->peak), atomic_load(&ts[i]->allocs),
                     atomic_load(&ts[i]->bytes));
         }
@@ -594,8 +594,9 @@ EXPORT int weft_memtrace_report(FILE *f, int json, size_t top)
         }
         fprintf(f, "]}\n");
     } else {
-        fprintf(f, "malloc by task (%zu of %" PRIu32 ", biggest peak first; current: still allocated now)\n"
-                   "  %14s %14s %12s %16s  %s\n",
+        fprintf(f,
+                "malloc by task (%zu of %" PRIu32 ", biggest peak first; current: still allocated now)\n"
+                "  %14s %14s %12s %16s  %s\n",
                 top_tasks, nt, "current", "peak", "allocs", "bytes allocated", "task");
         for (size_t i = 0; i < top_tasks; i++)
             fprintf(f, "  %14" PRId64 " %14" PRId64 " %12" PRIu64 " %16" PRIu64 "  %s\n", atomic_load(&ts[i]->current),
@@ -607,8 +608,8 @@ EXPORT int weft_memtrace_report(FILE *f, int json, size_t top)
             const char *label = task_at(es[i]->task)->label;
             site_name(es[i]->pc, name, sizeof name);
             fprintf(f, "  %14" PRId64 " %8" PRId64 " %12" PRIu64 "  %s / %s\n", atomic_load(&es[i]->current),
-                    atomic_load(&es[i]->blocks), atomic_load(&es[i]->allocs),
-                    label ? label : "(outside any task)", name);
+                    atomic_load(&es[i]->blocks), atomic_load(&es[i]->allocs), label ? label : "(outside any task)",
+                    name);
         }
     }
     next_free(ts);

@@ -45,12 +45,12 @@
 
 #define SPAN_SHIFT 20
 #define SPAN ((size_t)1 << SPAN_SHIFT)
-#define NCLASSES 156     /* weft__mem_class(WEFT_MEM_MAX_BYTES) + 1 */
-#define NSMALL 36        /* classes up to 64 KiB: carved from spans */
+#define NCLASSES 156 /* weft__mem_class(WEFT_MEM_MAX_BYTES) + 1 */
+#define NSMALL 36    /* classes up to 64 KiB: carved from spans */
 #define SMALL_MAX ((size_t)64 << 10)
-#define NCACHED 68       /* classes up to 16 MiB: kept in slot caches */
+#define NCACHED 68 /* classes up to 16 MiB: kept in slot caches */
 #define FLUSH_BYTES ((int64_t)256 << 10)
-#define MAP_BITS 14      /* two levels of 2^14: addresses below 2^48 */
+#define MAP_BITS 14                       /* two levels of 2^14: addresses below 2^48 */
 #define MARK UINT64_C(0x5745465446524545) /* "WEFTFREE" */
 /* Tracking records must not put two threads' blocks on one cache line
  * (each thread writes its own blocks' records): blocks of classes whose
@@ -61,17 +61,17 @@
 
 typedef struct region {
     alignas(WEFT_CACHE_LINE) uintptr_t base; /* read on every call: lines of its own */
-    size_t size;               /* span or block bytes */
-    size_t block;              /* the class size */
+    size_t size;                             /* span or block bytes */
+    size_t block;                            /* the class size */
     /* block = odd << shift: an offset is a multiple of block when its low
      * `shift` bits are 0 and (off >> shift) * inv <= lim (no division). */
     unsigned shift;
     uint64_t inv, lim;
-    unsigned rstride;          /* records: words from one block's to the next */
+    unsigned rstride; /* records: words from one block's to the next */
     unsigned cls;
     bool large;
-    _Atomic size_t carved;     /* spans: bytes handed out so far */
-    struct region *next;       /* spare descriptors */
+    _Atomic size_t carved; /* spans: bytes handed out so far */
+    struct region *next;   /* spare descriptors */
     /* tracking records (memory/track.h): one per block of a span (made
      * when first needed), or the big block's own */
     _Atomic(_Atomic uint64_t *) recs;
@@ -92,8 +92,8 @@ typedef struct bin {
 
 typedef struct cache {
     alignas(WEFT_CACHE_LINE) bin_t bins[NCACHED]; /* caches sit in one array: no line shared */
-    _Atomic int64_t delta;     /* in_use change not yet added to the kind */
-    _Atomic int64_t delta_max; /* its highest value since then */
+    _Atomic int64_t delta;                        /* in_use change not yet added to the kind */
+    _Atomic int64_t delta_max;                    /* its highest value since then */
     _Atomic uint64_t allocs, frees;
     int64_t flush_at;          /* |delta| that publishes it: 256 KiB, or twice the biggest block */
     int numa;                  /* the slot's NUMA node (-1: unknown) */
@@ -114,12 +114,12 @@ typedef struct kind {
     _Atomic(region_t **) map[1 << MAP_BITS];
     pthread_mutex_t map_lock; /* inserts, spare descriptors */
     region_t *spare;
-    region_t *all_spans;      /* every span, for destroy (linked by next) */
+    region_t *all_spans; /* every span, for destroy (linked by next) */
     depot_t depot[NCLASSES];
-    cache_t *caches;          /* one per pool slot */
+    cache_t *caches; /* one per pool slot */
     int ncaches;
-    int *arenas, nnuma;       /* the backend's arena per NUMA node (-1: none) */
-    _Atomic int64_t in_use;   /* flushed part */
+    int *arenas, nnuma;     /* the backend's arena per NUMA node (-1: none) */
+    _Atomic int64_t in_use; /* flushed part */
     _Atomic int64_t peak;
     _Atomic size_t reserved, cached; /* cached: free blocks over 64 KiB in the depots */
     _Atomic uint64_t allocs, frees;  /* from threads without a slot */
@@ -139,15 +139,15 @@ static inline int exec_slot(const weft__exec_owner_t *o)
 }
 
 struct weft__mem {
-    weft__exec_owner_t *pool; /* the scheduler's pool, as the record shows it */
-    weft_runtime_t *rt; /* the owner (weft__mem_attach) */
-    int nworkers;       /* slots owned by the pool's threads for life */
+    weft__exec_owner_t *pool;       /* the scheduler's pool, as the record shows it */
+    weft_runtime_t *rt;             /* the owner (weft__mem_attach) */
+    int nworkers;                   /* slots owned by the pool's threads for life */
     _Atomic(weft__track_t *) track; /* tracking on (memory/track.c) */
     unsigned track_gen;             /* of the last tracker started */
     _Atomic size_t cache_limit;
-    pthread_mutex_t track_lock;     /* start/stop */
-    weft__task_hook_t task_end;     /* installed in the pool while tracking */
-    weft__track_t **retired;        /* stopped trackers: threads may still hold them */
+    pthread_mutex_t track_lock; /* start/stop */
+    weft__task_hook_t task_end; /* installed in the pool while tracking */
+    weft__track_t **retired;    /* stopped trackers: threads may still hold them */
     size_t nretired;
     weft__gpumem_t *gpu; /* pinned and device memory (memory/gpu.h) */
     kind_t host;
@@ -384,8 +384,8 @@ static uint32_t depot_take(kind_t *k, depot_t *d, unsigned cls, void **out, uint
 static void peak_at_least(kind_t *k, int64_t v)
 {
     int64_t cur = atomic_load_explicit(&k->peak, memory_order_relaxed);
-    while (v > cur && !atomic_compare_exchange_weak_explicit(&k->peak, &cur, v, memory_order_relaxed,
-                                                             memory_order_relaxed))
+    while (v > cur &&
+           !atomic_compare_exchange_weak_explicit(&k->peak, &cur, v, memory_order_relaxed, memory_order_relaxed))
         ;
 }
 
@@ -413,8 +413,7 @@ static inline __attribute__((always_inline)) void count_alloc(kind_t *k, cache_t
     atomic_store_explicit(&c->delta, delta, memory_order_relaxed);
     if (delta > atomic_load_explicit(&c->delta_max, memory_order_relaxed))
         atomic_store_explicit(&c->delta_max, delta, memory_order_relaxed);
-    atomic_store_explicit(&c->allocs, atomic_load_explicit(&c->allocs, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    atomic_store_explicit(&c->allocs, atomic_load_explicit(&c->allocs, memory_order_relaxed) + 1, memory_order_relaxed);
     if (__builtin_expect(delta >= c->flush_at, 0)) {
         if (bytes > c->flush_at / 2) /* a big block coming and going: do not publish each time */
             c->flush_at = 2 * bytes;
@@ -427,8 +426,7 @@ static inline __attribute__((always_inline)) void count_free(kind_t *k, cache_t 
 {
     int64_t delta = atomic_load_explicit(&c->delta, memory_order_relaxed) - bytes;
     atomic_store_explicit(&c->delta, delta, memory_order_relaxed);
-    atomic_store_explicit(&c->frees, atomic_load_explicit(&c->frees, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    atomic_store_explicit(&c->frees, atomic_load_explicit(&c->frees, memory_order_relaxed) + 1, memory_order_relaxed);
     if (__builtin_expect(delta <= -c->flush_at, 0))
         flush(k, c, delta, atomic_load_explicit(&c->delta_max, memory_order_relaxed));
 }
@@ -668,8 +666,8 @@ static int kind_init(kind_t *k, const weft__mem_backend_t *be, int ncaches, int 
         c->flush_at = FLUSH_BYTES;
         c->numa = i < nworkers ? (slot_numa ? slot_numa[i] : 0) : -1;
         /* lines of its own: written on every call, by one thread */
-        c->store = weft__aligned_alloc(WEFT_CACHE_LINE, (per * sizeof *c->store + WEFT_CACHE_LINE - 1) &
-                                                            ~(size_t)(WEFT_CACHE_LINE - 1));
+        c->store = weft__aligned_alloc(WEFT_CACHE_LINE,
+                                       (per * sizeof *c->store + WEFT_CACHE_LINE - 1) & ~(size_t)(WEFT_CACHE_LINE - 1));
         if (!c->store)
             return WEFT_ENOMEM;
         void **at = c->store;
@@ -878,14 +876,13 @@ static _Atomic uint64_t *record_slot(region_t *r, const void *p, bool make)
     if (__builtin_expect(!recs, 0)) {
         if (!make)
             return NULL;
-        size_t bytes = (r->size / r->block * r->rstride * sizeof *recs + WEFT_CACHE_LINE - 1) &
-                       ~(size_t)(WEFT_CACHE_LINE - 1);
+        size_t bytes =
+            (r->size / r->block * r->rstride * sizeof *recs + WEFT_CACHE_LINE - 1) & ~(size_t)(WEFT_CACHE_LINE - 1);
         _Atomic uint64_t *fresh = weft__aligned_alloc(WEFT_CACHE_LINE, bytes);
         if (!fresh)
             return NULL;
         memset((void *)fresh, 0, bytes);
-        if (atomic_compare_exchange_strong_explicit(&r->recs, &recs, fresh, memory_order_acq_rel,
-                                                    memory_order_acquire))
+        if (atomic_compare_exchange_strong_explicit(&r->recs, &recs, fresh, memory_order_acq_rel, memory_order_acquire))
             recs = fresh;
         else
             weft__aligned_free((void *)fresh); /* another thread's came first */
@@ -1130,8 +1127,8 @@ void weft__mem_free_idle(weft_runtime_t *rt, void *p)
     weft_mem_free(rt, p);
 }
 
-int weft__mem_copy(weft_runtime_t *rt, int ndim, const int64_t *shape, char *dst, const int64_t *dstr,
-                   const char *src, const int64_t *sstr, size_t es, void *stream)
+int weft__mem_copy(weft_runtime_t *rt, int ndim, const int64_t *shape, char *dst, const int64_t *dstr, const char *src,
+                   const int64_t *sstr, size_t es, void *stream)
 {
     weft__mem_t *m = mem_of(rt);
     return m ? weft__gpumem_copy(m->gpu, ndim, shape, dst, dstr, src, sstr, es, stream) : WEFT_EINVAL;

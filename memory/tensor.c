@@ -116,8 +116,8 @@ static int64_t count(int ndim, const int64_t *shape, int64_t limit)
     return n;
 }
 
-int weft_tensor_create(weft_runtime_t *rt, weft_dtype_t dtype, int ndim, const int64_t *shape,
-                       weft_mem_kind_t kind, int device, weft_tensor_t **out)
+int weft_tensor_create(weft_runtime_t *rt, weft_dtype_t dtype, int ndim, const int64_t *shape, weft_mem_kind_t kind,
+                       int device, weft_tensor_t **out)
 {
     if (!out)
         return WEFT_EINVAL;
@@ -366,7 +366,7 @@ static uint16_t to_bf16(double d)
     memcpy(&x, &f, 4);
     if ((x & 0x7fffffffu) > 0x7f800000u)
         return (uint16_t)((x >> 16) | 0x40u); /* nan stays nan */
-    x += 0x7fffu + ((x >> 16) & 1u);         /* round to nearest even */
+    x += 0x7fffu + ((x >> 16) & 1u);          /* round to nearest even */
     return (uint16_t)(x >> 16);
 }
 
@@ -392,13 +392,33 @@ static int64_t to_int(double v, int64_t lo, int64_t hi)
 static void put(void *p, weft_dtype_t d, double v)
 {
     switch (d) {
-    case WEFT_F16: { uint16_t h = to_half(v); memcpy(p, &h, 2); break; }
-    case WEFT_BF16: { uint16_t b = to_bf16(v); memcpy(p, &b, 2); break; }
-    case WEFT_F32: { float f = (float)v; memcpy(p, &f, 4); break; }
+    case WEFT_F16: {
+        uint16_t h = to_half(v);
+        memcpy(p, &h, 2);
+        break;
+    }
+    case WEFT_BF16: {
+        uint16_t b = to_bf16(v);
+        memcpy(p, &b, 2);
+        break;
+    }
+    case WEFT_F32: {
+        float f = (float)v;
+        memcpy(p, &f, 4);
+        break;
+    }
     case WEFT_F64: memcpy(p, &v, 8); break;
     case WEFT_I8: *(int8_t *)p = (int8_t)to_int(v, INT8_MIN, INT8_MAX); break;
-    case WEFT_I32: { int32_t i = (int32_t)to_int(v, INT32_MIN, INT32_MAX); memcpy(p, &i, 4); break; }
-    case WEFT_I64: { int64_t i = to_int(v, INT64_MIN, INT64_MAX); memcpy(p, &i, 8); break; }
+    case WEFT_I32: {
+        int32_t i = (int32_t)to_int(v, INT32_MIN, INT32_MAX);
+        memcpy(p, &i, 4);
+        break;
+    }
+    case WEFT_I64: {
+        int64_t i = to_int(v, INT64_MIN, INT64_MAX);
+        memcpy(p, &i, 8);
+        break;
+    }
     case WEFT_U8: *(uint8_t *)p = (uint8_t)to_int(v, 0, UINT8_MAX); break;
     default: *(uint8_t *)p = v != 0; break;
     }
@@ -407,13 +427,37 @@ static void put(void *p, weft_dtype_t d, double v)
 static double get(const void *p, weft_dtype_t d)
 {
     switch (d) {
-    case WEFT_F16: { uint16_t h; memcpy(&h, p, 2); return from_half(h); }
-    case WEFT_BF16: { uint16_t b; memcpy(&b, p, 2); return from_bf16(b); }
-    case WEFT_F32: { float f; memcpy(&f, p, 4); return f; }
-    case WEFT_F64: { double v; memcpy(&v, p, 8); return v; }
+    case WEFT_F16: {
+        uint16_t h;
+        memcpy(&h, p, 2);
+        return from_half(h);
+    }
+    case WEFT_BF16: {
+        uint16_t b;
+        memcpy(&b, p, 2);
+        return from_bf16(b);
+    }
+    case WEFT_F32: {
+        float f;
+        memcpy(&f, p, 4);
+        return f;
+    }
+    case WEFT_F64: {
+        double v;
+        memcpy(&v, p, 8);
+        return v;
+    }
     case WEFT_I8: return *(const int8_t *)p;
-    case WEFT_I32: { int32_t i; memcpy(&i, p, 4); return i; }
-    case WEFT_I64: { int64_t i; memcpy(&i, p, 8); return (double)i; }
+    case WEFT_I32: {
+        int32_t i;
+        memcpy(&i, p, 4);
+        return i;
+    }
+    case WEFT_I64: {
+        int64_t i;
+        memcpy(&i, p, 8);
+        return (double)i;
+    }
     case WEFT_U8: return *(const uint8_t *)p;
     default: return *(const uint8_t *)p != 0;
     }
@@ -543,8 +587,7 @@ static int copy_between(weft_tensor_t *dst, const weft_tensor_t *src, void *s)
 static int copy_through(weft_tensor_t *dst, const weft_tensor_t *src)
 {
     weft_tensor_t *tmp;
-    int rc = weft_tensor_create(src->st->rt, src->dtype, src->ndim, src->shape, src->st->kind, src->st->device,
-                                &tmp);
+    int rc = weft_tensor_create(src->st->rt, src->dtype, src->ndim, src->shape, src->st->kind, src->st->device, &tmp);
     if (rc)
         return rc;
     rc = weft_tensor_copy(tmp, src);
@@ -582,8 +625,7 @@ void weft__tensor_lock(weft_tensor_t *t)
 {
     for (int spins = 0;; spins++) {
         int zero = 0;
-        if (atomic_compare_exchange_weak_explicit(&t->mlock, &zero, 1, memory_order_acquire,
-                                                  memory_order_relaxed))
+        if (atomic_compare_exchange_weak_explicit(&t->mlock, &zero, 1, memory_order_acquire, memory_order_relaxed))
             return;
         if (spins > 64)
             sched_yield();
@@ -610,8 +652,8 @@ int weft__tensor_mirror_make(weft_tensor_t *t, int device, void *s, weft__mirror
         return WEFT_ENOMEM;
     t->mirrors = grown;
     weft_tensor_t *c;
-    int rc = weft_tensor_create(t->st->rt, t->dtype, t->ndim, t->shape,
-                                device < 0 ? WEFT_MEM_PINNED : WEFT_MEM_DEVICE, device, &c);
+    int rc = weft_tensor_create(t->st->rt, t->dtype, t->ndim, t->shape, device < 0 ? WEFT_MEM_PINNED : WEFT_MEM_DEVICE,
+                                device, &c);
     if (rc)
         return rc;
     c->st->idle_free = 1;

@@ -28,12 +28,11 @@ typedef struct site {
 
 typedef struct task {
     alignas(64) _Atomic int64_t current, peak; /* a line each task: no false sharing */
-    char *name; /* NULL: outside any task */
+    char *name;                                /* NULL: outside any task */
 } task_t;
 
-
 struct weft__track {
-    weft__track_head_t head; /* first: the inline accessors read it */
+    weft__track_head_t head;    /* first: the inline accessors read it */
     pthread_mutex_t names_lock; /* sites and tasks */
     site_t *sites;
     size_t nsites, capsites;
@@ -206,7 +205,7 @@ static uint32_t find_task(weft__track_t *t, weft__track_cache_t *c, weft_task_t 
             c->outside = id + 1;
     }
     __builtin_prefetch(task_at(t, id), 1); /* its counters, for when it ends */
-    if (c) { /* the thread's task until it ends */
+    if (c) {                               /* the thread's task until it ends */
         c->task = task;
         c->task_id = id + 1;
     }
@@ -234,8 +233,8 @@ static uint32_t find_site(weft__track_t *t, weft__track_cache_t *c, const site_t
     return id;
 }
 
-uint64_t weft__track_record(weft__track_t *t, weft__track_cache_t *cache, weft_task_t *task, const char *file,
-                            int line, void *const *trace, int ntrace)
+uint64_t weft__track_record(weft__track_t *t, weft__track_cache_t *cache, weft_task_t *task, const char *file, int line,
+                            void *const *trace, int ntrace)
 {
     if (cache && atomic_load_explicit(&cache->t, memory_order_relaxed) != t) { /* another tracker's: start afresh */
         atomic_store_explicit(&cache->acct, 0, memory_order_relaxed);
@@ -352,7 +351,7 @@ struct weft_mem_snapshot {
     size_t naggs;
     site_t *sites; /* copies */
     size_t nsites;
-    char **tasks;  /* copies (NULL entries: outside any task) */
+    char **tasks; /* copies (NULL entries: outside any task) */
     size_t ntasks;
 };
 
@@ -468,7 +467,8 @@ static int group(const weft_mem_snapshot_t *s, weft_mem_group_t by, weft_mem_ent
             const weft_mem_entry_t *y = &e[j];
             bool same = by == WEFT_MEM_BY_TASK
                             ? (x.task == y->task || (x.task && y->task && !strcmp(x.task, y->task)))
-                            : x.line == y->line && (x.file == y->file || (x.file && y->file && !strcmp(x.file, y->file))) &&
+                            : x.line == y->line &&
+                                  (x.file == y->file || (x.file && y->file && !strcmp(x.file, y->file))) &&
                                   x.ntrace == y->ntrace &&
                                   (!x.ntrace || !memcmp(x.trace, y->trace, (size_t)x.ntrace * sizeof x.trace[0]));
             if (same)
@@ -489,8 +489,8 @@ static bool same_group(const weft_mem_entry_t *x, const weft_mem_entry_t *y, wef
     if (by == WEFT_MEM_BY_TASK)
         return x->task == y->task || (x->task && y->task && !strcmp(x->task, y->task));
     return x->line == y->line && (x->file == y->file || (x->file && y->file && !strcmp(x->file, y->file))) &&
-           (by != WEFT_MEM_BY_SITE || (x->ntrace == y->ntrace &&
-                                       !memcmp(x->trace, y->trace, (size_t)x->ntrace * sizeof x->trace[0])));
+           (by != WEFT_MEM_BY_SITE ||
+            (x->ntrace == y->ntrace && !memcmp(x->trace, y->trace, (size_t)x->ntrace * sizeof x->trace[0])));
 }
 
 static int by_size(const void *a, const void *b)
@@ -589,7 +589,9 @@ static void frame_text(void *addr, char *buf, size_t cap)
     if (dladdr(addr, &info) && info.dli_sname) {
         const char *obj = info.dli_fname ? strrchr(info.dli_fname, '/') : NULL;
         snprintf(buf, cap, "%s+0x%" PRIxPTR " (%s)", info.dli_sname, (uintptr_t)addr - (uintptr_t)info.dli_saddr,
-                 obj ? obj + 1 : info.dli_fname ? info.dli_fname : "?");
+                 obj              ? obj + 1
+                 : info.dli_fname ? info.dli_fname
+                                  : "?");
     } else {
         snprintf(buf, cap, "%p", addr);
     }

@@ -56,12 +56,12 @@ static inline unsigned weft__track_gen(const weft__track_t *t)
 #define WEFT__TRACK_CACHE_SITES 16
 typedef struct weft__track_cache {
     _Atomic(const weft__track_t *) t;
-    uint32_t outside; /* the id of "outside any task" + 1; 0: not yet */
+    uint32_t outside;             /* the id of "outside any task" + 1; 0: not yet */
     const struct weft_task *task; /* the task running on the thread ... */
-    uint32_t task_id; /* ... and its id + 1 (0: not known), until it ends */
-    _Atomic uint32_t acct;  /* the task whose bytes are pending, id + 1; 0: none */
-    _Atomic int64_t delta;  /* its bytes since they were last added */
-    _Atomic int64_t delta_max; /* the highest delta since then */
+    uint32_t task_id;             /* ... and its id + 1 (0: not known), until it ends */
+    _Atomic uint32_t acct;        /* the task whose bytes are pending, id + 1; 0: none */
+    _Atomic int64_t delta;        /* its bytes since they were last added */
+    _Atomic int64_t delta_max;    /* the highest delta since then */
     struct {
         const char *file;
         int line;
@@ -74,8 +74,8 @@ struct weft_task;
 
 static inline unsigned weft__track_site_slot(const char *file, int line, const void *pc)
 {
-    uint64_t h = ((uint64_t)(uintptr_t)file ^ (uint64_t)(uintptr_t)pc ^ (uint64_t)(unsigned)line) *
-                 UINT64_C(0x9E3779B97F4A7C15);
+    uint64_t h =
+        ((uint64_t)(uintptr_t)file ^ (uint64_t)(uintptr_t)pc ^ (uint64_t)(unsigned)line) * UINT64_C(0x9E3779B97F4A7C15);
     return (unsigned)(h >> 60) % WEFT__TRACK_CACHE_SITES;
 }
 

@@ -10,8 +10,7 @@ int weft__device_probe(char *why, size_t size)
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n <= 0) { /* no driver or no device: a CPU-only machine */
-        snprintf(why, size, "no CUDA device (%s)",
-                 e != cudaSuccess ? cudaGetErrorString(e) : "the driver sees none");
+        snprintf(why, size, "no CUDA device (%s)", e != cudaSuccess ? cudaGetErrorString(e) : "the driver sees none");
         cudaGetLastError(); /* not sticky: clear it */
         return 0;
     }

@@ -194,8 +194,7 @@ static void spread_cores(const weft__topo_t *t, int *order)
     for (int d = 0; d < ndom; d++) {
         int j = d;
         while (j > 0 && (dom_rank[dom_order[j - 1]] > dom_rank[d] ||
-                         (dom_rank[dom_order[j - 1]] == dom_rank[d] &&
-                          dom_pkg[dom_order[j - 1]] > dom_pkg[d]))) {
+                         (dom_rank[dom_order[j - 1]] == dom_rank[d] && dom_pkg[dom_order[j - 1]] > dom_pkg[d]))) {
             dom_order[j] = dom_order[j - 1];
             j--;
         }

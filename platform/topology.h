@@ -39,13 +39,13 @@ typedef struct weft__topo_core {
     int l3;       /* L3 domain number (dense over the machine, from 0) */
     int first_pu; /* index into weft__topo_t.pus */
     int npus;
-    int numa;     /* NUMA node (dense, from 0; 0 when unknown) */
+    int numa; /* NUMA node (dense, from 0; 0 when unknown) */
 } weft__topo_core_t;
 
 typedef struct weft__topo {
     int ncores, npus, npackages, nl3, nnuma;
     weft__topo_core_t *cores; /* in the backend's logical order */
-    int *pus;                /* OS PU indices, grouped per core */
+    int *pus;                 /* OS PU indices, grouped per core */
     int cap_cores, cap_pus;
     const char *backend; /* "hwloc" or "sysfs" */
     void *impl;          /* the backend's own state */

@@ -38,8 +38,7 @@ static int fill(weft__topo_t *t, hwloc_topology_t topo, hwloc_const_bitmap_t all
         unsigned pu;
         hwloc_bitmap_foreach_begin(pu, core->cpuset)
         {
-            if (hwloc_bitmap_isset(allowed, pu) && pu < WEFT_MAX_CPUS &&
-                (rc = weft__topo_add_pu(t, (int)pu)))
+            if (hwloc_bitmap_isset(allowed, pu) && pu < WEFT_MAX_CPUS && (rc = weft__topo_add_pu(t, (int)pu)))
                 return rc;
         }
         hwloc_bitmap_foreach_end();

@@ -38,7 +38,9 @@ int weft__topo_discover(weft__topo_t **out)
     if (ncpu <= 0)
         return WEFT_ESYS;
     /* Key of each allowed PU: (package, core id). */
-    struct { int cpu, pkg, core, l3; } pu[CPU_SETSIZE];
+    struct {
+        int cpu, pkg, core, l3;
+    } pu[CPU_SETSIZE];
     int n = 0;
     for (int c = 0; c < CPU_SETSIZE && c < WEFT_MAX_CPUS; c++) {
         if (!CPU_ISSET(c, &allowed))

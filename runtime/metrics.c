@@ -64,8 +64,13 @@ int weft_stats(const double *v, size_t n, weft_metric_stats_t *out)
     double total = 0;
     for (size_t i = 0; i < n; i++)
         total += s[i];
-    *out = (weft_metric_stats_t){.count = n, .total = total, .mean = total / (double)n, .min = s[0],
-                                 .median = quantile(s, n, 0.5), .p95 = quantile(s, n, 0.95), .max = s[n - 1]};
+    *out = (weft_metric_stats_t){.count = n,
+                                 .total = total,
+                                 .mean = total / (double)n,
+                                 .min = s[0],
+                                 .median = quantile(s, n, 0.5),
+                                 .p95 = quantile(s, n, 0.95),
+                                 .max = s[n - 1]};
     weft__free(s);
     return 0;
 }
@@ -196,24 +201,22 @@ int weft_metrics_write(weft_metrics_t *m, FILE *out)
 {
     if (!m || !out)
         return WEFT_EINVAL;
-    fprintf(out, "%-24s %8s %12s %12s %12s %12s %12s\n", "metric", "count", "total", "min", "median", "p95",
-            "max");
+    fprintf(out, "%-24s %8s %12s %12s %12s %12s %12s\n", "metric", "count", "total", "min", "median", "p95", "max");
     size_t n = weft_metrics_count(m);
     for (size_t i = 0; i < n; i++) {
         const char *name = weft_metrics_name(m, i);
         weft_metric_stats_t s;
         if (weft_metrics_get(m, name, &s) != 0)
             continue;
-        fprintf(out, "%-24s %8zu %12.6g %12.6g %12.6g %12.6g %12.6g\n", name, s.count, s.total, s.min, s.median,
-                s.p95, s.max);
+        fprintf(out, "%-24s %8zu %12.6g %12.6g %12.6g %12.6g %12.6g\n", name, s.count, s.total, s.min, s.median, s.p95,
+                s.max);
     }
     return ferror(out) ? WEFT_ESYS : 0;
 }
 
 /* ---- benchmarking ------------------------------------------------------------ */
 
-int weft_bench(const weft_bench_alt_t *alts, int n, int warmup, int runs, weft_bench_result_t *out,
-               FILE *report)
+int weft_bench(const weft_bench_alt_t *alts, int n, int warmup, int runs, weft_bench_result_t *out, FILE *report)
 {
     if (!alts || n < 1 || runs < 1 || warmup < 0 || !out)
         return WEFT_EINVAL;

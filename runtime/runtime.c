@@ -22,9 +22,9 @@ struct weft_runtime {
     weft__topo_t *topo;
     weft__cpuset_t *sets; /* one per worker */
     weft__pool_t *pool;
-    _Atomic int gpus; /* -1 until first asked: CUDA start-up is slow */
-    weft__rtrace_t *trace; /* NULL: tracing off */
-    weft__gpu_t *gpu;      /* the GPU executor (tasks/gpu.c) */
+    _Atomic int gpus;        /* -1 until first asked: CUDA start-up is slow */
+    weft__rtrace_t *trace;   /* NULL: tracing off */
+    weft__gpu_t *gpu;        /* the GPU executor (tasks/gpu.c) */
     weft__proc_svc_t *procs; /* process tasks (tasks/proctask.c) */
 };
 
@@ -34,7 +34,7 @@ weft__rtrace_t *weft__runtime_trace(const weft_runtime_t *rt)
 }
 
 #define WEFT_MAX_THREADS 4096
-#define KNOWN_FLAGS \
+#define KNOWN_FLAGS                                                                                                    \
     (WEFT_CONFIG_FAIL_FAST | WEFT_CONFIG_NO_CALLER_HELP | WEFT_CONFIG_QUIET | WEFT_CONFIG_NO_CRASH_HANDLER)
 
 /* The smallest config a program can hand us: this version's, the first
@@ -97,8 +97,8 @@ static int check_config(const weft_config_t *c)
         return WEFT_EINVAL;
     if (c->spin_us < 0 || c->spin_us > 100000)
         return WEFT_EINVAL;
-    if (c->trace < 0 || c->trace > 1 || (c->trace_file && (!c->trace || !*c->trace_file)) ||
-        c->trace_sample_us < 0 || c->trace_sample_us > 10000000)
+    if (c->trace < 0 || c->trace > 1 || (c->trace_file && (!c->trace || !*c->trace_file)) || c->trace_sample_us < 0 ||
+        c->trace_sample_us > 10000000)
         return WEFT_EINVAL;
     if (c->gpu_streams < 0 || c->gpu_streams > 1024)
         return WEFT_EINVAL;
@@ -275,8 +275,7 @@ static const char *pin_name(int pin)
 }
 
 /* snprintf at buf + *off, counting what would have been written. */
-__attribute__((format(printf, 4, 5))) static void append(char *buf, size_t size, size_t *off,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void append(char *buf, size_t size, size_t *off, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -292,11 +291,10 @@ int weft_runtime_describe(const weft_runtime_t *rt, char *buf, size_t size)
         return WEFT_EINVAL;
     const weft__topo_t *t = rt->topo;
     size_t off = 0;
-    append(buf, size, &off,
-           "topology (%s): %d package(s), %d L3 domain(s), %d core(s), %d PU(s) allowed\n",
-           t->backend, t->npackages, t->nl3 > 0 ? t->nl3 : 1, t->ncores, t->npus);
-    append(buf, size, &off, "workers: %d, pin=%s, allocator=%s, gpus=%d (%s)\n", rt->cfg.threads,
-           pin_name(rt->cfg.pin), weft_alloc_backend(), gpu_count(rt), weft__device_backend());
+    append(buf, size, &off, "topology (%s): %d package(s), %d L3 domain(s), %d core(s), %d PU(s) allowed\n", t->backend,
+           t->npackages, t->nl3 > 0 ? t->nl3 : 1, t->ncores, t->npus);
+    append(buf, size, &off, "workers: %d, pin=%s, allocator=%s, gpus=%d (%s)\n", rt->cfg.threads, pin_name(rt->cfg.pin),
+           weft_alloc_backend(), gpu_count(rt), weft__device_backend());
     for (int w = 0; w < rt->cfg.threads; w++) {
         int cpus[16];
         int n = weft_runtime_worker_cpus(rt, w, cpus, 16);

@@ -24,7 +24,7 @@ struct weft__rtrace {
     int nworkers;
     int sample_us;
     char *file;
-    int fd; /* the streamed file, -1 = none */
+    int fd;                       /* the streamed file, -1 = none */
     size_t meta_procs, meta_gpus; /* track names written so far */
     pthread_t thread;
     int has_thread;

@@ -15,8 +15,7 @@
 typedef struct weft__rtrace weft__rtrace_t;
 /* Starts recording into a new trace for rt's pool (streaming to
  * cfg->trace_file when set). Errors: WEFT_ENOMEM, WEFT_ESYS (the file). */
-int weft__rtrace_create(weft_runtime_t *rt, weft__pool_t *pool, const weft_config_t *cfg,
-                        weft__rtrace_t **out);
+int weft__rtrace_create(weft_runtime_t *rt, weft__pool_t *pool, const weft_config_t *cfg, weft__rtrace_t **out);
 /* Stops the background thread, completes the streamed file, frees. */
 void weft__rtrace_destroy(weft__rtrace_t *t);
 /* The runtime's trace state (NULL when tracing is off); runtime.c. */
@@ -33,13 +32,13 @@ typedef struct wtm_task {
     double ready, start, end; /* µs; ready: its last dependency's end, or the run's start */
     int32_t rc, attempts, lane;
     int8_t state;
-    uint8_t lane_kind;        /* where it (last) ran: lane_kind, lane */
-    uint8_t has_attempts;     /* executor attempts recorded (the worker's slice only launched it) */
-    uint8_t crit;             /* on its run's critical path */
-    uint8_t stopped;          /* its last attempt was interrupted (the record's "stopped") */
-    double run_us;            /* with attempts: their durations added up */
-    double first_attempt;     /* with attempts: when the first began */
-    double last_attempt;      /* with attempts: when the last ended */
+    uint8_t lane_kind;    /* where it (last) ran: lane_kind, lane */
+    uint8_t has_attempts; /* executor attempts recorded (the worker's slice only launched it) */
+    uint8_t crit;         /* on its run's critical path */
+    uint8_t stopped;      /* its last attempt was interrupted (the record's "stopped") */
+    double run_us;        /* with attempts: their durations added up */
+    double first_attempt; /* with attempts: when the first began */
+    double last_attempt;  /* with attempts: when the last ended */
 } wtm_task_t;
 
 /* The time a task ran: its attempts' durations when the executor recorded
@@ -61,10 +60,10 @@ typedef struct wtm_run {
     const weft__tgraph_t *g;
     double submit, done; /* µs; done < 0 while running */
     int result;
-    int32_t *map;        /* task index -> model task, -1 */
-    int32_t *crit;       /* critical path, first to last */
+    int32_t *map;  /* task index -> model task, -1 */
+    int32_t *crit; /* critical path, first to last */
     size_t ncrit;
-    double crit_len;     /* sum of the work of its tasks */
+    double crit_len; /* sum of the work of its tasks */
 } wtm_run_t;
 
 typedef struct weft__tmodel {
@@ -84,8 +83,7 @@ typedef struct weft__tmodel {
 int weft__tmodel_build(weft__trace_t *tr, weft__tmodel_t *m);
 void weft__tmodel_free(weft__tmodel_t *m);
 /* The task's name ("#<index>" for an unnamed one, in buf). */
-const char *weft__tmodel_name(const weft__tmodel_t *m, uint32_t run, uint32_t index, char *buf,
-                              size_t size);
+const char *weft__tmodel_name(const weft__tmodel_t *m, uint32_t run, uint32_t index, char *buf, size_t size);
 const char *weft__tmodel_note(const weft__tmodel_t *m, uint32_t run, uint32_t index);
 const char *weft__tmodel_state(int state);
 /* "worker 3", "process slot 1", "gpu stream 0" */
@@ -95,8 +93,8 @@ int weft__tmodel_tid(int kind, int lane);
 
 /* ---- writers ---------------------------------------------------------------- */
 typedef struct weft__tconf {
-    const char *title;      /* the report's title */
-    const char *config_json;/* object members describing the run's configuration */
+    const char *title;       /* the report's title */
+    const char *config_json; /* object members describing the run's configuration */
     int nworkers;
 } weft__tconf_t;
 
@@ -111,7 +109,7 @@ void weft__sbuf_put(weft__sbuf_t *b, const char *s, size_t n);
 void weft__sbuf_puts(weft__sbuf_t *b, const char *s);
 void weft__sbuf_printf(weft__sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void weft__sbuf_json(weft__sbuf_t *b, const char *s); /* a quoted, escaped JSON string */
-void weft__sbuf_us(weft__sbuf_t *b, double us);        /* microseconds, 3 decimals */
+void weft__sbuf_us(weft__sbuf_t *b, double us);       /* microseconds, 3 decimals */
 
 /* Writes the whole trace (JSON array, closed) to path via a temporary file
  * renamed over it. */
@@ -120,8 +118,7 @@ int weft__trace_write_json(const weft__tmodel_t *m, const weft__tconf_t *c, cons
  * weft__trace_json_lane: one track's name and order. */
 void weft__trace_json_lane(weft__sbuf_t *b, int kind, int lane, int nworkers);
 void weft__trace_json_meta(weft__sbuf_t *b, int nworkers, size_t procs, size_t gpus);
-void weft__trace_json_event(weft__sbuf_t *b, const weft__tmodel_t *m, const wtm_ev_t *ev,
-                            int cat_launch);
+void weft__trace_json_event(weft__sbuf_t *b, const weft__tmodel_t *m, const wtm_ev_t *ev, int cat_launch);
 /* Writes data to path through a temporary file renamed over it; logs
  * "cannot write 'path': reason" on failure. Errors: WEFT_ESYS, WEFT_ENOMEM. */
 int weft__write_file_atomic(const char *path, const char *data, size_t len);

@@ -60,8 +60,7 @@ int weft__tmodel_tid(int kind, int lane)
     return kind * 10000 + lane + 1;
 }
 
-const char *weft__tmodel_name(const weft__tmodel_t *m, uint32_t run, uint32_t index, char *buf,
-                              size_t size)
+const char *weft__tmodel_name(const weft__tmodel_t *m, uint32_t run, uint32_t index, char *buf, size_t size)
 {
     if (run >= 1 && run <= m->nrun) {
         const weft__tgraph_t *g = m->run[run - 1].g;

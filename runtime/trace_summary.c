@@ -91,8 +91,8 @@ int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, F
     }
     fmt_time(a, sizeof a, span);
     fprintf(out, "== trace summary%s%s ==\n", c->title ? ": " : "", c->title ? c->title : "");
-    fprintf(out, "total: %s over %zu run(s), %zu task(s), %zu attempt(s), %zu event(s)\n", a, m->nrun,
-            m->ntask, attempts, m->nev);
+    fprintf(out, "total: %s over %zu run(s), %zu task(s), %zu attempt(s), %zu event(s)\n", a, m->nrun, m->ntask,
+            attempts, m->nev);
     char stopped_text[48] = "";
     if (stopped)
         snprintf(stopped_text, sizeof stopped_text, ", %zu stopped", stopped);
@@ -133,7 +133,9 @@ int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, F
                 snprintf(b, sizeof b, "-");
             fprintf(out, "  %10s  %10s  %s  (%s, run %u%s)\n", a, b,
                     weft__tmodel_name(m, t->run, t->index, lb, sizeof lb), lane, t->run,
-                    t->state != WEFT_TASK_FAILED ? "" : t->stopped ? ", stopped" : ", failed");
+                    t->state != WEFT_TASK_FAILED ? ""
+                    : t->stopped                 ? ", stopped"
+                                                 : ", failed");
         }
     }
 

@@ -277,8 +277,8 @@ int weft_ctx_cancel_run(weft_ctx_t *ctx)
     if (!t)
         return WEFT_EINVAL;
     int none = STOP_NONE;
-    atomic_compare_exchange_strong_explicit(&t->graph->stop, &none, STOP_CANCEL,
-                                            memory_order_relaxed, memory_order_relaxed);
+    atomic_compare_exchange_strong_explicit(&t->graph->stop, &none, STOP_CANCEL, memory_order_relaxed,
+                                            memory_order_relaxed);
     return 0;
 }
 

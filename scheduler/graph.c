@@ -17,19 +17,19 @@
 #define task_at weft__task_at
 
 /* Calls body(t) for every task, slab by slab (cache-friendly). */
-#define FOR_EACH_TASK(g, t, body)                                                   \
-    do {                                                                            \
-        size_t left_ = (g)->ntasks;                                                 \
-        for (size_t k_ = 0; left_ > 0; k_++) {                                      \
-            size_t n_ = chunk_size(k_);                                             \
-            if (n_ > left_)                                                         \
-                n_ = left_;                                                         \
-            for (size_t j_ = 0; j_ < n_; j_++) {                                    \
-                weft_task_t *t = &(g)->chunk[k_][j_];                               \
-                body;                                                               \
-            }                                                                       \
-            left_ -= n_;                                                            \
-        }                                                                           \
+#define FOR_EACH_TASK(g, t, body)                                                                                      \
+    do {                                                                                                               \
+        size_t left_ = (g)->ntasks;                                                                                    \
+        for (size_t k_ = 0; left_ > 0; k_++) {                                                                         \
+            size_t n_ = chunk_size(k_);                                                                                \
+            if (n_ > left_)                                                                                            \
+                n_ = left_;                                                                                            \
+            for (size_t j_ = 0; j_ < n_; j_++) {                                                                       \
+                weft_task_t *t = &(g)->chunk[k_][j_];                                                                  \
+                body;                                                                                                  \
+            }                                                                                                          \
+            left_ -= n_;                                                                                               \
+        }                                                                                                              \
     } while (0)
 
 static int src_push(weft_graph_t *g, size_t lo, size_t hi)
@@ -71,8 +71,7 @@ void weft__graph_retire(weft_graph_t *g, struct weft_child *c)
     struct weft_child *head = atomic_load_explicit(&g->retired, memory_order_relaxed);
     do
         c->retired_next = head;
-    while (!atomic_compare_exchange_weak_explicit(&g->retired, &head, c, memory_order_relaxed,
-                                                  memory_order_relaxed));
+    while (!atomic_compare_exchange_weak_explicit(&g->retired, &head, c, memory_order_relaxed, memory_order_relaxed));
 }
 
 /* The graph is idle (between runs, or being destroyed). */
@@ -131,8 +130,7 @@ static int graph_change(weft_graph_t *g)
     return 0;
 }
 
-int weft_graph_add_copy(weft_graph_t *g, const char *name, weft_fn fn, const void *arg, size_t size,
-                        weft_task_t **out)
+int weft_graph_add_copy(weft_graph_t *g, const char *name, weft_fn fn, const void *arg, size_t size, weft_task_t **out)
 {
     if (!g || !fn || !out || (size && !arg))
         return WEFT_EINVAL;
@@ -150,8 +148,7 @@ int weft_graph_add_copy(weft_graph_t *g, const char *name, weft_fn fn, const voi
     return weft_graph_add_ex(g, name, fn, copy, 0, out);
 }
 
-int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, unsigned flags,
-                      weft_task_t **out)
+int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, unsigned flags, weft_task_t **out)
 {
     if (!g || !fn || !out || (flags & ~(unsigned)WEFT_ADD_NAME_BORROWED))
         return WEFT_EINVAL;
@@ -239,8 +236,8 @@ static int list_append(weft_graph_t *g, weft_task_t ***arr, uint32_t n, uint32_t
 
 int weft_task_after(weft_task_t *task, weft_task_t *dep)
 {
-    if (!task || !dep || task == dep || task->graph != dep->graph ||
-        (task->flags & TASK_F_CHILD) || (dep->flags & TASK_F_CHILD))
+    if (!task || !dep || task == dep || task->graph != dep->graph || (task->flags & TASK_F_CHILD) ||
+        (dep->flags & TASK_F_CHILD))
         return WEFT_EINVAL;
     weft_graph_t *g = task->graph;
     int brc = graph_change(g);
@@ -432,7 +429,7 @@ static void report_cycle(weft_graph_t *g)
     char lb[32];
     err_append(g, &off, "cycle: ");
     err_append(g, &off, weft__task_label(start, lb, sizeof lb));
-    for (weft_task_t *t = start->next; ; t = t->next) {
+    for (weft_task_t *t = start->next;; t = t->next) {
         err_append(g, &off, " -> ");
         err_append(g, &off, weft__task_label(t, lb, sizeof lb));
         if (t == start)
@@ -541,7 +538,7 @@ void weft__graph_drop_result(weft_task_t *t)
 void weft__graph_release_result(weft_task_t *t)
 {
     weft__graph_drop_result(t);
-    t->flags &= (uint16_t)~(TASK_F_RESULT | TASK_F_SHARED);
+    t->flags &= (uint16_t) ~(TASK_F_RESULT | TASK_F_SHARED);
 }
 
 /* ==== executors' extensions ============================================== */

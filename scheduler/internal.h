@@ -17,14 +17,14 @@
  * touches: the join counter, the body, and the successor list. */
 
 enum {
-    TASK_F_RESULT = 1u << 0,  /* result/dtor hold something to release */
-    TASK_F_CHILD = 1u << 1,   /* a spawned child (struct weft_child) */
-    TASK_F_SPAWNED = 1u << 2, /* spawned children during this run */
-    TASK_F_RC = 1u << 3,      /* rc holds a failure code to clear */
+    TASK_F_RESULT = 1u << 0,   /* result/dtor hold something to release */
+    TASK_F_CHILD = 1u << 1,    /* a spawned child (struct weft_child) */
+    TASK_F_SPAWNED = 1u << 2,  /* spawned children during this run */
+    TASK_F_RC = 1u << 3,       /* rc holds a failure code to clear */
     TASK_F_DEFERRED = 1u << 4, /* a deferred completion: runs even when stopping */
-    TASK_F_SHARED = 1u << 5,  /* the result goes when `consumers` reaches 0 */
-    TASK_F_EARLY = 1u << 6,   /* this run: released its early successors itself */
-    TASK_F_LIMITS = 1u << 7,  /* has a timeout or retries (graph->limits) */
+    TASK_F_SHARED = 1u << 5,   /* the result goes when `consumers` reaches 0 */
+    TASK_F_EARLY = 1u << 6,    /* this run: released its early successors itself */
+    TASK_F_LIMITS = 1u << 7,   /* has a timeout or retries (graph->limits) */
 };
 
 /* A task's timeout and retries (weft_task_set_timeout/_retries), kept out
@@ -45,32 +45,32 @@ enum { POISON_CANCEL = 1, POISON_STOP = 2 };
 
 struct weft_task {
     /* --- hot: first cache line --- */
-    _Atomic int32_t join;       /* dependencies left in this run */
-    int32_t ndeps;              /* in-degree; join is reset to it */
+    _Atomic int32_t join; /* dependencies left in this run */
+    int32_t ndeps;        /* in-degree; join is reset to it */
     uint32_t nsucc;
-    uint8_t state;              /* WEFT_TASK_* of the last run */
-    _Atomic uint8_t poison;     /* POISON_* left by finished dependencies */
-    uint16_t flags;             /* TASK_F_* (owner thread only) */
+    uint8_t state;          /* WEFT_TASK_* of the last run */
+    _Atomic uint8_t poison; /* POISON_* left by finished dependencies */
+    uint16_t flags;         /* TASK_F_* (owner thread only) */
     weft_fn fn;
     void *arg;
     weft_graph_t *graph;
-    weft_task_t **succ;         /* succ_inline or an arena block */
+    weft_task_t **succ; /* succ_inline or an arena block */
     weft_task_t *succ_inline[TASK_SUCC_INLINE];
     /* --- cold --- */
     weft_task_t **pred;
     weft_task_t *pred_inline[TASK_PRED_INLINE];
-    const char *name;           /* NULL = unnamed */
+    const char *name; /* NULL = unnamed */
     /* the result: taken with an atomic exchange by whoever releases it (a
      * shared result's last consumer may run on another thread than the
      * producer's, which may still be finishing: see weft__graph_drop_result) */
     void *_Atomic result;
-    void (*dtor)(void *);       /* read and cleared by the result's taker only */
-    _Atomic int32_t rc;         /* failure code (own, or a child's) */
+    void (*dtor)(void *); /* read and cleared by the result's taker only */
+    _Atomic int32_t rc;   /* failure code (own, or a child's) */
     uint32_t index;
-    weft_task_t *next;          /* intrusive lists (validation, overflow) */
-    _Atomic int32_t pending;    /* 1 + live children while spawning */
-    _Atomic int32_t consumers;  /* a shared result: successors yet to finish (0: none shared) */
-    uint64_t mem_tag;           /* the memory tracker's word (weft__task_mem_tag) */
+    weft_task_t *next;         /* intrusive lists (validation, overflow) */
+    _Atomic int32_t pending;   /* 1 + live children while spawning */
+    _Atomic int32_t consumers; /* a shared result: successors yet to finish (0: none shared) */
+    uint64_t mem_tag;          /* the memory tracker's word (weft__task_mem_tag) */
 };
 
 _Static_assert(offsetof(struct weft_task, pred) == 64, "hot fields fill the first cache line");
@@ -109,9 +109,9 @@ struct weft_graph {
     size_t nchunks, cap_chunks;
     size_t ntasks;
     weft__arena_t arena;
-    int dirty;        /* changed since the last validation */
-    int maybe_cyclic; /* an edge points from a later task to an earlier one */
-    _Atomic int has_dtor; /* some task may hold a result (set by tasks) */
+    int dirty;              /* changed since the last validation */
+    int maybe_cyclic;       /* an edge points from a later task to an earlier one */
+    _Atomic int has_dtor;   /* some task may hold a result (set by tasks) */
     _Atomic int has_shared; /* some task shared its result (finish checks preds) */
     /* Sources (tasks without dependencies) are tracked while building, as
      * ranges of task indices: a new task extends the last range; a task
@@ -126,9 +126,9 @@ struct weft_graph {
 
     /* running */
     _Atomic int phase;
-    struct weft_child *_Atomic retired; /* finished deferred completions (see weft_child) */
+    struct weft_child *_Atomic retired;  /* finished deferred completions (see weft_child) */
     struct weft__fail_msg *_Atomic msgs; /* weft_ctx_fail texts of this run (ctx.c) */
-    weft__limits_t *limits; /* tasks with a timeout or retries, by index */
+    weft__limits_t *limits;              /* tasks with a timeout or retries, by index */
     size_t nlimits, cap_limits;
     int failfast;
     int result;
@@ -158,7 +158,7 @@ struct weft_graph {
     /* an executor's extension (GPU tasks): hooks and their data */
     const weft__graph_ext_t *ext;
     void *ext_ud;
-    uint32_t runs; /* runs submitted so far */
+    uint32_t runs;                /* runs submitted so far */
     const weft_task_t *fail_task; /* the first failure's task (not a child) */
 };
 
@@ -180,7 +180,7 @@ typedef struct weft__worker {
     alignas(WEFT_CACHE_LINE) _Atomic(weft_task_t *) inbox;
     alignas(WEFT_CACHE_LINE) weft__pool_t *pool;
     int index;
-    int helper;           /* a caller's slot rather than a pool thread */
+    int helper; /* a caller's slot rather than a pool thread */
     uint64_t rng;
     weft_graph_t *cnt_graph; /* finished tasks not yet subtracted ... */
     size_t cnt;              /* ... from cnt_graph->remaining */
@@ -189,11 +189,11 @@ typedef struct weft__worker {
     int32_t join_owed;       /* ... combined into one atomic (worker.c) */
     struct weft_ctx ctx;
     pthread_t thread;
-    _Atomic int in_use;      /* helper slots: taken by a caller */
-    const weft__cpuset_t *set;/* where to bind; NULL = unbound */
+    _Atomic int in_use;        /* helper slots: taken by a caller */
+    const weft__cpuset_t *set; /* where to bind; NULL = unbound */
     int bind_rc;
-    weft__trace_t *trace;     /* recording into; NULL = off */
-    weft__exec_t exec;        /* this slot as the layers below see it (base.h) */
+    weft__trace_t *trace; /* recording into; NULL = off */
+    weft__exec_t exec;    /* this slot as the layers below see it (base.h) */
 } weft__worker_t;
 
 #define POOL_HELPERS 8
@@ -217,11 +217,11 @@ struct weft__pool {
     pthread_mutex_t start_lock;
     pthread_cond_t start_cond;
     int started;
-    weft__exec_owner_t exec; /* what the layers below see of it: slots, task-end hook */
-    weft__trace_t *trace; /* weft__pool_set_trace */
+    weft__exec_owner_t exec;          /* what the layers below see of it: slots, task-end hook */
+    weft__trace_t *trace;             /* weft__pool_set_trace */
     void *executor[WEFT__EXEC_KINDS]; /* weft__pool_set_executor */
     const weft__admit_ops_t *admit;   /* weft__pool_set_admission (NULL: none) */
-    weft__cpuset_t all_cpus;           /* every PU of topo: where an unbound worker returns */
+    weft__cpuset_t all_cpus;          /* every PU of topo: where an unbound worker returns */
     void *admit_ud;
 };
 
@@ -278,7 +278,7 @@ static inline int weft__task_ext(const weft_task_t *t)
 /* ---- cross-file internals ------------------------------------------------ */
 
 /* graph.c */
-int weft__graph_prepare(weft_graph_t *g);   /* validate + collect sources */
+int weft__graph_prepare(weft_graph_t *g); /* validate + collect sources */
 extern const weft__exec_task_ops_t weft__task_exec_ops;
 void weft__graph_release_result(weft_task_t *t);
 /* weft_ctx_fail's texts: one per failing task, pushed by any worker during
@@ -327,8 +327,8 @@ void weft__trace_run_end(weft__trace_t *tr, weft_graph_t *g);
 /* g is about to change or go: the trace that recorded it copies it now. */
 void weft__trace_graph_detach(weft_graph_t *g);
 /* Records a task event on slot `slot` (the hot path: no lock). */
-void weft__trace_task(weft__trace_t *tr, int slot, const weft_task_t *t, int kind, int state,
-                      uint64_t t0, uint64_t t1, int aux);
+void weft__trace_task(weft__trace_t *tr, int slot, const weft_task_t *t, int kind, int state, uint64_t t0, uint64_t t1,
+                      int aux);
 
 /* run.c */
 void weft__graph_complete(weft_graph_t *g);

@@ -163,8 +163,8 @@ void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc)
     if (atomic_compare_exchange_strong_explicit(&g->has_failure, &expected, 1, memory_order_acq_rel,
                                                 memory_order_relaxed)) {
         char lb[32];
-        const char *name = (t->flags & TASK_F_CHILD) ? ((const struct weft_child *)t)->name
-                                                     : weft__task_label(t, lb, sizeof lb);
+        const char *name =
+            (t->flags & TASK_F_CHILD) ? ((const struct weft_child *)t)->name : weft__task_label(t, lb, sizeof lb);
         snprintf(g->fail_name, sizeof g->fail_name, "%s", name);
         g->fail_rc = rc;
         g->fail_task = (t->flags & TASK_F_CHILD) ? ((const struct weft_child *)t)->parent : t;
@@ -172,8 +172,7 @@ void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc)
     }
     if (g->failfast) {
         int none = STOP_NONE;
-        atomic_compare_exchange_strong_explicit(&g->stop, &none, STOP_FAIL, memory_order_relaxed,
-                                                memory_order_relaxed);
+        atomic_compare_exchange_strong_explicit(&g->stop, &none, STOP_FAIL, memory_order_relaxed, memory_order_relaxed);
     }
 }
 
@@ -191,8 +190,8 @@ void weft__graph_complete(weft_graph_t *g)
         const weft_task_t *ft = g->fail_task;
         const char *m = ft ? weft__task_fail_text(ft) : "";
         snprintf(g->errbuf, sizeof g->errbuf,
-                 "task \"%s\" failed with code %d%s%s%s; %zu task(s) failed, %zu cancelled, %zu not run",
-                 g->fail_name, g->fail_rc, m[0] ? " (" : "", m, m[0] ? ")" : "", nf, nc, nn);
+                 "task \"%s\" failed with code %d%s%s%s; %zu task(s) failed, %zu cancelled, %zu not run", g->fail_name,
+                 g->fail_rc, m[0] ? " (" : "", m, m[0] ? ")" : "", nf, nc, nn);
     } else if (stop == STOP_CANCEL) {
         g->result = WEFT_ECANCELED;
         snprintf(g->errbuf, sizeof g->errbuf, "run canceled; %zu task(s) not run", nn);
@@ -212,8 +211,8 @@ void weft__graph_complete(weft_graph_t *g)
 int weft__pool_submit(weft__pool_t *p, weft_graph_t *g)
 {
     int idle = PHASE_IDLE;
-    if (!atomic_compare_exchange_strong_explicit(&g->phase, &idle, PHASE_RUNNING,
-                                                 memory_order_acq_rel, memory_order_acquire))
+    if (!atomic_compare_exchange_strong_explicit(&g->phase, &idle, PHASE_RUNNING, memory_order_acq_rel,
+                                                 memory_order_acquire))
         return WEFT_EBUSY;
     int rc = weft__graph_prepare(g);
     if (rc) {
@@ -274,8 +273,8 @@ static weft__worker_t *helper_acquire(weft__pool_t *p)
         int free_ = 0;
         /* acquire: ownership of the slot's deque passes from its previous
          * owner (released below) to us. */
-        if (atomic_compare_exchange_strong_explicit(&p->slots[i].in_use, &free_, 1,
-                                                    memory_order_acquire, memory_order_relaxed))
+        if (atomic_compare_exchange_strong_explicit(&p->slots[i].in_use, &free_, 1, memory_order_acquire,
+                                                    memory_order_relaxed))
             return &p->slots[i];
     }
     return NULL;
@@ -349,8 +348,7 @@ int weft_graph_cancel(weft_graph_t *g)
     if (atomic_load_explicit(&g->phase, memory_order_acquire) == PHASE_IDLE)
         return WEFT_ESTATE;
     int none = STOP_NONE;
-    atomic_compare_exchange_strong_explicit(&g->stop, &none, STOP_CANCEL, memory_order_relaxed,
-                                            memory_order_relaxed);
+    atomic_compare_exchange_strong_explicit(&g->stop, &none, STOP_CANCEL, memory_order_relaxed, memory_order_relaxed);
     return 0;
 }
 

@@ -11,12 +11,12 @@
 typedef struct weft__pool weft__pool_t;
 
 typedef struct weft__pool_config {
-    int threads;              /* workers to start (>= 1) */
-    unsigned flags;           /* WEFT_CONFIG_* */
-    int spin_us;              /* idle spin before parking */
-    weft__topo_t *topo;        /* borrowed, for binding; may be NULL */
-    const weft__cpuset_t *sets;/* threads entries, empty = do not bind */
-    void *owner;              /* returned by weft_ctx_runtime() */
+    int threads;                /* workers to start (>= 1) */
+    unsigned flags;             /* WEFT_CONFIG_* */
+    int spin_us;                /* idle spin before parking */
+    weft__topo_t *topo;         /* borrowed, for binding; may be NULL */
+    const weft__cpuset_t *sets; /* threads entries, empty = do not bind */
+    void *owner;                /* returned by weft_ctx_runtime() */
 } weft__pool_config_t;
 
 /* Starts the workers and binds them. Errors: WEFT_ENOMEM, WEFT_ESYS (a
@@ -157,13 +157,13 @@ void *weft__pool_executor(const weft__pool_t *p, int kind);
 typedef struct weft__trace weft__trace_t;
 
 enum weft__tev_kind {
-    TEV_TASK = 1,   /* a task's function ran on a worker (aux = its rc) */
-    TEV_CHILD,      /* a spawned child ran (name = its name) */
-    TEV_DONE,       /* a deferred completion was delivered (instant) */
-    TEV_SKIP,       /* a task was cancelled or not run (instant; state) */
-    TEV_REGION,     /* a user region inside a task (aux = depth) */
-    TEV_COUNTER,    /* a counter sample (name; value in `value`) */
-    TEV_ATTEMPT,    /* an attempt of a task on an executor lane (aux = attempt) */
+    TEV_TASK = 1, /* a task's function ran on a worker (aux = its rc) */
+    TEV_CHILD,    /* a spawned child ran (name = its name) */
+    TEV_DONE,     /* a deferred completion was delivered (instant) */
+    TEV_SKIP,     /* a task was cancelled or not run (instant; state) */
+    TEV_REGION,   /* a user region inside a task (aux = depth) */
+    TEV_COUNTER,  /* a counter sample (name; value in `value`) */
+    TEV_ATTEMPT,  /* an attempt of a task on an executor lane (aux = attempt) */
 };
 enum { TEV_F_NS = 1 }; /* t0/t1 are clock ns rather than ticks */
 
@@ -176,10 +176,10 @@ typedef struct weft__tev {
         uint64_t t1;
         double value; /* TEV_COUNTER */
     };
-    const char *name;  /* interned (lives as long as the trace), or NULL */
-    const char *args;  /* JSON object members, interned, or NULL */
-    uint32_t run;      /* 1 + run id; 0 = outside any run */
-    uint32_t index;    /* task index in the run's graph */
+    const char *name; /* interned (lives as long as the trace), or NULL */
+    const char *args; /* JSON object members, interned, or NULL */
+    uint32_t run;     /* 1 + run id; 0 = outside any run */
+    uint32_t index;   /* task index in the run's graph */
     uint16_t lane;
     uint8_t kind, state;
     uint8_t lane_kind, flags;
@@ -237,8 +237,7 @@ void weft__trace_lane_use(weft__trace_t *tr, int k, int lane);
 /* Reading back (any time, from any thread): calls fn for every event
  * published so far; with `fresh`, only for those not passed to an earlier
  * fresh read (one such reader at a time: the trace file streamer). */
-void weft__trace_read(weft__trace_t *tr, int fresh, void (*fn)(void *ud, const weft__tev_t *ev),
-                      void *ud);
+void weft__trace_read(weft__trace_t *tr, int fresh, void (*fn)(void *ud, const weft__tev_t *ev), void *ud);
 /* At least the number of events a read would pass on now (records, which
  * may take more than one per event). */
 size_t weft__trace_bound(weft__trace_t *tr);

@@ -26,7 +26,7 @@ typedef struct trec {
     uint32_t index; /* the task's index (R_RUN: the run) */
     uint8_t kind;   /* TEV_* | lane kind << 4, or R_RUN / R_BASE */
     uint8_t state;
-    uint16_t more;  /* RF_* */
+    uint16_t more; /* RF_* */
 } trec_t;
 
 typedef struct tpay {
@@ -60,11 +60,11 @@ typedef struct tchunk {
 typedef struct tslot {
     alignas(WEFT_CACHE_LINE) tchunk_t *cur;
     uint32_t n;
-    _Atomic int want;             /* has filled a chunk: keep a spare ready */
-    _Atomic(tchunk_t *) spare;    /* weft__trace_prepare's, pages touched */
-    uint32_t run; /* of the last event recorded */
-    uint64_t t;   /* its t0 */
-    int depth; /* open user regions (may exceed REGION_DEPTH: not recorded) */
+    _Atomic int want;          /* has filled a chunk: keep a spare ready */
+    _Atomic(tchunk_t *) spare; /* weft__trace_prepare's, pages touched */
+    uint32_t run;              /* of the last event recorded */
+    uint64_t t;                /* its t0 */
+    int depth;                 /* open user regions (may exceed REGION_DEPTH: not recorded) */
     struct {
         const char *name;
         uint64_t t0;
@@ -269,8 +269,11 @@ static void slot_add(weft__trace_t *tr, tslot_t *s, const weft__tev_t *ev)
         dt = 0;
     }
     s->t = ev->t0;
-    *r = (trec_t){.dt = (int32_t)dt, .dur = x ? 0 : (uint32_t)(ev->t1 - ev->t0), .index = ev->index,
-                  .kind = (uint8_t)(ev->kind | ev->lane_kind << 4), .state = ev->state,
+    *r = (trec_t){.dt = (int32_t)dt,
+                  .dur = x ? 0 : (uint32_t)(ev->t1 - ev->t0),
+                  .index = ev->index,
+                  .kind = (uint8_t)(ev->kind | ev->lane_kind << 4),
+                  .state = ev->state,
                   .more = (uint16_t)((x ? RF_X : 0) | (str ? RF_S : 0))};
     tpay_t *p = (tpay_t *)(r + 1);
     if (x)
@@ -280,19 +283,21 @@ static void slot_add(weft__trace_t *tr, tslot_t *s, const weft__tev_t *ev)
     slot_publish(s, k);
 }
 
-void weft__trace_task(weft__trace_t *tr, int slot, const weft_task_t *t, int kind, int state,
-                      uint64_t t0, uint64_t t1, int aux)
+void weft__trace_task(weft__trace_t *tr, int slot, const weft_task_t *t, int kind, int state, uint64_t t0, uint64_t t1,
+                      int aux)
 {
     tslot_t *s = &tr->slots[slot];
     uint32_t run = t->graph->trace_run;
     int64_t dt = (int64_t)(t0 - s->t);
     /* the common case: one record */
-    if (__builtin_expect(run == s->run && kind != TEV_CHILD && aux == 0 && dt >= INT32_MIN &&
-                             dt <= INT32_MAX && t1 >= t0 && t1 - t0 <= UINT32_MAX && s->cur &&
-                             s->n < SLOT_CHUNK,
+    if (__builtin_expect(run == s->run && kind != TEV_CHILD && aux == 0 && dt >= INT32_MIN && dt <= INT32_MAX &&
+                             t1 >= t0 && t1 - t0 <= UINT32_MAX && s->cur && s->n < SLOT_CHUNK,
                          1)) {
-        s->cur->rec[s->n] = (trec_t){.dt = (int32_t)dt, .dur = (uint32_t)(t1 - t0), .index = t->index,
-                                     .kind = (uint8_t)kind, .state = (uint8_t)state};
+        s->cur->rec[s->n] = (trec_t){.dt = (int32_t)dt,
+                                     .dur = (uint32_t)(t1 - t0),
+                                     .index = t->index,
+                                     .kind = (uint8_t)kind,
+                                     .state = (uint8_t)state};
         s->t = t0;
         slot_publish(s, 1);
         return;
@@ -403,9 +408,14 @@ static void read_slot(const tchunk_t *c, uint32_t from, uint32_t n, uint64_t *t,
             continue;
         }
         *t += (uint64_t)(int64_t)r->dt;
-        weft__tev_t e = {.t0 = *t, .t1 = *t + r->dur, .run = kind == TEV_COUNTER ? 0 : *run,
-                         .index = r->index, .lane = (uint16_t)c->slot, .kind = (uint8_t)kind,
-                         .state = r->state, .lane_kind = (uint8_t)(r->kind >> 4 & 3)};
+        weft__tev_t e = {.t0 = *t,
+                         .t1 = *t + r->dur,
+                         .run = kind == TEV_COUNTER ? 0 : *run,
+                         .index = r->index,
+                         .lane = (uint16_t)c->slot,
+                         .kind = (uint8_t)kind,
+                         .state = r->state,
+                         .lane_kind = (uint8_t)(r->kind >> 4 & 3)};
         if (r->more & RF_X) {
             const tpay_t *p = (const tpay_t *)&c->rec[i++];
             e.t1 = p->a;
@@ -420,8 +430,7 @@ static void read_slot(const tchunk_t *c, uint32_t from, uint32_t n, uint64_t *t,
     }
 }
 
-void weft__trace_read(weft__trace_t *tr, int fresh, void (*fn)(void *ud, const weft__tev_t *ev),
-                      void *ud)
+void weft__trace_read(weft__trace_t *tr, int fresh, void (*fn)(void *ud, const weft__tev_t *ev), void *ud)
 {
     for (tchunk_t *c = atomic_load_explicit(&tr->head, memory_order_acquire); c;
          c = atomic_load_explicit(&c->next, memory_order_acquire)) {
@@ -539,8 +548,13 @@ void weft__trace_region(weft__trace_t *tr, int slot, const weft_task_t *t, const
     int d = --s->depth;
     if (d >= REGION_DEPTH)
         return;
-    weft__tev_t ev = {.t0 = s->region[d].t0, .t1 = weft__tick(), .name = s->region[d].name,
-                      .lane = (uint16_t)slot, .kind = TEV_REGION, .lane_kind = TLANE_WORKER, .aux = d};
+    weft__tev_t ev = {.t0 = s->region[d].t0,
+                      .t1 = weft__tick(),
+                      .name = s->region[d].name,
+                      .lane = (uint16_t)slot,
+                      .kind = TEV_REGION,
+                      .lane_kind = TLANE_WORKER,
+                      .aux = d};
     if (t) {
         ev.run = t->graph->trace_run;
         ev.index = t->index;

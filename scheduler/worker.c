@@ -193,8 +193,7 @@ static void give(weft__worker_t *v, weft_task_t *first, weft_task_t *last)
     do
         last->next = head;
     /* release: the receiver sees the links and the tasks' state. */
-    while (!atomic_compare_exchange_weak_explicit(&v->inbox, &head, first, memory_order_release,
-                                                  memory_order_relaxed));
+    while (!atomic_compare_exchange_weak_explicit(&v->inbox, &head, first, memory_order_release, memory_order_relaxed));
 }
 
 /* From any thread (a deferred completion): t goes to the first worker's
@@ -337,8 +336,7 @@ int weft__pool_has_work(weft__pool_t *p)
     if (atomic_load_explicit(&p->inject_head, memory_order_seq_cst))
         return 1;
     for (int i = 0; i < p->nslots; i++)
-        if (weft__wsq_size(&p->slots[i].q) > 0 ||
-            atomic_load_explicit(&p->slots[i].inbox, memory_order_seq_cst))
+        if (weft__wsq_size(&p->slots[i].q) > 0 || atomic_load_explicit(&p->slots[i].inbox, memory_order_seq_cst))
             return 1;
     return 0;
 }
@@ -575,8 +573,7 @@ static weft_task_t *finish_child(weft__worker_t *w, weft_task_t *t, int state)
     int rc = atomic_load_explicit(&t->rc, memory_order_relaxed);
     if (state == WEFT_TASK_FAILED) {
         int zero = 0; /* the parent's own code wins; else the first child's */
-        atomic_compare_exchange_strong_explicit(&parent->rc, &zero, rc, memory_order_relaxed,
-                                                memory_order_relaxed);
+        atomic_compare_exchange_strong_explicit(&parent->rc, &zero, rc, memory_order_relaxed, memory_order_relaxed);
     }
     if (t->flags & TASK_F_DEFERRED)
         weft__graph_retire(t->graph, c);
@@ -589,23 +586,18 @@ static weft_task_t *finish_child(weft__worker_t *w, weft_task_t *t, int state)
     if (atomic_load_explicit(&parent->rc, memory_order_relaxed))
         parent->flags |= TASK_F_RC;
     if (parent->flags & TASK_F_CHILD) {
-        int pst = atomic_load_explicit(&parent->rc, memory_order_relaxed) ? WEFT_TASK_FAILED
-                                                                          : WEFT_TASK_DONE;
+        int pst = atomic_load_explicit(&parent->rc, memory_order_relaxed) ? WEFT_TASK_FAILED : WEFT_TASK_DONE;
         return finish_child(w, parent, pst);
     }
-    return finish(w, parent, atomic_load_explicit(&parent->rc, memory_order_relaxed)
-                                 ? WEFT_TASK_FAILED
-                                 : WEFT_TASK_DONE);
+    return finish(w, parent,
+                  atomic_load_explicit(&parent->rc, memory_order_relaxed) ? WEFT_TASK_FAILED : WEFT_TASK_DONE);
 }
 
-static __attribute__((noinline, cold)) void trace_ran(weft__trace_t *tr, weft__worker_t *w,
-                                                      const weft_task_t *t, uint64_t t0, int rc)
+static __attribute__((noinline, cold)) void trace_ran(weft__trace_t *tr, weft__worker_t *w, const weft_task_t *t,
+                                                      uint64_t t0, int rc)
 {
-    int kind = !(t->flags & TASK_F_CHILD)       ? TEV_TASK
-               : (t->flags & TASK_F_DEFERRED) ? TEV_DONE
-                                                : TEV_CHILD;
-    weft__trace_task(tr, w->index, t, kind, rc ? WEFT_TASK_FAILED : WEFT_TASK_DONE, t0, weft__tick(),
-                     rc);
+    int kind = !(t->flags & TASK_F_CHILD) ? TEV_TASK : (t->flags & TASK_F_DEFERRED) ? TEV_DONE : TEV_CHILD;
+    weft__trace_task(tr, w->index, t, kind, rc ? WEFT_TASK_FAILED : WEFT_TASK_DONE, t0, weft__tick(), rc);
 }
 
 /* A task with a timeout or retries: each attempt runs with a deadline
@@ -649,8 +641,7 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
             weft__graph_fail_note(t->graph, t, attempt * 2 + 1, text); /* above the task's own text */
             rc = WEFT_ETIMEDOUT;
         }
-        if (rc == 0 || attempt > l->retries ||
-            atomic_load_explicit(&t->graph->stop, memory_order_relaxed) != STOP_NONE)
+        if (rc == 0 || attempt > l->retries || atomic_load_explicit(&t->graph->stop, memory_order_relaxed) != STOP_NONE)
             break;
         /* another attempt: what this one left behind does not count */
         if (t->flags & TASK_F_RESULT)

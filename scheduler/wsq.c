@@ -42,8 +42,7 @@ weft__wsq_buf_t *weft__wsq_grow(weft__wsq_t *q, weft__wsq_buf_t *a, int64_t b, i
     if (!n)
         return NULL;
     for (int64_t i = t; i < b; i++)
-        atomic_store_explicit(&n->slot[i & n->mask],
-                              atomic_load_explicit(&a->slot[i & a->mask], memory_order_relaxed),
+        atomic_store_explicit(&n->slot[i & n->mask], atomic_load_explicit(&a->slot[i & a->mask], memory_order_relaxed),
                               memory_order_relaxed);
     n->prev = a; /* a thief may still read the old buffer: keep it */
     /* release: thieves that load buf (acquire) see the copied slots. */

@@ -22,7 +22,7 @@
 #include "base/base.h"
 
 typedef struct weft__wsq_buf {
-    int64_t mask; /* capacity - 1 */
+    int64_t mask;               /* capacity - 1 */
     struct weft__wsq_buf *prev; /* retired, smaller buffers */
     _Atomic(void *) slot[];
 } weft__wsq_buf_t;
@@ -77,8 +77,7 @@ static inline void *weft__wsq_pop(weft__wsq_t *q)
     void *x = atomic_load_explicit(&a->slot[b & a->mask], memory_order_relaxed);
     if (t == b) {
         /* Last element: race the thieves for it through top. */
-        if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1, memory_order_seq_cst,
-                                                     memory_order_relaxed))
+        if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1, memory_order_seq_cst, memory_order_relaxed))
             x = NULL;
         atomic_store_explicit(&q->bottom, b + 1, memory_order_relaxed);
     }
@@ -97,8 +96,7 @@ static inline int weft__wsq_steal(weft__wsq_t *q, void **out)
     /* acquire: pairs with the release that published a grown buffer. */
     weft__wsq_buf_t *a = atomic_load_explicit(&q->buf, memory_order_acquire);
     void *x = atomic_load_explicit(&a->slot[t & a->mask], memory_order_relaxed);
-    if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1, memory_order_seq_cst,
-                                                 memory_order_relaxed))
+    if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1, memory_order_seq_cst, memory_order_relaxed))
         return WEFT_WSQ_ABORT;
     *out = x;
     return WEFT_WSQ_OK;

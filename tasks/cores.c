@@ -11,7 +11,7 @@
 #include "weft/runtime.h"
 
 typedef struct slot {
-    int l3;            /* L3 domain, for closeness */
+    int l3;              /* L3 domain, for closeness */
     weft__cpuset_t *set; /* the cpus this slot stands for (shared per core/PU) */
 } slot_t;
 
@@ -24,7 +24,7 @@ struct weft__cores {
     bool stopped;
     slot_t *slots;
     unsigned char *busy;  /* per slot */
-    weft__cpuset_t *sets;  /* one per distinct core or PU */
+    weft__cpuset_t *sets; /* one per distinct core or PU */
     weft__cpuset_t all;
     weft__lease_t *qhead, *qtail;
 };
@@ -243,8 +243,7 @@ int weft__cores_gpus(const weft__cores_t *c)
     return c->ngpus;
 }
 
-int weft__cores_request_ex(weft__cores_t *c, int k, int g, const int *near, weft__cores_grant_fn grant,
-                           void *ud)
+int weft__cores_request_ex(weft__cores_t *c, int k, int g, const int *near, weft__cores_grant_fn grant, void *ud)
 {
     if (!c || !grant || k < 1 || k > c->nslots || g < 0 || g > c->ngpus)
         return WEFT_EINVAL;

@@ -125,17 +125,17 @@ struct gtask {
     weft_fn fn;
     void *arg;
     weft_task_t *task;
-    int want;       /* device asked for, or WEFT_DEVICE_ANY */
-    uint32_t gi;    /* index in the graph's GPU tasks */
-    uint32_t comp;  /* index into the graph's components */
-    uint32_t uf;    /* union-find parent (preparation) */
+    int want;      /* device asked for, or WEFT_DEVICE_ANY */
+    uint32_t gi;   /* index in the graph's GPU tasks */
+    uint32_t comp; /* index into the graph's components */
+    uint32_t uf;   /* union-find parent (preparation) */
     /* the last run */
-    int dev;        /* device it was placed on, or -1 */
+    int dev; /* device it was placed on, or -1 */
     gstream_t *stream;
     weft_defer_t *defer;
     _Atomic uint32_t fired_run; /* run whose event was seen complete */
     uint32_t run;
-    char msg[256];  /* failure detail */
+    char msg[256]; /* failure detail */
     /* its event (kept across runs and given back when the graph goes),
      * and when traced, a timed one recorded before its work */
     void *ev, *ev0;
@@ -389,8 +389,7 @@ static void complete(weft__gpu_t *x, gtask_t *gt, int rc)
     gdev_t *v = &x->dev[gt->dev];
     gstream_t *s = gt->stream;
     gtask_t *me = gt;
-    atomic_compare_exchange_strong_explicit(&s->tail, &me, NULL, memory_order_relaxed,
-                                            memory_order_relaxed);
+    atomic_compare_exchange_strong_explicit(&s->tail, &me, NULL, memory_order_relaxed, memory_order_relaxed);
     atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&v->inflight, 1, memory_order_relaxed);
     if (!rc)
@@ -475,8 +474,13 @@ static void trace_slice(weft__gpu_t *x, gtask_t *gt)
         return;
     int64_t t0 = (int64_t)v->anchor_ns + (int64_t)((double)a * 1e6);
     int si = (int)(gt->stream - v->streams), lane = gt->dev * x->nstreams + si;
-    weft__tev_t ev = {.t0 = t0 > 0 ? (uint64_t)t0 : 0, .kind = TEV_ATTEMPT, .flags = TEV_F_NS,
-                      .lane_kind = TLANE_GPU, .lane = (uint16_t)lane, .state = WEFT_TASK_DONE, .aux = 1};
+    weft__tev_t ev = {.t0 = t0 > 0 ? (uint64_t)t0 : 0,
+                      .kind = TEV_ATTEMPT,
+                      .flags = TEV_F_NS,
+                      .lane_kind = TLANE_GPU,
+                      .lane = (uint16_t)lane,
+                      .state = WEFT_TASK_DONE,
+                      .aux = 1};
     ev.t1 = ev.t0 + (b > 0 ? (uint64_t)((double)b * 1e6) : 0);
     char args[64];
     snprintf(args, sizeof args, "\"device\":%d,\"stream\":%d", gt->dev, si);
@@ -502,8 +506,7 @@ static void reanchor(weft__gpu_t *x)
 static int check(weft__gpu_t *x, gtask_t *gt)
 {
     int r = x->ops->query(gt->ev);
-    if (r == WEFT__GPU_PENDING &&
-        !atomic_load_explicit(&x->dev[gt->dev].lost, memory_order_acquire))
+    if (r == WEFT__GPU_PENDING && !atomic_load_explicit(&x->dev[gt->dev].lost, memory_order_acquire))
         return 0;
     if (r == 0) {
         if (gt->tr)
@@ -614,8 +617,7 @@ static int place_device(weft__gpu_t *x, gx_t *gx, gtask_t *gt, uint32_t run)
         if ((uint32_t)(p >> 32) == run)
             return (int)(uint32_t)p - 1;
         uint64_t want = (uint64_t)run << 32 | (uint32_t)(least_busy_device(x) + 1);
-        if (atomic_compare_exchange_weak_explicit(&c->placed, &p, want, memory_order_acq_rel,
-                                                  memory_order_acquire))
+        if (atomic_compare_exchange_weak_explicit(&c->placed, &p, want, memory_order_acq_rel, memory_order_acquire))
             return (int)(uint32_t)want - 1;
     }
 }
@@ -635,8 +637,8 @@ static gstream_t *place_stream(weft__gpu_t *x, gtask_t *gt, int d)
         if (pg->comp != gt->comp || !pg->stream || pg->dev != d)
             continue;
         gtask_t *expect = pg;
-        if (atomic_compare_exchange_strong_explicit(&pg->stream->tail, &expect, gt,
-                                                    memory_order_relaxed, memory_order_relaxed))
+        if (atomic_compare_exchange_strong_explicit(&pg->stream->tail, &expect, gt, memory_order_relaxed,
+                                                    memory_order_relaxed))
             return pg->stream;
     }
     unsigned start = atomic_fetch_add_explicit(&v->rr, 1, memory_order_relaxed);
@@ -693,8 +695,7 @@ static int result_to_host(gtask_t *gt, void *s)
 /* dep's tensor r on the running GPU task's device (cur): r itself when it
  * is there, else a copy made on its stream (the first consumer on the
  * device makes it; the others wait for its event). */
-static int tensor_to_device(weft__gpu_t *x, gcur_t *cur, weft_task_t *dep, weft_tensor_t *r,
-                            weft_tensor_t **out)
+static int tensor_to_device(weft__gpu_t *x, gcur_t *cur, weft_task_t *dep, weft_tensor_t *r, weft_tensor_t **out)
 {
     if (weft_tensor_kind(r) == WEFT_MEM_DEVICE && weft_tensor_device(r) == cur->dev) {
         *out = r;
@@ -927,13 +928,17 @@ static uint32_t *capture_order(gtask_t *og, weft_graph_t *sub, int d, int *rc)
         }
         const gtask_t *gt = gtask_of(t);
         if (gt->fn == capture_fn) {
-            snprintf(og->msg, sizeof og->msg, "task '%s' of the captured graph is a CUDA graph task itself "
-                     "(captures do not nest)", name);
+            snprintf(og->msg, sizeof og->msg,
+                     "task '%s' of the captured graph is a CUDA graph task itself "
+                     "(captures do not nest)",
+                     name);
             return NULL;
         }
         if (gt->want >= 0 && gt->want != d) {
-            snprintf(og->msg, sizeof og->msg, "task '%s' of the captured graph names device %d but the graph "
-                     "runs on device %d", name, gt->want, d);
+            snprintf(og->msg, sizeof og->msg,
+                     "task '%s' of the captured graph names device %d but the graph "
+                     "runs on device %d",
+                     name, gt->want, d);
             return NULL;
         }
     }
@@ -1026,8 +1031,10 @@ static int capture(weft__gpu_t *x, gcap_t *c, weft_ctx_t *ctx, gcur_t *cur)
             rc = frc;
         } else if (lerr || err) {
             err = lerr ? lerr : err;
-            snprintf(og->msg, sizeof og->msg, "task '%s' cannot be captured (its function may only enqueue "
-                     "work on weft_ctx_stream): ", name);
+            snprintf(og->msg, sizeof og->msg,
+                     "task '%s' cannot be captured (its function may only enqueue "
+                     "work on weft_ctx_stream): ",
+                     name);
         } else {
             weft_task_t *t = gt->task;
             size_t nd = weft__task_ndeps(t);
@@ -1194,8 +1201,7 @@ static const weft__graph_ext_t gpu_ext = {
 
 /* ==== public API ================================================================ */
 
-int weft_graph_add_cuda_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, int device,
-                           weft_task_t **out)
+int weft_graph_add_cuda_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, int device, weft_task_t **out)
 {
     if (out)
         *out = NULL;
@@ -1244,8 +1250,7 @@ weft_task_t *weft_graph_add_cuda(weft_graph_t *g, const char *name, weft_fn fn, 
     return weft_graph_add_cuda_ex(g, name, fn, arg, WEFT_DEVICE_ANY, &t) == 0 ? t : NULL;
 }
 
-int weft_graph_add_cuda_graph(weft_graph_t *g, const char *name, weft_graph_t *sub, int device,
-                              weft_task_t **out)
+int weft_graph_add_cuda_graph(weft_graph_t *g, const char *name, weft_graph_t *sub, int device, weft_task_t **out)
 {
     if (out)
         *out = NULL;

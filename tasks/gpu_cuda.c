@@ -100,10 +100,8 @@ static int fatal(int err)
     case cudaErrorECCUncorrectable:
     case cudaErrorContextIsDestroyed:
     case cudaErrorDevicesUnavailable:
-    case cudaErrorUnknown:
-        return 1;
-    default:
-        return 0;
+    case cudaErrorUnknown: return 1;
+    default: return 0;
     }
 }
 
@@ -142,8 +140,8 @@ static int graph_create(void **graph)
 static int graph_add_child(void *graph, void *child, void *const *deps, size_t ndeps, void **node)
 {
     cudaGraphNode_t n = NULL;
-    cudaError_t e = cudaGraphAddChildGraphNode(&n, (cudaGraph_t)graph, (const cudaGraphNode_t *)deps, ndeps,
-                                               (cudaGraph_t)child);
+    cudaError_t e =
+        cudaGraphAddChildGraphNode(&n, (cudaGraph_t)graph, (const cudaGraphNode_t *)deps, ndeps, (cudaGraph_t)child);
     *node = e == cudaSuccess ? (void *)n : NULL;
     return (int)e;
 }

@@ -51,7 +51,7 @@ struct weft__procs {
     pthread_t thread;
     int epfd, evfd;
     weft__topo_t *topo;
-    weft__cpuset_t all; /* the launcher's own binding, restored after each spawn */
+    weft__cpuset_t all;   /* the launcher's own binding, restored after each spawn */
     pthread_mutex_t lock; /* guards the queue */
     proc_t *qhead, *qtail;
     /* stop and destroy can come from a signal handler: atomics + eventfd.
@@ -474,7 +474,8 @@ int weft__procs_create(weft__topo_t *topo, weft__procs_t **out)
      * still ended by weft itself, only not after a SIGKILL of weft. */
     if (weft__watchdog_start(&x->wd) != 0)
         weft__log("cannot start the watchdog process (%s): task processes will not be ended "
-                  "if weft is killed with SIGKILL", strerror(errno));
+                  "if weft is killed with SIGKILL",
+                  strerror(errno));
     /* The launcher blocks every signal: a handler of the embedding program
      * (weft's Ctrl-C one included) never runs on it mid-spawn. */
     sigset_t all, old;

@@ -25,9 +25,9 @@ extern char **environ;
 
 struct weft__proc_svc {
     pthread_mutex_t lock; /* guards the lazy start */
-    weft__topo_t *topo;    /* borrowed from the runtime */
+    weft__topo_t *topo;   /* borrowed from the runtime */
     int pin;
-    int started;          /* 1: cores and procs made; < 0: their error */
+    int started; /* 1: cores and procs made; < 0: their error */
     weft__cores_t *cores;
     weft__procs_t *procs;
 };
@@ -247,10 +247,14 @@ static void grant(void *ud, weft__lease_t *lease, int status)
     int rc = WEFT_ENOMEM;
     if (envp) {
         weft__proc_spec_t spec = {
-            .argv = (const char *const *)p->argv, .envp = (const char *const *)envp, .cwd = p->cwd,
-            .stdout_path = p->out, .stderr_path = p->err,
+            .argv = (const char *const *)p->argv,
+            .envp = (const char *const *)envp,
+            .cwd = p->cwd,
+            .stdout_path = p->out,
+            .stderr_path = p->err,
             .cpus = p->svc->pin == WEFT_PIN_NONE ? NULL : &lease->set,
-            .timeout_ns = p->timeout_ns, .grace_ns = p->grace_ns,
+            .timeout_ns = p->timeout_ns,
+            .grace_ns = p->grace_ns,
         };
         rc = weft__procs_start(p->svc->procs, &spec, done, p); /* copies what it needs */
     }
@@ -324,12 +328,11 @@ void weft_process_spec_init(weft_process_spec_t *s)
     s->cpus = 1;
 }
 
-int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process_spec_t *spec,
-                           weft_task_t **out)
+int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process_spec_t *spec, weft_task_t **out)
 {
     if (!g || !spec || !out || !spec->argv || !spec->argv[0] || !spec->argv[0][0] || spec->cpus < 1 ||
-        spec->cpus > WEFT_MAX_CPUS || !valid_time(spec->timeout_s) || !valid_time(spec->grace_s) ||
-        spec->retries < 0 || spec->retries > 1000)
+        spec->cpus > WEFT_MAX_CPUS || !valid_time(spec->timeout_s) || !valid_time(spec->grace_s) || spec->retries < 0 ||
+        spec->retries > 1000)
         return WEFT_EINVAL;
     for (size_t i = 0; spec->env && spec->env[i]; i++)
         if (!strchr(spec->env[i], '=') || spec->env[i][0] == '=')

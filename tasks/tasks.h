@@ -38,23 +38,23 @@ typedef struct weft__proc_spec {
     /* What to run: argv[0] is looked up in PATH when it has no '/'.
      * Borrowed until weft__procs_start returns (it copies what it needs). */
     const char *const *argv;
-    const char *const *envp; /* the whole environment; NULL = inherit */
-    const char *cwd;         /* NULL = the launcher's */
-    const char *stdout_path; /* created/truncated; NULL = /dev/null */
-    const char *stderr_path; /* NULL = /dev/null */
+    const char *const *envp;    /* the whole environment; NULL = inherit */
+    const char *cwd;            /* NULL = the launcher's */
+    const char *stdout_path;    /* created/truncated; NULL = /dev/null */
+    const char *stderr_path;    /* NULL = /dev/null */
     const weft__cpuset_t *cpus; /* bind to these; NULL = not bound */
-    uint64_t timeout_ns;     /* 0 = none */
-    uint64_t grace_ns;       /* SIGTERM..SIGKILL after a timeout; 0 = 2 s */
+    uint64_t timeout_ns;        /* 0 = none */
+    uint64_t grace_ns;          /* SIGTERM..SIGKILL after a timeout; 0 = 2 s */
 } weft__proc_spec_t;
 
 typedef struct weft__proc_result {
-    int status;        /* 0 = exited 0; WEFT_ETASK = failed; WEFT_ECANCELED = stopped */
-    int exit_code;     /* when it exited; -1 otherwise */
-    int signal;        /* the signal that ended it; 0 otherwise */
+    int status;    /* 0 = exited 0; WEFT_ETASK = failed; WEFT_ECANCELED = stopped */
+    int exit_code; /* when it exited; -1 otherwise */
+    int signal;    /* the signal that ended it; 0 otherwise */
     bool timed_out;
-    bool started;      /* false: it never ran (see reason) */
+    bool started; /* false: it never ran (see reason) */
     int pid;
-    uint64_t wall_ns;  /* spawn to exit */
+    uint64_t wall_ns; /* spawn to exit */
     uint64_t user_ns, sys_ns;
     long maxrss_kb;
     char reason[PATH_MAX + 256]; /* "exited with status 3", "timed out after 90 s", ... */
@@ -140,10 +140,10 @@ struct weft__lease {
     weft__cores_grant_fn grant;
     void *ud;
     int k;
-    int g;             /* GPUs: how many, and which (bit n = GPU n) */
+    int g; /* GPUs: how many, and which (bit n = GPU n) */
     uint64_t gpus;
     weft__cpuset_t set; /* the granted cpus */
-    int slots[];       /* k slot numbers */
+    int slots[];        /* k slot numbers */
 };
 
 /* topo borrowed; nslots 0 = one per core (per PU for WEFT_PIN_PU).
@@ -170,8 +170,7 @@ int weft__cores_set_gpus(weft__cores_t *c, int n);
 int weft__cores_gpus(const weft__cores_t *c);
 
 /* weft__cores_request_near for k slots and g GPUs (0 .. the budget's). */
-int weft__cores_request_ex(weft__cores_t *c, int k, int g, const int *near, weft__cores_grant_fn grant,
-                           void *ud);
+int weft__cores_request_ex(weft__cores_t *c, int k, int g, const int *near, weft__cores_grant_fn grant, void *ud);
 
 /* Gives the lease's slots back (waiters may be granted on this thread) and
  * frees it. */

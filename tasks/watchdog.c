@@ -33,7 +33,7 @@
 #define WD_MAX 65536 /* process groups watched at once (more are not watched) */
 
 typedef struct msg {
-    int32_t pgid;    /* > 0: started; < 0: -pgid was reaped */
+    int32_t pgid; /* > 0: started; < 0: -pgid was reaped */
     uint32_t grace_ms;
 } msg_t;
 

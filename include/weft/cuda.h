@@ -43,8 +43,8 @@ WEFT_API weft_task_t *weft_graph_add_cuda(weft_graph_t *g, const char *name, wef
  * > 63), WEFT_EBUSY (g is running), WEFT_ENOMEM. A device the machine does
  * not have fails the task when it runs (WEFT_EDEVICE, "device 3 does not
  * exist (1 device)"). */
-WEFT_API int weft_graph_add_cuda_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg,
-                                    int device, weft_task_t **out);
+WEFT_API int weft_graph_add_cuda_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, int device,
+                                    weft_task_t **out);
 
 /* Where a GPU task runs: a device number or WEFT_DEVICE_ANY.
  *

@@ -14,20 +14,20 @@ extern "C" {
 #endif
 
 /* X(name, value, message) */
-#define WEFT_ERRNO_MAP(X)                                                        \
-    X(EINVAL, -1, "invalid argument")                                           \
-    X(ENOMEM, -2, "out of memory")                                              \
-    X(ECYCLE, -3, "the graph has a dependency cycle")                           \
-    X(ETASK, -4, "at least one task failed")                                    \
-    X(EBUSY, -5, "the graph is running or has not been waited for")             \
-    X(ECANCELED, -6, "the run was canceled")                                    \
-    X(ENOTSUP, -7, "operation not supported by this build or machine")          \
-    X(ESYS, -8, "a system call failed")                                         \
-    X(ESTATE, -9, "operation not valid in the object's current state")         \
-    X(ENOENT, -10, "no such key, file or name")                                 \
-    X(ETYPE, -11, "the value has another type")                                 \
-    X(EPARSE, -12, "the input is malformed")                                   \
-    X(EDEVICE, -13, "a GPU operation failed (the task's error names it)")      \
+#define WEFT_ERRNO_MAP(X)                                                                                              \
+    X(EINVAL, -1, "invalid argument")                                                                                  \
+    X(ENOMEM, -2, "out of memory")                                                                                     \
+    X(ECYCLE, -3, "the graph has a dependency cycle")                                                                  \
+    X(ETASK, -4, "at least one task failed")                                                                           \
+    X(EBUSY, -5, "the graph is running or has not been waited for")                                                    \
+    X(ECANCELED, -6, "the run was canceled")                                                                           \
+    X(ENOTSUP, -7, "operation not supported by this build or machine")                                                 \
+    X(ESYS, -8, "a system call failed")                                                                                \
+    X(ESTATE, -9, "operation not valid in the object's current state")                                                 \
+    X(ENOENT, -10, "no such key, file or name")                                                                        \
+    X(ETYPE, -11, "the value has another type")                                                                        \
+    X(EPARSE, -12, "the input is malformed")                                                                           \
+    X(EDEVICE, -13, "a GPU operation failed (the task's error names it)")                                              \
     X(ETIMEDOUT, -14, "the task ran past its timeout")
 
 typedef enum weft_err {

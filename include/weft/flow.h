@@ -42,8 +42,8 @@ typedef struct weft_flow_options {
     size_t nsets;
     const char *const *only; /* globs: run these tasks and what they need (as --only) */
     size_t nonly;
-    int threads;             /* -1 (default): the file's */
-    int keep_going;          /* -1 (default): the file's; 0 = fail fast; 1 */
+    int threads;                 /* -1 (default): the file's */
+    int keep_going;              /* -1 (default): the file's; 0 = fail fast; 1 */
     weft_flow_event_fn on_event; /* NULL: none */
     void *ud;
 } weft_flow_options_t;
@@ -83,8 +83,7 @@ WEFT_API const char *weft_flow_run_dir(const weft_flow_t *f);
  * --only left out: WEFT_FLOW_TASK_NOT_RUN) and why it failed or did not
  * run ("" when done); strings owned by f until its next run. Errors:
  * WEFT_EINVAL (NULL f or name, i out of range). */
-WEFT_API int weft_flow_task(const weft_flow_t *f, size_t i, const char **name, int *state,
-                            const char **reason);
+WEFT_API int weft_flow_task(const weft_flow_t *f, size_t i, const char **name, int *state, const char **reason);
 
 /* The results the tasks reported in the last run (kernels' results, and
  * the key=value lines commands wrote to $WEFT_RESULT), in file order. */

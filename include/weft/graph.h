@@ -23,12 +23,12 @@ typedef int (*weft_fn)(weft_ctx_t *ctx, void *arg);
 
 /* What happened to a task in the graph's last run. */
 enum weft_task_state {
-    WEFT_TASK_NOT_RUN = 0,   /* never started: no run yet, fail-fast, or the
+    WEFT_TASK_NOT_RUN = 0,  /* never started: no run yet, fail-fast, or the
                                 run was canceled */
-    WEFT_TASK_DONE = 1,      /* its function returned 0 */
-    WEFT_TASK_FAILED = 2,    /* its function (or one of its children)
+    WEFT_TASK_DONE = 1,     /* its function returned 0 */
+    WEFT_TASK_FAILED = 2,   /* its function (or one of its children)
                                 returned non-zero; see weft_task_status() */
-    WEFT_TASK_CANCELLED = 3  /* skipped because a dependency failed or
+    WEFT_TASK_CANCELLED = 3 /* skipped because a dependency failed or
                                 was cancelled */
 };
 
@@ -59,8 +59,8 @@ enum weft_add_flag {
 /* weft_graph_add with a return code and WEFT_ADD_* flags.
  * Errors: WEFT_EINVAL (g, fn or out NULL, unknown flag), WEFT_EBUSY (g is
  * running or not yet waited for), WEFT_ENOMEM. */
-WEFT_API int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg,
-                      unsigned flags, weft_task_t **out);
+WEFT_API int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, unsigned flags,
+                               weft_task_t **out);
 
 /* weft_graph_add whose task owns a copy of its argument: the `size` bytes
  * at `arg` are copied into the graph (aligned for any type) and the task
@@ -291,8 +291,7 @@ WEFT_API int weft_ctx_attempt(const weft_ctx_t *ctx);
  * first text of an attempt stays, and the last attempt that gave one is
  * shown; a child's text is its parent's. Only the
  * return value fails the task: calling this and returning 0 succeeds. */
-WEFT_API int weft_ctx_fail(weft_ctx_t *ctx, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+WEFT_API int weft_ctx_fail(weft_ctx_t *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #ifdef __cplusplus
 }

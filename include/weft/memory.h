@@ -64,8 +64,7 @@ typedef enum weft_mem_kind {
  * large, no such device), WEFT_ENOMEM, WEFT_ENOTSUP (pinned and device
  * memory: weft built without CUDA, or no CUDA device or driver; a message
  * on stderr says which). */
-WEFT_API int weft_mem_alloc_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, size_t bytes,
-                                 void **out);
+WEFT_API int weft_mem_alloc_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, size_t bytes, void **out);
 /* Statistics of one kind (device: for WEFT_MEM_DEVICE; reserved is what
  * the device's memory pool holds). Errors as above. */
 WEFT_API int weft_mem_stats_kind(weft_runtime_t *rt, weft_mem_kind_t kind, int device, weft_mem_stats_t *out);
@@ -129,8 +128,8 @@ WEFT_API void weft_mem_snapshot_destroy(weft_mem_snapshot_t *s);
  * (groups that grew or shrank most first, by |size_diff|, gone ones with
  * size 0). *n gets how many there are in all. Entries point into the
  * snapshots (valid while they live). Errors: WEFT_EINVAL, WEFT_ENOMEM. */
-WEFT_API int weft_mem_snapshot_top(const weft_mem_snapshot_t *s, const weft_mem_snapshot_t *older,
-                                   weft_mem_group_t by, weft_mem_entry_t *out, size_t cap, size_t *n);
+WEFT_API int weft_mem_snapshot_top(const weft_mem_snapshot_t *s, const weft_mem_snapshot_t *older, weft_mem_group_t by,
+                                   weft_mem_entry_t *out, size_t cap, size_t *n);
 /* The same as a table (json 0) or a JSON object (json 1) on f, at most
  * `limit` groups (0: all); return addresses resolved to symbols. Errors:
  * WEFT_EINVAL, WEFT_ENOMEM, WEFT_ESYS (write error). */

@@ -17,8 +17,8 @@ extern "C" {
 /* A stopwatch: start, stop (returns the seconds of this lap), and the sum
  * of all laps. Zero-initialise or start it before use. */
 typedef struct weft_timer {
-    uint64_t t0;     /* private */
-    double total_s;  /* seconds over all laps */
+    uint64_t t0;    /* private */
+    double total_s; /* seconds over all laps */
     int running;
 } weft_timer_t;
 WEFT_API void weft_timer_start(weft_timer_t *t);
@@ -75,8 +75,8 @@ typedef struct weft_bench_result {
  * (min / median / max, ratio). Errors: WEFT_EINVAL (NULL, n < 1, runs < 1,
  * warmup < 0), WEFT_ENOMEM, or the first non-zero code an alternative
  * returned. */
-WEFT_API int weft_bench(const weft_bench_alt_t *alts, int n, int warmup, int runs,
-                        weft_bench_result_t *out, FILE *report);
+WEFT_API int weft_bench(const weft_bench_alt_t *alts, int n, int warmup, int runs, weft_bench_result_t *out,
+                        FILE *report);
 
 #ifdef __cplusplus
 }

@@ -58,14 +58,14 @@ WEFT_API int weft_graph_add_process(weft_graph_t *g, const char *name, const wef
 
 /* One attempt of a process task. */
 typedef struct weft_process_attempt {
-    int status;      /* 0: exited 0; WEFT_ETASK: failed; WEFT_ETIMEDOUT; WEFT_ECANCELED: stopped */
-    int started;     /* 0: it could not be started (see weft_task_error) */
-    int exit_code;   /* its exit status; -1 when it did not exit by itself */
-    int signal;      /* the signal that ended it, else 0 */
-    double wall_s;   /* spawn to exit */
+    int status;    /* 0: exited 0; WEFT_ETASK: failed; WEFT_ETIMEDOUT; WEFT_ECANCELED: stopped */
+    int started;   /* 0: it could not be started (see weft_task_error) */
+    int exit_code; /* its exit status; -1 when it did not exit by itself */
+    int signal;    /* the signal that ended it, else 0 */
+    double wall_s; /* spawn to exit */
     double user_s, sys_s;
     long maxrss_kb;
-    char cpus[256];  /* the cpus it was bound to ("2-3"); "" when not bound */
+    char cpus[256]; /* the cpus it was bound to ("2-3"); "" when not bound */
 } weft_process_attempt_t;
 
 /* The attempts of the last run of process task t: *out points at them

@@ -44,21 +44,21 @@ enum weft_config_flag {
 };
 
 typedef struct weft_config {
-    int threads;    /* worker threads; 0 = one per core of the process's cpuset */
-    int pin;        /* WEFT_PIN_NONE, WEFT_PIN_CORE (default), WEFT_PIN_PU */
-    unsigned flags; /* WEFT_CONFIG_* bits; unknown bits are WEFT_EINVAL */
-    int spin_us;    /* how long an idle worker looks for work before it
+    int threads;            /* worker threads; 0 = one per core of the process's cpuset */
+    int pin;                /* WEFT_PIN_NONE, WEFT_PIN_CORE (default), WEFT_PIN_PU */
+    unsigned flags;         /* WEFT_CONFIG_* bits; unknown bits are WEFT_EINVAL */
+    int spin_us;            /* how long an idle worker looks for work before it
                        parks, in microseconds (default 50, 0..100000) */
-    int trace;      /* 0 = off (default); 1 = record every task attempt
+    int trace;              /* 0 = off (default); 1 = record every task attempt
                        for weft_runtime_write_trace & co. (weft/trace.h) */
     const char *trace_file; /* with trace: also stream the trace to this
                        file as it is recorded (a valid JSON array prefix
                        whenever the program dies; completed by
                        weft_runtime_destroy). Copied. NULL = none */
-    int trace_sample_us; /* with trace: how often memory in use is
+    int trace_sample_us;    /* with trace: how often memory in use is
                        sampled, in microseconds (default 1000; 0 = never,
                        only at run starts and ends) */
-    int gpu_streams; /* GPU tasks (weft/cuda.h): CUDA streams per device
+    int gpu_streams;        /* GPU tasks (weft/cuda.h): CUDA streams per device
                        in the executor's pool (0 = default, 8; up to 1024) */
     /* The size of the struct the program was compiled with, set by
      * weft_config_init. Fields added in later versions come after it: a
@@ -90,12 +90,12 @@ WEFT_API void weft_runtime_destroy(weft_runtime_t *rt);
 
 /* What weft found and what it chose. */
 typedef struct weft_runtime_info {
-    int threads;       /* worker threads started */
-    int pin;           /* placement policy in force */
-    int cores;         /* cores in the process's allowed cpuset */
-    int pus;           /* PUs (hardware threads) in the allowed cpuset */
-    int packages;      /* packages (sockets) seen */
-    int l3_domains;    /* L3 cache domains seen (1 when unknown) */
+    int threads;                  /* worker threads started */
+    int pin;                      /* placement policy in force */
+    int cores;                    /* cores in the process's allowed cpuset */
+    int pus;                      /* PUs (hardware threads) in the allowed cpuset */
+    int packages;                 /* packages (sockets) seen */
+    int l3_domains;               /* L3 cache domains seen (1 when unknown) */
     const char *topology_backend; /* "hwloc" or "sysfs" */
     const char *alloc_backend;    /* "jemalloc" or "libc" */
     int gpus;                     /* CUDA devices seen (0 without CUDA) */

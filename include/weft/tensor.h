@@ -77,8 +77,8 @@ WEFT_API bool weft_tensor_shares_storage(const weft_tensor_t *a, const weft_tens
  * reshape: the same elements in a new shape (t must be contiguous).
  * Errors: WEFT_EINVAL (NULL, out of range, shape mismatch, not contiguous),
  * WEFT_ENOMEM. */
-WEFT_API int weft_tensor_view(weft_tensor_t *t, int ndim, const int64_t *shape, const int64_t *strides,
-                              int64_t offset, weft_tensor_t **out);
+WEFT_API int weft_tensor_view(weft_tensor_t *t, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset,
+                              weft_tensor_t **out);
 WEFT_API int weft_tensor_slice(weft_tensor_t *t, int dim, int64_t start, int64_t stop, int64_t step,
                                weft_tensor_t **out);
 WEFT_API int weft_tensor_reshape(weft_tensor_t *t, int ndim, const int64_t *shape, weft_tensor_t **out);

@@ -38,12 +38,12 @@ typedef struct weft_toml_doc weft_toml_doc_t;
 typedef struct weft_toml_value weft_toml_value_t;
 
 typedef enum weft_toml_type {
-    WEFT_TOML_NONE = 0,       /* only returned for a NULL value */
-    WEFT_TOML_TABLE,          /* tables, inline tables, array-of-tables items */
-    WEFT_TOML_ARRAY,          /* arrays and arrays of tables */
+    WEFT_TOML_NONE = 0, /* only returned for a NULL value */
+    WEFT_TOML_TABLE,    /* tables, inline tables, array-of-tables items */
+    WEFT_TOML_ARRAY,    /* arrays and arrays of tables */
     WEFT_TOML_STRING,
-    WEFT_TOML_INTEGER,        /* int64_t */
-    WEFT_TOML_FLOAT,          /* double, correctly rounded */
+    WEFT_TOML_INTEGER, /* int64_t */
+    WEFT_TOML_FLOAT,   /* double, correctly rounded */
     WEFT_TOML_BOOL,
     WEFT_TOML_DATETIME,       /* offset date-time: 1979-05-27T07:32:00Z */
     WEFT_TOML_DATETIME_LOCAL, /* local date-time: 1979-05-27T07:32:00 */
@@ -53,21 +53,21 @@ typedef enum weft_toml_type {
 
 /* A date, a time or both. Fields a type does not have are 0. */
 typedef struct weft_toml_datetime {
-    weft_toml_type_t type; /* one of the four date/time types */
-    int year, month, day;  /* 0000-9999, 1-12, 1-31 */
+    weft_toml_type_t type;    /* one of the four date/time types */
+    int year, month, day;     /* 0000-9999, 1-12, 1-31 */
     int hour, minute, second; /* 0-23, 0-59, 0-60 (leap second) */
-    int nanosecond;        /* fraction of the second; digits past 9 are cut */
-    int offset_minutes;    /* WEFT_TOML_DATETIME only: minutes east of UTC */
+    int nanosecond;           /* fraction of the second; digits past 9 are cut */
+    int offset_minutes;       /* WEFT_TOML_DATETIME only: minutes east of UTC */
 } weft_toml_datetime_t;
 
 /* Where and why parsing failed. Filled by the parse calls on failure
  * (code != 0); left with code 0 on success. The caller owns it. */
 typedef struct weft_toml_error {
-    int code;            /* WEFT_EPARSE, WEFT_ENOMEM, WEFT_ENOENT, WEFT_ESYS, WEFT_EINVAL */
-    unsigned line;       /* 1-based; 0 when the error has no position */
-    unsigned column;     /* 1-based, in characters; 0 when none */
-    char message[256];   /* what was expected and what was found */
-    char text[1024];     /* the whole line: "name:line:column: message" */
+    int code;          /* WEFT_EPARSE, WEFT_ENOMEM, WEFT_ENOENT, WEFT_ESYS, WEFT_EINVAL */
+    unsigned line;     /* 1-based; 0 when the error has no position */
+    unsigned column;   /* 1-based, in characters; 0 when none */
+    char message[256]; /* what was expected and what was found */
+    char text[1024];   /* the whole line: "name:line:column: message" */
 } weft_toml_error_t;
 
 /* ---- parsing ------------------------------------------------------------ */
@@ -81,14 +81,13 @@ typedef struct weft_toml_error {
  *   WEFT_EPARSE  the input is not valid TOML 1.0 (err says where and why);
  *   WEFT_ENOMEM  an allocation failed (nothing is leaked).
  * err may be NULL. On failure *out is set to NULL. */
-WEFT_API int weft_toml_parse(const char *data, size_t len, const char *name, unsigned flags,
-                             weft_toml_doc_t **out, weft_toml_error_t *err);
+WEFT_API int weft_toml_parse(const char *data, size_t len, const char *name, unsigned flags, weft_toml_doc_t **out,
+                             weft_toml_error_t *err);
 
 /* Reads and parses the file at path; messages name the path. Returns what
  * weft_toml_parse returns, and also WEFT_ENOENT (no such file) or
  * WEFT_ESYS (it could not be read: err->message has the system's reason). */
-WEFT_API int weft_toml_parse_file(const char *path, unsigned flags, weft_toml_doc_t **out,
-                                  weft_toml_error_t *err);
+WEFT_API int weft_toml_parse_file(const char *path, unsigned flags, weft_toml_doc_t **out, weft_toml_error_t *err);
 
 /* Frees the document and every value in it. NULL is a no-op. */
 WEFT_API void weft_toml_destroy(weft_toml_doc_t *doc);
@@ -152,16 +151,12 @@ WEFT_API const weft_toml_value_t *weft_toml_get(const weft_toml_value_t *table, 
  *   WEFT_EINVAL   v or out is NULL, or path is not a valid TOML key.
  * so that a caller can tell "missing" (use a default) from "wrong type"
  * (an error for the user). Strings are borrowed from the document. */
-WEFT_API int weft_toml_find(const weft_toml_value_t *v, const char *path,
-                            const weft_toml_value_t **out);
-WEFT_API int weft_toml_get_table(const weft_toml_value_t *v, const char *path,
-                                 const weft_toml_value_t **out);
-WEFT_API int weft_toml_get_array(const weft_toml_value_t *v, const char *path,
-                                 const weft_toml_value_t **out);
+WEFT_API int weft_toml_find(const weft_toml_value_t *v, const char *path, const weft_toml_value_t **out);
+WEFT_API int weft_toml_get_table(const weft_toml_value_t *v, const char *path, const weft_toml_value_t **out);
+WEFT_API int weft_toml_get_array(const weft_toml_value_t *v, const char *path, const weft_toml_value_t **out);
 /* *len (when len is not NULL) is the length in bytes; the string is also
  * NUL-terminated, but may contain NUL bytes written as \u0000. */
-WEFT_API int weft_toml_get_string(const weft_toml_value_t *v, const char *path, const char **out,
-                                  size_t *len);
+WEFT_API int weft_toml_get_string(const weft_toml_value_t *v, const char *path, const char **out, size_t *len);
 WEFT_API int weft_toml_get_int(const weft_toml_value_t *v, const char *path, int64_t *out);
 /* Floats only: an integer is WEFT_ETYPE (TOML keeps the two apart; convert
  * explicitly with weft_toml_get_number when either will do). */
@@ -170,8 +165,7 @@ WEFT_API int weft_toml_get_float(const weft_toml_value_t *v, const char *path, d
 WEFT_API int weft_toml_get_number(const weft_toml_value_t *v, const char *path, double *out);
 WEFT_API int weft_toml_get_bool(const weft_toml_value_t *v, const char *path, bool *out);
 /* Any of the four date/time types; out->type says which. */
-WEFT_API int weft_toml_get_datetime(const weft_toml_value_t *v, const char *path,
-                                    weft_toml_datetime_t *out);
+WEFT_API int weft_toml_get_datetime(const weft_toml_value_t *v, const char *path, weft_toml_datetime_t *out);
 
 #ifdef __cplusplus
 }

@@ -58,9 +58,8 @@ static inline void weft__region_scope_end(int *unused)
 }
 #define WEFT__SCOPE_CAT2(a, b) a##b
 #define WEFT__SCOPE_CAT(a, b) WEFT__SCOPE_CAT2(a, b)
-#define WEFT_TIME_SCOPE(name)                                                                     \
-    __attribute__((cleanup(weft__region_scope_end), unused)) int WEFT__SCOPE_CAT(weft__scope_,   \
-                                                                                 __LINE__) =      \
+#define WEFT_TIME_SCOPE(name)                                                                                          \
+    __attribute__((cleanup(weft__region_scope_end), unused)) int WEFT__SCOPE_CAT(weft__scope_, __LINE__) =             \
         (weft_region_begin(name), 0)
 
 /* A sample of a named counter (a counter track in the trace), from the

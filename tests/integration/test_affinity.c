@@ -57,8 +57,7 @@ static int check_binding(weft_ctx_t *ctx, void *arg)
                 c = -1;
             fclose(f);
         }
-        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id",
-                 cpus[i]);
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", cpus[i]);
         f = fopen(path, "r");
         if (f) {
             if (fscanf(f, "%d", &p) != 1)
@@ -98,10 +97,22 @@ static void run_pinned(int pin, unsigned flags)
     weft_runtime_destroy(s.rt);
 }
 
-TEST(pin_core_binds_each_worker_to_one_core) { run_pinned(WEFT_PIN_CORE, WEFT_CONFIG_NO_CALLER_HELP); }
-TEST(pin_core_with_helping_caller) { run_pinned(WEFT_PIN_CORE, 0); }
-TEST(pin_pu_binds_each_worker_to_one_pu) { run_pinned(WEFT_PIN_PU, WEFT_CONFIG_NO_CALLER_HELP); }
-TEST(pin_none_leaves_affinity_alone) { run_pinned(WEFT_PIN_NONE, WEFT_CONFIG_NO_CALLER_HELP); }
+TEST(pin_core_binds_each_worker_to_one_core)
+{
+    run_pinned(WEFT_PIN_CORE, WEFT_CONFIG_NO_CALLER_HELP);
+}
+TEST(pin_core_with_helping_caller)
+{
+    run_pinned(WEFT_PIN_CORE, 0);
+}
+TEST(pin_pu_binds_each_worker_to_one_pu)
+{
+    run_pinned(WEFT_PIN_PU, WEFT_CONFIG_NO_CALLER_HELP);
+}
+TEST(pin_none_leaves_affinity_alone)
+{
+    run_pinned(WEFT_PIN_NONE, WEFT_CONFIG_NO_CALLER_HELP);
+}
 
 TEST(one_cpu_process_gets_one_worker)
 {
@@ -127,8 +138,7 @@ TEST(taskset_command_gives_one_worker)
     CHECK(n > 0);
     self[n] = '\0';
     char cmd[4200];
-    snprintf(cmd, sizeof cmd, "taskset -c 0 '%s' one_cpu_process_gets_one_worker >/dev/null 2>&1",
-             self);
+    snprintf(cmd, sizeof cmd, "taskset -c 0 '%s' one_cpu_process_gets_one_worker >/dev/null 2>&1", self);
     CHECK_EQ(system(cmd), 0);
 }
 

@@ -30,8 +30,8 @@ TEST(strerror_names_every_code)
 {
     CHECK_STR(weft_strerror(0), "success");
     CHECK_STR(weft_err_name(0), "OK");
-    int codes[] = {WEFT_EINVAL, WEFT_ENOMEM, WEFT_ECYCLE, WEFT_ETASK, WEFT_EBUSY,
-                   WEFT_ECANCELED, WEFT_ENOTSUP, WEFT_ESYS, WEFT_ESTATE};
+    int codes[] = {WEFT_EINVAL,    WEFT_ENOMEM,  WEFT_ECYCLE, WEFT_ETASK, WEFT_EBUSY,
+                   WEFT_ECANCELED, WEFT_ENOTSUP, WEFT_ESYS,   WEFT_ESTATE};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         CHECK(codes[i] < 0);
         CHECK(strcmp(weft_strerror(codes[i]), "unknown error") != 0);
@@ -120,8 +120,8 @@ TEST(graph_argument_errors)
     weft_task_t *b = weft_graph_add(g, "b", noop, NULL);
     weft_task_t *c = weft_graph_add(g2, "c", noop, NULL);
     CHECK(a && b && c);
-    CHECK_EQ(weft_task_after(a, a), WEFT_EINVAL);   /* self */
-    CHECK_EQ(weft_task_after(a, c), WEFT_EINVAL);   /* two graphs */
+    CHECK_EQ(weft_task_after(a, a), WEFT_EINVAL); /* self */
+    CHECK_EQ(weft_task_after(a, c), WEFT_EINVAL); /* two graphs */
     CHECK_EQ(weft_task_after(NULL, a), WEFT_EINVAL);
     CHECK_EQ(weft_task_after(a, NULL), WEFT_EINVAL);
     CHECK_EQ(weft_task_after(b, a), 0);
@@ -253,8 +253,7 @@ TEST(cycle_is_refused_and_named)
     CHECK(strstr(e, "a") && strstr(e, "b") && strstr(e, "c"));
     CHECK(strstr(e, "src") == NULL && strstr(e, "d") == NULL);
     /* The cycle reads in dependency order and closes on itself. */
-    CHECK(strstr(e, "a -> b -> c -> a") || strstr(e, "b -> c -> a -> b") ||
-          strstr(e, "c -> a -> b -> c"));
+    CHECK(strstr(e, "a -> b -> c -> a") || strstr(e, "b -> c -> a -> b") || strstr(e, "c -> a -> b -> c"));
     CHECK_EQ(weft_graph_submit(rt, g), WEFT_ECYCLE);
     CHECK_EQ(weft_graph_wait(g), WEFT_ESTATE); /* nothing was started */
     /* A two-task cycle and a self-cycle through another graph's edges. */
@@ -509,7 +508,7 @@ static int modify_self(weft_ctx_t *ctx, void *arg)
     weft_task_t *self = weft_graph_task(b->g, 0);
     b->after_rc = weft_task_after(b->other, self);
     b->run_rc = weft_graph_run(weft_ctx_runtime(ctx), b->g);
-    weft_graph_destroy(b->g); /* refused from inside: must not free */
+    weft_graph_destroy(b->g);    /* refused from inside: must not free */
     weft_runtime_destroy(b->rt); /* refused from inside */
     return 0;
 }

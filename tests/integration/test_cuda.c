@@ -83,15 +83,19 @@ static int g_memset(weft_ctx_t *ctx, void *arg)
 static int g_d2d(weft_ctx_t *ctx, void *arg)
 {
     bufs_t *b = arg;
-    return cudaMemcpyAsync(b->dev_b, b->dev_a, N, cudaMemcpyDeviceToDevice,
-                           (cudaStream_t)weft_ctx_stream(ctx)) == cudaSuccess ? 0 : 1;
+    return cudaMemcpyAsync(b->dev_b, b->dev_a, N, cudaMemcpyDeviceToDevice, (cudaStream_t)weft_ctx_stream(ctx)) ==
+                   cudaSuccess
+               ? 0
+               : 1;
 }
 
 static int g_d2h(weft_ctx_t *ctx, void *arg)
 {
     bufs_t *b = arg;
-    return cudaMemcpyAsync(b->host, b->dev_b, N, cudaMemcpyDeviceToHost,
-                           (cudaStream_t)weft_ctx_stream(ctx)) == cudaSuccess ? 0 : 1;
+    return cudaMemcpyAsync(b->host, b->dev_b, N, cudaMemcpyDeviceToHost, (cudaStream_t)weft_ctx_stream(ctx)) ==
+                   cudaSuccess
+               ? 0
+               : 1;
 }
 
 static int c_check(weft_ctx_t *ctx, void *arg)

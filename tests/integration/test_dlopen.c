@@ -13,12 +13,12 @@
 #include "testlib.h"
 
 /* dlsym's object pointer into a function pointer, the way POSIX allows. */
-#define SYM(lib, name)                                                      \
-    __extension__({                                                         \
-        __typeof__(&name) f_;                                               \
-        void *p_ = sym(lib, #name);                                         \
-        memcpy(&f_, &p_, sizeof f_);                                        \
-        f_;                                                                 \
+#define SYM(lib, name)                                                                                                 \
+    __extension__({                                                                                                    \
+        __typeof__(&name) f_;                                                                                          \
+        void *p_ = sym(lib, #name);                                                                                    \
+        memcpy(&f_, &p_, sizeof f_);                                                                                   \
+        f_;                                                                                                            \
     })
 
 static void *sym(void *lib, const char *name)

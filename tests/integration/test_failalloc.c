@@ -51,13 +51,13 @@ static int spawner(weft_ctx_t *ctx, void *arg)
     return 0;
 }
 
-#define OK_OR_NOMEM(expr)                                                       \
-    do {                                                                        \
-        int rc_ = (expr);                                                       \
-        if (rc_ == WEFT_ENOMEM)                                                 \
-            goto out;                                                           \
-        if (rc_ != 0)                                                           \
-            FAIL("%s returned %s", #expr, weft_err_name(rc_));                  \
+#define OK_OR_NOMEM(expr)                                                                                              \
+    do {                                                                                                               \
+        int rc_ = (expr);                                                                                              \
+        if (rc_ == WEFT_ENOMEM)                                                                                        \
+            goto out;                                                                                                  \
+        if (rc_ != 0)                                                                                                  \
+            FAIL("%s returned %s", #expr, weft_err_name(rc_));                                                         \
     } while (0)
 
 /* Returns 1 when the scenario went through without an injected failure. */

@@ -75,8 +75,7 @@ TEST(failure_cancels_dependents_only)
     CHECK_EQ(st.failed, 1);
     CHECK_EQ(st.cancelled, 3);
     CHECK_EQ(st.not_run, 0);
-    CHECK_STR(weft_graph_error(g),
-              "task \"a\" failed with code 7; 1 task(s) failed, 3 cancelled, 0 not run");
+    CHECK_STR(weft_graph_error(g), "task \"a\" failed with code 7; 1 task(s) failed, 3 cancelled, 0 not run");
     /* A rerun starts clean: a fixed task makes everything run. */
     boxed = weft_task_result(f);
     CHECK(boxed != NULL);
@@ -313,7 +312,8 @@ TEST(ctx_fail_says_why)
     CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
     CHECK_EQ(weft_task_status(a), 3);
     CHECK_STR(weft_task_error(a), "no file x.dat");
-    CHECK_STR(weft_graph_error(g), "task \"a\" failed with code 3 (no file x.dat); 1 task(s) failed, 4 cancelled, 0 not run");
+    CHECK_STR(weft_graph_error(g),
+              "task \"a\" failed with code 3 (no file x.dat); 1 task(s) failed, 4 cancelled, 0 not run");
     CHECK_EQ(weft_task_state(m), WEFT_TASK_DONE);
     CHECK_STR(weft_task_error(m), "");
     CHECK_STR(weft_task_error(d), ""); /* cancelled */

@@ -46,5 +46,11 @@ static void idle_check(int threads)
     weft_runtime_destroy(rt);
 }
 
-TEST(idle_default_runtime_sleeps) { idle_check(0); }
-TEST(idle_eight_workers_sleep) { idle_check(8); }
+TEST(idle_default_runtime_sleeps)
+{
+    idle_check(0);
+}
+TEST(idle_eight_workers_sleep)
+{
+    idle_check(8);
+}

@@ -16,8 +16,7 @@
 #include "rt.h"
 #include "testlib.h"
 
-static const size_t sizes[] = {0, 1, 64, 65, 100, 4096, 5000, 65536, 65537, 1 << 20, (1 << 20) + 1, 16 << 20,
-                               20 << 20};
+static const size_t sizes[] = {0, 1, 64, 65, 100, 4096, 5000, 65536, 65537, 1 << 20, (1 << 20) + 1, 16 << 20, 20 << 20};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
 static void fill(unsigned char *p, size_t n, unsigned char v)

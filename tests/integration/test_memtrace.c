@@ -148,4 +148,3 @@ TEST(tasks_attributed_exactly)
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);
 }
-

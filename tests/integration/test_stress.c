@@ -117,11 +117,26 @@ static void stress(int threads, unsigned flags)
     weft_runtime_destroy(rt);
 }
 
-TEST(stress_1_worker) { stress(1, 0); }
-TEST(stress_2_workers) { stress(2, 0); }
-TEST(stress_4_workers) { stress(4, 0); }
-TEST(stress_8_workers) { stress(8, 0); }
-TEST(stress_4_workers_no_caller_help) { stress(4, WEFT_CONFIG_NO_CALLER_HELP); }
+TEST(stress_1_worker)
+{
+    stress(1, 0);
+}
+TEST(stress_2_workers)
+{
+    stress(2, 0);
+}
+TEST(stress_4_workers)
+{
+    stress(4, 0);
+}
+TEST(stress_8_workers)
+{
+    stress(8, 0);
+}
+TEST(stress_4_workers_no_caller_help)
+{
+    stress(4, WEFT_CONFIG_NO_CALLER_HELP);
+}
 TEST(stress_unpinned_zero_spin)
 {
     int reps = getenv("WEFT_STRESS_REPS") ? atoi(getenv("WEFT_STRESS_REPS")) : 200;

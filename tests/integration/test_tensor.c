@@ -139,8 +139,8 @@ TEST(every_dtype)
         weft_dtype_t d;
         double in, out;
     } cases[] = {
-        {WEFT_F16, 1.0 / 3, 0.333251953125},   /* nearest binary16 */
-        {WEFT_F16, 65520, INFINITY},           /* rounds past the largest */
+        {WEFT_F16, 1.0 / 3, 0.333251953125},                      /* nearest binary16 */
+        {WEFT_F16, 65520, INFINITY},                              /* rounds past the largest */
         {WEFT_F16, 5.9604644775390625e-8, 5.9604644775390625e-8}, /* smallest subnormal */
         {WEFT_BF16, 1.0 / 3, 0.333984375},
         {WEFT_BF16, -2.5, -2.5},
@@ -162,8 +162,7 @@ TEST(every_dtype)
         double v;
         CHECK_EQ(weft_tensor_get(t, (int64_t[]){2}, &v), 0);
         if (v != cases[i].out)
-            fprintf(stderr, "case %zu (%s): %.17g, expected %.17g\n", i, weft_dtype_name(cases[i].d), v,
-                    cases[i].out);
+            fprintf(stderr, "case %zu (%s): %.17g, expected %.17g\n", i, weft_dtype_name(cases[i].d), v, cases[i].out);
         CHECK(v == cases[i].out);
         weft_tensor_release(t);
     }
@@ -309,8 +308,7 @@ TEST(misuse)
     CHECK_EQ(weft_tensor_create(rt, WEFT_F32, -1, shape, WEFT_MEM_HOST, 0, &t), WEFT_EINVAL);
     CHECK_EQ(weft_tensor_create(rt, WEFT_F32, 2, NULL, WEFT_MEM_HOST, 0, &t), WEFT_EINVAL);
     CHECK_EQ(weft_tensor_create(rt, WEFT_F32, 1, (int64_t[]){-3}, WEFT_MEM_HOST, 0, &t), WEFT_EINVAL);
-    CHECK_EQ(weft_tensor_create(rt, WEFT_F64, 2, (int64_t[]){INT64_MAX / 2, 4}, WEFT_MEM_HOST, 0, &t),
-             WEFT_EINVAL);
+    CHECK_EQ(weft_tensor_create(rt, WEFT_F64, 2, (int64_t[]){INT64_MAX / 2, 4}, WEFT_MEM_HOST, 0, &t), WEFT_EINVAL);
     CHECK_EQ(weft_tensor_create(rt, WEFT_F32, 1, shape, WEFT_MEM_PINNED, 0, &t), WEFT_ENOTSUP);
     CHECK_EQ(weft_tensor_create(rt, WEFT_F32, 1, shape, WEFT_MEM_DEVICE, 0, &t), WEFT_ENOTSUP);
     CHECK_EQ(weft_tensor_retain(NULL), WEFT_EINVAL);

@@ -544,5 +544,3 @@ TEST(metrics_and_bench)
     weft_bench_alt_t nofn[1] = {{"none", NULL, NULL}};
     CHECK_EQ(weft_bench(nofn, 1, 0, 1, r, NULL), WEFT_EINVAL);
 }
-
-

@@ -8,10 +8,10 @@
 
 #include <weft.h>
 
-static atomic_long fa_live;     /* blocks allocated and not freed */
-static atomic_long fa_count;    /* allocations attempted */
-static atomic_long fa_fail_at;  /* fail when count reaches this (0 = never) */
-static atomic_long fa_failed;   /* injected failures */
+static atomic_long fa_live;    /* blocks allocated and not freed */
+static atomic_long fa_count;   /* allocations attempted */
+static atomic_long fa_fail_at; /* fail when count reaches this (0 = never) */
+static atomic_long fa_failed;  /* injected failures */
 
 static void *fa_malloc(size_t n, void *ud)
 {

@@ -532,8 +532,7 @@ static int sim_copy_op(void *arg)
     return 0;
 }
 
-static int simraw_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
-                         void *s)
+static int simraw_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height, void *s)
 {
     sim_copy_t *c = malloc(sizeof *c);
     *c = (sim_copy_t){dst, src, dpitch, spitch, width, height};

@@ -24,52 +24,51 @@ struct test_entry {
 static struct test_entry test_registry[256];
 static int test_count;
 
-#define TEST(tname)                                                         \
-    static void test_##tname(void);                                         \
-    __attribute__((constructor)) static void register_##tname(void)         \
-    {                                                                       \
-        test_registry[test_count].name = #tname;                            \
-        test_registry[test_count++].fn = test_##tname;                      \
-    }                                                                       \
+#define TEST(tname)                                                                                                    \
+    static void test_##tname(void);                                                                                    \
+    __attribute__((constructor)) static void register_##tname(void)                                                    \
+    {                                                                                                                  \
+        test_registry[test_count].name = #tname;                                                                       \
+        test_registry[test_count++].fn = test_##tname;                                                                 \
+    }                                                                                                                  \
     static void test_##tname(void)
 
 #define TEST_SKIP_CODE 77
 
-#define SKIP(why)                                                           \
-    do {                                                                    \
-        fprintf(stderr, "  skipped: %s\n", why);                            \
-        fflush(stderr);                                                     \
-        _exit(TEST_SKIP_CODE);                                              \
+#define SKIP(why)                                                                                                      \
+    do {                                                                                                               \
+        fprintf(stderr, "  skipped: %s\n", why);                                                                       \
+        fflush(stderr);                                                                                                \
+        _exit(TEST_SKIP_CODE);                                                                                         \
     } while (0)
 
-#define FAIL(...)                                                           \
-    do {                                                                    \
-        fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                   \
-        fprintf(stderr, __VA_ARGS__);                                       \
-        fprintf(stderr, "\n");                                              \
-        fflush(stderr);                                                     \
-        abort();                                                            \
+#define FAIL(...)                                                                                                      \
+    do {                                                                                                               \
+        fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                                                              \
+        fprintf(stderr, __VA_ARGS__);                                                                                  \
+        fprintf(stderr, "\n");                                                                                         \
+        fflush(stderr);                                                                                                \
+        abort();                                                                                                       \
     } while (0)
 
-#define CHECK(cond)                                                         \
-    do {                                                                    \
-        if (!(cond))                                                        \
-            FAIL("check failed: %s", #cond);                                \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond))                                                                                                   \
+            FAIL("check failed: %s", #cond);                                                                           \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                      \
-    do {                                                                    \
-        long long a_ = (long long)(a), b_ = (long long)(b);                 \
-        if (a_ != b_)                                                       \
-            FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);                 \
+#define CHECK_EQ(a, b)                                                                                                 \
+    do {                                                                                                               \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                                            \
+        if (a_ != b_)                                                                                                  \
+            FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);                                                            \
     } while (0)
 
-#define CHECK_STR(a, b)                                                     \
-    do {                                                                    \
-        const char *a_ = (a), *b_ = (b);                                    \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0)                              \
-            FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)",  \
-                 b_ ? b_ : "(null)");                                       \
+#define CHECK_STR(a, b)                                                                                                \
+    do {                                                                                                               \
+        const char *a_ = (a), *b_ = (b);                                                                               \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                                         \
+            FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");                        \
     } while (0)
 
 static int test_run_one(const struct test_entry *t, int nofork, int timeout)
@@ -95,8 +94,7 @@ static int test_run_one(const struct test_entry *t, int nofork, int timeout)
         ;
     if (WIFEXITED(st))
         return WEXITSTATUS(st);
-    fprintf(stderr, "  killed by signal %d%s\n", WTERMSIG(st),
-            WTERMSIG(st) == SIGALRM ? " (time limit)" : "");
+    fprintf(stderr, "  killed by signal %d%s\n", WTERMSIG(st), WTERMSIG(st) == SIGALRM ? " (time limit)" : "");
     return 1;
 }
 

@@ -9,9 +9,9 @@
 
 TEST(error_map_is_consistent)
 {
-#define X(name, value, msg)                                   \
-    CHECK_STR(weft_err_name(value), #name);                   \
-    CHECK_STR(weft_strerror(value), msg);                     \
+#define X(name, value, msg)                                                                                            \
+    CHECK_STR(weft_err_name(value), #name);                                                                            \
+    CHECK_STR(weft_strerror(value), msg);                                                                              \
     CHECK(value < 0);
     WEFT_ERRNO_MAP(X)
 #undef X
@@ -88,7 +88,7 @@ TEST(grow_by_doubling)
     CHECK_EQ(cap, 32u);
     CHECK_EQ(WEFT__GROW(v, cap, 1000, 16), 0); /* far beyond: doubled as often as needed */
     CHECK_EQ(cap, 1024u);
-    CHECK(v[15] == 15.0); /* kept */
+    CHECK(v[15] == 15.0);                                        /* kept */
     CHECK_EQ(WEFT__GROW(v, cap, SIZE_MAX / 4, 16), WEFT_ENOMEM); /* the size would overflow */
     CHECK_EQ(cap, 1024u);
     fa_install(1); /* the allocation fails: the array and its capacity stay */

@@ -141,12 +141,12 @@ TEST(copies_between_memories_keep_every_layout)
 
 typedef struct use {
     _Atomic int calls;
-    const double *host;          /* what the producer published */
-    const double *seen[4];       /* the consumers' device pointers */
-    _Atomic int64_t sum[4];      /* what their kernels summed */
+    const double *host;     /* what the producer published */
+    const double *seen[4];  /* the consumers' device pointers */
+    _Atomic int64_t sum[4]; /* what their kernels summed */
     int kind[4], dev[4];
-    double base;                 /* the producer's first value */
-    weft_tensor_t *keep;         /* published again at every run, when set */
+    double base;         /* the producer's first value */
+    weft_tensor_t *keep; /* published again at every run, when set */
 } use_t;
 
 static int make_host(weft_ctx_t *ctx, void *arg)
@@ -274,13 +274,13 @@ TEST(a_tensor_published_again_is_copied_again)
 /* ==== CPU tasks consuming a GPU task's device tensor ===================================== */
 
 typedef struct prod {
-    double *dev;              /* the device tensor's data */
-    const double *got[3];     /* what the consumers were given */
+    double *dev;          /* the device tensor's data */
+    const double *got[3]; /* what the consumers were given */
     int kind[3];
     _Atomic int ok[3];
     _Atomic int kernel_done;
-    _Atomic int early;        /* a CPU consumer started before the kernel ended */
-    _Atomic int copied_late;  /* a CPU consumer's call made a copy */
+    _Atomic int early;       /* a CPU consumer started before the kernel ended */
+    _Atomic int copied_late; /* a CPU consumer's call made a copy */
 } prod_t;
 
 static int write_kernel(void *arg)

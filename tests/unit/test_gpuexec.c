@@ -450,8 +450,8 @@ static int f_fault(weft_ctx_t *ctx, void *arg)
 
 /* gpu_fn fails; it has a GPU successor and a CPU successor; an unrelated
  * CPU task runs. */
-static weft_graph_t *failing_graph(weft_fn gpu_fn, weft_task_t **bad, weft_task_t **gsucc,
-                                   weft_task_t **csucc, weft_task_t **other)
+static weft_graph_t *failing_graph(weft_fn gpu_fn, weft_task_t **bad, weft_task_t **gsucc, weft_task_t **csucc,
+                                   weft_task_t **other)
 {
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
@@ -604,9 +604,9 @@ TEST(events_are_reused_across_graphs)
 #define SUB 50
 
 typedef struct counted {
-    _Atomic int calls;   /* task functions called */
-    _Atomic int ran;     /* kernels run */
-    _Atomic int bad;     /* a kernel ran out of order */
+    _Atomic int calls; /* task functions called */
+    _Atomic int ran;   /* kernels run */
+    _Atomic int bad;   /* a kernel ran out of order */
 } counted_t;
 
 typedef struct step {

@@ -74,7 +74,7 @@ TEST(source_ranges_follow_edges)
     weft_task_t *t[10];
     for (int i = 0; i < 10; i++)
         t[i] = weft_graph_add(g, NULL, noop, NULL);
-    CHECK_EQ(g->nsrc, 1); /* one range [0, 10) */
+    CHECK_EQ(g->nsrc, 1);                     /* one range [0, 10) */
     CHECK_EQ(weft_task_after(t[9], t[0]), 0); /* cut from the end */
     CHECK_EQ(g->src[0].hi, 9);
     CHECK_EQ(weft_task_after(t[4], t[0]), 0); /* stale, split later */

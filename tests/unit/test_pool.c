@@ -19,7 +19,7 @@ TEST(size_classes)
         CHECK(size >= b);
         CHECK_EQ(size % 64, 0);
         CHECK(c == 0 || weft__mem_class_size(c - 1) < b); /* the smallest that fits */
-        CHECK(size <= 64 || size - b < size / 4 + 64);  /* under 25% waste above 256 B */
+        CHECK(size <= 64 || size - b < size / 4 + 64);    /* under 25% waste above 256 B */
     }
     CHECK_EQ(weft__mem_class(0), 0);
     CHECK_EQ(weft__mem_class_size(weft__mem_class(65536)), 65536);
@@ -34,8 +34,7 @@ TEST(every_reservation_can_fail)
         weft__mem_fail_after(0);
         CHECK(weft_mem_alloc(rt, sizes[i]) == NULL);
         weft_tensor_t *t = (weft_tensor_t *)1;
-        CHECK_EQ(weft_tensor_create(rt, WEFT_U8, 1, (int64_t[]){(int64_t)sizes[i]}, WEFT_MEM_HOST, 0, &t),
-                 WEFT_ENOMEM);
+        CHECK_EQ(weft_tensor_create(rt, WEFT_U8, 1, (int64_t[]){(int64_t)sizes[i]}, WEFT_MEM_HOST, 0, &t), WEFT_ENOMEM);
         CHECK(t == NULL);
         weft__mem_fail_after(-1);
         weft_mem_stats_t s;

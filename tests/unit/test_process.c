@@ -127,11 +127,10 @@ TEST(cwd_env_and_stdin)
 {
     weft__procs_t *x = executor();
     const char *out = tmp("env");
-    weft__proc_spec_t s = {
-        .argv = (const char *[]){"sh", "-c", "pwd; echo \"$WEFT_TASK $X\"; cat; echo end", NULL},
-        .envp = (const char *[]){"WEFT_TASK=t1", "X=a b", "PATH=/usr/bin:/bin", NULL},
-        .cwd = "/tmp",
-        .stdout_path = out};
+    weft__proc_spec_t s = {.argv = (const char *[]){"sh", "-c", "pwd; echo \"$WEFT_TASK $X\"; cat; echo end", NULL},
+                           .envp = (const char *[]){"WEFT_TASK=t1", "X=a b", "PATH=/usr/bin:/bin", NULL},
+                           .cwd = "/tmp",
+                           .stdout_path = out};
     weft__proc_result_t r = run1(x, &s);
     CHECK_EQ(r.status, 0);
     CHECK_STR(slurp(out), "/tmp\nt1 a b\nend\n"); /* stdin is /dev/null */

@@ -83,7 +83,7 @@ TEST(pu_pinning_fills_cores_before_siblings)
     for (int w = 0; w < 4; w++)
         CHECK_EQ(first_cpu(&sets[w]) % 2, 0); /* first PU of each core */
     for (int w = 4; w < 8; w++)
-        CHECK_EQ(first_cpu(&sets[w]) % 2, 1); /* then the siblings */
+        CHECK_EQ(first_cpu(&sets[w]) % 2, 1);           /* then the siblings */
     CHECK_EQ(first_cpu(&sets[8]), first_cpu(&sets[0])); /* wraps */
     weft__topo_destroy(t);
 }

@@ -8,7 +8,7 @@
 #include "testlib.h"
 
 #define ITEM(i) ((void *)(uintptr_t)((i) + 1))
-#define INDEX(p) ((long)(uintptr_t)(p) - 1)
+#define INDEX(p) ((long)(uintptr_t)(p)-1)
 
 TEST(owner_lifo_thief_fifo)
 {

@@ -29,21 +29,21 @@ typedef struct weft__kernel {
 
 struct weft__kctx {
     /* filled by the caller */
-    bool checking;                 /* parse the arguments only */
-    int cpus;                      /* cores granted to the task */
-    int gpu;                       /* 0: run on the CPU; g > 0: on GPU
+    bool checking; /* parse the arguments only */
+    int cpus;      /* cores granted to the task */
+    int gpu;       /* 0: run on the CPU; g > 0: on GPU
                                       g - 1 (a kernel with a GPU version) */
     size_t nargs;
-    const char *const *keys;       /* argument names and values (text) */
+    const char *const *keys; /* argument names and values (text) */
     const char *const *vals;
     void (*print)(void *ud, const char *text, size_t len); /* task's stdout */
     void (*result)(void *ud, const char *key, const char *value);
-    int (*stopping)(void *ud);     /* 1 when the run is stopping */
+    int (*stopping)(void *ud); /* 1 when the run is stopping */
     void *ud;
     /* filled by the kernel and its helpers */
-    uint64_t used;                 /* bit i: keys[i] was read */
-    int bad_arg;                   /* index of the offending argument, or -1 */
-    char error[256];               /* why it failed ("" = no error) */
+    uint64_t used;   /* bit i: keys[i] was read */
+    int bad_arg;     /* index of the offending argument, or -1 */
+    char error[256]; /* why it failed ("" = no error) */
 };
 
 /* The kernel called `name`, or NULL. */
@@ -64,8 +64,7 @@ double weft__karg_float(weft__kctx_t *k, const char *key, double def, double lo,
 int weft__kargs_check(weft__kctx_t *k, const weft__kernel_t *self);
 
 void weft__kprintf(weft__kctx_t *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void weft__kresult(weft__kctx_t *k, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void weft__kresult(weft__kctx_t *k, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Records why the kernel failed; returns WEFT_ETASK. */
 int weft__kfail(weft__kctx_t *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int weft__kstopping(weft__kctx_t *k);

@@ -22,11 +22,11 @@ static int stopping(void *ud)
 }
 
 /* Reports a solve's outcome the same way on both devices. */
-static int report(weft__kctx_t *k, long long n, double tol, const char *where, long long it, double res,
-                  double err, double secs)
+static int report(weft__kctx_t *k, long long n, double tol, const char *where, long long it, double res, double err,
+                  double secs)
 {
-    weft__kprintf(k, "poisson2d n=%lld tol=%g on %s: %lld iterations, residual %.3e, max error %.3e, %.3f s\n",
-                  n, tol, where, it, res, err, secs);
+    weft__kprintf(k, "poisson2d n=%lld tol=%g on %s: %lld iterations, residual %.3e, max error %.3e, %.3f s\n", n, tol,
+                  where, it, res, err, secs);
     weft__kresult(k, "device", "%s", where);
     weft__kresult(k, "iterations", "%lld", it);
     weft__kresult(k, "residual", "%.3e", res);

@@ -17,8 +17,8 @@ typedef struct weft__poisson_out {
 /* Solves on `device`; stopping(ud) is asked between batches of sweeps.
  * 0: solved or ran out of iterations (see residual); -1: a CUDA error;
  * -2: no such device or no CUDA (msg says which). */
-int weft__poisson2d_gpu(long long n, double tol, long long max_iters, int device,
-                        int (*stopping)(void *), void *ud, weft__poisson_out_t *out);
+int weft__poisson2d_gpu(long long n, double tol, long long max_iters, int device, int (*stopping)(void *), void *ud,
+                        weft__poisson_out_t *out);
 
 #ifdef __cplusplus
 }

@@ -3,8 +3,8 @@
 
 #include <stdio.h>
 
-int weft__poisson2d_gpu(long long n, double tol, long long max_iters, int device,
-                        int (*stopping)(void *), void *ud, weft__poisson_out_t *out)
+int weft__poisson2d_gpu(long long n, double tol, long long max_iters, int device, int (*stopping)(void *), void *ud,
+                        weft__poisson_out_t *out)
 {
     (void)n;
     (void)tol;

@@ -22,8 +22,7 @@ static const weft__kernel_t kernels[] = {
      "solves -laplace(u) = f on the unit square (n x n interior points, zero boundary) by Jacobi "
      "iteration to a relative residual tol; reports iterations, residual and the error against "
      "the exact solution",
-     "n (integer 3..8192, required), tol (float, 1e-6), max_iters (integer, 1000000)",
-     weft__kernel_poisson2d, true},
+     "n (integer 3..8192, required), tol (float, 1e-6), max_iters (integer, 1000000)", weft__kernel_poisson2d, true},
 };
 
 #define NKERNELS (sizeof kernels / sizeof kernels[0])
@@ -132,8 +131,7 @@ int weft__kargs_check(weft__kctx_t *k, const weft__kernel_t *self)
 {
     for (size_t i = 0; i < k->nargs && !k->error[0]; i++)
         if (i >= 64 || !(k->used >> i & 1))
-            bad(k, (int)i, "kernel '%s' has no argument '%s' (it takes: %s)", self->name, k->keys[i],
-                self->args);
+            bad(k, (int)i, "kernel '%s' has no argument '%s' (it takes: %s)", self->name, k->keys[i], self->args);
     if (k->error[0])
         return WEFT_EINVAL;
     return k->checking ? 1 : 0;

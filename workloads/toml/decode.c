@@ -59,8 +59,7 @@ static void put_datetime(const weft_toml_value_t *v)
         if (off == 0)
             snprintf(buf + n, sizeof buf - (size_t)n, "Z");
         else
-            snprintf(buf + n, sizeof buf - (size_t)n, "%c%02d:%02d", off < 0 ? '-' : '+', abs(off) / 60,
-                     abs(off) % 60);
+            snprintf(buf + n, sizeof buf - (size_t)n, "%c%02d:%02d", off < 0 ? '-' : '+', abs(off) / 60, abs(off) % 60);
     }
     static const char *tags[] = {[WEFT_TOML_DATETIME] = "datetime",
                                  [WEFT_TOML_DATETIME_LOCAL] = "datetime-local",
@@ -130,9 +129,7 @@ static void put_value(const weft_toml_value_t *v)
         put_tagged("bool", b ? "true" : "false");
         break;
     }
-    default:
-        put_datetime(v);
-        break;
+    default: put_datetime(v); break;
     }
 }
 

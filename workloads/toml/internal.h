@@ -54,8 +54,8 @@ struct weft_toml_value {
     uint32_t line, col; /* where the value starts */
     uint8_t type;       /* weft_toml_type_t */
     uint8_t flags;
-    uint16_t len_hi;    /* strings: length bits 32-47 */
-    uint32_t len;       /* strings: length bits 0-31 */
+    uint16_t len_hi; /* strings: length bits 32-47 */
+    uint32_t len;    /* strings: length bits 0-31 */
 };
 
 /* A table entry. Its key is always on the value's line (TOML has no
@@ -104,12 +104,10 @@ static inline size_t weft__toml_strlen(const weft_toml_value_t *v)
 /* tree.c */
 int weft__toml_doc_create(const char *name, size_t first_block, weft_toml_doc_t **out);
 weft_toml_value_t *weft__toml_value_new(weft_toml_doc_t *doc, uint8_t type);
-weft_toml_value_t *weft__toml_keyed_new(weft_toml_doc_t *doc, uint8_t type, const char *key,
-                                        size_t keylen);
+weft_toml_value_t *weft__toml_keyed_new(weft_toml_doc_t *doc, uint8_t type, const char *key, size_t keylen);
 weft__toml_container_t *weft__toml_container_new(weft_toml_doc_t *doc);
 /* The entry with this key, or NULL. */
-weft_toml_value_t *weft__toml_table_find(const weft__toml_container_t *c, const char *key,
-                                         size_t keylen);
+weft_toml_value_t *weft__toml_table_find(const weft__toml_container_t *c, const char *key, size_t keylen);
 /* Appends v (keyed for tables); WEFT_ENOMEM when the index cannot grow. */
 int weft__toml_table_insert(weft_toml_doc_t *doc, weft__toml_container_t *c, weft_toml_value_t *v);
 void weft__toml_array_append(weft__toml_container_t *c, weft_toml_value_t *v);
@@ -148,8 +146,7 @@ typedef struct weft__toml_parser {
 
 /* scan.c: positions, errors, whitespace, comments, keys, strings */
 uint32_t weft__toml_column(weft__toml_parser_t *p, const char *at);
-int weft__toml_fail(weft__toml_parser_t *p, const char *at, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int weft__toml_fail(weft__toml_parser_t *p, const char *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int weft__toml_nomem(weft__toml_parser_t *p);
 /* Describes the input at `at` for "found ..." (writes into buf). */
 const char *weft__toml_found(const weft__toml_parser_t *p, const char *at, char *buf, size_t size);

@@ -108,22 +108,26 @@ int weft__toml_keyval(weft__toml_parser_t *p, weft_toml_value_t *table)
         } else if (child->type == WEFT_TOML_TABLE && !(child->flags & (TOML_F_DEFINED | TOML_F_FROZEN))) {
             child->flags |= TOML_F_DOTTED;
         } else if (child->type == WEFT_TOML_TABLE && (child->flags & TOML_F_FROZEN)) {
-            return weft__toml_fail(p, g->at, "cannot add keys to the inline table \"%s\" defined at %u:%u (an inline table is complete where it is written)",
-                                   SEGKEY(p, g), child->line, key_col(child));
+            return weft__toml_fail(
+                p, g->at,
+                "cannot add keys to the inline table \"%s\" defined at %u:%u (an inline table is complete where it is written)",
+                SEGKEY(p, g), child->line, key_col(child));
         } else if (child->type == WEFT_TOML_TABLE) {
-            return weft__toml_fail(p, g->at, "cannot add keys to the table \"%s\" with a dotted key: it was defined by the header at %u:%u",
-                                   SEGKEY(p, g), child->line, child->col);
+            return weft__toml_fail(
+                p, g->at,
+                "cannot add keys to the table \"%s\" with a dotted key: it was defined by the header at %u:%u",
+                SEGKEY(p, g), child->line, child->col);
         } else {
-            return weft__toml_fail(p, g->at, "key \"%s\" is already %s (defined at %u:%u), not a table",
-                                   SEGKEY(p, g), what(child), child->line, key_col(child));
+            return weft__toml_fail(p, g->at, "key \"%s\" is already %s (defined at %u:%u), not a table", SEGKEY(p, g),
+                                   what(child), child->line, key_col(child));
         }
         t = child;
     }
     const weft__toml_seg_t *g = &p->segs[p->nsegs - 1];
     weft_toml_value_t *dup = weft__toml_table_find(t->u.c, p->keybuf + g->off, g->len);
     if (dup)
-        return weft__toml_fail(p, g->at, "duplicate key \"%s\" (first defined at %u:%u)", SEGKEY(p, g),
-                               dup->line, key_col(dup));
+        return weft__toml_fail(p, g->at, "duplicate key \"%s\" (first defined at %u:%u)", SEGKEY(p, g), dup->line,
+                               key_col(dup));
     if (p->cur >= p->end || *p->cur != '=')
         return weft__toml_fail(p, p->cur, "expected '=' after the key \"%s\", found %s", SEGKEY(p, g),
                                FOUND(p, p->cur));
@@ -159,8 +163,8 @@ static int header(weft__toml_parser_t *p, weft_toml_value_t **current)
     if (p->cur >= p->end || *p->cur != ']' || (aot && (p->end - p->cur < 2 || p->cur[1] != ']'))) {
         const char *at = p->cur < p->end && *p->cur == ']' ? p->cur + 1 : p->cur;
         if (aot)
-            return weft__toml_fail(p, at, "expected ']]' to close the array-of-tables header [[%.*s]], found %s",
-                                   nlen, name, FOUND(p, at));
+            return weft__toml_fail(p, at, "expected ']]' to close the array-of-tables header [[%.*s]], found %s", nlen,
+                                   name, FOUND(p, at));
         return weft__toml_fail(p, at, "expected ']' to close the table header [%.*s], found %s", nlen, name,
                                FOUND(p, at));
     }
@@ -178,11 +182,13 @@ static int header(weft__toml_parser_t *p, weft_toml_value_t **current)
         } else if (child->type == WEFT_TOML_ARRAY && (child->flags & TOML_F_AOT)) {
             child = child->u.c->last; /* the last table of [[...]] */
         } else if (child->type == WEFT_TOML_TABLE && (child->flags & TOML_F_FROZEN)) {
-            return weft__toml_fail(p, g->at, "cannot add to the inline table \"%s\" defined at %u:%u (an inline table is complete where it is written)",
-                                   SEGKEY(p, g), child->line, key_col(child));
+            return weft__toml_fail(
+                p, g->at,
+                "cannot add to the inline table \"%s\" defined at %u:%u (an inline table is complete where it is written)",
+                SEGKEY(p, g), child->line, key_col(child));
         } else if (child->type != WEFT_TOML_TABLE) {
-            return weft__toml_fail(p, g->at, "key \"%s\" is already %s (defined at %u:%u), not a table",
-                                   SEGKEY(p, g), what(child), child->line, key_col(child));
+            return weft__toml_fail(p, g->at, "key \"%s\" is already %s (defined at %u:%u), not a table", SEGKEY(p, g),
+                                   what(child), child->line, key_col(child));
         }
         t = child;
     }
@@ -200,17 +206,17 @@ static int header(weft__toml_parser_t *p, weft_toml_value_t **current)
             child->flags = (uint8_t)((child->flags & ~TOML_F_IMPLICIT) | TOML_F_DEFINED);
             weft__toml_keyed(child)->kcol = g->col;
         } else if (child->type == WEFT_TOML_TABLE && (child->flags & TOML_F_DEFINED)) {
-            return weft__toml_fail(p, open, "table [%.*s] is defined twice (first at %u:%u)", nlen, name,
-                                   child->line, child->col);
+            return weft__toml_fail(p, open, "table [%.*s] is defined twice (first at %u:%u)", nlen, name, child->line,
+                                   child->col);
         } else if (child->type == WEFT_TOML_TABLE && (child->flags & TOML_F_FROZEN)) {
-            return weft__toml_fail(p, open, "table [%.*s] was already defined as an inline table at %u:%u", nlen,
-                                   name, child->line, key_col(child));
+            return weft__toml_fail(p, open, "table [%.*s] was already defined as an inline table at %u:%u", nlen, name,
+                                   child->line, key_col(child));
         } else if (child->type == WEFT_TOML_TABLE) {
             return weft__toml_fail(p, open, "table [%.*s] was already defined by dotted keys at %u:%u", nlen, name,
                                    child->line, key_col(child));
         } else if (child->flags & TOML_F_AOT) {
-            return weft__toml_fail(p, open, "table [%.*s] conflicts with the array of tables [[%.*s]] at %u:%u",
-                                   nlen, name, nlen, name, child->line, child->col);
+            return weft__toml_fail(p, open, "table [%.*s] conflicts with the array of tables [[%.*s]] at %u:%u", nlen,
+                                   name, nlen, name, child->line, child->col);
         } else {
             return weft__toml_fail(p, open, "table [%.*s] conflicts with key \"%s\", already %s (defined at %u:%u)",
                                    nlen, name, SEGKEY(p, g), what(child), child->line, key_col(child));
@@ -232,7 +238,8 @@ static int header(weft__toml_parser_t *p, weft_toml_value_t **current)
         if (child->type == WEFT_TOML_ARRAY)
             return weft__toml_fail(p, open, "cannot append with [[%.*s]] to the static array \"%s\" defined at %u:%u",
                                    nlen, name, SEGKEY(p, g), child->line, key_col(child));
-        return weft__toml_fail(p, open, "array of tables [[%.*s]] conflicts with key \"%s\", already %s (defined at %u:%u)",
+        return weft__toml_fail(p, open,
+                               "array of tables [[%.*s]] conflicts with key \"%s\", already %s (defined at %u:%u)",
                                nlen, name, SEGKEY(p, g), what(child), child->line, key_col(child));
     }
     weft__toml_container_t *arr = child->u.c;
@@ -263,16 +270,12 @@ static int document(weft__toml_parser_t *p)
         switch (*p->cur) {
         case '#':
         case '\n':
-        case '\r':
-            after = NULL;
-            break;
+        case '\r': after = NULL; break;
         case '[':
             after = "the table header";
             rc = header(p, &current);
             break;
-        default:
-            rc = weft__toml_keyval(p, current);
-            break;
+        default: rc = weft__toml_keyval(p, current); break;
         }
         if (rc)
             return rc;
@@ -283,8 +286,7 @@ static int document(weft__toml_parser_t *p)
             return 0;
         if (!weft__toml_newline(p)) {
             if (after)
-                return weft__toml_fail(p, p->cur, "expected end of line after %s, found %s", after,
-                                       FOUND(p, p->cur));
+                return weft__toml_fail(p, p->cur, "expected end of line after %s, found %s", after, FOUND(p, p->cur));
             return weft__toml_fail(p, p->cur, "expected end of line, found %s", FOUND(p, p->cur));
         }
     }
@@ -334,9 +336,10 @@ int weft_toml_parse(const char *data, size_t len, const char *name, unsigned fla
     if (out)
         *out = NULL;
     if (!out || (!data && len) || flags) {
-        arg_error(err, WEFT_EINVAL, name, !out ? "weft_toml_parse: out is NULL"
-                                          : flags ? "weft_toml_parse: unknown flags"
-                                                  : "weft_toml_parse: data is NULL");
+        arg_error(err, WEFT_EINVAL, name,
+                  !out    ? "weft_toml_parse: out is NULL"
+                  : flags ? "weft_toml_parse: unknown flags"
+                          : "weft_toml_parse: data is NULL");
         return WEFT_EINVAL;
     }
     /* The first arena block grows with the input, so that a small workflow
@@ -412,9 +415,10 @@ int weft_toml_parse_file(const char *path, unsigned flags, weft_toml_doc_t **out
     if (out)
         *out = NULL;
     if (!path || !out || flags) {
-        arg_error(err, WEFT_EINVAL, path, !path ? "weft_toml_parse_file: path is NULL"
-                                          : !out ? "weft_toml_parse_file: out is NULL"
-                                                 : "weft_toml_parse_file: unknown flags");
+        arg_error(err, WEFT_EINVAL, path,
+                  !path  ? "weft_toml_parse_file: path is NULL"
+                  : !out ? "weft_toml_parse_file: out is NULL"
+                         : "weft_toml_parse_file: unknown flags");
         return WEFT_EINVAL;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);

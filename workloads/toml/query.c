@@ -178,8 +178,7 @@ int weft_toml_find(const weft_toml_value_t *v, const char *path, const weft_toml
 }
 
 /* find + a type check */
-static int get(const weft_toml_value_t *v, const char *path, weft_toml_type_t type,
-               const weft_toml_value_t **out)
+static int get(const weft_toml_value_t *v, const char *path, weft_toml_type_t type, const weft_toml_value_t **out)
 {
     int rc = weft_toml_find(v, path, out);
     if (rc == 0 && (*out)->type != type)
@@ -188,16 +187,16 @@ static int get(const weft_toml_value_t *v, const char *path, weft_toml_type_t ty
 }
 
 /* The getters that copy one field of a value of one type. */
-#define SIMPLE_GETTER(fname, ctype, ttype, expr)                                         \
-    int fname(const weft_toml_value_t *v, const char *path, ctype *out)                  \
-    {                                                                                    \
-        const weft_toml_value_t *f;                                                      \
-        if (!out)                                                                        \
-            return WEFT_EINVAL;                                                          \
-        int rc = get(v, path, ttype, &f);                                                \
-        if (rc == 0)                                                                     \
-            *out = (expr);                                                               \
-        return rc;                                                                       \
+#define SIMPLE_GETTER(fname, ctype, ttype, expr)                                                                       \
+    int fname(const weft_toml_value_t *v, const char *path, ctype *out)                                                \
+    {                                                                                                                  \
+        const weft_toml_value_t *f;                                                                                    \
+        if (!out)                                                                                                      \
+            return WEFT_EINVAL;                                                                                        \
+        int rc = get(v, path, ttype, &f);                                                                              \
+        if (rc == 0)                                                                                                   \
+            *out = (expr);                                                                                             \
+        return rc;                                                                                                     \
     }
 
 SIMPLE_GETTER(weft_toml_get_table, const weft_toml_value_t *, WEFT_TOML_TABLE, f)

@@ -280,8 +280,8 @@ static long scan_unicode(weft__toml_parser_t *p, const char *s)
         cp = cp << 4 | (unsigned)h;
     }
     if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
-        weft__toml_fail(p, s, "\"\\%c%.*s\" is not a Unicode scalar value (a surrogate or past U+10FFFF)",
-                        s[1], digits, s + 2);
+        weft__toml_fail(p, s, "\"\\%c%.*s\" is not a Unicode scalar value (a surrogate or past U+10FFFF)", s[1], digits,
+                        s + 2);
         return -1;
     }
     return (long)cp;
@@ -317,8 +317,8 @@ static int scan_string(weft__toml_parser_t *p, const char *open, char q, bool mu
 {
     const unsigned char *s = (const unsigned char *)p->cur;
     const unsigned char *e = (const unsigned char *)p->end;
-    const char *kind = q == '"' ? (multi ? "multi-line string" : "string")
-                                : (multi ? "multi-line literal string" : "literal string");
+    const char *kind =
+        q == '"' ? (multi ? "multi-line string" : "string") : (multi ? "multi-line literal string" : "literal string");
     size_t n = 0;
     out->body = p->cur;
     out->escapes = false;
@@ -331,8 +331,8 @@ static int scan_string(weft__toml_parser_t *p, const char *open, char q, bool mu
             unsigned line, col;
             locate(p, open, &line, &col);
             return weft__toml_fail(p, (const char *)s, "expected %s to close the %s opened at %u:%u, found end of file",
-                                   q == '"' ? (multi ? "'\"\"\"'" : "'\"'") : (multi ? "\"'''\"" : "\"'\""),
-                                   kind, line, col);
+                                   q == '"' ? (multi ? "'\"\"\"'" : "'\"'") : (multi ? "\"'''\"" : "\"'\""), kind, line,
+                                   col);
         }
         unsigned c = *s;
         if (c == (unsigned char)q) {
@@ -361,7 +361,13 @@ static int scan_string(weft__toml_parser_t *p, const char *open, char q, bool mu
             const char *b = (const char *)s;
             int c2 = s + 1 < e ? s[1] : -1;
             switch (c2) {
-            case 'b': case 't': case 'n': case 'f': case 'r': case '"': case '\\':
+            case 'b':
+            case 't':
+            case 'n':
+            case 'f':
+            case 'r':
+            case '"':
+            case '\\':
                 n++;
                 s += 2;
                 continue;
@@ -374,7 +380,10 @@ static int scan_string(weft__toml_parser_t *p, const char *open, char q, bool mu
                 s += c2 == 'u' ? 6 : 10;
                 continue;
             }
-            case ' ': case '\t': case '\n': case '\r':
+            case ' ':
+            case '\t':
+            case '\n':
+            case '\r':
                 if (multi) {
                     const char *t = line_ending_backslash(p, b);
                     if (!t)
@@ -383,8 +392,7 @@ static int scan_string(weft__toml_parser_t *p, const char *open, char q, bool mu
                     continue;
                 }
                 break;
-            default:
-                break;
+            default: break;
             }
             if (c2 >= 0x21 && c2 < 0x7F)
                 return weft__toml_fail(p, b, "invalid escape sequence \"\\%c\" in a %s", c2, kind);
@@ -407,7 +415,8 @@ static int scan_string(weft__toml_parser_t *p, const char *open, char q, bool mu
             if (!multi) {
                 unsigned line, col;
                 locate(p, open, &line, &col);
-                return weft__toml_fail(p, (const char *)s, "expected %s to close the %s opened at %u:%u, found end of line",
+                return weft__toml_fail(p, (const char *)s,
+                                       "expected %s to close the %s opened at %u:%u, found end of line",
                                        q == '"' ? "'\"'" : "\"'\"", kind, line, col);
             }
             size_t k = c == '\n' ? 1 : 2;
@@ -445,13 +454,34 @@ static char *decode(const str_scan_t *sc, char *o)
             break;
         char c = s[1];
         switch (c) {
-        case 'b': *o++ = '\b'; s += 2; break;
-        case 't': *o++ = '\t'; s += 2; break;
-        case 'n': *o++ = '\n'; s += 2; break;
-        case 'f': *o++ = '\f'; s += 2; break;
-        case 'r': *o++ = '\r'; s += 2; break;
-        case '"': *o++ = '"'; s += 2; break;
-        case '\\': *o++ = '\\'; s += 2; break;
+        case 'b':
+            *o++ = '\b';
+            s += 2;
+            break;
+        case 't':
+            *o++ = '\t';
+            s += 2;
+            break;
+        case 'n':
+            *o++ = '\n';
+            s += 2;
+            break;
+        case 'f':
+            *o++ = '\f';
+            s += 2;
+            break;
+        case 'r':
+            *o++ = '\r';
+            s += 2;
+            break;
+        case '"':
+            *o++ = '"';
+            s += 2;
+            break;
+        case '\\':
+            *o++ = '\\';
+            s += 2;
+            break;
         case 'u':
         case 'U': {
             int digits = c == 'u' ? 4 : 8;
@@ -506,8 +536,7 @@ int weft__toml_string(weft__toml_parser_t *p, weft_toml_value_t *out)
 
 static bool bare_key_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
 static int key_reserve(weft__toml_parser_t *p, size_t n)

@@ -52,13 +52,11 @@ weft_toml_value_t *weft__toml_value_new(weft_toml_doc_t *doc, uint8_t type)
     return v;
 }
 
-weft_toml_value_t *weft__toml_keyed_new(weft_toml_doc_t *doc, uint8_t type, const char *key,
-                                        size_t keylen)
+weft_toml_value_t *weft__toml_keyed_new(weft_toml_doc_t *doc, uint8_t type, const char *key, size_t keylen)
 {
     if (keylen >= UINT32_MAX)
         return NULL;
-    weft__toml_keyed_t *k = weft__arena_alloc(&doc->arena, sizeof *k + keylen + 1,
-                                              alignof(weft__toml_keyed_t));
+    weft__toml_keyed_t *k = weft__arena_alloc(&doc->arena, sizeof *k + keylen + 1, alignof(weft__toml_keyed_t));
     if (!k)
         return NULL;
     memset(k, 0, sizeof *k);
@@ -154,8 +152,7 @@ static int index_grow(weft_toml_doc_t *doc, weft__toml_container_t *c)
     return 0;
 }
 
-weft_toml_value_t *weft__toml_table_find(const weft__toml_container_t *c, const char *key,
-                                         size_t keylen)
+weft_toml_value_t *weft__toml_table_find(const weft__toml_container_t *c, const char *key, size_t keylen)
 {
     if (!c->index) {
         for (weft_toml_value_t *v = c->first; v; v = v->next)

@@ -15,24 +15,24 @@ static bool is_digit(int c)
  * the first other one (',', ']', '}', whitespace, '#', end of line). */
 static bool token_char(unsigned char c)
 {
-    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '.' ||
-           c == '+' || c == '-' || c == ':';
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '.' || c == '+' ||
+           c == '-' || c == ':';
 }
 
 /* ==== integers ============================================================ */
 
 static int digit_in(int c, int base)
 {
-    int d = c >= '0' && c <= '9' ? c - '0'
-          : c >= 'a' && c <= 'f' ? c - 'a' + 10
-          : c >= 'A' && c <= 'F' ? c - 'A' + 10
-          : 99;
+    int d = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : 99;
     return d < base ? d : -1;
 }
 
 /* Digits in `base` with single underscores between them, s..e exactly. */
-static int digits(weft__toml_parser_t *p, const char *tok, const char *s, const char *e, int base,
-                  uint64_t limit, uint64_t *out)
+static int digits(weft__toml_parser_t *p, const char *tok, const char *s, const char *e, int base, uint64_t limit,
+                  uint64_t *out)
 {
     uint64_t v = 0;
     int len = (int)(e - tok);
@@ -82,9 +82,8 @@ static int parse_int(weft__toml_parser_t *p, const char *s, const char *e, weft_
 
 /* ==== floats ============================================================== */
 
-static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /* A decimal float: [+-] int [. frac] [e [+-] digits], at least one of the
  * two optional parts. Small ones are computed exactly (Clinger's fast
@@ -296,11 +295,11 @@ static int parse_datetime(weft__toml_parser_t *p, const char *s, weft_toml_value
         return 0;
     }
     /* YYYY-MM-DD */
-    if (!(has_digits(p, s, 4) && p->end - s > 4 && s[4] == '-' && has_digits(p, s + 5, 2) &&
-          p->end - s > 7 && s[7] == '-' && has_digits(p, s + 8, 2)) ||
+    if (!(has_digits(p, s, 4) && p->end - s > 4 && s[4] == '-' && has_digits(p, s + 5, 2) && p->end - s > 7 &&
+          s[7] == '-' && has_digits(p, s + 8, 2)) ||
         (p->end - s > 10 && is_digit((unsigned char)s[10])))
-        return weft__toml_fail(p, s, "expected a date YYYY-MM-DD or a time HH:MM:SS, found \"%.*s\"",
-                               (int)(p->cur - s), s);
+        return weft__toml_fail(p, s, "expected a date YYYY-MM-DD or a time HH:MM:SS, found \"%.*s\"", (int)(p->cur - s),
+                               s);
     int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + two(s + 2), m = two(s + 5), d = two(s + 8);
     if (m < 1 || m > 12)
         return weft__toml_fail(p, s + 5, "month %02d is out of range (01-12)", m);
@@ -390,8 +389,10 @@ static int parse_scalar(weft__toml_parser_t *p, weft_toml_value_t *v)
     }
     if (u == e || !is_digit((unsigned char)*u)) {
         if ((*s == 't' || *s == 'f' || *s == 'i' || *s == 'n' || *s == 'T' || *s == 'F' || *s == 'I' || *s == 'N'))
-            return weft__toml_fail(p, s, "expected a value, found \"%.*s\" (booleans are true/false, special floats inf/nan, all lowercase; strings need quotes)",
-                                   (int)(e - s), s);
+            return weft__toml_fail(
+                p, s,
+                "expected a value, found \"%.*s\" (booleans are true/false, special floats inf/nan, all lowercase; strings need quotes)",
+                (int)(e - s), s);
         return weft__toml_fail(p, s, "expected a value, found \"%.*s\" (strings need quotes)", (int)(e - s), s);
     }
     bool prefixed = e - s > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o' || s[1] == 'b');
@@ -469,15 +470,16 @@ static int parse_inline_table(weft__toml_parser_t *p, weft_toml_value_t *v)
                 p->cur++;
                 weft__toml_skip_ws(p);
                 if (p->cur < p->end && *p->cur == '}')
-                    return weft__toml_fail(p, p->cur, "expected a key after ',' in the inline table, found '}' (TOML 1.0 allows no trailing comma)");
+                    return weft__toml_fail(
+                        p, p->cur,
+                        "expected a key after ',' in the inline table, found '}' (TOML 1.0 allows no trailing comma)");
                 continue;
             }
             if (p->cur < p->end && *p->cur == '}') {
                 p->cur++;
                 break;
             }
-            return weft__toml_fail(p, p->cur, "expected ',' or '}' in the inline table, found %s%s",
-                                   FOUND(p, p->cur),
+            return weft__toml_fail(p, p->cur, "expected ',' or '}' in the inline table, found %s%s", FOUND(p, p->cur),
                                    p->cur < p->end && (*p->cur == '\n' || *p->cur == '\r')
                                        ? " (an inline table must stay on one line)"
                                        : "");
@@ -505,13 +507,9 @@ int weft__toml_value_into(weft__toml_parser_t *p, weft_toml_value_t *v)
         return weft__toml_fail(p, p->cur, "expected a value, found end of file");
     switch (*p->cur) {
     case '"':
-    case '\'':
-        return weft__toml_string(p, v);
-    case '[':
-        return parse_array(p, v);
-    case '{':
-        return parse_inline_table(p, v);
-    default:
-        return parse_scalar(p, v);
+    case '\'': return weft__toml_string(p, v);
+    case '[': return parse_array(p, v);
+    case '{': return parse_inline_table(p, v);
+    default: return parse_scalar(p, v);
     }
 }

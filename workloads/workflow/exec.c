@@ -36,7 +36,7 @@ typedef struct note {
 struct weft__flow_run {
     weft__flow_t *f;
     weft__flow_run_opts_t o;
-    char dir[PATH_MAX];  /* absolute run directory */
+    char dir[PATH_MAX]; /* absolute run directory */
     weft__topo_t *topo;
     weft__cores_t *cores;
     weft__procs_t *procs;
@@ -45,7 +45,7 @@ struct weft__flow_run {
     weft__trace_t *tr; /* NULL: not tracing */
     pthread_t waiter;
     bool waiter_started;
-    uint8_t *state;      /* per task, WEFT_FLOW_* */
+    uint8_t *state; /* per task, WEFT_FLOW_* */
     atomic_size_t nrunning, ndone, nfailed;
     atomic_int stopping;
     pthread_mutex_t lock; /* notes */
@@ -59,23 +59,23 @@ struct weft__flow_run {
     pthread_mutex_t jlock, flush_lock;
     char *jbuf, *jspare, *jpend;
     size_t jlen, jcap, jspare_cap, jpend_len, jpend_cap;
-    int jerr;          /* the errno of the last failed write (0: none); under flush_lock */
-    bool jerr_told;    /* the CLI was told about it (weft__flow_run_record_error) */
-    bool jlost;        /* a line could not be kept (out of memory) */
+    int jerr;       /* the errno of the last failed write (0: none); under flush_lock */
+    bool jerr_told; /* the CLI was told about it (weft__flow_run_record_error) */
+    bool jlost;     /* a line could not be kept (out of memory) */
     note_t *fails, *results, **results_tail;
     size_t nresults;
     note_t **result_index;
     uint64_t t0_ns;
     uint64_t t0_epoch_ns; /* the wall clock at t0_ns */
-    size_t nenviron; /* entries of the inherited environment, counted once */
-    uint64_t id;     /* unique in the process, for the workers' memory of it */
+    size_t nenviron;      /* entries of the inherited environment, counted once */
+    uint64_t id;          /* unique in the process, for the workers' memory of it */
     /* The run's GPUs (weft__cores_set_gpus): GPU slot i is CUDA device
      * gpu_dev[i] in this process and gpu_name[i] in a child's
      * CUDA_VISIBLE_DEVICES. */
     int ngpus;
     int *gpu_dev;
     char (*gpu_name)[64];
-    int seen_gpus; /* CUDA devices weft sees (asked only when a task may use one) */
+    int seen_gpus;           /* CUDA devices weft sees (asked only when a task may use one) */
     atomic_uchar *cpu_short; /* per [[task]]: its last kernel run was short */
 };
 
@@ -86,9 +86,9 @@ struct weft__flow_run {
  * a journal line is then written under the lock in one call, so that
  * workers finishing together wait on each other only for the copy. */
 typedef struct line {
-    char *buf;       /* small, or the heap */
+    char *buf; /* small, or the heap */
     size_t len, cap;
-    bool oom;        /* the heap said no: the text is cut (and said to be) */
+    bool oom; /* the heap said no: the text is cut (and said to be) */
     char small[4096];
 } line_t;
 
@@ -379,8 +379,12 @@ static void event(weft__flow_run_t *r, uint32_t ti, int attempt, int state, doub
     if (!r->o.on_event)
         return;
     const wf_task_t *t = &r->f->tasks[ti];
-    weft__flow_event_t e = {.task = t->name, .attempt = attempt, .attempts = t->tmpl->retries + 1,
-                            .state = state, .wall_s = wall, .reason = reason ? reason : ""};
+    weft__flow_event_t e = {.task = t->name,
+                            .attempt = attempt,
+                            .attempts = t->tmpl->retries + 1,
+                            .state = state,
+                            .wall_s = wall,
+                            .reason = reason ? reason : ""};
     r->o.on_event(r->o.ud, &e);
 }
 
@@ -412,8 +416,8 @@ static void settle(weft__flow_run_t *r, uint32_t ti, int attempt, int state, dou
 
 /* ---- paths and the environment ------------------------------------------------------------ */
 
-static void task_path(weft__flow_run_t *r, const wf_task_t *t, const weft_toml_value_t *v, const char *ext,
-                      char *buf, size_t cap)
+static void task_path(weft__flow_run_t *r, const wf_task_t *t, const weft_toml_value_t *v, const char *ext, char *buf,
+                      size_t cap)
 {
     if (v) {
         const char *s;
@@ -575,8 +579,7 @@ static void trace_attempt(weft__flow_run_t *r, const weft_task_t *gt, const atte
     int slot = -1;
     if (!proc && !weft__thread_trace(&slot))
         proc = true; /* not on a traced worker: no worker track to put it on */
-    weft__tev_t ev = {.t0 = a->start_ns, .t1 = a->end_ns, .kind = TEV_ATTEMPT, .flags = TEV_F_NS,
-                      .aux = a->attempt};
+    weft__tev_t ev = {.t0 = a->start_ns, .t1 = a->end_ns, .kind = TEV_ATTEMPT, .flags = TEV_F_NS, .aux = a->attempt};
     ev.state = ok ? WEFT_TASK_DONE : strcmp(a->status, "stopped") == 0 ? WEFT_TASK_NOT_RUN : WEFT_TASK_FAILED;
     ev.lane_kind = proc ? TLANE_PROC : TLANE_WORKER;
     ev.lane = (uint16_t)(proc ? weft__trace_lane_pick(r->tr, TLANE_PROC, a->start_ns, a->end_ns) : slot);
@@ -617,12 +620,23 @@ static void job_done(void *ud, const weft__proc_result_t *res)
         line_init(&rl), rl.buf[0] = '\0';
     const char *results = rl.buf;
     uint64_t now = weft__clock_ns();
-    attempt_t a = {.attempt = j->attempt, .start_ns = res->started ? now - res->wall_ns : now, .end_ns = now,
-                   .user_ns = res->user_ns, .sys_ns = res->sys_ns, .maxrss_kb = res->started ? res->maxrss_kb : -1,
-                   .exit_code = res->exit_code, .signal = res->signal,
-                   .status = res->status == 0 ? "ok" : res->timed_out ? "timeout"
-                             : res->status == WEFT_ECANCELED ? "stopped" : "failed",
-                   .cpus = j->cpus, .gpus = j->gpus, .out = out, .err = err, .results = results,
+    attempt_t a = {.attempt = j->attempt,
+                   .start_ns = res->started ? now - res->wall_ns : now,
+                   .end_ns = now,
+                   .user_ns = res->user_ns,
+                   .sys_ns = res->sys_ns,
+                   .maxrss_kb = res->started ? res->maxrss_kb : -1,
+                   .exit_code = res->exit_code,
+                   .signal = res->signal,
+                   .status = res->status == 0                ? "ok"
+                             : res->timed_out                ? "timeout"
+                             : res->status == WEFT_ECANCELED ? "stopped"
+                                                             : "failed",
+                   .cpus = j->cpus,
+                   .gpus = j->gpus,
+                   .out = out,
+                   .err = err,
+                   .results = results,
                    .reason = res->status ? res->reason : ""};
     journal(r, j->ti, &a);
     if (r->tr && res->started)
@@ -652,7 +666,10 @@ static void job_done(void *ud, const weft__proc_result_t *res)
         snprintf(why, sizeof why, "%s (attempt %d of %d)", res->reason, j->attempt, t->tmpl->retries + 1);
     else
         snprintf(why, sizeof why, "%s", res->reason);
-    job_finish(j, res->status != WEFT_ECANCELED ? WEFT_FLOW_FAILED : res->started ? WEFT_FLOW_STOPPED : WEFT_FLOW_NOT_RUN,
+    job_finish(j,
+               res->status != WEFT_ECANCELED ? WEFT_FLOW_FAILED
+               : res->started                ? WEFT_FLOW_STOPPED
+                                             : WEFT_FLOW_NOT_RUN,
                wall, why);
 }
 
@@ -753,8 +770,7 @@ static int job_spawn(job_t *j, char *why, size_t whylen)
         e = make_parent(err, dir, sizeof dir);
     }
     if (e) {
-        snprintf(why, whylen, "cannot create the folder '%s' for the %s file: %s", dir, which,
-                 strerror(e));
+        snprintf(why, whylen, "cannot create the folder '%s' for the %s file: %s", dir, which, strerror(e));
         rc = WEFT_ETASK;
         goto out;
     }
@@ -763,8 +779,13 @@ static int job_spawn(job_t *j, char *why, size_t whylen)
         snprintf(result_path, sizeof result_path, "%s/%s.result", r->dir, t->name) < (int)sizeof result_path)
         unlink(result_path); /* a retry starts clean */
     weft__proc_spec_t spec = {
-        .argv = argv, .envp = envp, .cwd = tm->cwd ? cwd : NULL, .stdout_path = out, .stderr_path = err,
-        .cpus = r->f->pin == WEFT_PIN_NONE ? NULL : &j->lease->set, .timeout_ns = tm->timeout_ns,
+        .argv = argv,
+        .envp = envp,
+        .cwd = tm->cwd ? cwd : NULL,
+        .stdout_path = out,
+        .stderr_path = err,
+        .cpus = r->f->pin == WEFT_PIN_NONE ? NULL : &j->lease->set,
+        .timeout_ns = tm->timeout_ns,
         .grace_ns = r->f->grace_ns,
     };
     j->start_ns = weft__clock_ns();
@@ -836,8 +857,8 @@ static int command_task(weft__flow_run_t *r, weft_ctx_t *ctx, uint32_t ti)
     j->gt = weft__thread_task();
     int rc = weft_ctx_defer(ctx, &j->defer);
     if (rc == 0)
-        rc = weft__cores_request_ex(r->cores, r->f->tasks[ti].tmpl->cpus, r->f->tasks[ti].tmpl->gpus, NULL,
-                                    job_grant, j);
+        rc = weft__cores_request_ex(r->cores, r->f->tasks[ti].tmpl->cpus, r->f->tasks[ti].tmpl->gpus, NULL, job_grant,
+                                    j);
     if (rc != 0) {
         /* (not deferred, or the request was refused: then nothing else
          * will complete the task) */
@@ -912,14 +933,14 @@ static int gpu_setup(weft__flow_run_t *r)
         if (f->gpus >= 0)
             snprintf(why, sizeof why, "[workflow] gpus = %d", f->gpus);
         else if (r->seen_gpus > 0)
-            snprintf(why, sizeof why, "weft sees %d CUDA device%s; [workflow] gpus can declare more",
-                     r->seen_gpus, r->seen_gpus == 1 ? "" : "s");
+            snprintf(why, sizeof why, "weft sees %d CUDA device%s; [workflow] gpus can declare more", r->seen_gpus,
+                     r->seen_gpus == 1 ? "" : "s");
         else
             snprintf(why, sizeof why, "weft sees no CUDA device%s; declare the GPUs with [workflow] gpus",
                      strcmp(weft__device_backend(), "none") == 0 ? " (built without CUDA)" : "");
         if (t->gpus > n)
-            rc = weft__wf_error(f, AT(t->gpus_v), t->name, "gpus", "needs %d GPU%s but the run has %d (%s)",
-                                t->gpus, t->gpus == 1 ? "" : "s", n, why);
+            rc = weft__wf_error(f, AT(t->gpus_v), t->name, "gpus", "needs %d GPU%s but the run has %d (%s)", t->gpus,
+                                t->gpus == 1 ? "" : "s", n, why);
         else if (t->kind == WF_KERNEL && t->device == WF_DEV_GPU && n == 0 && r->seen_gpus > 0)
             rc = weft__wf_error(f, AT(t->device_v), t->name, "device", "the run has no GPU (%s)", why);
     }
@@ -951,11 +972,11 @@ typedef struct kout {
     weft__flow_run_t *r;
     const wf_task_t *t;
     FILE *fp;
-    int err;             /* errno: the file could not be made or written */
+    int err;              /* errno: the file could not be made or written */
     uint64_t deadline_ns; /* the attempt's timeout (0: none) */
-    bool timed_out;      /* the kernel was told to stop because of it */
-    bool told_stop;      /* ... or because the run is stopping */
-    char path[PATH_MAX]; /* made when the kernel first prints */
+    bool timed_out;       /* the kernel was told to stop because of it */
+    bool told_stop;       /* ... or because the run is stopping */
+    char path[PATH_MAX];  /* made when the kernel first prints */
     char results[1024];
     size_t rlen;
 } kout_t;
@@ -978,8 +999,8 @@ static void kout_result(void *ud, const char *key, const char *value)
 {
     kout_t *o = ud;
     if (o->rlen < sizeof o->results)
-        o->rlen += (size_t)snprintf(o->results + o->rlen, sizeof o->results - o->rlen, "%s%s=%s",
-                                    o->rlen ? " " : "", key, value);
+        o->rlen += (size_t)snprintf(o->results + o->rlen, sizeof o->results - o->rlen, "%s%s=%s", o->rlen ? " " : "",
+                                    key, value);
 }
 
 /* What a kernel asks between sweeps: stop when the run stops or when the
@@ -1008,8 +1029,8 @@ static uint64_t tv_ns(struct timeval tv)
 static __thread struct {
     uint64_t run;
     int k, slots[NEAR_MAX];
-    bool bound;       /* bound to those slots' cpus */
-    char cpus[128];   /* and their list, as WEFT_CPUS writes it */
+    bool bound;     /* bound to those slots' cpus */
+    char cpus[128]; /* and their list, as WEFT_CPUS writes it */
 } worker_place;
 
 /* Binds the calling worker to the lease's cpus unless it already sits on
@@ -1082,9 +1103,17 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         o.timed_out = o.told_stop = false;
         o.path[0] = o.results[0] = '\0';
         o.rlen = 0;
-        weft__kctx_t k = {.cpus = tm->cpus, .gpu = !on_gpu ? 0 : ngpus ? 1 + r->gpu_dev[__builtin_ctzll(w.lease->gpus)] : 1, .keys = keys, .vals = vals,
+        weft__kctx_t k = {.cpus = tm->cpus,
+                          .gpu = !on_gpu ? 0
+                                 : ngpus ? 1 + r->gpu_dev[__builtin_ctzll(w.lease->gpus)]
+                                         : 1,
+                          .keys = keys,
+                          .vals = vals,
                           .print = kout_print,
-                          .result = kout_result, .stopping = kout_stopping, .ud = &o, .bad_arg = -1};
+                          .result = kout_result,
+                          .stopping = kout_stopping,
+                          .ud = &o,
+                          .bad_arg = -1};
         struct rusage ru0, ru1;
         bool no_cpu = atomic_load_explicit(cpu_short, memory_order_relaxed);
         if (!no_cpu)
@@ -1118,13 +1147,24 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
             rc = WEFT_ETASK;
         }
         const char *reason = rc == 0 ? "" : timed_out ? tout : o.err ? oerr : k.error[0] ? k.error : weft_strerror(rc);
-        attempt_t a = {.attempt = attempt, .start_ns = start, .end_ns = end, .no_cpu = no_cpu,
+        attempt_t a = {.attempt = attempt,
+                       .start_ns = start,
+                       .end_ns = end,
+                       .no_cpu = no_cpu,
                        .user_ns = no_cpu ? 0 : tv_ns(ru1.ru_utime) - tv_ns(ru0.ru_utime),
-                       .sys_ns = no_cpu ? 0 : tv_ns(ru1.ru_stime) - tv_ns(ru0.ru_stime), .maxrss_kb = -1,
+                       .sys_ns = no_cpu ? 0 : tv_ns(ru1.ru_stime) - tv_ns(ru0.ru_stime),
+                       .maxrss_kb = -1,
                        .exit_code = -1,
-                       .status = rc == 0 ? "ok" : timed_out ? "timeout" : o.told_stop ? "stopped" : "failed",
-                       .cpus = cpus, .gpus = gpus, .out = o.fp ? o.path : "",
-                       .err = "", .results = o.results, .reason = reason};
+                       .status = rc == 0       ? "ok"
+                                 : timed_out   ? "timeout"
+                                 : o.told_stop ? "stopped"
+                                               : "failed",
+                       .cpus = cpus,
+                       .gpus = gpus,
+                       .out = o.fp ? o.path : "",
+                       .err = "",
+                       .results = o.results,
+                       .reason = reason};
         journal(r, ti, &a);
         if (r->tr)
             trace_attempt(r, weft__thread_task(), &a, rc == 0, false);
@@ -1363,9 +1403,10 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
         char conf[3 * PATH_MAX], fpath[PATH_MAX], dir[PATH_MAX];
         json_safe(fpath, f->path, sizeof fpath);
         json_safe(dir, r->dir, sizeof dir);
-        snprintf(conf, sizeof conf,
-                 "\"workflow\":\"%s\",\"file\":\"%s\",\"tasks\":%zu,\"core slots\":%d,\"keep_going\":%s,\"run dir\":\"%s\"",
-                 f->name, fpath, weft__flow_ntasks(f), slots, f->keep_going ? "true" : "false", dir);
+        snprintf(
+            conf, sizeof conf,
+            "\"workflow\":\"%s\",\"file\":\"%s\",\"tasks\":%zu,\"core slots\":%d,\"keep_going\":%s,\"run dir\":\"%s\"",
+            f->name, fpath, weft__flow_ntasks(f), slots, f->keep_going ? "true" : "false", dir);
         weft__runtime_trace_label(r->rt, f->name, conf);
     }
     /* The graph: kept tasks in file order, then their edges. */

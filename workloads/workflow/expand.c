@@ -58,8 +58,8 @@ static int check_paths(weft__flow_t *f, const wf_tmpl_t *t, size_t maxval)
             size_t len = weft__wf_expand(f, t, c, NULL, s, NULL, 0);
             if (len >= PATH_MAX)
                 return weft__wf_error(f, AT(vs[k]), t->name, keys[k],
-                                      "expands to a path of %zu bytes for its task number %" PRIu32
-                                      " (at most %d)", len, c, PATH_MAX - 1);
+                                      "expands to a path of %zu bytes for its task number %" PRIu32 " (at most %d)",
+                                      len, c, PATH_MAX - 1);
         }
     }
     return 0;
@@ -93,7 +93,8 @@ int weft__wf_expand_tasks(weft__flow_t *f)
             if (len >= sizeof buf || !name_ok(buf))
                 return weft__wf_error(f, AT(t->name_v), t->name, "name",
                                       "'%s' is not a valid task name (1 to 200 letters, digits and . _ - + = , @ "
-                                      ": %%, not starting with '.')", buf);
+                                      ": %%, not starting with '.')",
+                                      buf);
             char *s = weft__arena_alloc(&f->arena, len + 1, 1);
             if (!s)
                 return WEFT_ENOMEM;
@@ -189,8 +190,8 @@ static int resolve_pattern(weft__flow_t *f, uint32_t ti, const weft_toml_value_t
     }
 }
 
-int weft__wf_kargs(const weft__flow_t *f, const wf_task_t *t, const char **keys, const char **vals,
-                   char *buf, size_t cap, size_t *nargs)
+int weft__wf_kargs(const weft__flow_t *f, const wf_task_t *t, const char **keys, const char **vals, char *buf,
+                   size_t cap, size_t *nargs)
 {
     const wf_tmpl_t *tm = t->tmpl;
     size_t n = 0, used = 0;

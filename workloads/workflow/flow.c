@@ -61,8 +61,8 @@ static int resolve_workdir(weft__flow_t *f)
     if (!realpath(buf, real) || stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
         const weft_toml_value_t *v = NULL;
         weft_toml_find(weft_toml_root(f->doc), "workflow.workdir", &v);
-        return weft__wf_error(f, v ? weft_toml_line(v) : 0, v ? weft_toml_column(v) : 0, NULL,
-                              "workflow.workdir", "cannot use '%s' as the working directory: %s", buf,
+        return weft__wf_error(f, v ? weft_toml_line(v) : 0, v ? weft_toml_column(v) : 0, NULL, "workflow.workdir",
+                              "cannot use '%s' as the working directory: %s", buf,
                               errno ? strerror(errno) : "not a directory");
     }
     weft__free(f->workdir);
@@ -173,7 +173,8 @@ uint64_t weft__flow_grace_ns(const weft__flow_t *f)
 
 static void put_quoted(FILE *out, const char *s, bool shell)
 {
-    if (shell && *s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+=/,:@%") == strlen(s)) {
+    if (shell && *s &&
+        strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+=/,:@%") == strlen(s)) {
         fputs(s, out);
         return;
     }
@@ -214,8 +215,8 @@ void weft__flow_write_dot(const weft__flow_t *f, FILE *out)
     fputs("}\n", out);
 }
 
-static void put_expanded(const weft__flow_t *f, const wf_task_t *t, const weft_toml_value_t *v, FILE *out,
-                         bool quote, unsigned flags)
+static void put_expanded(const weft__flow_t *f, const wf_task_t *t, const weft_toml_value_t *v, FILE *out, bool quote,
+                         unsigned flags)
 {
     const char *s;
     weft_toml_get_string(v, NULL, &s, NULL);

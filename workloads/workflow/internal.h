@@ -33,10 +33,10 @@ enum { WF_V_STRING, WF_V_INT, WF_V_FLOAT, WF_V_NUMBER /* ints and floats */, WF_
 
 typedef struct wf_param {
     char *name;
-    char **values;      /* formatted ("1e-6", "64", "a b"): floats shortest */
+    char **values; /* formatted ("1e-6", "64", "a b"): floats shortest */
     uint32_t nvalues;
     uint32_t dim;
-    int vtype;          /* WF_V_* */
+    int vtype; /* WF_V_* */
 } wf_param_t;
 
 typedef struct wf_dim {
@@ -50,36 +50,36 @@ typedef struct wf_tmpl {
     const weft_toml_value_t *table; /* the [[task]] table */
     const char *name;               /* unexpanded */
     const weft_toml_value_t *name_v;
-    int kind;                       /* WF_CMD, WF_SHELL, WF_KERNEL */
-    const weft_toml_value_t *run;   /* command array, shell string or kernel name */
+    int kind;                     /* WF_CMD, WF_SHELL, WF_KERNEL */
+    const weft_toml_value_t *run; /* command array, shell string or kernel name */
     const weft__kernel_t *kernel;
     const weft_toml_value_t *args, *after, *env;
     const weft_toml_value_t *cwd, *out, *err;
     int cpus, retries;
-    int gpus;                       /* command and shell tasks: GPUs granted */
+    int gpus; /* command and shell tasks: GPUs granted */
     const weft_toml_value_t *gpus_v;
-    int device;                     /* WF_DEV_* */
+    int device; /* WF_DEV_* */
     const weft_toml_value_t *device_v;
     uint64_t timeout_ns;
     uint32_t ndims;
-    uint32_t dims[WF_MAX_DIMS];     /* in declaration order */
-    uint32_t count, first;          /* its tasks: tasks[first .. first+count) */
+    uint32_t dims[WF_MAX_DIMS]; /* in declaration order */
+    uint32_t count, first;      /* its tasks: tasks[first .. first+count) */
 } wf_tmpl_t;
 
 typedef struct wf_task {
     wf_tmpl_t *tmpl;
-    const char *name;    /* in the flow's arena */
-    uint32_t combo;      /* combination number within the template */
-    uint32_t keep;       /* selected by --only (or no --only) */
+    const char *name; /* in the flow's arena */
+    uint32_t combo;   /* combination number within the template */
+    uint32_t keep;    /* selected by --only (or no --only) */
 } wf_task_t;
 
 struct weft__flow {
     weft_toml_doc_t *doc;
     const char *path;
     char *name;
-    char *workdir;       /* absolute */
+    char *workdir; /* absolute */
     int threads, pin;
-    int gpus;            /* [workflow] gpus; -1: the GPUs weft sees */
+    int gpus; /* [workflow] gpus; -1: the GPUs weft sees */
     const weft_toml_value_t *gpus_v;
     bool keep_going;
     uint64_t grace_ns;
@@ -91,10 +91,10 @@ struct weft__flow {
     uint32_t ntmpls;
     wf_task_t *tasks;
     uint32_t ntasks;
-    uint32_t *dep_off;   /* ntasks + 1 */
-    uint32_t *deps;      /* task indices */
+    uint32_t *dep_off; /* ntasks + 1 */
+    uint32_t *deps;    /* task indices */
     size_t nedges;
-    uint32_t *hash;      /* open addressing over task names: index + 1 */
+    uint32_t *hash; /* open addressing over task names: index + 1 */
     uint32_t hmask;
     weft__arena_t arena; /* names */
     char *err;
@@ -107,8 +107,8 @@ struct weft__flow {
 /* "file:line:col: task 'x': key 'k': message" (the task and key parts
  * when task / key are not NULL; no position when line is 0). Returns
  * WEFT_EPARSE. AT(v) is a value's position, KEY_AT(v) its key's. */
-int weft__wf_error(weft__flow_t *f, unsigned line, unsigned col, const char *task, const char *key,
-                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int weft__wf_error(weft__flow_t *f, unsigned line, unsigned col, const char *task, const char *key, const char *fmt,
+                   ...) __attribute__((format(printf, 6, 7)));
 #define AT(v) weft_toml_line(v), weft_toml_column(v)
 #define KEY_AT(v) weft_toml_key_line(v), weft_toml_key_column(v)
 
@@ -123,15 +123,14 @@ int weft__wf_duration(const weft_toml_value_t *v, uint64_t *ns);
  * an identifier in braces not preceded by '$' (other braces are text;
  * {{ and }} are literal braces); each must be a sweep parameter or
  * `index`. Adds the dimensions used to *dims (a bit per dimension). */
-int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
-                  uint64_t *dims);
+int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key, uint64_t *dims);
 
 /* Expands s for task `task` of template t into buf (cap bytes; always
  * terminated); `extra` (may be NULL) gives values for dimensions the
  * template does not have (after patterns). Returns the full length.
  * {name:raw} is {name} here. */
-size_t weft__wf_expand(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const uint32_t *extra,
-                       const char *s, char *buf, size_t cap);
+size_t weft__wf_expand(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const uint32_t *extra, const char *s,
+                       char *buf, size_t cap);
 /* WF_EXPAND_SHELL: s is a /bin/sh script; each {name} becomes exactly its
  * value as one word, quoted for where it stands unless it is plain
  * letters, digits and _-+.,/:@% (outside quotes: '...';
@@ -142,8 +141,7 @@ size_t weft__wf_expand_ex(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t co
                           const char *s, unsigned flags, char *buf, size_t cap);
 /* The same into a fresh weft__malloc'd string (NULL when out of memory). */
 char *weft__wf_expand_dup(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const char *s);
-char *weft__wf_expand_dup_ex(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const char *s,
-                             unsigned flags);
+char *weft__wf_expand_dup_ex(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const char *s, unsigned flags);
 /* The value index of dimension d in combination `combo` of t (UINT32_MAX
  * when t does not have d). */
 uint32_t weft__wf_digit(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, uint32_t d);
@@ -160,8 +158,8 @@ int weft__wf_expand_tasks(weft__flow_t *f);
 int weft__wf_resolve(weft__flow_t *f, const weft__flow_opts_t *o);
 /* A kernel task's arguments as text: keys[i] = vals[i], the values
  * expanded into buf. Errors: WEFT_EINVAL (too many), WEFT_ENOMEM (buf). */
-int weft__wf_kargs(const weft__flow_t *f, const wf_task_t *t, const char **keys, const char **vals,
-                   char *buf, size_t cap, size_t *nargs);
+int weft__wf_kargs(const weft__flow_t *f, const wf_task_t *t, const char **keys, const char **vals, char *buf,
+                   size_t cap, size_t *nargs);
 /* Task index by name, or UINT32_MAX. */
 uint32_t weft__wf_find(const weft__flow_t *f, const char *name);
 

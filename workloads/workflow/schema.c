@@ -13,8 +13,8 @@
 
 #include "weft/runtime.h"
 
-int weft__wf_error(weft__flow_t *f, unsigned line, unsigned col, const char *task, const char *key,
-                   const char *fmt, ...)
+int weft__wf_error(weft__flow_t *f, unsigned line, unsigned col, const char *task, const char *key, const char *fmt,
+                   ...)
 {
     size_t n = line ? (size_t)snprintf(f->err, f->errlen, "%s:%u:%u: ", f->path, line, col)
                     : (size_t)snprintf(f->err, f->errlen, "%s: ", f->path);
@@ -57,8 +57,7 @@ static char *arena_strdup(weft__flow_t *f, const char *s, size_t len)
 
 /* ---- small typed readers ---------------------------------------------------- */
 
-static int want_string(weft__flow_t *f, const weft_toml_value_t *v, const char *task, const char *key,
-                       const char **out)
+static int want_string(weft__flow_t *f, const weft_toml_value_t *v, const char *task, const char *key, const char **out)
 {
     size_t len;
     if (weft_toml_get_string(v, NULL, out, &len) != 0)
@@ -70,15 +69,14 @@ static int want_string(weft__flow_t *f, const weft_toml_value_t *v, const char *
     return 0;
 }
 
-static int want_int(weft__flow_t *f, const weft_toml_value_t *v, const char *task, const char *key,
-                    int64_t lo, int64_t hi, int *out)
+static int want_int(weft__flow_t *f, const weft_toml_value_t *v, const char *task, const char *key, int64_t lo,
+                    int64_t hi, int *out)
 {
     int64_t i;
     if (weft_toml_get_int(v, NULL, &i) != 0)
         return weft__wf_error(f, AT(v), task, key, "expected an integer, got %s", tname(v));
     if (i < lo || i > hi)
-        return weft__wf_error(f, AT(v), task, key, "must be from %" PRId64 " to %" PRId64 ", got %" PRId64,
-                              lo, hi, i);
+        return weft__wf_error(f, AT(v), task, key, "must be from %" PRId64 " to %" PRId64 ", got %" PRId64, lo, hi, i);
     *out = (int)i;
     return 0;
 }
@@ -131,22 +129,25 @@ int weft__wf_duration(const weft_toml_value_t *v, uint64_t *ns)
     return 0;
 }
 
-static int want_duration(weft__flow_t *f, const weft_toml_value_t *v, const char *task, const char *key,
-                         uint64_t *ns)
+static int want_duration(weft__flow_t *f, const weft_toml_value_t *v, const char *task, const char *key, uint64_t *ns)
 {
     int rc = weft__wf_duration(v, ns);
     if (rc == WEFT_ETYPE)
-        return weft__wf_error(f, AT(v), task, key, "expected a duration (\"90s\", \"10m\", \"1h30m\", "
-                              "\"250ms\" or a number of seconds), got %s", tname(v));
+        return weft__wf_error(f, AT(v), task, key,
+                              "expected a duration (\"90s\", \"10m\", \"1h30m\", "
+                              "\"250ms\" or a number of seconds), got %s",
+                              tname(v));
     if (rc) {
         char text[64];
         if (weft__wf_format(v, text, sizeof text) != 0)
             text[0] = '\0';
         if (rc == WEFT_ENOTSUP)
-            return weft__wf_error(f, AT(v), task, key, "%s is too long: at most %.0f seconds (about 31 years)",
-                                  text, MAX_DURATION_S);
-        return weft__wf_error(f, AT(v), task, key, "expected a positive duration (\"90s\", \"10m\", "
-                              "\"1h30m\", \"250ms\" or a number of seconds), got \"%s\"", text);
+            return weft__wf_error(f, AT(v), task, key, "%s is too long: at most %.0f seconds (about 31 years)", text,
+                                  MAX_DURATION_S);
+        return weft__wf_error(f, AT(v), task, key,
+                              "expected a positive duration (\"90s\", \"10m\", "
+                              "\"1h30m\", \"250ms\" or a number of seconds), got \"%s\"",
+                              text);
     }
     return 0;
 }
@@ -174,7 +175,8 @@ static int workflow_table(weft__flow_t *f, const weft_toml_value_t *w)
                     if (!(isalnum((unsigned char)*p) || strchr("._-+", *p)))
                         rc = weft__wf_error(f, AT(v), NULL, "workflow.name",
                                             "may contain only letters, digits and . _ - + (it names the "
-                                            "run directory), got \"%s\"", s);
+                                            "run directory), got \"%s\"",
+                                            s);
                 if (!rc && s[0] == '.')
                     rc = weft__wf_error(f, AT(v), NULL, "workflow.name", "must not start with '.'");
                 if (!rc && !(f->name = weft__strdup(s)))
@@ -199,8 +201,7 @@ static int workflow_table(weft__flow_t *f, const weft_toml_value_t *w)
             }
         } else if (strcmp(k, "keep_going") == 0) {
             if (weft_toml_get_bool(v, NULL, &f->keep_going) != 0)
-                rc = weft__wf_error(f, AT(v), NULL, "workflow.keep_going", "expected a boolean, got %s",
-                                    tname(v));
+                rc = weft__wf_error(f, AT(v), NULL, "workflow.keep_going", "expected a boolean, got %s", tname(v));
         } else if (strcmp(k, "workdir") == 0) {
             if (!(rc = want_string(f, v, NULL, "workflow.workdir", &s)) && !(f->workdir = weft__strdup(s)))
                 rc = WEFT_ENOMEM;
@@ -209,7 +210,8 @@ static int workflow_table(weft__flow_t *f, const weft_toml_value_t *w)
         } else {
             rc = weft__wf_error(f, KEY_AT(v), NULL, NULL,
                                 "unknown key 'workflow.%s' ([workflow] takes name, threads, gpus, "
-                                "pin, keep_going, workdir, grace)", k);
+                                "pin, keep_going, workdir, grace)",
+                                k);
         }
         if (rc)
             return rc;
@@ -242,10 +244,10 @@ static int range_values(weft__flow_t *f, wf_param_t *p, const weft_toml_value_t 
     const weft_toml_value_t *start = NULL, *stop = NULL, *step = NULL;
     for (const weft_toml_value_t *e = weft_toml_first(v); e; e = weft_toml_next(e)) {
         const char *k = weft_toml_key(e, NULL);
-        const weft_toml_value_t **slot = strcmp(k, "start") == 0 ? &start
+        const weft_toml_value_t **slot = strcmp(k, "start") == 0  ? &start
                                          : strcmp(k, "stop") == 0 ? &stop
                                          : strcmp(k, "step") == 0 ? &step
-                                                                   : NULL;
+                                                                  : NULL;
         if (!slot)
             return weft__wf_error(f, KEY_AT(e), NULL, key,
                                   "unknown key '%s' in a range (a range is { start = 1, stop = 10, step = 1 })", k);
@@ -265,8 +267,7 @@ static int range_values(weft__flow_t *f, wf_param_t *p, const weft_toml_value_t 
     if (step)
         weft_toml_get_number(step, NULL, &s);
     if (s == 0 || (b - a) / s < 0)
-        return weft__wf_error(f, AT(step ? step : v), NULL, key,
-                              "step %g never gets from %g to %g", s, a, b);
+        return weft__wf_error(f, AT(step ? step : v), NULL, key, "step %g never gets from %g to %g", s, a, b);
     double count = floor((b - a) / s + 1e-9) + 1;
     if (count > 10000000)
         return weft__wf_error(f, AT(v), NULL, key, "the range has %.0f values (at most 10000000)", count);
@@ -334,8 +335,7 @@ static int list_values(weft__flow_t *f, wf_param_t *p, const weft_toml_value_t *
         char text[64]; /* a number or a boolean, written shortest */
         if (weft__wf_format(e, text, sizeof text) != 0)
             return weft__wf_error(f, AT(e), NULL, key,
-                                  "element %zu must be a string, integer, float or boolean, got %s", i + 1,
-                                  tname(e));
+                                  "element %zu must be a string, integer, float or boolean, got %s", i + 1, tname(e));
         rc = push_value(f, p, text);
     }
     return rc;
@@ -391,8 +391,7 @@ static int set_override(weft__flow_t *f, const char *set)
         if (strlen(f->params[i].name) == nlen && memcmp(f->params[i].name, set, nlen) == 0)
             p = &f->params[i];
     if (!p)
-        return weft__wf_error(f, 0, 0, NULL, NULL, "--set %s: the sweep has no parameter '%.*s'", set,
-                              (int)nlen, set);
+        return weft__wf_error(f, 0, 0, NULL, NULL, "--set %s: the sweep has no parameter '%.*s'", set, (int)nlen, set);
     uint32_t n = 1;
     for (const char *c = eq + 1; *c; c++)
         n += *c == ',';
@@ -435,10 +434,13 @@ static int sweep_table(weft__flow_t *f, const weft_toml_value_t *sw, const weft_
         if (!is_ident(k, klen) || strcmp(k, "index") == 0)
             return weft__wf_error(f, KEY_AT(v), NULL, NULL,
                                   "sweep parameter '%s': a name is letters, digits and _, not starting with "
-                                  "a digit, and not 'index' (that one is built in)", k);
+                                  "a digit, and not 'index' (that one is built in)",
+                                  k);
         if (klen > 200)
-            return weft__wf_error(f, KEY_AT(v), NULL, NULL, "sweep parameter '%.20s...': the name is %zu "
-                                  "characters long (at most 200)", k, klen);
+            return weft__wf_error(f, KEY_AT(v), NULL, NULL,
+                                  "sweep parameter '%.20s...': the name is %zu "
+                                  "characters long (at most 200)",
+                                  k, klen);
         wf_param_t *p = &f->params[f->nparams++];
         p->name = arena_strdup(f, k, klen);
         if (!p->name)
@@ -450,7 +452,8 @@ static int sweep_table(weft__flow_t *f, const weft_toml_value_t *sw, const weft_
         else
             rc = weft__wf_error(f, AT(v), NULL, NULL,
                                 "sweep parameter '%s': expected a list of values or a range "
-                                "{ start, stop, step }, got %s", k, tname(v));
+                                "{ start, stop, step }, got %s",
+                                k, tname(v));
     }
     for (size_t i = 0; i < o->nsets && !rc; i++)
         rc = set_override(f, o->sets[i]);
@@ -473,8 +476,7 @@ static int sweep_table(weft__flow_t *f, const weft_toml_value_t *sw, const weft_
             for (const weft_toml_value_t *e = weft_toml_first(g); e; e = weft_toml_next(e)) {
                 const char *name;
                 if (weft_toml_get_string(e, NULL, &name, NULL) != 0)
-                    return weft__wf_error(f, AT(e), NULL, "sweep.zip", "expected a parameter name, got %s",
-                                          tname(e));
+                    return weft__wf_error(f, AT(e), NULL, "sweep.zip", "expected a parameter name, got %s", tname(e));
                 uint32_t pi = UINT32_MAX;
                 for (uint32_t i = 0; i < f->nparams; i++)
                     if (strcmp(f->params[i].name, name) == 0)
@@ -487,8 +489,8 @@ static int sweep_table(weft__flow_t *f, const weft_toml_value_t *sw, const weft_
                 if (first && first->nvalues != f->params[pi].nvalues)
                     return weft__wf_error(f, AT(e), NULL, "sweep.zip",
                                           "zipped lists must have the same length: '%s' has %" PRIu32
-                                          " values, '%s' has %" PRIu32, first->name, first->nvalues, name,
-                                          f->params[pi].nvalues);
+                                          " values, '%s' has %" PRIu32,
+                                          first->name, first->nvalues, name, f->params[pi].nvalues);
                 if (d->nparams == WF_MAX_DIMS)
                     return weft__wf_error(f, AT(e), NULL, "sweep.zip", "at most %d names in one group", WF_MAX_DIMS);
                 f->params[pi].dim = f->ndims;
@@ -534,8 +536,7 @@ static int string_list(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmp
     return 0;
 }
 
-static int scalar_table(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
-                        bool env)
+static int scalar_table(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key, bool env)
 {
     if (weft_toml_type(v) != WEFT_TOML_TABLE)
         return weft__wf_error(f, AT(v), t->name, key, "expected a table, got %s", tname(v));
@@ -556,8 +557,7 @@ static int scalar_table(weft__flow_t *f, const weft_toml_value_t *v, const wf_tm
 }
 
 /* The dimensions used by the strings of value v (arrays and tables too). */
-static int refs_deep(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
-                     uint64_t *dims)
+static int refs_deep(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key, uint64_t *dims)
 {
     if (weft_toml_type(v) == WEFT_TOML_ARRAY || weft_toml_type(v) == WEFT_TOML_TABLE) {
         for (const weft_toml_value_t *e = weft_toml_first(v); e; e = weft_toml_next(e)) {
@@ -593,7 +593,9 @@ static int task_table(weft__flow_t *f, const weft_toml_value_t *tv, wf_tmpl_t *t
             if (t->kind >= 0)
                 return weft__wf_error(f, KEY_AT(v), t->name, k,
                                       "a task runs exactly one of command, shell or kernel; it already has %s",
-                                      t->kind == WF_CMD ? "command" : t->kind == WF_SHELL ? "shell" : "kernel");
+                                      t->kind == WF_CMD     ? "command"
+                                      : t->kind == WF_SHELL ? "shell"
+                                                            : "kernel");
             t->kind = kind;
             t->run = v;
             if (kind == WF_CMD) {
@@ -678,16 +680,27 @@ static int task_table(weft__flow_t *f, const weft_toml_value_t *tv, wf_tmpl_t *t
                               "kernel '%s' has no GPU version (kernels with one: %s)", t->kernel->name, gnames);
     }
     if (t->args && t->kind != WF_KERNEL)
-        return weft__wf_error(f, KEY_AT(t->args), t->name, "args", "args are for kernel tasks; a %s task takes "
-                              "its arguments in %s", t->kind == WF_CMD ? "command" : "shell",
+        return weft__wf_error(f, KEY_AT(t->args), t->name, "args",
+                              "args are for kernel tasks; a %s task takes "
+                              "its arguments in %s",
+                              t->kind == WF_CMD ? "command" : "shell",
                               t->kind == WF_CMD ? "the command list" : "the shell string");
 
     /* Which sweep dimensions it expands over: those its strings use. */
     uint64_t name_dims = 0, all = 0, after_dims = 0;
     rc = weft__wf_refs(f, name, t, "name", &name_dims);
-    struct { const weft_toml_value_t *v; const char *key; } strs[] = {
-        {t->run, t->kind == WF_CMD ? "command" : t->kind == WF_SHELL ? "shell" : "kernel"},
-        {t->args, "args"}, {t->env, "env"}, {t->cwd, "cwd"}, {t->out, "stdout"}, {t->err, "stderr"},
+    struct {
+        const weft_toml_value_t *v;
+        const char *key;
+    } strs[] = {
+        {t->run, t->kind == WF_CMD     ? "command"
+                 : t->kind == WF_SHELL ? "shell"
+                                       : "kernel"},
+        {t->args, "args"},
+        {t->env, "env"},
+        {t->cwd, "cwd"},
+        {t->out, "stdout"},
+        {t->err, "stderr"},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0] && !rc; i++)
         if (strs[i].v)
@@ -772,8 +785,8 @@ int weft__wf_schema(weft__flow_t *f, const weft__flow_opts_t *o)
             total += t->count;
             f->ntmpls++;
             if (total > WF_MAX_TASKS)
-                rc = weft__wf_error(f, AT(t->name_v), t->name, NULL,
-                                    "the workflow expands to more than %u tasks", WF_MAX_TASKS);
+                rc = weft__wf_error(f, AT(t->name_v), t->name, NULL, "the workflow expands to more than %u tasks",
+                                    WF_MAX_TASKS);
         }
     }
     if (rc)

@@ -45,8 +45,7 @@ static size_t placeholder(const char *s, const char *p, const char **end, bool *
     return len;
 }
 
-int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
-                  uint64_t *dims)
+int weft__wf_refs(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key, uint64_t *dims)
 {
     const char *s;
     if (weft_toml_get_string(v, NULL, &s, NULL) != 0)
@@ -118,11 +117,11 @@ size_t weft__wf_expand_ex(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t co
     size_t n = 0;
     int sh = SH_BARE;
     bool escaped = false;
-#define PUT(c)               \
-    do {                     \
-        if (n + 1 < cap)     \
-            buf[n] = (c);    \
-        n++;                 \
+#define PUT(c)                                                                                                         \
+    do {                                                                                                               \
+        if (n + 1 < cap)                                                                                               \
+            buf[n] = (c);                                                                                              \
+        n++;                                                                                                           \
     } while (0)
     for (const char *p = s; *p; p++) {
         if ((*p == '{' || *p == '}') && p[1] == *p) {
@@ -195,14 +194,13 @@ size_t weft__wf_expand_ex(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t co
     return n;
 }
 
-size_t weft__wf_expand(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const uint32_t *extra,
-                       const char *s, char *buf, size_t cap)
+size_t weft__wf_expand(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const uint32_t *extra, const char *s,
+                       char *buf, size_t cap)
 {
     return weft__wf_expand_ex(f, t, combo, extra, s, 0, buf, cap);
 }
 
-char *weft__wf_expand_dup_ex(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const char *s,
-                             unsigned flags)
+char *weft__wf_expand_dup_ex(const weft__flow_t *f, const wf_tmpl_t *t, uint32_t combo, const char *s, unsigned flags)
 {
     char small[256];
     size_t n = weft__wf_expand_ex(f, t, combo, NULL, s, flags, small, sizeof small);

@@ -23,8 +23,8 @@ typedef struct weft__flow_opts {
     size_t nsets;
     const char *const *only; /* globs: run these tasks and what they need */
     size_t nonly;
-    int threads;             /* -1: from the file */
-    int keep_going;          /* -1: from the file; 0 = fail fast; 1 */
+    int threads;    /* -1: from the file */
+    int keep_going; /* -1: from the file; 0 = fail fast; 1 */
 } weft__flow_opts_t;
 
 void weft__flow_opts_init(weft__flow_opts_t *o);
@@ -32,8 +32,7 @@ void weft__flow_opts_init(weft__flow_opts_t *o);
 /* Loads, expands and checks the workflow at path. On failure returns
  * WEFT_EPARSE (bad input; err holds the message, one line), WEFT_ENOENT,
  * WEFT_ESYS or WEFT_ENOMEM, and *out is NULL. */
-int weft__flow_load(const char *path, const weft__flow_opts_t *o, weft__flow_t **out, char *err,
-                    size_t errlen);
+int weft__flow_load(const char *path, const weft__flow_opts_t *o, weft__flow_t **out, char *err, size_t errlen);
 void weft__flow_destroy(weft__flow_t *f);
 
 const char *weft__flow_name(const weft__flow_t *f);
@@ -63,9 +62,9 @@ enum weft__flow_state {
     WEFT_FLOW_RUNNING,
     WEFT_FLOW_DONE,
     WEFT_FLOW_FAILED,
-    WEFT_FLOW_SKIPPED,  /* a dependency failed */
-    WEFT_FLOW_NOT_RUN,  /* stopped (fail-fast, Ctrl-C) before it started */
-    WEFT_FLOW_STOPPED   /* interrupted while it ran (Ctrl-C, fail-fast): the record's "stopped" */
+    WEFT_FLOW_SKIPPED, /* a dependency failed */
+    WEFT_FLOW_NOT_RUN, /* stopped (fail-fast, Ctrl-C) before it started */
+    WEFT_FLOW_STOPPED  /* interrupted while it ran (Ctrl-C, fail-fast): the record's "stopped" */
 };
 
 /* What a finished attempt looked like (event callback, summary). */
@@ -83,9 +82,9 @@ typedef void (*weft__flow_event_fn)(void *ud, const weft__flow_event_t *e);
 typedef struct weft__flow_run_opts {
     weft__flow_event_fn on_event; /* any thread, concurrently (it locks what it shares); may be NULL */
     void *ud;
-    int notify_fd;                /* written (8 bytes, eventfd style) when the run ends */
-    int trace;                    /* record a trace (weft__flow_run_runtime, weft/trace.h) */
-    const char *trace_file;       /* with trace: streamed there as the run goes */
+    int notify_fd;          /* written (8 bytes, eventfd style) when the run ends */
+    int trace;              /* record a trace (weft__flow_run_runtime, weft/trace.h) */
+    const char *trace_file; /* with trace: streamed there as the run goes */
 } weft__flow_run_opts_t;
 
 typedef struct weft__flow_counts {
@@ -95,8 +94,8 @@ typedef struct weft__flow_counts {
 /* Creates the run directory .weft/<name>-<time> under the workdir (which
  * becomes the current directory), starts the runtime, the process
  * executor and the run. Errors: WEFT_ESYS, WEFT_ENOMEM (err says what). */
-int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__flow_run_t **out,
-                         char *err, size_t errlen);
+int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__flow_run_t **out, char *err,
+                         size_t errlen);
 const char *weft__flow_run_dir(const weft__flow_run_t *r);
 int weft__flow_run_slots(const weft__flow_run_t *r);
 void weft__flow_run_counts(weft__flow_run_t *r, weft__flow_counts_t *c);
@@ -127,8 +126,7 @@ void weft__flow_run_stderr(weft__flow_run_t *r, size_t i, char *buf, size_t len)
 /* Results the tasks reported (kernels, or `key=value` lines a command
  * writes to $WEFT_RESULT), in the order they finished: the k-th one. */
 size_t weft__flow_run_nresults(weft__flow_run_t *r);
-void weft__flow_run_result(weft__flow_run_t *r, size_t k, size_t *task, const char **params,
-                           const char **results);
+void weft__flow_run_result(weft__flow_run_t *r, size_t k, size_t *task, const char **params, const char **results);
 /* The grace period of the workflow (SIGTERM to SIGKILL). */
 uint64_t weft__flow_grace_ns(const weft__flow_t *f);
 /* The runtime the run uses (for the trace exports, after wait). */
