@@ -177,12 +177,13 @@ int weft_ctx_defer(weft_ctx_t *ctx, weft_defer_t **out)
         return rc;
     c->t.flags |= TASK_F_DEFERRED;
     atomic_init(&c->completed, 0);
+    c->own_code = 0;
     c->retired_next = NULL;
     *out = (weft_defer_t *)c;
     return 0;
 }
 
-int weft_defer_complete(weft_defer_t *d, int rc)
+static int defer_complete(weft_defer_t *d, int rc, int own)
 {
     if (!d)
         return WEFT_EINVAL;
@@ -194,8 +195,26 @@ int weft_defer_complete(weft_defer_t *d, int rc)
         return WEFT_ESTATE;
     }
     c->t.arg = (void *)(intptr_t)rc;
+    c->own_code = own;
     weft__pool_give(c->pool, &c->t);
     return 0;
+}
+
+int weft__ctx_own_code(weft_ctx_t *ctx, int rc)
+{
+    if (ctx)
+        ctx->own = 1;
+    return rc;
+}
+
+int weft_defer_complete(weft_defer_t *d, int rc)
+{
+    return defer_complete(d, rc, 0);
+}
+
+int weft__defer_complete_own(weft_defer_t *d, int rc)
+{
+    return defer_complete(d, rc, 1);
 }
 
 /* The graph's own task a (possibly nested) child belongs to. */

@@ -84,6 +84,7 @@ struct weft_child {
      * runs again or is destroyed, so that a second call finds the word
      * and is refused instead of freeing the child twice. */
     _Atomic int completed;
+    int own_code; /* the completion's code is weft's own (weft__defer_complete_own) */
     struct weft_child *retired_next;
     char name[];
 };
@@ -141,6 +142,7 @@ struct weft_graph {
     _Atomic int has_failure;
     _Atomic size_t nfailed, ncancelled, nnotrun;
     int fail_rc;
+    int fail_own; /* fail_rc is one of weft's codes (a timeout, an executor's), not the task's */
     char fail_name[128];
     char errbuf[512];
     /* notes for traces (weft_task_annotate), by task index; NULL = none */
@@ -171,6 +173,7 @@ struct weft_ctx {
      * and number (1-based); 0 and 1 otherwise */
     uint64_t deadline_ns;
     int attempt;
+    int own; /* the running function's failure code is one of weft's (weft__ctx_own_code) */
 };
 
 typedef struct weft__worker {
@@ -332,6 +335,6 @@ void weft__trace_task(weft__trace_t *tr, int slot, const weft_task_t *t, int kin
 
 /* run.c */
 void weft__graph_complete(weft_graph_t *g);
-void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc);
+void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc, int own);
 
 #endif

@@ -155,7 +155,7 @@ void weft__pool_destroy(weft__pool_t *p)
 
 /* ==== graph runs ========================================================= */
 
-void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc)
+void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc, int own)
 {
     int expected = 0;
     /* Only the first failure is recorded; acq_rel so that readers that see
@@ -167,6 +167,7 @@ void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc)
             (t->flags & TASK_F_CHILD) ? ((const struct weft_child *)t)->name : weft__task_label(t, lb, sizeof lb);
         snprintf(g->fail_name, sizeof g->fail_name, "%s", name);
         g->fail_rc = rc;
+        g->fail_own = own;
         g->fail_task = (t->flags & TASK_F_CHILD) ? ((const struct weft_child *)t)->parent : t;
         atomic_store_explicit(&g->has_failure, 2, memory_order_release);
     }
@@ -189,9 +190,18 @@ void weft__graph_complete(weft_graph_t *g)
         g->result = WEFT_ETASK;
         const weft_task_t *ft = g->fail_task;
         const char *m = ft ? weft__task_fail_text(ft) : "";
-        snprintf(g->errbuf, sizeof g->errbuf,
-                 "task \"%s\" failed with code %d%s%s%s; %zu task(s) failed, %zu cancelled, %zu not run", g->fail_name,
-                 g->fail_rc, m[0] ? " (" : "", m, m[0] ? ")" : "", nf, nc, nn);
+        /* a task's own code is what it returned; one of weft's is named,
+         * so that a task returning -4 does not read as WEFT_ETASK */
+        char what[96];
+        if (g->fail_own)
+            snprintf(what, sizeof what, "failed: WEFT_%s", weft_err_name(g->fail_rc));
+        else if (g->fail_rc < 0 && strcmp(weft_err_name(g->fail_rc), "UNKNOWN") != 0)
+            snprintf(what, sizeof what, "failed with code %d (its own, not WEFT_%s)", g->fail_rc,
+                     weft_err_name(g->fail_rc));
+        else
+            snprintf(what, sizeof what, "failed with code %d", g->fail_rc);
+        snprintf(g->errbuf, sizeof g->errbuf, "task \"%s\" %s%s%s%s; %zu task(s) failed, %zu cancelled, %zu not run",
+                 g->fail_name, what, m[0] ? " (" : "", m, m[0] ? ")" : "", nf, nc, nn);
     } else if (stop == STOP_CANCEL) {
         g->result = WEFT_ECANCELED;
         snprintf(g->errbuf, sizeof g->errbuf, "run canceled; %zu task(s) not run", nn);
@@ -229,6 +239,7 @@ int weft__pool_submit(weft__pool_t *p, weft_graph_t *g)
     g->result = 0;
     g->fail_name[0] = '\0';
     g->fail_rc = 0;
+    g->fail_own = 0;
     g->fail_task = NULL;
     g->runs++;
     atomic_store_explicit(&g->stop, STOP_NONE, memory_order_relaxed);

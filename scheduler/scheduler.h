@@ -68,6 +68,14 @@ uint64_t *weft__task_mem_tag(weft_task_t *t);
  * or the pool is destroyed. */
 weft__exec_owner_t *weft__pool_exec_owner(weft__pool_t *p);
 
+/* weft_defer_complete for weft's own executors: rc is one of weft's codes
+ * (WEFT_ETASK for a failed process, WEFT_EDEVICE, ...), which
+ * weft_graph_error names instead of calling it the task's code. */
+int weft__defer_complete_own(weft_defer_t *d, int rc);
+/* Returns rc, noting that the running task's failure code rc is weft's
+ * own (an executor's body that fails for weft's reasons). */
+int weft__ctx_own_code(weft_ctx_t *ctx, int rc);
+
 /* ---- executors' extensions (graph.c, ctx.c) --------------------------------
  * What an executor whose tasks complete in two steps (a GPU task: its work
  * is enqueued, then the device finishes it) needs from the scheduler.

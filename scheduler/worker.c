@@ -605,7 +605,7 @@ static __attribute__((noinline, cold)) void trace_ran(weft__trace_t *tr, weft__w
  * asks runs to its end, and is then timed out all the same); a failed or
  * timed-out attempt is run again while retries are left and the run is
  * not stopping. Returns the last attempt's code. */
-static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t *t)
+static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t *t, int *own)
 {
     weft__limits_t *l = weft__graph_limits(t->graph, t);
     if (!l)
@@ -622,6 +622,7 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
         if (!lease) {
             weft__graph_fail_note(t->graph, t, 2, why);
             atomic_store_explicit(&l->attempts, 0, memory_order_relaxed);
+            *own = 1;
             return err;
         }
         if (p->topo && weft__cpuset_count(&set) > 0)
@@ -641,6 +642,7 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
             weft__graph_fail_note(t->graph, t, attempt * 2 + 1, text); /* above the task's own text */
             rc = WEFT_ETIMEDOUT;
         }
+        *own = rc == WEFT_ETIMEDOUT && l->timeout_ns != 0;
         if (rc == 0 || attempt > l->retries || atomic_load_explicit(&t->graph->stop, memory_order_relaxed) != STOP_NONE)
             break;
         /* another attempt: what this one left behind does not count */
@@ -695,7 +697,12 @@ static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
         uint64_t t0 = 0;
         if (__builtin_expect(tr != NULL, 0))
             t0 = weft__tick();
-        int rc = __builtin_expect(!(t->flags & TASK_F_LIMITS), 1) ? t->fn(&w->ctx, t->arg) : call_limited(w, t);
+        int own = 0;
+        w->ctx.own = 0;
+        int rc = __builtin_expect(!(t->flags & TASK_F_LIMITS), 1) ? t->fn(&w->ctx, t->arg) : call_limited(w, t, &own);
+        own |= w->ctx.own;
+        if (t->flags & TASK_F_DEFERRED)
+            own = ((const struct weft_child *)t)->own_code;
         if (__builtin_expect(tr != NULL, 0))
             trace_ran(tr, w, t, t0, rc);
         w->ctx.task = saved;
@@ -705,7 +712,7 @@ static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
         if (rc) {
             atomic_store_explicit(&t->rc, rc, memory_order_relaxed);
             t->flags |= TASK_F_RC;
-            weft__graph_record_failure(g, t, rc);
+            weft__graph_record_failure(g, t, rc, own);
         }
         if (t->flags & TASK_F_SPAWNED) {
             t->flags &= (uint16_t)~TASK_F_SPAWNED;

@@ -396,7 +396,7 @@ static void complete(weft__gpu_t *x, gtask_t *gt, int rc)
         atomic_store_explicit(&gt->fired_run, gt->run, memory_order_release);
     weft_defer_t *d = gt->defer;
     gt->defer = NULL;
-    weft_defer_complete(d, rc);
+    weft__defer_complete_own(d, rc);
 }
 
 /* gt failed with the backend's error err: its message says so, and a
@@ -778,7 +778,19 @@ static int wait_work(weft__gpu_t *x, gtask_t *gt)
     return r ? device_error(x, gt, r) : 0;
 }
 
+static int gpu_body_run(weft_ctx_t *ctx, void *arg, int *user);
+
+/* A GPU task's body: what the task's own function returned is its code;
+ * every other failure (no device, a launch error, ...) is one of weft's,
+ * and said to be (weft_graph_error names it). */
 static int gpu_body(weft_ctx_t *ctx, void *arg)
+{
+    int user = 0;
+    int rc = gpu_body_run(ctx, arg, &user);
+    return rc && !user ? weft__ctx_own_code(ctx, rc) : rc;
+}
+
+static int gpu_body_run(weft_ctx_t *ctx, void *arg, int *user)
 {
     gtask_t *gt = arg;
     weft_task_t *t = gt->task;
@@ -849,8 +861,10 @@ static int gpu_body(weft_ctx_t *ctx, void *arg)
     err = ops->last_error();
     if (!err)
         err = ops->set_device(d); /* the function may have switched devices */
-    if (rc)
+    if (rc) {
+        *user = 1;
         return rc;
+    }
     if (!err && (rc = result_to_host(gt, s->s)) != 0) {
         /* its result goes when the task fails: after its work */
         if (ops->record(gt->ev, s->s) == 0)

@@ -166,7 +166,7 @@ static void complete(ptask_t *p, int rc, const char *why)
 {
     if (why)
         weft__task_fail_note(p->task, p->attempt, why);
-    weft_defer_complete(p->defer, rc);
+    weft__defer_complete_own(p->defer, rc);
 }
 
 static void done(void *ud, const weft__proc_result_t *r)
@@ -194,7 +194,7 @@ static void done(void *ud, const weft__proc_result_t *r)
             return;
         p->attempt--;
     }
-    weft_defer_complete(p->defer, a->status);
+    weft__defer_complete_own(p->defer, a->status);
 }
 
 /* The environment of one attempt: the spec's entries, weft's, then the

@@ -508,3 +508,26 @@ TEST(limits_misuse)
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);
 }
+
+/* ---- weft_graph_error: a task's own code is never read as one of weft's -- */
+
+TEST(own_codes_and_weft_codes_are_told_apart)
+{
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_graph_add(g, "minus4", fail_with, (void *)(intptr_t)-4);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_STR(
+        weft_graph_error(g),
+        "task \"minus4\" failed with code -4 (its own, not WEFT_ETASK); 1 task(s) failed, 0 cancelled, 0 not run");
+    weft_graph_destroy(g);
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *t = weft_graph_add(g, "slow", cooperative, NULL);
+    CHECK_EQ(weft_task_set_timeout(t, 0.05), 0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_STR(weft_graph_error(g), "task \"slow\" failed: WEFT_ETIMEDOUT (timed out after 0.05 s); 1 task(s) failed, "
+                                   "0 cancelled, 0 not run");
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}

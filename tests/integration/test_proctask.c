@@ -414,3 +414,17 @@ TEST(c_task_bound_to_exactly_its_cores)
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);
 }
+
+TEST(graph_error_names_weft_codes)
+{
+    in_temp_dir();
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    add_sh(g, "exit3", "exit 3", NULL);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_STR(weft_graph_error(g),
+              "task \"exit3\" failed: WEFT_ETASK (exited with status 3); 1 task(s) failed, 0 cancelled, 0 not run");
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}

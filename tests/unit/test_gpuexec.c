@@ -491,7 +491,7 @@ TEST(launch_error_fails_the_task_not_the_device)
     CHECK_EQ(weft_task_state(bad), WEFT_TASK_FAILED);
     CHECK_EQ(weft_task_status(bad), WEFT_EDEVICE);
     CHECK_STR(weft_task_error(bad), "SIM error 9 (on device 0)");
-    CHECK_STR(weft_graph_error(g), "task \"bad\" failed with code -13 (SIM error 9 (on device 0)); "
+    CHECK_STR(weft_graph_error(g), "task \"bad\" failed: WEFT_EDEVICE (SIM error 9 (on device 0)); "
                                    "1 task(s) failed, 2 cancelled, 0 not run");
     CHECK_EQ(weft_task_state(gs), WEFT_TASK_CANCELLED);
     CHECK_EQ(weft_task_state(other), WEFT_TASK_DONE);

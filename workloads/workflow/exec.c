@@ -540,7 +540,7 @@ static void job_finish(job_t *j, int state, double wall, const char *reason)
     settle(r, j->ti, j->attempt, state, wall, reason);
     weft_defer_t *d = j->defer;
     weft__free(j);
-    weft_defer_complete(d, state == WEFT_FLOW_DONE ? 0 : state == WEFT_FLOW_FAILED ? WEFT_ETASK : WEFT_ECANCELED);
+    weft__defer_complete_own(d, state == WEFT_FLOW_DONE ? 0 : state == WEFT_FLOW_FAILED ? WEFT_ETASK : WEFT_ECANCELED);
 }
 
 /* key=value lines a command wrote to $WEFT_RESULT, as "k=v k=v" in out
