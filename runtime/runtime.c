@@ -53,6 +53,7 @@ static void config_defaults(weft_config_t *cfg)
     cfg->trace_sample_us = 1000;
     cfg->gpu_streams = 8;
     cfg->struct_size = sizeof *cfg;
+    cfg->gpus = -1;
 }
 
 void weft_config_init_sized(weft_config_t *cfg, size_t size)
@@ -101,6 +102,8 @@ static int check_config(const weft_config_t *c)
         c->trace_sample_us > 10000000)
         return WEFT_EINVAL;
     if (c->gpu_streams < 0 || c->gpu_streams > 1024)
+        return WEFT_EINVAL;
+    if (c->gpus < -1 || c->gpus > 64)
         return WEFT_EINVAL;
     return 0;
 }
@@ -175,7 +178,7 @@ int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out)
         return rc;
     }
     weft__pool_set_executor(rt->pool, WEFT__EXEC_GPU, rt->gpu);
-    if ((rc = weft__proc_svc_create(rt->topo, rt->cfg.pin, &rt->procs)) != 0) {
+    if ((rc = weft__proc_svc_create(rt->topo, rt->cfg.pin, rt->cfg.gpus, &rt->procs)) != 0) {
         weft__pool_destroy(rt->pool);
         runtime_free(rt);
         return rc;

@@ -15,9 +15,11 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
+#include "platform/device.h"
 #include "scheduler/scheduler.h"
 #include "weft/process.h"
 
@@ -27,12 +29,14 @@ struct weft__proc_svc {
     pthread_mutex_t lock; /* guards the lazy start */
     weft__topo_t *topo;   /* borrowed from the runtime */
     int pin;
-    int started; /* 1: cores and procs made; < 0: their error */
+    int gpus_cfg;   /* weft_config_t.gpus: -1 = count the devices */
+    int gpus_known; /* the budget's GPUs are set (under lock) */
+    int started;    /* 1: cores and procs made; < 0: their error */
     weft__cores_t *cores;
     weft__procs_t *procs;
 };
 
-int weft__proc_svc_create(weft__topo_t *topo, int pin, weft__proc_svc_t **out)
+int weft__proc_svc_create(weft__topo_t *topo, int pin, int gpus, weft__proc_svc_t **out)
 {
     weft__proc_svc_t *s = weft__calloc(1, sizeof *s);
     if (!s)
@@ -40,6 +44,7 @@ int weft__proc_svc_create(weft__topo_t *topo, int pin, weft__proc_svc_t **out)
     pthread_mutex_init(&s->lock, NULL);
     s->topo = topo;
     s->pin = pin;
+    s->gpus_cfg = gpus;
     *out = s;
     return 0;
 }
@@ -55,6 +60,20 @@ void weft__proc_svc_destroy(weft__proc_svc_t *s)
 }
 
 /* The budget and the executor, made on first use; 0 or the error. */
+/* The GPUs in the budget, set on first need (counting CUDA devices starts
+ * CUDA, which a program without GPU tasks should not pay for). */
+static int svc_gpus(weft__proc_svc_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->gpus_known) {
+        int n = s->gpus_cfg >= 0 ? s->gpus_cfg : weft__device_count();
+        weft__cores_set_gpus(s->cores, n < 0 ? 0 : n > 64 ? 64 : n);
+        s->gpus_known = 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return weft__cores_gpus(s->cores);
+}
+
 static int svc_start(weft__proc_svc_t *s)
 {
     pthread_mutex_lock(&s->lock);
@@ -150,7 +169,7 @@ typedef struct ptask {
     char *cwd, *out, *err;
     size_t nenv;
     uint64_t timeout_ns, grace_ns;
-    int retries, cpus;
+    int retries, cpus, gpus;
     weft_task_t *task;
     /* this run */
     weft__proc_svc_t *svc;
@@ -190,7 +209,7 @@ static void done(void *ud, const weft__proc_result_t *r)
     weft__task_fail_note(p->task, p->attempt, r->reason);
     if (r->status == WEFT_ETASK && p->attempt <= p->retries) {
         p->attempt++;
-        if (weft__cores_request(p->svc->cores, p->cpus, grant, p) == 0)
+        if (weft__cores_request_ex(p->svc->cores, p->cpus, p->gpus, NULL, grant, p) == 0)
             return;
         p->attempt--;
     }
@@ -199,14 +218,14 @@ static void done(void *ud, const weft__proc_result_t *r)
 
 /* The environment of one attempt: the spec's entries, weft's, then the
  * inherited ones not overridden. One allocation; NULL when out of memory. */
-static char **attempt_env(const ptask_t *p, const char *cpus, char **texts)
+static char **attempt_env(const ptask_t *p, const char *cpus, const char *gpus, char **texts)
 {
     size_t ninh = 0;
     while (environ[ninh])
         ninh++;
-    size_t n = p->nenv + 3;
+    size_t n = p->nenv + 5;
     char **envp = weft__malloc((n + ninh + 1) * sizeof *envp);
-    char *t = weft__malloc(64 + strlen(cpus) + 32);
+    char *t = weft__malloc(64 + strlen(cpus) + 32 + 2 * (strlen(gpus) + 32));
     if (!envp || !t) {
         weft__free(envp);
         weft__free(t);
@@ -221,10 +240,46 @@ static char **attempt_env(const ptask_t *p, const char *cpus, char **texts)
     envp[k++] = t;
     envp[k++] = t + a;
     envp[k++] = t + a + b;
+    if (p->gpus > 0) {
+        char *g = t + a + b + strlen(t + a + b) + 1;
+        int c = sprintf(g, "CUDA_VISIBLE_DEVICES=%s", gpus) + 1;
+        sprintf(g + c, "WEFT_GPUS=%s", gpus);
+        envp[k++] = g;
+        envp[k++] = g + c;
+    }
     k = weft__env_inherit((const char **)envp, k);
     envp[k] = NULL;
     *texts = t;
     return envp;
+}
+
+/* The granted GPUs as a child's CUDA_VISIBLE_DEVICES names them: through
+ * weft's own CUDA_VISIBLE_DEVICES when it is set (GPU i is its i-th
+ * entry, wrapping when more are declared than it lists), else by number. */
+static void gpu_names(uint64_t mask, char *buf, size_t size)
+{
+    const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
+    size_t n = 0, nnames = 0;
+    for (const char *c = cvd; c && *c; c++)
+        nnames += *c == ',';
+    nnames += cvd && *cvd ? 1 : 0;
+    buf[0] = '\0';
+    for (; mask && n + 1 < size; mask &= mask - 1) {
+        int i = __builtin_ctzll(mask);
+        if (n)
+            buf[n++] = ',';
+        if (!nnames) {
+            n += (size_t)snprintf(buf + n, size - n, "%d", i);
+        } else {
+            const char *e = cvd; /* the (i mod nnames)-th entry */
+            for (size_t k = (size_t)i % nnames; k > 0; k--)
+                e = strchr(e, ',') + 1;
+            size_t len = strcspn(e, ",");
+            n += (size_t)snprintf(buf + n, size - n, "%.*s", (int)len, e);
+        }
+        if (n >= size)
+            n = size - 1;
+    }
 }
 
 static void grant(void *ud, weft__lease_t *lease, int status)
@@ -242,8 +297,9 @@ static void grant(void *ud, weft__lease_t *lease, int status)
     a->exit_code = -1;
     if (p->svc->pin != WEFT_PIN_NONE)
         weft__cpuset_format(&lease->set, a->cpus, sizeof a->cpus);
+    gpu_names(lease->gpus, a->gpus, sizeof a->gpus);
     char *texts = NULL;
-    char **envp = attempt_env(p, a->cpus, &texts);
+    char **envp = attempt_env(p, a->cpus, a->gpus, &texts);
     int rc = WEFT_ENOMEM;
     if (envp) {
         weft__proc_spec_t spec = {
@@ -283,9 +339,13 @@ static int ptask_body(weft_ctx_t *ctx, void *arg)
     int slots = weft__cores_slots(p->svc->cores);
     if (p->cpus > slots)
         return weft_ctx_fail(ctx, WEFT_EINVAL, "needs %d cores but the runtime has %d", p->cpus, slots);
+    int ngpus = p->gpus ? svc_gpus(p->svc) : 0;
+    if (p->gpus > ngpus)
+        return weft_ctx_fail(ctx, WEFT_EINVAL, "needs %d GPU%s but the runtime has %d", p->gpus,
+                             p->gpus == 1 ? "" : "s", ngpus);
     if ((rc = weft_ctx_defer(ctx, &p->defer)) != 0)
         return rc;
-    if ((rc = weft__cores_request(p->svc->cores, p->cpus, grant, p)) != 0)
+    if ((rc = weft__cores_request_ex(p->svc->cores, p->cpus, p->gpus, NULL, grant, p)) != 0)
         complete(p, rc, "cannot ask for its cores");
     return 0;
 }
@@ -330,9 +390,9 @@ void weft_process_spec_init(weft_process_spec_t *s)
 
 int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process_spec_t *spec, weft_task_t **out)
 {
-    if (!g || !spec || !out || !spec->argv || !spec->argv[0] || !spec->argv[0][0] || spec->cpus < 1 ||
-        spec->cpus > WEFT_MAX_CPUS || !valid_time(spec->timeout_s) || !valid_time(spec->grace_s) || spec->retries < 0 ||
-        spec->retries > 1000)
+    if (!g || !spec || !out || !spec->argv || !spec->argv[0] || !spec->argv[0][0] || spec->cpus < 1 || spec->gpus < 0 ||
+        spec->gpus > 64 || spec->cpus > WEFT_MAX_CPUS || !valid_time(spec->timeout_s) || !valid_time(spec->grace_s) ||
+        spec->retries < 0 || spec->retries > 1000)
         return WEFT_EINVAL;
     for (size_t i = 0; spec->env && spec->env[i]; i++)
         if (!strchr(spec->env[i], '=') || spec->env[i][0] == '=')
@@ -362,6 +422,7 @@ int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process
     p->grace_ns = (uint64_t)(spec->grace_s * 1e9 + 0.5);
     p->retries = spec->retries;
     p->cpus = spec->cpus;
+    p->gpus = spec->gpus;
     int rc = weft_graph_add_ex(g, name, ptask_body, p, 0, &p->task);
     if (rc)
         return rc;

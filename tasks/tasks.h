@@ -96,7 +96,9 @@ size_t weft__env_inherit(const char **envp, size_t n);
  * made when the first process task runs. */
 typedef struct weft__proc_svc weft__proc_svc_t;
 /* topo borrowed (outlives the service). Errors: WEFT_ENOMEM. */
-int weft__proc_svc_create(weft__topo_t *topo, int pin, weft__proc_svc_t **out);
+/* gpus: the GPUs in the budget; -1: the CUDA devices weft sees, counted
+ * when a task first asks for one. */
+int weft__proc_svc_create(weft__topo_t *topo, int pin, int gpus, weft__proc_svc_t **out);
 /* After the pool: every process task has completed. */
 void weft__proc_svc_destroy(weft__proc_svc_t *s);
 /* The tensor task t published (weft_ctx_publish) as its result in this

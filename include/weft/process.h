@@ -39,6 +39,9 @@ typedef struct weft_process_spec {
     double grace_s;          /* SIGTERM -> SIGKILL after a timeout; 0: 2 s */
     int retries;             /* runs after a failed or timed-out one: 0..1000 */
     int cpus;                /* cores it is started on and bound to (default 1) */
+    int gpus;                /* GPUs it is given (default 0): started when they are
+                                free too; named in CUDA_VISIBLE_DEVICES and WEFT_GPUS
+                                (through weft's own CUDA_VISIBLE_DEVICES when set) */
 } weft_process_spec_t;
 
 /* Fills s with the defaults (no program: set argv). */
@@ -49,9 +52,11 @@ WEFT_API void weft_process_spec_init(weft_process_spec_t *s);
  * WEFT_ECANCELED when the run was stopped) with the reason in
  * weft_task_error: "exited with status 3", "killed by signal 9
  * (SIGKILL)", "timed out after 2 s", "cannot run 'x': No such file or
- * directory", "needs 8 cores but the runtime has 2".
+ * directory", "needs 8 cores but the runtime has 2", "needs 2 GPUs but
+ * the runtime has 1" (the runtime's GPUs: weft_config_t.gpus).
  * Errors: WEFT_EINVAL (g, spec, argv, argv[0] or out NULL or empty,
- * cpus < 1, a negative or NaN time, retries outside 0..1000), WEFT_EBUSY
+ * cpus < 1, gpus outside 0..64, a negative or NaN time, retries outside
+ * 0..1000), WEFT_EBUSY
  * (g is running), WEFT_ENOMEM. */
 WEFT_API int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process_spec_t *spec,
                                     weft_task_t **out);
@@ -66,6 +71,7 @@ typedef struct weft_process_attempt {
     double user_s, sys_s;
     long maxrss_kb;
     char cpus[256]; /* the cpus it was bound to ("2-3"); "" when not bound */
+    char gpus[256]; /* the GPUs it was given, as its CUDA_VISIBLE_DEVICES; "" for none */
 } weft_process_attempt_t;
 
 /* The attempts of the last run of process task t: *out points at them

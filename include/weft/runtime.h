@@ -66,6 +66,10 @@ typedef struct weft_config {
      * defaults for the rest, so programs built against an older weft.h
      * keep working. Do not set it by hand. */
     size_t struct_size;
+    /* --- fields added after struct_size (version 0.1 and later) --- */
+    int gpus;        /* GPUs process tasks may be given (weft/process.h
+                       gpus): -1 (default) = the CUDA devices weft sees,
+                       counted when a task first asks for one; 0..64 */
 } weft_config_t;
 
 /* Fills cfg with the defaults. Always start from this. The macro passes

@@ -428,3 +428,77 @@ TEST(graph_error_names_weft_codes)
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);
 }
+
+/* ---- GPUs for process tasks: declared with weft_config_t.gpus here ------- */
+
+TEST(process_tasks_with_gpus)
+{
+    in_temp_dir();
+    unsetenv("CUDA_VISIBLE_DEVICES");
+    weft_config_t cfg;
+    weft_config_init(&cfg);
+    cfg.threads = 2;
+    cfg.flags = WEFT_CONFIG_QUIET;
+    cfg.gpus = 2; /* declared: no GPU needed to hand them out */
+    weft_runtime_t *rt;
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_process_spec_t s;
+    weft_process_spec_init(&s);
+    s.gpus = 1;
+    /* both at once (2 cores, 2 GPUs): each its own GPU */
+    weft_task_t *a = add_sh(g, "a", "echo \"$CUDA_VISIBLE_DEVICES $WEFT_GPUS\" > a.txt; sleep 0.3", &s);
+    weft_task_t *b = add_sh(g, "b", "echo \"$CUDA_VISIBLE_DEVICES $WEFT_GPUS\" > b.txt; sleep 0.3", &s);
+    weft_process_spec_init(&s);
+    s.gpus = 3;
+    weft_task_t *many = add_sh(g, "many", "true", &s);
+    weft_task_t *none = add_sh(g, "none", "echo \"${CUDA_VISIBLE_DEVICES-unset}\" > none.txt", NULL);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK(test_slurp("a.txt", 1) != NULL);
+    char *ga = strdup(test_slurp("a.txt", 1));
+    CHECK(test_slurp("b.txt", 1) != NULL);
+    char *gb = strdup(test_slurp("b.txt", 1));
+    CHECK((strcmp(ga, "0 0") == 0 && strcmp(gb, "1 1") == 0) || (strcmp(ga, "1 1") == 0 && strcmp(gb, "0 0") == 0));
+    const weft_process_attempt_t *at;
+    CHECK_EQ(weft_task_process_attempts(a, &at), 1);
+    CHECK(strcmp(at[0].gpus, "0") == 0 || strcmp(at[0].gpus, "1") == 0);
+    free(ga);
+    free(gb);
+    CHECK_EQ(weft_task_process_attempts(b, &at), 1);
+    CHECK_EQ(weft_task_status(many), WEFT_EINVAL);
+    CHECK_STR(weft_task_error(many), "needs 3 GPUs but the runtime has 2");
+    CHECK_STR(test_slurp("none.txt", 1), "unset");
+    CHECK_EQ(weft_task_state(none), WEFT_TASK_DONE);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+    /* names through weft's own CUDA_VISIBLE_DEVICES */
+    setenv("CUDA_VISIBLE_DEVICES", "GPU-aaa,GPU-bbb", 1);
+    cfg.gpus = 1;
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), 0);
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_process_spec_init(&s);
+    s.gpus = 1;
+    a = add_sh(g, "a", "echo \"$CUDA_VISIBLE_DEVICES\" > a.txt", &s);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_STR(test_slurp("a.txt", 1), "GPU-aaa");
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+    unsetenv("CUDA_VISIBLE_DEVICES");
+    /* misuse */
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_process_spec_init(&s);
+    const char *argv[] = {"true", NULL};
+    s.argv = argv;
+    s.gpus = -1;
+    weft_task_t *t;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL);
+    s.gpus = 65;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL);
+    weft_graph_destroy(g);
+    weft_config_init(&cfg);
+    cfg.gpus = 65;
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), WEFT_EINVAL);
+    cfg.gpus = -2;
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), WEFT_EINVAL);
+}
