@@ -67,7 +67,7 @@ typedef struct weft_config {
      * keep working. Do not set it by hand. */
     size_t struct_size;
     /* --- fields added after struct_size (version 0.1 and later) --- */
-    int gpus;        /* GPUs process tasks may be given (weft/process.h
+    int gpus; /* GPUs process tasks may be given (weft/process.h
                        gpus): -1 (default) = the CUDA devices weft sees,
                        counted when a task first asks for one; 0..64 */
 } weft_config_t;
