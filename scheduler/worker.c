@@ -698,11 +698,7 @@ static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
         if (__builtin_expect(tr != NULL, 0))
             t0 = weft__tick();
         int own = 0;
-        w->ctx.own = 0;
         int rc = __builtin_expect(!(t->flags & TASK_F_LIMITS), 1) ? t->fn(&w->ctx, t->arg) : call_limited(w, t, &own);
-        own |= w->ctx.own;
-        if (t->flags & TASK_F_DEFERRED)
-            own = ((const struct weft_child *)t)->own_code;
         if (__builtin_expect(tr != NULL, 0))
             trace_ran(tr, w, t, t0, rc);
         w->ctx.task = saved;
@@ -710,6 +706,13 @@ static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
         if (__builtin_expect(hook != NULL, 0))
             hook->fn(hook->ud);
         if (rc) {
+            /* whose code it is: only failures ask (weft__ctx_own_code sets
+             * the flag together with a non-zero return, and it is cleared
+             * here, so successes pay nothing) */
+            own |= w->ctx.own;
+            w->ctx.own = 0;
+            if (t->flags & TASK_F_DEFERRED)
+                own = ((const struct weft_child *)t)->own_code;
             atomic_store_explicit(&t->rc, rc, memory_order_relaxed);
             t->flags |= TASK_F_RC;
             weft__graph_record_failure(g, t, rc, own);

@@ -303,3 +303,42 @@ void weft__cores_stop(weft__cores_t *c)
     pthread_mutex_unlock(&c->lock);
     call(c, q, WEFT_ECANCELED);
 }
+
+/* ---- waiting for a grant on the calling thread ----------------------------- */
+
+typedef struct acquire_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    int status;
+    weft__lease_t *lease;
+} acquire_wait_t;
+
+static void acquire_grant(void *ud, weft__lease_t *lease, int status)
+{
+    acquire_wait_t *a = ud;
+    pthread_mutex_lock(&a->lock);
+    a->done = true;
+    a->status = status;
+    a->lease = lease;
+    pthread_cond_signal(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+}
+
+int weft__cores_acquire(weft__cores_t *c, int k, int g, const int *near, weft__lease_t **out)
+{
+    acquire_wait_t a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, NULL};
+    int rc = weft__cores_request_ex(c, k, g, near, acquire_grant, &a);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&a.lock);
+    while (!a.done)
+        pthread_cond_wait(&a.cond, &a.lock);
+    pthread_mutex_unlock(&a.lock);
+    if (a.status != 0) {
+        weft__cores_release(c, a.lease);
+        return a.status;
+    }
+    *out = a.lease;
+    return 0;
+}

@@ -90,25 +90,6 @@ static int svc_start(weft__proc_svc_t *s)
 
 /* ---- admission of C tasks with cpus (weft__admit_ops_t) ------------------ */
 
-typedef struct admit_wait {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool done;
-    int status;
-    weft__lease_t *lease;
-} admit_wait_t;
-
-static void admit_grant(void *ud, weft__lease_t *lease, int status)
-{
-    admit_wait_t *a = ud;
-    pthread_mutex_lock(&a->lock);
-    a->done = true;
-    a->status = status;
-    a->lease = lease;
-    pthread_cond_signal(&a->cond);
-    pthread_mutex_unlock(&a->lock);
-}
-
 static void *admit_acquire(void *ud, int cpus, weft__cpuset_t *set, int *err, char *why, size_t whylen)
 {
     weft__proc_svc_t *s = ud;
@@ -124,27 +105,18 @@ static void *admit_acquire(void *ud, int cpus, weft__cpuset_t *set, int *err, ch
         snprintf(why, whylen, "needs %d cores but the runtime has %d", cpus, slots);
         return NULL;
     }
-    admit_wait_t a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, NULL};
-    if ((rc = weft__cores_request(s->cores, cpus, admit_grant, &a)) != 0) {
+    weft__lease_t *lease;
+    if ((rc = weft__cores_acquire(s->cores, cpus, 0, NULL, &lease)) != 0) {
         *err = rc;
-        snprintf(why, whylen, "cannot ask for its cores: %s", weft_strerror(rc));
-        return NULL;
-    }
-    pthread_mutex_lock(&a.lock);
-    while (!a.done)
-        pthread_cond_wait(&a.cond, &a.lock);
-    pthread_mutex_unlock(&a.lock);
-    if (a.status != 0) {
-        weft__cores_release(s->cores, a.lease);
-        *err = a.status;
-        snprintf(why, whylen, "not started: the runtime is stopping");
+        snprintf(why, whylen, "%s",
+                 rc == WEFT_ECANCELED ? "not started: the runtime is stopping" : "cannot ask for its cores");
         return NULL;
     }
     if (s->pin == WEFT_PIN_NONE)
         memset(set, 0, sizeof *set);
     else
-        *set = a.lease->set;
-    return a.lease;
+        *set = lease->set;
+    return lease;
 }
 
 static void admit_release(void *ud, void *lease)

@@ -174,6 +174,11 @@ int weft__cores_gpus(const weft__cores_t *c);
 /* weft__cores_request_near for k slots and g GPUs (0 .. the budget's). */
 int weft__cores_request_ex(weft__cores_t *c, int k, int g, const int *near, weft__cores_grant_fn grant, void *ud);
 
+/* weft__cores_request_ex that waits for the grant on the calling thread:
+ * 0 with *out the lease; WEFT_ECANCELED when the budget was stopped (no
+ * lease then); the request's own errors (WEFT_EINVAL, WEFT_ENOMEM). */
+int weft__cores_acquire(weft__cores_t *c, int k, int g, const int *near, weft__lease_t **out);
+
 /* Gives the lease's slots back (waiters may be granted on this thread) and
  * frees it. */
 void weft__cores_release(weft__cores_t *c, weft__lease_t *lease);

@@ -174,6 +174,16 @@ bad '[[task]]
 name = "a"
 shell = "x"
 timeout = "5x"' "bad.toml:4:11: task 'a': key 'timeout': expected a positive duration (\"90s\", \"10m\", \"1h30m\", \"250ms\" or a number of seconds), got \"5x\""
+bad "[sweep]
+$(head -c 201 /dev/zero | tr '\0' 'a') = [1]
+[[task]]
+name = \"x\"
+shell = \"true\"" "bad.toml:2:1: sweep parameter 'aaaaaaaaaaaaaaaaaaaa...': the name is 201 characters long (at most 200)"
+bad '[sweep]
+v = ["a\u0000b"]
+[[task]]
+name = "x-{index}"
+shell = "echo {v}"' "bad.toml:2:6: key 'sweep.v': element 1 must not contain a NUL character"
 bad '[[task]]
 name = "a"
 shell = "x"

@@ -211,11 +211,14 @@ TEST(misuse)
     weft_flow_t *f;
     char err[128];
     CHECK_EQ(weft_flow_load(NULL, NULL, &f, err, sizeof err), WEFT_EINVAL);
+    CHECK_STR(err, "weft_flow_load: NULL path");
     CHECK_EQ(weft_flow_load("x.toml", NULL, NULL, err, sizeof err), WEFT_EINVAL);
+    CHECK_STR(err, "weft_flow_load: NULL out");
     weft_flow_options_t o;
     weft_flow_options_init(&o);
     o.keep_going = 7;
     CHECK_EQ(weft_flow_load("x.toml", &o, &f, err, sizeof err), WEFT_EINVAL);
+    CHECK_STR(err, "weft_flow_load: invalid options");
     weft_flow_options_init(&o);
     o.nsets = 1; /* and no sets */
     CHECK_EQ(weft_flow_load("x.toml", &o, &f, err, sizeof err), WEFT_EINVAL);

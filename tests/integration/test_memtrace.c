@@ -48,6 +48,32 @@ static int body(weft_ctx_t *ctx, void *arg)
     return 0;
 }
 
+/* The preloaded tracer's report function; the test skips without it. */
+static report_fn *tracer(void)
+{
+    report_fn *report;
+    void *sym = dlsym(RTLD_DEFAULT, "weft_memtrace_report");
+    memcpy(&report, &sym, sizeof sym);
+    if (!report)
+        SKIP("libweft-memtrace.so is not preloaded");
+    return report;
+}
+
+/* The tracer's report (JSON or text, the top `top` rows; 0 = all) as a
+ * string (a static buffer, overwritten by the next call). */
+static const char *report_text(report_fn *report, int json, size_t top)
+{
+    static char text[1 << 20];
+    FILE *f = tmpfile();
+    CHECK(f != NULL);
+    CHECK_EQ(report(f, json, top), 0);
+    rewind(f);
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
+    fclose(f);
+    return text;
+}
+
 /* weft's own allocations made inside a task (here: a graph of 20,000
  * tasks built and destroyed by it, whose slabs come from weft's allocation
  * hooks) reach the tracer too: jemalloc's mallocx, which the weft command
@@ -69,24 +95,14 @@ static int builder(weft_ctx_t *ctx, void *arg)
 
 TEST(weft_allocations_attributed)
 {
-    report_fn *report;
-    void *sym = dlsym(RTLD_DEFAULT, "weft_memtrace_report");
-    memcpy(&report, &sym, sizeof sym);
-    if (!report)
-        SKIP("libweft-memtrace.so is not preloaded");
+    report_fn *report = tracer();
     weft_runtime_t *rt;
     CHECK_EQ(weft_runtime_create(NULL, &rt), 0);
     weft_graph_t *g;
     CHECK_EQ(weft_graph_create(&g), 0);
     CHECK(weft_graph_add(g, "builder", builder, NULL) != NULL);
     CHECK_EQ(weft_graph_run(rt, g), 0);
-    FILE *f = tmpfile();
-    CHECK_EQ(report(f, 1, 0), 0);
-    rewind(f);
-    static char text[1 << 20];
-    size_t len = fread(text, 1, sizeof text - 1, f);
-    text[len] = '\0';
-    fclose(f);
+    const char *text = report_text(report, 1, 0);
     const char *t = strstr(text, "{\"task\": \"builder\"");
     if (!t)
         fprintf(stderr, "no task 'builder' in\n%.2000s\n", text);
@@ -105,11 +121,7 @@ TEST(weft_allocations_attributed)
 
 TEST(tasks_attributed_exactly)
 {
-    report_fn *report;
-    void *sym = dlsym(RTLD_DEFAULT, "weft_memtrace_report");
-    memcpy(&report, &sym, sizeof sym);
-    if (!report)
-        SKIP("libweft-memtrace.so is not preloaded");
+    report_fn *report = tracer();
     weft_runtime_t *rt;
     CHECK_EQ(weft_runtime_create(NULL, &rt), 0);
     weft_graph_t *g;
@@ -118,13 +130,7 @@ TEST(tasks_attributed_exactly)
     CHECK(weft_graph_add(g, "keep-2", body, (void *)2) != NULL);
     CHECK_EQ(weft_graph_run(rt, g), 0);
     CHECK_EQ(failures, 0);
-    FILE *f = tmpfile();
-    CHECK_EQ(report(f, 1, 0), 0);
-    rewind(f);
-    static char text[1 << 20];
-    size_t len = fread(text, 1, sizeof text - 1, f);
-    text[len] = '\0';
-    fclose(f);
+    const char *text = report_text(report, 1, 0);
     for (int k = 1; k <= 2; k++) {
         char want[256];
         long cur = k * 1000L, bytes = cur + 1000 + 50 + 5000 + 8192 + 100;
@@ -138,11 +144,7 @@ TEST(tasks_attributed_exactly)
     CHECK(strstr(text, "\"sites\": [") != NULL);
     free(kept[1]);
     free(kept[2]);
-    CHECK_EQ(report(f = tmpfile(), 0, 3), 0); /* text, top 3 */
-    rewind(f);
-    len = fread(text, 1, sizeof text - 1, f);
-    text[len] = '\0';
-    fclose(f);
+    text = report_text(report, 0, 3); /* text, top 3 */
     CHECK(strstr(text, "malloc by task (3 of ") != NULL);
     CHECK(realloc(malloc(10), 0) == NULL); /* frees */
     weft_graph_destroy(g);

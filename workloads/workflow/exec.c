@@ -949,25 +949,6 @@ static int gpu_setup(weft__flow_run_t *r)
 
 /* ---- kernel tasks ------------------------------------------------------------------------- */
 
-typedef struct kwait {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool done;
-    int status;
-    weft__lease_t *lease;
-} kwait_t;
-
-static void kwait_grant(void *ud, weft__lease_t *lease, int status)
-{
-    kwait_t *w = ud;
-    pthread_mutex_lock(&w->lock);
-    w->done = true;
-    w->status = status;
-    w->lease = lease;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-}
-
 typedef struct kout {
     weft__flow_run_t *r;
     const wf_task_t *t;
@@ -1071,28 +1052,26 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
     const wf_tmpl_t *tm = t->tmpl;
     atomic_uchar *cpu_short = &r->cpu_short[tm - r->f->tmpls];
     for (int attempt = 1;; attempt++) {
-        kwait_t w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, NULL};
         const int *near = worker_place.run == r->id && worker_place.k == tm->cpus ? worker_place.slots : NULL;
         /* on a GPU: one of the run's (when it has none, weft sees no
          * device either, and the kernel fails saying why) */
         bool on_gpu = kernel_on_gpu(r, tm);
         int ngpus = on_gpu && r->ngpus > 0 ? 1 : 0;
-        if (weft__cores_request_ex(r->cores, tm->cpus, ngpus, near, kwait_grant, &w) != 0) {
+        weft__lease_t *lease;
+        int arc = weft__cores_acquire(r->cores, tm->cpus, ngpus, near, &lease);
+        if (arc != 0 && arc != WEFT_ECANCELED) {
             settle(r, ti, attempt, WEFT_FLOW_FAILED, 0, "cannot get its cores");
             return WEFT_ETASK;
         }
-        pthread_mutex_lock(&w.lock);
-        while (!w.done)
-            pthread_cond_wait(&w.cond, &w.lock);
-        pthread_mutex_unlock(&w.lock);
-        if (w.status != 0 || atomic_load(&r->stopping)) {
-            weft__cores_release(r->cores, w.lease);
+        if (arc != 0 || atomic_load(&r->stopping)) {
+            if (arc == 0)
+                weft__cores_release(r->cores, lease);
             settle(r, ti, attempt, WEFT_FLOW_NOT_RUN, 0, "not started: the run was stopping");
             return WEFT_ECANCELED;
         }
-        const char *cpus = place_self(r, w.lease);
+        const char *cpus = place_self(r, lease);
         char gpus[80];
-        gpu_list(r, w.lease, gpus, sizeof gpus);
+        gpu_list(r, lease, gpus, sizeof gpus);
         const char *keys[WEFT_KERNEL_MAX_ARGS], *vals[WEFT_KERNEL_MAX_ARGS];
         char argbuf[8192];
         kout_t o; /* not zeroed whole: its buffers are 5 KiB and a noop takes less */
@@ -1105,7 +1084,7 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         o.rlen = 0;
         weft__kctx_t k = {.cpus = tm->cpus,
                           .gpu = !on_gpu ? 0
-                                 : ngpus ? 1 + r->gpu_dev[__builtin_ctzll(w.lease->gpus)]
+                                 : ngpus ? 1 + r->gpu_dev[__builtin_ctzll(lease->gpus)]
                                          : 1,
                           .keys = keys,
                           .vals = vals,
@@ -1130,7 +1109,7 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
             atomic_store_explicit(cpu_short, !no_cpu, memory_order_relaxed);
         if (rc != 0 && attempt > tm->retries)
             fail_fast(r);
-        weft__cores_release(r->cores, w.lease);
+        weft__cores_release(r->cores, lease);
         if (o.fp && fclose(o.fp) != 0 && !o.err)
             o.err = errno;
         char oerr[PATH_MAX + 64];
