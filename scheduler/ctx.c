@@ -295,9 +295,7 @@ int weft_ctx_cancel_run(weft_ctx_t *ctx)
     weft_task_t *t = cur(ctx);
     if (!t)
         return WEFT_EINVAL;
-    int none = STOP_NONE;
-    atomic_compare_exchange_strong_explicit(&t->graph->stop, &none, STOP_CANCEL, memory_order_relaxed,
-                                            memory_order_relaxed);
+    weft__graph_stop(t->graph, STOP_CANCEL);
     return 0;
 }
 

@@ -103,8 +103,9 @@ void weft_graph_destroy(weft_graph_t *g)
     weft__graph_free_retired(g);
     weft__graph_free_msgs(g);
     weft__free(g->limits);
-    if (g->ext && g->ext->destroy)
-        g->ext->destroy(g, g->ext_ud);
+    for (int k = 0; k < g->nkinds; k++)
+        if (g->kinds[k].ops->cleanup)
+            g->kinds[k].ops->cleanup(g, g->kinds[k].state);
     for (size_t k = 0; k < g->nchunks; k++)
         weft__aligned_free(g->chunk[k]);
     weft__free(g->chunk);
@@ -201,6 +202,7 @@ int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, 
     atomic_init(&t->pending, 0);
     atomic_init(&t->consumers, 0);
     t->mem_tag = 0;
+    t->ops = NULL;
     g->ntasks = i + 1;
     g->src[g->nsrc - 1].hi = i + 1;
     g->dirty = 1;
@@ -515,8 +517,8 @@ int weft__graph_prepare(weft_graph_t *g)
         if (rc)
             return rc;
     }
-    if (g->ext && g->ext->prepare) {
-        int rc = g->ext->prepare(g, g->ext_ud);
+    for (int k = 0; k < g->nkinds; k++) {
+        int rc = g->kinds[k].ops->prepare ? g->kinds[k].ops->prepare(g, g->kinds[k].state) : 0;
         if (rc)
             return rc;
     }
@@ -541,21 +543,74 @@ void weft__graph_release_result(weft_task_t *t)
     t->flags &= (uint16_t) ~(TASK_F_RESULT | TASK_F_SHARED);
 }
 
-/* ==== executors' extensions ============================================== */
+/* ==== task kinds (weft__task_ops_t) ====================================== */
 
-int weft__graph_set_ext(weft_graph_t *g, const weft__graph_ext_t *ext, void *ud)
+static int kind_slot(const weft_graph_t *g, const weft__task_ops_t *ops)
 {
-    if (g->ext == ext && g->ext_ud == ud)
-        return 0;
-    if (g->ext)
-        return WEFT_EINVAL;
-    int brc = graph_change(g);
-    if (brc)
-        return brc;
-    g->ext = ext;
-    g->ext_ud = ud;
+    for (int k = 0; k < g->nkinds; k++)
+        if (g->kinds[k].ops == ops)
+            return k;
+    return -1;
+}
+
+/* ops's slot in g, made when missing (g idle); -1 when g holds too many. */
+static int kind_add(weft_graph_t *g, const weft__task_ops_t *ops)
+{
+    int k = kind_slot(g, ops);
+    if (k >= 0 || g->nkinds == WEFT__GRAPH_KINDS)
+        return k;
+    k = g->nkinds++;
+    g->kinds[k].ops = ops;
+    g->kinds[k].state = NULL;
     g->dirty = 1;
+    return k;
+}
+
+void *weft__graph_kind_state(const weft_graph_t *g, const weft__task_ops_t *ops)
+{
+    int k = kind_slot(g, ops);
+    return k < 0 ? NULL : g->kinds[k].state;
+}
+
+int weft__graph_set_kind_state(weft_graph_t *g, const weft__task_ops_t *ops, void *state)
+{
+    int rc = graph_change(g);
+    if (rc)
+        return rc;
+    int k = kind_add(g, ops);
+    if (k < 0)
+        return WEFT_ENOTSUP;
+    g->kinds[k].state = state;
     return 0;
+}
+
+int weft__graph_add_kind(weft_graph_t *g, const char *name, const weft__task_ops_t *ops, void *arg, unsigned flags,
+                         weft_task_t **out)
+{
+    if (out)
+        *out = NULL;
+    if (!g || !ops || !ops->start || !out)
+        return WEFT_EINVAL;
+    int rc = graph_change(g);
+    if (rc)
+        return rc;
+    if (kind_add(g, ops) < 0)
+        return WEFT_ENOTSUP;
+    if ((rc = weft_graph_add_ex(g, name, ops->start, arg, flags, out)) == 0)
+        (*out)->ops = ops;
+    return rc;
+}
+
+const weft__task_ops_t *weft__task_ops(const weft_task_t *t)
+{
+    return t->ops;
+}
+
+const char *weft_task_kind(const weft_task_t *t)
+{
+    if (!t)
+        return NULL;
+    return t->ops ? t->ops->kind : "function";
 }
 
 int weft__graph_change(weft_graph_t *g)
@@ -568,11 +623,6 @@ int weft__graph_change(weft_graph_t *g)
     return rc;
 }
 
-void *weft__graph_ext_ud(const weft_graph_t *g)
-{
-    return g->ext_ud;
-}
-
 uint32_t weft__graph_version(const weft_graph_t *g)
 {
     return g->version;
@@ -581,11 +631,6 @@ uint32_t weft__graph_version(const weft_graph_t *g)
 uint32_t weft__graph_runs(const weft_graph_t *g)
 {
     return g->runs;
-}
-
-int weft__task_is_ext(const weft_task_t *t)
-{
-    return weft__task_ext(t);
 }
 
 void *weft__task_arg(const weft_task_t *t)
@@ -759,8 +804,8 @@ const char *weft__task_fail_text(const weft_task_t *t)
 {
     const weft_graph_t *g = t->graph;
     const char *m = weft__graph_fail_text(g, t);
-    if (!m && weft__task_ext(t) && g->ext->message)
-        m = g->ext->message(t);
+    if (!m && t->ops && t->ops->describe)
+        m = t->ops->describe(t);
     return m ? m : "";
 }
 

@@ -67,10 +67,11 @@ struct weft_task {
     void (*dtor)(void *); /* read and cleared by the result's taker only */
     _Atomic int32_t rc;   /* failure code (own, or a child's) */
     uint32_t index;
-    weft_task_t *next;         /* intrusive lists (validation, overflow) */
-    _Atomic int32_t pending;   /* 1 + live children while spawning */
-    _Atomic int32_t consumers; /* a shared result: successors yet to finish (0: none shared) */
-    uint64_t mem_tag;          /* the memory tracker's word (weft__task_mem_tag) */
+    weft_task_t *next;           /* intrusive lists (validation, overflow) */
+    _Atomic int32_t pending;     /* 1 + live children while spawning */
+    _Atomic int32_t consumers;   /* a shared result: successors yet to finish (0: none shared) */
+    uint64_t mem_tag;            /* the memory tracker's word (weft__task_mem_tag) */
+    const weft__task_ops_t *ops; /* its kind (weft__task_ops_t); NULL: a C function */
 };
 
 _Static_assert(offsetof(struct weft_task, pred) == 64, "hot fields fill the first cache line");
@@ -157,9 +158,12 @@ struct weft_graph {
      * yet (made when the trace is read, or before g changes or goes) */
     _Atomic(weft__trace_t *) trace_lazy;
     uint32_t trace_run; /* 1 + the run's id in the pool's trace; 0 = none */
-    /* an executor's extension (GPU tasks): hooks and their data */
-    const weft__graph_ext_t *ext;
-    void *ext_ud;
+    /* the task kinds it holds besides C functions, with their state */
+    struct {
+        const weft__task_ops_t *ops;
+        void *state;
+    } kinds[WEFT__GRAPH_KINDS];
+    int nkinds;
     uint32_t runs;                /* runs submitted so far */
     const weft_task_t *fail_task; /* the first failure's task (not a child) */
 };
@@ -270,12 +274,12 @@ static inline void weft__queue_append(weft_task_t **head, weft_task_t **tail, we
     *tail = t;
 }
 
-/* Whether t belongs to its graph's extension (weft__graph_ext_t): told by
- * its function, which never changes while the graph runs (flags do). */
-static inline int weft__task_ext(const weft_task_t *t)
+/* Whether t's completion may release succ early (weft__task_ops_t.early):
+ * both of one kind that has early(), and early() says so. */
+static inline int weft__task_early(const weft_task_t *t, const weft_task_t *succ)
 {
-    const weft__graph_ext_t *x = t->graph->ext;
-    return x && t->fn == x->body;
+    const weft__task_ops_t *o = t->ops;
+    return o && succ->ops == o && o->early && o->early(t, succ);
 }
 
 /* ---- cross-file internals ------------------------------------------------ */
@@ -336,5 +340,8 @@ void weft__trace_task(weft__trace_t *tr, int slot, const weft_task_t *t, int kin
 /* run.c */
 void weft__graph_complete(weft_graph_t *g);
 void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc, int own);
+/* Stops the run of g with `why` (STOP_FAIL, STOP_CANCEL) unless it is
+ * stopping already; the first stop tells every kind (ops->cancel). */
+void weft__graph_stop(weft_graph_t *g, int why);
 
 #endif

@@ -171,10 +171,24 @@ void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc, i
         g->fail_task = (t->flags & TASK_F_CHILD) ? ((const struct weft_child *)t)->parent : t;
         atomic_store_explicit(&g->has_failure, 2, memory_order_release);
     }
-    if (g->failfast) {
-        int none = STOP_NONE;
-        atomic_compare_exchange_strong_explicit(&g->stop, &none, STOP_FAIL, memory_order_relaxed, memory_order_relaxed);
-    }
+    if (g->failfast)
+        weft__graph_stop(g, STOP_FAIL);
+}
+
+void weft__graph_stop(weft_graph_t *g, int why)
+{
+    int none = STOP_NONE;
+    if (!atomic_compare_exchange_strong_explicit(&g->stop, &none, why, memory_order_relaxed, memory_order_relaxed))
+        return;
+    /* the kinds table does not change while g runs */
+    for (int k = 0; k < g->nkinds; k++)
+        if (g->kinds[k].ops->cancel)
+            g->kinds[k].ops->cancel(g, g->kinds[k].state);
+}
+
+int weft__graph_stopping(const weft_graph_t *g)
+{
+    return atomic_load_explicit(&g->stop, memory_order_relaxed) != STOP_NONE;
 }
 
 /* Called once per run by whoever finished its last task. After `done` is
@@ -358,8 +372,7 @@ int weft_graph_cancel(weft_graph_t *g)
         return WEFT_EINVAL;
     if (atomic_load_explicit(&g->phase, memory_order_acquire) == PHASE_IDLE)
         return WEFT_ESTATE;
-    int none = STOP_NONE;
-    atomic_compare_exchange_strong_explicit(&g->stop, &none, STOP_CANCEL, memory_order_relaxed, memory_order_relaxed);
+    weft__graph_stop(g, STOP_CANCEL);
     return 0;
 }
 

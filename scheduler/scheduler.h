@@ -76,37 +76,70 @@ int weft__defer_complete_own(weft_defer_t *d, int rc);
  * own (an executor's body that fails for weft's reasons). */
 int weft__ctx_own_code(weft_ctx_t *ctx, int rc);
 
-/* ---- executors' extensions (graph.c, ctx.c) --------------------------------
- * What an executor whose tasks complete in two steps (a GPU task: its work
- * is enqueued, then the device finishes it) needs from the scheduler.
+/* ---- task kinds (graph.c, ctx.c, run.c) -----------------------------------
+ * The one contract every task kind other than a plain C function (a
+ * process, a GPU task, later a remote one) gives the scheduler: an ops
+ * table, set per task (weft__graph_add_kind). The scheduler sees every
+ * kind the same way:
  *
- * Such a task is an ordinary task whose function is the extension's body. It
- * enqueues the work, then may call weft__ctx_release_early: the successors
- * for which ext->early(task, successor) holds are released at once (their
- * dependency on the task is counted as met; they must themselves order
- * their work after the task's, e.g. on a stream). Then the body defers its
- * completion (weft_ctx_defer) until the work is done; the other successors
- * are released at that completion, as usual. A task that fails before it
- * released anything releases every successor at its completion, with the
- * failure's poison. ext->early must give the same answer for an edge from
- * the release to the completion (it may depend only on what the graph's
- * preparation computed). */
-typedef struct weft__graph_ext {
-    weft_fn body; /* the function of every task of the extension */
-    /* g changed since its last run: recompute what early() needs. */
-    int (*prepare)(weft_graph_t *g, void *ud);
+ *   start    an attempt's body, run on a worker like a C function: it does
+ *            the work, or starts it elsewhere and defers its completion
+ *            (weft_ctx_defer) until the executor finishes it (a process's
+ *            exit, a device's event). Timeouts and retries of the task
+ *            (weft_task_set_timeout/_retries) wrap it as they wrap a C
+ *            function; a kind that runs its own attempts (a process: TERM
+ *            -> grace -> KILL) keeps them in its own spec instead.
+ *   prepare  the graph changed since its last run: recompute what early()
+ *            needs (once per graph and kind; NULL: nothing).
+ *   early    two-step completion. start may call weft__ctx_release_early:
+ *            the successors of the same kind for which early(task,
+ *            successor) holds are released at once (their dependency is
+ *            counted as met; they must order their work after the task's,
+ *            e.g. on a stream); the others at the completion, as usual. A
+ *            task that fails before it released anything releases every
+ *            successor at its completion, with the failure's poison.
+ *            early must give the same answer from the release to the
+ *            completion (it may depend only on what prepare computed).
+ *   describe the failure detail of a failed task (NULL: none), shown in
+ *            weft_graph_error and weft_task_error after a weft_ctx_fail
+ *            text.
+ *   cancel   the run of g stops (weft_graph_cancel, weft_ctx_cancel_run,
+ *            a failure under WEFT_CONFIG_FAIL_FAST): end the kind's
+ *            in-flight attempts soon (a process gets SIGTERM, then SIGKILL
+ *            after its grace). Called once per stop, from the thread that
+ *            stopped the run (a worker, an executor's thread, the caller);
+ *            must not block.
+ *   cleanup  g is destroyed: free the kind's state of g.
+ *
+ * A kind keeps one state pointer per graph (weft__graph_kind_state); the
+ * hooks that take a graph get it. */
+typedef struct weft__task_ops {
+    const char *kind; /* "process", "gpu", ...: weft_task_kind() */
+    weft_fn start;
+    int (*prepare)(weft_graph_t *g, void *state);
     int (*early)(const weft_task_t *task, const weft_task_t *succ);
-    /* The failure detail of a marked task (NULL: none); shown in
-     * weft_graph_error and weft_task_error. */
-    const char *(*message)(const weft_task_t *t);
-    /* g is being destroyed. */
-    void (*destroy)(weft_graph_t *g, void *ud);
-} weft__graph_ext_t;
+    const char *(*describe)(const weft_task_t *t);
+    void (*cancel)(weft_graph_t *g, void *state);
+    void (*cleanup)(weft_graph_t *g, void *state);
+} weft__task_ops_t;
 
-/* Installs ext on g (once; the same ext again is a no-op). Errors:
- * WEFT_EBUSY (g running), WEFT_EINVAL (another ext). */
-int weft__graph_set_ext(weft_graph_t *g, const weft__graph_ext_t *ext, void *ud);
-void *weft__graph_ext_ud(const weft_graph_t *g);
+/* Kinds one graph may hold besides C functions. */
+#define WEFT__GRAPH_KINDS 8
+
+/* Adds a task of kind ops whose body ops->start gets arg (flags as in
+ * weft_graph_add_ex). Errors: those of weft_graph_add_ex; WEFT_ENOTSUP (a
+ * graph holds WEFT__GRAPH_KINDS kinds at most). */
+int weft__graph_add_kind(weft_graph_t *g, const char *name, const weft__task_ops_t *ops, void *arg, unsigned flags,
+                         weft_task_t **out);
+/* g's state for kind ops, or NULL (none set yet). */
+void *weft__graph_kind_state(const weft_graph_t *g, const weft__task_ops_t *ops);
+/* Sets it (ops->cleanup gets it when g goes). Errors: WEFT_EBUSY (g
+ * runs), WEFT_ENOTSUP (too many kinds). */
+int weft__graph_set_kind_state(weft_graph_t *g, const weft__task_ops_t *ops, void *state);
+/* t's kind (NULL: a C function, or a spawned child). */
+const weft__task_ops_t *weft__task_ops(const weft_task_t *t);
+/* 1 once the running graph of t was told to stop (cancel, fail-fast). */
+int weft__graph_stopping(const weft_graph_t *g);
 /* g is about to change: WEFT_EBUSY while it runs; else 0, and g will be
  * prepared again before its next run. */
 int weft__graph_change(weft_graph_t *g);
@@ -114,7 +147,6 @@ int weft__graph_change(weft_graph_t *g);
 uint32_t weft__graph_version(const weft_graph_t *g);
 /* Runs of g submitted so far (1 during the first run). */
 uint32_t weft__graph_runs(const weft_graph_t *g);
-int weft__task_is_ext(const weft_task_t *t);
 void *weft__task_arg(const weft_task_t *t);
 weft_fn weft__task_fn(const weft_task_t *t);
 /* size bytes (aligned to align) owned by g, freed with it; g idle. */

@@ -479,15 +479,14 @@ static inline weft_task_t *release(weft_task_t *s)
 }
 
 /* Pushes the ready tasks of succ[] selected by `early` (the ones a task of
- * an executor's extension releases itself, or the others), keeping one. */
+ * a kind with early() releases itself, or the others), keeping one. */
 static weft_task_t *release_some(weft__worker_t *w, const weft_task_t *t, int early, uint8_t poison)
 {
-    const weft__graph_ext_t *ext = t->graph->ext;
     weft_task_t *keep = NULL;
     int pushed = 0;
     for (uint32_t i = 0; i < t->nsucc; i++) {
         weft_task_t *s = t->succ[i];
-        if ((ext && s->fn == ext->body && ext->early(t, s)) != early)
+        if (weft__task_early(t, s) != early)
             continue;
         if (poison)
             atomic_fetch_or_explicit(&s->poison, poison, memory_order_relaxed);
@@ -509,7 +508,7 @@ static weft_task_t *finish_late(weft__worker_t *w, weft_task_t *t, uint8_t poiso
 void weft__ctx_release_early(weft_ctx_t *ctx)
 {
     weft_task_t *t = ctx ? ctx->task : NULL;
-    if (!t || (t->flags & (TASK_F_CHILD | TASK_F_EARLY)) || !t->graph->ext)
+    if (!t || (t->flags & (TASK_F_CHILD | TASK_F_EARLY)) || !t->ops || !t->ops->early)
         return;
     t->flags |= TASK_F_EARLY;
     weft_task_t *keep = release_some(ctx->w, t, 1, 0);

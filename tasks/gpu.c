@@ -168,6 +168,14 @@ static inline gtask_t *gtask_of(const weft_task_t *t)
     return weft__task_arg(t);
 }
 
+static const weft__task_ops_t gpu_kind;
+
+/* Whether t is a GPU task (of this kind). */
+static inline int is_gpu(const weft_task_t *t)
+{
+    return weft__task_ops(t) == &gpu_kind;
+}
+
 /* ==== events: a process-wide cache per device =================================== */
 
 #define EV_CACHE_MAX 65536
@@ -631,7 +639,7 @@ static gstream_t *place_stream(weft__gpu_t *x, gtask_t *gt, int d)
     size_t nd = weft__task_ndeps(t);
     for (size_t i = 0; i < nd; i++) {
         weft_task_t *p = weft__task_pred(t, i);
-        if (!weft__task_is_ext(p))
+        if (!is_gpu(p))
             continue;
         gtask_t *pg = gtask_of(p);
         if (pg->comp != gt->comp || !pg->stream || pg->dev != d)
@@ -676,7 +684,7 @@ static int result_to_host(gtask_t *gt, void *s)
     if (!r || weft_tensor_kind(r) != WEFT_MEM_DEVICE)
         return 0;
     size_t ns = weft__task_nsucc(t), i = 0;
-    while (i < ns && weft__task_is_ext(weft__task_succ(t, i)))
+    while (i < ns && is_gpu(weft__task_succ(t, i)))
         i++;
     if (i == ns)
         return 0;
@@ -795,7 +803,7 @@ static int gpu_body_run(weft_ctx_t *ctx, void *arg, int *user)
     gtask_t *gt = arg;
     weft_task_t *t = gt->task;
     weft_graph_t *g = weft__task_graph(t);
-    gx_t *gx = weft__graph_ext_ud(g);
+    gx_t *gx = weft__graph_kind_state(g, &gpu_kind);
     weft__gpu_t *x = weft__pool_executor(weft__ctx_pool(ctx), WEFT__EXEC_GPU);
     uint32_t run = weft__graph_runs(g);
     gt->msg[0] = '\0';
@@ -837,7 +845,7 @@ static int gpu_body_run(weft_ctx_t *ctx, void *arg, int *user)
     size_t nd = weft__task_ndeps(t);
     for (size_t i = 0; i < nd; i++) {
         weft_task_t *p = weft__task_pred(t, i);
-        if (!weft__task_is_ext(p))
+        if (!is_gpu(p))
             continue;
         gtask_t *pg = gtask_of(p);
         if (pg->comp != gt->comp || pg->stream == s || !pg->ev ||
@@ -928,14 +936,14 @@ static const char *task_label(const weft_task_t *t, size_t i, char *buf, size_t 
  * the reason in og->msg). */
 static uint32_t *capture_order(gtask_t *og, weft_graph_t *sub, int d, int *rc)
 {
-    gx_t *sx = weft__graph_ext_ud(sub);
+    gx_t *sx = weft__graph_kind_state(sub, &gpu_kind);
     size_t n = weft_graph_size(sub);
     char lb[32];
     *rc = WEFT_EINVAL;
     for (size_t i = 0; i < n; i++) {
         weft_task_t *t = weft_graph_task(sub, i);
         const char *name = task_label(t, i, lb, sizeof lb);
-        if (!sx || !weft__task_is_ext(t)) {
+        if (!sx || !is_gpu(t)) {
             snprintf(og->msg, sizeof og->msg,
                      "task '%s' of the captured graph is not a GPU task (a CUDA graph holds GPU tasks only)", name);
             return NULL;
@@ -1005,7 +1013,7 @@ static int capture(weft__gpu_t *x, gcap_t *c, weft_ctx_t *ctx, gcur_t *cur)
     uint32_t *order = capture_order(og, c->sub, d, &rc);
     if (!order)
         return rc;
-    gx_t *sx = weft__graph_ext_ud(c->sub);
+    gx_t *sx = weft__graph_kind_state(c->sub, &gpu_kind);
     size_t n = weft_graph_size(c->sub), maxdeps = 1;
     for (size_t i = 0; i < n; i++)
         if (weft__task_ndeps(sx->t[i]->task) > maxdeps)
@@ -1107,7 +1115,7 @@ static int capture_fn(weft_ctx_t *ctx, void *arg)
     return err ? device_error(x, cur->gt, err) : 0;
 }
 
-/* ==== graph extension =========================================================== */
+/* ==== the task kind ============================================================== */
 
 static uint32_t uf_find(gx_t *gx, uint32_t i)
 {
@@ -1120,7 +1128,7 @@ static uint32_t uf_find(gx_t *gx, uint32_t i)
 
 /* Components: GPU tasks joined by GPU→GPU edges, unless they name
  * different devices. */
-static int ext_prepare(weft_graph_t *g, void *ud)
+static int kind_prepare(weft_graph_t *g, void *ud)
 {
     (void)g;
     gx_t *gx = ud;
@@ -1136,7 +1144,7 @@ static int ext_prepare(weft_graph_t *g, void *ud)
         size_t ns = weft__task_nsucc(t);
         for (size_t k = 0; k < ns; k++) {
             weft_task_t *s = weft__task_succ(t, k);
-            if (!weft__task_is_ext(s))
+            if (!is_gpu(s))
                 continue;
             uint32_t a = uf_find(gx, (uint32_t)i), b = uf_find(gx, gtask_of(s)->gi);
             if (a == b || (fixed[a] >= 0 && fixed[b] >= 0 && fixed[a] != fixed[b]))
@@ -1174,18 +1182,18 @@ static int ext_prepare(weft_graph_t *g, void *ud)
     return 0;
 }
 
-static int ext_early(const weft_task_t *t, const weft_task_t *s)
+static int kind_early(const weft_task_t *t, const weft_task_t *s)
 {
     return gtask_of(t)->comp == gtask_of(s)->comp;
 }
 
-static const char *ext_message(const weft_task_t *t)
+static const char *kind_describe(const weft_task_t *t)
 {
     const gtask_t *gt = gtask_of(t);
     return gt->msg[0] ? gt->msg : NULL;
 }
 
-static void ext_destroy(weft_graph_t *g, void *ud)
+static void kind_cleanup(weft_graph_t *g, void *ud)
 {
     (void)g;
     gx_t *gx = ud;
@@ -1205,12 +1213,17 @@ static void ext_destroy(weft_graph_t *g, void *ud)
     weft__free(gx);
 }
 
-static const weft__graph_ext_t gpu_ext = {
-    .body = gpu_body,
-    .prepare = ext_prepare,
-    .early = ext_early,
-    .message = ext_message,
-    .destroy = ext_destroy,
+/* The GPU task kind (scheduler.h): the body enqueues the function's work on
+ * a stream, releases the same-component successors early and defers its
+ * completion to the device's event; no cancel (work on a device cannot be
+ * taken back: it is short, and its successors are not started). */
+static const weft__task_ops_t gpu_kind = {
+    .kind = "gpu",
+    .start = gpu_body,
+    .prepare = kind_prepare,
+    .early = kind_early,
+    .describe = kind_describe,
+    .cleanup = kind_cleanup,
 };
 
 /* ==== public API ================================================================ */
@@ -1221,7 +1234,7 @@ int weft_graph_add_cuda_ex(weft_graph_t *g, const char *name, weft_fn fn, void *
         *out = NULL;
     if (!g || !fn || !out || device < WEFT_DEVICE_ANY || device >= GPU_MAX_DEVICES)
         return WEFT_EINVAL;
-    gx_t *gx = weft__graph_ext_ud(g);
+    gx_t *gx = weft__graph_kind_state(g, &gpu_kind);
     int fresh = 0;
     if (!gx) {
         gx = weft__calloc(1, sizeof *gx);
@@ -1229,7 +1242,7 @@ int weft_graph_add_cuda_ex(weft_graph_t *g, const char *name, weft_fn fn, void *
             return WEFT_ENOMEM;
         fresh = 1;
     }
-    int rc = weft__graph_set_ext(g, &gpu_ext, gx);
+    int rc = fresh ? weft__graph_set_kind_state(g, &gpu_kind, gx) : weft__graph_change(g);
     if (rc) {
         if (fresh)
             weft__free(gx);
@@ -1247,7 +1260,7 @@ int weft_graph_add_cuda_ex(weft_graph_t *g, const char *name, weft_fn fn, void *
     gt->gi = (uint32_t)gx->n;
     gt->comp = gt->gi;
     weft_task_t *t;
-    rc = weft_graph_add_ex(g, name, gpu_body, gt, 0, &t);
+    rc = weft__graph_add_kind(g, name, &gpu_kind, gt, 0, &t);
     if (rc) {
         weft__free(gt);
         return rc;
@@ -1283,10 +1296,10 @@ int weft_graph_add_cuda_graph(weft_graph_t *g, const char *name, weft_graph_t *s
 
 static gtask_t *gpu_task(const weft_task_t *t)
 {
-    if (!t || !weft__task_is_ext(t))
+    if (!t || !is_gpu(t))
         return NULL;
     weft_graph_t *g = weft__task_graph(t);
-    return weft__graph_ext_ud(g) ? gtask_of(t) : NULL;
+    return weft__graph_kind_state(g, &gpu_kind) ? gtask_of(t) : NULL;
 }
 
 int weft_task_set_device(weft_task_t *t, int device)

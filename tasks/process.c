@@ -52,14 +52,20 @@ struct weft__procs {
     int epfd, evfd;
     weft__topo_t *topo;
     weft__cpuset_t all;   /* the launcher's own binding, restored after each spawn */
-    pthread_mutex_t lock; /* guards the queue */
+    pthread_mutex_t lock; /* guards the queue and the cancel requests */
     proc_t *qhead, *qtail;
+    struct cancel_req {
+        const void *ud;
+        uint64_t grace_ns;
+    } * creq, *cdone; /* weft__procs_cancel's requests; cdone: the array handled last */
+    size_t ncreq, capcreq, capcdone;
     /* stop and destroy can come from a signal handler: atomics + eventfd.
      * relaxed is enough: the eventfd write/read orders them for the loop. */
     atomic_int stopping, destroying;
     atomic_uint_fast64_t stop_grace_ns;
     atomic_uint stop_gen; /* one more per weft__procs_stop call */
     atomic_int nrunning;
+    atomic_int ncancel;  /* cancel requests are waiting */
     weft__watchdog_t wd; /* ends the groups if weft dies without doing it */
     /* launcher-thread only */
     proc_t **running;
@@ -380,25 +386,48 @@ static int deadlines(weft__procs_t *x)
     return ms > 60000 ? 60000 : (int)ms;
 }
 
-/* A stop (or a second one with a shorter grace: Ctrl-C twice): SIGTERM
- * now and SIGKILL after the grace period, or SIGKILL at once. */
+/* Ends p as a stop does: SIGTERM now and SIGKILL after the grace period,
+ * or SIGKILL at once; a shorter grace than p's pending one wins. */
+static void cancel_proc(proc_t *p, uint64_t now, uint64_t grace)
+{
+    p->canceled = true;
+    if (!grace) {
+        signal_group(p, SIGKILL);
+        p->kill_ns = 0;
+    } else if (!p->kill_ns || now + grace < p->kill_ns) {
+        if (!p->kill_ns)
+            signal_group(p, SIGTERM);
+        p->kill_ns = now + grace;
+    }
+}
+
+/* weft__procs_cancel's requests: every running process of each ud. */
+static void handle_cancels(weft__procs_t *x)
+{
+    pthread_mutex_lock(&x->lock);
+    struct cancel_req *c = x->creq;
+    size_t n = x->ncreq, cap = x->capcreq;
+    x->creq = x->cdone; /* the two arrays swap: no allocation per request */
+    x->capcreq = x->capcdone;
+    x->ncreq = 0;
+    x->cdone = c;
+    x->capcdone = cap;
+    pthread_mutex_unlock(&x->lock);
+    uint64_t now = weft__clock_ns();
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < x->nrun; i++)
+            if (x->running[i]->ud == c[k].ud)
+                cancel_proc(x->running[i], now, c[k].grace_ns);
+}
+
+/* A stop (or a second one with a shorter grace: Ctrl-C twice). */
 static void handle_stop(weft__procs_t *x)
 {
     x->stop_handled = atomic_load_explicit(&x->stop_gen, memory_order_relaxed);
     uint64_t now = weft__clock_ns();
     uint64_t grace = atomic_load_explicit(&x->stop_grace_ns, memory_order_relaxed);
-    for (size_t i = 0; i < x->nrun; i++) {
-        proc_t *p = x->running[i];
-        p->canceled = true;
-        if (!grace) {
-            signal_group(p, SIGKILL);
-            p->kill_ns = 0;
-        } else if (!p->kill_ns || now + grace < p->kill_ns) {
-            if (!p->kill_ns)
-                signal_group(p, SIGTERM);
-            p->kill_ns = now + grace;
-        }
-    }
+    for (size_t i = 0; i < x->nrun; i++)
+        cancel_proc(x->running[i], now, grace);
 }
 
 static void *loop(void *arg)
@@ -427,6 +456,10 @@ static void *loop(void *arg)
                     spawn(x, q);
                 q = n;
             }
+        }
+        if (atomic_load_explicit(&x->ncancel, memory_order_acquire)) {
+            atomic_store_explicit(&x->ncancel, 0, memory_order_relaxed);
+            handle_cancels(x);
         }
         bool stopping = atomic_load_explicit(&x->stopping, memory_order_relaxed);
         if (stopping && x->stop_handled != atomic_load_explicit(&x->stop_gen, memory_order_relaxed))
@@ -508,6 +541,24 @@ void weft__procs_stop(weft__procs_t *x, uint64_t grace_ns)
     wake(x);
 }
 
+int weft__procs_cancel(weft__procs_t *x, const void *ud, uint64_t grace_ns)
+{
+    if (!x)
+        return WEFT_EINVAL;
+    pthread_mutex_lock(&x->lock);
+    int rc = WEFT__GROW(x->creq, x->capcreq, x->ncreq + 1, 16);
+    if (rc == 0)
+        x->creq[x->ncreq++] = (struct cancel_req){ud, grace_ns};
+    pthread_mutex_unlock(&x->lock);
+    if (rc)
+        return WEFT_ENOMEM;
+    atomic_store_explicit(&x->ncancel, 1, memory_order_release);
+    /* from a done callback the loop is this thread: it looks again */
+    if (!pthread_equal(pthread_self(), x->thread))
+        wake(x);
+    return 0;
+}
+
 void weft__procs_destroy(weft__procs_t *x)
 {
     if (!x)
@@ -521,5 +572,7 @@ void weft__procs_destroy(weft__procs_t *x)
     close(x->evfd);
     pthread_mutex_destroy(&x->lock);
     weft__free(x->running);
+    weft__free(x->creq);
+    weft__free(x->cdone);
     weft__free(x);
 }

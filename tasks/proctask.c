@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,15 +144,23 @@ typedef struct ptask {
     uint64_t timeout_ns, grace_ns;
     int retries, cpus, gpus;
     weft_task_t *task;
+    struct ptask *next_in_graph; /* the graph's process tasks (pkind_t) */
     /* this run */
     weft__proc_svc_t *svc;
     weft_defer_t *defer;
     weft__lease_t *lease;
     int attempt;
+    _Atomic int inflight;             /* a process of this attempt was handed to the executor */
     weft_process_attempt_t *attempts; /* retries + 1 */
 } ptask_t;
 
+/* The kind's state of one graph: its process tasks (for cancel). */
+typedef struct pkind {
+    ptask_t *head;
+} pkind_t;
+
 static void grant(void *ud, weft__lease_t *lease, int status);
+static const weft__task_ops_t process_kind;
 
 static void complete(ptask_t *p, int rc, const char *why)
 {
@@ -163,6 +172,7 @@ static void complete(ptask_t *p, int rc, const char *why)
 static void done(void *ud, const weft__proc_result_t *r)
 {
     ptask_t *p = ud;
+    atomic_store(&p->inflight, 0);
     weft__cores_release(p->svc->cores, p->lease);
     p->lease = NULL;
     weft_process_attempt_t *a = &p->attempts[p->attempt - 1];
@@ -179,7 +189,7 @@ static void done(void *ud, const weft__proc_result_t *r)
         return;
     }
     weft__task_fail_note(p->task, p->attempt, r->reason);
-    if (r->status == WEFT_ETASK && p->attempt <= p->retries) {
+    if (r->status == WEFT_ETASK && p->attempt <= p->retries && !weft__graph_stopping(weft__task_graph(p->task))) {
         p->attempt++;
         if (weft__cores_request_ex(p->svc->cores, p->cpus, p->gpus, NULL, grant, p) == 0)
             return;
@@ -267,6 +277,19 @@ static void grant(void *ud, weft__lease_t *lease, int status)
     weft_process_attempt_t *a = &p->attempts[p->attempt - 1];
     memset(a, 0, sizeof *a);
     a->exit_code = -1;
+    /* announced before the stop check: a cancel (pkind_cancel) either sees
+     * the attempt in flight or comes before the check (seq_cst fences on
+     * both sides) */
+    atomic_store(&p->inflight, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (weft__graph_stopping(weft__task_graph(p->task))) {
+        atomic_store(&p->inflight, 0);
+        weft__cores_release(p->svc->cores, lease);
+        p->lease = NULL;
+        a->status = WEFT_ECANCELED;
+        complete(p, WEFT_ECANCELED, "not started: the run was stopping");
+        return;
+    }
     if (p->svc->pin != WEFT_PIN_NONE)
         weft__cpuset_format(&lease->set, a->cpus, sizeof a->cpus);
     gpu_names(lease->gpus, a->gpus, sizeof a->gpus);
@@ -290,6 +313,7 @@ static void grant(void *ud, weft__lease_t *lease, int status)
     weft__free(texts);
     if (rc == 0)
         return;
+    atomic_store(&p->inflight, 0);
     weft__cores_release(p->svc->cores, lease);
     p->lease = NULL;
     a->status = rc;
@@ -321,6 +345,27 @@ static int ptask_body(weft_ctx_t *ctx, void *arg)
         complete(p, rc, "cannot ask for its cores");
     return 0;
 }
+
+/* The run stops: the attempts in flight end as a stop ends them (SIGTERM,
+ * SIGKILL after the task's grace), so weft_graph_cancel and a fail-fast
+ * failure do not wait for every running command to finish. */
+static void pkind_cancel(weft_graph_t *g, void *state)
+{
+    (void)g;
+    atomic_thread_fence(memory_order_seq_cst); /* pairs with grant's */
+    for (ptask_t *p = state ? ((pkind_t *)state)->head : NULL; p; p = p->next_in_graph)
+        if (atomic_load(&p->inflight) && p->svc)
+            weft__procs_cancel(p->svc->procs, p, p->grace_ns ? p->grace_ns : 2000000000u);
+}
+
+/* The process task kind (scheduler.h): its body asks for cores and defers;
+ * the executor's callback completes it. Its attempts are its own (the
+ * spec's timeout and retries, TERM -> grace -> KILL), not the scheduler's. */
+static const weft__task_ops_t process_kind = {
+    .kind = "process",
+    .start = ptask_body,
+    .cancel = pkind_cancel,
+};
 
 /* ---- adding one ----------------------------------------------------------------- */
 
@@ -395,16 +440,27 @@ int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process
     p->retries = spec->retries;
     p->cpus = spec->cpus;
     p->gpus = spec->gpus;
-    int rc = weft_graph_add_ex(g, name, ptask_body, p, 0, &p->task);
+    pkind_t *k = weft__graph_kind_state(g, &process_kind);
+    if (!k) {
+        if (!(k = weft__graph_alloc(g, sizeof *k, _Alignof(pkind_t))))
+            return WEFT_ENOMEM;
+        k->head = NULL;
+        int rc = weft__graph_set_kind_state(g, &process_kind, k);
+        if (rc)
+            return rc;
+    }
+    int rc = weft__graph_add_kind(g, name, &process_kind, p, 0, &p->task);
     if (rc)
         return rc;
+    p->next_in_graph = k->head;
+    k->head = p;
     *out = p->task;
     return 0;
 }
 
 int weft_task_process_attempts(const weft_task_t *t, const weft_process_attempt_t **out)
 {
-    if (!t || !out || weft__task_fn(t) != ptask_body)
+    if (!t || !out || weft__task_ops(t) != &process_kind)
         return WEFT_EINVAL;
     if (weft__graph_busy(weft__task_graph(t)))
         return WEFT_EBUSY;

@@ -80,6 +80,13 @@ int weft__procs_start(weft__procs_t *x, const weft__proc_spec_t *spec, weft__pro
  * also a signal handler (it only writes to an eventfd). */
 void weft__procs_stop(weft__procs_t *x, uint64_t grace_ns);
 
+/* Ends, as a stop does (SIGTERM, then SIGKILL grace_ns later; 0: SIGKILL
+ * now), the running processes whose done callback gets ud; their results
+ * say WEFT_ECANCELED. A process of ud queued but not running yet is not
+ * touched. Errors: WEFT_EINVAL, WEFT_ENOMEM. Any thread but a signal
+ * handler. */
+int weft__procs_cancel(weft__procs_t *x, const void *ud, uint64_t grace_ns);
+
 /* Processes started and not yet done. */
 int weft__procs_running(weft__procs_t *x);
 

@@ -168,6 +168,10 @@ WEFT_API const char *weft_task_error(const weft_task_t *t);
  * Owned by the graph. "" for NULL. */
 WEFT_API const char *weft_task_name(const weft_task_t *t);
 
+/* What kind of task t is: "function" (weft_graph_add*), "process"
+ * (weft/process.h), "gpu" (weft/cuda.h). NULL for NULL. A static string. */
+WEFT_API const char *weft_task_kind(const weft_task_t *t);
+
 /* The result the task set in the last run (NULL if none). Borrowed: owned by
  * the graph until the next run or weft_graph_destroy. */
 WEFT_API void *weft_task_result(const weft_task_t *t);

@@ -502,3 +502,62 @@ TEST(process_tasks_with_gpus)
     cfg.gpus = -2;
     CHECK_EQ(weft_runtime_create(&cfg, &rt), WEFT_EINVAL);
 }
+
+static int fails_soon(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    usleep(100000);
+    return weft_ctx_fail(ctx, 3, "gave up");
+}
+
+/* weft_graph_cancel and a fail-fast failure end the running processes
+ * (TERM, then KILL after their grace) instead of waiting for them, and a
+ * cancelled task is not retried. */
+TEST(stopping_a_run_ends_its_processes)
+{
+    in_temp_dir();
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_process_spec_t s;
+    weft_process_spec_init(&s);
+    s.retries = 3;
+    s.grace_s = 0.2;
+    weft_task_t *slow = add_sh(g, "slow", "sleep 30", &s);
+    weft_process_spec_init(&s);
+    s.grace_s = 0.2;
+    /* ignores SIGTERM: KILL after the grace */
+    weft_task_t *stubborn = add_sh(g, "stubborn", "trap '' TERM; sleep 30", &s);
+    CHECK_STR(weft_task_kind(slow), "process");
+    double t0 = now_s();
+    CHECK_EQ(weft_graph_submit(rt, g), 0);
+    usleep(300000);
+    CHECK_EQ(weft_graph_cancel(g), 0);
+    CHECK_EQ(weft_graph_wait(g), WEFT_ETASK);
+    CHECK(now_s() - t0 < 5);
+    const weft_process_attempt_t *a;
+    CHECK_EQ(weft_task_process_attempts(slow, &a), 1); /* not retried */
+    CHECK_EQ(a[0].status, WEFT_ECANCELED);
+    CHECK_EQ(a[0].signal, SIGTERM);
+    CHECK_EQ(weft_task_process_attempts(stubborn, &a), 1);
+    CHECK_EQ(a[0].signal, SIGKILL);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+
+    /* fail-fast: a C task's failure stops the commands still running */
+    rt = make_rt(2, WEFT_CONFIG_FAIL_FAST);
+    CHECK_EQ(weft_graph_create(&g), 0);
+    slow = add_sh(g, "slow", "sleep 30", NULL);
+    weft_task_t *c;
+    CHECK_EQ(weft_graph_add_ex(g, "c", fails_soon, NULL, 0, &c), 0);
+    CHECK_STR(weft_task_kind(c), "function");
+    t0 = now_s();
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK(now_s() - t0 < 5);
+    CHECK_EQ(weft_task_process_attempts(slow, &a), 1);
+    CHECK_EQ(a[0].status, WEFT_ECANCELED);
+    CHECK(strstr(weft_graph_error(g), "\"c\"") != NULL);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+    CHECK(weft_task_kind(NULL) == NULL);
+}

@@ -181,6 +181,7 @@ static weft_graph_t *diamond_graph(diamond_t *d)
     CHECK_EQ(weft_task_after(c, a), 0);
     CHECK_EQ(weft_task_after(j, b), 0);
     CHECK_EQ(weft_task_after(j, c), 0);
+    CHECK_STR(weft_task_kind(a), "gpu");
     return g;
 }
 
