@@ -12,6 +12,9 @@ int weft__device_count(void);
  * (...)", "weft was built without CUDA (...)"). For the executors'
  * backends (tasks/gpu_cuda.c, memory/gpu_raw_cuda.c). */
 int weft__device_probe(char *why, size_t size);
+/* Makes CUDA device dev the calling thread's current one (cudaSetDevice):
+ * 0, or WEFT_EDEVICE / WEFT_ENOTSUP (built without CUDA). */
+int weft__device_select(int dev);
 /* "cuda" or "none". */
 const char *weft__device_backend(void);
 

@@ -5,6 +5,8 @@
 #include <cuda_runtime.h>
 #include <stdio.h>
 
+#include "weft/error.h"
+
 int weft__device_probe(char *why, size_t size)
 {
     int n = 0;
@@ -21,6 +23,14 @@ int weft__device_count(void)
 {
     char why[160];
     return weft__device_probe(why, sizeof why);
+}
+
+int weft__device_select(int dev)
+{
+    if (cudaSetDevice(dev) == cudaSuccess)
+        return 0;
+    cudaGetLastError();
+    return WEFT_EDEVICE;
 }
 
 const char *weft__device_backend(void)

@@ -314,6 +314,15 @@ int weft_ctx_should_stop(const weft_ctx_t *ctx)
     return weft_ctx_stopping(ctx);
 }
 
+int weft_ctx_gpus(const weft_ctx_t *ctx, int *devices, int max)
+{
+    if (!cur(ctx) || !ctx->gpu_devs)
+        return 0;
+    for (int i = 0; devices && i < max && i < ctx->ngpus; i++)
+        devices[i] = ctx->gpu_devs[i];
+    return ctx->ngpus;
+}
+
 int weft_ctx_attempt(const weft_ctx_t *ctx)
 {
     return cur(ctx) ? (ctx->attempt ? ctx->attempt : 1) : 0;

@@ -726,6 +726,7 @@ static weft__limits_t *limits_of(weft_task_t *t)
     l->index = t->index;
     l->retries = 0;
     l->cpus = 0;
+    l->gpus = 0;
     l->timeout_ns = 0;
     atomic_init(&l->attempts, 0);
     t->flags |= TASK_F_LIMITS;
@@ -778,6 +779,20 @@ int weft_task_set_cpus(weft_task_t *t, int cpus)
     if (!l)
         return WEFT_ENOMEM;
     l->cpus = cpus;
+    return 0;
+}
+
+int weft_task_set_gpus(weft_task_t *t, int gpus)
+{
+    int rc = limits_change(t);
+    if (rc)
+        return rc;
+    if (gpus < 0 || gpus > 64)
+        return WEFT_EINVAL;
+    weft__limits_t *l = limits_of(t);
+    if (!l)
+        return WEFT_ENOMEM;
+    l->gpus = gpus;
     return 0;
 }
 

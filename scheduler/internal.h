@@ -34,6 +34,7 @@ typedef struct weft__limits {
     uint32_t index;
     int32_t retries;
     int32_t cpus;        /* cores to be admitted to and bound to (0: none) */
+    int32_t gpus;        /* GPUs to be admitted to (0: none) */
     uint64_t timeout_ns; /* 0: none */
     _Atomic int32_t attempts;
 } weft__limits_t;
@@ -178,6 +179,9 @@ struct weft_ctx {
     uint64_t deadline_ns;
     int attempt;
     int own; /* the running function's failure code is one of weft's (weft__ctx_own_code) */
+    /* the GPUs the running attempt was granted (weft_task_set_gpus) */
+    int ngpus;
+    const int *gpu_devs;
 };
 
 typedef struct weft__worker {

@@ -175,13 +175,14 @@ void weft__ctx_release_early(weft_ctx_t *ctx);
 enum { WEFT__EXEC_GPU = 0, WEFT__EXEC_PROC = 1, WEFT__EXEC_KINDS = 2 };
 
 /* Admission of resources, a service of the layer above (the runtime's
- * cores budget): a C task with cpus (weft_task_set_cpus) asks it before
- * each run of its function, on the worker, which waits for the grant and
- * is bound to the granted cpus while the function runs. acquire returns a
- * lease (NULL: refused; *err and why say why) and fills *set (empty: do
- * not bind). */
+ * cores budget): a C task with cpus or gpus (weft_task_set_cpus/_gpus)
+ * asks it before each run of its function, on the worker, which waits for
+ * the grant and is bound to the granted cpus (and its first GPU made the
+ * thread's current CUDA device) while the function runs. acquire returns
+ * a lease (NULL: refused; *err and why say why), fills *set (empty: do
+ * not bind) and devs[0..gpus) with the CUDA devices of the granted GPUs. */
 typedef struct weft__admit_ops {
-    void *(*acquire)(void *ud, int cpus, weft__cpuset_t *set, int *err, char *why, size_t whylen);
+    void *(*acquire)(void *ud, int cpus, int gpus, weft__cpuset_t *set, int *devs, int *err, char *why, size_t whylen);
     void (*release)(void *ud, void *lease);
 } weft__admit_ops_t;
 void weft__pool_set_admission(weft__pool_t *p, const weft__admit_ops_t *ops, void *ud);

@@ -612,12 +612,15 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
     weft__pool_t *p = w->pool;
     void *lease = NULL;
     weft__cpuset_t set;
-    if (l->cpus) {
-        /* its cores first: the worker waits for them, then runs on them */
+    int devs[64];
+    if (l->cpus || l->gpus) {
+        /* its cores and GPUs first: the worker waits for them, then runs
+         * on them (the service makes the first GPU the thread's current
+         * CUDA device) */
         int err = WEFT_ENOTSUP;
         char why[160] = "no admission service in this pool";
         memset(&set, 0, sizeof set);
-        lease = p->admit ? p->admit->acquire(p->admit_ud, l->cpus, &set, &err, why, sizeof why) : NULL;
+        lease = p->admit ? p->admit->acquire(p->admit_ud, l->cpus, l->gpus, &set, devs, &err, why, sizeof why) : NULL;
         if (!lease) {
             weft__graph_fail_note(t->graph, t, 2, why);
             atomic_store_explicit(&l->attempts, 0, memory_order_relaxed);
@@ -626,6 +629,8 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
         }
         if (p->topo && weft__cpuset_count(&set) > 0)
             weft__topo_bind_self(p->topo, &set);
+        w->ctx.ngpus = l->gpus;
+        w->ctx.gpu_devs = devs;
     }
     uint64_t saved_deadline = w->ctx.deadline_ns;
     int saved_attempt = w->ctx.attempt, rc = 0;
@@ -651,6 +656,8 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
     w->ctx.deadline_ns = saved_deadline;
     w->ctx.attempt = saved_attempt;
     if (lease) {
+        w->ctx.ngpus = 0;
+        w->ctx.gpu_devs = NULL;
         /* back where the worker belongs (unbound: every cpu weft may use) */
         if (p->topo && weft__cpuset_count(&set) > 0)
             weft__topo_bind_self(p->topo, w->set ? w->set : &p->all_cpus);

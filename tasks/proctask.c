@@ -32,6 +32,7 @@ struct weft__proc_svc {
     int pin;
     int gpus_cfg;   /* weft_config_t.gpus: -1 = count the devices */
     int gpus_known; /* the budget's GPUs are set (under lock) */
+    int seen;       /* CUDA devices this process sees (-1: not asked yet; under lock) */
     int started;    /* 1: cores and procs made; < 0: their error */
     weft__cores_t *cores;
     weft__procs_t *procs;
@@ -46,6 +47,7 @@ int weft__proc_svc_create(weft__topo_t *topo, int pin, int gpus, weft__proc_svc_
     s->topo = topo;
     s->pin = pin;
     s->gpus_cfg = gpus;
+    s->seen = -1;
     *out = s;
     return 0;
 }
@@ -75,6 +77,17 @@ static int svc_gpus(weft__proc_svc_t *s)
     return weft__cores_gpus(s->cores);
 }
 
+/* The CUDA devices this process sees (C tasks' GPUs map onto them). */
+static int svc_seen(weft__proc_svc_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->seen < 0)
+        s->seen = weft__device_count();
+    int n = s->seen;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
 static int svc_start(weft__proc_svc_t *s)
 {
     pthread_mutex_lock(&s->lock);
@@ -91,7 +104,8 @@ static int svc_start(weft__proc_svc_t *s)
 
 /* ---- admission of C tasks with cpus (weft__admit_ops_t) ------------------ */
 
-static void *admit_acquire(void *ud, int cpus, weft__cpuset_t *set, int *err, char *why, size_t whylen)
+static void *admit_acquire(void *ud, int cpus, int gpus, weft__cpuset_t *set, int *devs, int *err, char *why,
+                           size_t whylen)
 {
     weft__proc_svc_t *s = ud;
     int rc = svc_start(s);
@@ -106,17 +120,34 @@ static void *admit_acquire(void *ud, int cpus, weft__cpuset_t *set, int *err, ch
         snprintf(why, whylen, "needs %d cores but the runtime has %d", cpus, slots);
         return NULL;
     }
+    int ngpus = gpus ? svc_gpus(s) : 0;
+    if (gpus > ngpus) {
+        *err = WEFT_EINVAL;
+        snprintf(why, whylen, "needs %d GPU%s but the runtime has %d", gpus, gpus == 1 ? "" : "s", ngpus);
+        return NULL;
+    }
     weft__lease_t *lease;
-    if ((rc = weft__cores_acquire(s->cores, cpus, 0, NULL, &lease)) != 0) {
+    /* a task with GPUs only still takes one core slot (it runs on one),
+     * but is not bound to it */
+    if ((rc = weft__cores_acquire(s->cores, cpus ? cpus : 1, gpus, NULL, &lease)) != 0) {
         *err = rc;
         snprintf(why, whylen, "%s",
                  rc == WEFT_ECANCELED ? "not started: the runtime is stopping" : "cannot ask for its cores");
         return NULL;
     }
-    if (s->pin == WEFT_PIN_NONE)
+    if (s->pin == WEFT_PIN_NONE || !cpus)
         memset(set, 0, sizeof *set);
     else
         *set = lease->set;
+    if (gpus) {
+        /* GPU i of the budget: CUDA device i modulo those this process sees */
+        int seen = svc_seen(s);
+        int n = 0;
+        for (uint64_t m = lease->gpus; m && n < gpus; m &= m - 1)
+            devs[n++] = seen > 0 ? __builtin_ctzll(m) % seen : __builtin_ctzll(m);
+        if (seen > 0)
+            weft__device_select(devs[0]);
+    }
     return lease;
 }
 

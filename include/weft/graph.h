@@ -277,6 +277,24 @@ WEFT_API int weft_task_set_retries(weft_task_t *t, int retries);
  * WEFT_ENOMEM. */
 WEFT_API int weft_task_set_cpus(weft_task_t *t, int cpus);
 
+/* Asks for `gpus` GPUs from the runtime's budget (weft_config_t.gpus, the
+ * same the process tasks share) before each run of the task's function:
+ * the worker waits until they are free (and its cores, when it has
+ * weft_task_set_cpus; a task with GPUs only takes one core slot, not
+ * bound), runs the function with the first one as the thread's current
+ * CUDA device, and gives them back after it. weft_ctx_gpus tells the
+ * function which CUDA devices it got. More GPUs than the runtime has fails
+ * the task ("needs 2 GPUs but the runtime has 1"). 0 (the default): none.
+ * Errors: WEFT_EINVAL (NULL, gpus outside 0..64), WEFT_EBUSY, WEFT_ENOMEM. */
+WEFT_API int weft_task_set_gpus(weft_task_t *t, int gpus);
+
+/* The CUDA devices granted to the running task (weft_task_set_gpus): the
+ * count, with up to max of them copied to devices (may be NULL with max
+ * 0). 0 for a task without GPUs and for NULL. GPU i of the budget is CUDA
+ * device i modulo the devices this process sees (more declared than
+ * there are share them). */
+WEFT_API int weft_ctx_gpus(const weft_ctx_t *ctx, int *devices, int max);
+
 /* How many attempts the task's last run made (0: it did not run; 1 for a
  * task without retries), WEFT_EINVAL for NULL, WEFT_EBUSY while running. */
 WEFT_API int weft_task_attempts(const weft_task_t *t);

@@ -561,3 +561,75 @@ TEST(stopping_a_run_ends_its_processes)
     weft_runtime_destroy(rt);
     CHECK(weft_task_kind(NULL) == NULL);
 }
+
+/* GPUs for C tasks: each takes one GPU of the runtime's budget; two hold
+ * different ones at once, never more than the budget, the same budget as
+ * the process tasks' (a process task holding both GPUs excludes them). */
+static atomic_int gpu_holders, gpu_most, gpu_bad;
+static int wants_gpu(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    int devs[4] = {-1, -1, -1, -1};
+    int n = weft_ctx_gpus(ctx, devs, 4);
+    if (n != 1 || devs[0] < 0 || devs[1] != -1 || weft_ctx_gpus(ctx, NULL, 0) != 1)
+        atomic_fetch_add(&gpu_bad, 1);
+    int now = atomic_fetch_add(&gpu_holders, 1) + 1;
+    int m = atomic_load(&gpu_most);
+    while (now > m && !atomic_compare_exchange_weak(&gpu_most, &m, now))
+        ;
+    /* two holders of one GPU at once would find its lock taken */
+    int locked = mkdir(devs[0] == 0 ? "gpu0" : "gpu1", 0755) == 0;
+    usleep(50000);
+    if (locked)
+        rmdir(devs[0] == 0 ? "gpu0" : "gpu1");
+    atomic_fetch_sub(&gpu_holders, 1);
+    return locked ? 0 : 9;
+}
+
+static int no_gpu(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    return weft_ctx_gpus(ctx, NULL, 0) == 0 ? 0 : 5;
+}
+
+TEST(c_tasks_with_gpus)
+{
+    in_temp_dir();
+    weft_runtime_t *rt = make_rt_gpus(4, 2); /* declared: no GPU needed to hand them out */
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *t[6];
+    for (int i = 0; i < 6; i++) {
+        CHECK_EQ(weft_graph_add_ex(g, NULL, wants_gpu, NULL, 0, &t[i]), 0);
+        CHECK_EQ(weft_task_set_gpus(t[i], 1), 0);
+    }
+    /* a process task holding both GPUs: no C task runs beside it */
+    weft_process_spec_t s;
+    weft_process_spec_init(&s);
+    s.gpus = 2;
+    weft_task_t *both = add_sh(g, "both", "mkdir gpu0 && mkdir gpu1 && sleep 0.1; r=$?; rmdir gpu0 gpu1; exit $r", &s);
+    weft_task_t *plain, *many;
+    CHECK_EQ(weft_graph_add_ex(g, "plain", no_gpu, NULL, 0, &plain), 0);
+    CHECK_EQ(weft_graph_add_ex(g, "many", no_gpu, NULL, 0, &many), 0);
+    CHECK_EQ(weft_task_set_gpus(many, 3), 0);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ(weft_task_state(t[i]), WEFT_TASK_DONE);
+    CHECK_EQ(weft_task_state(both), WEFT_TASK_DONE);
+    CHECK_EQ(weft_task_state(plain), WEFT_TASK_DONE);
+    CHECK_EQ(atomic_load(&gpu_bad), 0);
+    CHECK(atomic_load(&gpu_most) <= 2);
+    CHECK_EQ(weft_task_status(many), WEFT_EINVAL);
+    CHECK_STR(weft_task_error(many), "needs 3 GPUs but the runtime has 2");
+    weft_graph_destroy(g);
+    /* misuse */
+    CHECK_EQ(weft_task_set_gpus(NULL, 1), WEFT_EINVAL);
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *x;
+    CHECK_EQ(weft_graph_add_ex(g, "x", no_gpu, NULL, 0, &x), 0);
+    CHECK_EQ(weft_task_set_gpus(x, -1), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_gpus(x, 65), WEFT_EINVAL);
+    CHECK_EQ(weft_ctx_gpus(NULL, NULL, 0), 0);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}

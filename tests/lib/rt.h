@@ -22,6 +22,19 @@ static inline weft_runtime_t *make_rt(int threads, unsigned flags)
     return rt;
 }
 
+/* The same with a budget of `gpus` GPUs (weft_config_t.gpus). */
+static inline weft_runtime_t *make_rt_gpus(int threads, int gpus)
+{
+    weft_config_t cfg;
+    weft_config_init(&cfg);
+    cfg.threads = threads;
+    cfg.flags = WEFT_CONFIG_QUIET;
+    cfg.gpus = gpus;
+    weft_runtime_t *rt = NULL;
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), 0);
+    return rt;
+}
+
 /* CUDA devices the runtime sees (0 without CUDA, a driver or a GPU). */
 static inline int rt_gpus(weft_runtime_t *rt)
 {
