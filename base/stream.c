@@ -1,6 +1,6 @@
 /* The GPU stream of the GPU task whose function the calling thread runs
  * (base.h): set by the GPU executor (tasks/gpu.c) around the call, read by
- * the memory pool (memory/gpu_cuda.c) to allocate and free device memory
+ * the memory pool (memory/gpu.c) to allocate and free device memory
  * in stream order inside GPU tasks. */
 #include "base/base.h"
 

@@ -1,6 +1,6 @@
 /* Pinned host memory and CUDA device memory (memory/gpu.h): blocks,
  * statistics, the pinned cache and strided copies, over the GPU runtime's
- * calls (memory/gpu_raw.h). */
+ * calls (the GPU backend's memory ops, platform/device.h). */
 #include "memory/gpu.h"
 
 #include <pthread.h>
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "memory/gpu_raw.h"
+#include "platform/device.h"
 #include "memory/memory.h"
 #include "memory/ptrmap.h"
 #include "base/base.h"
@@ -30,15 +30,8 @@ typedef struct gdev {
     gstat_t st;
 } gdev_t;
 
-static _Atomic(const weft__gpuraw_t *) g_raw;
-
-void weft__gpumem_set_raw(const weft__gpuraw_t *raw)
-{
-    atomic_store(&g_raw, raw);
-}
-
 struct weft__gpumem {
-    const weft__gpuraw_t *raw;
+    const weft__gpu_ops_t *raw;
     pthread_mutex_t lock;
     int ndev; /* -1 until the first call */
     gdev_t dev[MAX_DEVICES];
@@ -54,6 +47,14 @@ struct weft__gpumem {
 
 /* Pinned blocks are made a size class's size, so that a freed one serves
  * any later request of its class. */
+/* The backend's text for err, for a log line (a buffer of the thread's). */
+static const char *err_text(const weft__gpu_ops_t *raw, int err)
+{
+    static _Thread_local char buf[192];
+    raw->describe(err, buf, sizeof buf);
+    return buf;
+}
+
 static size_t pinned_size(size_t bytes)
 {
     return bytes <= WEFT_MEM_MAX_BYTES ? weft__mem_class_size(weft__mem_class(bytes)) : bytes;
@@ -117,8 +118,7 @@ int weft__gpumem_create(weft__gpumem_t **out)
     weft__gpumem_t *g = weft__calloc(1, sizeof *g);
     if (!g)
         return WEFT_ENOMEM;
-    const weft__gpuraw_t *raw = atomic_load(&g_raw);
-    g->raw = raw ? raw : &weft__gpuraw_default;
+    g->raw = weft__gpu_current_ops();
     pthread_mutex_init(&g->lock, NULL);
     g->ndev = -1;
     *out = g;
@@ -150,9 +150,9 @@ static int device_ready(weft__gpumem_t *g, int d)
     gdev_t *v = &g->dev[d];
     if (v->ready)
         return 0;
-    int e = g->raw->prepare(d, &v->pools, &v->stream);
+    int e = g->raw->mem_prepare(d, &v->pools, &v->stream);
     if (e) {
-        weft__log("device memory: CUDA device %d cannot be used: %s", d, g->raw->describe(e));
+        weft__log("device memory: CUDA device %d cannot be used: %s", d, err_text(g->raw, e));
         return WEFT_ENOTSUP;
     }
     v->ready = 1;
@@ -188,7 +188,7 @@ int weft__gpumem_alloc(weft__gpumem_t *g, weft_mem_kind_t kind, int device, size
     if (rc)
         return rc;
 
-    const weft__gpuraw_t *raw = g->raw;
+    const weft__gpu_ops_t *raw = g->raw;
     void *p = NULL;
     int e = 0, cdev;
     void *cur = weft__stream_current(&cdev);
@@ -208,7 +208,7 @@ int weft__gpumem_alloc(weft__gpumem_t *g, weft_mem_kind_t kind, int device, size
     }
     if (e) {
         weft__log("%s memory: %zu bytes%s: %s", kind == WEFT_MEM_PINNED ? "pinned" : "device", bytes,
-                  kind == WEFT_MEM_PINNED ? "" : " on a CUDA device", raw->describe(e));
+                  kind == WEFT_MEM_PINNED ? "" : " on a CUDA device", err_text(raw, e));
         return raw->oom(e) ? WEFT_ENOMEM : WEFT_ENOTSUP;
     }
     pthread_mutex_lock(&g->lock);
@@ -231,7 +231,7 @@ int weft__gpumem_alloc(weft__gpumem_t *g, weft_mem_kind_t kind, int device, size
  * it any more, so no device synchronisation is needed. */
 static void release(weft__gpumem_t *g, weft__ptrent_t b, int idle)
 {
-    const weft__gpuraw_t *raw = g->raw;
+    const weft__gpu_ops_t *raw = g->raw;
     int e, cdev;
     void *cur = weft__stream_current(&cdev);
     if (b.kind == WEFT_MEM_PINNED) {
@@ -255,7 +255,7 @@ static void release(weft__gpumem_t *g, weft__ptrent_t b, int idle)
             e = raw->dev_free(b.device, v->pools, b.p, v->stream, 1);
     }
     if (e)
-        weft__log("weft_mem_free(%p): %s", b.p, raw->describe(e));
+        weft__log("weft_mem_free(%p): %s", b.p, err_text(raw, e));
 }
 
 static bool gpu_free(weft__gpumem_t *g, void *p, int idle)
@@ -313,7 +313,7 @@ int weft__gpumem_stats(weft__gpumem_t *g, weft_mem_kind_t kind, int device, weft
         out->frees = s->frees;
         out->reserved = s->in_use + (kind == WEFT_MEM_PINNED ? g->cache.bytes : 0);
         uint64_t held = 0;
-        if (kind == WEFT_MEM_DEVICE && g->dev[device].pools && g->raw->reserved(device, &held) == 0)
+        if (kind == WEFT_MEM_DEVICE && g->dev[device].pools && g->raw->pool_reserved(device, &held) == 0)
             out->reserved = (size_t)held;
     }
     pthread_mutex_unlock(&g->lock);
@@ -359,7 +359,7 @@ void weft__gpumem_destroy(weft__gpumem_t *g)
         weft__log("runtime destroyed with %zu pinned or device block(s) (%zu bytes) not freed; released", left, bytes);
     for (int d = 0; d < MAX_DEVICES; d++)
         if (g->dev[d].ready)
-            g->raw->unprepare(d, g->dev[d].stream);
+            g->raw->mem_unprepare(d, g->dev[d].stream);
     weft__gpumem_trim(g);
     weft__free(g->blocks.tab);
     pthread_mutex_destroy(&g->lock);
@@ -409,7 +409,7 @@ int weft__gpumem_copy(weft__gpumem_t *g, int ndim, const int64_t *shape, char *d
     for (;;) {
         int e = g->raw->copy2d(dst + doff, dp, src + soff, sp, width, height, s);
         if (e) {
-            weft__log("copy of %zu x %zu bytes: %s", height, width, g->raw->describe(e));
+            weft__log("copy of %zu x %zu bytes: %s", height, width, err_text(g->raw, e));
             return g->raw->oom(e) ? WEFT_ENOMEM : WEFT_EDEVICE;
         }
         int d = outer - 1;

@@ -1,17 +1,14 @@
 /* memory/gpu — pinned host memory and CUDA device memory for the pool's
- * WEFT_MEM_PINNED and WEFT_MEM_DEVICE kinds (memory/gpu.c), over one
- * backend file (memory/gpu_raw_cuda.c, the only file of the module
- * including the CUDA runtime's header) or a fallback (gpu_raw_none.c) for
- * builds without CUDA, where every call answers WEFT_ENOTSUP and says so
- * once per runtime.
+ * WEFT_MEM_PINNED and WEFT_MEM_DEVICE kinds (memory/gpu.c), over the
+ * GPU backend (platform/device.h: CUDA, or without it a fallback where
+ * every call answers WEFT_ENOTSUP and says so once per runtime).
  *
  * Device memory comes from each device's stream-ordered allocator
  * (cudaMallocAsync on the device's default memory pool, its release
  * threshold raised so that freed memory stays cached for reuse); pinned
  * memory from cudaHostAlloc (portable: usable with every device). Blocks
  * are kept in a table (pointer -> size, kind, device) for weft_mem_free,
- * weft_mem_size and the statistics. The GPU runtime's calls are behind
- * memory/gpu_raw.h (CUDA, or none). */
+ * weft_mem_size and the statistics. */
 #ifndef WEFT_MEMORY_GPU_H
 #define WEFT_MEMORY_GPU_H
 

@@ -50,28 +50,13 @@
 #include <time.h>
 
 #include "memory/memory.h"
+#include "platform/device.h"
 #include "base/base.h"
 #include "scheduler/scheduler.h"
-#include "tasks/gpu_ops.h"
 #include "weft/cuda.h"
 
 #define GPU_MAX_DEVICES 64
 #define GPU_MAX_STREAMS 1024
-
-/* ==== backend =================================================================== */
-
-static _Atomic(const weft__gpu_ops_t *) g_ops;
-
-void weft__gpu_set_ops(const weft__gpu_ops_t *ops)
-{
-    atomic_store(&g_ops, ops);
-}
-
-static const weft__gpu_ops_t *default_ops(void)
-{
-    const weft__gpu_ops_t *o = atomic_load(&g_ops);
-    return o ? o : &weft__gpu_default_ops;
-}
 
 /* ==== structures ================================================================ */
 
@@ -261,7 +246,7 @@ int weft__gpu_create(int streams, int quiet, weft__gpu_t **out)
     weft__gpu_t *x = weft__calloc(1, sizeof *x);
     if (!x)
         return WEFT_ENOMEM;
-    x->ops = default_ops();
+    x->ops = weft__gpu_current_ops();
     x->nstreams = streams;
     x->quiet = quiet;
     pthread_mutex_init(&x->lock, NULL);

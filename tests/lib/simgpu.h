@@ -1,13 +1,13 @@
 /* tests/lib/simgpu.h — a simulated GPU for the executor's tests.
  *
- * The executor talks to its GPU runtime through an ops table
- * (tasks/gpu_ops.h), and the memory module to its own through another
- * (memory/gpu_raw.h). Here both are a simulation made of host threads —
+ * The GPU executor and the memory module talk to the GPU runtime through
+ * one ops table (platform/device.h). Here it is a simulation made of host
+ * threads —
  * one per stream, running what is enqueued on it in order: "kernels"
  * (host functions, which may sleep or fault), event records and event
  * waits, copies and frees; device memory is host memory — so that what
  * the executor promises can be checked on any machine. make_sim_rt
- * installs both and makes a runtime. Included by one test file each. */
+ * installs it and makes a runtime. Included by one test file each. */
 #ifndef WEFT_TESTS_SIMGPU_H
 #define WEFT_TESTS_SIMGPU_H
 
@@ -21,8 +21,7 @@
 
 #include <weft.h>
 
-#include "memory/gpu_raw.h"
-#include "tasks/gpu_ops.h"
+#include "platform/device.h"
 #include "testlib.h"
 
 static inline void msleep(int ms)
@@ -307,7 +306,10 @@ static int sim_fatal(int err)
 
 static void sim_describe(int err, char *buf, size_t size)
 {
-    snprintf(buf, size, "SIM error %d", err);
+    if (err == 2) /* SIM_OOM, below */
+        snprintf(buf, size, "SIM out of memory");
+    else
+        snprintf(buf, size, "SIM error %d", err);
 }
 
 static int sim_capture_begin(void *s)
@@ -394,32 +396,6 @@ static void sim_exec_destroy(void *exec)
     sim_graph_free(exec);
 }
 
-static const weft__gpu_ops_t sim_ops = {
-    .name = "sim",
-    .devices = sim_devices,
-    .set_device = sim_set_device,
-    .stream_create = sim_stream_create,
-    .stream_destroy = sim_stream_destroy,
-    .event_create = sim_event_create,
-    .event_create_timed = sim_event_create_timed,
-    .event_destroy = sim_event_destroy,
-    .elapsed = sim_elapsed,
-    .record = sim_record,
-    .wait = sim_wait,
-    .query = sim_query,
-    .last_error = sim_last,
-    .fatal = sim_fatal,
-    .describe = sim_describe,
-    .capture_begin = sim_capture_begin,
-    .capture_end = sim_capture_end,
-    .graph_create = sim_graph_create,
-    .graph_add_child = sim_graph_add_child,
-    .graph_destroy = sim_graph_destroy,
-    .graph_instantiate = sim_graph_instantiate,
-    .graph_launch = sim_graph_launch,
-    .exec_destroy = sim_exec_destroy,
-};
-
 /* What a GPU task's function does: enqueue a kernel on its stream. */
 static inline void launch(weft_ctx_t *ctx, int (*fn)(void *), void *arg)
 {
@@ -432,7 +408,7 @@ static inline void launch(weft_ctx_t *ctx, int (*fn)(void *), void *arg)
     sim_push(s, op);
 }
 
-/* ==== simulated device memory (memory/gpu_raw.h) ================================= */
+/* ==== simulated device memory (the memory ops) ================================= */
 
 /* Device memory is host memory here (so tests can look at it); copies and
  * stream-ordered frees are queued on the stream like kernels. Knobs: a
@@ -441,11 +417,6 @@ static inline void launch(weft_ctx_t *ctx, int (*fn)(void *), void *arg)
 #define SIM_OOM 2 /* like cudaErrorMemoryAllocation */
 
 static _Atomic int sim_copy_ms, sim_mem_fail, sim_host_fail, sim_copies;
-
-static int simraw_devices(char *why, size_t size)
-{
-    return sim_devices(why, size);
-}
 
 static int simraw_prepare(int d, int *pools, void **stream)
 {
@@ -549,24 +520,40 @@ static int simraw_oom(int err)
     return err == SIM_OOM;
 }
 
-static const char *simraw_describe(int err)
-{
-    return err == SIM_OOM ? "SIM out of memory" : "SIM error";
-}
-
-static const weft__gpuraw_t sim_raw = {
+/* The one backend table: the executor's calls and the memory module's. */
+static const weft__gpu_ops_t sim_ops = {
     .name = "sim",
-    .devices = simraw_devices,
-    .prepare = simraw_prepare,
-    .unprepare = simraw_unprepare,
+    .devices = sim_devices,
+    .set_device = sim_set_device,
+    .stream_create = sim_stream_create,
+    .stream_destroy = sim_stream_destroy,
+    .event_create = sim_event_create,
+    .event_create_timed = sim_event_create_timed,
+    .event_destroy = sim_event_destroy,
+    .elapsed = sim_elapsed,
+    .record = sim_record,
+    .wait = sim_wait,
+    .query = sim_query,
+    .last_error = sim_last,
+    .fatal = sim_fatal,
+    .describe = sim_describe,
+    .capture_begin = sim_capture_begin,
+    .capture_end = sim_capture_end,
+    .graph_create = sim_graph_create,
+    .graph_add_child = sim_graph_add_child,
+    .graph_destroy = sim_graph_destroy,
+    .graph_instantiate = sim_graph_instantiate,
+    .graph_launch = sim_graph_launch,
+    .exec_destroy = sim_exec_destroy,
+    .mem_prepare = simraw_prepare,
+    .mem_unprepare = simraw_unprepare,
     .dev_alloc = simraw_dev_alloc,
     .dev_free = simraw_dev_free,
     .host_alloc = simraw_host_alloc,
     .host_free = simraw_host_free,
-    .reserved = simraw_reserved,
+    .pool_reserved = simraw_reserved,
     .copy2d = simraw_copy2d,
     .oom = simraw_oom,
-    .describe = simraw_describe,
 };
 
 /* ==== helpers ====================================================================== */
@@ -574,7 +561,6 @@ static const weft__gpuraw_t sim_raw = {
 static inline weft_runtime_t *make_sim_rt(int threads, int streams)
 {
     weft__gpu_set_ops(&sim_ops);
-    weft__gpumem_set_raw(&sim_raw);
     weft_config_t c;
     weft_config_init(&c);
     c.threads = threads;

@@ -23,7 +23,7 @@
 #include "scheduler/scheduler.h"
 #include "rt.h"
 #include "simgpu.h"
-#include "tasks/gpu_ops.h"
+#include "platform/device.h"
 #include "testlib.h"
 
 /* ==== ordering =================================================================== */
