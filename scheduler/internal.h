@@ -344,8 +344,9 @@ void weft__trace_task(weft__trace_t *tr, int slot, const weft_task_t *t, int kin
 /* run.c */
 void weft__graph_complete(weft_graph_t *g);
 void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc, int own);
-/* Stops the run of g with `why` (STOP_FAIL, STOP_CANCEL) unless it is
- * stopping already; the first stop tells every kind (ops->cancel). */
+/* Stops the run of g with `why` (STOP_FAIL: start nothing new;
+ * STOP_CANCEL: that, and every kind's ops->cancel ends its in-flight work,
+ * once per run, also after a STOP_FAIL). */
 void weft__graph_stop(weft_graph_t *g, int why);
 
 #endif

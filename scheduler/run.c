@@ -177,8 +177,14 @@ void weft__graph_record_failure(weft_graph_t *g, const weft_task_t *t, int rc, i
 
 void weft__graph_stop(weft_graph_t *g, int why)
 {
-    int none = STOP_NONE;
-    if (!atomic_compare_exchange_strong_explicit(&g->stop, &none, why, memory_order_relaxed, memory_order_relaxed))
+    /* A fail-fast stop starts nothing new and lets running work finish; a
+     * cancel (also after a fail-fast stop) ends in-flight work too. */
+    int cur = atomic_load_explicit(&g->stop, memory_order_relaxed);
+    do {
+        if (cur == STOP_CANCEL || (cur == STOP_FAIL && why == STOP_FAIL))
+            return;
+    } while (!atomic_compare_exchange_weak_explicit(&g->stop, &cur, why, memory_order_relaxed, memory_order_relaxed));
+    if (why != STOP_CANCEL)
         return;
     /* the kinds table does not change while g runs */
     for (int k = 0; k < g->nkinds; k++)

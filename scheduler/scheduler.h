@@ -103,12 +103,12 @@ int weft__ctx_own_code(weft_ctx_t *ctx, int rc);
  *   describe the failure detail of a failed task (NULL: none), shown in
  *            weft_graph_error and weft_task_error after a weft_ctx_fail
  *            text.
- *   cancel   the run of g stops (weft_graph_cancel, weft_ctx_cancel_run,
- *            a failure under WEFT_CONFIG_FAIL_FAST): end the kind's
- *            in-flight attempts soon (a process gets SIGTERM, then SIGKILL
- *            after its grace). Called once per stop, from the thread that
- *            stopped the run (a worker, an executor's thread, the caller);
- *            must not block.
+ *   cancel   the run of g is cancelled (weft_graph_cancel,
+ *            weft_ctx_cancel_run; not a fail-fast stop, which lets running
+ *            work finish): end the kind's in-flight attempts soon (a
+ *            process gets SIGTERM, then SIGKILL after its grace). Called
+ *            once per run, from the thread that cancelled it (a worker,
+ *            the caller); must not block.
  *   cleanup  g is destroyed: free the kind's state of g.
  *
  * A kind keeps one state pointer per graph (weft__graph_kind_state); the
