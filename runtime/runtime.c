@@ -54,6 +54,8 @@ static void config_defaults(weft_config_t *cfg)
     cfg->gpu_streams = 8;
     cfg->struct_size = sizeof *cfg;
     cfg->gpus = -1;
+    cfg->cores = 0;
+    cfg->task_pin = -1;
 }
 
 void weft_config_init_sized(weft_config_t *cfg, size_t size)
@@ -104,6 +106,10 @@ static int check_config(const weft_config_t *c)
     if (c->gpu_streams < 0 || c->gpu_streams > 1024)
         return WEFT_EINVAL;
     if (c->gpus < -1 || c->gpus > 64)
+        return WEFT_EINVAL;
+    if (c->cores < 0 || c->cores > WEFT_MAX_CPUS)
+        return WEFT_EINVAL;
+    if (c->task_pin != -1 && c->task_pin != WEFT_PIN_NONE && c->task_pin != WEFT_PIN_CORE && c->task_pin != WEFT_PIN_PU)
         return WEFT_EINVAL;
     return 0;
 }
@@ -178,7 +184,8 @@ int weft_runtime_create(const weft_config_t *cfg, weft_runtime_t **out)
         return rc;
     }
     weft__pool_set_executor(rt->pool, WEFT__EXEC_GPU, rt->gpu);
-    if ((rc = weft__proc_svc_create(rt->topo, rt->cfg.pin, rt->cfg.gpus, &rt->procs)) != 0) {
+    int task_pin = rt->cfg.task_pin >= 0 ? rt->cfg.task_pin : rt->cfg.pin;
+    if ((rc = weft__proc_svc_create(rt->topo, task_pin, rt->cfg.cores, rt->cfg.gpus, &rt->procs)) != 0) {
         weft__pool_destroy(rt->pool);
         runtime_free(rt);
         return rc;
@@ -238,6 +245,11 @@ static int gpu_count(const weft_runtime_t *rt)
         atomic_store_explicit(&m->gpus, n, memory_order_relaxed);
     }
     return n;
+}
+
+struct weft__proc_svc *weft__runtime_procs(const weft_runtime_t *rt)
+{
+    return rt->procs;
 }
 
 int weft_runtime_info(const weft_runtime_t *rt, weft_runtime_info_t *info)

@@ -1,14 +1,14 @@
-/* Process tasks in graphs (include/weft/process.h): the task kind that
- * lets a C program run external commands as a workflow file does.
+/* Process tasks in graphs: the task kind that runs external commands, for
+ * a C program (include/weft/process.h) and for workflow files (their
+ * command tasks, through a source: weft__graph_add_process_src).
  *
- * The task's body only asks the runtime's admission for its cores and
- * defers its completion; the process is spawned by the process executor
- * when they are granted, bound to them, and completes the task from the
- * executor's callback, so no worker waits for a child. Retries ask for
- * cores again. The runtime's service (one per runtime, reached through the
- * pool's executor slot) creates the cores budget and the executor on the
- * first process task, so a program that never runs one starts neither a
- * launcher thread nor the watchdog. */
+ * The task's body only asks the runtime's task service (service.c) for its
+ * cores and GPUs and defers its completion; the process is spawned by the
+ * process executor when they are granted, bound to them, and completes the
+ * task from the executor's callback, so no worker waits for a child.
+ * Attempts are the task's own: its timeout (TERM -> grace -> KILL) and its
+ * retries, each asking for cores again. A cancelled run ends the attempts
+ * in flight (the kind's cancel hook). */
 #include "tasks/tasks.h"
 
 #include <errno.h>
@@ -20,158 +20,19 @@
 #include <string.h>
 
 #include "base/base.h"
-#include "platform/device.h"
 #include "scheduler/scheduler.h"
 #include "weft/process.h"
 
 extern char **environ;
 
-struct weft__proc_svc {
-    pthread_mutex_t lock; /* guards the lazy start */
-    weft__topo_t *topo;   /* borrowed from the runtime */
-    int pin;
-    int gpus_cfg;   /* weft_config_t.gpus: -1 = count the devices */
-    int gpus_known; /* the budget's GPUs are set (under lock) */
-    int seen;       /* CUDA devices this process sees (-1: not asked yet; under lock) */
-    int started;    /* 1: cores and procs made; < 0: their error */
-    weft__cores_t *cores;
-    weft__procs_t *procs;
-};
-
-int weft__proc_svc_create(weft__topo_t *topo, int pin, int gpus, weft__proc_svc_t **out)
-{
-    weft__proc_svc_t *s = weft__calloc(1, sizeof *s);
-    if (!s)
-        return WEFT_ENOMEM;
-    pthread_mutex_init(&s->lock, NULL);
-    s->topo = topo;
-    s->pin = pin;
-    s->gpus_cfg = gpus;
-    s->seen = -1;
-    *out = s;
-    return 0;
-}
-
-void weft__proc_svc_destroy(weft__proc_svc_t *s)
-{
-    if (!s)
-        return;
-    weft__procs_destroy(s->procs); /* waits for every process and callback */
-    weft__cores_destroy(s->cores);
-    pthread_mutex_destroy(&s->lock);
-    weft__free(s);
-}
-
-/* The budget and the executor, made on first use; 0 or the error. */
-/* The GPUs in the budget, set on first need (counting CUDA devices starts
- * CUDA, which a program without GPU tasks should not pay for). */
-static int svc_gpus(weft__proc_svc_t *s)
-{
-    pthread_mutex_lock(&s->lock);
-    if (!s->gpus_known) {
-        int n = s->gpus_cfg >= 0 ? s->gpus_cfg : weft__device_count();
-        weft__cores_set_gpus(s->cores, n < 0 ? 0 : n > 64 ? 64 : n);
-        s->gpus_known = 1;
-    }
-    pthread_mutex_unlock(&s->lock);
-    return weft__cores_gpus(s->cores);
-}
-
-/* The CUDA devices this process sees (C tasks' GPUs map onto them). */
-static int svc_seen(weft__proc_svc_t *s)
-{
-    pthread_mutex_lock(&s->lock);
-    if (s->seen < 0)
-        s->seen = weft__device_count();
-    int n = s->seen;
-    pthread_mutex_unlock(&s->lock);
-    return n;
-}
-
-static int svc_start(weft__proc_svc_t *s)
-{
-    pthread_mutex_lock(&s->lock);
-    if (!s->started) {
-        int rc = weft__cores_create(s->topo, 0, s->pin, &s->cores);
-        if (rc == 0)
-            rc = weft__procs_create(s->pin == WEFT_PIN_NONE ? NULL : s->topo, &s->procs);
-        s->started = rc ? rc : 1;
-    }
-    int rc = s->started < 0 ? s->started : 0;
-    pthread_mutex_unlock(&s->lock);
-    return rc;
-}
-
-/* ---- admission of C tasks with cpus (weft__admit_ops_t) ------------------ */
-
-static void *admit_acquire(void *ud, int cpus, int gpus, weft__cpuset_t *set, int *devs, int *err, char *why,
-                           size_t whylen)
-{
-    weft__proc_svc_t *s = ud;
-    int rc = svc_start(s);
-    if (rc) {
-        *err = rc;
-        snprintf(why, whylen, "cannot start the cores budget: %s", weft_strerror(rc));
-        return NULL;
-    }
-    int slots = weft__cores_slots(s->cores);
-    if (cpus > slots) {
-        *err = WEFT_EINVAL;
-        snprintf(why, whylen, "needs %d cores but the runtime has %d", cpus, slots);
-        return NULL;
-    }
-    int ngpus = gpus ? svc_gpus(s) : 0;
-    if (gpus > ngpus) {
-        *err = WEFT_EINVAL;
-        snprintf(why, whylen, "needs %d GPU%s but the runtime has %d", gpus, gpus == 1 ? "" : "s", ngpus);
-        return NULL;
-    }
-    weft__lease_t *lease;
-    /* a task with GPUs only still takes one core slot (it runs on one),
-     * but is not bound to it */
-    if ((rc = weft__cores_acquire(s->cores, cpus ? cpus : 1, gpus, NULL, &lease)) != 0) {
-        *err = rc;
-        snprintf(why, whylen, "%s",
-                 rc == WEFT_ECANCELED ? "not started: the runtime is stopping" : "cannot ask for its cores");
-        return NULL;
-    }
-    if (s->pin == WEFT_PIN_NONE || !cpus)
-        memset(set, 0, sizeof *set);
-    else
-        *set = lease->set;
-    if (gpus) {
-        /* GPU i of the budget: CUDA device i modulo those this process sees */
-        int seen = svc_seen(s);
-        int n = 0;
-        for (uint64_t m = lease->gpus; m && n < gpus; m &= m - 1)
-            devs[n++] = seen > 0 ? __builtin_ctzll(m) % seen : __builtin_ctzll(m);
-        if (seen > 0)
-            weft__device_select(devs[0]);
-    }
-    return lease;
-}
-
-static void admit_release(void *ud, void *lease)
-{
-    weft__proc_svc_t *s = ud;
-    weft__cores_release(s->cores, lease);
-}
-
-static const weft__admit_ops_t admit_ops = {admit_acquire, admit_release};
-
-const weft__admit_ops_t *weft__proc_svc_admission(void)
-{
-    return &admit_ops;
-}
-
-/* ---- the task --------------------------------------------------------------- */
-
-/* Everything in the graph's memory: the spec's copies and, per run, the
- * attempts. */
+/* In the graph's memory: the spec's copies (or the source) and, per run,
+ * the attempts. */
 typedef struct ptask {
+    /* what to run: a copy of the spec, or a source that builds each attempt */
     char **argv, **env;
     char *cwd, *out, *err;
-    size_t nenv;
+    const weft__proc_source_t *src;
+    void *src_ud;
     uint64_t timeout_ns, grace_ns;
     int retries, cpus, gpus;
     weft_task_t *task;
@@ -181,8 +42,9 @@ typedef struct ptask {
     weft_defer_t *defer;
     weft__lease_t *lease;
     int attempt;
-    _Atomic int inflight;             /* a process of this attempt was handed to the executor */
-    weft_process_attempt_t *attempts; /* retries + 1 */
+    _Atomic int inflight;              /* a process of this attempt was handed to the executor */
+    weft_process_attempt_t *attempts;  /* retries + 1 (NULL for a source's task) */
+    char cpus_env[256], gpus_env[256]; /* the attempt's WEFT_CPUS / WEFT_GPUS */
 } ptask_t;
 
 /* The kind's state of one graph: its process tasks (for cancel). */
@@ -200,44 +62,78 @@ static void complete(ptask_t *p, int rc, const char *why)
     weft__defer_complete_own(p->defer, rc);
 }
 
+/* Never attempted (the run stops, no memory): the task ends with rc. */
+static void not_started(ptask_t *p, int rc, const char *why)
+{
+    if (p->src && p->src->not_started)
+        p->src->not_started(p->src_ud, rc, why);
+    complete(p, rc, why);
+}
+
+static void release_lease(ptask_t *p)
+{
+    weft__cores_release(weft__proc_svc_cores(p->svc), p->lease);
+    p->lease = NULL;
+}
+
 static void done(void *ud, const weft__proc_result_t *r)
 {
     ptask_t *p = ud;
     atomic_store(&p->inflight, 0);
-    weft__cores_release(p->svc->cores, p->lease);
-    p->lease = NULL;
-    weft_process_attempt_t *a = &p->attempts[p->attempt - 1];
-    a->status = r->status == WEFT_ETASK && r->timed_out ? WEFT_ETIMEDOUT : r->status;
-    a->started = r->started;
-    a->exit_code = r->exit_code;
-    a->signal = r->signal;
-    a->wall_s = (double)r->wall_ns / 1e9;
-    a->user_s = (double)r->user_ns / 1e9;
-    a->sys_s = (double)r->sys_ns / 1e9;
-    a->maxrss_kb = r->maxrss_kb;
+    int status = r->status == WEFT_ETASK && r->timed_out ? WEFT_ETIMEDOUT : r->status;
+    if (p->attempts) {
+        weft_process_attempt_t *a = &p->attempts[p->attempt - 1];
+        a->status = status;
+        a->started = r->started;
+        a->exit_code = r->exit_code;
+        a->signal = r->signal;
+        a->wall_s = (double)r->wall_ns / 1e9;
+        a->user_s = (double)r->user_ns / 1e9;
+        a->sys_s = (double)r->sys_ns / 1e9;
+        a->maxrss_kb = r->maxrss_kb;
+    }
+    bool retry =
+        r->status == WEFT_ETASK && p->attempt <= p->retries && !weft__graph_stopping(weft__task_graph(p->task));
+    if (p->src && p->src->attempt) {
+        /* before the cores go back: a source that stops its run on a
+         * failure does so before they can be granted to the next task */
+        uint64_t now = weft__clock_ns();
+        weft__proc_attempt_info_t info = {
+            .attempt = p->attempt,
+            .r = r,
+            .start_ns = r->started ? now - r->wall_ns : now,
+            .end_ns = now,
+            .cpus = p->cpus_env,
+            .gpus = p->gpus_env,
+            .retry = retry,
+        };
+        retry = p->src->attempt(p->src_ud, &info) && retry;
+    }
+    release_lease(p);
     if (r->status == 0) {
         complete(p, 0, NULL);
         return;
     }
     weft__task_fail_note(p->task, p->attempt, r->reason);
-    if (r->status == WEFT_ETASK && p->attempt <= p->retries && !weft__graph_stopping(weft__task_graph(p->task))) {
+    if (retry) {
         p->attempt++;
-        if (weft__cores_request_ex(p->svc->cores, p->cpus, p->gpus, NULL, grant, p) == 0)
+        if (weft__cores_request_ex(weft__proc_svc_cores(p->svc), p->cpus, p->gpus, NULL, grant, p) == 0)
             return;
         p->attempt--;
     }
-    weft__defer_complete_own(p->defer, a->status);
+    weft__defer_complete_own(p->defer, status);
 }
 
-/* The environment of one attempt: the spec's entries, weft's, then the
- * inherited ones not overridden. One allocation; NULL when out of memory. */
-static char **attempt_env(const ptask_t *p, const char *cpus, const char *gpus, char **texts)
+/* The environment of one attempt: the task's own entries (envp, n of
+ * them), weft's, then the inherited ones not overridden. One allocation;
+ * NULL when out of memory. */
+static char **attempt_env(const ptask_t *p, const char *const *own, size_t n_own, char **texts)
 {
     size_t ninh = 0;
     while (environ[ninh])
         ninh++;
-    size_t n = p->nenv + 5;
-    char **envp = weft__malloc((n + ninh + 1) * sizeof *envp);
+    const char *cpus = p->cpus_env, *gpus = p->gpus_env;
+    char **envp = weft__malloc((n_own + 5 + ninh + 1) * sizeof *envp);
     char *t = weft__malloc(64 + strlen(cpus) + 32 + 2 * (strlen(gpus) + 32));
     if (!envp || !t) {
         weft__free(envp);
@@ -245,8 +141,8 @@ static char **attempt_env(const ptask_t *p, const char *cpus, const char *gpus, 
         return NULL;
     }
     size_t k = 0;
-    for (size_t i = 0; i < p->nenv; i++)
-        envp[k++] = p->env[i];
+    for (size_t i = 0; i < n_own; i++)
+        envp[k++] = (char *)own[i];
     int a = sprintf(t, "OMP_NUM_THREADS=%d", p->cpus) + 1;
     int b = sprintf(t + a, "WEFT_CPUS=%s", cpus) + 1;
     sprintf(t + a + b, "WEFT_ATTEMPT=%d", p->attempt);
@@ -266,33 +162,41 @@ static char **attempt_env(const ptask_t *p, const char *cpus, const char *gpus, 
     return envp;
 }
 
-/* The granted GPUs as a child's CUDA_VISIBLE_DEVICES names them: through
- * weft's own CUDA_VISIBLE_DEVICES when it is set (GPU i is its i-th
- * entry, wrapping when more are declared than it lists), else by number. */
-static void gpu_names(uint64_t mask, char *buf, size_t size)
+/* Hands the attempt to the executor: 0, WEFT_ETASK (it cannot start: why
+ * says why; the result goes through done() as a process that could not
+ * start, so retries apply), WEFT_ENOMEM or WEFT_ESTATE. */
+static int spawn(ptask_t *p, char *why, size_t whylen)
 {
-    const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
-    size_t n = 0, nnames = 0;
-    for (const char *c = cvd; c && *c; c++)
-        nnames += *c == ',';
-    nnames += cvd && *cvd ? 1 : 0;
-    buf[0] = '\0';
-    for (; mask && n + 1 < size; mask &= mask - 1) {
-        int i = __builtin_ctzll(mask);
-        if (n)
-            buf[n++] = ',';
-        if (!nnames) {
-            n += (size_t)snprintf(buf + n, size - n, "%d", i);
-        } else {
-            const char *e = cvd; /* the (i mod nnames)-th entry */
-            for (size_t k = (size_t)i % nnames; k > 0; k--)
-                e = strchr(e, ',') + 1;
-            size_t len = strcspn(e, ",");
-            n += (size_t)snprintf(buf + n, size - n, "%.*s", (int)len, e);
-        }
-        if (n >= size)
-            n = size - 1;
+    weft__proc_spec_t spec = {
+        .argv = (const char *const *)p->argv,
+        .envp = (const char *const *)p->env,
+        .cwd = p->cwd,
+        .stdout_path = p->out,
+        .stderr_path = p->err,
+    };
+    if (p->src) {
+        int rc = p->src->build(p->src_ud, p->attempt, &spec, why, whylen);
+        if (rc)
+            return rc;
     }
+    size_t n_own = 0;
+    while (spec.envp && spec.envp[n_own])
+        n_own++;
+    char *texts = NULL;
+    char **envp = attempt_env(p, spec.envp, n_own, &texts);
+    int rc = WEFT_ENOMEM;
+    if (envp) {
+        spec.envp = (const char *const *)envp;
+        spec.cpus = weft__proc_svc_pin(p->svc) == WEFT_PIN_NONE ? NULL : &p->lease->set;
+        spec.timeout_ns = p->timeout_ns;
+        spec.grace_ns = p->grace_ns;
+        rc = weft__procs_start(weft__proc_svc_procs(p->svc), &spec, done, p); /* copies what it needs */
+    }
+    weft__free(envp);
+    weft__free(texts);
+    if (p->src && p->src->release)
+        p->src->release(p->src_ud, &spec);
+    return rc;
 }
 
 static void grant(void *ud, weft__lease_t *lease, int status)
@@ -300,14 +204,15 @@ static void grant(void *ud, weft__lease_t *lease, int status)
     ptask_t *p = ud;
     p->lease = lease;
     if (status != 0) {
-        weft__cores_release(p->svc->cores, lease);
-        p->lease = NULL;
-        complete(p, WEFT_ECANCELED, "not started: the runtime is stopping");
+        release_lease(p);
+        not_started(p, WEFT_ECANCELED, "not started: the run was stopping");
         return;
     }
-    weft_process_attempt_t *a = &p->attempts[p->attempt - 1];
-    memset(a, 0, sizeof *a);
-    a->exit_code = -1;
+    if (p->attempts) {
+        weft_process_attempt_t *a = &p->attempts[p->attempt - 1];
+        memset(a, 0, sizeof *a);
+        a->exit_code = -1;
+    }
     /* announced before the stop check: a cancel (pkind_cancel) either sees
      * the attempt in flight or comes before the check (seq_cst fences on
      * both sides) */
@@ -315,40 +220,45 @@ static void grant(void *ud, weft__lease_t *lease, int status)
     atomic_thread_fence(memory_order_seq_cst);
     if (weft__graph_stopping(weft__task_graph(p->task))) {
         atomic_store(&p->inflight, 0);
-        weft__cores_release(p->svc->cores, lease);
-        p->lease = NULL;
-        a->status = WEFT_ECANCELED;
-        complete(p, WEFT_ECANCELED, "not started: the run was stopping");
+        release_lease(p);
+        if (p->attempts)
+            p->attempts[p->attempt - 1].status = WEFT_ECANCELED;
+        not_started(p, WEFT_ECANCELED, "not started: the run was stopping");
         return;
     }
-    if (p->svc->pin != WEFT_PIN_NONE)
-        weft__cpuset_format(&lease->set, a->cpus, sizeof a->cpus);
-    gpu_names(lease->gpus, a->gpus, sizeof a->gpus);
-    char *texts = NULL;
-    char **envp = attempt_env(p, a->cpus, a->gpus, &texts);
-    int rc = WEFT_ENOMEM;
-    if (envp) {
-        weft__proc_spec_t spec = {
-            .argv = (const char *const *)p->argv,
-            .envp = (const char *const *)envp,
-            .cwd = p->cwd,
-            .stdout_path = p->out,
-            .stderr_path = p->err,
-            .cpus = p->svc->pin == WEFT_PIN_NONE ? NULL : &lease->set,
-            .timeout_ns = p->timeout_ns,
-            .grace_ns = p->grace_ns,
-        };
-        rc = weft__procs_start(p->svc->procs, &spec, done, p); /* copies what it needs */
+    /* WEFT_CPUS: the cpus it is bound to, or every cpu of the budget when
+     * tasks are not bound; the attempt's record keeps "" for not bound */
+    int bound = weft__proc_svc_pin(p->svc) != WEFT_PIN_NONE;
+    weft__cpuset_format(bound ? &lease->set : weft__cores_all(weft__proc_svc_cores(p->svc)), p->cpus_env,
+                        sizeof p->cpus_env);
+    weft__proc_svc_gpu_list(p->svc, lease->gpus, p->gpus_env, sizeof p->gpus_env);
+    if (p->attempts) {
+        weft_process_attempt_t *a = &p->attempts[p->attempt - 1];
+        if (bound)
+            snprintf(a->cpus, sizeof a->cpus, "%s", p->cpus_env);
+        snprintf(a->gpus, sizeof a->gpus, "%s", p->gpus_env);
     }
-    weft__free(envp);
-    weft__free(texts);
+    weft__proc_result_t res; /* its reason: why it could not start */
+    int rc = spawn(p, res.reason, sizeof res.reason);
     if (rc == 0)
         return;
     atomic_store(&p->inflight, 0);
-    weft__cores_release(p->svc->cores, lease);
-    p->lease = NULL;
-    a->status = rc;
-    complete(p, rc, rc == WEFT_ENOMEM ? "out of memory while starting it" : "not started: the runtime is stopping");
+    if (rc == WEFT_ETASK) { /* fails like a process that could not start: retries apply */
+        res.status = WEFT_ETASK;
+        res.exit_code = -1;
+        res.started = false;
+        res.timed_out = false;
+        res.signal = 0;
+        res.pid = 0;
+        res.wall_ns = res.user_ns = res.sys_ns = 0;
+        res.maxrss_kb = 0;
+        done(p, &res);
+        return;
+    }
+    release_lease(p);
+    if (p->attempts)
+        p->attempts[p->attempt - 1].status = rc;
+    not_started(p, rc, rc == WEFT_ENOMEM ? "out of memory while starting it" : "not started: the run was stopping");
 }
 
 static int ptask_body(weft_ctx_t *ctx, void *arg)
@@ -357,36 +267,58 @@ static int ptask_body(weft_ctx_t *ctx, void *arg)
     p->svc = weft__pool_executor(weft__ctx_pool(ctx), WEFT__EXEC_PROC);
     p->attempt = 1;
     p->lease = NULL;
-    memset(p->attempts, 0, (size_t)(p->retries + 1) * sizeof *p->attempts);
-    if (!p->svc)
-        return weft_ctx_fail(ctx, WEFT_ENOTSUP, "process tasks need a runtime");
-    int rc = svc_start(p->svc);
-    if (rc)
-        return weft_ctx_fail(ctx, rc, "cannot start the process executor: %s", weft_strerror(rc));
-    int slots = weft__cores_slots(p->svc->cores);
-    if (p->cpus > slots)
-        return weft_ctx_fail(ctx, WEFT_EINVAL, "needs %d cores but the runtime has %d", p->cpus, slots);
-    int ngpus = p->gpus ? svc_gpus(p->svc) : 0;
-    if (p->gpus > ngpus)
-        return weft_ctx_fail(ctx, WEFT_EINVAL, "needs %d GPU%s but the runtime has %d", p->gpus,
-                             p->gpus == 1 ? "" : "s", ngpus);
-    if ((rc = weft_ctx_defer(ctx, &p->defer)) != 0)
+    if (p->attempts)
+        memset(p->attempts, 0, (size_t)(p->retries + 1) * sizeof *p->attempts);
+    if (p->src && p->src->begin)
+        p->src->begin(p->src_ud);
+    const char *why = NULL;
+    char text[160];
+    int rc = 0;
+    if (!p->svc) {
+        rc = WEFT_ENOTSUP;
+        why = "process tasks need a runtime";
+    } else if ((rc = weft__proc_svc_start(p->svc)) != 0) {
+        snprintf(text, sizeof text, "cannot start the process executor: %s", weft_strerror(rc));
+        why = text;
+    } else if (p->cpus > weft__cores_slots(weft__proc_svc_cores(p->svc))) {
+        rc = WEFT_EINVAL;
+        snprintf(text, sizeof text, "needs %d cores but the runtime has %d", p->cpus,
+                 weft__cores_slots(weft__proc_svc_cores(p->svc)));
+        why = text;
+    } else {
+        int ngpus = p->gpus ? weft__proc_svc_gpus(p->svc) : 0;
+        if (p->gpus > ngpus) {
+            rc = WEFT_EINVAL;
+            snprintf(text, sizeof text, "needs %d GPU%s but the runtime has %d", p->gpus, p->gpus == 1 ? "" : "s",
+                     ngpus);
+            why = text;
+        }
+    }
+    if (rc) {
+        if (p->src && p->src->not_started)
+            p->src->not_started(p->src_ud, rc, why);
+        return weft_ctx_fail(ctx, rc, "%s", why);
+    }
+    if ((rc = weft_ctx_defer(ctx, &p->defer)) != 0) {
+        if (p->src && p->src->not_started)
+            p->src->not_started(p->src_ud, rc, "not started: the run was stopping");
         return rc;
-    if ((rc = weft__cores_request_ex(p->svc->cores, p->cpus, p->gpus, NULL, grant, p)) != 0)
-        complete(p, rc, "cannot ask for its cores");
+    }
+    if ((rc = weft__cores_request_ex(weft__proc_svc_cores(p->svc), p->cpus, p->gpus, NULL, grant, p)) != 0)
+        not_started(p, rc, "cannot get its cores");
     return 0;
 }
 
-/* The run stops: the attempts in flight end as a stop ends them (SIGTERM,
- * SIGKILL after the task's grace), so weft_graph_cancel and a fail-fast
- * failure do not wait for every running command to finish. */
+/* The run is cancelled: the attempts in flight end as a stop ends them
+ * (SIGTERM, SIGKILL after the task's grace), so weft_graph_cancel does not
+ * wait for every running command to finish. */
 static void pkind_cancel(weft_graph_t *g, void *state)
 {
     (void)g;
     atomic_thread_fence(memory_order_seq_cst); /* pairs with grant's */
     for (ptask_t *p = state ? ((pkind_t *)state)->head : NULL; p; p = p->next_in_graph)
         if (atomic_load(&p->inflight) && p->svc)
-            weft__procs_cancel(p->svc->procs, p, p->grace_ns ? p->grace_ns : 2000000000u);
+            weft__procs_cancel(weft__proc_svc_procs(p->svc), p, p->grace_ns ? p->grace_ns : 2000000000u);
 }
 
 /* The process task kind (scheduler.h): its body asks for cores and defers;
@@ -399,6 +331,50 @@ static const weft__task_ops_t process_kind = {
 };
 
 /* ---- adding one ----------------------------------------------------------------- */
+
+/* A new task of the kind in g, for p (in g's memory, filled by the
+ * caller). */
+static int add_ptask(weft_graph_t *g, const char *name, ptask_t *p, unsigned flags, weft_task_t **out)
+{
+    pkind_t *k = weft__graph_kind_state(g, &process_kind);
+    if (!k) {
+        if (!(k = weft__graph_alloc(g, sizeof *k, _Alignof(pkind_t))))
+            return WEFT_ENOMEM;
+        k->head = NULL;
+        int rc = weft__graph_set_kind_state(g, &process_kind, k);
+        if (rc)
+            return rc;
+    }
+    int rc = weft__graph_add_kind(g, name, &process_kind, p, flags, &p->task);
+    if (rc)
+        return rc;
+    p->next_in_graph = k->head;
+    k->head = p;
+    *out = p->task;
+    return 0;
+}
+
+int weft__graph_add_process_src(weft_graph_t *g, const char *name, const weft__proc_source_t *src, void *ud,
+                                const weft__proc_limits_t *lim, unsigned flags, weft_task_t **out)
+{
+    if (!g || !src || !src->build || !lim || !out || lim->cpus < 1 || lim->gpus < 0 || lim->gpus > 64 ||
+        lim->retries < 0)
+        return WEFT_EINVAL;
+    if (weft__graph_busy(g))
+        return WEFT_EBUSY;
+    ptask_t *p = weft__graph_alloc(g, sizeof *p, _Alignof(ptask_t));
+    if (!p)
+        return WEFT_ENOMEM;
+    memset(p, 0, sizeof *p);
+    p->src = src;
+    p->src_ud = ud;
+    p->timeout_ns = lim->timeout_ns;
+    p->grace_ns = lim->grace_ns;
+    p->retries = lim->retries;
+    p->cpus = lim->cpus;
+    p->gpus = lim->gpus;
+    return add_ptask(g, name, p, flags, out);
+}
 
 static char *graph_strdup(weft_graph_t *g, const char *s)
 {
@@ -458,7 +434,6 @@ int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process
     memset(p, 0, sizeof *p);
     p->argv = graph_strv(g, spec->argv, nargv);
     p->env = graph_strv(g, spec->env ? spec->env : (const char *const[]){NULL}, nenv);
-    p->nenv = nenv;
     p->cwd = graph_strdup(g, spec->cwd);
     p->out = graph_strdup(g, spec->stdout_path);
     p->err = graph_strdup(g, spec->stderr_path);
@@ -471,27 +446,12 @@ int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process
     p->retries = spec->retries;
     p->cpus = spec->cpus;
     p->gpus = spec->gpus;
-    pkind_t *k = weft__graph_kind_state(g, &process_kind);
-    if (!k) {
-        if (!(k = weft__graph_alloc(g, sizeof *k, _Alignof(pkind_t))))
-            return WEFT_ENOMEM;
-        k->head = NULL;
-        int rc = weft__graph_set_kind_state(g, &process_kind, k);
-        if (rc)
-            return rc;
-    }
-    int rc = weft__graph_add_kind(g, name, &process_kind, p, 0, &p->task);
-    if (rc)
-        return rc;
-    p->next_in_graph = k->head;
-    k->head = p;
-    *out = p->task;
-    return 0;
+    return add_ptask(g, name, p, 0, out);
 }
 
 int weft_task_process_attempts(const weft_task_t *t, const weft_process_attempt_t **out)
 {
-    if (!t || !out || weft__task_ops(t) != &process_kind)
+    if (!t || !out || weft__task_ops(t) != &process_kind || !((const ptask_t *)weft__task_arg(t))->attempts)
         return WEFT_EINVAL;
     if (weft__graph_busy(weft__task_graph(t)))
         return WEFT_EBUSY;

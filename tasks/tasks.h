@@ -33,6 +33,7 @@
 #include "weft/tensor.h"
 
 typedef struct weft__procs weft__procs_t;
+typedef struct weft__cores weft__cores_t;
 
 typedef struct weft__proc_spec {
     /* What to run: argv[0] is looked up in PATH when it has no '/'.
@@ -95,26 +96,92 @@ int weft__procs_running(weft__procs_t *x);
  * room for every inherited entry, and terminates the array). */
 size_t weft__env_inherit(const char **envp, size_t n);
 
-/* ==== process tasks in graphs (proctask.c, include/weft/process.h) ======
+/* ==== the task service (service.c) ========================================
  *
- * One service per runtime, reached by the tasks through the pool's
- * executor slot WEFT__EXEC_PROC: a cores budget (one slot per core of the
- * process's cpuset, or per PU with pin "pu") and a process executor, both
- * made when the first process task runs. */
+ * One per runtime: the admission every task kind asks — a cores budget
+ * (weft_config_t.cores slots, one per core of the process's cpuset by
+ * default, per PU with pin "pu") and the GPUs in it — and the process
+ * executor. Reached by process tasks through the pool's executor slot
+ * WEFT__EXEC_PROC, by C tasks with cpus/gpus as the pool's admission
+ * (weft__proc_svc_admission), by the workflow engine's kernels through
+ * weft__runtime_procs. The budget and the executor are made on first use
+ * (weft__proc_svc_start), the GPUs counted when first asked for. */
 typedef struct weft__proc_svc weft__proc_svc_t;
-/* topo borrowed (outlives the service). Errors: WEFT_ENOMEM. */
-/* gpus: the GPUs in the budget; -1: the CUDA devices weft sees, counted
- * when a task first asks for one. */
-int weft__proc_svc_create(weft__topo_t *topo, int pin, int gpus, weft__proc_svc_t **out);
+/* topo borrowed (outlives the service); pin binds the tasks; slots 0: the
+ * machine's; gpus -1: the CUDA devices weft sees. Errors: WEFT_ENOMEM. */
+int weft__proc_svc_create(weft__topo_t *topo, int pin, int slots, int gpus, weft__proc_svc_t **out);
 /* After the pool: every process task has completed. */
 void weft__proc_svc_destroy(weft__proc_svc_t *s);
+/* Makes the budget and the executor (once): 0 or their error. */
+int weft__proc_svc_start(weft__proc_svc_t *s);
+/* After a successful start. */
+weft__cores_t *weft__proc_svc_cores(const weft__proc_svc_t *s);
+weft__procs_t *weft__proc_svc_procs(const weft__proc_svc_t *s);
+int weft__proc_svc_pin(const weft__proc_svc_t *s);
+/* The GPUs in the budget (set on the first call; after a start). */
+int weft__proc_svc_gpus(weft__proc_svc_t *s);
+/* CUDA devices this process sees (counted once). */
+int weft__proc_svc_seen(weft__proc_svc_t *s);
+/* GPU i's CUDA device here; "0,1": the GPUs of mask as a child's
+ * CUDA_VISIBLE_DEVICES names them. */
+int weft__proc_svc_gpu_dev(const weft__proc_svc_t *s, int i);
+void weft__proc_svc_gpu_list(const weft__proc_svc_t *s, uint64_t mask, char *buf, size_t size);
+/* Stops the budget (waiters fail with WEFT_ECANCELED) and the executor
+ * (weft__procs_stop with grace_ns); nothing when not started. */
+void weft__proc_svc_stop(weft__proc_svc_t *s, uint64_t grace_ns);
+/* The entries of a CUDA_VISIBLE_DEVICES value up to its first empty one
+ * (spaces trimmed), at most max: their count (0 for NULL). */
+int weft__gpu_names_parse(const char *cvd, char (*names)[64], int max);
+/* The service as the pool's admission (weft__pool_set_admission): C tasks
+ * with cpus or gpus take them from the same budget. */
+const weft__admit_ops_t *weft__proc_svc_admission(void);
+
+/* ==== process tasks in graphs (proctask.c, include/weft/process.h) ======
+ *
+ * A process task of a source: the workflow engine's command tasks, whose
+ * argv and environment are built when an attempt starts (a sweep of a
+ * million tasks keeps none of them in memory) and whose attempts it
+ * journals. All hooks but build may be NULL; ud is the source's. */
+typedef struct weft__proc_attempt_info {
+    int attempt; /* 1-based */
+    const weft__proc_result_t *r;
+    uint64_t start_ns, end_ns; /* clock ns; both the failure's time for one that did not start */
+    const char *cpus, *gpus;   /* its WEFT_CPUS and CUDA_VISIBLE_DEVICES */
+    bool retry;                /* the task would run another attempt */
+} weft__proc_attempt_info_t;
+
+typedef struct weft__proc_source {
+    /* The task's body runs (before it waits for its cores). */
+    void (*begin)(void *ud);
+    /* Fills spec's argv, envp (the task's own entries; weft adds its own
+     * and the inherited ones), cwd, stdout_path and stderr_path for
+     * attempt `attempt`, valid until release. Returns 0; WEFT_ETASK: the
+     * attempt cannot start (why says why; it fails as a process that could
+     * not start, retries apply); WEFT_ENOMEM. */
+    int (*build)(void *ud, int attempt, weft__proc_spec_t *spec, char *why, size_t whylen);
+    void (*release)(void *ud, weft__proc_spec_t *spec);
+    /* After each attempt (on the executor's thread, before its cores go
+     * back): returns whether a retry may follow (info->retry is the
+     * task's own answer; a source may say no). */
+    bool (*attempt)(void *ud, const weft__proc_attempt_info_t *info);
+    /* The task ends without an attempt: status and why (the run was
+     * stopping, no memory, more cores than the budget). */
+    void (*not_started)(void *ud, int status, const char *why);
+} weft__proc_source_t;
+
+typedef struct weft__proc_limits {
+    int cpus, gpus, retries;
+    uint64_t timeout_ns, grace_ns; /* grace 0: 2 s */
+} weft__proc_limits_t;
+
+/* Adds a process task of src (borrowed, as ud: both outlive g); flags as
+ * weft_graph_add_ex's. Errors: WEFT_EINVAL, WEFT_EBUSY, WEFT_ENOMEM. */
+int weft__graph_add_process_src(weft_graph_t *g, const char *name, const weft__proc_source_t *src, void *ud,
+                                const weft__proc_limits_t *lim, unsigned flags, weft_task_t **out);
+
 /* The tensor task t published (weft_ctx_publish) as its result in this
  * run, or NULL (results.c). */
 weft_tensor_t *weft__task_tensor(const weft_task_t *t);
-
-/* The service as the pool's admission (weft__pool_set_admission): C tasks
- * with cpus take their cores from the same budget. */
-const weft__admit_ops_t *weft__proc_svc_admission(void);
 
 /* Stops (grace 0 unless weft__procs_stop came first), waits for every
  * process to be reaped and every callback to run, and frees x. */
@@ -135,7 +202,6 @@ void weft__procs_destroy(weft__procs_t *x);
  * never holds cores while it waits for a GPU; it gets the g free GPUs with
  * the lowest numbers. */
 
-typedef struct weft__cores weft__cores_t;
 typedef struct weft__lease weft__lease_t;
 
 /* status 0: granted, lease->set holds the cpus (empty when pin is "none");

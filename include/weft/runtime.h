@@ -70,6 +70,17 @@ typedef struct weft_config {
     int gpus; /* GPUs process tasks may be given (weft/process.h
                        gpus): -1 (default) = the CUDA devices weft sees,
                        counted when a task first asks for one; 0..64 */
+    /* The cores budget process tasks and C tasks with cpus share
+     * (weft_task_set_cpus): how many core slots it has. 0 (default) = one
+     * per core of the process's cpuset (per PU with task_pin
+     * WEFT_PIN_PU); more than the machine has wrap around (oversubscription
+     * on purpose); up to 4096. */
+    int cores;
+    /* How tasks with cpus are bound to their granted cores: -1 (default) =
+     * as `pin`; WEFT_PIN_NONE (admitted, not bound), WEFT_PIN_CORE,
+     * WEFT_PIN_PU. Lets the workers stay unbound while tasks are bound
+     * (as `weft run` does) or the other way round. */
+    int task_pin;
 } weft_config_t;
 
 /* Fills cfg with the defaults. Always start from this. The macro passes

@@ -633,3 +633,47 @@ TEST(c_tasks_with_gpus)
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);
 }
+
+/* weft_config_t.cores sizes the budget (more than the machine: shared on
+ * purpose), task_pin binds the tasks apart from the workers. */
+TEST(budget_size_and_task_pin)
+{
+    in_temp_dir();
+    weft_config_t cfg;
+    weft_config_init(&cfg);
+    CHECK_EQ(cfg.cores, 0);
+    CHECK_EQ(cfg.task_pin, -1);
+    cfg.threads = 2;
+    cfg.flags = WEFT_CONFIG_QUIET;
+    cfg.cores = 3;
+    cfg.task_pin = WEFT_PIN_NONE;
+    weft_runtime_t *rt;
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_process_spec_t s;
+    weft_process_spec_init(&s);
+    s.cpus = 3;
+    weft_task_t *three = add_sh(g, "three", "echo $OMP_NUM_THREADS > n.txt", &s);
+    s.cpus = 4;
+    weft_task_t *four = add_sh(g, "four", "true", &s);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    CHECK_EQ(weft_task_state(three), WEFT_TASK_DONE);
+    CHECK_STR(test_slurp("n.txt", 1), "3");
+    const weft_process_attempt_t *a;
+    CHECK_EQ(weft_task_process_attempts(three, &a), 1);
+    CHECK_STR(a[0].cpus, ""); /* admitted, not bound */
+    CHECK_STR(weft_task_error(four), "needs 4 cores but the runtime has 3");
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+    weft_config_init(&cfg);
+    cfg.cores = -1;
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), WEFT_EINVAL);
+    cfg.cores = 4097;
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), WEFT_EINVAL);
+    weft_config_init(&cfg);
+    cfg.task_pin = 7;
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), WEFT_EINVAL);
+    cfg.task_pin = -2;
+    CHECK_EQ(weft_runtime_create(&cfg, &rt), WEFT_EINVAL);
+}
