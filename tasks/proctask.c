@@ -176,8 +176,11 @@ static int spawn(ptask_t *p, char *why, size_t whylen)
     };
     if (p->src) {
         int rc = p->src->build(p->src_ud, p->attempt, &spec, why, whylen);
-        if (rc)
+        if (rc) {
+            if (p->src->release)
+                p->src->release(p->src_ud, &spec);
             return rc;
+        }
     }
     size_t n_own = 0;
     while (spec.envp && spec.envp[n_own])

@@ -46,6 +46,7 @@ typedef struct weft__proc_spec {
     const weft__cpuset_t *cpus; /* bind to these; NULL = not bound */
     uint64_t timeout_ns;        /* 0 = none */
     uint64_t grace_ns;          /* SIGTERM..SIGKILL after a timeout; 0 = 2 s */
+    void *src_priv;             /* a process task's source's own (weft__proc_source_t) */
 } weft__proc_spec_t;
 
 typedef struct weft__proc_result {

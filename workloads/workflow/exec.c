@@ -38,11 +38,13 @@ struct weft__flow_run {
     weft__flow_run_opts_t o;
     char dir[PATH_MAX]; /* absolute run directory */
     weft__topo_t *topo;
-    weft__cores_t *cores;
-    weft__procs_t *procs;
+    weft__cores_t *cores;  /* the runtime's budget (validation: one of its own) */
+    bool own_cores;        /* cores is this run's to destroy */
+    weft__proc_svc_t *svc; /* the runtime's task service */
     weft_runtime_t *rt;
     weft_graph_t *g;
-    weft__trace_t *tr; /* NULL: not tracing */
+    weft_task_t **gtask; /* per task of the flow, its graph task (NULL: not kept) */
+    weft__trace_t *tr;   /* NULL: not tracing */
     pthread_t waiter;
     bool waiter_started;
     uint8_t *state; /* per task, WEFT_FLOW_* */
@@ -69,12 +71,10 @@ struct weft__flow_run {
     uint64_t t0_epoch_ns; /* the wall clock at t0_ns */
     size_t nenviron;      /* entries of the inherited environment, counted once */
     uint64_t id;          /* unique in the process, for the workers' memory of it */
-    /* The run's GPUs (weft__cores_set_gpus): GPU slot i is CUDA device
-     * gpu_dev[i] in this process and gpu_name[i] in a child's
-     * CUDA_VISIBLE_DEVICES. */
+    /* The run's GPUs: the task service's (GPU i is CUDA device
+     * weft__proc_svc_gpu_dev(i) here, named as weft__proc_svc_gpu_list
+     * says in a child's CUDA_VISIBLE_DEVICES). */
     int ngpus;
-    int *gpu_dev;
-    char (*gpu_name)[64];
     int seen_gpus;           /* CUDA devices weft sees (asked only when a task may use one) */
     atomic_uchar *cpu_short; /* per [[task]]: its last kernel run was short */
 };
@@ -518,29 +518,25 @@ static size_t sb_expand(sbuf_t *b, const weft__flow_t *f, const wf_task_t *t, co
     return at;
 }
 
-/* ---- command tasks ------------------------------------------------------------------------ */
+/* ---- command tasks: a source of process tasks ------------------------------------------------
+ *
+ * A command task is a process task of the runtime (tasks/proctask.c): the
+ * task service admits it (cores, GPUs), the process executor spawns it
+ * bound to them, times it out and retries it. What is the workflow's is
+ * here: its argv and environment, built when an attempt starts, and the
+ * journal line, trace slice, results and events of every attempt. */
 
-typedef struct job {
-    weft__flow_run_t *r;
-    uint32_t ti;
-    int attempt;
-    weft_defer_t *defer;
-    weft__lease_t *lease;
-    uint64_t start_ns;
-    const weft_task_t *gt; /* its graph task (traces) */
-    char cpus[128];
-    char gpus[1024]; /* CUDA_VISIBLE_DEVICES, when it asked for GPUs */
-} job_t;
-
-static void job_grant(void *ud, weft__lease_t *lease, int status);
-
-static void job_finish(job_t *j, int state, double wall, const char *reason)
+static inline weft__flow_run_t *run_of(const wf_task_t *t)
 {
-    weft__flow_run_t *r = j->r;
-    settle(r, j->ti, j->attempt, state, wall, reason);
-    weft_defer_t *d = j->defer;
-    weft__free(j);
-    weft__defer_complete_own(d, state == WEFT_FLOW_DONE ? 0 : state == WEFT_FLOW_FAILED ? WEFT_ETASK : WEFT_ECANCELED);
+    return t->tmpl->flow->run;
+}
+
+static void cmd_begin(void *ud)
+{
+    wf_task_t *t = ud;
+    weft__flow_run_t *r = run_of(t);
+    r->state[t - r->f->tasks] = WEFT_FLOW_RUNNING;
+    atomic_fetch_add(&r->nrunning, 1);
 }
 
 /* key=value lines a command wrote to $WEFT_RESULT, as "k=v k=v" in out
@@ -601,15 +597,17 @@ static void trace_attempt(weft__flow_run_t *r, const weft_task_t *gt, const atte
     weft__trace_add(r->tr, gt, &ev);
 }
 
-static void job_done(void *ud, const weft__proc_result_t *res)
+/* Every attempt: its journal line, trace slice and results; then the
+ * task's final word, or the retry's event. */
+static bool cmd_attempt(void *ud, const weft__proc_attempt_info_t *info)
 {
-    job_t *j = ud;
-    weft__flow_run_t *r = j->r;
-    const wf_task_t *t = &r->f->tasks[j->ti];
-    if (res->status != 0 && (res->status != WEFT_ETASK || j->attempt > t->tmpl->retries))
-        fail_fast(r);
-    weft__cores_release(r->cores, j->lease);
-    j->lease = NULL;
+    const wf_task_t *t = ud;
+    weft__flow_run_t *r = run_of(t);
+    uint32_t ti = (uint32_t)(t - r->f->tasks);
+    const weft__proc_result_t *res = info->r;
+    bool retry = info->retry && !atomic_load(&r->stopping);
+    if (res->status != 0 && !retry)
+        fail_fast(r); /* before its cores go back (see fail_fast) */
     char out[PATH_MAX], err[PATH_MAX];
     task_path(r, t, t->tmpl->out, "out", out, sizeof out);
     task_path(r, t, t->tmpl->err, "err", err, sizeof err);
@@ -619,10 +617,9 @@ static void job_done(void *ud, const weft__proc_result_t *res)
     else
         line_init(&rl), rl.buf[0] = '\0';
     const char *results = rl.buf;
-    uint64_t now = weft__clock_ns();
-    attempt_t a = {.attempt = j->attempt,
-                   .start_ns = res->started ? now - res->wall_ns : now,
-                   .end_ns = now,
+    attempt_t a = {.attempt = info->attempt,
+                   .start_ns = info->start_ns,
+                   .end_ns = info->end_ns,
                    .user_ns = res->user_ns,
                    .sys_ns = res->sys_ns,
                    .maxrss_kb = res->started ? res->maxrss_kb : -1,
@@ -632,85 +629,115 @@ static void job_done(void *ud, const weft__proc_result_t *res)
                              : res->timed_out                ? "timeout"
                              : res->status == WEFT_ECANCELED ? "stopped"
                                                              : "failed",
-                   .cpus = j->cpus,
-                   .gpus = j->gpus,
+                   .cpus = info->cpus,
+                   .gpus = info->gpus,
                    .out = out,
                    .err = err,
                    .results = results,
                    .reason = res->status ? res->reason : ""};
-    journal(r, j->ti, &a);
+    journal(r, ti, &a);
     if (r->tr && res->started)
-        trace_attempt(r, j->gt, &a, res->status == 0, true);
+        trace_attempt(r, r->gtask[ti], &a, res->status == 0, true);
     if (res->status == 0 && results[0])
-        add_note(r, true, j->ti, results);
+        add_note(r, true, ti, results);
     line_fini(&rl);
-    double wall = (double)(now - j->start_ns) / 1e9;
+    double wall = (double)(info->end_ns - info->start_ns) / 1e9;
     if (res->status == 0) {
-        job_finish(j, WEFT_FLOW_DONE, wall, NULL);
-        return;
+        settle(r, ti, info->attempt, WEFT_FLOW_DONE, wall, NULL);
+        return false;
     }
-    bool stopping = atomic_load(&r->stopping);
-    if (res->status == WEFT_ETASK && j->attempt <= t->tmpl->retries && !stopping) {
-        char why[sizeof((weft__proc_result_t *)0)->reason + 64];
+    char why[sizeof res->reason + 64];
+    if (retry) {
         snprintf(why, sizeof why, "%s; retrying", res->reason);
-        event(r, j->ti, j->attempt, WEFT_FLOW_RUNNING, wall, why);
-        j->attempt++;
-        if (weft__cores_request_ex(r->cores, t->tmpl->cpus, t->tmpl->gpus, NULL, job_grant, j) == 0)
-            return;
-        j->attempt--;
+        event(r, ti, info->attempt, WEFT_FLOW_RUNNING, wall, why);
+        return true;
     }
-    char why[sizeof((weft__proc_result_t *)0)->reason + 64];
     if (res->status == WEFT_ECANCELED)
         snprintf(why, sizeof why, "%s", res->started ? "interrupted: stopped before it finished" : res->reason);
-    else if (j->attempt > 1)
-        snprintf(why, sizeof why, "%s (attempt %d of %d)", res->reason, j->attempt, t->tmpl->retries + 1);
+    else if (info->attempt > 1)
+        snprintf(why, sizeof why, "%s (attempt %d of %d)", res->reason, info->attempt, t->tmpl->retries + 1);
     else
         snprintf(why, sizeof why, "%s", res->reason);
-    job_finish(j,
-               res->status != WEFT_ECANCELED ? WEFT_FLOW_FAILED
-               : res->started                ? WEFT_FLOW_STOPPED
-                                             : WEFT_FLOW_NOT_RUN,
-               wall, why);
+    settle(r, ti, info->attempt,
+           res->status != WEFT_ECANCELED ? WEFT_FLOW_FAILED
+           : res->started                ? WEFT_FLOW_STOPPED
+                                         : WEFT_FLOW_NOT_RUN,
+           wall, why);
+    return false;
 }
 
-/* Builds argv, env and paths for one attempt and hands them to the
- * process executor (which copies them). */
-/* WEFT_ETASK: the attempt cannot start; why (size PATH_MAX + 256) says why. */
-static int job_spawn(job_t *j, char *why, size_t whylen)
+static void cmd_not_started(void *ud, int status, const char *why)
 {
-    weft__flow_run_t *r = j->r;
+    const wf_task_t *t = ud;
+    weft__flow_run_t *r = run_of(t);
+    bool stopped = status == WEFT_ECANCELED;
+    settle(r, (uint32_t)(t - r->f->tasks), 1, stopped ? WEFT_FLOW_NOT_RUN : WEFT_FLOW_FAILED, 0,
+           stopped ? "not started: the run was stopping" : why);
+}
+
+/* One attempt's argv, environment and files (one allocation each). */
+typedef struct built {
+    sbuf_t b;
+    size_t *argv_at, *env_at;
+    const char **argv, **envp;
+    char out[PATH_MAX], err[PATH_MAX], cwd[PATH_MAX];
+} built_t;
+
+static void cmd_release(void *ud, weft__proc_spec_t *spec)
+{
+    (void)ud;
+    built_t *x = spec->src_priv;
+    if (!x)
+        return;
+    weft__free(x->b.data);
+    weft__free(x->argv_at);
+    weft__free(x->env_at);
+    weft__free(x->argv);
+    weft__free(x->envp);
+    weft__free(x);
+    spec->src_priv = NULL;
+}
+
+static int cmd_build(void *ud, int attempt, weft__proc_spec_t *spec, char *why, size_t whylen)
+{
+    const wf_task_t *t = ud;
+    weft__flow_run_t *r = run_of(t);
     const weft__flow_t *f = r->f;
-    const wf_task_t *t = &f->tasks[j->ti];
     const wf_tmpl_t *tm = t->tmpl;
-    sbuf_t b = {0};
+    built_t *x = weft__calloc(1, sizeof *x);
+    if (!x)
+        return WEFT_ENOMEM;
+    spec->src_priv = x;
+    sbuf_t *b = &x->b;
     size_t nargv = tm->kind == WF_CMD ? weft_toml_count(tm->run) : 3;
-    size_t *argv_at = weft__malloc((nargv + 1) * sizeof *argv_at);
     size_t nenv_t = tm->env ? weft_toml_count(tm->env) : 0, nparams = 0;
     for (uint32_t m = 0; m < tm->ndims; m++)
         nparams += f->dims[tm->dims[m]].nparams;
-    size_t nextra = nenv_t + nparams + 10, nenviron = r->nenviron;
-    size_t *env_at = weft__malloc((nextra + 1) * sizeof *env_at);
-    const char **argv = weft__malloc((nargv + 1) * sizeof *argv);
-    const char **envp = weft__malloc((nextra + nenviron + 1) * sizeof *envp);
-    int rc = WEFT_ENOMEM;
-    if (!argv_at || !env_at || !argv || !envp)
-        goto out;
+    size_t nextra = nenv_t + nparams + 4;
+    x->argv_at = weft__malloc((nargv + 1) * sizeof *x->argv_at);
+    x->env_at = weft__malloc((nextra + 1) * sizeof *x->env_at);
+    x->argv = weft__malloc((nargv + 1) * sizeof *x->argv);
+    x->envp = weft__malloc((nextra + 1) * sizeof *x->envp);
+    if (!x->argv_at || !x->env_at || !x->argv || !x->envp)
+        return WEFT_ENOMEM;
     /* argv */
     if (tm->kind == WF_CMD) {
         size_t i = 0;
         for (const weft_toml_value_t *a = weft_toml_first(tm->run); a; a = weft_toml_next(a)) {
             const char *s;
             weft_toml_get_string(a, NULL, &s, NULL);
-            argv_at[i++] = sb_expand(&b, f, t, s, 0);
+            x->argv_at[i++] = sb_expand(b, f, t, s, 0);
         }
     } else {
         const char *s;
         weft_toml_get_string(tm->run, NULL, &s, NULL);
-        argv_at[0] = sb_add(&b, "/bin/sh", 7);
-        argv_at[1] = sb_add(&b, "-c", 2);
-        argv_at[2] = sb_expand(&b, f, t, s, WF_EXPAND_SHELL);
+        x->argv_at[0] = sb_add(b, "/bin/sh", 7);
+        x->argv_at[1] = sb_add(b, "-c", 2);
+        x->argv_at[2] = sb_expand(b, f, t, s, WF_EXPAND_SHELL);
     }
-    /* env: the task's own, weft's, then the inherited ones not overridden */
+    /* env: the task's own, then the workflow's (the process task adds
+     * OMP_NUM_THREADS, WEFT_CPUS, WEFT_ATTEMPT, the GPUs and the inherited
+     * environment) */
     size_t ne = 0;
     for (const weft_toml_value_t *e = tm->env ? weft_toml_first(tm->env) : NULL; e; e = weft_toml_next(e)) {
         const char *s;
@@ -719,168 +746,77 @@ static int job_spawn(job_t *j, char *why, size_t whylen)
             weft__wf_format(e, text, sizeof text);
             s = text;
         }
-        char *x = weft__wf_expand_dup(f, tm, t->combo, s);
-        env_at[ne++] = x ? sb_printf(&b, "%s=%s", weft_toml_key(e, NULL), x) : 0;
-        b.oom |= !x;
-        weft__free(x);
+        char *v = weft__wf_expand_dup(f, tm, t->combo, s);
+        x->env_at[ne++] = v ? sb_printf(b, "%s=%s", weft_toml_key(e, NULL), v) : 0;
+        b->oom |= !v;
+        weft__free(v);
     }
-    env_at[ne++] = sb_printf(&b, "OMP_NUM_THREADS=%d", tm->cpus);
-    env_at[ne++] = sb_printf(&b, "WEFT_TASK=%s", t->name);
-    env_at[ne++] = sb_printf(&b, "WEFT_CPUS=%s", j->cpus);
-    if (tm->gpus > 0) {
-        env_at[ne++] = sb_printf(&b, "CUDA_VISIBLE_DEVICES=%s", j->gpus);
-        env_at[ne++] = sb_printf(&b, "WEFT_GPUS=%s", j->gpus);
-    }
-    env_at[ne++] = sb_printf(&b, "WEFT_INDEX=%" PRIu32, t->combo);
-    env_at[ne++] = sb_printf(&b, "WEFT_ATTEMPT=%d", j->attempt);
-    env_at[ne++] = sb_printf(&b, "WEFT_RUN_DIR=%s", r->dir);
-    env_at[ne++] = sb_printf(&b, "WEFT_RESULT=%s/%s.result", r->dir, t->name);
+    x->env_at[ne++] = sb_printf(b, "WEFT_TASK=%s", t->name);
+    x->env_at[ne++] = sb_printf(b, "WEFT_INDEX=%" PRIu32, t->combo);
+    x->env_at[ne++] = sb_printf(b, "WEFT_RUN_DIR=%s", r->dir);
+    x->env_at[ne++] = sb_printf(b, "WEFT_RESULT=%s/%s.result", r->dir, t->name);
     for (uint32_t m = 0; m < tm->ndims; m++) {
         const wf_dim_t *d = &f->dims[tm->dims[m]];
         uint32_t digit = weft__wf_digit(f, tm, t->combo, tm->dims[m]);
         for (uint32_t p = 0; p < d->nparams; p++) {
             const char *nm = f->params[d->params[p]].name;
-            size_t at = sb_printf(&b, "WEFT_PARAM_%s=%s", nm, f->params[d->params[p]].values[digit]);
-            for (char *c = b.oom ? NULL : b.data + at + 11; c && *c != '='; c++)
+            size_t at = sb_printf(b, "WEFT_PARAM_%s=%s", nm, f->params[d->params[p]].values[digit]);
+            for (char *c = b->oom ? NULL : b->data + at + 11; c && *c != '='; c++)
                 *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
-            env_at[ne++] = at;
+            x->env_at[ne++] = at;
         }
     }
-    char out[PATH_MAX], err[PATH_MAX], cwd[PATH_MAX];
-    task_path(r, t, tm->out, "out", out, sizeof out);
-    task_path(r, t, tm->err, "err", err, sizeof err);
+    task_path(r, t, tm->out, "out", x->out, sizeof x->out);
+    task_path(r, t, tm->err, "err", x->err, sizeof x->err);
     if (tm->cwd)
-        task_path(r, t, tm->cwd, NULL, cwd, sizeof cwd);
-    if (b.oom)
-        goto out;
+        task_path(r, t, tm->cwd, NULL, x->cwd, sizeof x->cwd);
+    if (b->oom)
+        return WEFT_ENOMEM;
     for (size_t i = 0; i < nargv; i++)
-        argv[i] = b.data + argv_at[i];
-    argv[nargv] = NULL;
+        x->argv[i] = b->data + x->argv_at[i];
+    x->argv[nargv] = NULL;
     for (size_t i = 0; i < ne; i++)
-        envp[i] = b.data + env_at[i];
-    envp[weft__env_inherit(envp, ne)] = NULL;
+        x->envp[i] = b->data + x->env_at[i];
+    x->envp[ne] = NULL;
     /* The default files sit in the run directory (names hold no '/'). */
     char dir[PATH_MAX];
     int e = 0;
     const char *which = "stdout";
     if (tm->out)
-        e = make_parent(out, dir, sizeof dir);
+        e = make_parent(x->out, dir, sizeof dir);
     if (!e && tm->err) {
         which = "stderr";
-        e = make_parent(err, dir, sizeof dir);
+        e = make_parent(x->err, dir, sizeof dir);
     }
     if (e) {
         snprintf(why, whylen, "cannot create the folder '%s' for the %s file: %s", dir, which, strerror(e));
-        rc = WEFT_ETASK;
-        goto out;
+        return WEFT_ETASK;
     }
     char result_path[PATH_MAX + 256];
-    if (j->attempt > 1 &&
+    if (attempt > 1 &&
         snprintf(result_path, sizeof result_path, "%s/%s.result", r->dir, t->name) < (int)sizeof result_path)
         unlink(result_path); /* a retry starts clean */
-    weft__proc_spec_t spec = {
-        .argv = argv,
-        .envp = envp,
-        .cwd = tm->cwd ? cwd : NULL,
-        .stdout_path = out,
-        .stderr_path = err,
-        .cpus = r->f->pin == WEFT_PIN_NONE ? NULL : &j->lease->set,
-        .timeout_ns = tm->timeout_ns,
-        .grace_ns = r->f->grace_ns,
-    };
-    j->start_ns = weft__clock_ns();
-    rc = weft__procs_start(r->procs, &spec, job_done, j);
-out:
-    weft__free(b.data);
-    weft__free(argv_at);
-    weft__free(env_at);
-    weft__free(argv);
-    weft__free(envp);
-    return rc;
-}
-
-/* "0,1": the lease's GPUs as a child's CUDA_VISIBLE_DEVICES names them
- * ("" for none). */
-static void gpu_list(const weft__flow_run_t *r, const weft__lease_t *l, char *buf, size_t size)
-{
-    size_t n = 0;
-    buf[0] = '\0';
-    for (uint64_t m = l->gpus; m && n < size; m &= m - 1)
-        n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? "," : "", r->gpu_name[__builtin_ctzll(m)]);
-}
-
-static void job_grant(void *ud, weft__lease_t *lease, int status)
-{
-    job_t *j = ud;
-    weft__flow_run_t *r = j->r;
-    j->lease = lease;
-    if (status == 0 && !atomic_load(&r->stopping)) {
-        weft__cpuset_format(r->f->pin == WEFT_PIN_NONE ? weft__cores_all(r->cores) : &lease->set, j->cpus,
-                            sizeof j->cpus);
-        gpu_list(r, lease, j->gpus, sizeof j->gpus);
-        weft__proc_result_t res; /* its reason: why it could not start */
-        int rc = job_spawn(j, res.reason, sizeof res.reason);
-        if (rc == 0)
-            return;
-        if (rc == WEFT_ETASK) { /* fails like a process that could not start: retries apply */
-            res.status = WEFT_ETASK;
-            res.exit_code = -1;
-            res.started = false;
-            res.timed_out = false;
-            res.signal = 0;
-            res.pid = 0;
-            res.wall_ns = res.user_ns = res.sys_ns = 0;
-            res.maxrss_kb = 0;
-            job_done(j, &res);
-            return;
-        }
-        status = rc;
-    }
-    weft__cores_release(r->cores, lease);
-    j->lease = NULL;
-    if (status == WEFT_ENOMEM)
-        job_finish(j, WEFT_FLOW_FAILED, 0, "out of memory while starting it");
-    else
-        job_finish(j, WEFT_FLOW_NOT_RUN, 0, "not started: the run was stopping");
-}
-
-static int command_task(weft__flow_run_t *r, weft_ctx_t *ctx, uint32_t ti)
-{
-    job_t *j = weft__calloc(1, sizeof *j);
-    if (!j) {
-        settle(r, ti, 1, WEFT_FLOW_FAILED, 0, "out of memory while starting it");
-        return WEFT_ENOMEM;
-    }
-    j->r = r;
-    j->ti = ti;
-    j->attempt = 1;
-    j->gt = weft__thread_task();
-    int rc = weft_ctx_defer(ctx, &j->defer);
-    if (rc == 0)
-        rc = weft__cores_request_ex(r->cores, r->f->tasks[ti].tmpl->cpus, r->f->tasks[ti].tmpl->gpus, NULL, job_grant,
-                                    j);
-    if (rc != 0) {
-        /* (not deferred, or the request was refused: then nothing else
-         * will complete the task) */
-        if (j->defer) {
-            job_finish(j, WEFT_FLOW_FAILED, 0, "cannot get its cores");
-            return 0;
-        }
-        settle(r, ti, 1, WEFT_FLOW_NOT_RUN, 0, "not started: the run was stopping");
-        weft__free(j);
-        return rc;
-    }
+    spec->argv = x->argv;
+    spec->envp = x->envp;
+    spec->cwd = tm->cwd ? x->cwd : NULL;
+    spec->stdout_path = x->out;
+    spec->stderr_path = x->err;
     return 0;
 }
+
+static const weft__proc_source_t cmd_source = {
+    .begin = cmd_begin,
+    .build = cmd_build,
+    .release = cmd_release,
+    .attempt = cmd_attempt,
+    .not_started = cmd_not_started,
+};
 
 /* ---- GPUs --------------------------------------------------------------------------------- */
 
 /* The run's GPUs, when a task may use one (else CUDA is not started):
- * [workflow] gpus, else as many as weft sees. Slot i is CUDA device
- * i % seen here, and in a child the i-th entry of weft's own
- * CUDA_VISIBLE_DEVICES when it is set (else its number), wrapping over
- * the devices there are when more are declared (shared, as threads above
- * the core count are). Then each task's need is checked. */
+ * [workflow] gpus, else as many as weft sees (the task service names and
+ * maps them: tasks/service.c). Then each task's need is checked. */
 static int gpu_setup(weft__flow_run_t *r)
 {
     weft__flow_t *f = r->f;
@@ -890,41 +826,13 @@ static int gpu_setup(weft__flow_run_t *r)
     if (!wanted)
         return 0;
     r->seen_gpus = weft__device_count();
-    /* CUDA_VISIBLE_DEVICES: names up to the first empty one */
     char names[64][64];
-    int nnames = 0;
     const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
-    for (const char *p = cvd; p && *p && nnames < 64;) {
-        size_t len = strcspn(p, ",");
-        while (len && p[len - 1] == ' ')
-            len--;
-        if (!len || len >= sizeof names[0])
-            break;
-        memcpy(names[nnames], p, len);
-        names[nnames++][len] = '\0';
-        p += strcspn(p, ",");
-        p += *p == ',';
-        p += strspn(p, " ");
-    }
+    int nnames = weft__gpu_names_parse(cvd, names, 64);
     int n = f->gpus >= 0 ? f->gpus : r->seen_gpus;
     if (cvd && nnames == 0 && n > 0)
         return weft__wf_error(f, AT(f->gpus_v), NULL, "workflow.gpus",
                               "%d GPUs, but CUDA_VISIBLE_DEVICES=\"%s\" leaves none to hand out", n, cvd);
-    int real = cvd ? nnames : r->seen_gpus;
-    if (n > 0) {
-        r->gpu_dev = weft__malloc((size_t)n * sizeof *r->gpu_dev);
-        r->gpu_name = weft__malloc((size_t)n * sizeof *r->gpu_name);
-        if (!r->gpu_dev || !r->gpu_name)
-            return WEFT_ENOMEM;
-    }
-    for (int i = 0; i < n; i++) {
-        int d = real > 0 ? i % real : i;
-        r->gpu_dev[i] = r->seen_gpus > 0 ? i % r->seen_gpus : i;
-        if (cvd)
-            memcpy(r->gpu_name[i], names[d], sizeof names[d]);
-        else
-            snprintf(r->gpu_name[i], sizeof r->gpu_name[i], "%d", d);
-    }
     r->ngpus = n;
     int rc = weft__cores_set_gpus(r->cores, n);
     for (uint32_t i = 0; i < f->ntmpls && !rc; i++) {
@@ -1071,7 +979,7 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         }
         const char *cpus = place_self(r, lease);
         char gpus[80];
-        gpu_list(r, lease, gpus, sizeof gpus);
+        weft__proc_svc_gpu_list(r->svc, lease->gpus, gpus, sizeof gpus);
         const char *keys[WEFT_KERNEL_MAX_ARGS], *vals[WEFT_KERNEL_MAX_ARGS];
         char argbuf[8192];
         kout_t o; /* not zeroed whole: its buffers are 5 KiB and a noop takes less */
@@ -1084,7 +992,7 @@ static int kernel_task(weft__flow_run_t *r, uint32_t ti)
         o.rlen = 0;
         weft__kctx_t k = {.cpus = tm->cpus,
                           .gpu = !on_gpu ? 0
-                                 : ngpus ? 1 + r->gpu_dev[__builtin_ctzll(lease->gpus)]
+                                 : ngpus ? 1 + weft__proc_svc_gpu_dev(r->svc, __builtin_ctzll(lease->gpus))
                                          : 1,
                           .keys = keys,
                           .vals = vals,
@@ -1207,9 +1115,7 @@ static int task_body(weft_ctx_t *ctx, void *arg)
     uint32_t ti = (uint32_t)(t - r->f->tasks);
     r->state[ti] = WEFT_FLOW_RUNNING;
     atomic_fetch_add(&r->nrunning, 1);
-    if (t->tmpl->kind == WF_KERNEL)
-        return kernel_task(r, ti);
-    return command_task(r, ctx, ti);
+    return kernel_task(r, ti);
 }
 
 static void *waiter_main(void *arg)
@@ -1290,6 +1196,7 @@ static int run_resources(weft__flow_run_t *r, char *err, size_t errlen)
         return rc;
     }
     rc = weft__cores_create(r->topo, f->threads, f->pin, &r->cores);
+    r->own_cores = rc == 0;
     if (rc) {
         snprintf(err, errlen, "cannot set up %d core slots: %s", f->threads, weft_strerror(rc));
         return rc;
@@ -1337,8 +1244,9 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     static atomic_uint_least64_t next_id = 1;
     r->id = atomic_fetch_add(&next_id, 1);
     r->state = weft__calloc(f->ntasks ? f->ntasks : 1, 1);
+    r->gtask = weft__calloc(f->ntasks ? f->ntasks : 1, sizeof *r->gtask);
     r->cpu_short = weft__calloc(f->ntmpls ? f->ntmpls : 1, sizeof *r->cpu_short);
-    if (!r->state || !r->cpu_short) {
+    if (!r->state || !r->gtask || !r->cpu_short) {
         rc = WEFT_ENOMEM;
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -1359,14 +1267,13 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
         snprintf(err, errlen, "cannot create '%s': %s", r->tsv_path, strerror(r->tsv < 0 ? errno : r->jerr));
         goto fail;
     }
-    if ((rc = weft__procs_create(f->pin == WEFT_PIN_NONE ? NULL : r->topo, &r->procs)) != 0) {
-        snprintf(err, errlen, "cannot start the process executor: %s", weft_strerror(rc));
-        goto fail;
-    }
     weft_config_t cfg;
     weft_config_init(&cfg);
     cfg.threads = slots;
     cfg.pin = WEFT_PIN_NONE; /* tasks are bound, not workers */
+    cfg.task_pin = f->pin;
+    cfg.cores = slots; /* the budget validated above */
+    cfg.gpus = r->ngpus;
     cfg.flags = WEFT_CONFIG_NO_CALLER_HELP | (f->keep_going ? 0 : WEFT_CONFIG_FAIL_FAST);
     cfg.trace = o->trace ? 1 : 0;
     cfg.trace_file = o->trace ? o->trace_file : NULL;
@@ -1377,6 +1284,18 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
             snprintf(err, errlen, "cannot start the runtime: %s", weft_strerror(rc));
         goto fail;
     }
+    /* from now on the runtime's budget: its process tasks and the kernels
+     * share it */
+    r->svc = weft__runtime_procs(r->rt);
+    if ((rc = weft__proc_svc_start(r->svc)) != 0) {
+        snprintf(err, errlen, "cannot start the process executor: %s", weft_strerror(rc));
+        goto fail;
+    }
+    weft__cores_destroy(r->cores);
+    r->cores = weft__proc_svc_cores(r->svc);
+    r->own_cores = false;
+    if (r->ngpus > 0)
+        weft__proc_svc_gpus(r->svc);
     r->tr = weft__runtime_recorder(r->rt);
     if (r->tr) {
         char conf[3 * PATH_MAX], fpath[PATH_MAX], dir[PATH_MAX];
@@ -1399,9 +1318,21 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
         gidx[i] = UINT32_MAX;
         if (!f->tasks[i].keep)
             continue;
-        weft_task_t *gt;
+        weft_task_t *gt = NULL;
+        const wf_tmpl_t *tm = f->tasks[i].tmpl;
         /* named (tracking, failures) without a copy: the flow outlives the graph */
-        rc = weft_graph_add_ex(r->g, f->tasks[i].name, task_body, &f->tasks[i], WEFT_ADD_NAME_BORROWED, &gt);
+        if (tm->kind == WF_KERNEL) {
+            rc = weft_graph_add_ex(r->g, f->tasks[i].name, task_body, &f->tasks[i], WEFT_ADD_NAME_BORROWED, &gt);
+        } else {
+            weft__proc_limits_t lim = {.cpus = tm->cpus,
+                                       .gpus = tm->gpus,
+                                       .retries = tm->retries,
+                                       .timeout_ns = tm->timeout_ns,
+                                       .grace_ns = f->grace_ns};
+            rc = weft__graph_add_process_src(r->g, f->tasks[i].name, &cmd_source, &f->tasks[i], &lim,
+                                             WEFT_ADD_NAME_BORROWED, &gt);
+        }
+        r->gtask[i] = gt;
         gidx[i] = k++;
         if (rc == 0 && r->tr && f->tasks[i].tmpl->ndims)
             rc = annotate_params(f, &f->tasks[i], gt);
@@ -1479,8 +1410,8 @@ void weft__flow_run_interrupt(weft__flow_run_t *r, uint64_t grace_ns)
 {
     atomic_store(&r->stopping, 1);
     weft_graph_cancel(r->g);
-    weft__cores_stop(r->cores);
-    weft__procs_stop(r->procs, grace_ns);
+    if (r->svc)
+        weft__proc_svc_stop(r->svc, grace_ns);
 }
 
 int weft__flow_run_wait(weft__flow_run_t *r)
@@ -1579,11 +1510,10 @@ void weft__flow_run_destroy(weft__flow_run_t *r)
         weft__flow_run_wait(r);
     }
     weft_graph_destroy(r->g);
-    weft_runtime_destroy(r->rt);
-    weft__procs_destroy(r->procs);
-    weft__cores_destroy(r->cores);
-    weft__free(r->gpu_dev);
-    weft__free(r->gpu_name);
+    weft_runtime_destroy(r->rt); /* its task service: every process reaped */
+    if (r->own_cores)
+        weft__cores_destroy(r->cores);
+    weft__free(r->gtask);
     weft__topo_destroy(r->topo);
     if (r->tsv >= 0) {
         weft__flow_run_flush(r);
