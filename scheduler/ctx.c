@@ -314,12 +314,17 @@ int weft_ctx_should_stop(const weft_ctx_t *ctx)
     return weft_ctx_stopping(ctx);
 }
 
+const weft__grant_t *weft__ctx_grant(const weft_ctx_t *ctx)
+{
+    return cur(ctx) ? ctx->grant : NULL;
+}
+
 int weft_ctx_gpus(const weft_ctx_t *ctx, int *devices, int max)
 {
-    if (!cur(ctx) || !ctx->gpu_devs)
+    if (!cur(ctx) || !ctx->grant)
         return 0;
     for (int i = 0; devices && i < max && i < ctx->ngpus; i++)
-        devices[i] = ctx->gpu_devs[i];
+        devices[i] = ctx->grant->devs[i];
     return ctx->ngpus;
 }
 

@@ -179,9 +179,9 @@ struct weft_ctx {
     uint64_t deadline_ns;
     int attempt;
     int own; /* the running function's failure code is one of weft's (weft__ctx_own_code) */
-    /* the GPUs the running attempt was granted (weft_task_set_gpus) */
+    /* what the running attempt was granted (weft_task_set_cpus/_gpus) */
     int ngpus;
-    const int *gpu_devs;
+    const weft__grant_t *grant;
 };
 
 typedef struct weft__worker {
@@ -203,6 +203,12 @@ typedef struct weft__worker {
     _Atomic int in_use;        /* helper slots: taken by a caller */
     const weft__cpuset_t *set; /* where to bind; NULL = unbound */
     int bind_rc;
+    /* Admission (call_limited): what the worker was granted last (its
+     * slots are asked for again) and whether it still sits on those cpus
+     * (moved: it returns to its own before it runs a plain C task). */
+    weft__grant_t grant;
+    int moved;
+    weft__cpuset_t bound; /* where it sits while moved */
     weft__trace_t *trace; /* recording into; NULL = off */
     weft__exec_t exec;    /* this slot as the layers below see it (base.h) */
 } weft__worker_t;

@@ -113,6 +113,18 @@ int weft__ctx_own_code(weft_ctx_t *ctx, int rc);
  *
  * A kind keeps one state pointer per graph (weft__graph_kind_state); the
  * hooks that take a graph get it. */
+/* One attempt of a task whose attempts the scheduler runs (a timeout,
+ * retries or cpus/gpus: weft_task_set_*), as the kind's attempt_end sees
+ * it, after the scheduler's verdict. */
+typedef struct weft__attempt {
+    int attempt;               /* 1-based; 0: it never ran */
+    int rc;                    /* its code (WEFT_ETIMEDOUT when it ran past its timeout) */
+    uint64_t start_ns, end_ns; /* clock ns of the call */
+    int retry;                 /* another attempt would follow */
+    int not_run;               /* never ran: the run stopped while it waited for its resources */
+    const char *why;           /* attempt 0: why it never ran */
+} weft__attempt_t;
+
 typedef struct weft__task_ops {
     const char *kind; /* "process", "gpu", ...: weft_task_kind() */
     weft_fn start;
@@ -121,6 +133,11 @@ typedef struct weft__task_ops {
     const char *(*describe)(const weft_task_t *t);
     void (*cancel)(weft_graph_t *g, void *state);
     void (*cleanup)(weft_graph_t *g, void *state);
+    /* After each attempt the scheduler runs for t (see weft__attempt_t),
+     * on the worker, before its resources go back: returns whether a retry
+     * may follow (a->retry is the scheduler's answer; the kind may say
+     * no). NULL: nothing to tell. */
+    int (*attempt_end)(weft_task_t *t, const weft__attempt_t *a);
 } weft__task_ops_t;
 
 /* Kinds one graph may hold besides C functions. */
@@ -179,13 +196,26 @@ enum { WEFT__EXEC_GPU = 0, WEFT__EXEC_PROC = 1, WEFT__EXEC_KINDS = 2 };
  * asks it before each run of its function, on the worker, which waits for
  * the grant and is bound to the granted cpus (and its first GPU made the
  * thread's current CUDA device) while the function runs. acquire returns
- * a lease (NULL: refused; *err and why say why), fills *set (empty: do
- * not bind) and devs[0..gpus) with the CUDA devices of the granted GPUs. */
+ * a lease (NULL: refused; *err and why say why; WEFT_ECANCELED: the run
+ * stops, and the task is reported not run) and fills *grant. */
+/* The grant of one admission: filled by acquire. near/nnear come in as
+ * the slots the worker held last (a hint: a worker that runs task after
+ * task keeps its cores and need not move) and go out as the granted ones. */
+typedef struct weft__grant {
+    weft__cpuset_t set; /* where to bind (empty: do not bind) */
+    int devs[64];       /* the CUDA devices of the granted GPUs */
+    uint64_t gpu_mask;  /* which GPUs of the budget they are */
+    int near[64];
+    int nnear;
+} weft__grant_t;
+
 typedef struct weft__admit_ops {
-    void *(*acquire)(void *ud, int cpus, int gpus, weft__cpuset_t *set, int *devs, int *err, char *why, size_t whylen);
+    void *(*acquire)(void *ud, int cpus, int gpus, weft__grant_t *grant, int *err, char *why, size_t whylen);
     void (*release)(void *ud, void *lease);
 } weft__admit_ops_t;
 void weft__pool_set_admission(weft__pool_t *p, const weft__admit_ops_t *ops, void *ud);
+/* What the running task was granted (weft_task_set_cpus/_gpus), or NULL. */
+const weft__grant_t *weft__ctx_grant(const weft_ctx_t *ctx);
 void weft__pool_set_executor(weft__pool_t *p, int kind, void *ex);
 void *weft__pool_executor(const weft__pool_t *p, int kind);
 

@@ -599,38 +599,79 @@ static __attribute__((noinline, cold)) void trace_ran(weft__trace_t *tr, weft__w
     weft__trace_task(tr, w->index, t, kind, rc ? WEFT_TASK_FAILED : WEFT_TASK_DONE, t0, weft__tick(), rc);
 }
 
-/* A task with a timeout or retries: each attempt runs with a deadline
- * that weft_ctx_should_stop reports (cooperative: a function that never
- * asks runs to its end, and is then timed out all the same); a failed or
- * timed-out attempt is run again while retries are left and the run is
- * not stopping. Returns the last attempt's code. */
-static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t *t, int *own)
+/* Back on the worker's own cpus after tasks with cpus moved it (lazily:
+ * before the next task that is not one of those). */
+static __attribute__((noinline)) void return_home(weft__worker_t *w)
+{
+    weft__pool_t *p = w->pool;
+    w->moved = 0;
+    if (p->topo)
+        weft__topo_bind_self(p->topo, w->set ? w->set : &p->all_cpus);
+}
+
+/* Tells t's kind about an attempt (weft__task_ops_t.attempt_end); returns
+ * whether a retry may follow. */
+static int attempt_told(weft_task_t *t, weft__attempt_t *a)
+{
+    if (!t->ops || !t->ops->attempt_end)
+        return a->retry;
+    return t->ops->attempt_end(t, a) && a->retry;
+}
+
+enum { CALL_OWN = 1, CALL_NOT_RUN = 2 }; /* call_limited's *how */
+
+/* A task with a timeout, retries, cpus or gpus: its resources first (the
+ * worker waits for them and runs bound to the cpus; a worker keeps the
+ * slots it had when it can and moves only when they change); then each
+ * attempt runs with a deadline that weft_ctx_should_stop reports
+ * (cooperative: a function that never asks runs to its end, and is then
+ * timed out all the same); a failed or timed-out attempt is run again
+ * while retries are left and the run is not stopping. Returns the last
+ * attempt's code; *how says whose code it is, or that the task never ran
+ * (the run stopped while it waited). */
+static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t *t, int *how)
 {
     weft__limits_t *l = weft__graph_limits(t->graph, t);
     if (!l)
         return t->fn(&w->ctx, t->arg);
     weft__pool_t *p = w->pool;
     void *lease = NULL;
-    weft__cpuset_t set;
-    int devs[64];
     if (l->cpus || l->gpus) {
-        /* its cores and GPUs first: the worker waits for them, then runs
-         * on them (the service makes the first GPU the thread's current
-         * CUDA device) */
+        /* the service makes the first GPU the thread's current CUDA device */
         int err = WEFT_ENOTSUP;
         char why[160] = "no admission service in this pool";
-        memset(&set, 0, sizeof set);
-        lease = p->admit ? p->admit->acquire(p->admit_ud, l->cpus, l->gpus, &set, devs, &err, why, sizeof why) : NULL;
+        lease = p->admit ? p->admit->acquire(p->admit_ud, l->cpus, l->gpus, &w->grant, &err, why, sizeof why) : NULL;
+        if (lease && atomic_load_explicit(&t->graph->stop, memory_order_relaxed) != STOP_NONE) {
+            p->admit->release(p->admit_ud, lease); /* granted too late: the run stops */
+            lease = NULL;
+            err = WEFT_ECANCELED;
+            snprintf(why, sizeof why, "not started: the run was stopping");
+        }
         if (!lease) {
-            weft__graph_fail_note(t->graph, t, 2, why);
             atomic_store_explicit(&l->attempts, 0, memory_order_relaxed);
-            *own = 1;
+            weft__attempt_t a = {.rc = err, .not_run = err == WEFT_ECANCELED, .why = why};
+            attempt_told(t, &a);
+            if (err == WEFT_ECANCELED) {
+                *how = CALL_NOT_RUN;
+                return 0;
+            }
+            weft__graph_fail_note(t->graph, t, 2, why);
+            *how = CALL_OWN;
             return err;
         }
-        if (p->topo && weft__cpuset_count(&set) > 0)
-            weft__topo_bind_self(p->topo, &set);
+        if (p->topo && weft__cpuset_count(&w->grant.set) > 0) {
+            if (!w->moved || memcmp(&w->bound, &w->grant.set, sizeof w->bound) != 0) {
+                weft__topo_bind_self(p->topo, &w->grant.set);
+                w->bound = w->grant.set;
+            }
+            w->moved = 1;
+        } else if (w->moved) {
+            return_home(w);
+        }
         w->ctx.ngpus = l->gpus;
-        w->ctx.gpu_devs = devs;
+        w->ctx.grant = &w->grant;
+    } else if (w->moved) {
+        return_home(w);
     }
     uint64_t saved_deadline = w->ctx.deadline_ns;
     int saved_attempt = w->ctx.attempt, rc = 0;
@@ -640,14 +681,23 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
         w->ctx.deadline_ns = l->timeout_ns ? start + l->timeout_ns : 0;
         w->ctx.attempt = attempt;
         rc = t->fn(&w->ctx, t->arg);
-        if (l->timeout_ns && weft__clock_ns() - start >= l->timeout_ns) {
+        uint64_t end = weft__clock_ns();
+        if (l->timeout_ns && end - start >= l->timeout_ns) {
             char text[96];
             snprintf(text, sizeof text, "timed out after %g s", (double)l->timeout_ns / 1e9);
             weft__graph_fail_note(t->graph, t, attempt * 2 + 1, text); /* above the task's own text */
             rc = WEFT_ETIMEDOUT;
         }
-        *own = rc == WEFT_ETIMEDOUT && l->timeout_ns != 0;
-        if (rc == 0 || attempt > l->retries || atomic_load_explicit(&t->graph->stop, memory_order_relaxed) != STOP_NONE)
+        *how = rc == WEFT_ETIMEDOUT && l->timeout_ns != 0 ? CALL_OWN : 0;
+        weft__attempt_t a = {
+            .attempt = attempt,
+            .rc = rc,
+            .start_ns = start,
+            .end_ns = end,
+            .retry = rc != 0 && attempt <= l->retries &&
+                     atomic_load_explicit(&t->graph->stop, memory_order_relaxed) == STOP_NONE,
+        };
+        if (!attempt_told(t, &a))
             break;
         /* another attempt: what this one left behind does not count */
         if (t->flags & TASK_F_RESULT)
@@ -657,10 +707,10 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
     w->ctx.attempt = saved_attempt;
     if (lease) {
         w->ctx.ngpus = 0;
-        w->ctx.gpu_devs = NULL;
-        /* back where the worker belongs (unbound: every cpu weft may use) */
-        if (p->topo && weft__cpuset_count(&set) > 0)
-            weft__topo_bind_self(p->topo, w->set ? w->set : &p->all_cpus);
+        w->ctx.grant = NULL;
+        /* the worker stays on the cpus until it runs another kind of task
+         * (return_home), so that task after task on the same slots never
+         * moves it */
         p->admit->release(p->admit_ud, lease);
     }
     return rc;
@@ -704,7 +754,14 @@ static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
         if (__builtin_expect(tr != NULL, 0))
             t0 = weft__tick();
         int own = 0;
-        int rc = __builtin_expect(!(t->flags & TASK_F_LIMITS), 1) ? t->fn(&w->ctx, t->arg) : call_limited(w, t, &own);
+        int rc;
+        if (__builtin_expect(!(t->flags & TASK_F_LIMITS), 1)) {
+            if (__builtin_expect(w->moved, 0) && !t->ops && !(t->flags & TASK_F_DEFERRED))
+                return_home(w);
+            rc = t->fn(&w->ctx, t->arg);
+        } else {
+            rc = call_limited(w, t, &own);
+        }
         if (__builtin_expect(tr != NULL, 0))
             trace_ran(tr, w, t, t0, rc);
         w->ctx.task = saved;
@@ -723,6 +780,10 @@ static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
             t->flags |= TASK_F_RC;
             weft__graph_record_failure(g, t, rc, own);
         }
+        if (__builtin_expect(own == CALL_NOT_RUN, 0)) {
+            state = WEFT_TASK_NOT_RUN; /* the run stopped while it waited for its resources */
+            goto done;
+        }
         if (t->flags & TASK_F_SPAWNED) {
             t->flags &= (uint16_t)~TASK_F_SPAWNED;
             /* Drop the parent's own token; the last child finishes it. */
@@ -732,6 +793,7 @@ static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
         }
         state = rc ? WEFT_TASK_FAILED : WEFT_TASK_DONE;
     }
+done:
     if (t->flags & TASK_F_CHILD)
         return finish_child(w, t, state);
     if (state != WEFT_TASK_DONE) {

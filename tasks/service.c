@@ -177,8 +177,7 @@ void weft__proc_svc_gpu_list(const weft__proc_svc_t *s, uint64_t mask, char *buf
 
 /* ---- admission of C tasks with cpus or gpus (weft__admit_ops_t) ----------- */
 
-static void *admit_acquire(void *ud, int cpus, int gpus, weft__cpuset_t *set, int *devs, int *err, char *why,
-                           size_t whylen)
+static void *admit_acquire(void *ud, int cpus, int gpus, weft__grant_t *g, int *err, char *why, size_t whylen)
 {
     weft__proc_svc_t *s = ud;
     int rc = weft__proc_svc_start(s);
@@ -201,23 +200,28 @@ static void *admit_acquire(void *ud, int cpus, int gpus, weft__cpuset_t *set, in
     }
     weft__lease_t *lease;
     /* a task with GPUs only still takes one core slot (it runs on one),
-     * but is not bound to it */
-    if ((rc = weft__cores_acquire(s->cores, cpus ? cpus : 1, gpus, NULL, &lease)) != 0) {
+     * but is not bound to it; the slots the worker had last are preferred */
+    int k = cpus ? cpus : 1;
+    const int *near = g->nnear == k ? g->near : NULL;
+    if ((rc = weft__cores_acquire(s->cores, k, gpus, near, &lease)) != 0) {
         *err = rc;
         snprintf(why, whylen, "%s",
                  rc == WEFT_ECANCELED ? "not started: the run was stopping" : "cannot ask for its cores");
         return NULL;
     }
     if (s->pin == WEFT_PIN_NONE || !cpus)
-        memset(set, 0, sizeof *set);
+        memset(&g->set, 0, sizeof g->set);
     else
-        *set = lease->set;
+        g->set = lease->set;
+    g->nnear = k <= 64 ? k : 0;
+    memcpy(g->near, lease->slots, (size_t)g->nnear * sizeof g->near[0]);
+    g->gpu_mask = lease->gpus;
     if (gpus) {
         int n = 0;
         for (uint64_t m = lease->gpus; m && n < gpus; m &= m - 1)
-            devs[n++] = s->dev[__builtin_ctzll(m)];
+            g->devs[n++] = s->dev[__builtin_ctzll(m)];
         if (weft__proc_svc_seen(s) > 0)
-            weft__device_select(devs[0]);
+            weft__device_select(g->devs[0]);
     }
     return lease;
 }
