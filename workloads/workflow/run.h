@@ -1,0 +1,161 @@
+/* workloads/workflow/run.h — what the files running a workflow share
+ * (exec.c: the run's life and its graph; record.c: the journal, notes
+ * and events; command.c: command tasks as process tasks; kernel.c: kernel
+ * tasks as a task kind). Private to them. */
+#ifndef WEFT_WORKLOADS_WORKFLOW_RUN_H
+#define WEFT_WORKLOADS_WORKFLOW_RUN_H
+
+#include "workloads/workflow/internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "runtime/runtime.h"
+#include "tasks/tasks.h"
+#include "weft/graph.h"
+#include "weft/runtime.h"
+
+typedef struct note {
+    struct note *next;
+    uint32_t task;
+    char *params, *text; /* results: params and "k=v k=v"; failures: text = reason */
+} note_t;
+
+struct weft__flow_run {
+    weft__flow_t *f;
+    weft__flow_run_opts_t o;
+    char dir[PATH_MAX]; /* absolute run directory */
+    weft__topo_t *topo;
+    weft__cores_t *cores;  /* the runtime's budget (validation: one of its own) */
+    bool own_cores;        /* cores is this run's to destroy */
+    weft__proc_svc_t *svc; /* the runtime's task service */
+    weft_runtime_t *rt;
+    weft_graph_t *g;
+    weft_task_t **gtask; /* per task of the flow, its graph task (NULL: not kept) */
+    weft__trace_t *tr;   /* NULL: not tracing */
+    pthread_t waiter;
+    bool waiter_started;
+    uint8_t *state; /* per task, WEFT_FLOW_* */
+    atomic_size_t nrunning, ndone, nfailed;
+    atomic_int stopping;
+    pthread_mutex_t lock; /* notes */
+    /* The journal: lines are appended to `jbuf` under `jlock` (a memcpy);
+     * a flush swaps in the empty spare and writes the full one out, under
+     * `flush_lock` only, so no worker waits on a write(). What a write
+     * could not put on disk (a full file system) waits in `jpend` and is
+     * tried again first at the next flush; nothing is dropped. */
+    int tsv; /* -1: none */
+    char tsv_path[PATH_MAX + 16];
+    pthread_mutex_t jlock, flush_lock;
+    char *jbuf, *jspare, *jpend;
+    size_t jlen, jcap, jspare_cap, jpend_len, jpend_cap;
+    int jerr;       /* the errno of the last failed write (0: none); under flush_lock */
+    bool jerr_told; /* the CLI was told about it (weft__flow_run_record_error) */
+    bool jlost;     /* a line could not be kept (out of memory) */
+    note_t *fails, *results, **results_tail;
+    size_t nresults;
+    note_t **result_index;
+    uint64_t t0_ns;
+    uint64_t t0_epoch_ns; /* the wall clock at t0_ns */
+    size_t nenviron;      /* entries of the inherited environment, counted once */
+    uint64_t id;          /* unique in the process, for the workers' memory of it */
+    /* The run's GPUs: the task service's (GPU i is CUDA device
+     * weft__proc_svc_gpu_dev(i) here, named as weft__proc_svc_gpu_list
+     * says in a child's CUDA_VISIBLE_DEVICES). */
+    int ngpus;
+    int seen_gpus;           /* CUDA devices weft sees (asked only when a task may use one) */
+    atomic_uchar *cpu_short; /* per [[task]]: its last kernel run was short */
+};
+
+static inline weft__flow_run_t *weft__wf_run_of(const wf_task_t *t)
+{
+    return t->tmpl->flow->run;
+}
+
+/* One journal line (or any text of unknown length) is built in a local
+ * buffer that moves to the heap when it outgrows it, so nothing is cut;
+ * a journal line is then written under the lock in one call, so that
+ * workers finishing together wait on each other only for the copy. */
+typedef struct line {
+    char *buf; /* small, or the heap */
+    size_t len, cap;
+    bool oom; /* the heap said no: the text is cut (and said to be) */
+    char small[4096];
+} line_t;
+
+static inline void line_init(line_t *l)
+{
+    l->buf = l->small;
+    l->len = 0;
+    l->cap = sizeof l->small;
+    l->oom = false;
+}
+
+static inline void line_fini(line_t *l)
+{
+    if (l->buf != l->small)
+        weft__free(l->buf);
+}
+
+bool weft__wf_line_grow(line_t *l);
+
+static inline void put_char(line_t *l, char c)
+{
+    if (l->len + 1 < l->cap || weft__wf_line_grow(l)) /* the last byte is kept for the newline / NUL */
+        l->buf[l->len++] = c;
+}
+
+static inline void put_text(line_t *l, const char *s)
+{
+    for (; *s; s++)
+        put_char(l, *s);
+}
+
+typedef struct attempt {
+    int attempt;
+    uint64_t start_ns, end_ns, user_ns, sys_ns;
+    bool no_cpu; /* user/sys not taken */
+    long maxrss_kb;
+    int exit_code, signal;
+    const char *status, *cpus, *gpus, *out, *err, *results, *reason;
+} attempt_t;
+
+/* ---- record.c ---- */
+/* "n=10 tol=1e-6": the sweep values task t uses, NUL-terminated in l. */
+void weft__wf_params_text(const weft__flow_t *f, const wf_task_t *t, line_t *l);
+/* Appends an attempt's line to the journal (tasks.tsv). */
+void weft__wf_journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a);
+/* Writes b to the record file; returns what was written. */
+size_t weft__wf_record_write(weft__flow_run_t *r, const char *b, size_t len);
+/* Flushes and fsyncs the record: 0 or WEFT_ESYS. */
+int weft__wf_record_sync(weft__flow_run_t *r);
+/* A result ("k=v k=v") or a failure's reason of task ti. */
+void weft__wf_add_note(weft__flow_run_t *r, bool result, uint32_t ti, const char *text);
+void weft__wf_free_notes(note_t *n);
+/* The run's event callback (weft__flow_run_opts_t.on_event). */
+void weft__wf_event(weft__flow_run_t *r, uint32_t ti, int attempt, int state, double wall, const char *reason);
+/* After a task's last failed attempt, without keep_going: nothing new
+ * starts. Called before the failed task's cores go back. */
+void weft__wf_fail_fast(weft__flow_run_t *r);
+/* The final word on task ti (any thread). */
+void weft__wf_settle(weft__flow_run_t *r, uint32_t ti, int attempt, int state, double wall, const char *reason);
+/* An attempt on the run's trace: a process on the lowest free process
+ * slot track, a kernel on its worker's track. */
+void weft__wf_trace_attempt(weft__flow_run_t *r, const weft_task_t *gt, const attempt_t *a, int ok, bool proc);
+
+/* ---- command.c ---- */
+/* A task's file: v expanded, or <run dir>/<task>.<ext> without v. */
+void weft__wf_task_path(weft__flow_run_t *r, const wf_task_t *t, const weft_toml_value_t *v, const char *ext, char *buf,
+                        size_t cap);
+/* mkdir -p of the folder holding path: 0, or the errno of the folder that
+ * could not be made (named in dir). */
+int weft__wf_make_parent(const char *path, char *dir, size_t dirlen);
+/* Command tasks: the source of their process tasks. */
+extern const weft__proc_source_t weft__wf_cmd_source;
+
+/* ---- kernel.c ---- */
+/* Adds kernel task t to r's graph (the scheduler applies its cpus, GPU,
+ * timeout and retries). */
+int weft__wf_add_kernel(weft__flow_run_t *r, wf_task_t *t, weft_task_t **out);
+
+#endif
