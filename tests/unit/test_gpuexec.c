@@ -254,9 +254,13 @@ TEST(gpu_time_is_traced_on_stream_tracks)
     CHECK(by[3]->t0 + ms >= by[1]->t1 && by[3]->t0 + ms >= by[2]->t1);
     CHECK(by[1]->lane != by[2]->lane);
     CHECK(by[1]->t0 < by[2]->t1 && by[2]->t0 < by[1]->t1);
-    /* in the host's clock: b's slice starts when its kernel did */
+    /* in the host's clock: b's slice starts when its kernel did (within
+     * 25 ms, less than any kernel here lasts: the simulated stream's
+     * thread records the timed event, then starts the kernel, and on a
+     * loaded 2-core machine it can be descheduled in between — 5 ms failed
+     * about one run in 40 there) */
     int64_t skew = (int64_t)by[1]->t0 / 1000 - atomic_load(&d.b0);
-    CHECK(skew > -5000 && skew < 5000);
+    CHECK(skew > -25000 && skew < 25000);
     char *text = trace_text(rt);
     CHECK(strstr(text, "\"cuda stream ") != NULL);
     CHECK(strstr(text, "\"device\":0,\"stream\":") != NULL);
