@@ -735,7 +735,7 @@ static weft__limits_t *limits_of(weft_task_t *t)
 
 static int limits_change(weft_task_t *t)
 {
-    if (!t || (t->flags & TASK_F_CHILD))
+    if (!t || (t->flags & TASK_F_CHILD) || (t->ops && t->ops->own_attempts))
         return WEFT_EINVAL;
     return graph_change(t->graph);
 }

@@ -127,6 +127,10 @@ typedef struct weft__attempt {
 
 typedef struct weft__task_ops {
     const char *kind; /* "process", "gpu", ...: weft_task_kind() */
+    /* The kind runs its attempts itself (a process: its spec's timeout,
+     * retries, cores) or cannot be stopped (a GPU task): weft_task_set_
+     * timeout/_retries/_cpus/_gpus refuse its tasks. */
+    int own_attempts;
     weft_fn start;
     int (*prepare)(weft_graph_t *g, void *state);
     int (*early)(const weft_task_t *task, const weft_task_t *succ);

@@ -340,6 +340,7 @@ static void kind_cleanup(weft_graph_t *g, void *ud)
  * taken back: it is short, and its successors are not started). */
 const weft__task_ops_t weft__gpu_kind = {
     .kind = "gpu",
+    .own_attempts = 1,
     .start = gpu_body,
     .prepare = kind_prepare,
     .early = kind_early,

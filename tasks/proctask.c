@@ -329,6 +329,7 @@ static void pkind_cancel(weft_graph_t *g, void *state)
  * spec's timeout and retries, TERM -> grace -> KILL), not the scheduler's. */
 static const weft__task_ops_t process_kind = {
     .kind = "process",
+    .own_attempts = 1,
     .start = ptask_body,
     .cancel = pkind_cancel,
 };

@@ -124,7 +124,9 @@ WEFT_API int weft_graph_done(const weft_graph_t *g);
 
 /* Cancels a submitted graph from outside its tasks (another thread, a
  * signal-handling loop): no new task starts (they end WEFT_TASK_NOT_RUN),
- * running ones finish, and weft_graph_wait() returns WEFT_ECANCELED. A
+ * running functions finish (weft_ctx_should_stop turns true for them),
+ * running process tasks are ended (SIGTERM, SIGKILL after their grace;
+ * weft/process.h), and weft_graph_wait() returns WEFT_ECANCELED. A
  * graph that has finished but not been waited for is left as it is. Not
  * async-signal-safe. Errors: WEFT_EINVAL (NULL), WEFT_ESTATE (not
  * submitted, or already waited for). */
@@ -236,8 +238,9 @@ typedef struct weft_defer weft_defer_t;
 WEFT_API int weft_ctx_defer(weft_ctx_t *ctx, weft_defer_t **out);
 WEFT_API int weft_defer_complete(weft_defer_t *d, int rc);
 
-/* Cancels the whole run: no new task starts (they end WEFT_TASK_NOT_RUN),
- * running ones finish, and the run returns WEFT_ECANCELED.
+/* Cancels the whole run as weft_graph_cancel does: no new task starts
+ * (they end WEFT_TASK_NOT_RUN), running functions finish, running
+ * process tasks are ended, and the run returns WEFT_ECANCELED.
  * Errors: WEFT_EINVAL (NULL). */
 WEFT_API int weft_ctx_cancel_run(weft_ctx_t *ctx);
 
@@ -258,9 +261,13 @@ WEFT_API int weft_ctx_stopping(const weft_ctx_t *ctx);
  * the run is not stopping; its result (weft_ctx_set_result) is dropped
  * first. Its dependents start after the last attempt. */
 
-/* seconds: 0 = none (the default), else up to 1e9. Errors: WEFT_EINVAL
- * (NULL, a negative or NaN value), WEFT_EBUSY (the graph is running),
- * WEFT_ENOMEM. */
+/* seconds: 0 = none (the default), else up to 1e9. These calls and
+ * weft_task_set_cpus/_gpus are for C function tasks: a process task has
+ * its timeout, retries, cpus and gpus in its spec (weft/process.h), and a
+ * GPU task's work runs asynchronously on a device, where it cannot be
+ * stopped: both refuse them (WEFT_EINVAL). Errors: WEFT_EINVAL (NULL, a
+ * negative or NaN value, a process or GPU task), WEFT_EBUSY (the graph is
+ * running), WEFT_ENOMEM. */
 WEFT_API int weft_task_set_timeout(weft_task_t *t, double seconds);
 /* retries: 0 (the default) .. 1000 runs after the first. Errors as
  * weft_task_set_timeout. */

@@ -529,6 +529,11 @@ TEST(stopping_a_run_ends_its_processes)
     /* ignores SIGTERM: KILL after the grace */
     weft_task_t *stubborn = add_sh(g, "stubborn", "trap '' TERM; sleep 30", &s);
     CHECK_STR(weft_task_kind(slow), "process");
+    /* its limits are its spec's: the C-task setters refuse it */
+    CHECK_EQ(weft_task_set_timeout(slow, 1), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_retries(slow, 1), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_cpus(slow, 1), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_gpus(slow, 1), WEFT_EINVAL);
     double t0 = now_s();
     CHECK_EQ(weft_graph_submit(rt, g), 0);
     usleep(300000);

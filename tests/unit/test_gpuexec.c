@@ -182,6 +182,8 @@ static weft_graph_t *diamond_graph(diamond_t *d)
     CHECK_EQ(weft_task_after(j, b), 0);
     CHECK_EQ(weft_task_after(j, c), 0);
     CHECK_STR(weft_task_kind(a), "gpu");
+    CHECK_EQ(weft_task_set_timeout(a, 1), WEFT_EINVAL); /* device work cannot be stopped */
+    CHECK_EQ(weft_task_set_retries(a, 1), WEFT_EINVAL);
     return g;
 }
 
