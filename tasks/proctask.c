@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "scheduler/scheduler.h"
@@ -42,8 +44,16 @@ typedef struct ptask {
     weft_defer_t *defer;
     weft__lease_t *lease;
     int attempt;
-    _Atomic int inflight;              /* a process of this attempt was handed to the executor */
-    weft_process_attempt_t *attempts;  /* retries + 1 (NULL for a source's task) */
+    _Atomic int inflight;             /* a process of this attempt was handed to the executor */
+    weft_process_attempt_t *attempts; /* retries + 1 (NULL for a source's task) */
+    /* captured output (WEFT_CAPTURE_*): the attempt's temporary file, and
+     * the last attempt's text (freed when the graph runs again or goes) */
+    unsigned capture;
+    size_t capture_max;
+    char cap_path[2][96];
+    char *cap_data[2];
+    size_t cap_len[2];
+    int cap_cut[2], cap_err[2];
     char cpus_env[256], gpus_env[256]; /* the attempt's WEFT_CPUS / WEFT_GPUS */
 } ptask_t;
 
@@ -70,6 +80,77 @@ static void not_started(ptask_t *p, int rc, const char *why)
     complete(p, rc, why);
 }
 
+/* ---- captured output --------------------------------------------------------- */
+
+static void cap_free(ptask_t *p)
+{
+    for (int s = 0; s < 2; s++) {
+        weft__free(p->cap_data[s]);
+        p->cap_data[s] = NULL;
+        p->cap_len[s] = 0;
+        p->cap_cut[s] = p->cap_err[s] = 0;
+    }
+}
+
+/* A temporary file for each captured stream of this attempt: 0, or
+ * WEFT_ETASK with why. */
+static int cap_open(ptask_t *p, char *why, size_t whylen)
+{
+    const char *tmp = getenv("TMPDIR");
+    for (int s = 0; s < 2; s++) {
+        p->cap_path[s][0] = '\0';
+        if (!(p->capture & (1u << s)))
+            continue;
+        if (snprintf(p->cap_path[s], sizeof p->cap_path[s], "%s/weft-out-XXXXXX", tmp && *tmp ? tmp : "/tmp") >=
+            (int)sizeof p->cap_path[s])
+            snprintf(p->cap_path[s], sizeof p->cap_path[s], "/tmp/weft-out-XXXXXX");
+        int fd = mkstemp(p->cap_path[s]);
+        if (fd < 0) {
+            snprintf(why, whylen, "cannot create a file for its captured %s ('%s'): %s", s ? "stderr" : "stdout",
+                     p->cap_path[s], strerror(errno));
+            p->cap_path[s][0] = '\0';
+            return WEFT_ETASK;
+        }
+        close(fd);
+    }
+    return 0;
+}
+
+/* The attempt is over: its captured output is read back (keep) and its
+ * files removed. */
+static void cap_close(ptask_t *p, bool keep)
+{
+    for (int s = 0; s < 2; s++) {
+        if (!p->cap_path[s][0])
+            continue;
+        if (keep) {
+            weft__free(p->cap_data[s]);
+            p->cap_data[s] = NULL;
+            p->cap_len[s] = 0;
+            p->cap_cut[s] = p->cap_err[s] = 0;
+            size_t max = p->capture_max ? p->capture_max : (size_t)1 << 20;
+            FILE *f = fopen(p->cap_path[s], "rb");
+            struct stat st;
+            if (f && fstat(fileno(f), &st) == 0) {
+                size_t n = (size_t)st.st_size < max ? (size_t)st.st_size : max;
+                p->cap_cut[s] = (size_t)st.st_size > max;
+                if ((p->cap_data[s] = weft__malloc(n + 1)) != NULL) {
+                    p->cap_len[s] = fread(p->cap_data[s], 1, n, f);
+                    p->cap_data[s][p->cap_len[s]] = '\0';
+                } else {
+                    p->cap_err[s] = ENOMEM;
+                }
+            } else {
+                p->cap_err[s] = errno ? errno : EIO;
+            }
+            if (f)
+                fclose(f);
+        }
+        unlink(p->cap_path[s]);
+        p->cap_path[s][0] = '\0';
+    }
+}
+
 static void release_lease(ptask_t *p)
 {
     weft__cores_release(weft__proc_svc_cores(p->svc), p->lease);
@@ -80,6 +161,7 @@ static void done(void *ud, const weft__proc_result_t *r)
 {
     ptask_t *p = ud;
     atomic_store(&p->inflight, 0);
+    cap_close(p, true);
     int status = r->status == WEFT_ETASK && r->timed_out ? WEFT_ETIMEDOUT : r->status;
     if (p->attempts) {
         weft_process_attempt_t *a = &p->attempts[p->attempt - 1];
@@ -182,6 +264,18 @@ static int spawn(ptask_t *p, char *why, size_t whylen)
             return rc;
         }
     }
+    if (p->capture) {
+        int rc = cap_open(p, why, whylen);
+        if (rc) {
+            if (p->src && p->src->release)
+                p->src->release(p->src_ud, &spec);
+            return rc;
+        }
+        if (p->cap_path[0][0])
+            spec.stdout_path = p->cap_path[0];
+        if (p->cap_path[1][0])
+            spec.stderr_path = p->cap_path[1];
+    }
     size_t n_own = 0;
     while (spec.envp && spec.envp[n_own])
         n_own++;
@@ -258,6 +352,7 @@ static void grant(void *ud, weft__lease_t *lease, int status)
         done(p, &res);
         return;
     }
+    cap_close(p, false);
     release_lease(p);
     if (p->attempts)
         p->attempts[p->attempt - 1].status = rc;
@@ -270,6 +365,7 @@ static int ptask_body(weft_ctx_t *ctx, void *arg)
     p->svc = weft__pool_executor(weft__ctx_pool(ctx), WEFT__EXEC_PROC);
     p->attempt = 1;
     p->lease = NULL;
+    cap_free(p); /* the last run's output */
     if (p->attempts)
         memset(p->attempts, 0, (size_t)(p->retries + 1) * sizeof *p->attempts);
     if (p->src && p->src->begin)
@@ -327,11 +423,20 @@ static void pkind_cancel(weft_graph_t *g, void *state)
 /* The process task kind (scheduler.h): its body asks for cores and defers;
  * the executor's callback completes it. Its attempts are its own (the
  * spec's timeout and retries, TERM -> grace -> KILL), not the scheduler's. */
+/* The graph goes: its tasks' captured output with it. */
+static void pkind_cleanup(weft_graph_t *g, void *state)
+{
+    (void)g;
+    for (ptask_t *p = state ? ((pkind_t *)state)->head : NULL; p; p = p->next_in_graph)
+        cap_free(p);
+}
+
 static const weft__task_ops_t process_kind = {
     .kind = "process",
     .own_attempts = 1,
     .start = ptask_body,
     .cancel = pkind_cancel,
+    .cleanup = pkind_cleanup,
 };
 
 /* ---- adding one ----------------------------------------------------------------- */
@@ -420,7 +525,10 @@ int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process
 {
     if (!g || !spec || !out || !spec->argv || !spec->argv[0] || !spec->argv[0][0] || spec->cpus < 1 || spec->gpus < 0 ||
         spec->gpus > 64 || spec->cpus > WEFT_MAX_CPUS || !valid_time(spec->timeout_s) || !valid_time(spec->grace_s) ||
-        spec->retries < 0 || spec->retries > 1000)
+        spec->retries < 0 || spec->retries > 1000 ||
+        (spec->capture & ~(unsigned)(WEFT_CAPTURE_STDOUT | WEFT_CAPTURE_STDERR)) ||
+        ((spec->capture & WEFT_CAPTURE_STDOUT) && spec->stdout_path) ||
+        ((spec->capture & WEFT_CAPTURE_STDERR) && spec->stderr_path))
         return WEFT_EINVAL;
     for (size_t i = 0; spec->env && spec->env[i]; i++)
         if (!strchr(spec->env[i], '=') || spec->env[i][0] == '=')
@@ -450,6 +558,8 @@ int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process
     p->retries = spec->retries;
     p->cpus = spec->cpus;
     p->gpus = spec->gpus;
+    p->capture = spec->capture;
+    p->capture_max = spec->capture_max;
     return add_ptask(g, name, p, 0, out);
 }
 
@@ -465,4 +575,25 @@ int weft_task_process_attempts(const weft_task_t *t, const weft_process_attempt_
     while (n <= p->retries && (p->attempts[n].started || p->attempts[n].status))
         n++;
     return weft_task_state(t) == WEFT_TASK_DONE || weft_task_state(t) == WEFT_TASK_FAILED ? n : 0;
+}
+
+int weft_task_process_output(const weft_task_t *t, unsigned stream, const char **data, size_t *len)
+{
+    if (!t || !data || !len || weft__task_ops(t) != &process_kind ||
+        (stream != WEFT_CAPTURE_STDOUT && stream != WEFT_CAPTURE_STDERR))
+        return WEFT_EINVAL;
+    const ptask_t *p = weft__task_arg(t);
+    if (!(p->capture & stream))
+        return WEFT_EINVAL;
+    if (weft__graph_busy(weft__task_graph(t)))
+        return WEFT_EBUSY;
+    int s = stream == WEFT_CAPTURE_STDERR;
+    if (p->cap_err[s]) {
+        *data = strerror(p->cap_err[s]);
+        *len = strlen(*data);
+        return WEFT_ESYS;
+    }
+    *data = p->cap_data[s] ? p->cap_data[s] : "";
+    *len = p->cap_len[s];
+    return p->cap_cut[s];
 }

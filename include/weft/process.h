@@ -42,7 +42,16 @@ typedef struct weft_process_spec {
     int gpus;                /* GPUs it is given (default 0): started when they are
                                 free too; named in CUDA_VISIBLE_DEVICES and WEFT_GPUS
                                 (through weft's own CUDA_VISIBLE_DEVICES when set) */
+    /* Output kept in memory instead of a file: WEFT_CAPTURE_STDOUT and/or
+     * WEFT_CAPTURE_STDERR (the stream's *_path must then be NULL); read
+     * with weft_task_process_output after the run. Each attempt starts
+     * empty; the last attempt's output is kept, up to capture_max bytes
+     * (0: 1 MiB; the rest is dropped and reported as truncated). */
+    unsigned capture;
+    size_t capture_max;
 } weft_process_spec_t;
+
+enum { WEFT_CAPTURE_STDOUT = 1u << 0, WEFT_CAPTURE_STDERR = 1u << 1 };
 
 /* Fills s with the defaults (no program: set argv). */
 WEFT_API void weft_process_spec_init(weft_process_spec_t *s);
@@ -56,7 +65,8 @@ WEFT_API void weft_process_spec_init(weft_process_spec_t *s);
  * the runtime has 1" (the runtime's GPUs: weft_config_t.gpus).
  * Errors: WEFT_EINVAL (g, spec, argv, argv[0] or out NULL or empty,
  * cpus < 1, gpus outside 0..64, a negative or NaN time, retries outside
- * 0..1000), WEFT_EBUSY
+ * 0..1000, an unknown capture bit, a captured stream with a path too),
+ * WEFT_EBUSY
  * (g is running), WEFT_ENOMEM. */
 WEFT_API int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process_spec_t *spec,
                                     weft_task_t **out);
@@ -79,6 +89,16 @@ typedef struct weft_process_attempt {
  * count is returned (0: it did not run). Errors: WEFT_EINVAL (NULL, not a
  * process task), WEFT_EBUSY (the graph is running). */
 WEFT_API int weft_task_process_attempts(const weft_task_t *t, const weft_process_attempt_t **out);
+
+/* What the last attempt of process task t wrote to a captured stream
+ * (WEFT_CAPTURE_STDOUT or WEFT_CAPTURE_STDERR): *data (NUL-terminated,
+ * owned by the graph, valid until it runs again or is destroyed; "" when
+ * nothing was written or the task did not run) and *len. Returns 1 when
+ * the output was longer than capture_max and cut, else 0. Errors:
+ * WEFT_EINVAL (NULL, not a process task, a stream it does not capture),
+ * WEFT_EBUSY (the graph is running), WEFT_ESYS (the output could not be
+ * read back; *data says why). */
+WEFT_API int weft_task_process_output(const weft_task_t *t, unsigned stream, const char **data, size_t *len);
 
 #ifdef __cplusplus
 }

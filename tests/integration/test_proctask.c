@@ -682,3 +682,60 @@ TEST(budget_size_and_task_pin)
     cfg.task_pin = -2;
     CHECK_EQ(weft_runtime_create(&cfg, &rt), WEFT_EINVAL);
 }
+
+/* Output kept in memory: stdout and stderr of the last attempt, cut at
+ * capture_max, empty for a task that printed nothing; misuse refused. */
+TEST(captured_output)
+{
+    in_temp_dir();
+    setenv("TMPDIR", dir, 1); /* where the attempts' files go */
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_process_spec_t s;
+    weft_process_spec_init(&s);
+    s.capture = WEFT_CAPTURE_STDOUT | WEFT_CAPTURE_STDERR;
+    s.retries = 1;
+    /* the first attempt fails: only the second one's output is kept */
+    weft_task_t *both = add_sh(
+        g, "both", "if [ -e once ]; then echo second; echo oops >&2; else touch once; echo first; exit 1; fi", &s);
+    weft_process_spec_init(&s);
+    s.capture = WEFT_CAPTURE_STDOUT;
+    s.capture_max = 10;
+    weft_task_t *cut = add_sh(g, "cut", "printf 0123456789abcdef", &s);
+    weft_task_t *quiet = add_sh(g, "quiet", "true", &s);
+    weft_task_t *plain = add_sh(g, "plain", "echo to /dev/null", NULL);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    const char *d;
+    size_t n;
+    CHECK_EQ(weft_task_process_output(both, WEFT_CAPTURE_STDOUT, &d, &n), 0);
+    CHECK_STR(d, "second\n");
+    CHECK_EQ(n, 7);
+    CHECK_EQ(weft_task_process_output(both, WEFT_CAPTURE_STDERR, &d, &n), 0);
+    CHECK_STR(d, "oops\n");
+    CHECK_EQ(weft_task_process_output(cut, WEFT_CAPTURE_STDOUT, &d, &n), 1); /* cut */
+    CHECK_STR(d, "0123456789");
+    CHECK_EQ(weft_task_process_output(quiet, WEFT_CAPTURE_STDOUT, &d, &n), 0);
+    CHECK_STR(d, "");
+    CHECK_EQ(n, 0);
+    /* misuse */
+    CHECK_EQ(weft_task_process_output(quiet, WEFT_CAPTURE_STDERR, &d, &n), WEFT_EINVAL); /* not captured */
+    CHECK_EQ(weft_task_process_output(plain, WEFT_CAPTURE_STDOUT, &d, &n), WEFT_EINVAL);
+    CHECK_EQ(weft_task_process_output(both, 3, &d, &n), WEFT_EINVAL);
+    CHECK_EQ(weft_task_process_output(NULL, WEFT_CAPTURE_STDOUT, &d, &n), WEFT_EINVAL);
+    CHECK_EQ(weft_task_process_output(both, WEFT_CAPTURE_STDOUT, NULL, &n), WEFT_EINVAL);
+    weft_process_spec_init(&s);
+    const char *argv[] = {"true", NULL};
+    s.argv = argv;
+    s.capture = 4;
+    weft_task_t *t;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL);
+    s.capture = WEFT_CAPTURE_STDOUT;
+    s.stdout_path = "out.txt";
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &t), WEFT_EINVAL);
+    /* no temporary file is left behind */
+    CHECK_EQ(system("ls weft-out-* >/dev/null 2>&1"), 256 * 2);
+    unsetenv("TMPDIR");
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
