@@ -205,7 +205,7 @@ typedef struct weft__worker {
     int bind_rc;
     /* Admission (call_limited): what the worker was granted last (its
      * slots are asked for again) and whether it still sits on those cpus
-     * (moved: it returns to its own before it runs a plain C task). */
+     * (moved: after a task of a stay_bound kind). */
     weft__grant_t grant;
     int moved;
     weft__cpuset_t bound; /* where it sits while moved */
@@ -282,14 +282,6 @@ static inline void weft__queue_append(weft_task_t **head, weft_task_t **tail, we
     else
         *head = t;
     *tail = t;
-}
-
-/* Whether t's completion may release succ early (weft__task_ops_t.early):
- * both of one kind that has early(), and early() says so. */
-static inline int weft__task_early(const weft_task_t *t, const weft_task_t *succ)
-{
-    const weft__task_ops_t *o = t->ops;
-    return o && succ->ops == o && o->early && o->early(t, succ);
 }
 
 /* ---- cross-file internals ------------------------------------------------ */

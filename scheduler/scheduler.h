@@ -131,6 +131,12 @@ typedef struct weft__task_ops {
      * retries, cores) or cannot be stopped (a GPU task): weft_task_set_
      * timeout/_retries/_cpus/_gpus refuse its tasks. */
     int own_attempts;
+    /* A worker that ran one of its tasks with cpus stays bound to them
+     * afterwards (it moves again only when the next task's cpus differ),
+     * instead of returning to its own cpus: for kinds whose graphs hold
+     * nothing else that runs on the worker's cpus (the workflow kernels,
+     * beside process tasks whose bodies only ask for cores). */
+    int stay_bound;
     weft_fn start;
     int (*prepare)(weft_graph_t *g, void *state);
     int (*early)(const weft_task_t *task, const weft_task_t *succ);

@@ -484,9 +484,10 @@ static weft_task_t *release_some(weft__worker_t *w, const weft_task_t *t, int ea
 {
     weft_task_t *keep = NULL;
     int pushed = 0;
+    const weft__task_ops_t *o = t->ops; /* (loaded once: the loop's atomics would reload it) */
     for (uint32_t i = 0; i < t->nsucc; i++) {
         weft_task_t *s = t->succ[i];
-        if (weft__task_early(t, s) != early)
+        if ((o && s->ops == o && o->early && o->early(t, s)) != early)
             continue;
         if (poison)
             atomic_fetch_or_explicit(&s->poison, poison, memory_order_relaxed);
@@ -599,8 +600,7 @@ static __attribute__((noinline, cold)) void trace_ran(weft__trace_t *tr, weft__w
     weft__trace_task(tr, w->index, t, kind, rc ? WEFT_TASK_FAILED : WEFT_TASK_DONE, t0, weft__tick(), rc);
 }
 
-/* Back on the worker's own cpus after tasks with cpus moved it (lazily:
- * before the next task that is not one of those). */
+/* Back on the worker's own cpus after a task with cpus moved it. */
 static __attribute__((noinline)) void return_home(weft__worker_t *w)
 {
     weft__pool_t *p = w->pool;
@@ -618,7 +618,7 @@ static int attempt_told(weft_task_t *t, weft__attempt_t *a)
     return t->ops->attempt_end(t, a) && a->retry;
 }
 
-enum { CALL_OWN = 1, CALL_NOT_RUN = 2 }; /* call_limited's *how */
+enum { CALL_OWN = 1, CALL_NOT_RUN = 2 }; /* what call_limited leaves in ctx.own */
 
 /* A task with a timeout, retries, cpus or gpus: its resources first (the
  * worker waits for them and runs bound to the cpus; a worker keeps the
@@ -627,9 +627,10 @@ enum { CALL_OWN = 1, CALL_NOT_RUN = 2 }; /* call_limited's *how */
  * (cooperative: a function that never asks runs to its end, and is then
  * timed out all the same); a failed or timed-out attempt is run again
  * while retries are left and the run is not stopping. Returns the last
- * attempt's code; *how says whose code it is, or that the task never ran
- * (the run stopped while it waited). */
-static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t *t, int *how)
+ * attempt's code; ctx.own says whose code it is (CALL_OWN: weft's), or
+ * that the task never ran (CALL_NOT_RUN: the run stopped while it
+ * waited). */
+static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t *t)
 {
     weft__limits_t *l = weft__graph_limits(t->graph, t);
     if (!l)
@@ -652,11 +653,11 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
             weft__attempt_t a = {.rc = err, .not_run = err == WEFT_ECANCELED, .why = why};
             attempt_told(t, &a);
             if (err == WEFT_ECANCELED) {
-                *how = CALL_NOT_RUN;
+                w->ctx.own = CALL_NOT_RUN;
                 return 0;
             }
             weft__graph_fail_note(t->graph, t, 2, why);
-            *how = CALL_OWN;
+            w->ctx.own = CALL_OWN;
             return err;
         }
         if (p->topo && weft__cpuset_count(&w->grant.set) > 0) {
@@ -680,6 +681,7 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
         uint64_t start = weft__clock_ns();
         w->ctx.deadline_ns = l->timeout_ns ? start + l->timeout_ns : 0;
         w->ctx.attempt = attempt;
+        w->ctx.own = 0; /* this attempt's word only */
         rc = t->fn(&w->ctx, t->arg);
         uint64_t end = weft__clock_ns();
         if (l->timeout_ns && end - start >= l->timeout_ns) {
@@ -688,7 +690,9 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
             weft__graph_fail_note(t->graph, t, attempt * 2 + 1, text); /* above the task's own text */
             rc = WEFT_ETIMEDOUT;
         }
-        *how = rc == WEFT_ETIMEDOUT && l->timeout_ns != 0 ? CALL_OWN : 0;
+        /* a timeout is weft's code; else the function's own flag stands */
+        if (rc == WEFT_ETIMEDOUT && l->timeout_ns != 0)
+            w->ctx.own = CALL_OWN;
         weft__attempt_t a = {
             .attempt = attempt,
             .rc = rc,
@@ -708,9 +712,10 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
     if (lease) {
         w->ctx.ngpus = 0;
         w->ctx.grant = NULL;
-        /* the worker stays on the cpus until it runs another kind of task
-         * (return_home), so that task after task on the same slots never
-         * moves it */
+        /* back on its own cpus, unless the kind keeps its workers where
+         * they are (task after task on the same slots never moves them) */
+        if (w->moved && !(t->ops && t->ops->stay_bound))
+            return_home(w);
         p->admit->release(p->admit_ud, lease);
     }
     return rc;
@@ -753,14 +758,18 @@ static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
         uint64_t t0 = 0;
         if (__builtin_expect(tr != NULL, 0))
             t0 = weft__tick();
-        int own = 0;
         int rc;
         if (__builtin_expect(!(t->flags & TASK_F_LIMITS), 1)) {
-            if (__builtin_expect(w->moved, 0) && !t->ops && !(t->flags & TASK_F_DEFERRED))
-                return_home(w);
             rc = t->fn(&w->ctx, t->arg);
         } else {
-            rc = call_limited(w, t, &own);
+            rc = call_limited(w, t);
+            if (__builtin_expect(w->ctx.own == CALL_NOT_RUN, 0)) {
+                /* the run stopped while it waited for its resources */
+                w->ctx.own = 0;
+                w->ctx.task = saved;
+                state = WEFT_TASK_NOT_RUN;
+                goto done;
+            }
         }
         if (__builtin_expect(tr != NULL, 0))
             trace_ran(tr, w, t, t0, rc);
@@ -772,17 +781,13 @@ static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
             /* whose code it is: only failures ask (weft__ctx_own_code sets
              * the flag together with a non-zero return, and it is cleared
              * here, so successes pay nothing) */
-            own |= w->ctx.own;
+            int own = w->ctx.own;
             w->ctx.own = 0;
             if (t->flags & TASK_F_DEFERRED)
                 own = ((const struct weft_child *)t)->own_code;
             atomic_store_explicit(&t->rc, rc, memory_order_relaxed);
             t->flags |= TASK_F_RC;
             weft__graph_record_failure(g, t, rc, own);
-        }
-        if (__builtin_expect(own == CALL_NOT_RUN, 0)) {
-            state = WEFT_TASK_NOT_RUN; /* the run stopped while it waited for its resources */
-            goto done;
         }
         if (t->flags & TASK_F_SPAWNED) {
             t->flags &= (uint16_t)~TASK_F_SPAWNED;

@@ -295,6 +295,7 @@ static int kernel_attempt_end(weft_task_t *gt, const weft__attempt_t *a)
 
 static const weft__task_ops_t kernel_kind = {
     .kind = "kernel",
+    .stay_bound = 1, /* a worker keeps its cores from kernel to kernel */
     .start = kernel_body,
     .attempt_end = kernel_attempt_end,
 };
