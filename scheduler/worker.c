@@ -721,6 +721,19 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
     return rc;
 }
 
+/* A task's function when the run is traced or the task has limits (kept
+ * out of run_one, whose plain path then keeps nothing live across the
+ * call but what it had before). */
+static __attribute__((noinline)) int call_slow(weft__worker_t *w, weft_task_t *t)
+{
+    weft__trace_t *tr = w->trace;
+    uint64_t t0 = tr ? weft__tick() : 0;
+    int rc = (t->flags & TASK_F_LIMITS) ? call_limited(w, t) : t->fn(&w->ctx, t->arg);
+    if (tr && w->ctx.own != CALL_NOT_RUN)
+        trace_ran(tr, w, t, t0, rc);
+    return rc;
+}
+
 /* Runs t and returns the next task to run (a ready successor), if any. */
 static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
 {
@@ -754,15 +767,11 @@ static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
         }
         weft_task_t *saved = w->ctx.task; /* nested runs reuse the ctx */
         w->ctx.task = t;
-        weft__trace_t *tr = w->trace;
-        uint64_t t0 = 0;
-        if (__builtin_expect(tr != NULL, 0))
-            t0 = weft__tick();
         int rc;
-        if (__builtin_expect(!(t->flags & TASK_F_LIMITS), 1)) {
+        if (__builtin_expect(!w->trace && !(t->flags & TASK_F_LIMITS), 1)) {
             rc = t->fn(&w->ctx, t->arg);
         } else {
-            rc = call_limited(w, t);
+            rc = call_slow(w, t);
             if (__builtin_expect(w->ctx.own == CALL_NOT_RUN, 0)) {
                 /* the run stopped while it waited for its resources */
                 w->ctx.own = 0;
@@ -771,8 +780,6 @@ static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
                 goto done;
             }
         }
-        if (__builtin_expect(tr != NULL, 0))
-            trace_ran(tr, w, t, t0, rc);
         w->ctx.task = saved;
         const weft__task_hook_t *hook = atomic_load_explicit(&w->pool->exec.task_end, memory_order_acquire);
         if (__builtin_expect(hook != NULL, 0))
