@@ -25,9 +25,14 @@ char *weft__strdup(const char *s);
 /* Grow-by-doubling, written once: makes *cap >= need for the array whose
  * pointer is at `arrp` (elements of `size` bytes), doubling from `first`.
  * 0, or WEFT_ENOMEM with the array and *cap as they were. WEFT__GROW(v,
- * cap, need, first) passes &v and sizeof *v. */
+ * cap, need, first) passes &v and sizeof *v, and calls only when the
+ * array must grow (it sits on graph-building paths). */
 int weft__grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first);
-#define WEFT__GROW(v, cap, need, first) weft__grow(&(v), &(cap), (need), sizeof *(v), (first))
+static inline int weft__grow_to(void *arrp, size_t *cap, size_t need, size_t size, size_t first)
+{
+    return __builtin_expect(need <= *cap, 1) ? 0 : weft__grow(arrp, cap, need, size, first);
+}
+#define WEFT__GROW(v, cap, need, first) weft__grow_to(&(v), &(cap), (need), sizeof *(v), (first))
 /* Memory aligned to `align` (a power of two); release with
  * weft__aligned_free. */
 void *weft__aligned_alloc(size_t align, size_t size);

@@ -149,7 +149,10 @@ int weft_graph_add_copy(weft_graph_t *g, const char *name, weft_fn fn, const voi
     return weft_graph_add_ex(g, name, fn, copy, 0, out);
 }
 
-int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, unsigned flags, weft_task_t **out)
+/* The body of weft_graph_add_ex, inlined into weft_graph_add too (a
+ * graph of a million tasks is built through one of them). */
+static inline __attribute__((always_inline)) int add_task(weft_graph_t *g, const char *name, weft_fn fn, void *arg,
+                                                          unsigned flags, weft_task_t **out)
 {
     if (!g || !fn || !out || (flags & ~(unsigned)WEFT_ADD_NAME_BORROWED))
         return WEFT_EINVAL;
@@ -202,7 +205,6 @@ int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, 
     atomic_init(&t->pending, 0);
     atomic_init(&t->consumers, 0);
     t->mem_tag = 0;
-    t->ops = NULL;
     g->ntasks = i + 1;
     g->src[g->nsrc - 1].hi = i + 1;
     g->dirty = 1;
@@ -211,10 +213,15 @@ int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, 
     return 0;
 }
 
+int weft_graph_add_ex(weft_graph_t *g, const char *name, weft_fn fn, void *arg, unsigned flags, weft_task_t **out)
+{
+    return add_task(g, name, fn, arg, flags, out);
+}
+
 weft_task_t *weft_graph_add(weft_graph_t *g, const char *name, weft_fn fn, void *arg)
 {
     weft_task_t *t = NULL;
-    return weft_graph_add_ex(g, name, fn, arg, 0, &t) == 0 ? t : NULL;
+    return add_task(g, name, fn, arg, 0, &t) == 0 ? t : NULL;
 }
 
 /* Appends x to the list (*arr, n) whose first `inl` slots are inline.
@@ -596,21 +603,20 @@ int weft__graph_add_kind(weft_graph_t *g, const char *name, const weft__task_ops
         return rc;
     if (kind_add(g, ops) < 0)
         return WEFT_ENOTSUP;
-    if ((rc = weft_graph_add_ex(g, name, ops->start, arg, flags, out)) == 0)
-        (*out)->ops = ops;
-    return rc;
+    return weft_graph_add_ex(g, name, ops->start, arg, flags, out); /* its function tells its kind */
 }
 
 const weft__task_ops_t *weft__task_ops(const weft_task_t *t)
 {
-    return t->ops;
+    return weft__kind_of(t);
 }
 
 const char *weft_task_kind(const weft_task_t *t)
 {
     if (!t)
         return NULL;
-    return t->ops ? t->ops->kind : "function";
+    const weft__task_ops_t *o = weft__kind_of(t);
+    return o ? o->kind : "function";
 }
 
 int weft__graph_change(weft_graph_t *g)
@@ -735,7 +741,10 @@ static weft__limits_t *limits_of(weft_task_t *t)
 
 static int limits_change(weft_task_t *t)
 {
-    if (!t || (t->flags & TASK_F_CHILD) || (t->ops && t->ops->own_attempts))
+    if (!t || (t->flags & TASK_F_CHILD))
+        return WEFT_EINVAL;
+    const weft__task_ops_t *o = weft__kind_of(t);
+    if (o && o->own_attempts)
         return WEFT_EINVAL;
     return graph_change(t->graph);
 }
@@ -819,8 +828,9 @@ const char *weft__task_fail_text(const weft_task_t *t)
 {
     const weft_graph_t *g = t->graph;
     const char *m = weft__graph_fail_text(g, t);
-    if (!m && t->ops && t->ops->describe)
-        m = t->ops->describe(t);
+    const weft__task_ops_t *o = m ? NULL : weft__kind_of(t);
+    if (o && o->describe)
+        m = o->describe(t);
     return m ? m : "";
 }
 

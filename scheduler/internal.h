@@ -68,11 +68,10 @@ struct weft_task {
     void (*dtor)(void *); /* read and cleared by the result's taker only */
     _Atomic int32_t rc;   /* failure code (own, or a child's) */
     uint32_t index;
-    weft_task_t *next;           /* intrusive lists (validation, overflow) */
-    _Atomic int32_t pending;     /* 1 + live children while spawning */
-    _Atomic int32_t consumers;   /* a shared result: successors yet to finish (0: none shared) */
-    uint64_t mem_tag;            /* the memory tracker's word (weft__task_mem_tag) */
-    const weft__task_ops_t *ops; /* its kind (weft__task_ops_t); NULL: a C function */
+    weft_task_t *next;         /* intrusive lists (validation, overflow) */
+    _Atomic int32_t pending;   /* 1 + live children while spawning */
+    _Atomic int32_t consumers; /* a shared result: successors yet to finish (0: none shared) */
+    uint64_t mem_tag;          /* the memory tracker's word (weft__task_mem_tag) */
 };
 
 _Static_assert(offsetof(struct weft_task, pred) == 64, "hot fields fill the first cache line");
@@ -282,6 +281,19 @@ static inline void weft__queue_append(weft_task_t **head, weft_task_t **tail, we
     else
         *head = t;
     *tail = t;
+}
+
+/* t's kind (weft__task_ops_t), told by its function, which never changes
+ * (flags do, by the thread running t): the graph's few kinds are looked
+ * through. NULL: a C function, or a spawned child. Never on a plain
+ * task's hot path. */
+static inline const weft__task_ops_t *weft__kind_of(const weft_task_t *t)
+{
+    const weft_graph_t *g = t->graph;
+    for (int k = 0; k < g->nkinds; k++)
+        if (g->kinds[k].ops->start == t->fn && !(t->flags & TASK_F_CHILD))
+            return g->kinds[k].ops;
+    return NULL;
 }
 
 /* ---- cross-file internals ------------------------------------------------ */

@@ -484,10 +484,10 @@ static weft_task_t *release_some(weft__worker_t *w, const weft_task_t *t, int ea
 {
     weft_task_t *keep = NULL;
     int pushed = 0;
-    const weft__task_ops_t *o = t->ops; /* (loaded once: the loop's atomics would reload it) */
+    const weft__task_ops_t *o = weft__kind_of(t);
     for (uint32_t i = 0; i < t->nsucc; i++) {
         weft_task_t *s = t->succ[i];
-        if ((o && s->ops == o && o->early && o->early(t, s)) != early)
+        if ((o && o->early && s->fn == o->start && o->early(t, s)) != early)
             continue;
         if (poison)
             atomic_fetch_or_explicit(&s->poison, poison, memory_order_relaxed);
@@ -509,7 +509,8 @@ static weft_task_t *finish_late(weft__worker_t *w, weft_task_t *t, uint8_t poiso
 void weft__ctx_release_early(weft_ctx_t *ctx)
 {
     weft_task_t *t = ctx ? ctx->task : NULL;
-    if (!t || (t->flags & (TASK_F_CHILD | TASK_F_EARLY)) || !t->ops || !t->ops->early)
+    const weft__task_ops_t *o = t && !(t->flags & (TASK_F_CHILD | TASK_F_EARLY)) ? weft__kind_of(t) : NULL;
+    if (!o || !o->early)
         return;
     t->flags |= TASK_F_EARLY;
     weft_task_t *keep = release_some(ctx->w, t, 1, 0);
@@ -613,9 +614,10 @@ static __attribute__((noinline)) void return_home(weft__worker_t *w)
  * whether a retry may follow. */
 static int attempt_told(weft_task_t *t, weft__attempt_t *a)
 {
-    if (!t->ops || !t->ops->attempt_end)
+    const weft__task_ops_t *o = weft__kind_of(t);
+    if (!o || !o->attempt_end)
         return a->retry;
-    return t->ops->attempt_end(t, a) && a->retry;
+    return o->attempt_end(t, a) && a->retry;
 }
 
 enum { CALL_OWN = 1, CALL_NOT_RUN = 2 }; /* what call_limited leaves in ctx.own */
@@ -714,7 +716,8 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
         w->ctx.grant = NULL;
         /* back on its own cpus, unless the kind keeps its workers where
          * they are (task after task on the same slots never moves them) */
-        if (w->moved && !(t->ops && t->ops->stay_bound))
+        const weft__task_ops_t *o = w->moved ? weft__kind_of(t) : NULL;
+        if (w->moved && !(o && o->stay_bound))
             return_home(w);
         p->admit->release(p->admit_ud, lease);
     }
