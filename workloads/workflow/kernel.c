@@ -235,6 +235,14 @@ static int kernel_attempt_end(weft_task_t *gt, const weft__attempt_t *a)
         return 0;
     }
     kcur_t *kc = kcur_get();
+    if (!kc) { /* the body could not run for want of memory */
+        bool retry = a->retry && !atomic_load(&r->stopping);
+        if (!retry) {
+            weft__wf_fail_fast(r);
+            weft__wf_settle(r, ti, a->attempt, WEFT_FLOW_FAILED, 0, "out of memory while starting it");
+        }
+        return retry;
+    }
     kout_t *o = &kc->o;
     int rc = a->rc;
     /* over its time, whether it noticed or not (as a process that exits
