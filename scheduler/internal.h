@@ -284,14 +284,16 @@ static inline void weft__queue_append(weft_task_t **head, weft_task_t **tail, we
 }
 
 /* t's kind (weft__task_ops_t), told by its function, which never changes
- * (flags do, by the thread running t): the graph's few kinds are looked
- * through. NULL: a C function, or a spawned child. Never on a plain
+ * (so any thread may ask, while the task runs too: its flags may not be
+ * read then): the graph's few kinds are looked through. NULL: a C
+ * function, or a spawned child (whose function, the user's or the
+ * deferred completion's, is never a kind's start). Never on a plain
  * task's hot path. */
 static inline const weft__task_ops_t *weft__kind_of(const weft_task_t *t)
 {
     const weft_graph_t *g = t->graph;
     for (int k = 0; k < g->nkinds; k++)
-        if (g->kinds[k].ops->start == t->fn && !(t->flags & TASK_F_CHILD))
+        if (g->kinds[k].ops->start == t->fn)
             return g->kinds[k].ops;
     return NULL;
 }
