@@ -734,6 +734,8 @@ static weft__limits_t *limits_of(weft_task_t *t)
     l->cpus = 0;
     l->gpus = 0;
     l->timeout_ns = 0;
+    l->retry_delay_ns = 0;
+    l->retry_backoff = 1;
     atomic_init(&l->attempts, 0);
     t->flags |= TASK_F_LIMITS;
     return l;
@@ -788,6 +790,21 @@ int weft_task_set_cpus(weft_task_t *t, int cpus)
     if (!l)
         return WEFT_ENOMEM;
     l->cpus = cpus;
+    return 0;
+}
+
+int weft_task_set_retry_delay(weft_task_t *t, double seconds, double backoff)
+{
+    int rc = limits_change(t);
+    if (rc)
+        return rc;
+    if (!(seconds >= 0 && seconds < 1e9) || !(backoff == 0 || (backoff >= 1 && backoff <= 100)))
+        return WEFT_EINVAL;
+    weft__limits_t *l = limits_of(t);
+    if (!l)
+        return WEFT_ENOMEM;
+    l->retry_delay_ns = (uint64_t)(seconds * 1e9 + 0.5);
+    l->retry_backoff = backoff > 0 ? backoff : 1;
     return 0;
 }
 

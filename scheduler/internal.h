@@ -36,6 +36,8 @@ typedef struct weft__limits {
     int32_t cpus;        /* cores to be admitted to and bound to (0: none) */
     int32_t gpus;        /* GPUs to be admitted to (0: none) */
     uint64_t timeout_ns; /* 0: none */
+    uint64_t retry_delay_ns;
+    double retry_backoff;
     _Atomic int32_t attempts;
 } weft__limits_t;
 

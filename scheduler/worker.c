@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static _Thread_local weft__worker_t *tls_worker;
 
@@ -622,6 +623,26 @@ static int attempt_told(weft_task_t *t, weft__attempt_t *a)
 
 enum { CALL_OWN = 1, CALL_NOT_RUN = 2 }; /* what call_limited leaves in ctx.own */
 
+/* The pause before the retry of attempt k (weft_task_set_retry_delay), in
+ * slices so that a stop ends it; 0 when the run stopped meanwhile. */
+static int retry_pause(const weft_task_t *t, const weft__limits_t *l, int k)
+{
+    if (!l->retry_delay_ns)
+        return 1;
+    double d = (double)l->retry_delay_ns;
+    for (int i = 1; i < k && d < 86400e9; i++)
+        d *= l->retry_backoff;
+    uint64_t end = weft__clock_ns() + (d > 86400e9 ? (uint64_t)86400e9 : (uint64_t)d);
+    for (uint64_t now; (now = weft__clock_ns()) < end;) {
+        if (atomic_load_explicit(&t->graph->stop, memory_order_relaxed) != STOP_NONE)
+            return 0;
+        uint64_t left = end - now, slice = left < 10000000u ? left : 10000000u;
+        struct timespec ts = {(time_t)(slice / 1000000000u), (long)(slice % 1000000000u)};
+        nanosleep(&ts, NULL);
+    }
+    return atomic_load_explicit(&t->graph->stop, memory_order_relaxed) == STOP_NONE;
+}
+
 /* A task with a timeout, retries, cpus or gpus: its resources first (the
  * worker waits for them and runs bound to the cpus; a worker keeps the
  * slots it had when it can and moves only when they change); then each
@@ -703,7 +724,7 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
             .retry = rc != 0 && attempt <= l->retries &&
                      atomic_load_explicit(&t->graph->stop, memory_order_relaxed) == STOP_NONE,
         };
-        if (!attempt_told(t, &a))
+        if (!attempt_told(t, &a) || !retry_pause(t, l, attempt))
             break;
         /* another attempt: what this one left behind does not count */
         if (t->flags & TASK_F_RESULT)

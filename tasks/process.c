@@ -59,6 +59,13 @@ struct weft__procs {
         uint64_t grace_ns;
     } * creq, *cdone; /* weft__procs_cancel's requests; cdone: the array handled last */
     size_t ncreq, capcreq, capcdone;
+    /* weft__procs_after's timers (under lock); fired on the loop's thread */
+    struct ptimer {
+        uint64_t due_ns;
+        void (*fn)(void *ud);
+        void *ud;
+    } * timers;
+    size_t ntimers, captimers;
     /* stop and destroy can come from a signal handler: atomics + eventfd.
      * relaxed is enough: the eventfd write/read orders them for the loop. */
     atomic_int stopping, destroying;
@@ -418,6 +425,39 @@ static void handle_cancels(weft__procs_t *x)
         for (size_t i = 0; i < x->nrun; i++)
             if (x->running[i]->ud == c[k].ud)
                 cancel_proc(x->running[i], now, c[k].grace_ns);
+    /* a timer of a cancelled ud fires now (its callback sees the stop) */
+    pthread_mutex_lock(&x->lock);
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < x->ntimers; i++)
+            if (x->timers[i].ud == c[k].ud)
+                x->timers[i].due_ns = 0;
+    pthread_mutex_unlock(&x->lock);
+}
+
+/* Fires the due timers (all of them when stopping); returns the next due
+ * time (UINT64_MAX: none). */
+static uint64_t fire_timers(weft__procs_t *x, bool all)
+{
+    for (;;) {
+        uint64_t now = weft__clock_ns(), next = UINT64_MAX;
+        struct ptimer due = {0};
+        bool found = false;
+        pthread_mutex_lock(&x->lock);
+        for (size_t i = 0; i < x->ntimers; i++) {
+            if (all || x->timers[i].due_ns <= now) {
+                due = x->timers[i];
+                x->timers[i] = x->timers[--x->ntimers];
+                found = true;
+                break;
+            }
+            if (x->timers[i].due_ns < next)
+                next = x->timers[i].due_ns;
+        }
+        pthread_mutex_unlock(&x->lock);
+        if (!found)
+            return next;
+        due.fn(due.ud); /* may queue a request or another timer */
+    }
 }
 
 /* A stop (or a second one with a shorter grace: Ctrl-C twice). */
@@ -464,10 +504,22 @@ static void *loop(void *arg)
         bool stopping = atomic_load_explicit(&x->stopping, memory_order_relaxed);
         if (stopping && x->stop_handled != atomic_load_explicit(&x->stop_gen, memory_order_relaxed))
             handle_stop(x);
+        uint64_t next_timer = fire_timers(x, stopping);
+        pthread_mutex_lock(&x->lock);
+        bool requests = x->qhead != NULL; /* a timer's callback queued one */
+        pthread_mutex_unlock(&x->lock);
+        if (requests)
+            continue;
         int timeout = deadlines(x);
+        if (next_timer != UINT64_MAX) {
+            uint64_t now = weft__clock_ns();
+            uint64_t ms = next_timer > now ? (next_timer - now + 999999) / 1000000 : 0;
+            if (timeout < 0 || ms < (uint64_t)timeout)
+                timeout = ms > 60000 ? 60000 : (int)ms;
+        }
         if (atomic_load_explicit(&x->destroying, memory_order_relaxed) && x->nrun == 0) {
             pthread_mutex_lock(&x->lock);
-            bool empty = x->qhead == NULL;
+            bool empty = x->qhead == NULL && x->ntimers == 0;
             pthread_mutex_unlock(&x->lock);
             if (empty)
                 return NULL;
@@ -541,6 +593,24 @@ void weft__procs_stop(weft__procs_t *x, uint64_t grace_ns)
     wake(x);
 }
 
+int weft__procs_after(weft__procs_t *x, uint64_t delay_ns, void (*fn)(void *ud), void *ud)
+{
+    if (!x || !fn)
+        return WEFT_EINVAL;
+    if (atomic_load_explicit(&x->stopping, memory_order_relaxed))
+        return WEFT_ESTATE;
+    pthread_mutex_lock(&x->lock);
+    int rc = WEFT__GROW(x->timers, x->captimers, x->ntimers + 1, 8);
+    if (rc == 0)
+        x->timers[x->ntimers++] = (struct ptimer){weft__clock_ns() + delay_ns, fn, ud};
+    pthread_mutex_unlock(&x->lock);
+    if (rc)
+        return WEFT_ENOMEM;
+    if (!pthread_equal(pthread_self(), x->thread))
+        wake(x);
+    return 0;
+}
+
 int weft__procs_cancel(weft__procs_t *x, const void *ud, uint64_t grace_ns)
 {
     if (!x)
@@ -574,5 +644,6 @@ void weft__procs_destroy(weft__procs_t *x)
     weft__free(x->running);
     weft__free(x->creq);
     weft__free(x->cdone);
+    weft__free(x->timers);
     weft__free(x);
 }

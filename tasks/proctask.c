@@ -37,6 +37,9 @@ typedef struct ptask {
     void *src_ud;
     uint64_t timeout_ns, grace_ns;
     int retries, cpus, gpus;
+    int *retry_on, nretry_on;
+    uint64_t retry_delay_ns;
+    double retry_backoff;
     weft_task_t *task;
     struct ptask *next_in_graph; /* the graph's process tasks (pkind_t) */
     /* this run */
@@ -45,6 +48,8 @@ typedef struct ptask {
     weft__lease_t *lease;
     int attempt;
     _Atomic int inflight;             /* a process of this attempt was handed to the executor */
+    _Atomic int waiting;              /* a retry's delay is running (cancel ends it) */
+    int last_status;                  /* of the attempt before the delay */
     weft_process_attempt_t *attempts; /* retries + 1 (NULL for a source's task) */
     /* captured output (WEFT_CAPTURE_*): the attempt's temporary file, and
      * the last attempt's text (freed when the graph runs again or goes) */
@@ -151,6 +156,29 @@ static void cap_close(ptask_t *p, bool keep)
     }
 }
 
+/* Whether the failed attempt r may be retried by its exit code. */
+static bool retry_allowed(const ptask_t *p, const weft__proc_result_t *r)
+{
+    if (!p->nretry_on)
+        return true;
+    for (int i = 0; r->started && r->exit_code >= 0 && i < p->nretry_on; i++)
+        if (p->retry_on[i] == r->exit_code)
+            return true;
+    return false;
+}
+
+/* The delay before the retry of attempt p->attempt: delay x backoff^(k-1),
+ * at most a day. */
+static uint64_t retry_delay(const ptask_t *p)
+{
+    double d = (double)p->retry_delay_ns;
+    for (int k = 1; k < p->attempt && d < 86400e9; k++)
+        d *= p->retry_backoff > 0 ? p->retry_backoff : 1;
+    return d > 86400e9 ? (uint64_t)86400e9 : (uint64_t)d;
+}
+
+static void retry_now(void *ud);
+
 static void release_lease(ptask_t *p)
 {
     weft__cores_release(weft__proc_svc_cores(p->svc), p->lease);
@@ -174,8 +202,9 @@ static void done(void *ud, const weft__proc_result_t *r)
         a->sys_s = (double)r->sys_ns / 1e9;
         a->maxrss_kb = r->maxrss_kb;
     }
-    bool retry =
-        r->status == WEFT_ETASK && p->attempt <= p->retries && !weft__graph_stopping(weft__task_graph(p->task));
+    bool retry = r->status == WEFT_ETASK && p->attempt <= p->retries &&
+                 !weft__graph_stopping(weft__task_graph(p->task)) && retry_allowed(p, r);
+    uint64_t delay = retry ? retry_delay(p) : 0;
     if (p->src && p->src->attempt) {
         /* before the cores go back: a source that stops its run on a
          * failure does so before they can be granted to the next task */
@@ -188,6 +217,7 @@ static void done(void *ud, const weft__proc_result_t *r)
             .cpus = p->cpus_env,
             .gpus = p->gpus_env,
             .retry = retry,
+            .retry_in_ns = delay,
         };
         retry = p->src->attempt(p->src_ud, &info) && retry;
     }
@@ -199,11 +229,34 @@ static void done(void *ud, const weft__proc_result_t *r)
     weft__task_fail_note(p->task, p->attempt, r->reason);
     if (retry) {
         p->attempt++;
-        if (weft__cores_request_ex(weft__proc_svc_cores(p->svc), p->cpus, p->gpus, NULL, grant, p) == 0)
+        p->last_status = status;
+        if (delay) {
+            atomic_store(&p->waiting, 1);
+            if (weft__procs_after(weft__proc_svc_procs(p->svc), delay, retry_now, p) == 0)
+                return;
+            atomic_store(&p->waiting, 0);
+        } else if (weft__cores_request_ex(weft__proc_svc_cores(p->svc), p->cpus, p->gpus, NULL, grant, p) == 0) {
             return;
+        }
         p->attempt--;
     }
     weft__defer_complete_own(p->defer, status);
+}
+
+/* A retry's delay is over (or cut short by a cancel or a stop): ask for
+ * cores again, unless the run stops — then the task ends with the failed
+ * attempt's status. */
+static void retry_now(void *ud)
+{
+    ptask_t *p = ud;
+    atomic_store(&p->waiting, 0);
+    if (!weft__graph_stopping(weft__task_graph(p->task)) &&
+        weft__cores_request_ex(weft__proc_svc_cores(p->svc), p->cpus, p->gpus, NULL, grant, p) == 0)
+        return;
+    p->attempt--;
+    if (p->src && p->src->not_started)
+        p->src->not_started(p->src_ud, WEFT_ECANCELED, "not retried: the run was stopping");
+    weft__defer_complete_own(p->defer, p->last_status);
 }
 
 /* The environment of one attempt: the task's own entries (envp, n of
@@ -416,7 +469,7 @@ static void pkind_cancel(weft_graph_t *g, void *state)
     (void)g;
     atomic_thread_fence(memory_order_seq_cst); /* pairs with grant's */
     for (ptask_t *p = state ? ((pkind_t *)state)->head : NULL; p; p = p->next_in_graph)
-        if (atomic_load(&p->inflight) && p->svc)
+        if ((atomic_load(&p->inflight) || atomic_load(&p->waiting)) && p->svc)
             weft__procs_cancel(weft__proc_svc_procs(p->svc), p, p->grace_ns ? p->grace_ns : 2000000000u);
 }
 
@@ -440,6 +493,20 @@ static const weft__task_ops_t process_kind = {
 };
 
 /* ---- adding one ----------------------------------------------------------------- */
+
+/* p's retry policy, its codes copied into g. */
+static int set_retry_policy(weft_graph_t *g, ptask_t *p, const int *on, int n, uint64_t delay_ns, double backoff)
+{
+    if (n > 0) {
+        if (!(p->retry_on = weft__graph_alloc(g, (size_t)n * sizeof *on, _Alignof(int))))
+            return WEFT_ENOMEM;
+        memcpy(p->retry_on, on, (size_t)n * sizeof *on);
+    }
+    p->nretry_on = n;
+    p->retry_delay_ns = delay_ns;
+    p->retry_backoff = backoff;
+    return 0;
+}
 
 /* A new task of the kind in g, for p (in g's memory, filled by the
  * caller). */
@@ -482,7 +549,8 @@ int weft__graph_add_process_src(weft_graph_t *g, const char *name, const weft__p
     p->retries = lim->retries;
     p->cpus = lim->cpus;
     p->gpus = lim->gpus;
-    return add_ptask(g, name, p, flags, out);
+    int rc = set_retry_policy(g, p, lim->retry_on, lim->nretry_on, lim->retry_delay_ns, lim->retry_backoff);
+    return rc ? rc : add_ptask(g, name, p, flags, out);
 }
 
 static char *graph_strdup(weft_graph_t *g, const char *s)
@@ -528,8 +596,13 @@ int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process
         spec->retries < 0 || spec->retries > 1000 ||
         (spec->capture & ~(unsigned)(WEFT_CAPTURE_STDOUT | WEFT_CAPTURE_STDERR)) ||
         ((spec->capture & WEFT_CAPTURE_STDOUT) && spec->stdout_path) ||
-        ((spec->capture & WEFT_CAPTURE_STDERR) && spec->stderr_path))
+        ((spec->capture & WEFT_CAPTURE_STDERR) && spec->stderr_path) || !valid_time(spec->retry_delay_s) ||
+        !(spec->retry_backoff == 0 || (spec->retry_backoff >= 1 && spec->retry_backoff <= 100)) ||
+        spec->nretry_on < 0 || spec->nretry_on > 64 || (spec->nretry_on && !spec->retry_on))
         return WEFT_EINVAL;
+    for (int i = 0; i < spec->nretry_on; i++)
+        if (spec->retry_on[i] < 0 || spec->retry_on[i] > 255)
+            return WEFT_EINVAL;
     for (size_t i = 0; spec->env && spec->env[i]; i++)
         if (!strchr(spec->env[i], '=') || spec->env[i][0] == '=')
             return WEFT_EINVAL;
@@ -560,7 +633,9 @@ int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process
     p->gpus = spec->gpus;
     p->capture = spec->capture;
     p->capture_max = spec->capture_max;
-    return add_ptask(g, name, p, 0, out);
+    int rc = set_retry_policy(g, p, spec->retry_on, spec->nretry_on, (uint64_t)(spec->retry_delay_s * 1e9 + 0.5),
+                              spec->retry_backoff);
+    return rc ? rc : add_ptask(g, name, p, 0, out);
 }
 
 int weft_task_process_attempts(const weft_task_t *t, const weft_process_attempt_t **out)

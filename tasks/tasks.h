@@ -89,6 +89,12 @@ void weft__procs_stop(weft__procs_t *x, uint64_t grace_ns);
  * handler. */
 int weft__procs_cancel(weft__procs_t *x, const void *ud, uint64_t grace_ns);
 
+/* Calls fn(ud) on the launcher thread delay_ns from now (a retry's
+ * delay); at once when weft__procs_cancel names ud or the executor stops
+ * (fn then finds the stop itself). fn must not block. Errors: WEFT_EINVAL,
+ * WEFT_ENOMEM, WEFT_ESTATE (stopping: fn is never called). Any thread. */
+int weft__procs_after(weft__procs_t *x, uint64_t delay_ns, void (*fn)(void *ud), void *ud);
+
 /* Processes started and not yet done. */
 int weft__procs_running(weft__procs_t *x);
 
@@ -149,6 +155,7 @@ typedef struct weft__proc_attempt_info {
     uint64_t start_ns, end_ns; /* clock ns; both the failure's time for one that did not start */
     const char *cpus, *gpus;   /* its WEFT_CPUS and CUDA_VISIBLE_DEVICES */
     bool retry;                /* the task would run another attempt */
+    uint64_t retry_in_ns;      /* ... after this delay */
 } weft__proc_attempt_info_t;
 
 typedef struct weft__proc_source {
@@ -173,6 +180,12 @@ typedef struct weft__proc_source {
 typedef struct weft__proc_limits {
     int cpus, gpus, retries;
     uint64_t timeout_ns, grace_ns; /* grace 0: 2 s */
+    /* retry policy (weft_process_spec_t's): retry only after these exit
+     * codes (n 0: any failure), after a delay growing by backoff */
+    const int *retry_on;
+    int nretry_on;
+    uint64_t retry_delay_ns;
+    double retry_backoff;
 } weft__proc_limits_t;
 
 /* Adds a process task of src (borrowed, as ud: both outlive g); flags as

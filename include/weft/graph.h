@@ -272,6 +272,14 @@ WEFT_API int weft_task_set_timeout(weft_task_t *t, double seconds);
 /* retries: 0 (the default) .. 1000 runs after the first. Errors as
  * weft_task_set_timeout. */
 WEFT_API int weft_task_set_retries(weft_task_t *t, int retries);
+/* A pause before each retry: `seconds` after the first failed attempt,
+ * times `backoff` (1..100; 0 = 1, constant) for each further one, at most a
+ * day. The worker waits (it runs nothing else meanwhile, holding the
+ * task's cores); a cancel or fail-fast stop ends the wait and the task
+ * fails as its last attempt did. Errors: WEFT_EINVAL (NULL, a negative or
+ * NaN delay, a backoff outside 0 or 1..100, a process or GPU task — a
+ * process task has retry_delay_s in its spec), WEFT_EBUSY, WEFT_ENOMEM. */
+WEFT_API int weft_task_set_retry_delay(weft_task_t *t, double seconds, double backoff);
 /* Cores for a C task: before each run of its function the worker asks the
  * runtime for `cpus` cores (the same first-come-first-served budget as
  * process tasks, weft/process.h), waits for them, and runs the function

@@ -49,6 +49,15 @@ typedef struct weft_process_spec {
      * (0: 1 MiB; the rest is dropped and reported as truncated). */
     unsigned capture;
     size_t capture_max;
+    /* Retries: only after an attempt that exited with one of these codes
+     * (nretry_on of them, copied; 0: after any failure, timeouts and
+     * signals too), and retry_delay_s after the failed attempt, times
+     * retry_backoff for each further one (0: 1, a constant delay). The
+     * task holds no cores while it waits; a cancel ends the wait. */
+    const int *retry_on;
+    int nretry_on;
+    double retry_delay_s;
+    double retry_backoff;
 } weft_process_spec_t;
 
 enum { WEFT_CAPTURE_STDOUT = 1u << 0, WEFT_CAPTURE_STDERR = 1u << 1 };
@@ -65,7 +74,9 @@ WEFT_API void weft_process_spec_init(weft_process_spec_t *s);
  * the runtime has 1" (the runtime's GPUs: weft_config_t.gpus).
  * Errors: WEFT_EINVAL (g, spec, argv, argv[0] or out NULL or empty,
  * cpus < 1, gpus outside 0..64, a negative or NaN time, retries outside
- * 0..1000, an unknown capture bit, a captured stream with a path too),
+ * 0..1000, an unknown capture bit, a captured stream with a path too,
+ * retry_on codes outside 0..255 or more than 64 of them, a negative delay,
+ * a backoff outside 0 or 1..100),
  * WEFT_EBUSY
  * (g is running), WEFT_ENOMEM. */
 WEFT_API int weft_graph_add_process(weft_graph_t *g, const char *name, const weft_process_spec_t *spec,

@@ -739,3 +739,119 @@ TEST(captured_output)
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);
 }
+
+/* Retry policy: retry_on limits retries to exit codes, retry_delay_s and
+ * retry_backoff space them (no cores held meanwhile), a cancel ends the
+ * wait; misuse refused. */
+TEST(retry_policy)
+{
+    in_temp_dir();
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    static const int tempfail[] = {75};
+    weft_process_spec_t s;
+    weft_process_spec_init(&s);
+    s.retries = 3;
+    s.retry_on = tempfail;
+    s.nretry_on = 1;
+    weft_task_t *hard = add_sh(g, "hard", "exit 3", &s);
+    weft_task_t *soft = add_sh(g, "soft", "[ -e soft.1 ] && exit 0; touch soft.1; exit 75", &s);
+    s.timeout_s = 0.1;
+    weft_task_t *slow = add_sh(g, "slow", "sleep 5", &s);
+    weft_process_spec_init(&s);
+    s.retries = 2;
+    s.retry_delay_s = 0.2;
+    s.retry_backoff = 2;
+    weft_task_t *spaced = add_sh(g, "spaced", "date +%s%N >> times; exit 1", &s);
+    CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+    const weft_process_attempt_t *a;
+    CHECK_EQ(weft_task_process_attempts(hard, &a), 1); /* 3 is not in retry_on */
+    CHECK_EQ(weft_task_process_attempts(soft, &a), 2);
+    CHECK_EQ(weft_task_state(soft), WEFT_TASK_DONE);
+    CHECK_EQ(weft_task_process_attempts(slow, &a), 1); /* a timeout has no exit code */
+    CHECK_EQ(weft_task_status(slow), WEFT_ETIMEDOUT);
+    CHECK_EQ(weft_task_process_attempts(spaced, &a), 3);
+    FILE *f = fopen("times", "r");
+    CHECK(f != NULL);
+    long long t[3] = {0};
+    CHECK(fscanf(f, "%lld %lld %lld", &t[0], &t[1], &t[2]) == 3);
+    fclose(f);
+    CHECK(t[1] - t[0] >= 200000000LL); /* 0.2 s, then 0.4 s (lower bounds only) */
+    CHECK(t[2] - t[1] >= 400000000LL);
+    weft_graph_destroy(g);
+
+    /* a cancel ends a long wait: the task fails as its attempt did */
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_process_spec_init(&s);
+    s.retries = 1;
+    s.retry_delay_s = 30;
+    weft_task_t *waits = add_sh(g, "waits", "exit 4", &s);
+    double t0 = now_s();
+    CHECK_EQ(weft_graph_submit(rt, g), 0);
+    usleep(300000);
+    CHECK_EQ(weft_graph_cancel(g), 0);
+    CHECK_EQ(weft_graph_wait(g), WEFT_ETASK);
+    CHECK(now_s() - t0 < 5);
+    CHECK_EQ(weft_task_process_attempts(waits, &a), 1);
+    CHECK_STR(weft_task_error(waits), "exited with status 4");
+
+    /* misuse */
+    const char *argv[] = {"true", NULL};
+    weft_task_t *x;
+    static const int bad_code[] = {300};
+    weft_process_spec_init(&s);
+    s.argv = argv;
+    s.retry_on = bad_code;
+    s.nretry_on = 1;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &x), WEFT_EINVAL);
+    s.retry_on = NULL;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &x), WEFT_EINVAL);
+    s.nretry_on = 65;
+    s.retry_on = tempfail;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &x), WEFT_EINVAL);
+    weft_process_spec_init(&s);
+    s.argv = argv;
+    s.retry_backoff = 0.5;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &x), WEFT_EINVAL);
+    s.retry_backoff = 1;
+    s.retry_delay_s = -1;
+    CHECK_EQ(weft_graph_add_process(g, "x", &s, &x), WEFT_EINVAL);
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}
+
+static double stamps[3];
+static atomic_int nstamps;
+static int fails_twice(weft_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    int k = atomic_fetch_add(&nstamps, 1);
+    if (k < 3)
+        stamps[k] = now_s();
+    return weft_ctx_attempt(ctx) < 3 ? 5 : 0;
+}
+
+/* weft_task_set_retry_delay: C tasks (and workflow kernels) pause before
+ * each retry, the pause growing by the backoff; misuse refused. */
+TEST(c_task_retry_delay)
+{
+    weft_runtime_t *rt = make_rt(2, 0);
+    weft_graph_t *g;
+    CHECK_EQ(weft_graph_create(&g), 0);
+    weft_task_t *t;
+    CHECK_EQ(weft_graph_add_ex(g, "t", fails_twice, NULL, 0, &t), 0);
+    CHECK_EQ(weft_task_set_retries(t, 2), 0);
+    CHECK_EQ(weft_task_set_retry_delay(t, 0.1, 2), 0);
+    CHECK_EQ(weft_graph_run(rt, g), 0);
+    CHECK_EQ(weft_task_attempts(t), 3);
+    CHECK(stamps[1] - stamps[0] >= 0.1 && stamps[2] - stamps[1] >= 0.2);
+    CHECK_EQ(weft_task_set_retry_delay(t, -1, 1), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_retry_delay(t, 1, 0.5), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_retry_delay(t, 1, 101), WEFT_EINVAL);
+    CHECK_EQ(weft_task_set_retry_delay(NULL, 1, 1), WEFT_EINVAL);
+    weft_task_t *p = add_sh(g, "p", "true", NULL);
+    CHECK_EQ(weft_task_set_retry_delay(p, 1, 1), WEFT_EINVAL); /* its spec has retry_delay_s */
+    weft_graph_destroy(g);
+    weft_runtime_destroy(rt);
+}

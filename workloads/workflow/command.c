@@ -217,7 +217,10 @@ static bool cmd_attempt(void *ud, const weft__proc_attempt_info_t *info)
     }
     char why[sizeof res->reason + 64];
     if (retry) {
-        snprintf(why, sizeof why, "%s; retrying", res->reason);
+        if (info->retry_in_ns)
+            snprintf(why, sizeof why, "%s; retrying in %g s", res->reason, (double)info->retry_in_ns / 1e9);
+        else
+            snprintf(why, sizeof why, "%s; retrying", res->reason);
         weft__wf_event(r, ti, info->attempt, WEFT_FLOW_RUNNING, wall, why);
         return true;
     }

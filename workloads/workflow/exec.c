@@ -299,6 +299,10 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
             weft__proc_limits_t lim = {.cpus = tm->cpus,
                                        .gpus = tm->gpus,
                                        .retries = tm->retries,
+                                       .retry_on = tm->retry_on,
+                                       .nretry_on = tm->nretry_on,
+                                       .retry_delay_ns = tm->retry_delay_ns,
+                                       .retry_backoff = tm->retry_backoff,
                                        .timeout_ns = tm->timeout_ns,
                                        .grace_ns = f->grace_ns};
             rc = weft__graph_add_process_src(r->g, f->tasks[i].name, &weft__wf_cmd_source, &f->tasks[i], &lim,

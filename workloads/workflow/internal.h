@@ -61,6 +61,12 @@ typedef struct wf_tmpl {
     int device; /* WF_DEV_* */
     const weft_toml_value_t *device_v;
     uint64_t timeout_ns;
+    /* retry policy: command tasks retry only after these exit codes (n 0:
+     * any failure), after retry_delay_ns growing by retry_backoff */
+    int retry_on[64], nretry_on;
+    const weft_toml_value_t *retry_on_v;
+    uint64_t retry_delay_ns;
+    double retry_backoff;
     uint32_t ndims;
     uint32_t dims[WF_MAX_DIMS]; /* in declaration order */
     uint32_t count, first;      /* its tasks: tasks[first .. first+count) */

@@ -322,5 +322,7 @@ int weft__wf_add_kernel(weft__flow_run_t *r, wf_task_t *t, weft_task_t **out)
         rc = weft_task_set_timeout(*out, (double)tm->timeout_ns / 1e9);
     if (rc == 0 && tm->retries)
         rc = weft_task_set_retries(*out, tm->retries);
+    if (rc == 0 && tm->retry_delay_ns)
+        rc = weft_task_set_retry_delay(*out, (double)tm->retry_delay_ns / 1e9, tm->retry_backoff);
     return rc;
 }

@@ -517,8 +517,8 @@ static int sweep_table(weft__flow_t *f, const weft_toml_value_t *sw, const weft_
 /* ---- [[task]] ---------------------------------------------------------------------- */
 
 static const char *const task_keys = "name, command, shell, kernel, args, device, after, cpus, gpus, "
-                                     "timeout, "
-                                     "retries, env, cwd, stdout, stderr";
+                                     "timeout, retries, retry_on, retry_delay, retry_backoff, env, cwd, stdout, "
+                                     "stderr";
 
 static int string_list(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
                        bool allow_single)
@@ -651,6 +651,20 @@ static int task_table(weft__flow_t *f, const weft_toml_value_t *tv, wf_tmpl_t *t
             rc = want_duration(f, v, t->name, k, &t->timeout_ns);
         } else if (strcmp(k, "retries") == 0) {
             rc = want_int(f, v, t->name, k, 0, 100, &t->retries);
+        } else if (strcmp(k, "retry_on") == 0) {
+            t->retry_on_v = v;
+            if (weft_toml_type(v) != WEFT_TOML_ARRAY || weft_toml_count(v) == 0 || weft_toml_count(v) > 64)
+                rc = weft__wf_error(f, AT(v), t->name, k, "expected a list of 1 to 64 exit codes, got %s",
+                                    weft_toml_type(v) == WEFT_TOML_ARRAY ? "a list of another length" : tname(v));
+            for (const weft_toml_value_t *e = rc ? NULL : weft_toml_first(v); e && !rc; e = weft_toml_next(e))
+                rc = want_int(f, e, t->name, k, 0, 255, &t->retry_on[t->nretry_on++]);
+        } else if (strcmp(k, "retry_delay") == 0) {
+            rc = want_duration(f, v, t->name, k, &t->retry_delay_ns);
+        } else if (strcmp(k, "retry_backoff") == 0) {
+            if (weft_toml_get_number(v, NULL, &t->retry_backoff) != 0)
+                rc = weft__wf_error(f, AT(v), t->name, k, "expected a number, got %s", tname(v));
+            else if (!(t->retry_backoff >= 1 && t->retry_backoff <= 100))
+                rc = weft__wf_error(f, AT(v), t->name, k, "must be from 1 to 100 (the factor each delay grows by)");
         } else if (strcmp(k, "env") == 0) {
             t->env = v;
             rc = scalar_table(f, v, t, k, true);
@@ -665,6 +679,9 @@ static int task_table(weft__flow_t *f, const weft_toml_value_t *tv, wf_tmpl_t *t
         return rc;
     if (t->kind < 0)
         return weft__wf_error(f, AT(name), t->name, NULL, "needs one of command, shell or kernel");
+    if (t->retry_on_v && t->kind == WF_KERNEL)
+        return weft__wf_error(f, KEY_AT(t->retry_on_v), t->name, "retry_on",
+                              "for command and shell tasks only (a kernel has no exit code)");
     if (t->device_v && t->kind != WF_KERNEL)
         return weft__wf_error(f, KEY_AT(t->device_v), t->name, "device",
                               "device is for kernel tasks (a %s task runs on the CPU)",
