@@ -166,6 +166,18 @@ static void read_results(weft__flow_run_t *r, const wf_task_t *t, line_t *out)
     out->buf[out->len] = '\0';
 }
 
+/* Renames the file at path (a buffer of size bytes) to path.<attempt> and
+ * leaves the new name in it; nothing when it does not exist or the name
+ * would not fit. */
+static void keep_attempt_file(char *path, size_t size, int attempt)
+{
+    char kept[PATH_MAX + 16];
+    int n = snprintf(kept, sizeof kept, "%s.%d", path, attempt);
+    if (n < 0 || (size_t)n >= size || rename(path, kept) != 0)
+        return;
+    memcpy(path, kept, (size_t)n + 1);
+}
+
 /* Every attempt: its journal line, trace slice and results; then the
  * task's final word, or the retry's event. */
 static bool cmd_attempt(void *ud, const weft__proc_attempt_info_t *info)
@@ -180,6 +192,16 @@ static bool cmd_attempt(void *ud, const weft__proc_attempt_info_t *info)
     char out[PATH_MAX], err[PATH_MAX];
     weft__wf_task_path(r, t, t->tmpl->out, "out", out, sizeof out);
     weft__wf_task_path(r, t, t->tmpl->err, "err", err, sizeof err);
+    /* a retry follows, which truncates the files: this attempt's output
+     * is kept as <file>.<attempt> (the journal line names it) */
+    if (retry && res->started) {
+        bool same = strcmp(out, err) == 0;
+        keep_attempt_file(out, sizeof out, info->attempt);
+        if (same)
+            memcpy(err, out, strlen(out) + 1);
+        else
+            keep_attempt_file(err, sizeof err, info->attempt);
+    }
     line_t rl;
     if (res->started)
         read_results(r, t, &rl);
