@@ -50,6 +50,7 @@ typedef struct ptask {
     _Atomic int inflight;             /* a process of this attempt was handed to the executor */
     _Atomic int waiting;              /* a retry's delay is running (cancel ends it) */
     int last_status;                  /* of the attempt before the delay */
+    char *last_reason;                /* its reason, while the delay runs (heap) */
     weft_process_attempt_t *attempts; /* retries + 1 (NULL for a source's task) */
     /* captured output (WEFT_CAPTURE_*): the attempt's temporary file, and
      * the last attempt's text (freed when the graph runs again or goes) */
@@ -89,6 +90,8 @@ static void not_started(ptask_t *p, int rc, const char *why)
 
 static void cap_free(ptask_t *p)
 {
+    weft__free(p->last_reason); /* (a retry's wait that never ended: the graph goes) */
+    p->last_reason = NULL;
     for (int s = 0; s < 2; s++) {
         weft__free(p->cap_data[s]);
         p->cap_data[s] = NULL;
@@ -231,6 +234,8 @@ static void done(void *ud, const weft__proc_result_t *r)
         p->attempt++;
         p->last_status = status;
         if (delay) {
+            weft__free(p->last_reason);
+            p->last_reason = weft__strdup(r->reason); /* (NULL: said without it) */
             atomic_store(&p->waiting, 1);
             if (weft__procs_after(weft__proc_svc_procs(p->svc), delay, retry_now, p) == 0)
                 return;
@@ -250,12 +255,22 @@ static void retry_now(void *ud)
 {
     ptask_t *p = ud;
     atomic_store(&p->waiting, 0);
+    char *reason = p->last_reason;
+    p->last_reason = NULL;
     if (!weft__graph_stopping(weft__task_graph(p->task)) &&
-        weft__cores_request_ex(weft__proc_svc_cores(p->svc), p->cpus, p->gpus, NULL, grant, p) == 0)
+        weft__cores_request_ex(weft__proc_svc_cores(p->svc), p->cpus, p->gpus, NULL, grant, p) == 0) {
+        weft__free(reason);
         return;
+    }
+    /* the run stopped during the wait: the task fails as its last attempt
+     * did, which the source is told as the task's end */
     p->attempt--;
-    if (p->src && p->src->not_started)
-        p->src->not_started(p->src_ud, WEFT_ECANCELED, "not retried: the run was stopping");
+    if (p->src && p->src->not_started) {
+        char why[PATH_MAX + 320];
+        snprintf(why, sizeof why, "%s (not retried: the run was stopping)", reason ? reason : "failed");
+        p->src->not_started(p->src_ud, p->last_status, why);
+    }
+    weft__free(reason);
     weft__defer_complete_own(p->defer, p->last_status);
 }
 

@@ -49,6 +49,32 @@ expect_has "$OUT" "retrying in 0.4 s" "the delay grows"
 # (0.1 s timeout + 0.3 s delay; start times are rounded to the millisecond)
 expect_eq "$(awk -F'\t' '$1=="nap"{print $4}' $tsv | awk 'NR==1{a=$1} NR==2{print ($1 - a >= 0.395) ? "spaced" : "too soon: " $1 - a}')" "spaced" "kernel retry delay"
 
+# Ctrl-C during a retry's wait ends it at once: the task failed as its
+# attempt did
+cat > w.toml <<'TOML'
+[[task]]
+name = "w"
+shell = "exit 4"
+retries = 1
+retry_delay = "30s"
+TOML
+"$WEFT" run w.toml > out.txt 2> err.txt &
+BG=$!
+for _ in $(seq 100); do
+    grep -q "retrying in 30 s" out.txt 2>/dev/null && break
+    sleep 0.05
+done
+start=$(date +%s)
+kill -INT "$BG"
+wait "$BG"
+RC=$?
+BG=""
+OUT=$(cat out.txt)
+ERR=$(cat err.txt)
+expect_rc 130 "Ctrl-C during the wait"
+[ $(( $(date +%s) - start )) -lt 5 ] || fail "the wait was not cut short"
+expect_line "$OUT" "  FAILED w: exited with status 4 (not retried: the run was stopping)" "the task failed as its attempt did"
+
 # bad keys
 cat > bad.toml <<'TOML'
 [[task]]
