@@ -779,6 +779,17 @@ int weft_task_set_retries(weft_task_t *t, int retries)
     return 0;
 }
 
+int weft_task_set_always(weft_task_t *t, int always)
+{
+    if (!t || (t->flags & TASK_F_CHILD) || (always != 0 && always != 1))
+        return WEFT_EINVAL;
+    int rc = graph_change(t->graph);
+    if (rc)
+        return rc;
+    t->flags = (uint16_t)(always ? t->flags | TASK_F_ALWAYS : t->flags & ~TASK_F_ALWAYS);
+    return 0;
+}
+
 int weft_task_set_cpus(weft_task_t *t, int cpus)
 {
     int rc = limits_change(t);

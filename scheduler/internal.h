@@ -25,6 +25,7 @@ enum {
     TASK_F_SHARED = 1u << 5,   /* the result goes when `consumers` reaches 0 */
     TASK_F_EARLY = 1u << 6,    /* this run: released its early successors itself */
     TASK_F_LIMITS = 1u << 7,   /* has a timeout or retries (graph->limits) */
+    TASK_F_ALWAYS = 1u << 8,   /* runs whatever its dependencies' outcome (weft_task_set_always) */
 };
 
 /* A task's timeout and retries (weft_task_set_timeout/_retries), kept out

@@ -777,7 +777,7 @@ static weft_task_t *run_one(weft__worker_t *w, weft_task_t *t)
         atomic_store_explicit(&t->poison, 0, memory_order_relaxed);
     if (t->flags & TASK_F_DEFERRED)
         p = 0; /* a completion that already happened: always delivered */
-    if (p & POISON_CANCEL) {
+    if ((p & POISON_CANCEL) && !(t->flags & TASK_F_ALWAYS)) {
         state = WEFT_TASK_CANCELLED;
     } else if (!(t->flags & TASK_F_DEFERRED) &&
                ((p & POISON_STOP) || atomic_load_explicit(&g->stop, memory_order_relaxed))) {

@@ -310,6 +310,15 @@ WEFT_API int weft_task_set_gpus(weft_task_t *t, int gpus);
  * there are share them). */
 WEFT_API int weft_ctx_gpus(const weft_ctx_t *ctx, int *devices, int max);
 
+/* always = 1: the task runs once its dependencies have finished, whatever
+ * their outcome — failed or cancelled ones too (a fan-in that collects
+ * what a sweep produced, a cleanup) — instead of being cancelled with
+ * them; it is still not run when the run stops (weft_graph_cancel, a
+ * fail-fast stop). always = 0 (the default): only after they all
+ * succeeded. Errors: WEFT_EINVAL (NULL, a spawned child, always not 0 or
+ * 1), WEFT_EBUSY (the graph is running). */
+WEFT_API int weft_task_set_always(weft_task_t *t, int always);
+
 /* How many attempts the task's last run made (0: it did not run; 1 for a
  * task without retries), WEFT_EINVAL for NULL, WEFT_EBUSY while running. */
 WEFT_API int weft_task_attempts(const weft_task_t *t);

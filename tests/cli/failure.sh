@@ -94,4 +94,35 @@ gc=$(cat grandchild.pid)
 sleep 0.2
 ! alive "$gc" || fail "grandchild $gc survived the timeout"
 NPASS=$((NPASS + 1))
+# when = "always": a fan-in runs after its points whatever their outcome
+# (one failed here); a task after the same points without it is skipped
+cat > fanin.toml <<'TOML'
+[workflow]
+keep_going = true
+[sweep]
+i = [1, 2, 3]
+[[task]]
+name = "point-{i}"
+shell = "[ {i} -ne 2 ]"
+[[task]]
+name = "collect"
+shell = "echo ran > collected"
+after = "point-*"
+when = "always"
+[[task]]
+name = "strict"
+shell = "echo ran > strict.ran"
+after = "point-*"
+TOML
+run "$WEFT" run fanin.toml
+expect_rc 1 "a point failed"
+[ -e collected ] || fail "the fan-in with when = \"always\" did not run: $OUT"
+NPASS=$((NPASS + 1))
+[ ! -e strict.ran ] || fail "a task after a failed point ran"
+NPASS=$((NPASS + 1))
+expect_eq "$(awk -F'\t' '$1=="collect"{print $6}' .weft/latest/tasks.tsv)" "ok" "the fan-in's attempt"
+printf '[[task]]\nname = "c"\nshell = "true"\nwhen = "sometimes"\n' > bad.toml
+run "$WEFT" run bad.toml
+expect_rc 2 "a bad when"
+expect_has "$ERR" "bad.toml:4:8: task 'c': key 'when': expected \"success\"" "when's values"
 done_ok

@@ -855,3 +855,44 @@ TEST(c_task_retry_delay)
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);
 }
+
+static int returns_arg(weft_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    return (int)(intptr_t)arg;
+}
+
+/* weft_task_set_always: a fan-in runs after failed and cancelled
+ * dependencies too (and its own dependents after it); a fail-fast stop
+ * still keeps it from starting. */
+TEST(always_runs_after_failures)
+{
+    for (int ff = 0; ff < 2; ff++) {
+        weft_runtime_t *rt = make_rt(2, ff ? WEFT_CONFIG_FAIL_FAST : 0);
+        weft_graph_t *g;
+        CHECK_EQ(weft_graph_create(&g), 0);
+        weft_task_t *bad, *skipped, *good, *fanin, *after;
+        CHECK_EQ(weft_graph_add_ex(g, "bad", returns_arg, (void *)(intptr_t)3, 0, &bad), 0);
+        CHECK_EQ(weft_graph_add_ex(g, "skipped", returns_arg, NULL, 0, &skipped), 0);
+        CHECK_EQ(weft_graph_add_ex(g, "good", returns_arg, NULL, 0, &good), 0);
+        CHECK_EQ(weft_graph_add_ex(g, "fanin", returns_arg, NULL, 0, &fanin), 0);
+        CHECK_EQ(weft_graph_add_ex(g, "after", returns_arg, NULL, 0, &after), 0);
+        CHECK_EQ(weft_task_after(skipped, bad), 0);
+        CHECK_EQ(weft_task_after(fanin, skipped), 0); /* cancelled upstream too */
+        CHECK_EQ(weft_task_after(fanin, good), 0);
+        CHECK_EQ(weft_task_after(after, fanin), 0);
+        CHECK_EQ(weft_task_set_always(fanin, 1), 0);
+        CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+        CHECK_EQ(weft_task_state(skipped), WEFT_TASK_CANCELLED);
+        CHECK_EQ(weft_task_state(fanin), (ff ? WEFT_TASK_NOT_RUN : WEFT_TASK_DONE));
+        CHECK_EQ(weft_task_state(after), (ff ? WEFT_TASK_NOT_RUN : WEFT_TASK_DONE));
+        /* off again: cancelled with its dependencies */
+        CHECK_EQ(weft_task_set_always(fanin, 0), 0);
+        CHECK_EQ(weft_graph_run(rt, g), WEFT_ETASK);
+        CHECK(weft_task_state(fanin) != WEFT_TASK_DONE);
+        CHECK_EQ(weft_task_set_always(fanin, 2), WEFT_EINVAL);
+        CHECK_EQ(weft_task_set_always(NULL, 1), WEFT_EINVAL);
+        weft_graph_destroy(g);
+        weft_runtime_destroy(rt);
+    }
+}

@@ -308,6 +308,8 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
             rc = weft__graph_add_process_src(r->g, f->tasks[i].name, &weft__wf_cmd_source, &f->tasks[i], &lim,
                                              WEFT_ADD_NAME_BORROWED, &gt);
         }
+        if (rc == 0 && tm->always)
+            rc = weft_task_set_always(gt, 1);
         r->gtask[i] = gt;
         gidx[i] = k++;
         if (rc == 0 && r->tr && f->tasks[i].tmpl->ndims)

@@ -67,6 +67,7 @@ typedef struct wf_tmpl {
     const weft_toml_value_t *retry_on_v;
     uint64_t retry_delay_ns;
     double retry_backoff;
+    bool always; /* when = "always": runs whatever its dependencies' outcome */
     uint32_t ndims;
     uint32_t dims[WF_MAX_DIMS]; /* in declaration order */
     uint32_t count, first;      /* its tasks: tasks[first .. first+count) */

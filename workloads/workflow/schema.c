@@ -517,8 +517,8 @@ static int sweep_table(weft__flow_t *f, const weft_toml_value_t *sw, const weft_
 /* ---- [[task]] ---------------------------------------------------------------------- */
 
 static const char *const task_keys = "name, command, shell, kernel, args, device, after, cpus, gpus, "
-                                     "timeout, retries, retry_on, retry_delay, retry_backoff, env, cwd, stdout, "
-                                     "stderr";
+                                     "when, timeout, retries, retry_on, retry_delay, retry_backoff, env, cwd, "
+                                     "stdout, stderr";
 
 static int string_list(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
                        bool allow_single)
@@ -658,6 +658,16 @@ static int task_table(weft__flow_t *f, const weft_toml_value_t *tv, wf_tmpl_t *t
                                     weft_toml_type(v) == WEFT_TOML_ARRAY ? "a list of another length" : tname(v));
             for (const weft_toml_value_t *e = rc ? NULL : weft_toml_first(v); e && !rc; e = weft_toml_next(e))
                 rc = want_int(f, e, t->name, k, 0, 255, &t->retry_on[t->nretry_on++]);
+        } else if (strcmp(k, "when") == 0) {
+            if (!(rc = want_string(f, v, t->name, k, &s))) {
+                if (strcmp(s, "always") == 0)
+                    t->always = true;
+                else if (strcmp(s, "success") != 0)
+                    rc = weft__wf_error(f, AT(v), t->name, k,
+                                        "expected \"success\" (the default: after its dependencies succeeded) or "
+                                        "\"always\" (after they finished, whatever their outcome), got \"%s\"",
+                                        s);
+            }
         } else if (strcmp(k, "retry_delay") == 0) {
             rc = want_duration(f, v, t->name, k, &t->retry_delay_ns);
         } else if (strcmp(k, "retry_backoff") == 0) {
