@@ -182,6 +182,12 @@ static uint64_t retry_delay(const ptask_t *p)
 
 static void retry_now(void *ud);
 
+/* Asks the budget for the attempt's cores and GPUs; grant() follows. */
+static int request_cores(ptask_t *p)
+{
+    return weft__cores_request_ex(weft__proc_svc_cores(p->svc), p->cpus, p->gpus, NULL, grant, p);
+}
+
 static void release_lease(ptask_t *p)
 {
     weft__cores_release(weft__proc_svc_cores(p->svc), p->lease);
@@ -240,7 +246,7 @@ static void done(void *ud, const weft__proc_result_t *r)
             if (weft__procs_after(weft__proc_svc_procs(p->svc), delay, retry_now, p) == 0)
                 return;
             atomic_store(&p->waiting, 0);
-        } else if (weft__cores_request_ex(weft__proc_svc_cores(p->svc), p->cpus, p->gpus, NULL, grant, p) == 0) {
+        } else if (request_cores(p) == 0) {
             return;
         }
         p->attempt--;
@@ -257,8 +263,7 @@ static void retry_now(void *ud)
     atomic_store(&p->waiting, 0);
     char *reason = p->last_reason;
     p->last_reason = NULL;
-    if (!weft__graph_stopping(weft__task_graph(p->task)) &&
-        weft__cores_request_ex(weft__proc_svc_cores(p->svc), p->cpus, p->gpus, NULL, grant, p) == 0) {
+    if (!weft__graph_stopping(weft__task_graph(p->task)) && request_cores(p) == 0) {
         weft__free(reason);
         return;
     }
@@ -471,7 +476,7 @@ static int ptask_body(weft_ctx_t *ctx, void *arg)
             p->src->not_started(p->src_ud, rc, "not started: the run was stopping");
         return rc;
     }
-    if ((rc = weft__cores_request_ex(weft__proc_svc_cores(p->svc), p->cpus, p->gpus, NULL, grant, p)) != 0)
+    if ((rc = request_cores(p)) != 0)
         not_started(p, rc, "cannot get its cores");
     return 0;
 }

@@ -122,7 +122,8 @@ static int seen_locked(weft__proc_svc_t *s)
     return s->seen;
 }
 
-int weft__proc_svc_seen(weft__proc_svc_t *s)
+/* CUDA devices this process sees (counted once). */
+static int svc_seen(weft__proc_svc_t *s)
 {
     pthread_mutex_lock(&s->lock);
     int n = seen_locked(s);
@@ -220,7 +221,7 @@ static void *admit_acquire(void *ud, int cpus, int gpus, weft__grant_t *g, int *
         int n = 0;
         for (uint64_t m = lease->gpus; m && n < gpus; m &= m - 1)
             g->devs[n++] = s->dev[__builtin_ctzll(m)];
-        if (weft__proc_svc_seen(s) > 0)
+        if (svc_seen(s) > 0)
             weft__device_select(g->devs[0]);
     }
     return lease;

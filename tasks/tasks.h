@@ -127,8 +127,6 @@ weft__procs_t *weft__proc_svc_procs(const weft__proc_svc_t *s);
 int weft__proc_svc_pin(const weft__proc_svc_t *s);
 /* The GPUs in the budget (set on the first call; after a start). */
 int weft__proc_svc_gpus(weft__proc_svc_t *s);
-/* CUDA devices this process sees (counted once). */
-int weft__proc_svc_seen(weft__proc_svc_t *s);
 /* GPU i's CUDA device here; "0,1": the GPUs of mask as a child's
  * CUDA_VISIBLE_DEVICES names them. */
 int weft__proc_svc_gpu_dev(const weft__proc_svc_t *s, int i);
