@@ -4,9 +4,9 @@
 
 BUILD   ?= build
 MESON_OPTS ?=
-# Debian 12 packages the build needs (oneTBB and g++ for bench/overhead;
-# python3 and procps for the tests).
-PACKAGES := meson ninja-build pkg-config gcc g++ make libhwloc-dev libjemalloc-dev libtbb-dev util-linux procps python3
+# Debian 12 packages the build needs (SQLite for the run store; oneTBB and
+# g++ for bench/overhead; python3 and procps for the tests).
+PACKAGES := meson ninja-build pkg-config gcc g++ make libhwloc-dev libjemalloc-dev libsqlite3-dev libtbb-dev util-linux procps python3
 
 .PHONY: all deps build run test bench fuzz clean
 

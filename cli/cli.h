@@ -15,11 +15,16 @@ typedef struct cli_run_opts {
     bool dry_run, quiet, trace_malloc;
     bool summary;                   /* --summary: the trace's text summary */
     char trace[4096], report[4096]; /* --trace / --report paths made absolute; "" = none */
+    weft__flow_resume_t resume;     /* --resume [RUN], --rerun-failed, --rerun GLOB */
 } cli_run_opts_t;
 
 /* `weft run` once the workflow is loaded: runs it, shows progress and
  * the summary; returns the exit code. */
 int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o);
+
+/* `weft runs|results|status|log|gc ARGS` (cli/history.c): the exit code,
+ * or -1 when cmd is none of them. */
+int weft__cli_history(const char *cmd, int argc, char **argv);
 
 /* `weft bench ARGS` (cli/bench.c); self runs workflows. */
 int weft__cli_bench(int argc, char **argv, const char *self);

@@ -2,7 +2,8 @@
  *   weft run FLOW.toml [options]     run a workflow
  *   weft validate FLOW.toml          check it, run nothing
  *   weft graph FLOW.toml             its DAG in Graphviz DOT
- *   weft kernels                     the built-in kernels */
+ *   weft kernels                     the built-in kernels
+ *   weft runs|results|status|log|gc  read the run store (cli/history.c) */
 #include "cli/cli.h"
 
 #include <stdio.h>
@@ -29,6 +30,11 @@ static const char usage_main[] =
     "  bench ...           time commands, workflows or kernels N times and compare them\n"
     "  graph FLOW.toml     print the task graph in Graphviz DOT (weft graph f.toml | dot -Tsvg)\n"
     "  kernels             list the built-in kernels\n"
+    "  runs                list the runs in the run store (.weft/weft.db)\n"
+    "  results [RUN]       each task's result values, status and time (--csv, --json)\n"
+    "  status [RUN]        a run's progress (from another terminal too)\n"
+    "  log TASK [RUN]      a task's output (--err, --attempt N)\n"
+    "  gc [--keep N]       drop old runs from the store and their directories\n"
     "\n"
     "  weft --help, weft COMMAND --help, weft --version\n"
     "\n"
@@ -43,6 +49,14 @@ static const char usage_run[] =
     "options:\n"
     "  --threads N        cores to use (0 = all; overrides [workflow] threads)\n"
     "  --dry-run          print each task and what it would run, in order; run nothing\n"
+    "                     (with --resume and the like: whether it is cached or why it runs)\n"
+    "  --resume [RUN]     run only what is not done with the same definition in the latest\n"
+    "                     run of this workflow (or RUN: its name or number, weft runs):\n"
+    "                     failed, interrupted, new and changed tasks, and what runs after them\n"
+    "  --rerun-failed     as --resume, but only the tasks that did not succeed (and what\n"
+    "                     runs after them); a changed task that succeeded is kept\n"
+    "  --rerun GLOB       as --resume, and the tasks matching GLOB run whatever they did\n"
+    "                     before (repeatable)\n"
     "  --keep-going       after a failure, run everything that does not depend on it (default)\n"
     "  --fail-fast        after a failure, start nothing new\n"
     "  --set NAME=VALUE   replace the sweep list NAME (NAME=V1,V2,... for several values)\n"
@@ -58,7 +72,8 @@ static const char usage_run[] =
     "                     libweft-memtrace.so preloaded); report in the run directory\n"
     "\n"
     "Outputs go to .weft/<name>-<time>/ under the working directory: <task>.out and\n"
-    "<task>.err per command task, tasks.tsv with one line per attempt.\n";
+    "<task>.err per command task, tasks.tsv with one line per attempt. Every attempt is\n"
+    "also a row of the run store, .weft/weft.db (weft runs, weft results, weft log).\n";
 
 static const char usage_validate[] =
     "usage: weft validate FLOW.toml [--threads N] [--set NAME=VALUE]... [--only GLOB]...\n"
@@ -82,7 +97,7 @@ typedef struct args {
     const char *flow;
     weft__flow_opts_t fo;
     cli_run_opts_t ro;
-    const char **sets, **only;
+    const char **sets, **only, **rerun;
 } args_t;
 
 static int bad_usage(const char *cmd, const char *fmt, const char *what)
@@ -99,7 +114,8 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
     weft__flow_opts_init(&a->fo);
     a->sets = calloc((size_t)argc, sizeof *a->sets);
     a->only = calloc((size_t)argc, sizeof *a->only);
-    if (!a->sets || !a->only) {
+    a->rerun = calloc((size_t)argc, sizeof *a->rerun);
+    if (!a->sets || !a->only || !a->rerun) {
         fputs("weft: out of memory\n", stderr);
         return CLI_FAILED;
     }
@@ -118,8 +134,8 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
         const char *eq = strchr(s, '=');
         size_t nlen = eq && strncmp(s, "--", 2) == 0 ? (size_t)(eq - s) : strlen(s);
         bool takes = false;
-        static const char *const valued[] = {"--threads", "--set", "--only", "--trace", "--report"};
-        for (size_t k = 0; k < 5; k++)
+        static const char *const valued[] = {"--threads", "--set", "--only", "--trace", "--report", "--rerun"};
+        for (size_t k = 0; k < 6; k++)
             takes |= strlen(valued[k]) == nlen && strncmp(s, valued[k], nlen) == 0;
         if (takes) {
             if (eq && nlen < strlen(s))
@@ -145,6 +161,28 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
             int n = val[0] == '/' ? snprintf(dst, 4096, "%s", val) : snprintf(dst, 4096, "%s/%s", cwd, val);
             if (n >= 4096)
                 return bad_usage(cmd, "the path '%s' is too long", val);
+        } else if (run_opts && takes && strncmp(s, "--rerun", nlen) == 0) {
+            if (!*val)
+                return bad_usage(cmd, "%s needs a task name or glob", "--rerun");
+            a->rerun[a->ro.resume.nrerun++] = val;
+            if (a->ro.resume.mode == WEFT_FLOW_FRESH)
+                a->ro.resume.mode = WEFT_FLOW_RESUME;
+        } else if (run_opts && strncmp(s, "--resume", 8) == 0 && (s[8] == '\0' || s[8] == '=')) {
+            if (a->ro.resume.mode == WEFT_FLOW_RERUN_FAILED)
+                return bad_usage(cmd, "%s", "--resume and --rerun-failed: one or the other");
+            a->ro.resume.mode = WEFT_FLOW_RESUME;
+            /* --resume=RUN, or --resume RUN when the next word is not an
+             * option or the workflow file */
+            if (s[8] == '=')
+                a->ro.resume.run = s + 9;
+            else if (i + 1 < argc && argv[i + 1][0] != '-' && access(argv[i + 1], F_OK) != 0)
+                a->ro.resume.run = argv[++i];
+            if (a->ro.resume.run && !*a->ro.resume.run)
+                return bad_usage(cmd, "%s", "--resume= needs a run (its name or number: weft runs)");
+        } else if (run_opts && strcmp(s, "--rerun-failed") == 0) {
+            if (a->ro.resume.mode == WEFT_FLOW_RESUME && !a->ro.resume.nrerun)
+                return bad_usage(cmd, "%s", "--resume and --rerun-failed: one or the other");
+            a->ro.resume.mode = WEFT_FLOW_RERUN_FAILED;
         } else if (run_opts && strcmp(s, "--summary") == 0) {
             a->ro.summary = true;
         } else if ((run_opts || strcmp(cmd, "validate") == 0) && takes && strncmp(s, "--threads", nlen) == 0) {
@@ -171,6 +209,7 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
         return bad_usage(cmd, "%s", "which workflow? (weft run FLOW.toml)");
     a->fo.sets = a->sets;
     a->fo.only = a->only;
+    a->ro.resume.rerun = a->rerun;
     return -1;
 }
 
@@ -218,6 +257,7 @@ static int cmd_flow(const char *cmd, int argc, char **argv)
     weft__flow_destroy(f);
     free(a.sets);
     free(a.only);
+    free(a.rerun);
     return rc;
 }
 
@@ -262,6 +302,9 @@ int main(int argc, char **argv)
         return weft__cli_bench(argc - 2, argv + 2, "/proc/self/exe");
     if (strcmp(cmd, "kernels") == 0)
         return cmd_kernels(argc - 2, argv + 2);
+    int hrc = weft__cli_history(cmd, argc - 2, argv + 2);
+    if (hrc >= 0)
+        return hrc;
     fprintf(stderr, "weft: unknown command '%s' (see weft --help)\n", cmd);
     return CLI_BAD_INPUT;
 }

@@ -63,7 +63,7 @@ static void progress(view_t *v)
     weft__flow_run_counts(v->run, &c);
     double el = now_s() - v->t0;
     char elapsed[32], eta[32] = "?";
-    size_t fin = c.done + c.failed;
+    size_t fin = c.done + c.failed + c.cached;
     if (fin > 0 && fin < c.total)
         fmt_time(el / (double)fin * (double)(c.total - fin), eta, sizeof eta);
     else if (fin == c.total)
@@ -142,11 +142,13 @@ static void summary(view_t *v, const weft__flow_t *f, double secs, int sig)
     weft__flow_run_counts(r, &c);
     char el[32];
     fmt_time(secs, el, sizeof el);
-    char stopped[48] = ""; /* interrupted while running: said only when there are some */
+    char stopped[48] = "", cached[48] = ""; /* said only when there are some */
     if (c.stopped)
         snprintf(stopped, sizeof stopped, ", %zu stopped", c.stopped);
-    printf("\n%s: %zu tasks: %zu done, %zu failed%s, %zu skipped, %zu not run, in %s%s\n", weft__flow_name(f), c.total,
-           c.done, c.failed, stopped, c.skipped, c.not_run, el,
+    if (c.cached)
+        snprintf(cached, sizeof cached, ", %zu cached", c.cached);
+    printf("\n%s: %zu tasks: %zu done%s, %zu failed%s, %zu skipped, %zu not run, in %s%s\n", weft__flow_name(f),
+           c.total, c.done, cached, c.failed, stopped, c.skipped, c.not_run, el,
            sig == SIGINT    ? " (interrupted)"
            : sig == SIGTERM ? " (terminated)"
                             : "");
@@ -187,27 +189,35 @@ static void summary(view_t *v, const weft__flow_t *f, double secs, int sig)
             printf(" and %zu more", nskip - shown);
         printf(" (%s)\n", c.skipped ? "a dependency failed or the run stopped" : "the run stopped");
     }
-    char why[PATH_MAX + 256];
+    char why[PATH_MAX + 512];
     bool first;
     if (weft__flow_run_record_error(r, why, sizeof why, &first))
         printf("  record: %s/tasks.tsv is INCOMPLETE: %s\n", weft__flow_run_dir(r), why);
     else
-        printf("  record: %s/tasks.tsv\n", weft__flow_run_dir(r));
+        printf("  record: %s/tasks.tsv (run %s in the run store: weft results, weft runs)\n", weft__flow_run_dir(r),
+               strrchr(weft__flow_run_dir(r), '/') + 1);
 }
 
 /* Says at once (on stderr, above the progress line) that the run's record
- * cannot be written. */
-static void record_check(view_t *v)
+ * cannot be written. When the run store refuses what finished, the run
+ * stops: going on would do work nothing records. */
+static void record_check(view_t *v, const weft__flow_t *f, bool stopping, bool ended)
 {
-    char why[PATH_MAX + 256];
+    char why[PATH_MAX + 512];
     bool first;
     if (!weft__flow_run_record_error(v->run, why, sizeof why, &first) || !first)
         return;
+    bool stop = weft__flow_run_store_failed(v->run) && !stopping;
     pthread_mutex_lock(&v->lock);
     clear_line(v);
     fflush(stdout);
-    fprintf(stderr, "weft: %s; the run goes on and the record is written when it can be\n", why);
+    fprintf(stderr, "weft: %s%s\n", why,
+            ended  ? ""
+            : stop ? "; stopping the run (running tasks get SIGTERM)"
+                   : "; the run goes on");
     pthread_mutex_unlock(&v->lock);
+    if (stop)
+        weft__flow_run_interrupt(v->run, weft__flow_grace_ns(f));
 }
 
 /* The results the tasks reported, as a table: task, its parameters, then
@@ -228,7 +238,7 @@ static void results_table(weft__flow_run_t *r, const weft__flow_t *f)
         wtask = strlen(name) > wtask ? strlen(name) : wtask;
         wparams = strlen(params) > wparams ? strlen(params) : wparams;
         char *tmp = strdup(res);
-        for (char *kv = tmp ? strtok(tmp, " ") : NULL; kv; kv = strtok(NULL, " ")) {
+        for (char *kv = tmp ? strtok(tmp, "\n") : NULL; kv; kv = strtok(NULL, "\n")) {
             char *eq = strchr(kv, '=');
             if (!eq)
                 continue;
@@ -258,7 +268,7 @@ static void results_table(weft__flow_run_t *r, const weft__flow_t *f)
         for (size_t j = 0; j < nkeys; j++) {
             const char *val = "-";
             char *tmp = strdup(res);
-            for (char *kv = tmp ? strtok(tmp, " ") : NULL; kv; kv = strtok(NULL, " ")) {
+            for (char *kv = tmp ? strtok(tmp, "\n") : NULL; kv; kv = strtok(NULL, "\n")) {
                 char *eq = strchr(kv, '=');
                 if (eq && (size_t)(eq - kv) == strlen(keys[j]) && strncmp(kv, keys[j], strlen(keys[j])) == 0) {
                     val = res + (eq + 1 - tmp);
@@ -266,7 +276,7 @@ static void results_table(weft__flow_run_t *r, const weft__flow_t *f)
                 }
             }
             free(tmp);
-            size_t vlen = strcspn(val, " ");
+            size_t vlen = strcspn(val, "\n");
             printf("  %*s%.*s", (int)(wcol[j] - (vlen < wcol[j] ? vlen : wcol[j])), "", (int)vlen, val);
         }
         putchar('\n');
@@ -297,10 +307,28 @@ static int traces(weft__flow_run_t *r, const cli_run_opts_t *o)
     return bad ? -1 : 0;
 }
 
+static void nothing_to_resume(const weft__flow_t *f, const cli_run_opts_t *o)
+{
+    if (o->resume.mode != WEFT_FLOW_FRESH && !weft__flow_resumed(f))
+        fprintf(stderr, "weft: nothing to resume: no earlier run of '%s' in the run store; everything runs\n",
+                weft__flow_name(f));
+}
+
 int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
 {
+    char err[1024];
     if (o->dry_run) {
-        weft__flow_write_plan(f, stdout);
+        if (o->resume.mode == WEFT_FLOW_FRESH) {
+            weft__flow_write_plan(f, stdout);
+            return CLI_OK;
+        }
+        int prc = weft__flow_plan(f, &o->resume, true, err, sizeof err);
+        if (prc) {
+            fprintf(stderr, "weft: %s\n", err);
+            return prc == WEFT_ENOMEM ? CLI_FAILED : CLI_BAD_INPUT;
+        }
+        nothing_to_resume(f, o);
+        weft__flow_write_reasons(f, stdout);
         return CLI_OK;
     }
     /* SIGINT and SIGTERM arrive through a signalfd, in this loop; every
@@ -327,8 +355,8 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
                                 .ud = &v,
                                 .notify_fd = efd,
                                 .trace = o->trace[0] || o->report[0] || o->summary,
-                                .trace_file = o->trace[0] ? o->trace : NULL};
-    char err[1024];
+                                .trace_file = o->trace[0] ? o->trace : NULL,
+                                .resume = &o->resume};
     weft__flow_run_t *r = NULL;
     int rc = weft__flow_run_start(f, &ro, &r, err, sizeof err);
     if (rc) {
@@ -339,8 +367,15 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
         return CLI_BAD_INPUT; /* nothing ran */
     }
     v.run = r;
-    printf("%s: %zu tasks on %d cores -> %s\n", weft__flow_name(f), v.total, weft__flow_run_slots(r),
-           weft__flow_run_dir(r));
+    nothing_to_resume(f, o);
+    size_t ncached = weft__flow_ncached(f);
+    atomic_store(&v.finished, ncached);
+    if (ncached)
+        printf("%s: %zu tasks (%zu cached, %zu to run) on %d cores -> %s\n", weft__flow_name(f), v.total, ncached,
+               v.total - ncached, weft__flow_run_slots(r), weft__flow_run_dir(r));
+    else
+        printf("%s: %zu tasks on %d cores -> %s\n", weft__flow_name(f), v.total, weft__flow_run_slots(r),
+               weft__flow_run_dir(r));
     fflush(stdout);
     int sig = 0;
     for (;;) {
@@ -365,15 +400,15 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
             }
         }
         weft__flow_run_flush(r);
-        record_check(&v);
+        record_check(&v, f, sig != 0, false);
         pthread_mutex_lock(&v.lock);
         progress(&v);
         pthread_mutex_unlock(&v.lock);
     }
     clear_line(&v);
     int failed = weft__flow_run_wait(r);
-    record_check(&v);
-    char why[PATH_MAX + 256];
+    record_check(&v, f, true, true);
+    char why[PATH_MAX + 512];
     bool first;
     bool incomplete = weft__flow_run_record_error(r, why, sizeof why, &first);
     summary(&v, f, now_s() - v.t0, sig);

@@ -1,6 +1,7 @@
-# The run's record (tasks.tsv) on a file system that refuses it: the user
-# is told at once (stderr), the summary says the record is INCOMPLETE and
-# weft exits 3; a read-only workdir is "nothing ran" (exit 2); an output
+# The run's record (the run store .weft/weft.db, and tasks.tsv) on a file
+# system that refuses it: the user is told at once (stderr), the summary
+# says the record is INCOMPLETE and weft exits 3 (the run stops: work
+# nothing records is not done); a read-only workdir is "nothing ran" (exit 2); an output
 # file under a folder that cannot be made names the real error (issue 21,
 # item 2).
 . "$(dirname "$0")/lib.sh"
@@ -28,23 +29,63 @@ name = "k-{i}"
 kernel = "noop"
 TOML
 
-# A file size limit (any user): writes past 4 KiB fail with EFBIG.
+# A file size limit (any user) so small that the run store cannot be
+# made: nothing runs, exit 2, the real error named.
 run bash -c "trap '' XFSZ; ulimit -f 4; exec '$WEFT' run many.toml --quiet"
-expect_rc 3 "record cut by a file size limit"
-expect_has "$ERR" "weft: cannot write the run record '$TMP/.weft/many-" "said at once on stderr"
-expect_has "$ERR" "/tasks.tsv': File too large" "the real error"
-expect_has "$OUT" "400 tasks: 400 done, 0 failed" "the tasks themselves ran"
-expect_has "$OUT" "/tasks.tsv is INCOMPLETE: cannot write the run record" "summary says incomplete"
+expect_rc 2 "store cut by a file size limit at once"
+expect_has "$ERR" "weft: cannot create the run store '$TMP/.weft/weft.db'" "the store named"
+expect_has "$ERR" "File too large" "the real error"
+[ -z "$OUT" ] || fail "nothing may run: $OUT"
 rm -rf .weft
 
-# A full file system (root: a 64 KiB tmpfs, filled up).
-if small_fs full size=64k; then
-    sed 's/^name = "many"/name = "many"\nworkdir = "."/' many.toml > full/many.toml
-    dd if=/dev/zero of=full/filler bs=1k count=56 2>/dev/null
-    run "$WEFT" run full/many.toml --quiet
-    expect_rc 3 "record on a full file system"
-    expect_has "$ERR" "No space left on device" "ENOSPC named"
+# A limit the store hits when the attempts are committed: the tasks ran,
+# the record is INCOMPLETE and says how many attempts it lacks, exit 3.
+run bash -c "trap '' XFSZ; ulimit -f 48; exec '$WEFT' run many.toml --quiet"
+expect_rc 3 "store cut by a file size limit later"
+expect_has "$ERR" "weft: cannot write the run store '$TMP/.weft/weft.db'" "said on stderr"
+expect_has "$OUT" "400 tasks: 400 done, 0 failed" "the tasks themselves ran"
+expect_has "$OUT" "/tasks.tsv is INCOMPLETE: cannot write the run store" "summary says incomplete"
+expect_has "$OUT" "finished attempts are not recorded (their tasks run again on --resume)" "what it means"
+rm -rf .weft
+
+# A full file system (root: a 512 KiB tmpfs) under a run: a task fills it
+# once; the store refuses the next group, the run stops cleanly (exit 3),
+# nothing is claimed done that is not; with room again --resume finishes
+# the rest, and every task the store calls done did append its line.
+if small_fs full size=512k; then
+    cat > full/f.toml <<TOML
+[workflow]
+name = "f"
+workdir = "."
+[sweep]
+i = { start = 1, stop = 200 }
+[[task]]
+name = "fill"
+shell = "[ -e $TMP/filled ] || { touch $TMP/filled; dd if=/dev/zero of=filler bs=4k count=1000 2>/dev/null; }; true"
+[[task]]
+name = "t-{i}"
+shell = "echo {i} >> $TMP/log; sleep 0.01"
+after = ["fill"]
+TOML
+    run "$WEFT" run full/f.toml --quiet
+    expect_rc 3 "store on a full file system"
+    expect_has "$ERR" "cannot write the run store '$TMP/full/.weft/weft.db': database or disk is full" "ENOSPC named"
+    expect_has "$ERR" "stopping the run" "the run stops"
     expect_has "$OUT" "is INCOMPLETE" "summary on a full disk"
+    ran1=$(wc -l < log)
+    [ "$ran1" -lt 200 ] || fail "the run went on after the store failed ($ran1 tasks ran)"
+    rm -f full/filler
+    (cd full && "$WEFT" results --csv > ../claimed.csv) || fail "results after a full disk"
+    run "$WEFT" run full/f.toml --quiet --resume
+    expect_rc 0 "resumed with room again"
+    (cd full && "$WEFT" results --csv) > final.csv || fail "results at the end"
+    for i in $(seq 1 200); do grep -qx "$i" log || fail "task t-$i never ran"; done
+    [ "$(grep -c ',ok,' final.csv)" = 201 ] || fail "not every task done: $(cat final.csv)"
+    # whatever the first run's store claimed done did run then
+    for i in $(grep -o '^t-[0-9]*,[0-9]*,ok' claimed.csv | cut -d, -f2); do
+        [ "$(grep -cx "$i" log)" -ge 1 ] || fail "t-$i claimed done but never ran"
+    done
+    NPASS=$((NPASS + 2))
 else
     echo "note: no tmpfs here (not root or no mount): full-disk case not run"
 fi

@@ -64,6 +64,46 @@ int weft__wf_make_parent(const char *path, char *dir, size_t dirlen)
     }
 }
 
+/* ---- declared outputs ------------------------------------------------------------------------- */
+
+/* Before an attempt: its declared outputs are removed, so that what is
+ * there afterwards is this attempt's (and a file an interrupted attempt
+ * half wrote is newer than the last success: not cached). */
+void weft__wf_outputs_clear(weft__flow_run_t *r, const wf_task_t *t)
+{
+    for (const weft_toml_value_t *e = t->tmpl->outputs ? weft_toml_first(t->tmpl->outputs) : NULL; e;
+         e = weft_toml_next(e)) {
+        char path[PATH_MAX];
+        weft__wf_task_path(r, t, e, NULL, path, sizeof path);
+        unlink(path);
+    }
+}
+
+/* After a failed or stopped attempt: what it left of its declared outputs
+ * moves to <run dir>/<task>.failed-<attempt>/ (removed when it cannot
+ * move), so that no later step takes a half-written file for a result. */
+void weft__wf_outputs_aside(weft__flow_run_t *r, const wf_task_t *t, int attempt)
+{
+    char dir[PATH_MAX + 300];
+    bool made = false;
+    int k = 0;
+    snprintf(dir, sizeof dir, "%s/%s.failed-%d", r->dir, t->name, attempt);
+    for (const weft_toml_value_t *e = t->tmpl->outputs ? weft_toml_first(t->tmpl->outputs) : NULL; e;
+         e = weft_toml_next(e), k++) {
+        char path[PATH_MAX], to[sizeof dir + PATH_MAX + 16];
+        struct stat st;
+        weft__wf_task_path(r, t, e, NULL, path, sizeof path);
+        if (lstat(path, &st) != 0)
+            continue;
+        if (!made)
+            made = mkdir(dir, 0755) == 0 || errno == EEXIST;
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        snprintf(to, sizeof to, "%s/%d-%s", dir, k, base);
+        if (!made || rename(path, to) != 0)
+            unlink(path);
+    }
+}
+
 /* A growing pool of strings for one spawn. */
 typedef struct sbuf {
     char *data;
@@ -137,8 +177,8 @@ static void cmd_begin(void *ud)
     atomic_fetch_add(&r->nrunning, 1);
 }
 
-/* key=value lines a command wrote to $WEFT_RESULT, as "k=v k=v" in out
- * (whole, however long; out->len 0 when there are none). */
+/* key=value lines a command wrote to $WEFT_RESULT, as they are (lines
+ * without '=' dropped, line ends normalised) in out (len 0: none). */
 static void read_results(weft__flow_run_t *r, const wf_task_t *t, line_t *out)
 {
     char path[PATH_MAX + 256];
@@ -157,9 +197,8 @@ static void read_results(weft__flow_run_t *r, const wf_task_t *t, line_t *out)
         if (!strchr(line, '=') || line[0] == '=')
             continue;
         if (out->len)
-            put_char(out, ' ');
-        for (char *c = line; *c; c++)
-            put_char(out, *c == ' ' || *c == '\t' ? '_' : *c);
+            put_char(out, '\n');
+        put_text(out, line);
     }
     free(line);
     fclose(fp);
@@ -189,6 +228,8 @@ static bool cmd_attempt(void *ud, const weft__proc_attempt_info_t *info)
     bool retry = info->retry && !atomic_load(&r->stopping);
     if (res->status != 0 && !retry)
         weft__wf_fail_fast(r); /* before its cores go back (see fail_fast) */
+    if (res->status != 0 && res->started)
+        weft__wf_outputs_aside(r, t, info->attempt);
     char out[PATH_MAX], err[PATH_MAX];
     weft__wf_task_path(r, t, t->tmpl->out, "out", out, sizeof out);
     weft__wf_task_path(r, t, t->tmpl->err, "err", err, sizeof err);
@@ -390,6 +431,7 @@ static int cmd_build(void *ud, int attempt, weft__proc_spec_t *spec, char *why, 
     if (attempt > 1 &&
         snprintf(result_path, sizeof result_path, "%s/%s.result", r->dir, t->name) < (int)sizeof result_path)
         unlink(result_path); /* a retry starts clean */
+    weft__wf_outputs_clear(r, t);
     spec->argv = x->argv;
     spec->envp = x->envp;
     spec->cwd = tm->cwd ? x->cwd : NULL;

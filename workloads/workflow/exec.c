@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "platform/device.h"
+#include "workloads/workflow/store.h"
 
 /* ---- GPUs --------------------------------------------------------------------------------- */
 
@@ -228,15 +229,38 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
         snprintf(err, errlen, "cannot change to the working directory '%s': %s", f->workdir, strerror(errno));
         goto fail;
     }
+    {
+        weft__flow_resume_t fresh = {.mode = WEFT_FLOW_FRESH};
+        if ((rc = weft__flow_plan(f, o->resume ? o->resume : &fresh, false, err, errlen)) != 0)
+            goto fail;
+    }
     if ((rc = make_run_dir(r, err, errlen)) != 0)
         goto fail;
+    r->store = f->store;
+    {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        weft__wf_run_row_t row = {.flow = f->name,
+                                  .name = strrchr(r->dir, '/') + 1,
+                                  .file = f->path,
+                                  .dir = r->dir,
+                                  .parent = f->resumed,
+                                  .start = (double)now.tv_sec + (double)now.tv_nsec / 1e9,
+                                  .pid = (long)getpid(),
+                                  .ntasks = (int64_t)weft__flow_ntasks(f)};
+        if ((rc = weft__wf_store_run_begin(r->store, &row, &r->run_id)) != 0) {
+            snprintf(err, errlen, "%s", weft__wf_store_error(r->store));
+            r->store = NULL;
+            goto fail;
+        }
+    }
     snprintf(r->tsv_path, sizeof r->tsv_path, "%s/tasks.tsv", r->dir);
     r->tsv = open(r->tsv_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     static const char header[] = "task\tparams\tattempt\tstart\tend\tstatus\texit\tsignal\twall_s\tuser_s\t"
-                                 "sys_s\tmaxrss_kb\tcpus\tgpus\tstdout\tstderr\tresults\treason\n";
+                                 "sys_s\tmaxrss_kb\tcpus\tgpus\tstdout\tstderr\tresults\treason\thash\n";
     if (r->tsv < 0 || weft__wf_record_write(r, header, sizeof header - 1) != sizeof header - 1) {
         rc = WEFT_ESYS;
-        snprintf(err, errlen, "cannot create '%s': %s", r->tsv_path, strerror(r->tsv < 0 ? errno : r->jerr));
+        snprintf(err, errlen, "cannot create '%s': %s", r->tsv_path, strerror(r->tsv < 0 ? errno : r->tsv_err));
         goto fail;
     }
     weft_config_t cfg;
@@ -290,6 +314,10 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
         gidx[i] = UINT32_MAX;
         if (!f->tasks[i].keep)
             continue;
+        if (f->why[i] == WF_WHY_CACHED) {
+            r->state[i] = WEFT_FLOW_CACHED;
+            continue;
+        }
         weft_task_t *gt = NULL;
         const wf_tmpl_t *tm = f->tasks[i].tmpl;
         /* named (tracking, failures) without a copy: the flow outlives the graph */
@@ -316,11 +344,12 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
             rc = annotate_params(f, &f->tasks[i], gt);
     }
     for (uint32_t i = 0; i < f->ntasks && !rc; i++) {
-        if (!f->tasks[i].keep)
+        if (gidx[i] == UINT32_MAX)
             continue;
         weft_task_t *gt = weft_graph_task(r->g, gidx[i]);
         for (uint32_t e = f->dep_off[i]; e < f->dep_off[i + 1] && !rc; e++)
-            rc = weft_task_after(gt, weft_graph_task(r->g, gidx[f->deps[e]]));
+            if (gidx[f->deps[e]] != UINT32_MAX) /* a cached one is done */
+                rc = weft_task_after(gt, weft_graph_task(r->g, gidx[f->deps[e]]));
     }
     weft__free(gidx);
     if (rc) {
@@ -373,6 +402,7 @@ void weft__flow_run_counts(weft__flow_run_t *r, weft__flow_counts_t *c)
     memset(c, 0, sizeof *c);
     c->total = weft__flow_ntasks(r->f);
     c->done = atomic_load(&r->ndone);
+    c->cached = r->f->ncached;
     c->failed = atomic_load(&r->nfailed);
     c->running = atomic_load(&r->nrunning);
     if (!r->waiter_started) { /* after wait: the final count */
@@ -387,9 +417,33 @@ void weft__flow_run_counts(weft__flow_run_t *r, weft__flow_counts_t *c)
 void weft__flow_run_interrupt(weft__flow_run_t *r, uint64_t grace_ns)
 {
     atomic_store(&r->stopping, 1);
+    atomic_store(&r->interrupted, 1);
     weft_graph_cancel(r->g);
     if (r->svc)
         weft__proc_svc_stop(r->svc, grace_ns);
+}
+
+/* The run's row at its end: its status and counts. */
+static void run_end(weft__flow_run_t *r, int failed)
+{
+    weft__flow_counts_t c;
+    weft__flow_run_counts(r, &c);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    bool incomplete = r->jpend_len || r->jlost;
+    weft__wf_run_row_t row = {.id = r->run_id,
+                              .end = (double)now.tv_sec + (double)now.tv_nsec / 1e9,
+                              .status = incomplete                     ? "incomplete"
+                                        : atomic_load(&r->interrupted) ? "interrupted"
+                                        : failed                       ? "failed"
+                                                                       : "done",
+                              .ndone = (int64_t)c.done,
+                              .nfailed = (int64_t)(c.failed + c.stopped),
+                              .ncached = (int64_t)c.cached};
+    if (weft__wf_store_run_end(r->store, &row) != 0 && !incomplete) {
+        /* the attempts are stored; only the run's end is not: said, not fatal */
+        r->jlost = true;
+    }
 }
 
 int weft__flow_run_wait(weft__flow_run_t *r)
@@ -398,16 +452,26 @@ int weft__flow_run_wait(weft__flow_run_t *r)
         pthread_join(r->waiter, NULL);
         r->waiter_started = false;
     }
-    if (r->tsv >= 0)
-        weft__wf_record_sync(r);
     int result = 0;
-    for (uint32_t i = 0, k = 0; i < r->f->ntasks; i++) {
-        if (!r->f->tasks[i].keep)
-            continue;
-        int gs = weft_task_state(weft_graph_task(r->g, k++));
-        if (r->state[i] == WEFT_FLOW_PENDING || r->state[i] == WEFT_FLOW_RUNNING)
+    for (uint32_t i = 0; i < r->f->ntasks; i++) {
+        if (!r->gtask[i])
+            continue; /* left out, or cached */
+        int gs = weft_task_state(r->gtask[i]);
+        if (r->state[i] == WEFT_FLOW_PENDING || r->state[i] == WEFT_FLOW_RUNNING) {
             r->state[i] = gs == WEFT_TASK_CANCELLED ? WEFT_FLOW_SKIPPED : WEFT_FLOW_NOT_RUN;
+            /* its row: why it did not run (a resume runs it) */
+            attempt_t a = {.exit_code = -1,
+                           .maxrss_kb = -1,
+                           .no_cpu = true,
+                           .status = r->state[i] == WEFT_FLOW_SKIPPED ? "skipped" : "not-run",
+                           .reason = weft__flow_run_reason(r, i)};
+            weft__wf_journal(r, i, &a);
+        }
         result |= r->state[i] != WEFT_FLOW_DONE;
+    }
+    if (r->store) {
+        weft__wf_record_sync(r);
+        run_end(r, result);
     }
     return result;
 }
@@ -427,6 +491,8 @@ const char *weft__flow_run_reason(weft__flow_run_t *r, size_t i)
         return "skipped: a task it depends on failed";
     if (r->state[i] == WEFT_FLOW_NOT_RUN)
         return "not started: the run was stopping";
+    if (r->state[i] == WEFT_FLOW_CACHED)
+        return "cached: done in an earlier run with the same definition";
     return "";
 }
 

@@ -125,6 +125,7 @@ void weft__flow_destroy(weft__flow_t *f)
 {
     if (!f)
         return;
+    weft__wf_plan_destroy(f);
     weft__free(f->tasks);
     weft__free(f->hash);
     weft__free(f->dep_off);
@@ -230,39 +231,17 @@ static void put_expanded(const weft__flow_t *f, const wf_task_t *t, const weft_t
     weft__free(x);
 }
 
-/* Kahn's order over the kept tasks; prints "name: what (after a, b)". */
+/* In dependency order; prints "name: what (after a, b)". */
 void weft__flow_write_plan(const weft__flow_t *f, FILE *out)
 {
-    uint32_t n = f->ntasks;
-    uint32_t *indeg = weft__calloc(n ? n : 1, sizeof *indeg);
-    uint32_t *succ_off = weft__calloc((size_t)n + 1, sizeof *succ_off);
-    uint32_t *succ = weft__malloc((f->nedges ? f->nedges : 1) * sizeof *succ);
-    uint32_t *queue = weft__malloc((size_t)(n ? n : 1) * sizeof *queue);
-    if (!indeg || !succ_off || !succ || !queue) {
+    uint32_t *order = weft__wf_topo(f);
+    if (!order) {
         fputs("weft: out of memory\n", out);
-        goto done;
+        return;
     }
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t e = f->dep_off[i]; e < f->dep_off[i + 1]; e++)
-            succ_off[f->deps[e] + 1]++;
-    for (uint32_t i = 0; i < n; i++)
-        succ_off[i + 1] += succ_off[i];
-    uint32_t *fill = indeg; /* reused as a cursor first */
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t e = f->dep_off[i]; e < f->dep_off[i + 1]; e++)
-            succ[succ_off[f->deps[e]] + fill[f->deps[e]]++] = i;
-    for (uint32_t i = 0; i < n; i++)
-        indeg[i] = f->dep_off[i + 1] - f->dep_off[i];
-    uint32_t qh = 0, qt = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (!indeg[i])
-            queue[qt++] = i;
-    while (qh < qt) {
-        uint32_t i = queue[qh++];
+    for (uint32_t k = 0; k < f->ntasks; k++) {
+        uint32_t i = order[k];
         const wf_task_t *t = &f->tasks[i];
-        for (uint32_t e = succ_off[i]; e < succ_off[i + 1]; e++)
-            if (--indeg[succ[e]] == 0)
-                queue[qt++] = succ[e];
         if (!t->keep)
             continue;
         fprintf(out, "%s: ", t->name);
@@ -291,11 +270,7 @@ void weft__flow_write_plan(const weft__flow_t *f, FILE *out)
             fprintf(out, "%s%s", e == f->dep_off[i] ? " (after " : ", ", f->tasks[f->deps[e]].name);
         fputs(f->dep_off[i + 1] > f->dep_off[i] ? ")\n" : "\n", out);
     }
-done:
-    weft__free(indeg);
-    weft__free(succ_off);
-    weft__free(succ);
-    weft__free(queue);
+    weft__free(order);
 }
 
 const char *weft__flow_task_name(const weft__flow_t *f, size_t i)

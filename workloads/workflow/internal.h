@@ -55,6 +55,9 @@ typedef struct wf_tmpl {
     const weft__kernel_t *kernel;
     const weft_toml_value_t *args, *after, *env;
     const weft_toml_value_t *cwd, *out, *err;
+    const weft_toml_value_t *inputs, *outputs; /* lists of paths (templates) */
+    uint32_t nparts;                           /* the parts of its tasks' definitions (resume.c) */
+    size_t part0; /* its tasks' part hashes: flow->phash[part0 + (i - first) * nparts ...] */
     int cpus, retries;
     int gpus; /* command and shell tasks: GPUs granted */
     const weft_toml_value_t *gpus_v;
@@ -107,6 +110,30 @@ struct weft__flow {
     char *err;
     size_t errlen;
     weft__flow_run_t *run; /* the run in progress */
+    /* the plan (resume.c): what each task is and whether it runs */
+    bool planned;
+    uint64_t *dhash;              /* per task: its definition hash */
+    uint64_t *phash;              /* per task: the hashes of its definition's parts */
+    uint8_t *why;                 /* per task: WF_WHY_* */
+    int64_t *why_run;             /* per task: the run the reason names (0: none) */
+    const char **why_text;        /* per task: what changed (NULL: nothing to say) */
+    struct weft__wf_store *store; /* the run store (NULL: not opened) */
+    int64_t resumed;              /* the run this one resumes (0: a fresh run) */
+    size_t ncached;
+};
+
+/* Why a task runs (or not) in a planned run. */
+enum {
+    WF_WHY_RUN = 0,  /* a fresh run: everything runs */
+    WF_WHY_CACHED,   /* done before with the same definition: not run */
+    WF_WHY_NEW,      /* never ran */
+    WF_WHY_CHANGED,  /* its definition changed (why_text: what) */
+    WF_WHY_FAILED,   /* failed in why_run */
+    WF_WHY_STOPPED,  /* interrupted in why_run */
+    WF_WHY_SKIPPED,  /* skipped or not started in why_run */
+    WF_WHY_UPSTREAM, /* a task it depends on runs (why_text: which) */
+    WF_WHY_FORCED,   /* --rerun */
+    WF_WHY_OUTPUT    /* an output is missing or was changed (why_text: which) */
 };
 
 /* ---- errors (schema.c) ---------------------------------------------------- */
@@ -167,6 +194,18 @@ int weft__wf_resolve(weft__flow_t *f, const weft__flow_opts_t *o);
  * expanded into buf. Errors: WEFT_EINVAL (too many), WEFT_ENOMEM (buf). */
 int weft__wf_kargs(const weft__flow_t *f, const wf_task_t *t, const char **keys, const char **vals, char *buf,
                    size_t cap, size_t *nargs);
+/* ---- the plan (resume.c) ---------------------------------------------------- */
+
+/* Kahn's order of all tasks (weft__malloc'd; NULL when out of memory). */
+uint32_t *weft__wf_topo(const weft__flow_t *f);
+/* Task ti's definition parts as planned, "name=hex" lines, into buf;
+ * returns the full length. */
+size_t weft__wf_parts_text(const weft__flow_t *f, uint32_t ti, char *buf, size_t cap);
+/* Why task ti runs or not, as a phrase ("changed: env SCALE"). */
+const char *weft__wf_why_text(const weft__flow_t *f, uint32_t ti, char *buf, size_t cap);
+/* Frees the plan and closes the store (weft__flow_destroy). */
+void weft__wf_plan_destroy(weft__flow_t *f);
+
 /* Task index by name, or UINT32_MAX. */
 uint32_t weft__wf_find(const weft__flow_t *f, const char *name);
 

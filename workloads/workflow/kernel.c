@@ -47,7 +47,7 @@ static void kout_result(void *ud, const char *key, const char *value)
 {
     kout_t *o = ud;
     if (o->rlen < sizeof o->results)
-        o->rlen += (size_t)snprintf(o->results + o->rlen, sizeof o->results - o->rlen, "%s%s=%s", o->rlen ? " " : "",
+        o->rlen += (size_t)snprintf(o->results + o->rlen, sizeof o->results - o->rlen, "%s%s=%s", o->rlen ? "\n" : "",
                                     key, value);
 }
 
@@ -189,6 +189,8 @@ static int kernel_body(weft_ctx_t *ctx, void *arg)
                       .stopping = kout_stopping,
                       .ud = o,
                       .bad_arg = -1};
+    if (tm->outputs)
+        weft__wf_outputs_clear(r, t);
     struct rusage ru0, ru1;
     bool no_cpu = atomic_load_explicit(cpu_short, memory_order_relaxed);
     if (!no_cpu)
@@ -251,6 +253,8 @@ static int kernel_attempt_end(weft_task_t *gt, const weft__attempt_t *a)
     bool retry = a->retry && !atomic_load(&r->stopping);
     if (rc != 0 && !retry)
         weft__wf_fail_fast(r); /* before its cores go back (see fail_fast) */
+    if (rc != 0 && tm->outputs)
+        weft__wf_outputs_aside(r, t, a->attempt);
     char tout[64];
     if (timed_out)
         snprintf(tout, sizeof tout, "timed out after %g s", (double)tm->timeout_ns / 1e9);

@@ -4,6 +4,8 @@
  * each task's final word and the attempts' trace slices. */
 #include "workloads/workflow/run.h"
 
+#include "workloads/workflow/store.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -34,8 +36,9 @@ __attribute__((noinline)) bool weft__wf_line_grow(line_t *l)
     return true;
 }
 
-/* "n=10 tol=1e-6": the sweep values task t uses, NUL-terminated in l. */
-void weft__wf_params_text(const weft__flow_t *f, const wf_task_t *t, line_t *l)
+/* "n=10 tol=1e-6": the sweep values task t uses, separated by sep,
+ * NUL-terminated in l. */
+void weft__wf_params_text(const weft__flow_t *f, const wf_task_t *t, line_t *l, char sep)
 {
     line_init(l);
     for (uint32_t m = 0; m < t->tmpl->ndims; m++) {
@@ -43,7 +46,7 @@ void weft__wf_params_text(const weft__flow_t *f, const wf_task_t *t, line_t *l)
         uint32_t digit = weft__wf_digit(f, t->tmpl, t->combo, t->tmpl->dims[m]);
         for (uint32_t p = 0; p < d->nparams; p++) {
             if (l->len)
-                put_char(l, ' ');
+                put_char(l, sep);
             put_text(l, f->params[d->params[p]].name);
             put_char(l, '=');
             put_text(l, f->params[d->params[p]].values[digit]);
@@ -86,72 +89,76 @@ static void put_secs(line_t *l, uint64_t ns)
     put_char(l, (char)('0' + ms % 10));
 }
 
-#define JOURNAL_CHUNK (64u << 10) /* written out once this much is buffered */
+#define JOURNAL_CHUNK (64u << 10) /* committed once this much is buffered */
+
+/* A journal record: this head, then the strings status, cpus, gpus, out,
+ * err, results, reason (each NUL-terminated), padded to 8 bytes. */
+typedef struct jrec {
+    uint32_t len, task;
+    int32_t attempt, exit_code, signal, no_cpu;
+    int64_t maxrss_kb;
+    uint64_t start_ns, end_ns, user_ns, sys_ns; /* start/end on the run's clock */
+} jrec_t;
+
+enum { JREC_NSTR = 7 };
+
+static void jrec_strings(const jrec_t *j, const char *s[JREC_NSTR])
+{
+    const char *p = (const char *)(j + 1);
+    for (int i = 0; i < JREC_NSTR; i++) {
+        s[i] = p;
+        p += strlen(p) + 1;
+    }
+}
 
 void weft__wf_journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
 {
-    if (r->tsv < 0)
+    if (!r->store)
         return;
-    const wf_task_t *t = &r->f->tasks[ti];
-    line_t params, l;
-    weft__wf_params_text(r->f, t, &params);
-    line_init(&l);
-    put_field(&l, t->name, '\t');
-    put_field(&l, params.buf, '\t');
-    line_fini(&params);
-    put_int(&l, a->attempt);
-    put_char(&l, '\t');
-    put_secs(&l, r->t0_epoch_ns + (a->start_ns - r->t0_ns));
-    put_char(&l, '\t');
-    put_secs(&l, r->t0_epoch_ns + (a->end_ns - r->t0_ns));
-    put_char(&l, '\t');
-    put_field(&l, a->status, '\t');
-    if (a->exit_code >= 0)
-        put_int(&l, a->exit_code);
-    put_char(&l, '\t');
-    put_int(&l, a->signal);
-    put_char(&l, '\t');
-    put_secs(&l, a->end_ns - a->start_ns);
-    put_char(&l, '\t');
-    if (!a->no_cpu) {
-        put_secs(&l, a->user_ns);
-        put_char(&l, '\t');
-        put_secs(&l, a->sys_ns);
-    } else {
-        put_char(&l, '\t');
+    const char *str[JREC_NSTR] = {a->status, a->cpus, a->gpus, a->out, a->err, a->results, a->reason};
+    size_t slen[JREC_NSTR], len = sizeof(jrec_t);
+    for (int i = 0; i < JREC_NSTR; i++) {
+        slen[i] = str[i] ? strlen(str[i]) : 0;
+        len += slen[i] + 1;
     }
-    put_char(&l, '\t');
-    if (a->maxrss_kb >= 0)
-        put_int(&l, a->maxrss_kb);
-    put_char(&l, '\t');
-    put_field(&l, a->cpus, '\t');
-    put_field(&l, a->gpus ? a->gpus : "", '\t');
-    put_field(&l, a->out, '\t');
-    put_field(&l, a->err, '\t');
-    put_field(&l, a->results, '\t');
-    put_field(&l, a->reason, '\0');
-    l.buf[l.len - 1] = '\n';
-    if (l.oom) /* cut for want of memory: the record is incomplete */
-        r->jlost = true;
+    len = (len + 7) & ~(size_t)7;
+    jrec_t j = {.len = (uint32_t)len,
+                .task = ti,
+                .attempt = a->attempt,
+                .exit_code = a->exit_code,
+                .signal = a->signal,
+                .no_cpu = a->no_cpu,
+                .maxrss_kb = a->maxrss_kb,
+                .start_ns = a->start_ns,
+                .end_ns = a->end_ns,
+                .user_ns = a->user_ns,
+                .sys_ns = a->sys_ns};
     pthread_mutex_lock(&r->jlock);
-    if (WEFT__GROW(r->jbuf, r->jcap, r->jlen + l.len, JOURNAL_CHUNK)) {
-        /* out of memory: this line is lost, not the run; the record says it is incomplete */
+    if (WEFT__GROW(r->jbuf, r->jcap, r->jlen + len, JOURNAL_CHUNK)) {
+        /* out of memory: this attempt is lost, not the run; the record says it is incomplete */
         r->jlost = true;
         pthread_mutex_unlock(&r->jlock);
-        line_fini(&l);
         return;
     }
-    memcpy(r->jbuf + r->jlen, l.buf, l.len);
-    r->jlen += l.len;
+    char *p = r->jbuf + r->jlen;
+    memcpy(p, &j, sizeof j);
+    p += sizeof j;
+    for (int i = 0; i < JREC_NSTR; i++) {
+        if (slen[i])
+            memcpy(p, str[i], slen[i]);
+        p[slen[i]] = '\0';
+        p += slen[i] + 1;
+    }
+    memset(p, 0, (size_t)(r->jbuf + r->jlen + len - p));
+    r->jlen += len;
     bool full = r->jlen >= JOURNAL_CHUNK;
     pthread_mutex_unlock(&r->jlock);
-    line_fini(&l);
     if (full)
         weft__flow_run_flush(r);
 }
 
-/* Writes b[0..len) to the record; returns how much went out (all of it,
- * or up to the failure, whose errno is kept in r->jerr). */
+/* Writes b to tasks.tsv; returns what was written (a failure's errno
+ * is kept in r->tsv_err). */
 size_t weft__wf_record_write(weft__flow_run_t *r, const char *b, size_t len)
 {
     size_t done = 0;
@@ -160,17 +167,124 @@ size_t weft__wf_record_write(weft__flow_run_t *r, const char *b, size_t len)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            r->jerr = n < 0 ? errno : ENOSPC;
+            r->tsv_err = n < 0 ? errno : ENOSPC;
             break;
         }
         done += (size_t)n;
     }
-    if (done == len)
-        r->jerr = 0;
     return done;
 }
 
-/* Keeps b[0..len) to be written first at the next flush. */
+/* Record j as a tasks.tsv line. */
+static void tsv_line(weft__flow_run_t *r, const jrec_t *j, const char *const str[JREC_NSTR], const char *params,
+                     line_t *l)
+{
+    const wf_task_t *t = &r->f->tasks[j->task];
+    put_field(l, t->name, '\t');
+    put_field(l, params, '\t');
+    put_int(l, j->attempt);
+    put_char(l, '\t');
+    put_secs(l, r->t0_epoch_ns + (j->start_ns - r->t0_ns));
+    put_char(l, '\t');
+    put_secs(l, r->t0_epoch_ns + (j->end_ns - r->t0_ns));
+    put_char(l, '\t');
+    put_field(l, str[0], '\t');
+    if (j->exit_code >= 0)
+        put_int(l, j->exit_code);
+    put_char(l, '\t');
+    put_int(l, j->signal);
+    put_char(l, '\t');
+    put_secs(l, j->end_ns - j->start_ns);
+    put_char(l, '\t');
+    if (!j->no_cpu) {
+        put_secs(l, j->user_ns);
+        put_char(l, '\t');
+        put_secs(l, j->sys_ns);
+    } else {
+        put_char(l, '\t');
+    }
+    put_char(l, '\t');
+    if (j->maxrss_kb >= 0)
+        put_int(l, j->maxrss_kb);
+    put_char(l, '\t');
+    for (int i = 1; i < JREC_NSTR; i++)
+        put_field(l, str[i], '\t');
+    char h[17];
+    snprintf(h, sizeof h, "%016llx", (unsigned long long)r->f->dhash[j->task]);
+    put_field(l, h, '\0');
+    l->buf[l->len - 1] = '\n';
+}
+
+static double epoch_s(const weft__flow_run_t *r, uint64_t ns)
+{
+    return (double)(r->t0_epoch_ns + (ns - r->t0_ns)) / 1e9;
+}
+
+/* Commits the records b[0..len) to the store as one group, then writes
+ * their tasks.tsv lines: 0, or WEFT_ESYS (nothing of them stored). */
+static int commit(weft__flow_run_t *r, const char *b, size_t len)
+{
+    if (!len)
+        return 0;
+    int rc = weft__wf_store_begin(r->store);
+    line_t params, tsv;
+    line_init(&tsv);
+    char parts[4096];
+    for (size_t off = 0; off < len && !rc;) {
+        const jrec_t *j = (const jrec_t *)(b + off);
+        const char *str[JREC_NSTR];
+        jrec_strings(j, str);
+        const wf_task_t *t = &r->f->tasks[j->task];
+        weft__wf_params_text(r->f, t, &params, '\n');
+        weft__wf_parts_text(r->f, j->task, parts, sizeof parts);
+        weft__wf_attempt_row_t row = {
+            .run = r->run_id,
+            .task = t->name,
+            .params = params.buf,
+            .attempt = j->attempt,
+            .status = str[0],
+            .exit_code = j->exit_code,
+            .signal = j->signal,
+            .start = j->attempt ? epoch_s(r, j->start_ns) : 0,
+            .end = j->attempt ? epoch_s(r, j->end_ns) : 0,
+            .wall = (double)(j->end_ns - j->start_ns) / 1e9,
+            .user = j->no_cpu ? -1 : (double)j->user_ns / 1e9,
+            .sys = j->no_cpu ? -1 : (double)j->sys_ns / 1e9,
+            .maxrss_kb = (long)j->maxrss_kb,
+            .cpus = str[1],
+            .gpus = str[2],
+            .out = str[3],
+            .err = str[4],
+            .results = str[5],
+            .reason = str[6],
+            .hash = r->f->dhash[j->task],
+            .parts = parts,
+        };
+        rc = weft__wf_store_add(r->store, &row);
+        if (r->tsv >= 0 && j->attempt > 0) {
+            line_t sp;
+            weft__wf_params_text(r->f, t, &sp, ' ');
+            tsv_line(r, j, str, sp.buf, &tsv);
+            line_fini(&sp);
+        }
+        line_fini(&params);
+        off += j->len;
+    }
+    if (!rc)
+        rc = weft__wf_store_commit(r->store);
+    else
+        weft__wf_store_rollback(r->store);
+    if (!rc) {
+        if (tsv.oom)
+            r->tsv_lost = true;
+        if (r->tsv >= 0 && tsv.len && !r->tsv_err && weft__wf_record_write(r, tsv.buf, tsv.len) < tsv.len)
+            r->tsv_lost = true;
+    }
+    line_fini(&tsv);
+    return rc;
+}
+
+/* Keeps b[0..len) to be committed first at the next flush. */
 static void record_keep(weft__flow_run_t *r, const char *b, size_t len)
 {
     if (!len)
@@ -185,7 +299,7 @@ static void record_keep(weft__flow_run_t *r, const char *b, size_t len)
 
 void weft__flow_run_flush(weft__flow_run_t *r)
 {
-    if (r->tsv < 0)
+    if (!r->store)
         return;
     pthread_mutex_lock(&r->flush_lock);
     pthread_mutex_lock(&r->jlock);
@@ -196,56 +310,72 @@ void weft__flow_run_flush(weft__flow_run_t *r)
     r->jlen = 0;
     pthread_mutex_unlock(&r->jlock);
     if (r->jpend_len) {
-        /* earlier lines first: what is left of them, then these */
+        /* earlier records first, in the same group */
         record_keep(r, b, len);
-        size_t n = weft__wf_record_write(r, r->jpend, r->jpend_len);
-        memmove(r->jpend, r->jpend + n, r->jpend_len - n);
-        r->jpend_len -= n;
-    } else if (len) {
-        size_t n = weft__wf_record_write(r, b, len);
-        if (n < len)
-            record_keep(r, b + n, len - n);
+        if (commit(r, r->jpend, r->jpend_len) == 0)
+            r->jpend_len = 0;
+    } else if (len && commit(r, b, len) != 0) {
+        record_keep(r, b, len);
     }
     r->jspare = b;
     r->jspare_cap = cap;
     pthread_mutex_unlock(&r->flush_lock);
 }
 
-/* Flushes, then syncs the record to disk (a file system that accepted the
- * writes may still fail them there); 0, or the errno. */
+/* Flushes; 0, or the errno of what kept the record from being whole. */
 int weft__wf_record_sync(weft__flow_run_t *r)
 {
     weft__flow_run_flush(r);
     pthread_mutex_lock(&r->flush_lock);
-    if (!r->jerr && !r->jpend_len && fsync(r->tsv) != 0 && errno != EINVAL && errno != EROFS)
-        r->jerr = errno;
-    int e = r->jerr ? r->jerr : r->jpend_len ? EIO : r->jlost ? ENOMEM : 0;
+    if (r->tsv >= 0 && !r->tsv_err && !r->tsv_lost && fsync(r->tsv) != 0 && errno != EINVAL && errno != EROFS)
+        r->tsv_err = errno;
+    int e = r->jpend_len ? EIO : r->jlost ? ENOMEM : r->tsv_err ? r->tsv_err : r->tsv_lost ? EIO : 0;
     pthread_mutex_unlock(&r->flush_lock);
     return e;
+}
+
+static size_t count_recs(const char *b, size_t len)
+{
+    size_t n = 0;
+    for (size_t off = 0; off < len; off += ((const jrec_t *)(b + off))->len)
+        n++;
+    return n;
 }
 
 bool weft__flow_run_record_error(weft__flow_run_t *r, char *buf, size_t len, bool *first)
 {
     pthread_mutex_lock(&r->flush_lock);
-    int e = r->jerr ? r->jerr : r->jlost ? ENOMEM : 0;
-    bool incomplete = e || r->jpend_len;
-    if (incomplete && !e)
-        e = EIO;
+    bool store = r->jpend_len || r->jlost;
+    bool tsv = r->tsv_err || r->tsv_lost;
+    bool incomplete = store || tsv;
     *first = incomplete && !r->jerr_told;
-    if (incomplete) {
+    if (store && r->jpend_len)
+        snprintf(buf, len, "%s; %zu finished attempts are not recorded (their tasks run again on --resume)",
+                 weft__wf_store_error(r->store), count_recs(r->jpend, r->jpend_len));
+    else if (store)
+        snprintf(buf, len, "out of memory: some attempts are not recorded in '%s'", weft__wf_store_path(r->store));
+    else if (tsv)
+        snprintf(buf, len, "cannot write the run record '%s': %s (the run store has every attempt: weft results)",
+                 r->tsv_path, r->tsv_err ? strerror(r->tsv_err) : "out of memory");
+    if (incomplete)
         r->jerr_told = true;
-        snprintf(buf, len, "cannot write the run record '%s': %s (%zu bytes of it not written)", r->tsv_path,
-                 strerror(e), r->jpend_len);
-    }
     pthread_mutex_unlock(&r->flush_lock);
     return incomplete;
+}
+
+bool weft__flow_run_store_failed(weft__flow_run_t *r)
+{
+    pthread_mutex_lock(&r->flush_lock);
+    bool failed = r->jpend_len != 0;
+    pthread_mutex_unlock(&r->flush_lock);
+    return failed;
 }
 
 void weft__wf_add_note(weft__flow_run_t *r, bool result, uint32_t ti, const char *text)
 {
     note_t *n = weft__calloc(1, sizeof *n);
     line_t params;
-    weft__wf_params_text(r->f, &r->f->tasks[ti], &params);
+    weft__wf_params_text(r->f, &r->f->tasks[ti], &params, ' ');
     if (n) {
         n->task = ti;
         n->text = weft__strdup(text);

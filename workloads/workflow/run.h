@@ -38,20 +38,26 @@ struct weft__flow_run {
     uint8_t *state; /* per task, WEFT_FLOW_* */
     atomic_size_t nrunning, ndone, nfailed;
     atomic_int stopping;
-    pthread_mutex_t lock; /* notes */
-    /* The journal: lines are appended to `jbuf` under `jlock` (a memcpy);
-     * a flush swaps in the empty spare and writes the full one out, under
-     * `flush_lock` only, so no worker waits on a write(). What a write
-     * could not put on disk (a full file system) waits in `jpend` and is
-     * tried again first at the next flush; nothing is dropped. */
-    int tsv; /* -1: none */
+    atomic_int interrupted; /* weft__flow_run_interrupt came */
+    pthread_mutex_t lock;   /* notes */
+    /* The journal: each finished attempt is a record appended to `jbuf`
+     * under `jlock` (a memcpy); a flush swaps in the empty spare and
+     * commits the full one to the run store as one group, then writes its
+     * tasks.tsv lines, under `flush_lock` only, so no worker waits on the
+     * database. What the store refused (a full disk) waits in `jpend` and
+     * is committed first at the next flush; nothing is claimed stored that
+     * is not. */
+    struct weft__wf_store *store; /* the flow's (NULL: not recording) */
+    int64_t run_id;               /* this run's row */
+    int tsv;                      /* -1: none */
     char tsv_path[PATH_MAX + 16];
     pthread_mutex_t jlock, flush_lock;
     char *jbuf, *jspare, *jpend;
     size_t jlen, jcap, jspare_cap, jpend_len, jpend_cap;
-    int jerr;       /* the errno of the last failed write (0: none); under flush_lock */
+    int tsv_err;    /* the errno of the last failed tasks.tsv write (0: none); under flush_lock */
+    bool tsv_lost;  /* a tasks.tsv line could not be written */
     bool jerr_told; /* the CLI was told about it (weft__flow_run_record_error) */
-    bool jlost;     /* a line could not be kept (out of memory) */
+    bool jlost;     /* a record could not be kept (out of memory) */
     note_t *fails, *results, **results_tail;
     size_t nresults;
     note_t **result_index;
@@ -121,13 +127,17 @@ typedef struct attempt {
 } attempt_t;
 
 /* ---- record.c ---- */
-/* "n=10 tol=1e-6": the sweep values task t uses, NUL-terminated in l. */
-void weft__wf_params_text(const weft__flow_t *f, const wf_task_t *t, line_t *l);
-/* Appends an attempt's line to the journal (tasks.tsv). */
+/* "n=10 tol=1e-6": the sweep values task t uses, separated by sep,
+ * NUL-terminated in l. */
+void weft__wf_params_text(const weft__flow_t *f, const wf_task_t *t, line_t *l, char sep);
+/* Appends an attempt's record to the journal (committed to the store and
+ * written to tasks.tsv at the next flush). attempt 0: a task that did
+ * not start. */
 void weft__wf_journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a);
-/* Writes b to the record file; returns what was written. */
+/* Writes b to tasks.tsv; returns what was written. */
 size_t weft__wf_record_write(weft__flow_run_t *r, const char *b, size_t len);
-/* Flushes and fsyncs the record: 0 or WEFT_ESYS. */
+/* Flushes and fsyncs tasks.tsv: 0, or the errno of what kept the record
+ * from being whole. */
 int weft__wf_record_sync(weft__flow_run_t *r);
 /* A result ("k=v k=v") or a failure's reason of task ti. */
 void weft__wf_add_note(weft__flow_run_t *r, bool result, uint32_t ti, const char *text);
@@ -150,6 +160,10 @@ void weft__wf_task_path(weft__flow_run_t *r, const wf_task_t *t, const weft_toml
 /* mkdir -p of the folder holding path: 0, or the errno of the folder that
  * could not be made (named in dir). */
 int weft__wf_make_parent(const char *path, char *dir, size_t dirlen);
+/* Declared outputs: removed before an attempt; what a failed or stopped
+ * attempt left moved to <run dir>/<task>.failed-<attempt>/. */
+void weft__wf_outputs_clear(weft__flow_run_t *r, const wf_task_t *t);
+void weft__wf_outputs_aside(weft__flow_run_t *r, const wf_task_t *t, int attempt);
 /* Command tasks: the source of their process tasks. */
 extern const weft__proc_source_t weft__wf_cmd_source;
 

@@ -518,7 +518,7 @@ static int sweep_table(weft__flow_t *f, const weft_toml_value_t *sw, const weft_
 
 static const char *const task_keys = "name, command, shell, kernel, args, device, after, cpus, gpus, "
                                      "when, timeout, retries, retry_on, retry_delay, retry_backoff, env, cwd, "
-                                     "stdout, stderr";
+                                     "stdout, stderr, inputs, outputs";
 
 static int string_list(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
                        bool allow_single)
@@ -681,6 +681,13 @@ static int task_table(weft__flow_t *f, const weft_toml_value_t *tv, wf_tmpl_t *t
         } else if (strcmp(k, "cwd") == 0 || strcmp(k, "stdout") == 0 || strcmp(k, "stderr") == 0) {
             *(k[0] == 'c' ? &t->cwd : k[3] == 'o' ? &t->out : &t->err) = v;
             rc = want_string(f, v, t->name, k, &s);
+        } else if (strcmp(k, "inputs") == 0 || strcmp(k, "outputs") == 0) {
+            *(k[0] == 'i' ? &t->inputs : &t->outputs) = v;
+            rc = string_list(f, v, t, k, false);
+            size_t i = 0;
+            for (const weft_toml_value_t *e = rc ? NULL : weft_toml_first(v); e && !rc; e = weft_toml_next(e), i++)
+                if (weft_toml_get_string(e, NULL, &s, NULL) == 0 && !s[0])
+                    rc = weft__wf_error(f, AT(e), t->name, k, "element %zu is an empty path", i + 1);
         } else {
             rc = weft__wf_error(f, KEY_AT(v), t->name, NULL, "unknown key '%s' (a task takes %s)", k, task_keys);
         }
@@ -728,6 +735,8 @@ static int task_table(weft__flow_t *f, const weft_toml_value_t *tv, wf_tmpl_t *t
         {t->cwd, "cwd"},
         {t->out, "stdout"},
         {t->err, "stderr"},
+        {t->inputs, "inputs"},
+        {t->outputs, "outputs"},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0] && !rc; i++)
         if (strs[i].v)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "weft/runtime.h"
+#include "workloads/workflow/store.h"
 
 typedef struct weft__flow weft__flow_t;
 
@@ -53,6 +54,35 @@ void weft__flow_write_dot(const weft__flow_t *f, FILE *out);
  * dependencies, with what it would run. */
 void weft__flow_write_plan(const weft__flow_t *f, FILE *out);
 
+/* ---- the plan: what runs, given earlier runs (the run store) ------------ */
+
+/* How a run treats the earlier runs in the store (.weft/weft.db):
+ * FRESH runs everything; RESUME runs only what is not done with the same
+ * definition in the run resumed (failed, interrupted, never run, changed,
+ * an output missing) and what runs after it; RERUN_FAILED only what did
+ * not succeed there (a changed definition is kept) and what runs after. */
+enum { WEFT_FLOW_FRESH = 0, WEFT_FLOW_RESUME, WEFT_FLOW_RERUN_FAILED };
+
+typedef struct weft__flow_resume {
+    int mode;
+    const char *run;          /* the run resumed: id or name; NULL: this workflow's latest */
+    const char *const *rerun; /* globs: these run whatever they did before (with RESUME) */
+    size_t nrerun;
+} weft__flow_resume_t;
+
+/* Changes to the workflow's workdir (as a run does), hashes every task's
+ * definition and, resuming, decides what runs (the
+ * store is created unless dry; a dry plan without a store sees no earlier
+ * run). Returns 0, WEFT_ENOENT (the run named is not in the store; err
+ * says), WEFT_EINVAL (it is another workflow's), WEFT_ESYS (the store:
+ * err says), WEFT_ENOMEM. A run plans itself (FRESH) when not planned. */
+int weft__flow_plan(weft__flow_t *f, const weft__flow_resume_t *o, bool dry, char *err, size_t errlen);
+/* After a plan: the run resumed (0: none), how many tasks are cached. */
+int64_t weft__flow_resumed(const weft__flow_t *f);
+size_t weft__flow_ncached(const weft__flow_t *f);
+/* `weft run --dry-run --resume`: each task in order, cached or why it runs. */
+void weft__flow_write_reasons(const weft__flow_t *f, FILE *out);
+
 /* ---- running ------------------------------------------------------------ */
 
 typedef struct weft__flow_run weft__flow_run_t;
@@ -64,7 +94,8 @@ enum weft__flow_state {
     WEFT_FLOW_FAILED,
     WEFT_FLOW_SKIPPED, /* a dependency failed */
     WEFT_FLOW_NOT_RUN, /* stopped (fail-fast, Ctrl-C) before it started */
-    WEFT_FLOW_STOPPED  /* interrupted while it ran (Ctrl-C, fail-fast): the record's "stopped" */
+    WEFT_FLOW_STOPPED, /* interrupted while it ran (Ctrl-C, fail-fast): the record's "stopped" */
+    WEFT_FLOW_CACHED   /* not run: done in an earlier run with the same definition (resume) */
 };
 
 /* What a finished attempt looked like (event callback, summary). */
@@ -82,13 +113,14 @@ typedef void (*weft__flow_event_fn)(void *ud, const weft__flow_event_t *e);
 typedef struct weft__flow_run_opts {
     weft__flow_event_fn on_event; /* any thread, concurrently (it locks what it shares); may be NULL */
     void *ud;
-    int notify_fd;          /* written (8 bytes, eventfd style) when the run ends */
-    int trace;              /* record a trace (weft__flow_run_runtime, weft/trace.h) */
-    const char *trace_file; /* with trace: streamed there as the run goes */
+    int notify_fd;                     /* written (8 bytes, eventfd style) when the run ends */
+    int trace;                         /* record a trace (weft__flow_run_runtime, weft/trace.h) */
+    const char *trace_file;            /* with trace: streamed there as the run goes */
+    const weft__flow_resume_t *resume; /* NULL: a fresh run (everything runs) */
 } weft__flow_run_opts_t;
 
 typedef struct weft__flow_counts {
-    size_t total, done, running, failed, skipped, not_run, stopped;
+    size_t total, done, running, failed, skipped, not_run, stopped, cached;
 } weft__flow_counts_t;
 
 /* Creates the run directory .weft/<name>-<time> under the workdir (which
@@ -106,6 +138,9 @@ void weft__flow_run_flush(weft__flow_run_t *r);
  * not on disk yet, or a line was lost): the message into buf, and *first
  * true the first time this says so. Any thread. */
 bool weft__flow_run_record_error(weft__flow_run_t *r, char *buf, size_t len, bool *first);
+/* Whether the run store refused finished attempts (they wait to be
+ * committed; the run should stop). */
+bool weft__flow_run_store_failed(weft__flow_run_t *r);
 /* Stops: nothing new starts, running processes get SIGTERM and, after the
  * grace period (0 = at once), SIGKILL. Not async-signal-safe. */
 void weft__flow_run_interrupt(weft__flow_run_t *r, uint64_t grace_ns);

@@ -1,0 +1,605 @@
+/* The plan of a run: every task's definition hash, and — resuming —
+ * which tasks ran before with the same definition (not run again:
+ * "cached") and why each of the others runs.
+ *
+ * A task's definition is a list of parts, each hashed: what it runs
+ * (command: each argument as expanded; shell: the script as expanded;
+ * kernel: its name, and `args` as expanded), each `env` entry, `cwd`,
+ * `stdout`, `stderr`, each sweep value it uses, each declared input (its
+ * path, size and modification time; "missing" when it does not exist),
+ * its declared outputs' paths, and the definition hashes of the tasks it
+ * runs after, in order. Not parts: cpus, gpus, timeout, retries, the
+ * inherited environment (they decide how a task runs, not what it
+ * computes). The task's hash is that of its parts' names and hashes. */
+#include "workloads/workflow/internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "weft/error.h"
+#include "workloads/workflow/store.h"
+
+/* Kahn's order of all tasks (file order among the ready ones). */
+uint32_t *weft__wf_topo(const weft__flow_t *f)
+{
+    uint32_t n = f->ntasks;
+    uint32_t *indeg = weft__calloc(n ? n : 1, sizeof *indeg);
+    uint32_t *succ_off = weft__calloc((size_t)n + 1, sizeof *succ_off);
+    uint32_t *succ = weft__malloc((f->nedges ? f->nedges : 1) * sizeof *succ);
+    uint32_t *queue = weft__malloc((size_t)(n ? n : 1) * sizeof *queue);
+    if (!indeg || !succ_off || !succ || !queue) {
+        weft__free(queue);
+        queue = NULL;
+        goto done;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t e = f->dep_off[i]; e < f->dep_off[i + 1]; e++)
+            succ_off[f->deps[e] + 1]++;
+    for (uint32_t i = 0; i < n; i++)
+        succ_off[i + 1] += succ_off[i];
+    uint32_t *fill = indeg; /* a cursor first */
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t e = f->dep_off[i]; e < f->dep_off[i + 1]; e++)
+            succ[succ_off[f->deps[e]] + fill[f->deps[e]]++] = i;
+    for (uint32_t i = 0; i < n; i++)
+        indeg[i] = f->dep_off[i + 1] - f->dep_off[i];
+    uint32_t qh = 0, qt = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!indeg[i])
+            queue[qt++] = i;
+    while (qh < qt) {
+        uint32_t i = queue[qh++];
+        for (uint32_t e = succ_off[i]; e < succ_off[i + 1]; e++)
+            if (--indeg[succ[e]] == 0)
+                queue[qt++] = succ[e];
+    }
+done:
+    weft__free(indeg);
+    weft__free(succ_off);
+    weft__free(succ);
+    return queue;
+}
+
+/* ---- the parts of a definition ------------------------------------------------------------- */
+
+typedef struct parts {
+    const weft__flow_t *f;
+    const wf_task_t *t;
+    bool names_only; /* the names, not the hashes (all 0) */
+    void (*fn)(void *ud, const char *name, uint64_t h);
+    void *ud;
+} parts_t;
+
+static uint64_t hash_expanded(const parts_t *p, uint64_t h, const char *s, unsigned flags)
+{
+    char buf[4096];
+    size_t n = weft__wf_expand_ex(p->f, p->t->tmpl, p->t->combo, NULL, s, flags, buf, sizeof buf);
+    if (n < sizeof buf)
+        return weft__hash_str(h, buf);
+    char *x = weft__wf_expand_dup_ex(p->f, p->t->tmpl, p->t->combo, s, flags);
+    h = weft__hash_str(h, x ? x : "");
+    weft__free(x);
+    return h;
+}
+
+static const char *str_of(const weft_toml_value_t *v, char *text, size_t cap)
+{
+    const char *s;
+    if (weft_toml_get_string(v, NULL, &s, NULL) == 0)
+        return s;
+    weft__wf_format(v, text, cap);
+    return text;
+}
+
+/* A template string's hash (0 when only the names are wanted). */
+static uint64_t part_str(const parts_t *p, const weft_toml_value_t *v, unsigned flags)
+{
+    if (p->names_only)
+        return 0;
+    char text[512];
+    return weft__hash_final(hash_expanded(p, WEFT__HASH_INIT, str_of(v, text, sizeof text), flags));
+}
+
+/* Task t's parts, in a fixed order for its template, to p->fn. */
+static void parts_of(const parts_t *p)
+{
+    const weft__flow_t *f = p->f;
+    const wf_task_t *t = p->t;
+    const wf_tmpl_t *tm = t->tmpl;
+    char name[300];
+    if (tm->kind == WF_CMD) {
+        uint64_t h = WEFT__HASH_INIT;
+        for (const weft_toml_value_t *a = weft_toml_first(tm->run); a && !p->names_only; a = weft_toml_next(a))
+            h = hash_expanded(p, h, str_of(a, name, sizeof name), 0);
+        p->fn(p->ud, "command", p->names_only ? 0 : weft__hash_final(h));
+    } else if (tm->kind == WF_SHELL) {
+        p->fn(p->ud, "shell", part_str(p, tm->run, WF_EXPAND_SHELL));
+    } else {
+        const char *kn = tm->kernel->name;
+        p->fn(p->ud, "kernel", p->names_only ? 0 : weft__hash_final(weft__hash_str(WEFT__HASH_INIT, kn)));
+        uint64_t h = WEFT__HASH_INIT;
+        if (!p->names_only && tm->args) {
+            const char *keys[WEFT_KERNEL_MAX_ARGS], *vals[WEFT_KERNEL_MAX_ARGS];
+            char buf[8192];
+            size_t na = 0;
+            if (weft__wf_kargs(f, t, keys, vals, buf, sizeof buf, &na) == 0)
+                for (size_t a = 0; a < na; a++)
+                    h = weft__hash_str(weft__hash_str(h, keys[a]), vals[a]);
+        }
+        p->fn(p->ud, "args", p->names_only ? 0 : weft__hash_final(h));
+    }
+    for (const weft_toml_value_t *e = tm->env ? weft_toml_first(tm->env) : NULL; e; e = weft_toml_next(e)) {
+        snprintf(name, sizeof name, "env.%s", weft_toml_key(e, NULL));
+        p->fn(p->ud, name, part_str(p, e, 0));
+    }
+    if (tm->cwd)
+        p->fn(p->ud, "cwd", part_str(p, tm->cwd, 0));
+    if (tm->out)
+        p->fn(p->ud, "stdout", part_str(p, tm->out, 0));
+    if (tm->err)
+        p->fn(p->ud, "stderr", part_str(p, tm->err, 0));
+    for (uint32_t m = 0; m < tm->ndims; m++) {
+        const wf_dim_t *d = &f->dims[tm->dims[m]];
+        uint32_t digit = weft__wf_digit(f, tm, t->combo, tm->dims[m]);
+        for (uint32_t k = 0; k < d->nparams; k++) {
+            const wf_param_t *pa = &f->params[d->params[k]];
+            snprintf(name, sizeof name, "sweep.%s", pa->name);
+            p->fn(p->ud, name,
+                  p->names_only ? 0 : weft__hash_final(weft__hash_str(WEFT__HASH_INIT, pa->values[digit])));
+        }
+    }
+    uint32_t k = 0;
+    for (const weft_toml_value_t *e = tm->inputs ? weft_toml_first(tm->inputs) : NULL; e; e = weft_toml_next(e), k++) {
+        snprintf(name, sizeof name, "input.%" PRIu32, k);
+        uint64_t h = 0;
+        if (!p->names_only) {
+            char path[PATH_MAX];
+            const char *s;
+            weft_toml_get_string(e, NULL, &s, NULL);
+            weft__wf_expand(f, tm, t->combo, NULL, s, path, sizeof path);
+            h = weft__hash_str(WEFT__HASH_INIT, path);
+            struct stat st;
+            if (stat(path, &st) == 0) {
+                h = weft__hash_u64(h, (uint64_t)st.st_size);
+                h = weft__hash_u64(h, (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec);
+            } else {
+                h = weft__hash_str(h, "missing");
+            }
+            h = weft__hash_final(h);
+        }
+        p->fn(p->ud, name, h);
+    }
+    if (tm->outputs) {
+        uint64_t h = WEFT__HASH_INIT;
+        for (const weft_toml_value_t *e = weft_toml_first(tm->outputs); e && !p->names_only; e = weft_toml_next(e))
+            h = hash_expanded(p, h, str_of(e, name, sizeof name), 0);
+        p->fn(p->ud, "outputs", p->names_only ? 0 : weft__hash_final(h));
+    }
+    if (tm->after) {
+        uint32_t ti = (uint32_t)(t - f->tasks);
+        uint64_t h = WEFT__HASH_INIT;
+        for (uint32_t e = f->dep_off[ti]; e < f->dep_off[ti + 1] && !p->names_only; e++)
+            h = weft__hash_u64(h, f->dhash[f->deps[e]]);
+        p->fn(p->ud, "after", p->names_only ? 0 : weft__hash_final(h));
+    }
+}
+
+static void count_part(void *ud, const char *name, uint64_t h)
+{
+    (void)name, (void)h;
+    (*(uint32_t *)ud)++;
+}
+
+typedef struct collect {
+    uint64_t *out;
+    uint64_t hash;
+} collect_t;
+
+static void collect_part(void *ud, const char *name, uint64_t h)
+{
+    collect_t *c = ud;
+    *c->out++ = h;
+    c->hash = weft__hash_u64(weft__hash_str(c->hash, name), h);
+}
+
+/* "name=0123456789abcdef" lines: task ti's parts as planned. */
+typedef struct text {
+    const uint64_t *h;
+    char *buf;
+    size_t len, cap;
+} text_t;
+
+static void text_part(void *ud, const char *name, uint64_t h)
+{
+    text_t *x = ud;
+    uint64_t v = *x->h++;
+    (void)h;
+    int n = snprintf(x->buf + x->len, x->cap > x->len ? x->cap - x->len : 0, "%s%s=%016" PRIx64, x->len ? "\n" : "",
+                     name, v);
+    x->len += (size_t)n;
+}
+
+size_t weft__wf_parts_text(const weft__flow_t *f, uint32_t ti, char *buf, size_t cap)
+{
+    const wf_task_t *t = &f->tasks[ti];
+    const wf_tmpl_t *tm = t->tmpl;
+    text_t x = {.h = f->phash + tm->part0 + (size_t)(ti - tm->first) * tm->nparts, .buf = buf, .cap = cap};
+    if (cap)
+        buf[0] = '\0';
+    parts_t p = {.f = f, .t = t, .names_only = true, .fn = text_part, .ud = &x};
+    parts_of(&p);
+    return x.len;
+}
+
+/* ---- the plan ------------------------------------------------------------------------------- */
+
+typedef struct prev {
+    int64_t run;
+    uint64_t hash;
+    double end;
+    uint8_t status; /* 0 none, then PREV_* */
+} prev_t;
+
+enum { PREV_NONE = 0, PREV_OK, PREV_FAILED, PREV_STOPPED, PREV_SKIPPED };
+
+typedef struct load {
+    weft__flow_t *f;
+    prev_t *prev;
+    char **old_parts; /* per task, for changed ones */
+    int rc;
+} load_t;
+
+static int load_row(void *ud, const weft__wf_attempt_row_t *a)
+{
+    load_t *l = ud;
+    uint32_t ti = weft__wf_find(l->f, a->task);
+    if (ti == UINT32_MAX || l->prev[ti].status)
+        return 0; /* not in this workflow now, or a newer row seen */
+    prev_t *p = &l->prev[ti];
+    p->run = a->run;
+    p->hash = a->hash;
+    p->end = a->end;
+    const char *s = a->status ? a->status : "";
+    p->status = strcmp(s, "ok") == 0                                     ? PREV_OK
+                : strcmp(s, "stopped") == 0                              ? PREV_STOPPED
+                : strcmp(s, "skipped") == 0 || strcmp(s, "not-run") == 0 ? PREV_SKIPPED
+                                                                         : PREV_FAILED;
+    if (p->status == PREV_OK && p->hash != l->f->dhash[ti] && a->parts) {
+        l->old_parts[ti] = weft__strdup(a->parts);
+        if (!l->old_parts[ti])
+            l->rc = WEFT_ENOMEM;
+    }
+    return l->rc != 0;
+}
+
+static const char *arena_printf(weft__flow_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static const char *arena_printf(weft__flow_t *f, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    size_t n = strlen(buf) + 1;
+    char *s = weft__arena_alloc(&f->arena, n, 1);
+    if (s)
+        memcpy(s, buf, n);
+    return s;
+}
+
+/* What differs between an old parts text and task ti's: "env SCALE,
+ * sweep n" (the names, readably). */
+static const char *what_changed(weft__flow_t *f, uint32_t ti, const char *old)
+{
+    char now[8192], out[512];
+    weft__wf_parts_text(f, ti, now, sizeof now);
+    size_t n = 0;
+    out[0] = '\0';
+    /* each line of now missing from old (a changed hash or a new part),
+     * then each part of old gone from now */
+    for (int pass = 0; pass < 2; pass++) {
+        const char *a = pass == 0 ? now : old, *b = pass == 0 ? old : now;
+        for (const char *line = a; *line;) {
+            size_t len = strcspn(line, "\n");
+            size_t nlen = strcspn(line, "=");
+            bool found = false, same_name = false;
+            for (const char *o = b; *o;) {
+                size_t ol = strcspn(o, "\n");
+                if (ol == len && memcmp(o, line, len) == 0)
+                    found = true;
+                if (strcspn(o, "=") == nlen && memcmp(o, line, nlen) == 0)
+                    same_name = true;
+                o += ol + (o[ol] == '\n');
+            }
+            if (!found && (pass == 0 || !same_name) && n + nlen + 16 < sizeof out) {
+                char nm[300];
+                snprintf(nm, sizeof nm, "%.*s", (int)(nlen < 299 ? nlen : 299), line);
+                const char *shown = nm;
+                char tmp[400];
+                if (strncmp(nm, "env.", 4) == 0)
+                    snprintf(tmp, sizeof tmp, "env %s", nm + 4), shown = tmp;
+                else if (strncmp(nm, "sweep.", 6) == 0)
+                    snprintf(tmp, sizeof tmp, "sweep value %s", nm + 6), shown = tmp;
+                else if (strncmp(nm, "input.", 6) == 0) {
+                    /* the input's path as it is now */
+                    const weft_toml_value_t *e = weft_toml_at(f->tasks[ti].tmpl->inputs, (size_t)atoi(nm + 6));
+                    const char *s = "?";
+                    char path[PATH_MAX];
+                    if (e && weft_toml_get_string(e, NULL, &s, NULL) == 0) {
+                        weft__wf_expand(f, f->tasks[ti].tmpl, f->tasks[ti].combo, NULL, s, path, sizeof path);
+                        s = path;
+                    }
+                    snprintf(tmp, sizeof tmp, "input %.380s", s);
+                    shown = tmp;
+                } else if (strcmp(nm, "after") == 0)
+                    shown = "a task it runs after";
+                if (pass == 1)
+                    snprintf(tmp, sizeof tmp, "%s removed", nm), shown = tmp;
+                n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", n ? ", " : "", shown);
+            }
+            line += len + (line[len] == '\n');
+        }
+    }
+    return arena_printf(f, "%s", n ? out : "its definition");
+}
+
+/* An output of task ti missing, or written after `end` (a later attempt
+ * that did not finish): its path, else NULL. */
+static const char *output_gone(weft__flow_t *f, uint32_t ti, double end, bool *missing)
+{
+    const wf_task_t *t = &f->tasks[ti];
+    for (const weft_toml_value_t *e = t->tmpl->outputs ? weft_toml_first(t->tmpl->outputs) : NULL; e;
+         e = weft_toml_next(e)) {
+        char path[PATH_MAX];
+        const char *s;
+        weft_toml_get_string(e, NULL, &s, NULL);
+        weft__wf_expand(f, t->tmpl, t->combo, NULL, s, path, sizeof path);
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            *missing = true;
+            return arena_printf(f, "%s", path);
+        }
+        double mt = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+        if (mt > end + 0.001) {
+            *missing = false;
+            return arena_printf(f, "%s", path);
+        }
+    }
+    return NULL;
+}
+
+static void plan_free(weft__flow_t *f)
+{
+    weft__free(f->dhash);
+    weft__free(f->phash);
+    weft__free(f->why);
+    weft__free(f->why_run);
+    weft__free(f->why_text);
+    f->dhash = f->phash = NULL;
+    f->why = NULL;
+    f->why_run = NULL;
+    f->why_text = NULL;
+    f->planned = false;
+}
+
+void weft__wf_plan_destroy(weft__flow_t *f)
+{
+    plan_free(f);
+    weft__wf_store_close(f->store);
+    f->store = NULL;
+}
+
+int weft__flow_plan(weft__flow_t *f, const weft__flow_resume_t *o, bool dry, char *err, size_t errlen)
+{
+    plan_free(f);
+    if (chdir(f->workdir) != 0) { /* inputs and outputs are relative to it */
+        snprintf(err, errlen, "cannot change to the working directory '%s': %s", f->workdir, strerror(errno));
+        return WEFT_ESYS;
+    }
+    f->resumed = 0;
+    f->ncached = 0;
+    uint32_t n = f->ntasks;
+    size_t nparts = 0;
+    for (uint32_t i = 0; i < f->ntmpls; i++) {
+        wf_tmpl_t *tm = &f->tmpls[i];
+        tm->nparts = 0;
+        if (tm->count) {
+            parts_t p = {.f = f, .t = &f->tasks[tm->first], .names_only = true, .fn = count_part, .ud = &tm->nparts};
+            parts_of(&p);
+        }
+        tm->part0 = nparts;
+        nparts += (size_t)tm->nparts * tm->count;
+    }
+    f->dhash = weft__calloc(n ? n : 1, sizeof *f->dhash);
+    f->phash = weft__malloc((nparts ? nparts : 1) * sizeof *f->phash);
+    f->why = weft__calloc(n ? n : 1, 1);
+    f->why_run = weft__calloc(n ? n : 1, sizeof *f->why_run);
+    f->why_text = weft__calloc(n ? n : 1, sizeof *f->why_text);
+    uint32_t *order = weft__wf_topo(f);
+    prev_t *prev = NULL;
+    char **old_parts = NULL;
+    int rc = 0;
+    if (!f->dhash || !f->phash || !f->why || !f->why_run || !f->why_text || !order) {
+        rc = WEFT_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    /* the hashes, upstream first */
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t ti = order[k];
+        const wf_tmpl_t *tm = f->tasks[ti].tmpl;
+        collect_t c = {.out = f->phash + tm->part0 + (size_t)(ti - tm->first) * tm->nparts, .hash = WEFT__HASH_INIT};
+        parts_t p = {.f = f, .t = &f->tasks[ti], .fn = collect_part, .ud = &c};
+        parts_of(&p);
+        f->dhash[ti] = weft__hash_final(c.hash);
+    }
+    /* the store: opened (created) for the run; a dry run only reads one */
+    if (!f->store) {
+        rc = weft__wf_store_open(f->workdir, !dry, &f->store, err, errlen);
+        if (rc == WEFT_ENOENT && dry) {
+            rc = 0;
+            if (o->mode == WEFT_FLOW_FRESH)
+                goto planned;
+        }
+        if (rc)
+            goto out;
+    }
+    if (o->mode == WEFT_FLOW_FRESH)
+        goto planned;
+    weft__wf_run_row_t row;
+    int frc = f->store ? weft__wf_store_find_run(f->store, o->run, o->run ? NULL : f->name, &row) : WEFT_ENOENT;
+    if (frc == WEFT_ENOENT && o->run) {
+        snprintf(err, errlen, "no run '%s' in %s/.weft/weft.db (weft runs lists them)", o->run, f->workdir);
+        rc = WEFT_ENOENT;
+        goto out;
+    }
+    if (frc && frc != WEFT_ENOENT) {
+        snprintf(err, errlen, "%s", weft__wf_store_error(f->store));
+        rc = frc;
+        goto out;
+    }
+    if (frc == 0 && strcmp(row.flow, f->name) != 0) {
+        snprintf(err, errlen, "run '%s' is of workflow '%s', not '%s'", o->run, row.flow, f->name);
+        rc = WEFT_EINVAL;
+        goto out;
+    }
+    prev = weft__calloc(n ? n : 1, sizeof *prev);
+    old_parts = weft__calloc(n ? n : 1, sizeof *old_parts);
+    if (!prev || !old_parts) {
+        rc = WEFT_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (frc == 0) {
+        f->resumed = row.id;
+        load_t l = {.f = f, .prev = prev, .old_parts = old_parts};
+        rc = weft__wf_store_view(f->store, row.id, true, load_row, &l);
+        if (!rc)
+            rc = l.rc;
+        if (rc) {
+            snprintf(err, errlen, "%s", rc == WEFT_ENOMEM ? "out of memory" : weft__wf_store_error(f->store));
+            goto out;
+        }
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t ti = order[k];
+        prev_t *p = &prev[ti];
+        f->why_run[ti] = p->run;
+        uint8_t why = WF_WHY_CACHED;
+        for (size_t g = 0; g < o->nrerun && why == WF_WHY_CACHED; g++)
+            if (weft__wf_glob(o->rerun[g], f->tasks[ti].name))
+                why = WF_WHY_FORCED;
+        for (uint32_t e = f->dep_off[ti]; e < f->dep_off[ti + 1] && why == WF_WHY_CACHED; e++) {
+            uint32_t d = f->deps[e];
+            if (f->why[d] != WF_WHY_CACHED && f->tasks[d].keep) {
+                why = WF_WHY_UPSTREAM;
+                f->why_text[ti] = f->tasks[d].name;
+            }
+        }
+        if (why == WF_WHY_CACHED) {
+            bool missing = false;
+            switch (p->status) {
+            case PREV_NONE: why = WF_WHY_NEW; break;
+            case PREV_FAILED: why = WF_WHY_FAILED; break;
+            case PREV_STOPPED: why = WF_WHY_STOPPED; break;
+            case PREV_SKIPPED: why = WF_WHY_SKIPPED; break;
+            default:
+                if (p->hash != f->dhash[ti] && o->mode != WEFT_FLOW_RERUN_FAILED) {
+                    why = WF_WHY_CHANGED;
+                    f->why_text[ti] = what_changed(f, ti, old_parts[ti] ? old_parts[ti] : "");
+                } else if ((f->why_text[ti] = output_gone(f, ti, p->end, &missing)) != NULL) {
+                    why = WF_WHY_OUTPUT;
+                    f->why_run[ti] = missing ? 0 : p->run;
+                }
+            }
+        }
+        f->why[ti] = why;
+        f->ncached += why == WF_WHY_CACHED && f->tasks[ti].keep;
+    }
+planned:
+    f->planned = true;
+out:
+    if (old_parts)
+        for (uint32_t i = 0; i < n; i++)
+            weft__free(old_parts[i]);
+    weft__free(old_parts);
+    weft__free(prev);
+    weft__free(order);
+    if (rc)
+        plan_free(f);
+    return rc;
+}
+
+/* The name of run id (cached: the plan names few). */
+static const char *run_name(const weft__flow_t *f, int64_t id, char *buf, size_t cap)
+{
+    weft__wf_run_row_t row;
+    if (f->store && weft__wf_store_find_run(f->store, (snprintf(buf, cap, "%" PRId64, id), buf), NULL, &row) == 0)
+        snprintf(buf, cap, "%s", row.name);
+    return buf;
+}
+
+const char *weft__wf_why_text(const weft__flow_t *f, uint32_t ti, char *buf, size_t cap)
+{
+    char rn[256];
+    const char *x = f->why_text[ti] ? f->why_text[ti] : "";
+    switch (f->why[ti]) {
+    case WF_WHY_CACHED:
+        snprintf(buf, cap, "cached (done in run %s)", run_name(f, f->why_run[ti], rn, sizeof rn));
+        break;
+    case WF_WHY_NEW: snprintf(buf, cap, "new"); break;
+    case WF_WHY_CHANGED: snprintf(buf, cap, "changed: %s", x); break;
+    case WF_WHY_FAILED: snprintf(buf, cap, "failed in run %s", run_name(f, f->why_run[ti], rn, sizeof rn)); break;
+    case WF_WHY_STOPPED: snprintf(buf, cap, "interrupted in run %s", run_name(f, f->why_run[ti], rn, sizeof rn)); break;
+    case WF_WHY_SKIPPED: snprintf(buf, cap, "did not run in run %s", run_name(f, f->why_run[ti], rn, sizeof rn)); break;
+    case WF_WHY_UPSTREAM: snprintf(buf, cap, "runs after %s, which runs", x); break;
+    case WF_WHY_FORCED: snprintf(buf, cap, "forced (--rerun)"); break;
+    case WF_WHY_OUTPUT:
+        if (f->why_run[ti])
+            snprintf(buf, cap, "output %s changed after run %s", x, run_name(f, f->why_run[ti], rn, sizeof rn));
+        else
+            snprintf(buf, cap, "output missing: %s", x);
+        break;
+    default: snprintf(buf, cap, "run"); break;
+    }
+    return buf;
+}
+
+void weft__flow_write_reasons(const weft__flow_t *f, FILE *out)
+{
+    uint32_t *order = weft__wf_topo(f);
+    if (!order) {
+        fputs("weft: out of memory\n", out);
+        return;
+    }
+    size_t nrun = 0, ncached = 0;
+    for (uint32_t k = 0; k < f->ntasks; k++) {
+        uint32_t ti = order[k];
+        if (!f->tasks[ti].keep)
+            continue;
+        char why[1024];
+        weft__wf_why_text(f, ti, why, sizeof why);
+        bool cached = f->why[ti] == WF_WHY_CACHED;
+        nrun += !cached;
+        ncached += cached;
+        fprintf(out, "%-7s %s: %s\n", cached ? "cached" : "run", f->tasks[ti].name, why);
+    }
+    fprintf(out, "%zu to run, %zu cached\n", nrun, ncached);
+    weft__free(order);
+}
+
+int64_t weft__flow_resumed(const weft__flow_t *f)
+{
+    return f->resumed;
+}
+
+size_t weft__flow_ncached(const weft__flow_t *f)
+{
+    return f->ncached;
+}

@@ -1,0 +1,571 @@
+/* The run store (store.h): SQLite in WAL mode, one database per workflow
+ * directory. Schema version 1:
+ *   runs(id, flow, name, file, dir, parent, start, end, status, pid,
+ *        ntasks, ndone, nfailed, ncached)
+ *   attempts(id, run, task, params, attempt, status, exit, signal, start,
+ *            end, wall, user, sys, maxrss_kb, cpus, gpus, stdout, stderr,
+ *            results, reason, hash, parts), indexed by run. */
+#include "workloads/workflow/store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/base.h"
+#include "weft/error.h"
+
+struct weft__wf_store {
+    sqlite3 *db;
+    sqlite3_stmt *ins;
+    char path[PATH_MAX];
+    char err[PATH_MAX + 512];
+    /* strings of the last find_run */
+    char *flow, *name, *file, *dir, *status;
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY, flow TEXT NOT NULL, name TEXT NOT NULL, file TEXT,"
+    " dir TEXT, parent INTEGER, start REAL, end REAL, status TEXT, pid INTEGER, ntasks INTEGER, ndone INTEGER,"
+    " nfailed INTEGER, ncached INTEGER);"
+    "CREATE TABLE IF NOT EXISTS attempts(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, task TEXT NOT NULL,"
+    " params TEXT, attempt INTEGER, status TEXT, exit INTEGER, signal INTEGER, start REAL, end REAL, wall REAL,"
+    " user REAL, sys REAL, maxrss_kb INTEGER, cpus TEXT, gpus TEXT, stdout TEXT, stderr TEXT, results TEXT,"
+    " reason TEXT, hash TEXT, parts TEXT);"
+    "CREATE INDEX IF NOT EXISTS attempts_run ON attempts(run);"
+    "PRAGMA user_version = 1;";
+
+/* The schema's version (PRAGMA user_version): 0 in a new database. */
+static int version_of(sqlite3 *db, int *v)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *v = sqlite3_column_int(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int fail(weft__wf_store_t *s, const char *what)
+{
+    int e = s->db ? sqlite3_system_errno(s->db) : 0;
+    snprintf(s->err, sizeof s->err, "%s '%s': %s%s%s%s", what, s->path, s->db ? sqlite3_errmsg(s->db) : "out of memory",
+             e ? " (" : "", e ? strerror(e) : "", e ? ")" : "");
+    return WEFT_ESYS;
+}
+
+const char *weft__wf_store_error(const weft__wf_store_t *s)
+{
+    return s->err;
+}
+
+const char *weft__wf_store_path(const weft__wf_store_t *s)
+{
+    return s->path;
+}
+
+int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    weft__wf_store_t *s = weft__calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return WEFT_ENOMEM;
+    }
+    char base[PATH_MAX];
+    snprintf(base, sizeof base, "%s/.weft", dir);
+    if (snprintf(s->path, sizeof s->path, "%s/weft.db", base) >= (int)sizeof s->path) {
+        snprintf(err, errlen, "the path of the run store under '%s' is too long", dir);
+        weft__free(s);
+        return WEFT_ESYS;
+    }
+    struct stat st;
+    if (!create && stat(s->path, &st) != 0) {
+        snprintf(err, errlen, "no run store here: '%s' does not exist (weft run writes it)", s->path);
+        weft__free(s);
+        return WEFT_ENOENT;
+    }
+    if (create && mkdir(base, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create '%s': %s", base, strerror(errno));
+        weft__free(s);
+        return WEFT_ESYS;
+    }
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(s->db, 60000); /* another run committing */
+        sqlite3_extended_result_codes(s->db, 1);
+        /* WAL: readers do not block the writer; NORMAL: a commit is not
+         * fsynced (the WAL is, at checkpoints): a crash of weft loses
+         * nothing committed */
+        rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL);
+    }
+    int version = 0;
+    if (rc == SQLITE_OK)
+        rc = version_of(s->db, &version);
+    if (rc == SQLITE_OK && version == 0) /* a new store (several weft runs may race to make it) */
+        rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK && version == 0 && (rc = version_of(s->db, &version)) == SQLITE_OK && version == 0)
+        rc = sqlite3_exec(s->db, schema, NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit(s->db) && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK && !rc)
+        rc = SQLITE_ERROR;
+    if (rc == SQLITE_OK && version > 1) {
+        snprintf(err, errlen, "the run store '%s' was made by a newer weft (schema %d; this one reads 1)", s->path,
+                 version);
+        weft__wf_store_close(s);
+        return WEFT_ESYS;
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(
+            s->db,
+            "INSERT INTO attempts(run,task,params,attempt,status,exit,signal,start,end,wall,user,sys,maxrss_kb,"
+            "cpus,gpus,stdout,stderr,results,reason,hash,parts) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            -1, SQLITE_PREPARE_PERSISTENT, &s->ins, NULL);
+    if (rc != SQLITE_OK) {
+        fail(s, create ? "cannot create the run store" : "cannot open the run store");
+        snprintf(err, errlen, "%s", s->err);
+        weft__wf_store_close(s);
+        return WEFT_ESYS;
+    }
+    *out = s;
+    return 0;
+}
+
+void weft__wf_store_close(weft__wf_store_t *s)
+{
+    if (!s)
+        return;
+    sqlite3_finalize(s->ins);
+    sqlite3_close_v2(s->db);
+    weft__free(s->flow);
+    weft__free(s->name);
+    weft__free(s->file);
+    weft__free(s->dir);
+    weft__free(s->status);
+    weft__free(s);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* One statement run to its end: 0 or WEFT_ESYS (the message kept). */
+static int exec_stmt(weft__wf_store_t *s, sqlite3_stmt *st, const char *what)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    int r = rc == SQLITE_DONE ? 0 : fail(s, what);
+    sqlite3_reset(st);
+    return r;
+}
+
+int weft__wf_store_run_begin(weft__wf_store_t *s, const weft__wf_run_row_t *row, int64_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO runs(flow,name,file,dir,parent,start,status,pid,ntasks) "
+                           "VALUES(?,?,?,?,?,?,'running',?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "cannot write the run store");
+    bind_text(st, 1, row->flow);
+    bind_text(st, 2, row->name);
+    bind_text(st, 3, row->file);
+    bind_text(st, 4, row->dir);
+    if (row->parent)
+        sqlite3_bind_int64(st, 5, row->parent);
+    sqlite3_bind_double(st, 6, row->start);
+    sqlite3_bind_int64(st, 7, row->pid);
+    sqlite3_bind_int64(st, 8, row->ntasks);
+    int rc = exec_stmt(s, st, "cannot write the run store");
+    *id = rc ? 0 : sqlite3_last_insert_rowid(s->db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int weft__wf_store_run_end(weft__wf_store_t *s, const weft__wf_run_row_t *row)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "UPDATE runs SET end=?, status=?, ndone=?, nfailed=?, ncached=? WHERE id=?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return fail(s, "cannot write the run store");
+    sqlite3_bind_double(st, 1, row->end);
+    bind_text(st, 2, row->status);
+    sqlite3_bind_int64(st, 3, row->ndone);
+    sqlite3_bind_int64(st, 4, row->nfailed);
+    sqlite3_bind_int64(st, 5, row->ncached);
+    sqlite3_bind_int64(st, 6, row->id);
+    int rc = exec_stmt(s, st, "cannot write the run store");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int weft__wf_store_begin(weft__wf_store_t *s)
+{
+    return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : fail(s, "cannot write the run store");
+}
+
+int weft__wf_store_add(weft__wf_store_t *s, const weft__wf_attempt_row_t *a)
+{
+    sqlite3_stmt *st = s->ins;
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)a->hash);
+    sqlite3_bind_int64(st, 1, a->run);
+    bind_text(st, 2, a->task);
+    bind_text(st, 3, a->params && a->params[0] ? a->params : NULL);
+    sqlite3_bind_int(st, 4, a->attempt);
+    bind_text(st, 5, a->status);
+    if (a->exit_code >= 0)
+        sqlite3_bind_int(st, 6, a->exit_code);
+    else
+        sqlite3_bind_null(st, 6);
+    if (a->signal > 0)
+        sqlite3_bind_int(st, 7, a->signal);
+    else
+        sqlite3_bind_null(st, 7);
+    if (a->attempt > 0) {
+        sqlite3_bind_double(st, 8, a->start);
+        sqlite3_bind_double(st, 9, a->end);
+        sqlite3_bind_double(st, 10, a->wall);
+    } else {
+        sqlite3_bind_null(st, 8);
+        sqlite3_bind_null(st, 9);
+        sqlite3_bind_null(st, 10);
+    }
+    if (a->user >= 0) {
+        sqlite3_bind_double(st, 11, a->user);
+        sqlite3_bind_double(st, 12, a->sys);
+    } else {
+        sqlite3_bind_null(st, 11);
+        sqlite3_bind_null(st, 12);
+    }
+    if (a->maxrss_kb >= 0)
+        sqlite3_bind_int64(st, 13, a->maxrss_kb);
+    else
+        sqlite3_bind_null(st, 13);
+    bind_text(st, 14, a->cpus && a->cpus[0] ? a->cpus : NULL);
+    bind_text(st, 15, a->gpus && a->gpus[0] ? a->gpus : NULL);
+    bind_text(st, 16, a->out && a->out[0] ? a->out : NULL);
+    bind_text(st, 17, a->err && a->err[0] ? a->err : NULL);
+    bind_text(st, 18, a->results && a->results[0] ? a->results : NULL);
+    bind_text(st, 19, a->reason && a->reason[0] ? a->reason : NULL);
+    bind_text(st, 20, hash);
+    bind_text(st, 21, a->parts);
+    int rc = exec_stmt(s, st, "cannot write the run store");
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int weft__wf_store_commit(weft__wf_store_t *s)
+{
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    fail(s, "cannot write the run store");
+    weft__wf_store_rollback(s);
+    return WEFT_ESYS;
+}
+
+void weft__wf_store_rollback(weft__wf_store_t *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+#define RUN_COLS "id,flow,name,file,dir,parent,start,end,status,pid,ntasks,ndone,nfailed,ncached"
+
+static void run_from(sqlite3_stmt *st, weft__wf_run_row_t *row)
+{
+    memset(row, 0, sizeof *row);
+    row->id = sqlite3_column_int64(st, 0);
+    row->flow = col_text(st, 1);
+    row->name = col_text(st, 2);
+    row->file = col_text(st, 3);
+    row->dir = col_text(st, 4);
+    row->parent = sqlite3_column_int64(st, 5);
+    row->start = sqlite3_column_double(st, 6);
+    row->end = sqlite3_column_double(st, 7);
+    row->status = col_text(st, 8);
+    row->pid = (long)sqlite3_column_int64(st, 9);
+    row->ntasks = sqlite3_column_int64(st, 10);
+    row->ndone = sqlite3_column_int64(st, 11);
+    row->nfailed = sqlite3_column_int64(st, 12);
+    row->ncached = sqlite3_column_int64(st, 13);
+}
+
+static char *keep_str(char **slot, const char *s)
+{
+    weft__free(*slot);
+    *slot = s ? weft__strdup(s) : NULL;
+    return *slot;
+}
+
+int weft__wf_store_find_run(weft__wf_store_t *s, const char *run, const char *flow, weft__wf_run_row_t *row)
+{
+    sqlite3_stmt *st = NULL;
+    char *end = NULL;
+    long long id = run ? strtoll(run, &end, 10) : 0;
+    bool by_id = run && *run && end && !*end && id > 0;
+    const char *q;
+    if (by_id)
+        q = "SELECT " RUN_COLS " FROM runs WHERE id=?1";
+    else if (run && *run && strcmp(run, "latest") != 0)
+        q = "SELECT " RUN_COLS " FROM runs WHERE name=?2 ORDER BY id DESC LIMIT 1";
+    else
+        q = "SELECT " RUN_COLS " FROM runs WHERE ?3 IS NULL OR flow=?3 ORDER BY id DESC LIMIT 1";
+    if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "cannot read the run store");
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, run);
+    bind_text(st, 3, flow);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        run_from(st, row);
+        row->flow = keep_str(&s->flow, row->flow);
+        row->name = keep_str(&s->name, row->name);
+        row->file = keep_str(&s->file, row->file);
+        row->dir = keep_str(&s->dir, row->dir);
+        row->status = keep_str(&s->status, row->status);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? WEFT_ENOENT : fail(s, "cannot read the run store");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int weft__wf_store_runs(weft__wf_store_t *s, int (*fn)(void *ud, const weft__wf_run_row_t *row), void *ud)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT " RUN_COLS " FROM runs ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "cannot read the run store");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        weft__wf_run_row_t row;
+        run_from(st, &row);
+        if (fn(ud, &row))
+            break;
+    }
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(s, "cannot read the run store");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+#define ATT_COLS                                                                                                       \
+    "run,task,params,attempt,status,exit,signal,start,end,wall,user,sys,maxrss_kb,cpus,gpus,stdout,stderr,results,"    \
+    "reason,hash"
+
+static void attempt_from(sqlite3_stmt *st, weft__wf_attempt_row_t *a, bool with_parts)
+{
+    memset(a, 0, sizeof *a);
+    a->run = sqlite3_column_int64(st, 0);
+    a->task = col_text(st, 1);
+    a->params = col_text(st, 2);
+    a->attempt = sqlite3_column_int(st, 3);
+    a->status = col_text(st, 4);
+    a->exit_code = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 5);
+    a->signal = sqlite3_column_int(st, 6);
+    a->start = sqlite3_column_double(st, 7);
+    a->end = sqlite3_column_double(st, 8);
+    a->wall = sqlite3_column_double(st, 9);
+    a->user = sqlite3_column_type(st, 10) == SQLITE_NULL ? -1 : sqlite3_column_double(st, 10);
+    a->sys = sqlite3_column_double(st, 11);
+    a->maxrss_kb = sqlite3_column_type(st, 12) == SQLITE_NULL ? -1 : (long)sqlite3_column_int64(st, 12);
+    a->cpus = col_text(st, 13);
+    a->gpus = col_text(st, 14);
+    a->out = col_text(st, 15);
+    a->err = col_text(st, 16);
+    a->results = col_text(st, 17);
+    a->reason = col_text(st, 18);
+    const char *h = col_text(st, 19);
+    a->hash = h ? strtoull(h, NULL, 16) : 0;
+    a->parts = with_parts ? col_text(st, 20) : NULL;
+}
+
+/* The chain of runs a run sees: it, the run it resumed, ... (ids). */
+static int chain_of(weft__wf_store_t *s, int64_t run, int64_t **ids, size_t *n)
+{
+    size_t cap = 0;
+    *ids = NULL;
+    *n = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT parent FROM runs WHERE id=?", -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "cannot read the run store");
+    int rc = 0;
+    while (run > 0 && *n < 100000) {
+        for (size_t k = 0; k < *n; k++)
+            if ((*ids)[k] == run)
+                goto done; /* a loop (a hand-edited store): stop */
+        if (WEFT__GROW(*ids, cap, *n + 1, 16)) {
+            rc = WEFT_ENOMEM;
+            break;
+        }
+        (*ids)[(*n)++] = run;
+        sqlite3_bind_int64(st, 1, run);
+        int step = sqlite3_step(st);
+        run = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        if (step != SQLITE_ROW && step != SQLITE_DONE)
+            rc = fail(s, "cannot read the run store");
+        sqlite3_reset(st);
+    }
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int weft__wf_store_view(weft__wf_store_t *s, int64_t run, bool with_parts,
+                        int (*fn)(void *ud, const weft__wf_attempt_row_t *row), void *ud)
+{
+    int64_t *ids;
+    size_t n;
+    int rc = chain_of(s, run, &ids, &n);
+    sqlite3_stmt *st = NULL;
+    if (!rc && sqlite3_prepare_v2(s->db,
+                                  with_parts ? "SELECT " ATT_COLS ",parts FROM attempts WHERE run=? ORDER BY id DESC"
+                                             : "SELECT " ATT_COLS " FROM attempts WHERE run=? ORDER BY id DESC",
+                                  -1, &st, NULL) != SQLITE_OK)
+        rc = fail(s, "cannot read the run store");
+    /* newest first: the caller keeps the first row it sees of each task */
+    for (size_t k = 0; k < n && !rc; k++) {
+        sqlite3_bind_int64(st, 1, ids[k]);
+        int step;
+        bool stop = false;
+        while (!stop && (step = sqlite3_step(st)) == SQLITE_ROW) {
+            weft__wf_attempt_row_t a;
+            attempt_from(st, &a, with_parts);
+            stop = fn(ud, &a) != 0;
+        }
+        if (!stop && step != SQLITE_DONE)
+            rc = fail(s, "cannot read the run store");
+        sqlite3_reset(st);
+        if (stop)
+            break;
+    }
+    sqlite3_finalize(st);
+    weft__free(ids);
+    return rc;
+}
+
+int weft__wf_store_task_attempts(weft__wf_store_t *s, int64_t run, const char *task,
+                                 int (*fn)(void *ud, const weft__wf_attempt_row_t *row), void *ud)
+{
+    int64_t *ids;
+    size_t n;
+    int rc = chain_of(s, run, &ids, &n);
+    sqlite3_stmt *st = NULL;
+    if (!rc && sqlite3_prepare_v2(s->db, "SELECT " ATT_COLS " FROM attempts WHERE run=? AND task=? ORDER BY id", -1,
+                                  &st, NULL) != SQLITE_OK)
+        rc = fail(s, "cannot read the run store");
+    for (size_t k = 0; k < n && !rc; k++) {
+        sqlite3_bind_int64(st, 1, ids[k]);
+        bind_text(st, 2, task);
+        int step, seen = 0;
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            weft__wf_attempt_row_t a;
+            attempt_from(st, &a, false);
+            seen++;
+            if (fn(ud, &a))
+                break;
+        }
+        if (step != SQLITE_DONE && step != SQLITE_ROW)
+            rc = fail(s, "cannot read the run store");
+        sqlite3_reset(st);
+        if (seen)
+            break; /* the newest run of the chain that ran it */
+    }
+    sqlite3_finalize(st);
+    weft__free(ids);
+    return rc ? rc : 0;
+}
+
+int weft__wf_store_gc(weft__wf_store_t *s, int keep, int (*fn)(void *ud, const weft__wf_run_row_t *row), void *ud,
+                      int64_t *ndropped)
+{
+    *ndropped = 0;
+    /* kept: the newest `keep` runs of each workflow, the runs they resume
+     * from (transitively), and any run still marked running */
+    static const char q[] = "WITH RECURSIVE kept(id) AS ("
+                            " SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY flow ORDER BY id DESC) AS k"
+                            "  FROM runs) WHERE k <= ?1"
+                            " UNION SELECT id FROM runs WHERE status='running'"
+                            " UNION SELECT runs.parent FROM runs JOIN kept ON runs.id = kept.id"
+                            "  WHERE runs.parent IS NOT NULL)"
+                            "SELECT id FROM runs WHERE id NOT IN (SELECT id FROM kept) ORDER BY id";
+    sqlite3_stmt *st = NULL, *get = NULL, *del = NULL, *delrun = NULL;
+    int64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc = weft__wf_store_begin(s);
+    if (!rc && (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK ||
+                sqlite3_prepare_v2(s->db, "SELECT " RUN_COLS " FROM runs WHERE id=?", -1, &get, NULL) != SQLITE_OK ||
+                sqlite3_prepare_v2(s->db, "DELETE FROM attempts WHERE run=?", -1, &del, NULL) != SQLITE_OK ||
+                sqlite3_prepare_v2(s->db, "DELETE FROM runs WHERE id=?", -1, &delrun, NULL) != SQLITE_OK))
+        rc = fail(s, "cannot read the run store");
+    if (!rc) {
+        sqlite3_bind_int(st, 1, keep);
+        int step;
+        while ((step = sqlite3_step(st)) == SQLITE_ROW && !rc) {
+            if (WEFT__GROW(ids, cap, n + 1, 64))
+                rc = WEFT_ENOMEM;
+            else
+                ids[n++] = sqlite3_column_int64(st, 0);
+        }
+        if (!rc && step != SQLITE_DONE)
+            rc = fail(s, "cannot read the run store");
+    }
+    for (size_t k = 0; k < n && !rc; k++) {
+        sqlite3_bind_int64(get, 1, ids[k]);
+        if (sqlite3_step(get) == SQLITE_ROW && fn) {
+            weft__wf_run_row_t row;
+            run_from(get, &row);
+            fn(ud, &row);
+        }
+        sqlite3_reset(get);
+        sqlite3_bind_int64(del, 1, ids[k]);
+        sqlite3_bind_int64(delrun, 1, ids[k]);
+        rc = exec_stmt(s, del, "cannot write the run store");
+        if (!rc)
+            rc = exec_stmt(s, delrun, "cannot write the run store");
+    }
+    sqlite3_finalize(st);
+    sqlite3_finalize(get);
+    sqlite3_finalize(del);
+    sqlite3_finalize(delrun);
+    weft__free(ids);
+    if (!rc)
+        rc = weft__wf_store_commit(s);
+    else
+        weft__wf_store_rollback(s);
+    if (!rc)
+        *ndropped = (int64_t)n;
+    if (!rc && n && sqlite3_exec(s->db, "VACUUM", NULL, NULL, NULL) != SQLITE_OK)
+        rc = fail(s, "cannot compact the run store");
+    return rc;
+}
+
+int weft__wf_store_check(weft__wf_store_t *s, char *buf, size_t len)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "cannot read the run store");
+    size_t n = 0;
+    buf[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW && n + 2 < len)
+        n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "; " : "", col_text(st, 0));
+    sqlite3_finalize(st);
+    return 0;
+}
