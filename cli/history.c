@@ -138,11 +138,12 @@ static void json_str(FILE *out, const char *s)
 
 /* ---- weft runs -------------------------------------------------------------------------------- */
 
-static const char usage_runs[] = "usage: weft runs [--json]\n"
+static const char usage_runs[] = "usage: weft runs [--json] [--check]\n"
                                  "\n"
                                  "Lists the runs in the run store (.weft/weft.db here or above), oldest first:\n"
                                  "number, name, workflow, start, duration, status and task counts. A run\n"
-                                 "whose weft process is gone without ending it shows as killed.\n";
+                                 "whose weft process is gone without ending it shows as killed.\n"
+                                 "--check: checks the store's integrity instead (exit 1 when it is damaged).\n";
 
 static int runs_row(void *ud, const weft__wf_run_row_t *r)
 {
@@ -184,13 +185,15 @@ static int runs_row(void *ud, const weft__wf_run_row_t *r)
 
 static int cmd_runs(int argc, char **argv)
 {
-    bool json = false;
+    bool json = false, check = false;
     for (int i = 0; i < argc; i++) {
         if (is_help(argv[i])) {
             fputs(usage_runs, stdout);
             return CLI_OK;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = true;
+        } else if (strcmp(argv[i], "--check") == 0) {
+            check = true;
         } else {
             fprintf(stderr, "weft runs: unknown argument '%s' (see weft runs --help)\n", argv[i]);
             return CLI_BAD_INPUT;
@@ -201,6 +204,21 @@ static int cmd_runs(int argc, char **argv)
     int rc = open_store("runs", &s, dir, sizeof dir);
     if (rc >= 0)
         return rc;
+    if (check) {
+        char found[4096];
+        if (weft__wf_store_check(s, found, sizeof found) != 0) {
+            fprintf(stderr, "weft runs: %s\n", weft__wf_store_error(s));
+            rc = CLI_FAILED;
+        } else if (strcmp(found, "ok") == 0) {
+            printf("run store ok: %s\n", weft__wf_store_path(s));
+            rc = CLI_OK;
+        } else {
+            printf("run store DAMAGED: %s: %s\n", weft__wf_store_path(s), found);
+            rc = CLI_FAILED;
+        }
+        weft__wf_store_close(s);
+        return rc;
+    }
     if (json)
         printf("[");
     else
