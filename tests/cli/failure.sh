@@ -103,10 +103,10 @@ keep_going = true
 i = [1, 2, 3]
 [[task]]
 name = "point-{i}"
-shell = "[ {i} -ne 2 ]"
+shell = "[ {i} -ne 2 ] && echo 'y=v {i}' >> $WEFT_RESULT"
 [[task]]
 name = "collect"
-shell = "echo ran > collected"
+shell = "echo ran > collected; cp $WEFT_POINTS mine.json"
 after = "point-*"
 when = "always"
 [[task]]
@@ -121,6 +121,14 @@ NPASS=$((NPASS + 1))
 [ ! -e strict.ran ] || fail "a task after a failed point ran"
 NPASS=$((NPASS + 1))
 expect_eq "$(awk -F'\t' '$1=="collect"{print $6}' .weft/latest/tasks.tsv)" "ok" "the fan-in's attempt"
+# its points (written before it started): each point's params, outcome, results
+expect_eq "$(cat mine.json)" '[
+  {"task": "point-1", "params": {"i": "1"}, "status": "ok", "results": {"y": "v 1"}},
+  {"task": "point-2", "params": {"i": "2"}, "status": "failed", "results": {}},
+  {"task": "point-3", "params": {"i": "3"}, "status": "ok", "results": {"y": "v 3"}}
+]' "points.json"
+cmp -s mine.json .weft/latest/points.json || fail "\$WEFT_RUN_DIR/points.json differs from \$WEFT_POINTS"
+NPASS=$((NPASS + 1))
 printf '[[task]]\nname = "c"\nshell = "true"\nwhen = "sometimes"\n' > bad.toml
 run "$WEFT" run bad.toml
 expect_rc 2 "a bad when"

@@ -348,7 +348,7 @@ static int cmd_build(void *ud, int attempt, weft__proc_spec_t *spec, char *why, 
     size_t nenv_t = tm->env ? weft_toml_count(tm->env) : 0, nparams = 0;
     for (uint32_t m = 0; m < tm->ndims; m++)
         nparams += f->dims[tm->dims[m]].nparams;
-    size_t nextra = nenv_t + nparams + 4;
+    size_t nextra = nenv_t + nparams + 5;
     x->argv_at = weft__malloc((nargv + 1) * sizeof *x->argv_at);
     x->env_at = weft__malloc((nextra + 1) * sizeof *x->env_at);
     x->argv = weft__malloc((nargv + 1) * sizeof *x->argv);
@@ -390,6 +390,13 @@ static int cmd_build(void *ud, int attempt, weft__proc_spec_t *spec, char *why, 
     x->env_at[ne++] = sb_printf(b, "WEFT_INDEX=%" PRIu32, t->combo);
     x->env_at[ne++] = sb_printf(b, "WEFT_RUN_DIR=%s", r->dir);
     x->env_at[ne++] = sb_printf(b, "WEFT_RESULT=%s/%s.result", r->dir, t->name);
+    if (tm->always) { /* what it runs after, however that went */
+        char points[PATH_MAX + 300];
+        int prc = weft__wf_points_write(r, t, points, sizeof points, why, whylen);
+        if (prc)
+            return prc;
+        x->env_at[ne++] = sb_printf(b, "WEFT_POINTS=%s", points);
+    }
     for (uint32_t m = 0; m < tm->ndims; m++) {
         const wf_dim_t *d = &f->dims[tm->dims[m]];
         uint32_t digit = weft__wf_digit(f, tm, t->combo, tm->dims[m]);

@@ -167,6 +167,13 @@ void weft__wf_outputs_aside(weft__flow_run_t *r, const wf_task_t *t, int attempt
 /* Command tasks: the source of their process tasks. */
 extern const weft__proc_source_t weft__wf_cmd_source;
 
+/* ---- points.c ---- */
+/* Before a `when = "always"` command task starts: the tasks it runs after
+ * (params, status, results) as JSON in <run dir>/<task>.points.json (its
+ * path into path) and <run dir>/points.json. 0, WEFT_ETASK or
+ * WEFT_ENOMEM (why says). */
+int weft__wf_points_write(weft__flow_run_t *r, const wf_task_t *t, char *path, size_t cap, char *why, size_t whylen);
+
 /* ---- kernel.c ---- */
 /* Adds kernel task t to r's graph (the scheduler applies its cpus, GPU,
  * timeout and retries). */
