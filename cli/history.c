@@ -707,12 +707,15 @@ static const char usage_log[] = "usage: weft log TASK [RUN] [--attempt N] [--err
                                 "\n"
                                 "Prints the output of TASK (its stdout; --err: its stderr) in RUN (default the\n"
                                 "latest run; a resumed run: the run that last ran it), of its last attempt or\n"
-                                "of attempt N.\n";
+                                "of attempt N: from the run's output log, or from the task's stdout/stderr file\n"
+                                "when it has one. Nothing when it wrote nothing.\n";
 
 typedef struct pick {
     int want; /* 0: the last */
     bool err;
     char path[PATH_MAX];
+    uint64_t off, len; /* in the run's output.log (len 0: not there) */
+    int64_t run;
     int attempt, last;
 } pick_t;
 
@@ -725,9 +728,44 @@ static int pick_row(void *ud, const weft__wf_attempt_row_t *a)
     if (p->want == 0 || a->attempt == p->want) {
         const char *f = p->err ? a->err : a->out;
         snprintf(p->path, sizeof p->path, "%s", f ? f : "");
+        p->off = p->err ? a->err_off : a->out_off;
+        p->len = p->err ? a->err_len : a->out_len;
+        p->run = a->run;
         p->attempt = a->attempt;
     }
     return 0;
+}
+
+/* Copies len bytes at off of the file at path to stdout (len UINT64_MAX:
+ * to its end); a missing file is empty output. Returns an exit code. */
+static int print_file(const char *path, uint64_t off, uint64_t len)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        if (errno == ENOENT && len == UINT64_MAX) /* nothing written */
+            return CLI_OK;
+        fprintf(stderr, "weft log: cannot read '%s': %s\n", path, strerror(errno));
+        return CLI_FAILED;
+    }
+    if (off && fseeko(fp, (off_t)off, SEEK_SET) != 0) {
+        fprintf(stderr, "weft log: cannot read '%s': %s\n", path, strerror(errno));
+        fclose(fp);
+        return CLI_FAILED;
+    }
+    char buf[65536];
+    size_t n;
+    while (len > 0 && (n = fread(buf, 1, len < sizeof buf ? (size_t)len : sizeof buf, fp)) > 0) {
+        fwrite(buf, 1, n, stdout);
+        if (len != UINT64_MAX)
+            len -= n;
+    }
+    bool cut = len != UINT64_MAX && len > 0;
+    fclose(fp);
+    if (cut) {
+        fprintf(stderr, "weft log: '%s' is shorter than the store says (removed by weft gc, or cut)\n", path);
+        return CLI_FAILED;
+    }
+    return CLI_OK;
 }
 
 static int cmd_log(int argc, char **argv)
@@ -779,27 +817,21 @@ static int cmd_log(int argc, char **argv)
         fprintf(stderr, "weft log: task '%s' has no attempt %d in run %s (its last is %d)\n", task, p.want, name,
                 p.last);
         rc = CLI_BAD_INPUT;
-    } else if (!p.path[0]) {
-        fprintf(stderr, "weft log: task '%s' attempt %d kept no %s (a kernel's output is in its stdout file)\n", task,
-                p.attempt, p.err ? "stderr" : "stdout");
-        rc = CLI_FAILED;
-    } else {
-        FILE *fp = fopen(p.path, "r");
-        if (!fp) {
-            if (errno == ENOENT) /* nothing written: no file is made for empty output */
-                rc = CLI_OK;
-            else {
-                fprintf(stderr, "weft log: cannot read '%s': %s\n", p.path, strerror(errno));
-                rc = CLI_FAILED;
-            }
+    } else if (p.len) { /* in the output log of the run that ran it */
+        weft__wf_run_row_t ran;
+        char id[32], seg[PATH_MAX + 32];
+        snprintf(id, sizeof id, "%lld", (long long)p.run);
+        if (weft__wf_store_find_run(s, id, NULL, &ran) != 0 || !ran.dir) {
+            fprintf(stderr, "weft log: the run of task '%s' attempt %d is not in the store\n", task, p.attempt);
+            rc = CLI_FAILED;
         } else {
-            char buf[65536];
-            size_t n;
-            while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
-                fwrite(buf, 1, n, stdout);
-            fclose(fp);
-            rc = CLI_OK;
+            snprintf(seg, sizeof seg, "%s/output.log", ran.dir);
+            rc = print_file(seg, p.off, p.len);
         }
+    } else if (p.path[0]) {
+        rc = print_file(p.path, 0, UINT64_MAX);
+    } else {
+        rc = CLI_OK; /* it wrote nothing */
     }
     weft__wf_store_close(s);
     return rc;

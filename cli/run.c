@@ -1,7 +1,7 @@
 /* `weft run`: starts the run, shows progress (a live line on a terminal,
  * a line per finished task otherwise), handles Ctrl-C / SIGTERM, and ends
- * with a summary naming every failed task, its reason, its stderr file and
- * that file's last lines, then the table of results the tasks reported. */
+ * with a summary naming every failed task, its reason, where its stderr is
+ * and its last lines, then the table of results the tasks reported. */
 #include "cli/cli.h"
 #include "weft/trace.h"
 
@@ -103,38 +103,6 @@ static void on_event(void *ud, const weft__flow_event_t *e)
     pthread_mutex_unlock(&v->lock);
 }
 
-/* The last `lines` lines of a file, indented. */
-static void tail(const char *path, int lines)
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return;
-    char buf[4096];
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    long start = size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0;
-    fseek(fp, start, SEEK_SET);
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    while (n > 0 && buf[n - 1] == '\n')
-        buf[--n] = '\0';
-    if (n == 0)
-        return;
-    char *p = buf + n;
-    int seen = 0;
-    while (p > buf && seen < lines)
-        if (*--p == '\n')
-            seen++;
-    if (*p == '\n')
-        p++;
-    char *line = strtok(p, "\n");
-    while (line) {
-        printf("    | %s\n", line);
-        line = strtok(NULL, "\n");
-    }
-}
-
 static void summary(view_t *v, const weft__flow_t *f, double secs, int sig)
 {
     weft__flow_run_t *r = v->run;
@@ -168,12 +136,15 @@ static void summary(view_t *v, const weft__flow_t *f, double secs, int sig)
         }
         if (nfail > 20)
             continue;
-        char err[4096];
-        weft__flow_run_stderr(r, i, err, sizeof err);
+        const char *where, *last;
+        weft__flow_run_stderr(r, i, &where, &last);
         printf("  %s %s: %s\n", st == WEFT_FLOW_FAILED ? "FAILED" : "STOPPED", name, weft__flow_run_reason(r, i));
-        if (err[0]) {
-            printf("    stderr: %s\n", err);
-            tail(err, 5);
+        if (where[0])
+            printf("    stderr: %s\n", where);
+        for (const char *l = last; *l;) {
+            size_t n = strcspn(l, "\n");
+            printf("    | %.*s\n", (int)n, l);
+            l += n + (l[n] == '\n');
         }
     }
     if (nskip) {

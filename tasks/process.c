@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/pidfd.h>
 #include <sys/resource.h>
@@ -30,10 +31,22 @@
 
 extern char **environ;
 
+/* A stream captured in memory (spec.log): its memfd, and once it grew
+ * past WEFT__SPILL_BYTES, the spill file its content moves to. */
+typedef struct cap {
+    int fd;         /* the memfd (-1: none) */
+    int spill_fd;   /* -1: not spilled */
+    uint64_t moved; /* bytes moved to the spill file (holes in the memfd now) */
+    const char *spill;
+    int err; /* an errno that lost output */
+} cap_t;
+
 typedef struct proc {
     struct proc *next; /* in the request queue */
     char **argv, **envp;
     char *cwd, *out, *err;
+    weft__outlog_t *log;
+    cap_t cap[2]; /* stdout, stderr */
     weft__cpuset_t cpus;
     bool bind;
     uint64_t timeout_ns, grace_ns;
@@ -127,7 +140,8 @@ static proc_t *proc_new(const weft__proc_spec_t *s)
 {
     size_t na, ne, bytes = strv_size(s->argv, &na) + strv_size(s->envp, &ne);
     bytes += (s->cwd ? strlen(s->cwd) + 1 : 0) + (s->stdout_path ? strlen(s->stdout_path) + 1 : 0) +
-             (s->stderr_path ? strlen(s->stderr_path) + 1 : 0);
+             (s->stderr_path ? strlen(s->stderr_path) + 1 : 0) + (s->stdout_spill ? strlen(s->stdout_spill) + 1 : 0) +
+             (s->stderr_spill ? strlen(s->stderr_spill) + 1 : 0);
     size_t nslots = na + 1 + (s->envp ? ne + 1 : 0);
     proc_t *p = weft__malloc(sizeof *p + nslots * sizeof(char *) + bytes);
     if (!p)
@@ -140,6 +154,9 @@ static proc_t *proc_new(const weft__proc_spec_t *s)
     p->cwd = str_copy(s->cwd, &b);
     p->out = str_copy(s->stdout_path, &b);
     p->err = str_copy(s->stderr_path, &b);
+    p->log = s->log;
+    p->cap[0] = (cap_t){.fd = -1, .spill_fd = -1, .spill = str_copy(s->stdout_spill, &b)};
+    p->cap[1] = (cap_t){.fd = -1, .spill_fd = -1, .spill = str_copy(s->stderr_spill, &b)};
     if (s->cpus) {
         p->cpus = *s->cpus;
         p->bind = true;
@@ -229,6 +246,86 @@ static void describe_signal(char *buf, size_t size, int sig)
         snprintf(buf, size, "killed by signal %d", sig);
 }
 
+/* ==== captured output ===================================================== */
+
+/* Moves what c holds past `moved` to its spill file (created at the first
+ * move) and frees that memory (a hole in the memfd; the child writes on
+ * at its own offset). Returns 0 or an errno. */
+static int spill(cap_t *c, uint64_t size)
+{
+    if (!c->spill)
+        return 0; /* nowhere to move it: it stays in memory */
+    if (c->spill_fd < 0 && (c->spill_fd = open(c->spill, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        return errno;
+    uint64_t at = c->moved;
+    int e = weft__fd_copy(c->spill_fd, &at, c->fd, c->moved, size - c->moved);
+    if (e)
+        return e;
+    fallocate(c->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)c->moved, (off_t)(size - c->moved));
+    c->moved = size;
+    return 0;
+}
+
+/* Running processes whose captured output grew past the spill size:
+ * moved out of memory. Returns whether any process captures (then the
+ * loop looks again within a second). */
+static bool spill_check(weft__procs_t *x)
+{
+    bool any = false;
+    for (size_t i = 0; i < x->nrun; i++)
+        for (int k = 0; k < 2; k++) {
+            cap_t *c = &x->running[i]->cap[k];
+            struct stat st;
+            if (c->fd < 0 || c->err)
+                continue;
+            any = true;
+            if (fstat(c->fd, &st) == 0 && (uint64_t)st.st_size - c->moved >= WEFT__SPILL_BYTES)
+                c->err = spill(c, (uint64_t)st.st_size);
+        }
+    return any;
+}
+
+/* At the end: the stream's output into the log (or the rest of it into
+ * its spill file), and its memfd closed. */
+static void collect(proc_t *p, int k, weft__proc_result_t *r)
+{
+    cap_t *c = &p->cap[k];
+    if (c->fd < 0)
+        return;
+    struct stat st;
+    uint64_t size = fstat(c->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    uint64_t off = 0, len = 0;
+    int e = c->err;
+    if (!e && c->spill_fd >= 0) {
+        e = spill(c, size);
+    } else if (!e && size > 0) {
+        e = weft__outlog_append(p->log, c->fd, 0, size, &off);
+        len = e ? 0 : size;
+    }
+    if (c->spill_fd >= 0 && close(c->spill_fd) != 0 && !e)
+        e = errno;
+    close(c->fd);
+    c->fd = c->spill_fd = -1;
+    if (k == 0) {
+        r->out_off = off, r->out_len = len, r->out_spilled = c->moved > 0;
+    } else {
+        r->err_off = off, r->err_len = len, r->err_spilled = c->moved > 0;
+    }
+    if (e && !r->log_err)
+        r->log_err = e;
+}
+
+static void caps_close(proc_t *p)
+{
+    for (int k = 0; k < 2; k++) {
+        if (p->cap[k].fd >= 0)
+            close(p->cap[k].fd);
+        if (p->cap[k].spill_fd >= 0)
+            close(p->cap[k].spill_fd);
+        p->cap[k].fd = p->cap[k].spill_fd = -1;
+    }
+}
+
 static void reap(weft__procs_t *x, proc_t *p)
 {
     /* The leader has exited (its pidfd is readable) and is a zombie, so its
@@ -252,6 +349,8 @@ static void reap(weft__procs_t *x, proc_t *p)
     r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     r.signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
     r.timed_out = p->timed_out;
+    collect(p, 0, &r);
+    collect(p, 1, &r);
     if (p->canceled) {
         r.status = WEFT_ECANCELED;
         snprintf(r.reason, sizeof r.reason, "stopped before it finished");
@@ -279,8 +378,16 @@ static void reap(weft__procs_t *x, proc_t *p)
 
 /* ==== spawning ============================================================ */
 
-static int open_output(const char *path)
+/* A stream's fd for the child: its file, a memfd (captured into the log),
+ * or /dev/null. */
+static int open_output(proc_t *p, const char *path, int k)
 {
+    if (!path && p->log) {
+        int fd = memfd_create(k ? "weft-stderr" : "weft-stdout", MFD_CLOEXEC);
+        if (fd >= 0)
+            p->cap[k].fd = fd;
+        return fd;
+    }
     return open(path ? path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 
@@ -290,16 +397,20 @@ static void spawn(weft__procs_t *x, proc_t *p)
         not_started(x, p, WEFT_ENOMEM, "out of memory");
         return;
     }
-    int out = open_output(p->out);
+    int out = open_output(p, p->out, 0);
     if (out < 0) {
-        not_started(x, p, WEFT_ETASK, "cannot open the stdout file '%s': %s", p->out, strerror(errno));
+        not_started(x, p, WEFT_ETASK, "cannot open the stdout file '%s': %s", p->out ? p->out : "(memory)",
+                    strerror(errno));
         return;
     }
-    int err = open_output(p->err);
+    int err = open_output(p, p->err, 1);
     if (err < 0) {
         int e = errno;
-        close(out);
-        not_started(x, p, WEFT_ETASK, "cannot open the stderr file '%s': %s", p->err, strerror(e));
+        if (p->cap[0].fd < 0)
+            close(out);
+        caps_close(p);
+        not_started(x, p, WEFT_ETASK, "cannot open the stderr file '%s': %s", p->err ? p->err : "(memory)",
+                    strerror(e));
         return;
     }
     posix_spawn_file_actions_t fa;
@@ -328,9 +439,12 @@ static void spawn(weft__procs_t *x, proc_t *p)
         weft__topo_bind_self(x->topo, &x->all);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    close(out);
-    close(err);
+    if (p->cap[0].fd < 0) /* a memfd stays open: its content is read at the end */
+        close(out);
+    if (p->cap[1].fd < 0)
+        close(err);
     if (rc) {
+        caps_close(p);
         struct stat st;
         if (p->cwd && stat(p->cwd, &st) != 0)
             not_started(x, p, WEFT_ETASK, "cannot change to the directory '%s': %s", p->cwd, strerror(errno));
@@ -353,6 +467,7 @@ static void spawn(weft__procs_t *x, proc_t *p)
             ;
         if (p->pidfd >= 0)
             close(p->pidfd);
+        caps_close(p);
         not_started(x, p, WEFT_ESYS, "cannot watch the process: %s", strerror(e));
         return;
     }
@@ -511,6 +626,8 @@ static void *loop(void *arg)
         if (requests)
             continue;
         int timeout = deadlines(x);
+        if (spill_check(x) && (timeout < 0 || timeout > 1000))
+            timeout = 1000; /* a process that captures: its output looked at each second */
         if (next_timer != UINT64_MAX) {
             uint64_t now = weft__clock_ns();
             uint64_t ms = next_timer > now ? (next_timer - now + 999999) / 1000000 : 0;

@@ -35,14 +35,33 @@
 typedef struct weft__procs weft__procs_t;
 typedef struct weft__cores weft__cores_t;
 
+/* ---- the output log (tasks/outlog.c) ----------------------------------------
+ * An append-only segment file that captured outputs are copied into
+ * (created at the first output). Any thread. */
+typedef struct weft__outlog weft__outlog_t;
+int weft__outlog_create(const char *path, weft__outlog_t **out);
+void weft__outlog_destroy(weft__outlog_t *l);
+const char *weft__outlog_path(const weft__outlog_t *l);
+/* Appends [from, from + len) of fd; its offset in the log into *off.
+ * 0 or an errno (nothing of it is kept then). */
+int weft__outlog_append(weft__outlog_t *l, int fd, uint64_t from, uint64_t len, uint64_t *off);
+/* Copies [from, from + len) of fd to dst at *at (advanced): 0 or an errno. */
+int weft__fd_copy(int dst, uint64_t *at, int fd, uint64_t from, uint64_t len);
+
 typedef struct weft__proc_spec {
     /* What to run: argv[0] is looked up in PATH when it has no '/'.
      * Borrowed until weft__procs_start returns (it copies what it needs). */
     const char *const *argv;
-    const char *const *envp;    /* the whole environment; NULL = inherit */
-    const char *cwd;            /* NULL = the launcher's */
-    const char *stdout_path;    /* created/truncated; NULL = /dev/null */
-    const char *stderr_path;    /* NULL = /dev/null */
+    const char *const *envp; /* the whole environment; NULL = inherit */
+    const char *cwd;         /* NULL = the launcher's */
+    const char *stdout_path; /* created/truncated; NULL = /dev/null, or the log */
+    const char *stderr_path; /* NULL = /dev/null, or the log */
+    /* A stream without a path goes to memory (a memfd) and, when the
+     * process ends, into this log (nothing when it is empty); one that
+     * grows past WEFT__SPILL_BYTES moves to its spill file instead as it
+     * runs. NULL: /dev/null. */
+    weft__outlog_t *log;
+    const char *stdout_spill, *stderr_spill;
     const weft__cpuset_t *cpus; /* bind to these; NULL = not bound */
     uint64_t timeout_ns;        /* 0 = none */
     uint64_t grace_ns;          /* SIGTERM..SIGKILL after a timeout; 0 = 2 s */
@@ -60,7 +79,14 @@ typedef struct weft__proc_result {
     uint64_t user_ns, sys_ns;
     long maxrss_kb;
     char reason[PATH_MAX + 256]; /* "exited with status 3", "timed out after 90 s", ... */
+    /* streams that went to the log (spec.log): where (len 0: empty), or
+     * spilled: in the spill file; log_err: the errno that lost one */
+    uint64_t out_off, out_len, err_off, err_len;
+    bool out_spilled, err_spilled;
+    int log_err;
 } weft__proc_result_t;
+
+#define WEFT__SPILL_BYTES (4u << 20)
 
 typedef void (*weft__proc_done_fn)(void *ud, const weft__proc_result_t *r);
 

@@ -85,6 +85,16 @@ WEFT_API const char *weft_flow_run_dir(const weft_flow_t *f);
  * WEFT_EINVAL (NULL f or name, i out of range). */
 WEFT_API int weft_flow_task(const weft_flow_t *f, size_t i, const char **name, int *state, const char **reason);
 
+/* What task i's last attempt in the last run wrote to its stdout
+ * (WEFT_FLOW_STDOUT) or stderr (WEFT_FLOW_STDERR), read back from the
+ * run's output log or the task's file: *data is NUL-terminated and owned
+ * by f until the next call or run ("" when it wrote nothing or was not
+ * run then). Errors: WEFT_EINVAL (NULL, i or stream out of range, no
+ * run yet), WEFT_EBUSY (running), WEFT_ESYS (cannot be read back),
+ * WEFT_ENOMEM. */
+enum { WEFT_FLOW_STDOUT = 1, WEFT_FLOW_STDERR = 2 };
+WEFT_API int weft_flow_task_output(weft_flow_t *f, size_t i, unsigned stream, const char **data, size_t *len);
+
 /* The results the tasks reported in the last run (kernels' results, and
  * the key=value lines commands wrote to $WEFT_RESULT), in file order. */
 WEFT_API size_t weft_flow_nresults(const weft_flow_t *f);

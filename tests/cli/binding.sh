@@ -24,11 +24,13 @@ if [ "$ncpu" -lt 2 ]; then
     exit 77
 fi
 run "$WEFT" run bind.toml; expect_rc 0 "bound run"
-read -r one_aff < .weft/latest/one.out
-one_env=$(sed -n 2p .weft/latest/one.out)
+"$WEFT" log one > one.out
+read -r one_aff < one.out
+one_env=$(sed -n 2p one.out)
 expect_eq "$one_env" "$one_aff 1" "cpus=1: WEFT_CPUS is its affinity"
-read -r two_aff < .weft/latest/two.out
-two_env=$(sed -n 2p .weft/latest/two.out)
+"$WEFT" log two > two.out
+read -r two_aff < two.out
+two_env=$(sed -n 2p two.out)
 expect_eq "$two_env" "$two_aff 2" "cpus=2: WEFT_CPUS is its affinity, OMP_NUM_THREADS=2"
 [ "$one_aff" != "$two_aff" ] || fail "one core and two cores cannot have the same cpus ($one_aff)"
 # the kernel's attempt records the two cores it was bound to
@@ -50,6 +52,7 @@ expect_line "$ERR" "weft: toomany.toml:4:8: task 'big': key 'cpus': needs 4096 c
 # pin = "none": not bound, admission only
 sed -i 's/pin = "core"/pin = "none"/' bind.toml
 run "$WEFT" run bind.toml; expect_rc 0 "unbound run"
-read -r free_aff < .weft/latest/two.out
+"$WEFT" log two > two.out
+read -r free_aff < two.out
 expect_eq "$free_aff" "$(grep Cpus_allowed_list /proc/self/status | cut -f2)" "pin none leaves the affinity alone"
 done_ok

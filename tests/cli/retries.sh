@@ -36,10 +36,10 @@ expect_rc 1 "failing tasks"
 tsv=.weft/latest/tasks.tsv
 expect_eq "$(awk -F'\t' '$1=="hard"' $tsv | wc -l)" "1" "exit 3 is not in retry_on: one attempt"
 expect_eq "$(awk -F'\t' '$1=="soft"{printf "%s:%s ", $3, $6}' $tsv)" "1:failed 2:ok " "exit 75 is retried"
-# each attempt's output is kept: the first as soft.out.1 / soft.err.1
-expect_eq "$(cat .weft/latest/soft.out.1) | $(cat .weft/latest/soft.err.1)" "try 1 | oops 1" "the first attempt's output kept"
-expect_eq "$(cat .weft/latest/soft.out) | $(cat .weft/latest/soft.err)" "try 2 | oops 2" "the last attempt's output"
-expect_eq "$(awk -F'\t' '$1=="soft"{n=split($15,a,"/"); m=split($16,b,"/"); printf "%s %s;", a[n], b[m]}' $tsv)" "soft.out.1 soft.err.1;soft.out soft.err;" "the journal names each attempt's files"
+# each attempt's output is kept (the run's output log; weft log --attempt)
+expect_eq "$("$WEFT" log soft --attempt 1) | $("$WEFT" log soft --attempt 1 --err)" "try 1 | oops 1" "the first attempt's output kept"
+expect_eq "$("$WEFT" log soft) | $("$WEFT" log soft --err)" "try 2 | oops 2" "the last attempt's output"
+expect_eq "$(awk -F'\t' '$1=="soft"{printf "%s %s;", $15, $16}' $tsv)" "output.log@0+6 output.log@6+7;output.log@13+6 output.log@19+7;" "the journal says where each attempt's output is"
 expect_eq "$(awk -F'\t' '$1=="spaced"' $tsv | wc -l)" "3" "three attempts"
 gaps=$(awk 'NR>1{print $1-p} {p=$1}' times)
 expect_eq "$(printf '%s\n' "$gaps" | awk 'NR==1 && $1>=200000000 {a=1} NR==2 && $1>=400000000 {b=1} END{print a+b}')" "2" "0.2 s, then 0.4 s between attempts ($gaps)"

@@ -61,16 +61,24 @@ static void count_event(void *ud, const char *task, int state, int attempt, doub
     atomic_fetch_add(&events, 1);
 }
 
-static int state_of(weft_flow_t *f, const char *want, const char **reason)
+static size_t index_of(weft_flow_t *f, const char *want)
 {
     for (size_t i = 0; i < weft_flow_ntasks(f); i++) {
-        const char *name;
+        const char *name, *reason;
         int st;
-        CHECK_EQ(weft_flow_task(f, i, &name, &st, reason), 0);
+        CHECK_EQ(weft_flow_task(f, i, &name, &st, &reason), 0);
         if (strcmp(name, want) == 0)
-            return st;
+            return i;
     }
     FAIL("no task %s", want);
+}
+
+static int state_of(weft_flow_t *f, const char *want, const char **reason)
+{
+    const char *name;
+    int st;
+    CHECK_EQ(weft_flow_task(f, index_of(f, want), &name, &st, reason), 0);
+    return st;
 }
 
 TEST(load_run_and_read_back)
@@ -108,8 +116,17 @@ TEST(load_run_and_read_back)
         snprintf(tsv, sizeof tsv, "%s/tasks.tsv", weft_flow_run_dir(f));
         struct stat sb;
         CHECK_EQ(stat(tsv, &sb), 0);
-        snprintf(tsv, sizeof tsv, "%s/broken.err", weft_flow_run_dir(f));
-        CHECK_STR(test_slurp(tsv, 1), "why");
+        /* its stderr, from the run's output log */
+        const char *out;
+        size_t outlen;
+        size_t bi = index_of(f, "broken");
+        CHECK_EQ(weft_flow_task_output(f, bi, WEFT_FLOW_STDERR, &out, &outlen), 0);
+        CHECK_STR(out, "why\n");
+        CHECK_EQ(outlen, 4u);
+        CHECK_EQ(weft_flow_task_output(f, bi, WEFT_FLOW_STDOUT, &out, &outlen), 0);
+        CHECK_STR(out, "");
+        CHECK_EQ(weft_flow_task_output(f, bi, 3, &out, &outlen), WEFT_EINVAL);
+        CHECK_EQ(weft_flow_task_output(f, 1000, WEFT_FLOW_STDOUT, &out, &outlen), WEFT_EINVAL);
         /* results in file order: the kernels', then the commands' */
         CHECK_EQ(weft_flow_nresults(f), 4u);
         const char *task, *params, *results;

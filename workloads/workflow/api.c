@@ -28,6 +28,7 @@ struct weft_flow {
     atomic_int stopped; /* weft_flow_stop came during this run */
     weft_flow_event_fn on_event;
     void *ud;
+    char *output; /* weft_flow_task_output's last answer */
     char err[PATH_MAX + 1024];
 };
 
@@ -96,6 +97,7 @@ void weft_flow_destroy(weft_flow_t *w)
         return;
     weft__flow_run_destroy(w->run);
     weft__flow_destroy(w->f);
+    weft__free(w->output);
     weft__free(w);
 }
 
@@ -218,5 +220,24 @@ int weft_flow_result(const weft_flow_t *w, size_t k, const char **task, const ch
     size_t ti;
     weft__flow_run_result(w->run, k, &ti, params, results);
     weft__flow_run_task(w->run, ti, task);
+    return 0;
+}
+
+int weft_flow_task_output(weft_flow_t *w, size_t i, unsigned stream, const char **data, size_t *len)
+{
+    if (!w || !data || (stream != WEFT_FLOW_STDOUT && stream != WEFT_FLOW_STDERR) || i >= weft__flow_ntasks_all(w->f) ||
+        !w->run)
+        return WEFT_EINVAL;
+    if (atomic_load(&w->running))
+        return WEFT_EBUSY;
+    weft__free(w->output);
+    w->output = NULL;
+    size_t n = 0;
+    int rc = weft__flow_run_output(w->run, i, stream == WEFT_FLOW_STDERR, &w->output, &n);
+    if (rc)
+        return rc;
+    *data = w->output;
+    if (len)
+        *len = n;
     return 0;
 }

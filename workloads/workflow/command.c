@@ -205,6 +205,37 @@ static void read_results(weft__flow_run_t *r, const wf_task_t *t, line_t *out)
     out->buf[out->len] = '\0';
 }
 
+/* The last lines (at most 5, from its last KiB) of a stderr: from the file
+ * at path, else from the run's log at off (len bytes); "" when empty. */
+static void stderr_tail(weft__flow_run_t *r, const char *path, uint64_t off, uint64_t len, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    int fd = path  ? open(path, O_RDONLY | O_CLOEXEC)
+             : len ? open(weft__outlog_path(r->outlog), O_RDONLY | O_CLOEXEC)
+                   : -1;
+    if (fd < 0)
+        return;
+    if (path) {
+        struct stat st;
+        off = 0;
+        len = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    }
+    size_t want = len < cap - 1 ? (size_t)len : cap - 1;
+    ssize_t n = want ? pread(fd, buf, want, (off_t)(off + len - want)) : 0;
+    close(fd);
+    size_t m = n > 0 ? (size_t)n : 0;
+    while (m > 0 && buf[m - 1] == '\n')
+        m--;
+    buf[m] = '\0';
+    char *p = buf + m;
+    int lines = 0;
+    while (p > buf && lines < 5)
+        if (*--p == '\n' && ++lines == 5)
+            p++;
+    if (p != buf)
+        memmove(buf, p, strlen(p) + 1);
+}
+
 /* Renames the file at path (a buffer of size bytes) to path.<attempt> and
  * leaves the new name in it; nothing when it does not exist or the name
  * would not fit. */
@@ -235,7 +266,7 @@ static bool cmd_attempt(void *ud, const weft__proc_attempt_info_t *info)
     weft__wf_task_path(r, t, t->tmpl->err, "err", err, sizeof err);
     /* a retry follows, which truncates the files: this attempt's output
      * is kept as <file>.<attempt> (the journal line names it) */
-    if (retry && res->started) {
+    if (retry && res->started && (t->tmpl->out || t->tmpl->err || res->out_spilled || res->err_spilled)) {
         bool same = strcmp(out, err) == 0;
         keep_attempt_file(out, sizeof out, info->attempt);
         if (same)
@@ -243,6 +274,12 @@ static bool cmd_attempt(void *ud, const weft__proc_attempt_info_t *info)
         else
             keep_attempt_file(err, sizeof err, info->attempt);
     }
+    /* where its output is: its files, or the run's log */
+    bool out_file = t->tmpl->out || res->out_spilled, err_file = t->tmpl->err || res->err_spilled;
+    if (!out_file)
+        out[0] = '\0';
+    if (!err_file)
+        err[0] = '\0';
     line_t rl;
     if (res->started)
         read_results(r, t, &rl);
@@ -266,7 +303,17 @@ static bool cmd_attempt(void *ud, const weft__proc_attempt_info_t *info)
                    .out = out,
                    .err = err,
                    .results = results,
-                   .reason = res->status ? res->reason : ""};
+                   .reason = res->status ? res->reason : "",
+                   .out_off = res->out_off,
+                   .out_len = res->out_len,
+                   .err_off = res->err_off,
+                   .err_len = res->err_len};
+    char lost[160];
+    if (res->log_err) { /* the task's outcome stands; its output is not kept whole */
+        snprintf(lost, sizeof lost, "%s%soutput not kept: %s", a.reason, a.reason[0] ? "; " : "",
+                 strerror(res->log_err));
+        a.reason = lost;
+    }
     weft__wf_journal(r, ti, &a);
     if (r->tr && res->started)
         weft__wf_trace_attempt(r, r->gtask[ti], &a, res->status == 0, true);
@@ -298,6 +345,17 @@ static bool cmd_attempt(void *ud, const weft__proc_attempt_info_t *info)
                     : res->started                ? WEFT_FLOW_STOPPED
                                                   : WEFT_FLOW_NOT_RUN,
                     wall, why);
+    if (res->started) {
+        char tail[1100], where[PATH_MAX + 64];
+        stderr_tail(r, err_file ? err : NULL, res->err_off, res->err_len, tail, sizeof tail);
+        if (err_file)
+            snprintf(where, sizeof where, "%s", err);
+        else if (res->err_len)
+            snprintf(where, sizeof where, "weft log %s --err", t->name);
+        else
+            where[0] = '\0';
+        weft__wf_note_stderr(r, ti, where, tail);
+    }
     return false;
 }
 
@@ -442,8 +500,13 @@ static int cmd_build(void *ud, int attempt, weft__proc_spec_t *spec, char *why, 
     spec->argv = x->argv;
     spec->envp = x->envp;
     spec->cwd = tm->cwd ? x->cwd : NULL;
-    spec->stdout_path = x->out;
-    spec->stderr_path = x->err;
+    /* explicit files are written; otherwise the output goes to the run's
+     * log (nothing for none), to <task>.out/.err only when it is large */
+    spec->stdout_path = tm->out ? x->out : NULL;
+    spec->stderr_path = tm->err ? x->err : NULL;
+    spec->log = r->outlog;
+    spec->stdout_spill = x->out;
+    spec->stderr_spill = x->err;
     return 0;
 }
 

@@ -254,6 +254,14 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
             goto fail;
         }
     }
+    {
+        char log[PATH_MAX + 16];
+        snprintf(log, sizeof log, "%s/output.log", r->dir);
+        if ((rc = weft__outlog_create(log, &r->outlog)) != 0) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
     snprintf(r->tsv_path, sizeof r->tsv_path, "%s/tasks.tsv", r->dir);
     r->tsv = open(r->tsv_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     static const char header[] = "task\tparams\tattempt\tstart\tend\tstatus\texit\tsignal\twall_s\tuser_s\t"
@@ -496,13 +504,81 @@ const char *weft__flow_run_reason(weft__flow_run_t *r, size_t i)
     return "";
 }
 
-void weft__flow_run_stderr(weft__flow_run_t *r, size_t i, char *buf, size_t len)
+void weft__flow_run_stderr(weft__flow_run_t *r, size_t i, const char **where, const char **tail)
 {
-    const wf_task_t *t = &r->f->tasks[i];
-    if (t->tmpl->kind == WF_KERNEL)
-        buf[0] = '\0';
-    else
-        weft__wf_task_path(r, t, t->tmpl->err, "err", buf, len);
+    *where = *tail = "";
+    for (note_t *n = r->fails; n; n = n->next)
+        if (n->task == i) {
+            *where = n->where ? n->where : "";
+            *tail = n->tail ? n->tail : "";
+            return;
+        }
+}
+
+typedef struct last_out {
+    int err;
+    char path[PATH_MAX];
+    uint64_t off, len;
+    bool seen;
+} last_out_t;
+
+static int last_out_row(void *ud, const weft__wf_attempt_row_t *a)
+{
+    last_out_t *o = ud;
+    if (a->attempt < 1)
+        return 0;
+    const char *f = o->err ? a->err : a->out;
+    snprintf(o->path, sizeof o->path, "%s", f ? f : "");
+    o->off = o->err ? a->err_off : a->out_off;
+    o->len = o->err ? a->err_len : a->out_len;
+    o->seen = true;
+    return 0;
+}
+
+/* Reads [off, off + len) of the file at path (len UINT64_MAX: all of it). */
+static int slurp(const char *path, uint64_t off, uint64_t len, char **data, size_t *n)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT && len == UINT64_MAX ? 0 : WEFT_ESYS; /* no file: it wrote nothing */
+    struct stat st;
+    if (len == UINT64_MAX)
+        len = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    char *b = weft__malloc(len + 1);
+    ssize_t got = b ? pread(fd, b, len, (off_t)off) : -1;
+    close(fd);
+    if (!b)
+        return WEFT_ENOMEM;
+    if (got < 0 || (uint64_t)got != len) {
+        weft__free(b);
+        return WEFT_ESYS;
+    }
+    b[len] = '\0';
+    *data = b;
+    *n = len;
+    return 0;
+}
+
+int weft__flow_run_output(weft__flow_run_t *r, size_t i, bool err, char **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    if (!r->store || i >= r->f->ntasks || r->waiter_started)
+        return WEFT_EINVAL;
+    last_out_t o = {.err = err};
+    int rc = weft__wf_store_task_attempts(r->store, r->run_id, r->f->tasks[i].name, last_out_row, &o);
+    if (rc)
+        return rc;
+    if (o.seen && o.len) {
+        char seg[PATH_MAX + 16];
+        snprintf(seg, sizeof seg, "%s/output.log", r->dir);
+        rc = slurp(seg, o.off, o.len, data, len);
+    } else if (o.seen && o.path[0]) {
+        rc = slurp(o.path, 0, UINT64_MAX, data, len);
+    }
+    if (!rc && !*data && !(*data = weft__strdup("")))
+        rc = WEFT_ENOMEM;
+    return rc;
 }
 
 static int by_task(const void *a, const void *b)
@@ -544,6 +620,7 @@ void weft__flow_run_destroy(weft__flow_run_t *r)
     }
     weft_graph_destroy(r->g);
     weft_runtime_destroy(r->rt); /* its task service: every process reaped */
+    weft__outlog_destroy(r->outlog);
     if (r->own_cores)
         weft__cores_destroy(r->cores);
     weft__free(r->gtask);

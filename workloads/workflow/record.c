@@ -98,6 +98,7 @@ typedef struct jrec {
     int32_t attempt, exit_code, signal, no_cpu;
     int64_t maxrss_kb;
     uint64_t start_ns, end_ns, user_ns, sys_ns; /* start/end on the run's clock */
+    uint64_t out_off, out_len, err_off, err_len;
 } jrec_t;
 
 enum { JREC_NSTR = 7 };
@@ -132,7 +133,11 @@ void weft__wf_journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
                 .start_ns = a->start_ns,
                 .end_ns = a->end_ns,
                 .user_ns = a->user_ns,
-                .sys_ns = a->sys_ns};
+                .sys_ns = a->sys_ns,
+                .out_off = a->out_off,
+                .out_len = a->out_len,
+                .err_off = a->err_off,
+                .err_len = a->err_len};
     pthread_mutex_lock(&r->jlock);
     if (WEFT__GROW(r->jbuf, r->jcap, r->jlen + len, JOURNAL_CHUNK)) {
         /* out of memory: this attempt is lost, not the run; the record says it is incomplete */
@@ -207,8 +212,18 @@ static void tsv_line(weft__flow_run_t *r, const jrec_t *j, const char *const str
     if (j->maxrss_kb >= 0)
         put_int(l, j->maxrss_kb);
     put_char(l, '\t');
-    for (int i = 1; i < JREC_NSTR; i++)
-        put_field(l, str[i], '\t');
+    for (int i = 1; i < JREC_NSTR; i++) {
+        uint64_t len = i == 3 ? j->out_len : i == 4 ? j->err_len : 0;
+        if (len) { /* in the run's output log: output.log@offset+length */
+            put_text(l, "output.log@");
+            put_int(l, (long long)(i == 3 ? j->out_off : j->err_off));
+            put_char(l, '+');
+            put_int(l, (long long)len);
+            put_char(l, '\t');
+        } else {
+            put_field(l, str[i], '\t');
+        }
+    }
     char h[17];
     snprintf(h, sizeof h, "%016llx", (unsigned long long)r->f->dhash[j->task]);
     put_field(l, h, '\0');
@@ -257,6 +272,10 @@ static int commit(weft__flow_run_t *r, const char *b, size_t len)
             .err = str[4],
             .results = str[5],
             .reason = str[6],
+            .out_off = j->out_off,
+            .out_len = j->out_len,
+            .err_off = j->err_off,
+            .err_len = j->err_len,
             .hash = r->f->dhash[j->task],
             .parts = parts,
         };
@@ -394,6 +413,18 @@ void weft__wf_add_note(weft__flow_run_t *r, bool result, uint32_t ti, const char
     pthread_mutex_unlock(&r->lock);
 }
 
+void weft__wf_note_stderr(weft__flow_run_t *r, uint32_t ti, const char *where, const char *tail)
+{
+    pthread_mutex_lock(&r->lock);
+    for (note_t *n = r->fails; n; n = n->next)
+        if (n->task == ti) {
+            n->where = where && *where ? weft__strdup(where) : NULL;
+            n->tail = tail && *tail ? weft__strdup(tail) : NULL;
+            break;
+        }
+    pthread_mutex_unlock(&r->lock);
+}
+
 void weft__wf_event(weft__flow_run_t *r, uint32_t ti, int attempt, int state, double wall, const char *reason)
 {
     if (!r->o.on_event)
@@ -469,6 +500,8 @@ void weft__wf_free_notes(note_t *n)
         note_t *next = n->next;
         weft__free(n->params);
         weft__free(n->text);
+        weft__free(n->tail);
+        weft__free(n->where);
         weft__free(n);
         n = next;
     }

@@ -18,7 +18,9 @@
 typedef struct note {
     struct note *next;
     uint32_t task;
-    char *params, *text; /* results: params and "k=v k=v"; failures: text = reason */
+    char *params, *text; /* results: params and "k=v" lines; failures: text = reason */
+    char *tail;          /* failures: the last lines of its stderr (NULL: none) */
+    char *where;         /* failures: where its stderr is (a file, or "weft log ...") */
 } note_t;
 
 struct weft__flow_run {
@@ -71,6 +73,7 @@ struct weft__flow_run {
     int ngpus;
     int seen_gpus;           /* CUDA devices weft sees (asked only when a task may use one) */
     atomic_uchar *cpu_short; /* per [[task]]: its last kernel run was short */
+    weft__outlog_t *outlog;  /* the commands' captured output: <dir>/output.log */
 };
 
 static inline weft__flow_run_t *weft__wf_run_of(const wf_task_t *t)
@@ -120,7 +123,8 @@ static inline void put_text(line_t *l, const char *s)
 typedef struct attempt {
     int attempt;
     uint64_t start_ns, end_ns, user_ns, sys_ns;
-    bool no_cpu; /* user/sys not taken */
+    uint64_t out_off, out_len, err_off, err_len; /* output in the run's log (len 0: none there) */
+    bool no_cpu;                                 /* user/sys not taken */
     long maxrss_kb;
     int exit_code, signal;
     const char *status, *cpus, *gpus, *out, *err, *results, *reason;
@@ -142,6 +146,8 @@ int weft__wf_record_sync(weft__flow_run_t *r);
 /* A result ("k=v k=v") or a failure's reason of task ti. */
 void weft__wf_add_note(weft__flow_run_t *r, bool result, uint32_t ti, const char *text);
 void weft__wf_free_notes(note_t *n);
+/* Task ti's failure note gets where its stderr is and its last lines. */
+void weft__wf_note_stderr(weft__flow_run_t *r, uint32_t ti, const char *where, const char *tail);
 /* The run's event callback (weft__flow_run_opts_t.on_event). */
 void weft__wf_event(weft__flow_run_t *r, uint32_t ti, int attempt, int state, double wall, const char *reason);
 /* After a task's last failed attempt, without keep_going: nothing new

@@ -34,7 +34,7 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS attempts(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, task TEXT NOT NULL,"
     " params TEXT, attempt INTEGER, status TEXT, exit INTEGER, signal INTEGER, start REAL, end REAL, wall REAL,"
     " user REAL, sys REAL, maxrss_kb INTEGER, cpus TEXT, gpus TEXT, stdout TEXT, stderr TEXT, results TEXT,"
-    " reason TEXT, hash TEXT, parts TEXT);"
+    " reason TEXT, hash TEXT, parts TEXT, out_off INTEGER, out_len INTEGER, err_off INTEGER, err_len INTEGER);"
     "CREATE INDEX IF NOT EXISTS attempts_run ON attempts(run);"
     "PRAGMA user_version = 1;";
 
@@ -124,7 +124,8 @@ int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, ch
         rc = sqlite3_prepare_v3(
             s->db,
             "INSERT INTO attempts(run,task,params,attempt,status,exit,signal,start,end,wall,user,sys,maxrss_kb,"
-            "cpus,gpus,stdout,stderr,results,reason,hash,parts) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "cpus,gpus,stdout,stderr,results,reason,hash,parts,out_off,out_len,err_off,err_len) "
+            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             -1, SQLITE_PREPARE_PERSISTENT, &s->ins, NULL);
     if (rc != SQLITE_OK) {
         fail(s, create ? "cannot create the run store" : "cannot open the run store");
@@ -262,6 +263,16 @@ int weft__wf_store_add(weft__wf_store_t *s, const weft__wf_attempt_row_t *a)
     bind_text(st, 19, a->reason && a->reason[0] ? a->reason : NULL);
     bind_text(st, 20, hash);
     bind_text(st, 21, a->parts);
+    for (int k = 0; k < 2; k++) {
+        uint64_t len = k ? a->err_len : a->out_len, off = k ? a->err_off : a->out_off;
+        if (len) {
+            sqlite3_bind_int64(st, 22 + 2 * k, (sqlite3_int64)off);
+            sqlite3_bind_int64(st, 23 + 2 * k, (sqlite3_int64)len);
+        } else {
+            sqlite3_bind_null(st, 22 + 2 * k);
+            sqlite3_bind_null(st, 23 + 2 * k);
+        }
+    }
     int rc = exec_stmt(s, st, "cannot write the run store");
     sqlite3_clear_bindings(st);
     return rc;
@@ -368,7 +379,7 @@ int weft__wf_store_runs(weft__wf_store_t *s, int (*fn)(void *ud, const weft__wf_
 
 #define ATT_COLS                                                                                                       \
     "run,task,params,attempt,status,exit,signal,start,end,wall,user,sys,maxrss_kb,cpus,gpus,stdout,stderr,results,"    \
-    "reason,hash"
+    "reason,hash,out_off,out_len,err_off,err_len"
 
 static void attempt_from(sqlite3_stmt *st, weft__wf_attempt_row_t *a, bool with_parts)
 {
@@ -394,7 +405,11 @@ static void attempt_from(sqlite3_stmt *st, weft__wf_attempt_row_t *a, bool with_
     a->reason = col_text(st, 18);
     const char *h = col_text(st, 19);
     a->hash = h ? strtoull(h, NULL, 16) : 0;
-    a->parts = with_parts ? col_text(st, 20) : NULL;
+    a->out_off = (uint64_t)sqlite3_column_int64(st, 20);
+    a->out_len = (uint64_t)sqlite3_column_int64(st, 21);
+    a->err_off = (uint64_t)sqlite3_column_int64(st, 22);
+    a->err_len = (uint64_t)sqlite3_column_int64(st, 23);
+    a->parts = with_parts ? col_text(st, 24) : NULL;
 }
 
 /* The chain of runs a run sees: it, the run it resumed, ... (ids). */

@@ -156,8 +156,14 @@ const char *weft__flow_task_name(const weft__flow_t *f, size_t i);
 int weft__flow_run_task(weft__flow_run_t *r, size_t i, const char **name);
 /* Why task i failed or did not run ("" when it did not fail). */
 const char *weft__flow_run_reason(weft__flow_run_t *r, size_t i);
-/* The path of task i's stderr file into buf ("" for a kernel). */
-void weft__flow_run_stderr(weft__flow_run_t *r, size_t i, char *buf, size_t len);
+/* A failed task's stderr: where it is (its file, or the weft log command
+ * that prints it; "" when it wrote none) and its last lines (""). */
+void weft__flow_run_stderr(weft__flow_run_t *r, size_t i, const char **where, const char **tail);
+/* After wait: what task i's last attempt in this run wrote to stdout (or
+ * stderr): a weft__malloc'd copy into *data ("" when it wrote nothing or
+ * did not run here). Errors: WEFT_EINVAL, WEFT_ESYS (the log cannot be
+ * read), WEFT_ENOMEM. */
+int weft__flow_run_output(weft__flow_run_t *r, size_t i, bool err, char **data, size_t *len);
 /* Results the tasks reported (kernels, or `key=value` lines a command
  * writes to $WEFT_RESULT), in the order they finished: the k-th one. */
 size_t weft__flow_run_nresults(weft__flow_run_t *r);
