@@ -58,6 +58,8 @@ typedef struct wf_tmpl {
     const weft_toml_value_t *inputs, *outputs; /* lists of paths (templates) */
     uint32_t nparts;                           /* the parts of its tasks' definitions (resume.c) */
     size_t part0; /* its tasks' part hashes: flow->phash[part0 + (i - first) * nparts ...] */
+    uint64_t *part_names;   /* its parts' names' hashes (in the flow's arena) */
+    const char **part_text; /* its parts' names */
     int cpus, retries;
     int gpus; /* command and shell tasks: GPUs granted */
     const weft_toml_value_t *gpus_v;
@@ -198,9 +200,10 @@ int weft__wf_kargs(const weft__flow_t *f, const wf_task_t *t, const char **keys,
 
 /* Kahn's order of all tasks (weft__malloc'd; NULL when out of memory). */
 uint32_t *weft__wf_topo(const weft__flow_t *f);
-/* Task ti's definition parts as planned, "name=hex" lines, into buf;
- * returns the full length. */
-size_t weft__wf_parts_text(const weft__flow_t *f, uint32_t ti, char *buf, size_t cap);
+/* Task ti's definition parts as planned, as the store keeps them (16
+ * bytes a part: its name's hash, its value's), into buf; returns the
+ * length (0 when it does not fit). */
+size_t weft__wf_parts_blob(const weft__flow_t *f, uint32_t ti, void *buf, size_t cap);
 /* Why task ti runs or not, as a phrase ("changed: env SCALE"). */
 const char *weft__wf_why_text(const weft__flow_t *f, uint32_t ti, char *buf, size_t cap);
 /* Frees the plan and closes the store (weft__flow_destroy). */

@@ -235,59 +235,78 @@ static double epoch_s(const weft__flow_run_t *r, uint64_t ns)
     return (double)(r->t0_epoch_ns + (ns - r->t0_ns)) / 1e9;
 }
 
-/* Commits the records b[0..len) to the store as one group, then writes
- * their tasks.tsv lines: 0, or WEFT_ESYS (nothing of them stored). */
+/* Commits the records b[0..len) to the store as one group (rows bound
+ * WEFT__STORE_BATCH at a time), then writes their tasks.tsv lines: 0, or
+ * WEFT_ESYS (nothing of them stored). */
 static int commit(weft__flow_run_t *r, const char *b, size_t len)
 {
     if (!len)
         return 0;
     int rc = weft__wf_store_begin(r->store);
-    line_t params, tsv;
+    line_t tsv;
     line_init(&tsv);
-    char parts[4096];
+    weft__wf_attempt_row_t rows[WEFT__STORE_BATCH];
+    size_t at[WEFT__STORE_BATCH][2]; /* params and parts: offsets in r->cbuf */
     for (size_t off = 0; off < len && !rc;) {
-        const jrec_t *j = (const jrec_t *)(b + off);
-        const char *str[JREC_NSTR];
-        jrec_strings(j, str);
-        const wf_task_t *t = &r->f->tasks[j->task];
-        weft__wf_params_text(r->f, t, &params, '\n');
-        weft__wf_parts_text(r->f, j->task, parts, sizeof parts);
-        weft__wf_attempt_row_t row = {
-            .run = r->run_id,
-            .task = t->name,
-            .params = params.buf,
-            .attempt = j->attempt,
-            .status = str[0],
-            .exit_code = j->exit_code,
-            .signal = j->signal,
-            .start = j->attempt ? epoch_s(r, j->start_ns) : 0,
-            .end = j->attempt ? epoch_s(r, j->end_ns) : 0,
-            .wall = (double)(j->end_ns - j->start_ns) / 1e9,
-            .user = j->no_cpu ? -1 : (double)j->user_ns / 1e9,
-            .sys = j->no_cpu ? -1 : (double)j->sys_ns / 1e9,
-            .maxrss_kb = (long)j->maxrss_kb,
-            .cpus = str[1],
-            .gpus = str[2],
-            .out = str[3],
-            .err = str[4],
-            .results = str[5],
-            .reason = str[6],
-            .out_off = j->out_off,
-            .out_len = j->out_len,
-            .err_off = j->err_off,
-            .err_len = j->err_len,
-            .hash = r->f->dhash[j->task],
-            .parts = parts,
-        };
-        rc = weft__wf_store_add(r->store, &row);
-        if (r->tsv >= 0 && j->attempt > 0) {
-            line_t sp;
-            weft__wf_params_text(r->f, t, &sp, ' ');
-            tsv_line(r, j, str, sp.buf, &tsv);
-            line_fini(&sp);
+        size_t n = 0;
+        r->clen = 0;
+        for (; n < WEFT__STORE_BATCH && off < len; n++) {
+            const jrec_t *j = (const jrec_t *)(b + off);
+            const char *str[JREC_NSTR];
+            jrec_strings(j, str);
+            const wf_task_t *t = &r->f->tasks[j->task];
+            line_t params;
+            weft__wf_params_text(r->f, t, &params, '\n');
+            const wf_tmpl_t *tm = t->tmpl;
+            size_t need = r->clen + params.len + 1 + 16 * (size_t)tm->nparts + 8;
+            if (WEFT__GROW(r->cbuf, r->ccap, need, 4096) || params.oom) {
+                line_fini(&params);
+                rc = WEFT_ENOMEM;
+                break;
+            }
+            at[n][0] = r->clen;
+            memcpy(r->cbuf + r->clen, params.buf, params.len + 1);
+            r->clen += (params.len + 8) & ~(size_t)7;
+            at[n][1] = r->clen;
+            size_t nparts = weft__wf_parts_blob(r->f, j->task, r->cbuf + r->clen, 16 * (size_t)tm->nparts);
+            r->clen += nparts;
+            if (r->tsv >= 0 && j->attempt > 0) /* its line: the params' line breaks become spaces */
+                tsv_line(r, j, str, params.buf, &tsv);
+            line_fini(&params);
+            rows[n] = (weft__wf_attempt_row_t){
+                .run = r->run_id,
+                .task = t->name,
+                .attempt = j->attempt,
+                .status = str[0],
+                .exit_code = j->exit_code,
+                .signal = j->signal,
+                .start = j->attempt ? epoch_s(r, j->start_ns) : 0,
+                .end = j->attempt ? epoch_s(r, j->end_ns) : 0,
+                .wall = (double)(j->end_ns - j->start_ns) / 1e9,
+                .user = j->no_cpu ? -1 : (double)j->user_ns / 1e9,
+                .sys = j->no_cpu ? -1 : (double)j->sys_ns / 1e9,
+                .maxrss_kb = (long)j->maxrss_kb,
+                .cpus = str[1],
+                .gpus = str[2],
+                .out = str[3],
+                .err = str[4],
+                .results = str[5],
+                .reason = str[6],
+                .out_off = j->out_off,
+                .out_len = j->out_len,
+                .err_off = j->err_off,
+                .err_len = j->err_len,
+                .hash = r->f->dhash[j->task],
+                .parts_len = nparts,
+            };
+            off += j->len;
         }
-        line_fini(&params);
-        off += j->len;
+        for (size_t k = 0; k < n; k++) { /* r->cbuf has stopped moving */
+            rows[k].params = r->cbuf + at[k][0];
+            rows[k].parts = r->cbuf + at[k][1];
+        }
+        if (!rc)
+            rc = weft__wf_store_add(r->store, rows, n);
     }
     if (!rc)
         rc = weft__wf_store_commit(r->store);

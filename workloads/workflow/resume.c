@@ -208,33 +208,37 @@ static void collect_part(void *ud, const char *name, uint64_t h)
     c->hash = weft__hash_u64(weft__hash_str(c->hash, name), h);
 }
 
-/* "name=0123456789abcdef" lines: task ti's parts as planned. */
-typedef struct text {
-    const uint64_t *h;
-    char *buf;
-    size_t len, cap;
-} text_t;
-
-static void text_part(void *ud, const char *name, uint64_t h)
+/* Task ti's parts as planned, as the store keeps them: per part, the hash
+ * of its name then the hash of its value (little-endian u64 each). */
+size_t weft__wf_parts_blob(const weft__flow_t *f, uint32_t ti, void *buf, size_t cap)
 {
-    text_t *x = ud;
-    uint64_t v = *x->h++;
-    (void)h;
-    int n = snprintf(x->buf + x->len, x->cap > x->len ? x->cap - x->len : 0, "%s%s=%016" PRIx64, x->len ? "\n" : "",
-                     name, v);
-    x->len += (size_t)n;
+    const wf_tmpl_t *tm = f->tasks[ti].tmpl;
+    const uint64_t *h = f->phash + tm->part0 + (size_t)(ti - tm->first) * tm->nparts;
+    size_t n = (size_t)tm->nparts * 16;
+    if (n > cap)
+        return 0;
+    unsigned char *b = buf;
+    for (uint32_t k = 0; k < tm->nparts; k++) {
+        memcpy(b + 16 * k, &tm->part_names[k], 8);
+        memcpy(b + 16 * k + 8, &h[k], 8);
+    }
+    return n;
 }
 
-size_t weft__wf_parts_text(const weft__flow_t *f, uint32_t ti, char *buf, size_t cap)
+typedef struct names {
+    const char **out;
+    weft__arena_t *arena;
+} names_t;
+
+static void name_part(void *ud, const char *name, uint64_t h)
 {
-    const wf_task_t *t = &f->tasks[ti];
-    const wf_tmpl_t *tm = t->tmpl;
-    text_t x = {.h = f->phash + tm->part0 + (size_t)(ti - tm->first) * tm->nparts, .buf = buf, .cap = cap};
-    if (cap)
-        buf[0] = '\0';
-    parts_t p = {.f = f, .t = t, .names_only = true, .fn = text_part, .ud = &x};
-    parts_of(&p);
-    return x.len;
+    names_t *x = ud;
+    (void)h;
+    size_t n = strlen(name) + 1;
+    char *s = weft__arena_alloc(x->arena, n, 1);
+    if (s)
+        memcpy(s, name, n);
+    *x->out++ = s;
 }
 
 /* ---- the plan ------------------------------------------------------------------------------- */
@@ -248,10 +252,15 @@ typedef struct prev {
 
 enum { PREV_NONE = 0, PREV_OK, PREV_FAILED, PREV_STOPPED, PREV_SKIPPED };
 
+typedef struct blob {
+    size_t len;
+    unsigned char data[];
+} blob_t;
+
 typedef struct load {
     weft__flow_t *f;
     prev_t *prev;
-    char **old_parts; /* per task, for changed ones */
+    blob_t **old_parts; /* per task, for changed ones */
     int rc;
 } load_t;
 
@@ -271,8 +280,13 @@ static int load_row(void *ud, const weft__wf_attempt_row_t *a)
                 : strcmp(s, "skipped") == 0 || strcmp(s, "not-run") == 0 ? PREV_SKIPPED
                                                                          : PREV_FAILED;
     if (p->status == PREV_OK && p->hash != l->f->dhash[ti] && a->parts) {
-        l->old_parts[ti] = weft__strdup(a->parts);
-        if (!l->old_parts[ti])
+        blob_t *b = weft__malloc(sizeof *b + a->parts_len);
+        if (b) {
+            b->len = a->parts_len;
+            memcpy(b->data, a->parts, a->parts_len);
+        }
+        l->old_parts[ti] = b;
+        if (!b)
             l->rc = WEFT_ENOMEM;
     }
     return l->rc != 0;
@@ -293,60 +307,66 @@ static const char *arena_printf(weft__flow_t *f, const char *fmt, ...)
     return s;
 }
 
-/* What differs between an old parts text and task ti's: "env SCALE,
- * sweep n" (the names, readably). */
-static const char *what_changed(weft__flow_t *f, uint32_t ti, const char *old)
+/* A part's name as the user knows it: "env SCALE", "sweep value n",
+ * "input data/3.csv" (its path now), "a task it runs after". */
+static void shown_name(const weft__flow_t *f, uint32_t ti, const char *nm, char *out, size_t cap)
 {
-    char now[8192], out[512];
-    weft__wf_parts_text(f, ti, now, sizeof now);
-    size_t n = 0;
-    out[0] = '\0';
-    /* each line of now missing from old (a changed hash or a new part),
-     * then each part of old gone from now */
-    for (int pass = 0; pass < 2; pass++) {
-        const char *a = pass == 0 ? now : old, *b = pass == 0 ? old : now;
-        for (const char *line = a; *line;) {
-            size_t len = strcspn(line, "\n");
-            size_t nlen = strcspn(line, "=");
-            bool found = false, same_name = false;
-            for (const char *o = b; *o;) {
-                size_t ol = strcspn(o, "\n");
-                if (ol == len && memcmp(o, line, len) == 0)
-                    found = true;
-                if (strcspn(o, "=") == nlen && memcmp(o, line, nlen) == 0)
-                    same_name = true;
-                o += ol + (o[ol] == '\n');
-            }
-            if (!found && (pass == 0 || !same_name) && n + nlen + 16 < sizeof out) {
-                char nm[300];
-                snprintf(nm, sizeof nm, "%.*s", (int)(nlen < 299 ? nlen : 299), line);
-                const char *shown = nm;
-                char tmp[400];
-                if (strncmp(nm, "env.", 4) == 0)
-                    snprintf(tmp, sizeof tmp, "env %s", nm + 4), shown = tmp;
-                else if (strncmp(nm, "sweep.", 6) == 0)
-                    snprintf(tmp, sizeof tmp, "sweep value %s", nm + 6), shown = tmp;
-                else if (strncmp(nm, "input.", 6) == 0) {
-                    /* the input's path as it is now */
-                    const weft_toml_value_t *e = weft_toml_at(f->tasks[ti].tmpl->inputs, (size_t)atoi(nm + 6));
-                    const char *s = "?";
-                    char path[PATH_MAX];
-                    if (e && weft_toml_get_string(e, NULL, &s, NULL) == 0) {
-                        weft__wf_expand(f, f->tasks[ti].tmpl, f->tasks[ti].combo, NULL, s, path, sizeof path);
-                        s = path;
-                    }
-                    snprintf(tmp, sizeof tmp, "input %.380s", s);
-                    shown = tmp;
-                } else if (strcmp(nm, "after") == 0)
-                    shown = "a task it runs after";
-                if (pass == 1)
-                    snprintf(tmp, sizeof tmp, "%s removed", nm), shown = tmp;
-                n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", n ? ", " : "", shown);
-            }
-            line += len + (line[len] == '\n');
+    if (strncmp(nm, "env.", 4) == 0) {
+        snprintf(out, cap, "env %s", nm + 4);
+    } else if (strncmp(nm, "sweep.", 6) == 0) {
+        snprintf(out, cap, "sweep value %s", nm + 6);
+    } else if (strncmp(nm, "input.", 6) == 0) {
+        const weft_toml_value_t *e = weft_toml_at(f->tasks[ti].tmpl->inputs, (size_t)atoi(nm + 6));
+        const char *s = "?";
+        char path[PATH_MAX];
+        if (e && weft_toml_get_string(e, NULL, &s, NULL) == 0) {
+            weft__wf_expand(f, f->tasks[ti].tmpl, f->tasks[ti].combo, NULL, s, path, sizeof path);
+            s = path;
         }
+        snprintf(out, cap, "input %.380s", s);
+    } else if (strcmp(nm, "after") == 0) {
+        snprintf(out, cap, "a task it runs after");
+    } else {
+        snprintf(out, cap, "%s", nm);
     }
-    return arena_printf(f, "%s", n ? out : "its definition");
+}
+
+/* What differs between the parts an earlier attempt stored (old, n bytes)
+ * and task ti's now: "env SCALE, sweep value n" (changed or new parts by
+ * name; parts gone since are counted). */
+static const char *what_changed(weft__flow_t *f, uint32_t ti, const unsigned char *old, size_t n)
+{
+    const wf_tmpl_t *tm = f->tasks[ti].tmpl;
+    const uint64_t *h = f->phash + tm->part0 + (size_t)(ti - tm->first) * tm->nparts;
+    char out[512];
+    size_t len = 0, gone = 0;
+    out[0] = '\0';
+    for (uint32_t k = 0; k < tm->nparts; k++) {
+        bool same = false;
+        for (size_t o = 0; o + 16 <= n && !same; o += 16) {
+            uint64_t nh, vh;
+            memcpy(&nh, old + o, 8);
+            memcpy(&vh, old + o + 8, 8);
+            same = nh == tm->part_names[k] && vh == h[k];
+        }
+        if (same || len + 64 >= sizeof out)
+            continue;
+        char nm[400];
+        shown_name(f, ti, tm->part_text[k] ? tm->part_text[k] : "?", nm, sizeof nm);
+        len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", len ? ", " : "", nm);
+    }
+    for (size_t o = 0; o + 16 <= n; o += 16) {
+        uint64_t nh;
+        memcpy(&nh, old + o, 8);
+        bool here = false;
+        for (uint32_t k = 0; k < tm->nparts && !here; k++)
+            here = tm->part_names[k] == nh;
+        gone += !here;
+    }
+    if (gone && len + 48 < sizeof out)
+        len += (size_t)snprintf(out + len, sizeof out - len, "%s%zu part%s removed", len ? ", " : "", gone,
+                                gone == 1 ? "" : "s");
+    return arena_printf(f, "%s", len ? out : "its definition");
 }
 
 /* An output of task ti missing, or written after `end` (a later attempt
@@ -415,17 +435,34 @@ int weft__flow_plan(weft__flow_t *f, const weft__flow_resume_t *o, bool dry, cha
         }
         tm->part0 = nparts;
         nparts += (size_t)tm->nparts * tm->count;
+        /* its parts' names (the same for each of its tasks), and their hashes */
+        if (!tm->part_names && tm->nparts) {
+            tm->part_names = weft__arena_alloc(&f->arena, tm->nparts * sizeof *tm->part_names, 8);
+            tm->part_text = weft__arena_alloc(&f->arena, tm->nparts * sizeof *tm->part_text, 8);
+            if (!tm->part_names || !tm->part_text) {
+                snprintf(err, errlen, "out of memory");
+                return WEFT_ENOMEM;
+            }
+            names_t x = {.out = tm->part_text, .arena = &f->arena};
+            parts_t p = {.f = f, .t = &f->tasks[tm->first], .names_only = true, .fn = name_part, .ud = &x};
+            parts_of(&p);
+            for (uint32_t k = 0; k < tm->nparts; k++)
+                tm->part_names[k] = weft__hash_final(weft__hash_str(WEFT__HASH_INIT, tm->part_text[k] ? tm->part_text[k] : ""));
+        }
     }
     f->dhash = weft__calloc(n ? n : 1, sizeof *f->dhash);
     f->phash = weft__malloc((nparts ? nparts : 1) * sizeof *f->phash);
     f->why = weft__calloc(n ? n : 1, 1);
-    f->why_run = weft__calloc(n ? n : 1, sizeof *f->why_run);
-    f->why_text = weft__calloc(n ? n : 1, sizeof *f->why_text);
+    if (o->mode != WEFT_FLOW_FRESH) { /* reasons: only when there is something to say */
+        f->why_run = weft__calloc(n ? n : 1, sizeof *f->why_run);
+        f->why_text = weft__calloc(n ? n : 1, sizeof *f->why_text);
+    }
     uint32_t *order = weft__wf_topo(f);
     prev_t *prev = NULL;
-    char **old_parts = NULL;
+    blob_t **old_parts = NULL;
     int rc = 0;
-    if (!f->dhash || !f->phash || !f->why || !f->why_run || !f->why_text || !order) {
+    if (!f->dhash || !f->phash || !f->why || (o->mode != WEFT_FLOW_FRESH && (!f->why_run || !f->why_text)) ||
+        !order) {
         rc = WEFT_ENOMEM;
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -512,7 +549,8 @@ int weft__flow_plan(weft__flow_t *f, const weft__flow_resume_t *o, bool dry, cha
             default:
                 if (p->hash != f->dhash[ti] && o->mode != WEFT_FLOW_RERUN_FAILED) {
                     why = WF_WHY_CHANGED;
-                    f->why_text[ti] = what_changed(f, ti, old_parts[ti] ? old_parts[ti] : "");
+                    f->why_text[ti] = what_changed(f, ti, old_parts[ti] ? old_parts[ti]->data : NULL,
+                                                   old_parts[ti] ? old_parts[ti]->len : 0);
                 } else if ((f->why_text[ti] = output_gone(f, ti, p->end, &missing)) != NULL) {
                     why = WF_WHY_OUTPUT;
                     f->why_run[ti] = missing ? 0 : p->run;
@@ -548,6 +586,10 @@ static const char *run_name(const weft__flow_t *f, int64_t id, char *buf, size_t
 const char *weft__wf_why_text(const weft__flow_t *f, uint32_t ti, char *buf, size_t cap)
 {
     char rn[256];
+    if (!f->why_text) { /* a fresh run */
+        snprintf(buf, cap, "run");
+        return buf;
+    }
     const char *x = f->why_text[ti] ? f->why_text[ti] : "";
     switch (f->why[ti]) {
     case WF_WHY_CACHED:

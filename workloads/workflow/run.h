@@ -56,6 +56,8 @@ struct weft__flow_run {
     pthread_mutex_t jlock, flush_lock;
     char *jbuf, *jspare, *jpend;
     size_t jlen, jcap, jspare_cap, jpend_len, jpend_cap;
+    char *cbuf; /* a commit's rows' params and parts (under flush_lock) */
+    size_t clen, ccap;
     int tsv_err;    /* the errno of the last failed tasks.tsv write (0: none); under flush_lock */
     bool tsv_lost;  /* a tasks.tsv line could not be written */
     bool jerr_told; /* the CLI was told about it (weft__flow_run_record_error) */

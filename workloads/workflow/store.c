@@ -1,10 +1,15 @@
 /* The run store (store.h): SQLite in WAL mode, one database per workflow
  * directory. Schema version 1:
  *   runs(id, flow, name, file, dir, parent, start, end, status, pid,
- *        ntasks, ndone, nfailed, ncached)
+ *        ntasks, ndone, nfailed, ncached, first_attempt, last_attempt)
  *   attempts(id, run, task, params, attempt, status, exit, signal, start,
  *            end, wall, user, sys, maxrss_kb, cpus, gpus, stdout, stderr,
- *            results, reason, hash, parts), indexed by run. */
+ *            results, reason, hash, parts, out_off, out_len, err_off,
+ *            err_len)
+ * A run's attempts lie between its first_attempt and last_attempt ids
+ * (kept in the same transaction as each group of rows): they are read by
+ * that range of the table's own key, so no index is kept up to date on
+ * every insert. */
 #include "workloads/workflow/store.h"
 
 #include <errno.h>
@@ -20,7 +25,8 @@
 
 struct weft__wf_store {
     sqlite3 *db;
-    sqlite3_stmt *ins;
+    sqlite3_stmt *ins, *ins_batch; /* one row; WEFT__STORE_BATCH rows */
+    int64_t grun, glo, ghi;        /* the group's run and the ids of its rows (0: none yet) */
     char path[PATH_MAX];
     char err[PATH_MAX + 512];
     /* strings of the last find_run */
@@ -30,12 +36,12 @@ struct weft__wf_store {
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY, flow TEXT NOT NULL, name TEXT NOT NULL, file TEXT,"
     " dir TEXT, parent INTEGER, start REAL, end REAL, status TEXT, pid INTEGER, ntasks INTEGER, ndone INTEGER,"
-    " nfailed INTEGER, ncached INTEGER);"
+    " nfailed INTEGER, ncached INTEGER, first_attempt INTEGER, last_attempt INTEGER);"
     "CREATE TABLE IF NOT EXISTS attempts(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, task TEXT NOT NULL,"
     " params TEXT, attempt INTEGER, status TEXT, exit INTEGER, signal INTEGER, start REAL, end REAL, wall REAL,"
     " user REAL, sys REAL, maxrss_kb INTEGER, cpus TEXT, gpus TEXT, stdout TEXT, stderr TEXT, results TEXT,"
-    " reason TEXT, hash TEXT, parts TEXT, out_off INTEGER, out_len INTEGER, err_off INTEGER, err_len INTEGER);"
-    "CREATE INDEX IF NOT EXISTS attempts_run ON attempts(run);"
+    " reason TEXT, hash INTEGER, parts BLOB, out_off INTEGER, out_len INTEGER, err_off INTEGER, err_len INTEGER);"
+
     "PRAGMA user_version = 1;";
 
 /* The schema's version (PRAGMA user_version): 0 in a new database. */
@@ -67,6 +73,37 @@ const char *weft__wf_store_error(const weft__wf_store_t *s)
 const char *weft__wf_store_path(const weft__wf_store_t *s)
 {
     return s->path;
+}
+
+#define ATT_NCOLS 25
+
+/* INSERT statements of one row and of WEFT__STORE_BATCH rows (fewer
+ * statements run: a group of rows costs about half as much). */
+static int prepare_inserts(weft__wf_store_t *s)
+{
+    static const char head[] = "INSERT INTO attempts(run,task,params,attempt,status,exit,signal,start,end,wall,"
+                               "user,sys,maxrss_kb,cpus,gpus,stdout,stderr,results,reason,hash,parts,out_off,"
+                               "out_len,err_off,err_len) VALUES";
+    char one[2 * ATT_NCOLS + 4];
+    size_t n = 0;
+    one[n++] = '(';
+    for (int i = 0; i < ATT_NCOLS; i++) {
+        one[n++] = '?';
+        one[n++] = i + 1 < ATT_NCOLS ? ',' : ')';
+    }
+    one[n] = '\0';
+    size_t cap = sizeof head + (size_t)WEFT__STORE_BATCH * (n + 1) + 1;
+    char *q = weft__malloc(cap);
+    if (!q)
+        return SQLITE_NOMEM;
+    size_t len = (size_t)snprintf(q, cap, "%s%s", head, one);
+    int rc = sqlite3_prepare_v3(s->db, q, -1, SQLITE_PREPARE_PERSISTENT, &s->ins, NULL);
+    for (int k = 1; k < WEFT__STORE_BATCH; k++)
+        len += (size_t)snprintf(q + len, cap - len, ",%s", one);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(s->db, q, -1, SQLITE_PREPARE_PERSISTENT, &s->ins_batch, NULL);
+    weft__free(q);
+    return rc;
 }
 
 int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, char *err, size_t errlen)
@@ -121,12 +158,7 @@ int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, ch
         return WEFT_ESYS;
     }
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v3(
-            s->db,
-            "INSERT INTO attempts(run,task,params,attempt,status,exit,signal,start,end,wall,user,sys,maxrss_kb,"
-            "cpus,gpus,stdout,stderr,results,reason,hash,parts,out_off,out_len,err_off,err_len) "
-            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            -1, SQLITE_PREPARE_PERSISTENT, &s->ins, NULL);
+        rc = prepare_inserts(s);
     if (rc != SQLITE_OK) {
         fail(s, create ? "cannot create the run store" : "cannot open the run store");
         snprintf(err, errlen, "%s", s->err);
@@ -142,6 +174,7 @@ void weft__wf_store_close(weft__wf_store_t *s)
     if (!s)
         return;
     sqlite3_finalize(s->ins);
+    sqlite3_finalize(s->ins_batch);
     sqlite3_close_v2(s->db);
     weft__free(s->flow);
     weft__free(s->name);
@@ -212,74 +245,116 @@ int weft__wf_store_run_end(weft__wf_store_t *s, const weft__wf_run_row_t *row)
 
 int weft__wf_store_begin(weft__wf_store_t *s)
 {
+    s->grun = s->glo = s->ghi = 0;
     return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
                ? 0
                : fail(s, "cannot write the run store");
 }
 
-int weft__wf_store_add(weft__wf_store_t *s, const weft__wf_attempt_row_t *a)
+/* Binds row a to parameters i0 + 1 .. i0 + ATT_NCOLS of st. */
+static void bind_row(sqlite3_stmt *st, int i0, const weft__wf_attempt_row_t *a)
 {
-    sqlite3_stmt *st = s->ins;
-    char hash[17];
-    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)a->hash);
-    sqlite3_bind_int64(st, 1, a->run);
-    bind_text(st, 2, a->task);
-    bind_text(st, 3, a->params && a->params[0] ? a->params : NULL);
-    sqlite3_bind_int(st, 4, a->attempt);
-    bind_text(st, 5, a->status);
+    sqlite3_bind_int64(st, i0 + 1, a->run);
+    bind_text(st, i0 + 2, a->task);
+    bind_text(st, i0 + 3, a->params && a->params[0] ? a->params : NULL);
+    sqlite3_bind_int(st, i0 + 4, a->attempt);
+    bind_text(st, i0 + 5, a->status);
     if (a->exit_code >= 0)
-        sqlite3_bind_int(st, 6, a->exit_code);
+        sqlite3_bind_int(st, i0 + 6, a->exit_code);
     else
-        sqlite3_bind_null(st, 6);
+        sqlite3_bind_null(st, i0 + 6);
     if (a->signal > 0)
-        sqlite3_bind_int(st, 7, a->signal);
+        sqlite3_bind_int(st, i0 + 7, a->signal);
     else
-        sqlite3_bind_null(st, 7);
+        sqlite3_bind_null(st, i0 + 7);
     if (a->attempt > 0) {
-        sqlite3_bind_double(st, 8, a->start);
-        sqlite3_bind_double(st, 9, a->end);
-        sqlite3_bind_double(st, 10, a->wall);
+        sqlite3_bind_double(st, i0 + 8, a->start);
+        sqlite3_bind_double(st, i0 + 9, a->end);
+        sqlite3_bind_double(st, i0 + 10, a->wall);
     } else {
-        sqlite3_bind_null(st, 8);
-        sqlite3_bind_null(st, 9);
-        sqlite3_bind_null(st, 10);
+        sqlite3_bind_null(st, i0 + 8);
+        sqlite3_bind_null(st, i0 + 9);
+        sqlite3_bind_null(st, i0 + 10);
     }
     if (a->user >= 0) {
-        sqlite3_bind_double(st, 11, a->user);
-        sqlite3_bind_double(st, 12, a->sys);
+        sqlite3_bind_double(st, i0 + 11, a->user);
+        sqlite3_bind_double(st, i0 + 12, a->sys);
     } else {
-        sqlite3_bind_null(st, 11);
-        sqlite3_bind_null(st, 12);
+        sqlite3_bind_null(st, i0 + 11);
+        sqlite3_bind_null(st, i0 + 12);
     }
     if (a->maxrss_kb >= 0)
-        sqlite3_bind_int64(st, 13, a->maxrss_kb);
+        sqlite3_bind_int64(st, i0 + 13, a->maxrss_kb);
     else
-        sqlite3_bind_null(st, 13);
-    bind_text(st, 14, a->cpus && a->cpus[0] ? a->cpus : NULL);
-    bind_text(st, 15, a->gpus && a->gpus[0] ? a->gpus : NULL);
-    bind_text(st, 16, a->out && a->out[0] ? a->out : NULL);
-    bind_text(st, 17, a->err && a->err[0] ? a->err : NULL);
-    bind_text(st, 18, a->results && a->results[0] ? a->results : NULL);
-    bind_text(st, 19, a->reason && a->reason[0] ? a->reason : NULL);
-    bind_text(st, 20, hash);
-    bind_text(st, 21, a->parts);
+        sqlite3_bind_null(st, i0 + 13);
+    bind_text(st, i0 + 14, a->cpus && a->cpus[0] ? a->cpus : NULL);
+    bind_text(st, i0 + 15, a->gpus && a->gpus[0] ? a->gpus : NULL);
+    bind_text(st, i0 + 16, a->out && a->out[0] ? a->out : NULL);
+    bind_text(st, i0 + 17, a->err && a->err[0] ? a->err : NULL);
+    bind_text(st, i0 + 18, a->results && a->results[0] ? a->results : NULL);
+    bind_text(st, i0 + 19, a->reason && a->reason[0] ? a->reason : NULL);
+    sqlite3_bind_int64(st, i0 + 20, (sqlite3_int64)a->hash);
+    if (a->parts && a->parts_len)
+        sqlite3_bind_blob(st, i0 + 21, a->parts, (int)a->parts_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i0 + 21);
     for (int k = 0; k < 2; k++) {
         uint64_t len = k ? a->err_len : a->out_len, off = k ? a->err_off : a->out_off;
         if (len) {
-            sqlite3_bind_int64(st, 22 + 2 * k, (sqlite3_int64)off);
-            sqlite3_bind_int64(st, 23 + 2 * k, (sqlite3_int64)len);
+            sqlite3_bind_int64(st, i0 + 22 + 2 * k, (sqlite3_int64)off);
+            sqlite3_bind_int64(st, i0 + 23 + 2 * k, (sqlite3_int64)len);
         } else {
-            sqlite3_bind_null(st, 22 + 2 * k);
-            sqlite3_bind_null(st, 23 + 2 * k);
+            sqlite3_bind_null(st, i0 + 22 + 2 * k);
+            sqlite3_bind_null(st, i0 + 23 + 2 * k);
         }
     }
-    int rc = exec_stmt(s, st, "cannot write the run store");
-    sqlite3_clear_bindings(st);
+}
+
+int weft__wf_store_add(weft__wf_store_t *s, const weft__wf_attempt_row_t *rows, size_t n)
+{
+    size_t k = 0;
+    int rc = 0;
+    for (; k + WEFT__STORE_BATCH <= n && !rc; k += WEFT__STORE_BATCH) {
+        for (int i = 0; i < WEFT__STORE_BATCH; i++)
+            bind_row(s->ins_batch, i * ATT_NCOLS, &rows[k + (size_t)i]);
+        rc = exec_stmt(s, s->ins_batch, "cannot write the run store"); /* every column is bound again next time */
+    }
+    for (; k < n && !rc; k++) {
+        bind_row(s->ins, 0, &rows[k]);
+        rc = exec_stmt(s, s->ins, "cannot write the run store");
+    }
+    if (!rc && n) { /* the transaction holds the write lock: its ids are consecutive */
+        int64_t last = sqlite3_last_insert_rowid(s->db);
+        if (!s->glo)
+            s->glo = last - (int64_t)n + 1;
+        s->ghi = last;
+        s->grun = rows[0].run;
+    }
     return rc;
 }
 
 int weft__wf_store_commit(weft__wf_store_t *s)
 {
+    if (s->glo) { /* the run's range of rows grows to cover the group's */
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(s->db,
+                                    "UPDATE runs SET first_attempt=coalesce(first_attempt,?1), last_attempt=?2 "
+                                    "WHERE id=?3",
+                                    -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, s->glo);
+            sqlite3_bind_int64(st, 2, s->ghi);
+            sqlite3_bind_int64(st, 3, s->grun);
+            rc = exec_stmt(s, st, "cannot write the run store");
+        } else {
+            rc = fail(s, "cannot write the run store");
+        }
+        sqlite3_finalize(st);
+        if (rc) {
+            weft__wf_store_rollback(s);
+            return rc;
+        }
+    }
     if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
         return 0;
     fail(s, "cannot write the run store");
@@ -377,6 +452,11 @@ int weft__wf_store_runs(weft__wf_store_t *s, int (*fn)(void *ud, const weft__wf_
     return rc;
 }
 
+/* A run's rows: the range of ids its row in runs gives (?1: the run). */
+#define RANGE                                                                                                     \
+    "coalesce((SELECT first_attempt FROM runs WHERE id=?1), 0) AND coalesce((SELECT last_attempt FROM runs WHERE " \
+    "id=?1), -1)"
+
 #define ATT_COLS                                                                                                       \
     "run,task,params,attempt,status,exit,signal,start,end,wall,user,sys,maxrss_kb,cpus,gpus,stdout,stderr,results,"    \
     "reason,hash,out_off,out_len,err_off,err_len"
@@ -403,13 +483,13 @@ static void attempt_from(sqlite3_stmt *st, weft__wf_attempt_row_t *a, bool with_
     a->err = col_text(st, 16);
     a->results = col_text(st, 17);
     a->reason = col_text(st, 18);
-    const char *h = col_text(st, 19);
-    a->hash = h ? strtoull(h, NULL, 16) : 0;
+    a->hash = (uint64_t)sqlite3_column_int64(st, 19);
     a->out_off = (uint64_t)sqlite3_column_int64(st, 20);
     a->out_len = (uint64_t)sqlite3_column_int64(st, 21);
     a->err_off = (uint64_t)sqlite3_column_int64(st, 22);
     a->err_len = (uint64_t)sqlite3_column_int64(st, 23);
-    a->parts = with_parts ? col_text(st, 24) : NULL;
+    a->parts = with_parts ? sqlite3_column_blob(st, 24) : NULL;
+    a->parts_len = with_parts ? (size_t)sqlite3_column_bytes(st, 24) : 0;
 }
 
 /* The chain of runs a run sees: it, the run it resumed, ... (ids). */
@@ -451,8 +531,8 @@ int weft__wf_store_view(weft__wf_store_t *s, int64_t run, bool with_parts,
     int rc = chain_of(s, run, &ids, &n);
     sqlite3_stmt *st = NULL;
     if (!rc && sqlite3_prepare_v2(s->db,
-                                  with_parts ? "SELECT " ATT_COLS ",parts FROM attempts WHERE run=? ORDER BY id DESC"
-                                             : "SELECT " ATT_COLS " FROM attempts WHERE run=? ORDER BY id DESC",
+                                  with_parts ? "SELECT " ATT_COLS ",parts FROM attempts WHERE id BETWEEN " RANGE " AND run=?1 ORDER BY id DESC"
+                                             : "SELECT " ATT_COLS " FROM attempts WHERE id BETWEEN " RANGE " AND run=?1 ORDER BY id DESC",
                                   -1, &st, NULL) != SQLITE_OK)
         rc = fail(s, "cannot read the run store");
     /* newest first: the caller keeps the first row it sees of each task */
@@ -483,7 +563,7 @@ int weft__wf_store_task_attempts(weft__wf_store_t *s, int64_t run, const char *t
     size_t n;
     int rc = chain_of(s, run, &ids, &n);
     sqlite3_stmt *st = NULL;
-    if (!rc && sqlite3_prepare_v2(s->db, "SELECT " ATT_COLS " FROM attempts WHERE run=? AND task=? ORDER BY id", -1,
+    if (!rc && sqlite3_prepare_v2(s->db, "SELECT " ATT_COLS " FROM attempts WHERE id BETWEEN " RANGE " AND run=?1 AND task=?2 ORDER BY id", -1,
                                   &st, NULL) != SQLITE_OK)
         rc = fail(s, "cannot read the run store");
     for (size_t k = 0; k < n && !rc; k++) {
@@ -527,7 +607,7 @@ int weft__wf_store_gc(weft__wf_store_t *s, int keep, int (*fn)(void *ud, const w
     int rc = weft__wf_store_begin(s);
     if (!rc && (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK ||
                 sqlite3_prepare_v2(s->db, "SELECT " RUN_COLS " FROM runs WHERE id=?", -1, &get, NULL) != SQLITE_OK ||
-                sqlite3_prepare_v2(s->db, "DELETE FROM attempts WHERE run=?", -1, &del, NULL) != SQLITE_OK ||
+                sqlite3_prepare_v2(s->db, "DELETE FROM attempts WHERE id BETWEEN " RANGE " AND run=?1", -1, &del, NULL) != SQLITE_OK ||
                 sqlite3_prepare_v2(s->db, "DELETE FROM runs WHERE id=?", -1, &delrun, NULL) != SQLITE_OK))
         rc = fail(s, "cannot read the run store");
     if (!rc) {

@@ -58,13 +58,16 @@ typedef struct weft__wf_attempt_row {
     const char *cpus, *gpus, *out, *err, *results, *reason;
     uint64_t out_off, out_len, err_off, err_len; /* output in the run's output.log (len 0: not there) */
     uint64_t hash;
-    const char *parts; /* "name=hex" lines */
+    const void *parts; /* the definition's parts: 16 bytes each (name hash, value hash) */
+    size_t parts_len;
 } weft__wf_attempt_row_t;
 
 /* A group of rows: begin, add..., commit (all or none are stored; a
- * failed group is rolled back and can be tried again). 0 or WEFT_ESYS. */
+ * failed group is rolled back and can be tried again). 0 or WEFT_ESYS.
+ * add takes n rows at once (bound WEFT__STORE_BATCH to a statement). */
+#define WEFT__STORE_BATCH 32
 int weft__wf_store_begin(weft__wf_store_t *s);
-int weft__wf_store_add(weft__wf_store_t *s, const weft__wf_attempt_row_t *row);
+int weft__wf_store_add(weft__wf_store_t *s, const weft__wf_attempt_row_t *rows, size_t n);
 int weft__wf_store_commit(weft__wf_store_t *s);
 void weft__wf_store_rollback(weft__wf_store_t *s);
 
