@@ -1,12 +1,16 @@
 /* bench/spawn — process tasks: 2,000 runs of /bin/true through `weft run`
- * (stdout/stderr captured to per-task files, each task pinned to a core)
+ * (stdout/stderr captured into the run's output log, each task pinned to
+ * a core, every attempt a row of the run store)
  * against, in the same run, a plain C posix_spawn + waitpid loop keeping
  * every core busy, `xargs -P`, and GNU parallel when it is installed.
- * Then the runtime's own cost on a 100,000-task sweep of `noop` kernels:
- * time per task and memory per task (max RSS against a 1-task run).
+ * Then the runtime's own cost on a 1,000,000-task sweep of `noop` kernels
+ * with the run store on: time per task and memory per task (max RSS
+ * against a 1-task run), the store's size per task, `--resume` of the
+ * finished run (everything cached) per task, and `weft results --csv`.
  *
  * Also weft with the output discarded (what capture costs), and the time
- * to create as many empty files as weft does, on the same filesystem.
+ * to create two empty files per task on the same filesystem (what weft
+ * did before its output log).
  *
  * The machines this runs on are shared and noisy (a few percent from one
  * run to the next), so the contenders take turns for `rounds` rounds (the
@@ -17,7 +21,7 @@
  * deletion (another bench's cleanup, a test suite) creating a file costs
  * 10 to 20 times more. Run it on a quiet filesystem.
  *
- *   build/bench/spawn [jobs] [noop-tasks] [rounds]   (defaults 2000, 100000, 3) */
+ *   build/bench/spawn [jobs] [noop-tasks] [rounds]   (defaults 2000, 1000000, 3) */
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -121,7 +125,7 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
     int jobs = argc > 1 ? atoi(argv[1]) : 2000;
-    int noops = argc > 2 ? atoi(argv[2]) : 100000;
+    int noops = argc > 2 ? atoi(argv[2]) : 1000000;
     int rounds = argc > 3 ? atoi(argv[3]) : 3;
     if (jobs < 1 || noops < 1 || rounds < 1 || rounds > MAX_ROUNDS) {
         fprintf(stderr, "usage: spawn [jobs >= 1] [noop-tasks >= 1] [rounds 1..%d]\n", MAX_ROUNDS);
@@ -158,8 +162,8 @@ int main(int argc, char **argv)
     printf("  %-38s %8.0f jobs/s (median)\n", "raw posix_spawn+wait loop", jobs / raw);
     printf("  %-38s %8.0f jobs/s   %.2fx raw (target >= 0.9)\n", "weft run (capture + pinning)", jobs / w, raw / w);
     printf("  %-38s %8.0f jobs/s   %.2fx raw\n", "weft run (pinning, output discarded)", jobs / q, raw / q);
-    /* What capture costs on this filesystem alone: creating the same
-     * number of empty files (weft makes <task>.out and <task>.err). */
+    /* What two files per task would cost on this filesystem alone (weft
+     * made <task>.out and <task>.err before its output log). */
     if (mkdir("files", 0755) != 0)
         return 1;
     double f0 = now();
@@ -172,8 +176,8 @@ int main(int argc, char **argv)
         close(fd);
     }
     double fc = now() - f0;
-    printf("  %-38s %8.0f us/task (creating %d empty files here: %.2f s)\n", "output files alone", fc / jobs * 1e6,
-           2 * jobs, fc);
+    printf("  %-38s %8.0f us/task (creating %d empty files here: %.2f s; weft creates none now)\n",
+           "two output files per task", fc / jobs * 1e6, 2 * jobs, fc);
 
     char cmd[256];
     snprintf(cmd, sizeof cmd, "seq %d | xargs -P %d -n 1 /bin/true", jobs, par);
@@ -193,18 +197,40 @@ int main(int argc, char **argv)
     char *a1[] = {WEFT_EXE, "run", "noop1.toml", "--quiet", NULL};
     write_flow("noop.toml", "kernel = \"noop\"", noops);
     char *an[] = {WEFT_EXE, "run", "noop.toml", "--quiet", NULL};
-    double ones[MAX_ROUNDS], manys[MAX_ROUNDS];
+    double ones[MAX_ROUNDS], manys[MAX_ROUNDS], resumes[MAX_ROUNDS];
     for (int r = 0; r < rounds; r++) {
+        if (system("rm -rf .weft") != 0) /* each round a fresh store */
+            return 1;
         ones[r] = run_cmd(a1, &one);
         manys[r] = run_cmd(an, &many);
     }
     double t1 = median(ones, rounds), tn = median(manys, rounds);
     double us = (tn - t1) / noops * 1e6;
     double bytes = (double)(many.ru_maxrss - one.ru_maxrss) * 1024.0 / noops;
+    struct stat db, wal;
+    long long store = (stat(".weft/weft.db", &db) == 0 ? (long long)db.st_size : 0) +
+                      (stat(".weft/weft.db-wal", &wal) == 0 ? (long long)wal.st_size : 0);
+    /* the store holds the last round's runs: the 1-task run and the sweep */
+    char *ar[] = {WEFT_EXE, "run", "noop.toml", "--quiet", "--resume", NULL};
+    for (int r = 0; r < rounds; r++)
+        resumes[r] = run_cmd(ar, NULL);
+    double tr = median(resumes, rounds);
+    char *ac[] = {WEFT_EXE, "results", "--csv", NULL};
+    int devnull = open("/dev/null", O_WRONLY), saved = dup(1);
+    dup2(devnull, 1);
+    double tc = run_cmd(ac, NULL);
+    dup2(saved, 1);
+    close(devnull);
+    close(saved);
     printf("noop sweep: %d tasks in %.3f s (1 task: %.3f s; medians)\n", noops, tn, t1);
-    printf("  %-38s %8.2f us/task (target <= 2, expansion + journal included)\n", "time per task", us);
+    printf("  %-38s %8.2f us/task (target <= 2, expansion + store + journal included)\n", "time per task", us);
     printf("  %-38s %8.0f bytes/task (target <= 256; max RSS %ld KiB vs %ld KiB)\n", "memory per task", bytes,
            many.ru_maxrss, one.ru_maxrss);
+    printf("  %-38s %8.0f bytes/task (.weft/weft.db and its WAL: %.1f MB)\n", "run store", (double)store / noops,
+           (double)store / 1e6);
+    printf("  %-38s %8.2f us/task (target <= 1; %.3f s, everything cached)\n", "--resume of the finished run",
+           (tr - t1) / noops * 1e6, tr);
+    printf("  %-38s %8.2f s (target < 5)\n", "weft results --csv", tc);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     return system(cmd) == 0 ? 0 : 1;
 }

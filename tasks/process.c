@@ -55,6 +55,7 @@ typedef struct proc {
     /* running */
     pid_t pid;
     int pidfd;
+    int wd_slot; /* in the watchdog's table (-1: not watched) */
     uint64_t start_ns, deadline_ns, kill_ns;
     bool timed_out, canceled;
     size_t slot;
@@ -332,7 +333,7 @@ static void reap(weft__procs_t *x, proc_t *p)
      * pid, the group's id, cannot be reused yet: kill what is left of the
      * group, then reap. */
     kill(-p->pid, SIGKILL);
-    weft__watchdog_remove(&x->wd, p->pid);
+    weft__watchdog_remove(&x->wd, p->wd_slot);
     int st = 0;
     struct rusage ru;
     memset(&ru, 0, sizeof ru);
@@ -452,7 +453,7 @@ static void spawn(weft__procs_t *x, proc_t *p)
             not_started(x, p, WEFT_ETASK, "cannot run '%s': %s", p->argv[0], strerror(rc));
         return;
     }
-    weft__watchdog_add(&x->wd, pid, p->grace_ns);
+    p->wd_slot = weft__watchdog_add(&x->wd, pid, p->grace_ns);
     p->pid = pid;
     p->start_ns = weft__clock_ns();
     p->deadline_ns = p->timeout_ns ? p->start_ns + p->timeout_ns : 0;
@@ -462,7 +463,7 @@ static void spawn(weft__procs_t *x, proc_t *p)
         /* Without a pidfd the loop cannot see it exit: end it now. */
         int e = errno;
         kill(-pid, SIGKILL);
-        weft__watchdog_remove(&x->wd, pid);
+        weft__watchdog_remove(&x->wd, p->wd_slot);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
         if (p->pidfd >= 0)

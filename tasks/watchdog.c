@@ -1,18 +1,19 @@
 /* The watchdog: task process groups die with weft, even when weft is
  * killed with SIGKILL and runs no code of its own.
  *
- * A small process forked when the process executor starts holds one end
- * of a socket pair; the launcher tells it each process group it starts
- * ("+", with its grace period) and each one it has reaped ("-"). When the
- * socket reaches end-of-file — weft has exited, however it died, or the
- * executor was destroyed — the watchdog sends SIGTERM to every group it
- * still knows, SIGKILL after the grace period to those that remain, and
- * exits. A group's id cannot be reused while any process of it is alive,
- * so a group signalled late is either the task's or empty.
+ * A small process forked when the process executor starts shares a table
+ * with it (an anonymous shared mapping made before the fork) and holds one
+ * end of a socket pair. The launcher writes each process group it starts
+ * into a slot of the table (with its grace period) and clears the slot
+ * when it has reaped the group: no message and no wake-up per task. The
+ * watchdog only waits on the socket; at end-of-file — weft has exited,
+ * however it died, or the executor was destroyed — it sends SIGTERM to
+ * every group still in the table, SIGKILL after the grace period to those
+ * that remain, and exits. A group's id cannot be reused while any process
+ * of it is alive, so a group signalled late is either the task's or empty.
  *
  * The watchdog is forked from a process that may run threads, so it
- * calls only async-signal-safe functions (no malloc, no stdio): its table
- * is a fixed mmap'd array. It starts its own session, so Ctrl-C in the
+ * calls only async-signal-safe functions (no malloc, no stdio). It starts its own session, so Ctrl-C in the
  * terminal and signals to weft's process group leave it to do its job;
  * stdin/stdout/stderr go to /dev/null and every other descriptor is closed,
  * so it holds no pipe of the caller's open. */
@@ -32,15 +33,13 @@
 
 #define WD_MAX 65536 /* process groups watched at once (more are not watched) */
 
-typedef struct msg {
-    int32_t pgid; /* > 0: started; < 0: -pgid was reaped */
-    uint32_t grace_ms;
-} msg_t;
-
-typedef struct entry {
+/* A slot of the shared table: pgid 0 = free. The grace is written first
+ * and the pgid last (release), so the watchdog never sees a pgid without
+ * its grace. */
+struct weft__wd_entry {
     int32_t pgid;
     uint32_t grace_ms;
-} entry_t;
+};
 
 static uint64_t now_ms(void)
 {
@@ -56,7 +55,7 @@ static void nap_ms(long ms)
         ;
 }
 
-static __attribute__((noreturn)) void watch(int fd)
+static __attribute__((noreturn)) void watch(int fd, struct weft__wd_entry *shared)
 {
     /* ignore what is aimed at the terminal's or weft's group */
     struct sigaction ign;
@@ -70,40 +69,28 @@ static __attribute__((noreturn)) void watch(int fd)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    entry_t *tab = mmap(NULL, WD_MAX * sizeof *tab, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    size_t n = 0;
-    if (tab == MAP_FAILED)
-        _exit(1);
-    msg_t buf[256];
-    size_t have = 0; /* bytes in buf */
+    char c;
     for (;;) {
-        ssize_t r = read(fd, (char *)buf + have, sizeof buf - have);
+        ssize_t r = read(fd, &c, 1);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
             break; /* weft is gone (or let go of us) */
-        have += (size_t)r;
-        size_t whole = have / sizeof(msg_t);
-        for (size_t i = 0; i < whole; i++) {
-            if (buf[i].pgid > 0 && n < WD_MAX) {
-                tab[n].pgid = buf[i].pgid;
-                tab[n++].grace_ms = buf[i].grace_ms;
-            } else if (buf[i].pgid < 0) {
-                for (size_t k = 0; k < n; k++)
-                    if (tab[k].pgid == -buf[i].pgid) {
-                        tab[k] = tab[--n];
-                        break;
-                    }
-            }
-        }
-        have -= whole * sizeof(msg_t);
-        memmove(buf, (char *)buf + whole * sizeof(msg_t), have);
     }
-    /* The groups weft left running: TERM now, KILL after their grace. */
+    /* The groups weft left running: taken out of the shared table (weft
+     * writes no more), TERM now, KILL after their grace. */
+    static struct weft__wd_entry tab[WD_MAX];
+    size_t n = 0;
     uint64_t grace = 0;
-    for (size_t k = 0; k < n; k++) {
-        kill(-tab[k].pgid, SIGTERM);
-        grace = tab[k].grace_ms > grace ? tab[k].grace_ms : grace;
+    for (size_t k = 0; k < WD_MAX; k++) {
+        int32_t pgid = __atomic_load_n(&shared[k].pgid, __ATOMIC_ACQUIRE);
+        if (pgid <= 0)
+            continue;
+        tab[n].pgid = pgid;
+        tab[n].grace_ms = shared[k].grace_ms;
+        grace = tab[n].grace_ms > grace ? tab[n].grace_ms : grace;
+        kill(-pgid, SIGTERM);
+        n++;
     }
     uint64_t until = now_ms() + grace;
     while (n > 0 && now_ms() < until) {
@@ -126,13 +113,31 @@ int weft__watchdog_start(weft__watchdog_t *wd)
 {
     wd->fd = -1;
     wd->pid = -1;
+    wd->tab = NULL;
+    wd->free_slots = NULL;
+    wd->nfree = wd->used = 0;
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    void *tab =
+        mmap(NULL, WD_MAX * sizeof(struct weft__wd_entry), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (tab == MAP_FAILED)
         return -1;
+    int32_t *free_slots =
+        mmap(NULL, WD_MAX * sizeof *free_slots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (free_slots == MAP_FAILED) {
+        munmap(tab, WD_MAX * sizeof(struct weft__wd_entry));
+        return -1;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        munmap(tab, WD_MAX * sizeof(struct weft__wd_entry));
+        munmap(free_slots, WD_MAX * sizeof *free_slots);
+        return -1;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         close(sv[0]);
         close(sv[1]);
+        munmap(tab, WD_MAX * sizeof(struct weft__wd_entry));
+        munmap(free_slots, WD_MAX * sizeof *free_slots);
         return -1;
     }
     if (pid == 0) {
@@ -149,34 +154,39 @@ int weft__watchdog_start(weft__watchdog_t *wd)
         if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0)
             for (int f = 4; f < 65536; f++)
                 close(f);
-        watch(3);
+        watch(3, tab);
     }
     close(sv[1]);
     wd->fd = sv[0];
     wd->pid = pid;
+    wd->tab = tab;
+    wd->free_slots = free_slots;
     return 0;
 }
 
-static void tell(const weft__watchdog_t *wd, int32_t pgid, uint64_t grace_ns)
+int weft__watchdog_add(weft__watchdog_t *wd, int pgid, uint64_t grace_ns)
 {
-    if (wd->fd < 0)
-        return;
+    if (!wd->tab)
+        return -1;
+    int32_t slot;
+    if (wd->nfree)
+        slot = wd->free_slots[--wd->nfree];
+    else if (wd->used < WD_MAX)
+        slot = (int32_t)wd->used++;
+    else
+        return -1; /* more at once than the table holds: this one is not watched */
     uint64_t ms = grace_ns / 1000000u;
-    msg_t m = {pgid, (uint32_t)(ms > 600000 ? 600000 : ms)};
-    /* one 8-byte message: never split; MSG_NOSIGNAL: a watchdog that is
-     * gone raises no SIGPIPE (the groups are then only killed by weft) */
-    while (send(wd->fd, &m, sizeof m, MSG_NOSIGNAL) < 0 && errno == EINTR)
-        ;
+    wd->tab[slot].grace_ms = (uint32_t)(ms > 600000 ? 600000 : ms);
+    __atomic_store_n(&wd->tab[slot].pgid, (int32_t)pgid, __ATOMIC_RELEASE);
+    return slot;
 }
 
-void weft__watchdog_add(const weft__watchdog_t *wd, int pgid, uint64_t grace_ns)
+void weft__watchdog_remove(weft__watchdog_t *wd, int slot)
 {
-    tell(wd, pgid, grace_ns);
-}
-
-void weft__watchdog_remove(const weft__watchdog_t *wd, int pgid)
-{
-    tell(wd, -pgid, 0);
+    if (!wd->tab || slot < 0 || slot >= WD_MAX)
+        return;
+    __atomic_store_n(&wd->tab[slot].pgid, 0, __ATOMIC_RELEASE);
+    wd->free_slots[wd->nfree++] = slot;
 }
 
 void weft__watchdog_stop(weft__watchdog_t *wd)
@@ -186,6 +196,12 @@ void weft__watchdog_stop(weft__watchdog_t *wd)
     if (wd->pid > 0)
         while (waitpid(wd->pid, NULL, 0) < 0 && errno == EINTR)
             ;
+    if (wd->tab)
+        munmap(wd->tab, WD_MAX * sizeof(struct weft__wd_entry));
+    if (wd->free_slots)
+        munmap(wd->free_slots, WD_MAX * sizeof *wd->free_slots);
     wd->fd = -1;
     wd->pid = -1;
+    wd->tab = NULL;
+    wd->free_slots = NULL;
 }
