@@ -29,7 +29,8 @@ enum weft_flow_task_state {
     WEFT_FLOW_TASK_FAILED = 3,
     WEFT_FLOW_TASK_SKIPPED = 4, /* a task it depends on failed */
     WEFT_FLOW_TASK_NOT_RUN = 5, /* the run stopped before it started */
-    WEFT_FLOW_TASK_STOPPED = 6  /* the run stopped while it ran */
+    WEFT_FLOW_TASK_STOPPED = 6, /* the run stopped while it ran */
+    WEFT_FLOW_TASK_CACHED = 7   /* not run: done before with the same definition (resume) */
 };
 
 /* Called as each task finishes (and for each retry), from any thread,
@@ -58,6 +59,24 @@ WEFT_API void weft_flow_options_init(weft_flow_options_t *o);
 WEFT_API int weft_flow_load(const char *path, const weft_flow_options_t *o, weft_flow_t **out, char *err,
                             size_t errlen);
 WEFT_API void weft_flow_destroy(weft_flow_t *f);
+
+/* How the next weft_flow_run treats the earlier runs in the run store
+ * (.weft/weft.db under the workdir, which every run writes), as
+ * `weft run` does: WEFT_FLOW_MODE_ALL (the default) runs every task;
+ * WEFT_FLOW_MODE_RESUME (--resume) only what is not done with the same
+ * definition in the run resumed (failed, interrupted, new, changed, an
+ * output missing) and what runs after it; WEFT_FLOW_MODE_RERUN_FAILED
+ * (--rerun-failed) only what did not succeed there and what runs after
+ * it. run: the run resumed, its name or number (NULL: this workflow's
+ * latest); rerun: globs of tasks that run whatever they did before
+ * (--rerun; with MODE_ALL they make it MODE_RESUME). What it is given is
+ * copied. Errors: WEFT_EINVAL (NULL f, a bad mode, NULL globs),
+ * WEFT_EBUSY (running), WEFT_ENOMEM. A run that is not found makes
+ * weft_flow_run fail with WEFT_ENOENT (weft_flow_error says). */
+enum { WEFT_FLOW_MODE_ALL = 0, WEFT_FLOW_MODE_RESUME = 1, WEFT_FLOW_MODE_RERUN_FAILED = 2 };
+WEFT_API int weft_flow_set_resume(weft_flow_t *f, int mode, const char *run, const char *const *rerun, size_t nrerun);
+/* After a run: how many of its tasks were cached (not run). */
+WEFT_API size_t weft_flow_ncached(const weft_flow_t *f);
 
 /* Runs the workflow and waits for it. Returns 0 (every task done),
  * WEFT_ETASK (some failed, were skipped or did not run), WEFT_ECANCELED
@@ -96,7 +115,8 @@ enum { WEFT_FLOW_STDOUT = 1, WEFT_FLOW_STDERR = 2 };
 WEFT_API int weft_flow_task_output(weft_flow_t *f, size_t i, unsigned stream, const char **data, size_t *len);
 
 /* The results the tasks reported in the last run (kernels' results, and
- * the key=value lines commands wrote to $WEFT_RESULT), in file order. */
+ * the key=value lines commands wrote to $WEFT_RESULT), in file order;
+ * results holds one key=value per line, as written. */
 WEFT_API size_t weft_flow_nresults(const weft_flow_t *f);
 WEFT_API int weft_flow_result(const weft_flow_t *f, size_t k, const char **task, const char **params,
                               const char **results);

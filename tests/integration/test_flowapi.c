@@ -139,6 +139,31 @@ TEST(load_run_and_read_back)
         CHECK_STR(results, "n=32");
         CHECK_EQ(weft_flow_result(f, 4, &task, &params, &results), WEFT_EINVAL);
     }
+    /* resumed: only the failed task and what runs after it */
+    CHECK_EQ(weft_flow_set_resume(f, WEFT_FLOW_MODE_RESUME, NULL, NULL, 0), 0);
+    atomic_store(&events, 0);
+    CHECK_EQ(weft_flow_run(f), WEFT_ETASK);
+    CHECK_EQ(weft_flow_ncached(f), 4u);
+    CHECK_EQ(atomic_load(&events), 1); /* broken, again */
+    CHECK_EQ(state_of(f, "solve-32", &reason), WEFT_FLOW_TASK_CACHED);
+    CHECK_EQ(state_of(f, "broken", &reason), WEFT_FLOW_TASK_FAILED);
+    /* --rerun: forced, with what runs after it */
+    const char *glob[] = {"solve-1*"};
+    CHECK_EQ(weft_flow_set_resume(f, WEFT_FLOW_MODE_ALL, NULL, glob, 1), 0);
+    CHECK_EQ(weft_flow_run(f), WEFT_ETASK);
+    CHECK_EQ(state_of(f, "solve-16", &reason), WEFT_FLOW_TASK_DONE);
+    CHECK_EQ(state_of(f, "check-16", &reason), WEFT_FLOW_TASK_DONE);
+    CHECK_EQ(state_of(f, "solve-32", &reason), WEFT_FLOW_TASK_CACHED);
+    /* a run that is not there; misuse */
+    CHECK_EQ(weft_flow_set_resume(f, WEFT_FLOW_MODE_RESUME, "no-such-run", NULL, 0), 0);
+    CHECK_EQ(weft_flow_run(f), WEFT_ENOENT);
+    CHECK(strstr(weft_flow_error(f), "no run 'no-such-run'") != NULL);
+    CHECK_EQ(weft_flow_set_resume(f, 7, NULL, NULL, 0), WEFT_EINVAL);
+    CHECK_EQ(weft_flow_set_resume(f, WEFT_FLOW_MODE_RESUME, NULL, NULL, 2), WEFT_EINVAL);
+    CHECK_EQ(weft_flow_set_resume(NULL, 0, NULL, NULL, 0), WEFT_EINVAL);
+    CHECK_EQ(weft_flow_set_resume(f, WEFT_FLOW_MODE_ALL, NULL, NULL, 0), 0);
+    CHECK_EQ(weft_flow_run(f), WEFT_ETASK);
+    CHECK_EQ(weft_flow_ncached(f), 0u);
     weft_flow_destroy(f);
 }
 

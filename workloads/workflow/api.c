@@ -18,8 +18,11 @@
 _Static_assert(SAME(WEFT_FLOW_TASK_PENDING, WEFT_FLOW_PENDING) && SAME(WEFT_FLOW_TASK_RUNNING, WEFT_FLOW_RUNNING) &&
                    SAME(WEFT_FLOW_TASK_DONE, WEFT_FLOW_DONE) && SAME(WEFT_FLOW_TASK_FAILED, WEFT_FLOW_FAILED) &&
                    SAME(WEFT_FLOW_TASK_SKIPPED, WEFT_FLOW_SKIPPED) && SAME(WEFT_FLOW_TASK_NOT_RUN, WEFT_FLOW_NOT_RUN) &&
-                   SAME(WEFT_FLOW_TASK_STOPPED, WEFT_FLOW_STOPPED),
+                   SAME(WEFT_FLOW_TASK_STOPPED, WEFT_FLOW_STOPPED) && SAME(WEFT_FLOW_TASK_CACHED, WEFT_FLOW_CACHED),
                "the public task states are the workflow's own");
+_Static_assert(SAME(WEFT_FLOW_MODE_ALL, WEFT_FLOW_FRESH) && SAME(WEFT_FLOW_MODE_RESUME, WEFT_FLOW_RESUME) &&
+                   SAME(WEFT_FLOW_MODE_RERUN_FAILED, WEFT_FLOW_RERUN_FAILED),
+               "the public resume modes are the workflow's own");
 
 struct weft_flow {
     weft__flow_t *f;
@@ -29,6 +32,10 @@ struct weft_flow {
     weft_flow_event_fn on_event;
     void *ud;
     char *output; /* weft_flow_task_output's last answer */
+    /* weft_flow_set_resume: copies */
+    weft__flow_resume_t resume;
+    char *resume_run;
+    char **rerun;
     char err[PATH_MAX + 1024];
 };
 
@@ -98,6 +105,10 @@ void weft_flow_destroy(weft_flow_t *w)
     weft__flow_run_destroy(w->run);
     weft__flow_destroy(w->f);
     weft__free(w->output);
+    weft__free(w->resume_run);
+    for (size_t i = 0; i < w->resume.nrerun; i++)
+        weft__free(w->rerun[i]);
+    weft__free(w->rerun);
     weft__free(w);
 }
 
@@ -121,7 +132,8 @@ int weft_flow_run(weft_flow_t *w)
         snprintf(w->err, sizeof w->err, "cannot make an eventfd");
         return WEFT_ESYS;
     }
-    weft__flow_run_opts_t ro = {.on_event = w->on_event ? on_event : NULL, .ud = w, .notify_fd = efd};
+    weft__flow_run_opts_t ro = {
+        .on_event = w->on_event ? on_event : NULL, .ud = w, .notify_fd = efd, .resume = &w->resume};
     weft__flow_run_t *r = NULL;
     int rc = weft__flow_run_start(w->f, &ro, &r, w->err, sizeof w->err);
     if (rc) {
@@ -240,4 +252,43 @@ int weft_flow_task_output(weft_flow_t *w, size_t i, unsigned stream, const char 
     if (len)
         *len = n;
     return 0;
+}
+
+int weft_flow_set_resume(weft_flow_t *w, int mode, const char *run, const char *const *rerun, size_t nrerun)
+{
+    if (!w || mode < WEFT_FLOW_MODE_ALL || mode > WEFT_FLOW_MODE_RERUN_FAILED || (nrerun && !rerun))
+        return WEFT_EINVAL;
+    for (size_t i = 0; i < nrerun; i++)
+        if (!rerun[i])
+            return WEFT_EINVAL;
+    if (atomic_load(&w->running))
+        return WEFT_EBUSY;
+    char *r = run ? weft__strdup(run) : NULL;
+    char **g = nrerun ? weft__calloc(nrerun, sizeof *g) : NULL;
+    bool oom = (run && !r) || (nrerun && !g);
+    for (size_t i = 0; i < nrerun && !oom; i++)
+        oom = !(g[i] = weft__strdup(rerun[i]));
+    if (oom) {
+        for (size_t i = 0; g && i < nrerun; i++)
+            weft__free(g[i]);
+        weft__free(g);
+        weft__free(r);
+        return WEFT_ENOMEM;
+    }
+    weft__free(w->resume_run);
+    for (size_t i = 0; i < w->resume.nrerun; i++)
+        weft__free(w->rerun[i]);
+    weft__free(w->rerun);
+    w->resume_run = r;
+    w->rerun = g;
+    w->resume.mode = mode == WEFT_FLOW_MODE_ALL && nrerun ? WEFT_FLOW_RESUME : mode;
+    w->resume.run = r;
+    w->resume.rerun = (const char *const *)g;
+    w->resume.nrerun = nrerun;
+    return 0;
+}
+
+size_t weft_flow_ncached(const weft_flow_t *w)
+{
+    return w && w->run ? weft__flow_ncached(w->f) : 0;
 }
