@@ -453,8 +453,8 @@ int weft__wf_store_runs(weft__wf_store_t *s, int (*fn)(void *ud, const weft__wf_
 }
 
 /* A run's rows: the range of ids its row in runs gives (?1: the run). */
-#define RANGE                                                                                                     \
-    "coalesce((SELECT first_attempt FROM runs WHERE id=?1), 0) AND coalesce((SELECT last_attempt FROM runs WHERE " \
+#define RANGE                                                                                                          \
+    "coalesce((SELECT first_attempt FROM runs WHERE id=?1), 0) AND coalesce((SELECT last_attempt FROM runs WHERE "     \
     "id=?1), -1)"
 
 #define ATT_COLS                                                                                                       \
@@ -530,10 +530,15 @@ int weft__wf_store_view(weft__wf_store_t *s, int64_t run, bool with_parts,
     size_t n;
     int rc = chain_of(s, run, &ids, &n);
     sqlite3_stmt *st = NULL;
-    if (!rc && sqlite3_prepare_v2(s->db,
-                                  with_parts ? "SELECT " ATT_COLS ",parts FROM attempts WHERE id BETWEEN " RANGE " AND run=?1 ORDER BY id DESC"
-                                             : "SELECT " ATT_COLS " FROM attempts WHERE id BETWEEN " RANGE " AND run=?1 ORDER BY id DESC",
-                                  -1, &st, NULL) != SQLITE_OK)
+    /* with_parts: what a plan needs only (the row's run, task, status,
+     * end, hash and parts), the other columns left unread */
+    if (!rc &&
+        sqlite3_prepare_v2(s->db,
+                           with_parts ? "SELECT run,task,status,end,hash,parts FROM attempts WHERE id BETWEEN " RANGE
+                                        " AND run=?1 ORDER BY id DESC"
+                                      : "SELECT " ATT_COLS " FROM attempts WHERE id BETWEEN " RANGE
+                                        " AND run=?1 ORDER BY id DESC",
+                           -1, &st, NULL) != SQLITE_OK)
         rc = fail(s, "cannot read the run store");
     /* newest first: the caller keeps the first row it sees of each task */
     for (size_t k = 0; k < n && !rc; k++) {
@@ -542,7 +547,18 @@ int weft__wf_store_view(weft__wf_store_t *s, int64_t run, bool with_parts,
         bool stop = false;
         while (!stop && (step = sqlite3_step(st)) == SQLITE_ROW) {
             weft__wf_attempt_row_t a;
-            attempt_from(st, &a, with_parts);
+            if (with_parts) {
+                memset(&a, 0, sizeof a);
+                a.run = sqlite3_column_int64(st, 0);
+                a.task = col_text(st, 1);
+                a.status = col_text(st, 2);
+                a.end = sqlite3_column_double(st, 3);
+                a.hash = (uint64_t)sqlite3_column_int64(st, 4);
+                a.parts = sqlite3_column_blob(st, 5);
+                a.parts_len = (size_t)sqlite3_column_bytes(st, 5);
+            } else {
+                attempt_from(st, &a, false);
+            }
             stop = fn(ud, &a) != 0;
         }
         if (!stop && step != SQLITE_DONE)
@@ -563,8 +579,10 @@ int weft__wf_store_task_attempts(weft__wf_store_t *s, int64_t run, const char *t
     size_t n;
     int rc = chain_of(s, run, &ids, &n);
     sqlite3_stmt *st = NULL;
-    if (!rc && sqlite3_prepare_v2(s->db, "SELECT " ATT_COLS " FROM attempts WHERE id BETWEEN " RANGE " AND run=?1 AND task=?2 ORDER BY id", -1,
-                                  &st, NULL) != SQLITE_OK)
+    if (!rc && sqlite3_prepare_v2(s->db,
+                                  "SELECT " ATT_COLS " FROM attempts WHERE id BETWEEN " RANGE
+                                  " AND run=?1 AND task=?2 ORDER BY id",
+                                  -1, &st, NULL) != SQLITE_OK)
         rc = fail(s, "cannot read the run store");
     for (size_t k = 0; k < n && !rc; k++) {
         sqlite3_bind_int64(st, 1, ids[k]);
@@ -607,7 +625,8 @@ int weft__wf_store_gc(weft__wf_store_t *s, int keep, int (*fn)(void *ud, const w
     int rc = weft__wf_store_begin(s);
     if (!rc && (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK ||
                 sqlite3_prepare_v2(s->db, "SELECT " RUN_COLS " FROM runs WHERE id=?", -1, &get, NULL) != SQLITE_OK ||
-                sqlite3_prepare_v2(s->db, "DELETE FROM attempts WHERE id BETWEEN " RANGE " AND run=?1", -1, &del, NULL) != SQLITE_OK ||
+                sqlite3_prepare_v2(s->db, "DELETE FROM attempts WHERE id BETWEEN " RANGE " AND run=?1", -1, &del,
+                                   NULL) != SQLITE_OK ||
                 sqlite3_prepare_v2(s->db, "DELETE FROM runs WHERE id=?", -1, &delrun, NULL) != SQLITE_OK))
         rc = fail(s, "cannot read the run store");
     if (!rc) {

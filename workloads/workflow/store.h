@@ -81,8 +81,9 @@ int weft__wf_store_runs(weft__wf_store_t *s, int (*fn)(void *ud, const weft__wf_
 
 /* The rows a run sees: its own, then for tasks it has no row of, those
  * of the run it resumed, and so on up the chain; per task only the last
- * attempt, in the order the tasks first appear. fn gets each row (parts
- * only when with_parts); returns nonzero to stop. */
+ * attempt, in the order the tasks first appear. fn gets each row; with
+ * parts: only its run, task, status, end, hash and parts (what a plan
+ * needs; the rest is left unread). fn returns nonzero to stop. */
 int weft__wf_store_view(weft__wf_store_t *s, int64_t run, bool with_parts,
                         int (*fn)(void *ud, const weft__wf_attempt_row_t *row), void *ud);
 
