@@ -127,6 +127,33 @@ expect_has "$ERR" "has no attempt 2 in run" "said"
 run "$WEFT" log nosuch
 expect_rc 2 "no such task"
 
+# weft status of a run in progress, from "another terminal"
+cat > live.toml <<'TOML'
+[workflow]
+name = "live"
+threads = 1
+[sweep]
+i = { start = 1, stop = 20 }
+[[task]]
+name = "z-{i}"
+shell = "sleep 0.2"
+TOML
+"$WEFT" run live.toml --quiet > live.txt 2>&1 &
+BG=$!
+sleep 1.5
+run "$WEFT" status
+expect_rc 0 "status of a live run"
+expect_has "$OUT" "(run " "names the run"
+expect_has "$OUT" ": running" "says it runs"
+expect_has "$OUT" "pid $BG" "its process"
+printf '%s\n' "$OUT" | grep -Eq '\[([1-9]|1[0-9])/20\]' || fail "no progress in: $OUT"
+NPASS=$((NPASS + 1))
+wait "$BG" || fail "the live run: $(cat live.txt)"
+BG=""
+run "$WEFT" status
+expect_has "$OUT" ": done" "done once it ended"
+expect_has "$OUT" "20 tasks: 20 finished (20 done, 0 failed, 0 stopped)" "its counts"
+
 # two runs at once in one directory: both recorded, nothing mixed
 cat > c.toml <<'TOML'
 [workflow]
