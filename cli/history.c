@@ -480,7 +480,8 @@ static int cmd_results(int argc, char **argv)
         rc = CLI_FAILED;
         goto out;
     }
-    qsort(x.rows, x.n, sizeof *x.rows, by_name);
+    if (x.n)
+        qsort(x.rows, x.n, sizeof *x.rows, by_name);
     cols_t pc = {0}, rcols = {0};
     for (size_t i = 0; i < x.n; i++) {
         cols_add_keys(&pc, x.rows[i].params);
