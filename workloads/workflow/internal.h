@@ -57,7 +57,7 @@ typedef struct wf_tmpl {
     const weft_toml_value_t *cwd, *out, *err;
     const weft_toml_value_t *inputs, *outputs; /* lists of paths (templates) */
     uint32_t nparts;                           /* the parts of its tasks' definitions (resume.c) */
-    size_t part0; /* its tasks' part hashes: flow->phash[part0 + (i - first) * nparts ...] */
+    size_t part0;           /* its tasks' part hashes: flow->phash[part0 + (i - first) * nparts ...] */
     uint64_t *part_names;   /* its parts' names' hashes (in the flow's arena) */
     const char **part_text; /* its parts' names */
     int cpus, retries;
