@@ -80,6 +80,14 @@ echo half > res/2.txt
 run "$WEFT" run s.toml --resume --dry-run
 expect_has "$OUT" "run     solve-2: output res/2.txt changed after run s-" "newer output"
 
+# a run that could not start (its trace file cannot be written) is marked
+# so, and --resume still takes the last run that ran
+run "$WEFT" run s.toml --resume --trace /nonexistent/dir/t.json
+expect_rc 2 "unwritable trace"
+expect_has "$("$WEFT" runs)" "not started" "marked not started"
+run "$WEFT" run s.toml --resume --dry-run
+expect_has "$OUT" "run     solve-2: output res/2.txt changed after run s-" "resumes the run that ran"
+
 # a failed attempt's outputs are moved aside
 rm ok2
 cat > fo.toml <<'TOML'

@@ -144,11 +144,17 @@ int weft_flow_run(weft_flow_t *w)
     atomic_store(&w->stopped, 0);
     atomic_store(&w->running, r);
     /* the journal is written out as the run goes, as the command does */
+    bool store_stop = false;
     for (;;) {
         struct pollfd p = {.fd = efd, .events = POLLIN};
         if (poll(&p, 1, 250) > 0)
             break;
         weft__flow_run_flush(r);
+        if (!store_stop && weft__flow_run_store_failed(r)) {
+            /* what finishes now could not be recorded: stop, as weft run does */
+            store_stop = true;
+            weft__flow_run_interrupt(r, weft__flow_grace_ns(w->f));
+        }
     }
     int failed = weft__flow_run_wait(r);
     atomic_store(&w->running, NULL);

@@ -386,6 +386,13 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     *out = r;
     return 0;
 fail:
+    if (r->store && r->run_id) { /* its row says it never started, not that it was killed */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        weft__wf_run_row_t end = {
+            .id = r->run_id, .end = (double)now.tv_sec + (double)now.tv_nsec / 1e9, .status = "not started"};
+        weft__wf_store_run_end(r->store, &end);
+    }
     weft__flow_run_destroy(r);
     return rc;
 }

@@ -413,7 +413,8 @@ int weft__wf_store_find_run(weft__wf_store_t *s, const char *run, const char *fl
     else if (run && *run && strcmp(run, "latest") != 0)
         q = "SELECT " RUN_COLS " FROM runs WHERE name=?2 ORDER BY id DESC LIMIT 1";
     else
-        q = "SELECT " RUN_COLS " FROM runs WHERE ?3 IS NULL OR flow=?3 ORDER BY id DESC LIMIT 1";
+        q = "SELECT " RUN_COLS " FROM runs WHERE (?3 IS NULL OR flow=?3) AND coalesce(status,'') <> 'not started' "
+            "ORDER BY id DESC LIMIT 1";
     if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK)
         return fail(s, "cannot read the run store");
     sqlite3_bind_int64(st, 1, id);

@@ -34,7 +34,7 @@ typedef struct weft__wf_run_row {
     const char *flow, *name, *file, *dir;
     int64_t parent;     /* the run it resumed (0: none) */
     double start, end;  /* seconds since the epoch; end 0: did not end (running, or killed) */
-    const char *status; /* "running", "done", "failed", "interrupted", "incomplete" */
+    const char *status; /* "running", "done", "failed", "interrupted", "incomplete", "not started" */
     long pid;
     int64_t ntasks, ndone, nfailed, ncached, nrows;
 } weft__wf_run_row_t;
@@ -72,7 +72,8 @@ int weft__wf_store_commit(weft__wf_store_t *s);
 void weft__wf_store_rollback(weft__wf_store_t *s);
 
 /* The run RUN names (its id as a number, its name "flow-YYYYmmdd-HHMMSS",
- * or NULL/"latest": the newest run, of `flow` when flow is not NULL) into
+ * or NULL/"latest": the newest run that started, of `flow` when flow is
+ * not NULL) into
  * *row (strings valid until the next call on s). WEFT_ENOENT: none. */
 int weft__wf_store_find_run(weft__wf_store_t *s, const char *run, const char *flow, weft__wf_run_row_t *row);
 
