@@ -9,22 +9,38 @@
 #include <limits.h>
 #include <string.h>
 
+/* FNV-1a, then a finalizer: names of a sweep differ in their last bytes,
+ * and without the mixing their slots cluster (long probes, each a string
+ * compared). */
 static uint32_t hash_name(const char *s)
 {
     uint32_t h = 2166136261u;
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    return h ^ (h >> 16);
 }
+
+/* A slot of f->hash: the task's index + 1 in the low 27 bits (tasks are
+ * fewer than 2^27), and 5 bits of its name's hash above them, so that a
+ * probe past another name compares its string only once in 32. */
+#define SLOT_BITS 27
+#define SLOT_INDEX(e) ((e) & ((1u << SLOT_BITS) - 1))
+#define SLOT_TAG(h) ((h) >> SLOT_BITS)
+_Static_assert(WF_MAX_TASKS < (1u << SLOT_BITS), "a task index fits its slot");
 
 uint32_t weft__wf_find(const weft__flow_t *f, const char *name)
 {
-    for (uint32_t i = hash_name(name) & f->hmask;; i = (i + 1) & f->hmask) {
+    uint32_t h = hash_name(name), tag = SLOT_TAG(h);
+    for (uint32_t i = h & f->hmask;; i = (i + 1) & f->hmask) {
         uint32_t e = f->hash[i];
         if (e == 0)
             return UINT32_MAX;
-        if (strcmp(f->tasks[e - 1].name, name) == 0)
-            return e - 1;
+        if (e >> SLOT_BITS == tag && strcmp(f->tasks[SLOT_INDEX(e) - 1].name, name) == 0)
+            return SLOT_INDEX(e) - 1;
     }
 }
 
@@ -87,6 +103,15 @@ int weft__wf_expand_tasks(weft__flow_t *f)
         int rc = check_paths(f, t, maxval);
         if (rc)
             return rc;
+        /* names go into the index a batch at a time: their slots are
+         * prefetched while the next names are expanded (a 1M-task sweep's
+         * index is 8 MB: each first touch a cache miss) */
+        enum { BATCH = 16 };
+        struct {
+            const char *s;
+            uint32_t h, n;
+        } pend[BATCH];
+        uint32_t np = 0;
         for (uint32_t c = 0; c < t->count; c++, n++) {
             char buf[256];
             size_t len = weft__wf_expand(f, t, c, NULL, t->name, buf, sizeof buf);
@@ -100,15 +125,25 @@ int weft__wf_expand_tasks(weft__flow_t *f)
                 return WEFT_ENOMEM;
             memcpy(s, buf, len + 1);
             f->tasks[n] = (wf_task_t){.tmpl = t, .name = s, .combo = c, .keep = 1};
-            uint32_t i = hash_name(s) & f->hmask;
-            for (; f->hash[i]; i = (i + 1) & f->hmask) {
-                const wf_task_t *o = &f->tasks[f->hash[i] - 1];
-                if (strcmp(o->name, s) == 0)
-                    return weft__wf_error(f, AT(t->name_v), t->name, "name",
-                                          "the task name '%s' is already used by the task at line %u", s,
-                                          weft_toml_line(o->tmpl->name_v));
+            uint32_t h = hash_name(s);
+            __builtin_prefetch(&f->hash[h & f->hmask], 1);
+            pend[np].s = s;
+            pend[np].h = h;
+            pend[np++].n = n;
+            if (np < BATCH && c + 1 < t->count)
+                continue;
+            for (uint32_t k = 0; k < np; k++) {
+                uint32_t i = pend[k].h & f->hmask;
+                for (; f->hash[i]; i = (i + 1) & f->hmask) {
+                    const wf_task_t *o = &f->tasks[SLOT_INDEX(f->hash[i]) - 1];
+                    if (f->hash[i] >> SLOT_BITS == SLOT_TAG(pend[k].h) && strcmp(o->name, pend[k].s) == 0)
+                        return weft__wf_error(f, AT(t->name_v), t->name, "name",
+                                              "the task name '%s' is already used by the task at line %u", pend[k].s,
+                                              weft_toml_line(o->tmpl->name_v));
+                }
+                f->hash[i] = SLOT_TAG(pend[k].h) << SLOT_BITS | (pend[k].n + 1);
             }
-            f->hash[i] = n + 1;
+            np = 0;
         }
     }
     return 0;

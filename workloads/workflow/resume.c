@@ -135,8 +135,9 @@ static void parts_of(const parts_t *p)
         p->fn(p->ud, "args", p->names_only ? 0 : weft__hash_final(h));
     }
     for (const weft_toml_value_t *e = tm->env ? weft_toml_first(tm->env) : NULL; e; e = weft_toml_next(e)) {
-        snprintf(name, sizeof name, "env.%s", weft_toml_key(e, NULL));
-        p->fn(p->ud, name, part_str(p, e, 0));
+        if (p->names_only) /* hashing, the template's name hashes stand for the names */
+            snprintf(name, sizeof name, "env.%s", weft_toml_key(e, NULL));
+        p->fn(p->ud, p->names_only ? name : NULL, part_str(p, e, 0));
     }
     if (tm->cwd)
         p->fn(p->ud, "cwd", part_str(p, tm->cwd, 0));
@@ -149,14 +150,16 @@ static void parts_of(const parts_t *p)
         uint32_t digit = weft__wf_digit(f, tm, t->combo, tm->dims[m]);
         for (uint32_t k = 0; k < d->nparams; k++) {
             const wf_param_t *pa = &f->params[d->params[k]];
-            snprintf(name, sizeof name, "sweep.%s", pa->name);
-            p->fn(p->ud, name,
+            if (p->names_only)
+                snprintf(name, sizeof name, "sweep.%s", pa->name);
+            p->fn(p->ud, p->names_only ? name : NULL,
                   p->names_only ? 0 : weft__hash_final(weft__hash_str(WEFT__HASH_INIT, pa->values[digit])));
         }
     }
     uint32_t k = 0;
     for (const weft_toml_value_t *e = tm->inputs ? weft_toml_first(tm->inputs) : NULL; e; e = weft_toml_next(e), k++) {
-        snprintf(name, sizeof name, "input.%" PRIu32, k);
+        if (p->names_only)
+            snprintf(name, sizeof name, "input.%" PRIu32, k);
         uint64_t h = 0;
         if (!p->names_only) {
             char path[PATH_MAX];
@@ -173,7 +176,7 @@ static void parts_of(const parts_t *p)
             }
             h = weft__hash_final(h);
         }
-        p->fn(p->ud, name, h);
+        p->fn(p->ud, p->names_only ? name : NULL, h);
     }
     if (tm->outputs) {
         uint64_t h = WEFT__HASH_INIT;
@@ -198,14 +201,16 @@ static void count_part(void *ud, const char *name, uint64_t h)
 
 typedef struct collect {
     uint64_t *out;
+    const uint64_t *names; /* the template's part names' hashes, in order */
     uint64_t hash;
 } collect_t;
 
 static void collect_part(void *ud, const char *name, uint64_t h)
 {
     collect_t *c = ud;
+    (void)name; /* NULL: its hash is the template's */
     *c->out++ = h;
-    c->hash = weft__hash_u64(weft__hash_str(c->hash, name), h);
+    c->hash = weft__hash_u64(weft__hash_u64(c->hash, *c->names++), h);
 }
 
 /* Task ti's parts as planned, as the store keeps them: per part, the hash
@@ -484,7 +489,9 @@ int weft__flow_plan(weft__flow_t *f, const weft__flow_resume_t *o, bool dry, cha
     for (uint32_t k = 0; k < n; k++) {
         uint32_t ti = order[k];
         const wf_tmpl_t *tm = f->tasks[ti].tmpl;
-        collect_t c = {.out = f->phash + tm->part0 + (size_t)(ti - tm->first) * tm->nparts, .hash = WEFT__HASH_INIT};
+        collect_t c = {.out = f->phash + tm->part0 + (size_t)(ti - tm->first) * tm->nparts,
+                       .names = tm->part_names,
+                       .hash = WEFT__HASH_INIT};
         parts_t p = {.f = f, .t = &f->tasks[ti], .fn = collect_part, .ud = &c};
         parts_of(&p);
         f->dhash[ti] = weft__hash_final(c.hash);
