@@ -72,7 +72,8 @@ WEFT_API void weft_flow_destroy(weft_flow_t *f);
  * (--rerun; with MODE_ALL they make it MODE_RESUME). What it is given is
  * copied. Errors: WEFT_EINVAL (NULL f, a bad mode, NULL globs),
  * WEFT_EBUSY (running), WEFT_ENOMEM. A run that is not found makes
- * weft_flow_run fail with WEFT_ENOENT (weft_flow_error says). */
+ * weft_flow_run fail with WEFT_ENOENT, a glob that matches no task with
+ * WEFT_EPARSE, before anything runs (weft_flow_error says). */
 enum { WEFT_FLOW_MODE_ALL = 0, WEFT_FLOW_MODE_RESUME = 1, WEFT_FLOW_MODE_RERUN_FAILED = 2 };
 WEFT_API int weft_flow_set_resume(weft_flow_t *f, int mode, const char *run, const char *const *rerun, size_t nrerun);
 /* After a run: how many of its tasks were cached (not run). */

@@ -211,6 +211,9 @@ expect_rc 2 "a run of another workflow"
 expect_has "$ERR" "is of workflow 'fo', not 's'" "another workflow named"
 run "$WEFT" run s.toml --rerun
 expect_rc 2 "--rerun without a glob"
+run "$WEFT" run s.toml --rerun 'nope-*'
+expect_rc 2 "--rerun matching nothing"
+expect_has "$ERR" "weft: --rerun 'nope-*' matches no task of 's'" "said"
 FRESH=$(mktemp -d) # not under $TMP, whose store would be found
 cp s.toml "$FRESH"/
 cd "$FRESH" || fail "cd"

@@ -509,6 +509,16 @@ int weft__flow_plan(weft__flow_t *f, const weft__flow_resume_t *o, bool dry, cha
     }
     if (o->mode == WEFT_FLOW_FRESH)
         goto planned;
+    for (size_t g = 0; g < o->nrerun; g++) { /* as --only: a glob that matches nothing is a mistake */
+        bool any = false;
+        for (uint32_t i = 0; i < n && !any; i++)
+            any = f->tasks[i].keep && weft__wf_glob(o->rerun[g], f->tasks[i].name);
+        if (!any) {
+            snprintf(err, errlen, "--rerun '%s' matches no task of '%s'", o->rerun[g], f->name);
+            rc = WEFT_EPARSE;
+            goto out;
+        }
+    }
     weft__wf_run_row_t row;
     int frc = f->store ? weft__wf_store_find_run(f->store, o->run, o->run ? NULL : f->name, &row) : WEFT_ENOENT;
     if (frc == WEFT_ENOENT && o->run) {
