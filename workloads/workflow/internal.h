@@ -57,9 +57,13 @@ typedef struct wf_tmpl {
     const weft_toml_value_t *cwd, *out, *err;
     const weft_toml_value_t *inputs, *outputs; /* lists of paths (templates) */
     uint32_t nparts;                           /* the parts of its tasks' definitions (resume.c) */
-    size_t part0;           /* its tasks' part hashes: flow->phash[part0 + (i - first) * nparts ...] */
+    uint32_t nvary;                            /* those that may differ from task to task */
+    size_t part0;           /* its tasks' varying parts: flow->phash[part0 + (i - first) * nvary ...] */
     uint64_t *part_names;   /* its parts' names' hashes (in the flow's arena) */
     const char **part_text; /* its parts' names */
+    int32_t *part_slot;     /* a varying part's place among a task's (-1: the same for all) */
+    uint64_t *part_const;   /* the hashes of the parts the same for all its tasks */
+    bool consts_ready;      /* part_const computed in this plan */
     int cpus, retries;
     int gpus; /* command and shell tasks: GPUs granted */
     const weft_toml_value_t *gpus_v;

@@ -72,9 +72,27 @@ typedef struct parts {
     const weft__flow_t *f;
     const wf_task_t *t;
     bool names_only; /* the names, not the hashes (all 0) */
-    void (*fn)(void *ud, const char *name, uint64_t h);
+    bool skip_const; /* parts the same for every task of the template: not hashed (0) */
+    /* each part: its name (NULL when hashing: the template has their
+     * hashes), its value's hash, and whether it may differ between the
+     * template's tasks (its text has a placeholder, or it is a sweep value
+     * or what the task runs after) */
+    void (*fn)(void *ud, const char *name, uint64_t h, bool varies);
     void *ud;
 } parts_t;
+
+/* Whether a template value's text may expand differently per task. */
+static bool has_placeholder(const weft_toml_value_t *v)
+{
+    const char *s;
+    if (weft_toml_type(v) == WEFT_TOML_ARRAY || weft_toml_type(v) == WEFT_TOML_TABLE) {
+        for (const weft_toml_value_t *e = weft_toml_first(v); e; e = weft_toml_next(e))
+            if (has_placeholder(e))
+                return true;
+        return false;
+    }
+    return weft_toml_get_string(v, NULL, &s, NULL) == 0 && strchr(s, '{') != NULL;
+}
 
 static uint64_t hash_expanded(const parts_t *p, uint64_t h, const char *s, unsigned flags)
 {
@@ -97,10 +115,11 @@ static const char *str_of(const weft_toml_value_t *v, char *text, size_t cap)
     return text;
 }
 
-/* A template string's hash (0 when only the names are wanted). */
+/* A template string's hash (0 when only the names are wanted, or when
+ * it is the same for every task and those are skipped). */
 static uint64_t part_str(const parts_t *p, const weft_toml_value_t *v, unsigned flags)
 {
-    if (p->names_only)
+    if (p->names_only || (p->skip_const && !has_placeholder(v)))
         return 0;
     char text[512];
     return weft__hash_final(hash_expanded(p, WEFT__HASH_INIT, str_of(v, text, sizeof text), flags));
@@ -113,18 +132,23 @@ static void parts_of(const parts_t *p)
     const wf_task_t *t = p->t;
     const wf_tmpl_t *tm = t->tmpl;
     char name[300];
+    bool skip = p->names_only; /* no hashing at all */
     if (tm->kind == WF_CMD) {
+        bool v = has_placeholder(tm->run);
         uint64_t h = WEFT__HASH_INIT;
-        for (const weft_toml_value_t *a = weft_toml_first(tm->run); a && !p->names_only; a = weft_toml_next(a))
+        for (const weft_toml_value_t *a = weft_toml_first(tm->run); a && !skip && (v || !p->skip_const);
+             a = weft_toml_next(a))
             h = hash_expanded(p, h, str_of(a, name, sizeof name), 0);
-        p->fn(p->ud, "command", p->names_only ? 0 : weft__hash_final(h));
+        p->fn(p->ud, "command", skip ? 0 : weft__hash_final(h), v);
     } else if (tm->kind == WF_SHELL) {
-        p->fn(p->ud, "shell", part_str(p, tm->run, WF_EXPAND_SHELL));
+        p->fn(p->ud, "shell", part_str(p, tm->run, WF_EXPAND_SHELL), has_placeholder(tm->run));
     } else {
         const char *kn = tm->kernel->name;
-        p->fn(p->ud, "kernel", p->names_only ? 0 : weft__hash_final(weft__hash_str(WEFT__HASH_INIT, kn)));
+        p->fn(p->ud, "kernel", skip || p->skip_const ? 0 : weft__hash_final(weft__hash_str(WEFT__HASH_INIT, kn)),
+              false);
+        bool v = tm->args && has_placeholder(tm->args);
         uint64_t h = WEFT__HASH_INIT;
-        if (!p->names_only && tm->args) {
+        if (!skip && tm->args && (v || !p->skip_const)) {
             const char *keys[WEFT_KERNEL_MAX_ARGS], *vals[WEFT_KERNEL_MAX_ARGS];
             char buf[8192];
             size_t na = 0;
@@ -132,19 +156,19 @@ static void parts_of(const parts_t *p)
                 for (size_t a = 0; a < na; a++)
                     h = weft__hash_str(weft__hash_str(h, keys[a]), vals[a]);
         }
-        p->fn(p->ud, "args", p->names_only ? 0 : weft__hash_final(h));
+        p->fn(p->ud, "args", skip ? 0 : weft__hash_final(h), v);
     }
     for (const weft_toml_value_t *e = tm->env ? weft_toml_first(tm->env) : NULL; e; e = weft_toml_next(e)) {
         if (p->names_only) /* hashing, the template's name hashes stand for the names */
             snprintf(name, sizeof name, "env.%s", weft_toml_key(e, NULL));
-        p->fn(p->ud, p->names_only ? name : NULL, part_str(p, e, 0));
+        p->fn(p->ud, p->names_only ? name : NULL, part_str(p, e, 0), has_placeholder(e));
     }
     if (tm->cwd)
-        p->fn(p->ud, "cwd", part_str(p, tm->cwd, 0));
+        p->fn(p->ud, "cwd", part_str(p, tm->cwd, 0), has_placeholder(tm->cwd));
     if (tm->out)
-        p->fn(p->ud, "stdout", part_str(p, tm->out, 0));
+        p->fn(p->ud, "stdout", part_str(p, tm->out, 0), has_placeholder(tm->out));
     if (tm->err)
-        p->fn(p->ud, "stderr", part_str(p, tm->err, 0));
+        p->fn(p->ud, "stderr", part_str(p, tm->err, 0), has_placeholder(tm->err));
     for (uint32_t m = 0; m < tm->ndims; m++) {
         const wf_dim_t *d = &f->dims[tm->dims[m]];
         uint32_t digit = weft__wf_digit(f, tm, t->combo, tm->dims[m]);
@@ -153,15 +177,16 @@ static void parts_of(const parts_t *p)
             if (p->names_only)
                 snprintf(name, sizeof name, "sweep.%s", pa->name);
             p->fn(p->ud, p->names_only ? name : NULL,
-                  p->names_only ? 0 : weft__hash_final(weft__hash_str(WEFT__HASH_INIT, pa->values[digit])));
+                  skip ? 0 : weft__hash_final(weft__hash_str(WEFT__HASH_INIT, pa->values[digit])), true);
         }
     }
     uint32_t k = 0;
     for (const weft_toml_value_t *e = tm->inputs ? weft_toml_first(tm->inputs) : NULL; e; e = weft_toml_next(e), k++) {
         if (p->names_only)
             snprintf(name, sizeof name, "input.%" PRIu32, k);
+        bool v = has_placeholder(e);
         uint64_t h = 0;
-        if (!p->names_only) {
+        if (!skip && (v || !p->skip_const)) { /* a file all its tasks read is looked at once */
             char path[PATH_MAX];
             const char *s;
             weft_toml_get_string(e, NULL, &s, NULL);
@@ -176,41 +201,70 @@ static void parts_of(const parts_t *p)
             }
             h = weft__hash_final(h);
         }
-        p->fn(p->ud, p->names_only ? name : NULL, h);
+        p->fn(p->ud, p->names_only ? name : NULL, h, v);
     }
     if (tm->outputs) {
+        bool v = has_placeholder(tm->outputs);
         uint64_t h = WEFT__HASH_INIT;
-        for (const weft_toml_value_t *e = weft_toml_first(tm->outputs); e && !p->names_only; e = weft_toml_next(e))
+        for (const weft_toml_value_t *e = weft_toml_first(tm->outputs); e && !skip && (v || !p->skip_const);
+             e = weft_toml_next(e))
             h = hash_expanded(p, h, str_of(e, name, sizeof name), 0);
-        p->fn(p->ud, "outputs", p->names_only ? 0 : weft__hash_final(h));
+        p->fn(p->ud, "outputs", skip ? 0 : weft__hash_final(h), v);
     }
     if (tm->after) {
         uint32_t ti = (uint32_t)(t - f->tasks);
         uint64_t h = WEFT__HASH_INIT;
-        for (uint32_t e = f->dep_off[ti]; e < f->dep_off[ti + 1] && !p->names_only; e++)
+        for (uint32_t e = f->dep_off[ti]; e < f->dep_off[ti + 1] && !skip; e++)
             h = weft__hash_u64(h, f->dhash[f->deps[e]]);
-        p->fn(p->ud, "after", p->names_only ? 0 : weft__hash_final(h));
+        p->fn(p->ud, "after", skip ? 0 : weft__hash_final(h), true);
     }
 }
 
-static void count_part(void *ud, const char *name, uint64_t h)
+/* The template's parts: how many, which vary (tm->part_slot: a varying
+ * part's place among a task's stored hashes, or -1). */
+typedef struct shape {
+    wf_tmpl_t *tm;
+    uint32_t n, nvary;
+} shape_t;
+
+static void count_part(void *ud, const char *name, uint64_t h, bool varies)
 {
+    shape_t *x = ud;
     (void)name, (void)h;
-    (*(uint32_t *)ud)++;
+    if (x->tm->part_slot)
+        x->tm->part_slot[x->n] = varies ? (int32_t)x->nvary : -1;
+    x->n++;
+    x->nvary += varies;
 }
 
 typedef struct collect {
-    uint64_t *out;
-    const uint64_t *names; /* the template's part names' hashes, in order */
+    uint64_t *out; /* the task's varying parts' hashes */
+    wf_tmpl_t *tm;
+    uint32_t k; /* the part */
+    bool first; /* the template's first task: its constant parts are computed and kept */
     uint64_t hash;
 } collect_t;
 
-static void collect_part(void *ud, const char *name, uint64_t h)
+static void collect_part(void *ud, const char *name, uint64_t h, bool varies)
 {
     collect_t *c = ud;
     (void)name; /* NULL: its hash is the template's */
-    *c->out++ = h;
-    c->hash = weft__hash_u64(weft__hash_u64(c->hash, *c->names++), h);
+    if (varies)
+        *c->out++ = h;
+    else if (c->first)
+        c->tm->part_const[c->k] = h;
+    else
+        h = c->tm->part_const[c->k];
+    c->hash = weft__hash_u64(weft__hash_u64(c->hash, c->tm->part_names[c->k]), h);
+    c->k++;
+}
+
+/* Part k's hash of task ti as planned. */
+static uint64_t part_hash(const weft__flow_t *f, uint32_t ti, uint32_t k)
+{
+    const wf_tmpl_t *tm = f->tasks[ti].tmpl;
+    int32_t slot = tm->part_slot[k];
+    return slot < 0 ? tm->part_const[k] : f->phash[tm->part0 + (size_t)(ti - tm->first) * tm->nvary + (size_t)slot];
 }
 
 /* Task ti's parts as planned, as the store keeps them: per part, the hash
@@ -218,14 +272,14 @@ static void collect_part(void *ud, const char *name, uint64_t h)
 size_t weft__wf_parts_blob(const weft__flow_t *f, uint32_t ti, void *buf, size_t cap)
 {
     const wf_tmpl_t *tm = f->tasks[ti].tmpl;
-    const uint64_t *h = f->phash + tm->part0 + (size_t)(ti - tm->first) * tm->nparts;
     size_t n = (size_t)tm->nparts * 16;
     if (n > cap)
         return 0;
     unsigned char *b = buf;
     for (uint32_t k = 0; k < tm->nparts; k++) {
+        uint64_t h = part_hash(f, ti, k);
         memcpy(b + 16 * k, &tm->part_names[k], 8);
-        memcpy(b + 16 * k + 8, &h[k], 8);
+        memcpy(b + 16 * k + 8, &h, 8);
     }
     return n;
 }
@@ -235,10 +289,10 @@ typedef struct names {
     weft__arena_t *arena;
 } names_t;
 
-static void name_part(void *ud, const char *name, uint64_t h)
+static void name_part(void *ud, const char *name, uint64_t h, bool varies)
 {
     names_t *x = ud;
-    (void)h;
+    (void)h, (void)varies;
     size_t n = strlen(name) + 1;
     char *s = weft__arena_alloc(x->arena, n, 1);
     if (s)
@@ -355,7 +409,6 @@ static void shown_name(const weft__flow_t *f, uint32_t ti, const char *nm, char 
 static const char *what_changed(weft__flow_t *f, uint32_t ti, const unsigned char *old, size_t n)
 {
     const wf_tmpl_t *tm = f->tasks[ti].tmpl;
-    const uint64_t *h = f->phash + tm->part0 + (size_t)(ti - tm->first) * tm->nparts;
     char out[512];
     size_t len = 0, gone = 0;
     out[0] = '\0';
@@ -365,7 +418,7 @@ static const char *what_changed(weft__flow_t *f, uint32_t ti, const unsigned cha
             uint64_t nh, vh;
             memcpy(&nh, old + o, 8);
             memcpy(&vh, old + o + 8, 8);
-            same = nh == tm->part_names[k] && vh == h[k];
+            same = nh == tm->part_names[k] && vh == part_hash(f, ti, k);
         }
         if (same || len + 64 >= sizeof out)
             continue;
@@ -446,28 +499,38 @@ int weft__flow_plan(weft__flow_t *f, const weft__flow_resume_t *o, bool dry, cha
     size_t nparts = 0;
     for (uint32_t i = 0; i < f->ntmpls; i++) {
         wf_tmpl_t *tm = &f->tmpls[i];
-        tm->nparts = 0;
-        if (tm->count) {
-            parts_t p = {.f = f, .t = &f->tasks[tm->first], .names_only = true, .fn = count_part, .ud = &tm->nparts};
+        tm->consts_ready = false;
+        if (!tm->count)
+            continue;
+        /* its parts (the same for each of its tasks): how many, their names
+         * and names' hashes, which vary from task to task (their hashes are
+         * kept per task) and which do not (kept once) */
+        if (!tm->part_names) {
+            shape_t sh = {.tm = tm};
+            parts_t p = {.f = f, .t = &f->tasks[tm->first], .names_only = true, .fn = count_part, .ud = &sh};
             parts_of(&p);
-        }
-        tm->part0 = nparts;
-        nparts += (size_t)tm->nparts * tm->count;
-        /* its parts' names (the same for each of its tasks), and their hashes */
-        if (!tm->part_names && tm->nparts) {
-            tm->part_names = weft__arena_alloc(&f->arena, tm->nparts * sizeof *tm->part_names, 8);
-            tm->part_text = weft__arena_alloc(&f->arena, tm->nparts * sizeof *tm->part_text, 8);
-            if (!tm->part_names || !tm->part_text) {
+            tm->nparts = sh.n;
+            tm->part_names = weft__arena_alloc(&f->arena, sh.n * sizeof *tm->part_names, 8);
+            tm->part_const = weft__arena_alloc(&f->arena, sh.n * sizeof *tm->part_const, 8);
+            tm->part_slot = weft__arena_alloc(&f->arena, sh.n * sizeof *tm->part_slot, 8);
+            tm->part_text = weft__arena_alloc(&f->arena, sh.n * sizeof *tm->part_text, 8);
+            if (!tm->part_names || !tm->part_const || !tm->part_slot || !tm->part_text) {
                 snprintf(err, errlen, "out of memory");
                 return WEFT_ENOMEM;
             }
+            sh = (shape_t){.tm = tm};
+            parts_of(&p); /* again, filling part_slot */
+            tm->nvary = sh.nvary;
             names_t x = {.out = tm->part_text, .arena = &f->arena};
-            parts_t p = {.f = f, .t = &f->tasks[tm->first], .names_only = true, .fn = name_part, .ud = &x};
+            p.fn = name_part;
+            p.ud = &x;
             parts_of(&p);
             for (uint32_t k = 0; k < tm->nparts; k++)
                 tm->part_names[k] =
                     weft__hash_final(weft__hash_str(WEFT__HASH_INIT, tm->part_text[k] ? tm->part_text[k] : ""));
         }
+        tm->part0 = nparts;
+        nparts += (size_t)tm->nvary * tm->count;
     }
     f->dhash = weft__calloc(n ? n : 1, sizeof *f->dhash);
     f->phash = weft__malloc((nparts ? nparts : 1) * sizeof *f->phash);
@@ -488,12 +551,14 @@ int weft__flow_plan(weft__flow_t *f, const weft__flow_resume_t *o, bool dry, cha
     /* the hashes, upstream first */
     for (uint32_t k = 0; k < n; k++) {
         uint32_t ti = order[k];
-        const wf_tmpl_t *tm = f->tasks[ti].tmpl;
-        collect_t c = {.out = f->phash + tm->part0 + (size_t)(ti - tm->first) * tm->nparts,
-                       .names = tm->part_names,
+        wf_tmpl_t *tm = f->tasks[ti].tmpl;
+        collect_t c = {.out = f->phash + tm->part0 + (size_t)(ti - tm->first) * tm->nvary,
+                       .tm = tm,
+                       .first = !tm->consts_ready,
                        .hash = WEFT__HASH_INIT};
-        parts_t p = {.f = f, .t = &f->tasks[ti], .fn = collect_part, .ud = &c};
+        parts_t p = {.f = f, .t = &f->tasks[ti], .skip_const = tm->consts_ready, .fn = collect_part, .ud = &c};
         parts_of(&p);
+        tm->consts_ready = true;
         f->dhash[ti] = weft__hash_final(c.hash);
     }
     /* the store: opened (created) for the run; a dry run only reads one */

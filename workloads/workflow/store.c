@@ -140,7 +140,8 @@ int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, ch
         /* WAL: readers do not block the writer; NORMAL: a commit is not
          * fsynced (the WAL is, at checkpoints): a crash of weft loses
          * nothing committed */
-        rc = sqlite3_exec(s->db, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL);
+        rc = sqlite3_exec(s->db, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL,
+                          NULL, NULL);
     }
     int version = 0;
     if (rc == SQLITE_OK)
