@@ -316,7 +316,7 @@ static bool cmd_attempt(void *ud, const weft__proc_attempt_info_t *info)
     }
     weft__wf_journal(r, ti, &a);
     if (r->tr && res->started)
-        weft__wf_trace_attempt(r, r->gtask[ti], &a, res->status == 0, true);
+        weft__wf_trace_attempt(r, weft__wf_gtask(r, ti), &a, res->status == 0, true);
     if (res->status == 0 && results[0])
         weft__wf_add_note(r, true, ti, results);
     line_fini(&rl);

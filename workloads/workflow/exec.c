@@ -217,9 +217,8 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     static atomic_uint_least64_t next_id = 1;
     r->id = atomic_fetch_add(&next_id, 1);
     r->state = weft__calloc(f->ntasks ? f->ntasks : 1, 1);
-    r->gtask = weft__calloc(f->ntasks ? f->ntasks : 1, sizeof *r->gtask);
     r->cpu_short = weft__calloc(f->ntmpls ? f->ntmpls : 1, sizeof *r->cpu_short);
-    if (!r->state || !r->gtask || !r->cpu_short) {
+    if (!r->state || !r->cpu_short) {
         rc = WEFT_ENOMEM;
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -346,7 +345,6 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
         }
         if (rc == 0 && tm->always)
             rc = weft_task_set_always(gt, 1);
-        r->gtask[i] = gt;
         gidx[i] = k++;
         if (rc == 0 && r->tr && f->tasks[i].tmpl->ndims)
             rc = annotate_params(f, &f->tasks[i], gt);
@@ -359,7 +357,15 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
             if (gidx[f->deps[e]] != UINT32_MAX) /* a cached one is done */
                 rc = weft_task_after(gt, weft_graph_task(r->g, gidx[f->deps[e]]));
     }
-    weft__free(gidx);
+    /* which graph task each flow task is: kept only when it is not the
+     * same number (some left out by --only, or cached) */
+    bool same = true;
+    for (uint32_t i = 0; i < f->ntasks && same && !rc; i++)
+        same = gidx[i] == i;
+    if (same || rc)
+        weft__free(gidx);
+    else
+        r->gidx = gidx;
     if (rc) {
         snprintf(err, errlen, "cannot build the task graph: %s", weft_strerror(rc));
         goto fail;
@@ -469,9 +475,10 @@ int weft__flow_run_wait(weft__flow_run_t *r)
     }
     int result = 0;
     for (uint32_t i = 0; i < r->f->ntasks; i++) {
-        if (!r->gtask[i])
+        weft_task_t *gt = weft__wf_gtask(r, i);
+        if (!gt)
             continue; /* left out, or cached */
-        int gs = weft_task_state(r->gtask[i]);
+        int gs = weft_task_state(gt);
         if (r->state[i] == WEFT_FLOW_PENDING || r->state[i] == WEFT_FLOW_RUNNING) {
             r->state[i] = gs == WEFT_TASK_CANCELLED ? WEFT_FLOW_SKIPPED : WEFT_FLOW_NOT_RUN;
             /* its row: why it did not run (a resume runs it) */
@@ -630,7 +637,7 @@ void weft__flow_run_destroy(weft__flow_run_t *r)
     weft__outlog_destroy(r->outlog);
     if (r->own_cores)
         weft__cores_destroy(r->cores);
-    weft__free(r->gtask);
+    weft__free(r->gidx);
     weft__topo_destroy(r->topo);
     if (r->tsv >= 0) {
         weft__flow_run_flush(r);

@@ -124,8 +124,9 @@ int weft__wf_points_write(weft__flow_run_t *r, const wf_task_t *t, char *path, s
             fputs(", \"params\": ", fp);
             json_lines(fp, params.buf);
             int st = r->state[u];
-            if ((st == WEFT_FLOW_PENDING || st == WEFT_FLOW_RUNNING) && r->gtask[u] &&
-                weft_task_state(r->gtask[u]) == WEFT_TASK_CANCELLED)
+            weft_task_t *gu = weft__wf_gtask(r, u);
+            if ((st == WEFT_FLOW_PENDING || st == WEFT_FLOW_RUNNING) && gu &&
+                weft_task_state(gu) == WEFT_TASK_CANCELLED)
                 st = WEFT_FLOW_SKIPPED; /* a dependency of its failed (its final word comes at the end) */
             fprintf(fp, ", \"status\": \"%s\", \"results\": ", state_name(st));
             json_lines(fp, c.results && c.results[u] ? c.results[u] : res[u]);

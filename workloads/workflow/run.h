@@ -33,8 +33,9 @@ struct weft__flow_run {
     weft__proc_svc_t *svc; /* the runtime's task service */
     weft_runtime_t *rt;
     weft_graph_t *g;
-    weft_task_t **gtask; /* per task of the flow, its graph task (NULL: not kept) */
-    weft__trace_t *tr;   /* NULL: not tracing */
+    uint32_t *gidx;    /* per task of the flow, its graph task's number (UINT32_MAX: not in the
+                       graph); NULL: task i is graph task i (weft__wf_gtask) */
+    weft__trace_t *tr; /* NULL: not tracing */
     pthread_t waiter;
     bool waiter_started;
     uint8_t *state; /* per task, WEFT_FLOW_* */
@@ -77,6 +78,13 @@ struct weft__flow_run {
     atomic_uchar *cpu_short; /* per [[task]]: its last kernel run was short */
     weft__outlog_t *outlog;  /* the commands' captured output: <dir>/output.log */
 };
+
+/* Task i's graph task (NULL: left out by --only, or cached). */
+static inline weft_task_t *weft__wf_gtask(const weft__flow_run_t *r, uint32_t i)
+{
+    uint32_t k = r->gidx ? r->gidx[i] : i;
+    return k == UINT32_MAX ? NULL : weft_graph_task(r->g, k);
+}
 
 static inline weft__flow_run_t *weft__wf_run_of(const wf_task_t *t)
 {

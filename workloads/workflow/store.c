@@ -140,8 +140,7 @@ int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, ch
         /* WAL: readers do not block the writer; NORMAL: a commit is not
          * fsynced (the WAL is, at checkpoints): a crash of weft loses
          * nothing committed */
-        rc = sqlite3_exec(s->db, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL,
-                          NULL, NULL);
+        rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL);
     }
     int version = 0;
     if (rc == SQLITE_OK)
@@ -150,18 +149,24 @@ int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, ch
         rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc == SQLITE_OK && version == 0 && (rc = version_of(s->db, &version)) == SQLITE_OK && version == 0)
         rc = sqlite3_exec(s->db, schema, NULL, NULL, NULL);
-    if (!sqlite3_get_autocommit(s->db) && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK && !rc)
-        rc = SQLITE_ERROR;
+    const char *what = create ? "cannot create the run store" : "cannot open the run store";
+    if (rc != SQLITE_OK)
+        fail(s, what); /* now: what follows may change SQLite's errno */
+    if (!sqlite3_get_autocommit(s->db)) {
+        if (rc == SQLITE_OK && (rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+            fail(s, what);
+        if (rc != SQLITE_OK)
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
     if (rc == SQLITE_OK && version > 1) {
         snprintf(err, errlen, "the run store '%s' was made by a newer weft (schema %d; this one reads 1)", s->path,
                  version);
         weft__wf_store_close(s);
         return WEFT_ESYS;
     }
-    if (rc == SQLITE_OK)
-        rc = prepare_inserts(s);
+    if (rc == SQLITE_OK && (rc = prepare_inserts(s)) != SQLITE_OK)
+        fail(s, what);
     if (rc != SQLITE_OK) {
-        fail(s, create ? "cannot create the run store" : "cannot open the run store");
         snprintf(err, errlen, "%s", s->err);
         weft__wf_store_close(s);
         return WEFT_ESYS;
