@@ -603,7 +603,10 @@ int weft__graph_add_kind(weft_graph_t *g, const char *name, const weft__task_ops
         return rc;
     if (kind_add(g, ops) < 0)
         return WEFT_ENOTSUP;
-    return weft_graph_add_ex(g, name, ops->start, arg, flags, out); /* its function tells its kind */
+    rc = weft_graph_add_ex(g, name, ops->start, arg, flags, out); /* its function tells its kind */
+    if (rc == 0 && ops->limits)
+        (*out)->flags |= TASK_F_LIMITS; /* the kind's limits (call_limited) */
+    return rc;
 }
 
 const weft__task_ops_t *weft__task_ops(const weft_task_t *t)

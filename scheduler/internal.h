@@ -24,7 +24,7 @@ enum {
     TASK_F_DEFERRED = 1u << 4, /* a deferred completion: runs even when stopping */
     TASK_F_SHARED = 1u << 5,   /* the result goes when `consumers` reaches 0 */
     TASK_F_EARLY = 1u << 6,    /* this run: released its early successors itself */
-    TASK_F_LIMITS = 1u << 7,   /* has a timeout or retries (graph->limits) */
+    TASK_F_LIMITS = 1u << 7,   /* has limits: a record in graph->limits, or its kind's (ops->limits) */
     TASK_F_ALWAYS = 1u << 8,   /* runs whatever its dependencies' outcome (weft_task_set_always) */
 };
 

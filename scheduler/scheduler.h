@@ -125,6 +125,15 @@ typedef struct weft__attempt {
     const char *why;           /* attempt 0: why it never ran */
 } weft__attempt_t;
 
+/* What a kind may give many of its tasks at once instead of a record per
+ * task (weft_task_set_cpus and the like): the cores and GPUs to admit it
+ * to, its timeout and retries. */
+typedef struct weft__kind_limits {
+    int32_t cpus, gpus, retries;
+    uint64_t timeout_ns, retry_delay_ns;
+    double retry_backoff; /* >= 1 */
+} weft__kind_limits_t;
+
 typedef struct weft__task_ops {
     const char *kind; /* "process", "gpu", ...: weft_task_kind() */
     /* The kind runs its attempts itself (a process: its spec's timeout,
@@ -148,6 +157,11 @@ typedef struct weft__task_ops {
      * may follow (a->retry is the scheduler's answer; the kind may say
      * no). NULL: nothing to tell. */
     int (*attempt_end)(weft_task_t *t, const weft__attempt_t *a);
+    /* The limits of a task of this kind that has none of its own (no
+     * weft_task_set_cpus/_gpus/_timeout/_retries/_retry_delay on it): the
+     * same record may serve many tasks; NULL: none. With it, every task of
+     * the kind goes through admission. */
+    const weft__kind_limits_t *(*limits)(const weft_task_t *t);
 } weft__task_ops_t;
 
 /* Kinds one graph may hold besides C functions. */

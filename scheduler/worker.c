@@ -655,9 +655,22 @@ static int retry_pause(const weft_task_t *t, const weft__limits_t *l, int k)
  * waited). */
 static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t *t)
 {
-    weft__limits_t *l = weft__graph_limits(t->graph, t);
-    if (!l)
-        return t->fn(&w->ctx, t->arg);
+    weft__limits_t *l = weft__graph_limits(t->graph, t), kl;
+    if (!l) { /* none of its own: its kind's, in a copy (their attempts are not kept) */
+        const weft__task_ops_t *o = weft__kind_of(t);
+        const weft__kind_limits_t *k = o && o->limits ? o->limits(t) : NULL;
+        if (!k)
+            return t->fn(&w->ctx, t->arg);
+        kl = (weft__limits_t){.index = t->index,
+                              .retries = k->retries,
+                              .cpus = k->cpus,
+                              .gpus = k->gpus,
+                              .timeout_ns = k->timeout_ns,
+                              .retry_delay_ns = k->retry_delay_ns,
+                              .retry_backoff = k->retry_backoff >= 1 ? k->retry_backoff : 1};
+        atomic_init(&kl.attempts, 0);
+        l = &kl;
+    }
     weft__pool_t *p = w->pool;
     void *lease = NULL;
     if (l->cpus || l->gpus) {

@@ -218,7 +218,8 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     r->id = atomic_fetch_add(&next_id, 1);
     r->state = weft__calloc(f->ntasks ? f->ntasks : 1, 1);
     r->cpu_short = weft__calloc(f->ntmpls ? f->ntmpls : 1, sizeof *r->cpu_short);
-    if (!r->state || !r->cpu_short) {
+    r->klimits = weft__calloc(f->ntmpls ? f->ntmpls : 1, sizeof *r->klimits);
+    if (!r->state || !r->cpu_short || !r->klimits) {
         rc = WEFT_ENOMEM;
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -652,6 +653,7 @@ void weft__flow_run_destroy(weft__flow_run_t *r)
     weft__free(r->result_index);
     weft__free(r->state);
     weft__free(r->cpu_short);
+    weft__free(r->klimits);
     if (r->f->run == r)
         r->f->run = NULL;
     pthread_mutex_destroy(&r->lock);

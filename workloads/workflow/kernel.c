@@ -305,28 +305,37 @@ static int kernel_attempt_end(weft_task_t *gt, const weft__attempt_t *a)
     return 0;
 }
 
+/* The limits of a kernel task: its [[task]]'s, one record per template
+ * for all its tasks (no record per task). */
+static const weft__kind_limits_t *kernel_limits(const weft_task_t *gt)
+{
+    const wf_task_t *t = weft__task_arg(gt);
+    weft__flow_run_t *r = weft__wf_run_of(t);
+    return &r->klimits[t->tmpl - r->f->tmpls];
+}
+
 static const weft__task_ops_t kernel_kind = {
     .kind = "kernel",
     .stay_bound = 1, /* a worker keeps its cores from kernel to kernel */
     .start = kernel_body,
     .attempt_end = kernel_attempt_end,
+    .limits = kernel_limits,
 };
 
 /* A kernel task in g: its cpus, GPU, timeout and retries are the
- * scheduler's to apply. */
+ * scheduler's to apply, from its template's record (r->klimits, filled
+ * here at its first task). */
 int weft__wf_add_kernel(weft__flow_run_t *r, wf_task_t *t, weft_task_t **out)
 {
     const wf_tmpl_t *tm = t->tmpl;
-    int rc = weft__graph_add_kind(r->g, t->name, &kernel_kind, t, WEFT_ADD_NAME_BORROWED, out);
-    if (rc == 0)
-        rc = weft_task_set_cpus(*out, tm->cpus);
-    if (rc == 0 && kernel_on_gpu(r, tm) && r->ngpus > 0)
-        rc = weft_task_set_gpus(*out, 1);
-    if (rc == 0 && tm->timeout_ns)
-        rc = weft_task_set_timeout(*out, (double)tm->timeout_ns / 1e9);
-    if (rc == 0 && tm->retries)
-        rc = weft_task_set_retries(*out, tm->retries);
-    if (rc == 0 && tm->retry_delay_ns)
-        rc = weft_task_set_retry_delay(*out, (double)tm->retry_delay_ns / 1e9, tm->retry_backoff);
-    return rc;
+    weft__kind_limits_t *k = &r->klimits[tm - r->f->tmpls];
+    if (!k->cpus) {
+        k->cpus = tm->cpus;
+        k->gpus = kernel_on_gpu(r, tm) && r->ngpus > 0 ? 1 : 0;
+        k->timeout_ns = tm->timeout_ns;
+        k->retries = tm->retries;
+        k->retry_delay_ns = tm->retry_delay_ns;
+        k->retry_backoff = tm->retry_backoff >= 1 ? tm->retry_backoff : 1;
+    }
+    return weft__graph_add_kind(r->g, t->name, &kernel_kind, t, WEFT_ADD_NAME_BORROWED, out);
 }

@@ -74,9 +74,10 @@ struct weft__flow_run {
      * weft__proc_svc_gpu_dev(i) here, named as weft__proc_svc_gpu_list
      * says in a child's CUDA_VISIBLE_DEVICES). */
     int ngpus;
-    int seen_gpus;           /* CUDA devices weft sees (asked only when a task may use one) */
-    atomic_uchar *cpu_short; /* per [[task]]: its last kernel run was short */
-    weft__outlog_t *outlog;  /* the commands' captured output: <dir>/output.log */
+    int seen_gpus;                /* CUDA devices weft sees (asked only when a task may use one) */
+    atomic_uchar *cpu_short;      /* per [[task]]: its last kernel run was short */
+    weft__outlog_t *outlog;       /* the commands' captured output: <dir>/output.log */
+    weft__kind_limits_t *klimits; /* per [[task]]: its kernel tasks' cpus, GPU, timeout, retries */
 };
 
 /* Task i's graph task (NULL: left out by --only, or cached). */
