@@ -349,9 +349,12 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
                weft__flow_run_dir(r));
     fflush(stdout);
     int sig = 0;
+    double last_progress = 0;
     for (;;) {
-        struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = efd, .events = POLLIN}};
-        int n = poll(p, 2, v.tty ? 100 : 250);
+        struct pollfd p[3] = {{.fd = sfd, .events = POLLIN},
+                              {.fd = efd, .events = POLLIN},
+                              {.fd = weft__flow_run_flush_fd(r), .events = POLLIN}};
+        int n = poll(p, 3, v.tty ? 100 : 250);
         if (n > 0 && (p[1].revents & POLLIN))
             break;
         if (n > 0 && (p[0].revents & POLLIN)) {
@@ -370,11 +373,15 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
                 weft__flow_run_interrupt(r, again ? 0 : weft__flow_grace_ns(f));
             }
         }
-        weft__flow_run_flush(r);
+        weft__flow_run_flush(r); /* every 100/250 ms, and whenever the workers have a group ready */
         record_check(&v, f, sig != 0, false);
-        pthread_mutex_lock(&v.lock);
-        progress(&v);
-        pthread_mutex_unlock(&v.lock);
+        double t = now_s();
+        if (t - last_progress >= 0.1) {
+            last_progress = t;
+            pthread_mutex_lock(&v.lock);
+            progress(&v);
+            pthread_mutex_unlock(&v.lock);
+        }
     }
     clear_line(&v);
     int failed = weft__flow_run_wait(r);

@@ -146,8 +146,8 @@ int weft_flow_run(weft_flow_t *w)
     /* the journal is written out as the run goes, as the command does */
     bool store_stop = false;
     for (;;) {
-        struct pollfd p = {.fd = efd, .events = POLLIN};
-        if (poll(&p, 1, 250) > 0)
+        struct pollfd p[2] = {{.fd = efd, .events = POLLIN}, {.fd = weft__flow_run_flush_fd(r), .events = POLLIN}};
+        if (poll(p, 2, 250) > 0 && (p[0].revents & POLLIN))
             break;
         weft__flow_run_flush(r);
         if (!store_stop && weft__flow_run_store_failed(r)) {

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,6 +150,7 @@ static weft__flow_run_t *run_new(weft__flow_t *f, char *err, size_t errlen)
         return NULL;
     r->f = f;
     r->tsv = -1;
+    r->flush_fd = -1;
     r->results_tail = &r->results;
     weft__lock_init(&r->lock);
     weft__lock_init(&r->jlock);
@@ -237,6 +239,7 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     if ((rc = make_run_dir(r, err, errlen)) != 0)
         goto fail;
     r->store = f->store;
+    r->flush_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); /* -1: workers commit themselves */
     {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
@@ -654,6 +657,8 @@ void weft__flow_run_destroy(weft__flow_run_t *r)
     weft__free(r->state);
     weft__free(r->cpu_short);
     weft__free(r->klimits);
+    if (r->flush_fd >= 0)
+        close(r->flush_fd);
     if (r->f->run == r)
         r->f->run = NULL;
     pthread_mutex_destroy(&r->lock);

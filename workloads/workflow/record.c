@@ -89,7 +89,8 @@ static void put_secs(line_t *l, uint64_t ns)
     put_char(l, (char)('0' + ms % 10));
 }
 
-#define JOURNAL_CHUNK (64u << 10) /* committed once this much is buffered */
+#define JOURNAL_CHUNK (64u << 10) /* the flusher is woken once this much is buffered */
+#define JOURNAL_MAX (2u << 20)    /* past this a worker commits itself (the flusher is behind) */
 
 /* A journal record: this head, then the strings status, cpus, gpus, out,
  * err, results, reason (each NUL-terminated), padded to 8 bytes. */
@@ -156,10 +157,23 @@ void weft__wf_journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
     }
     memset(p, 0, (size_t)(r->jbuf + r->jlen + len - p));
     r->jlen += len;
-    bool full = r->jlen >= JOURNAL_CHUNK;
+    /* the flusher (weft__flow_run_flush_fd's loop) commits while the
+     * workers go on; a worker commits itself only when it falls behind */
+    bool wake = r->jlen >= JOURNAL_CHUNK && !r->jwoken, full = r->jlen >= JOURNAL_MAX;
+    r->jwoken |= wake;
     pthread_mutex_unlock(&r->jlock);
-    if (full)
+    if (full || (wake && r->flush_fd < 0)) {
         weft__flow_run_flush(r);
+    } else if (wake) {
+        uint64_t one = 1;
+        ssize_t n = write(r->flush_fd, &one, sizeof one);
+        (void)n; /* a full counter is a wake-up pending */
+    }
+}
+
+int weft__flow_run_flush_fd(const weft__flow_run_t *r)
+{
+    return r->flush_fd;
 }
 
 /* Writes b to tasks.tsv; returns what was written (a failure's errno
@@ -322,6 +336,25 @@ static int commit(weft__flow_run_t *r, const char *b, size_t len)
     return rc;
 }
 
+#define GROUP_BYTES (256u << 10) /* records per transaction: bounds what SQLite holds dirty */
+
+/* Commits b[0..len) a group (a transaction) of at most GROUP_BYTES of
+ * records at a time; returns how much was committed (all of it, or up to
+ * the group the store refused). */
+static size_t commit_groups(weft__flow_run_t *r, const char *b, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        size_t n = 0;
+        while (done + n < len && n < GROUP_BYTES)
+            n += ((const jrec_t *)(b + done + n))->len;
+        if (commit(r, b + done, n) != 0)
+            break;
+        done += n;
+    }
+    return done;
+}
+
 /* Keeps b[0..len) to be committed first at the next flush. */
 static void record_keep(weft__flow_run_t *r, const char *b, size_t len)
 {
@@ -346,14 +379,23 @@ void weft__flow_run_flush(weft__flow_run_t *r)
     r->jbuf = r->jspare;
     r->jcap = r->jspare_cap;
     r->jlen = 0;
+    r->jwoken = false;
     pthread_mutex_unlock(&r->jlock);
+    if (r->flush_fd >= 0) { /* this flush answers the wake-up */
+        uint64_t v;
+        ssize_t n = read(r->flush_fd, &v, sizeof v);
+        (void)n;
+    }
     if (r->jpend_len) {
-        /* earlier records first, in the same group */
+        /* earlier records first */
         record_keep(r, b, len);
-        if (commit(r, r->jpend, r->jpend_len) == 0)
-            r->jpend_len = 0;
-    } else if (len && commit(r, b, len) != 0) {
-        record_keep(r, b, len);
+        size_t done = commit_groups(r, r->jpend, r->jpend_len);
+        memmove(r->jpend, r->jpend + done, r->jpend_len - done);
+        r->jpend_len -= done;
+    } else if (len) {
+        size_t done = commit_groups(r, b, len);
+        if (done < len)
+            record_keep(r, b + done, len - done);
     }
     r->jspare = b;
     r->jspare_cap = cap;

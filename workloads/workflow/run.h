@@ -63,6 +63,8 @@ struct weft__flow_run {
     bool tsv_lost;  /* a tasks.tsv line could not be written */
     bool jerr_told; /* the CLI was told about it (weft__flow_run_record_error) */
     bool jlost;     /* a record could not be kept (out of memory) */
+    bool jwoken;    /* the flusher was woken for this buffer (under jlock) */
+    int flush_fd;   /* eventfd the workers wake the flusher with (-1: none) */
     note_t *fails, *results, **results_tail;
     size_t nresults;
     note_t **result_index;

@@ -131,6 +131,9 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
 const char *weft__flow_run_dir(const weft__flow_run_t *r);
 int weft__flow_run_slots(const weft__flow_run_t *r);
 void weft__flow_run_counts(weft__flow_run_t *r, weft__flow_counts_t *c);
+/* Readable when the workers have buffered enough for a flush: a loop
+ * that flushes polls it too (-1: none; the workers then flush). */
+int weft__flow_run_flush_fd(const weft__flow_run_t *r);
 /* Flushes the journal (tasks.tsv) so far. What cannot be written (a full
  * disk) is kept and tried again first at the next flush. */
 void weft__flow_run_flush(weft__flow_run_t *r);
