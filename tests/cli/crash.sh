@@ -1,11 +1,13 @@
 # Crash safety of the run store (issue 23): a sweep of 300 short tasks
 # that append a line to a file is killed with SIGKILL at 20 moments drawn
 # from a fixed seed, each time resumed (--resume), then resumed until it
-# is done. At the end: every task appended its line; a task appended
-# more than once only when its earlier line came within the last commit
-# interval before a kill (the store commits every 250 ms; those tasks
-# are rerun, nothing older is); the store passes PRAGMA integrity_check
-# (weft runs --check, and SQLite's own); no task process is left.
+# is done; after the 10th kill every task's definition changes (env
+# VERSION 1 -> 2). At the end: every task appended its line after its
+# last change; a task appended a line of the same version more than once
+# only when the earlier one came within the last commit interval before a
+# kill (the store commits every 250 ms; those tasks are rerun, nothing
+# older is); the store passes PRAGMA integrity_check (weft runs --check,
+# and SQLite's own); no task process is left.
 . "$(dirname "$0")/lib.sh"
 
 N=300
@@ -18,7 +20,8 @@ grace = "200ms"
 i = { start = 1, stop = $N }
 [[task]]
 name = "t-{i}"
-shell = "sleep 0.0\$(( {i} % 3 + 1 )); echo \"{i} \$(date +%s.%N)\" >> $TMP/lines"
+shell = "sleep 0.0\$(( {i} % 3 + 1 )); echo \"{i} \$VERSION \$(date +%s.%N)\" >> $TMP/lines"
+env = { VERSION = "1" }
 TOML
 now() { date +%s.%N; }
 
@@ -41,6 +44,7 @@ for k in $(seq 1 20); do
     fi
     wait "$BG" 2>/dev/null
     BG=""
+    [ "$k" = 10 ] && sed -i 's/VERSION = "1"/VERSION = "2"/' c.toml
 done
 [ "$(wc -l < kills)" -ge 20 ] || fail "only $(wc -l < kills) kills landed"
 NPASS=$((NPASS + 1))
@@ -60,20 +64,20 @@ n, lines, kills = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 kill_t = [float(l) for l in open(kills)]
 seen = {}
 for l in open(lines):
-    i, t = l.split()
-    seen.setdefault(int(i), []).append(float(t))
-missing = [i for i in range(1, n + 1) if i not in seen]
+    i, v, t = l.split()
+    seen.setdefault((int(i), v), []).append(float(t))
+missing = [i for i in range(1, n + 1) if (i, "2") not in seen]
 if missing:
-    sys.exit("never ran: %s" % missing[:10])
+    sys.exit("never ran after its change: %s" % missing[:10])
 bad = []
 redone = 0
-for i, ts in seen.items():
-    for t in ts[:-1]:  # every line but the last was redone
+for key, ts in seen.items():
+    for t in ts[:-1]:  # every line of a version but its last was redone
         redone += 1
         # within the commit interval (250 ms) and the run's stop before a
         # kill (1 s of slack), or after it (the watchdog's grace)
         if not any(k - 1.0 <= t <= k + 0.5 for k in kill_t):
-            bad.append((i, t))
+            bad.append((key, t))
 if bad:
     sys.exit("redone beyond the last commit interval: %s" % bad[:5])
 print("tasks redone after a kill:", redone, "over", len(kill_t), "kills")
