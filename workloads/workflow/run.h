@@ -57,14 +57,15 @@ struct weft__flow_run {
     pthread_mutex_t jlock, flush_lock;
     char *jbuf, *jspare, *jpend;
     size_t jlen, jcap, jspare_cap, jpend_len, jpend_cap;
-    char *cbuf; /* a commit's rows' params and parts (under flush_lock) */
+    bool jwoken; /* the flusher was woken for this buffer (under jlock; apart from
+                    the flags the flusher reads under flush_lock) */
+    char *cbuf;  /* a commit's rows' params and parts (under flush_lock) */
     size_t clen, ccap;
-    int tsv_err;    /* the errno of the last failed tasks.tsv write (0: none); under flush_lock */
-    bool tsv_lost;  /* a tasks.tsv line could not be written */
-    bool jerr_told; /* the CLI was told about it (weft__flow_run_record_error) */
-    bool jlost;     /* a record could not be kept (out of memory) */
-    bool jwoken;    /* the flusher was woken for this buffer (under jlock) */
-    int flush_fd;   /* eventfd the workers wake the flusher with (-1: none) */
+    int tsv_err;       /* the errno of the last failed tasks.tsv write (0: none); under flush_lock */
+    bool tsv_lost;     /* a tasks.tsv line could not be written */
+    bool jerr_told;    /* the CLI was told about it (weft__flow_run_record_error) */
+    atomic_bool jlost; /* a record could not be kept (out of memory; any thread) */
+    int flush_fd;      /* eventfd the workers wake the flusher with (-1: none) */
     note_t *fails, *results, **results_tail;
     size_t nresults;
     note_t **result_index;
