@@ -651,6 +651,7 @@ void weft__flow_run_destroy(weft__flow_run_t *r)
     weft__free(r->jspare);
     weft__free(r->jpend);
     weft__free(r->cbuf);
+    weft__free(r->tbuf);
     weft__wf_free_notes(r->fails);
     weft__wf_free_notes(r->results);
     weft__free(r->result_index);

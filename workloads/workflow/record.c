@@ -257,8 +257,12 @@ static int commit(weft__flow_run_t *r, const char *b, size_t len)
     if (!len)
         return 0;
     int rc = weft__wf_store_begin(r->store);
-    line_t tsv;
+    line_t tsv; /* the lines, in the run's buffer kept from commit to commit */
     line_init(&tsv);
+    if (r->tbuf) {
+        tsv.buf = r->tbuf;
+        tsv.cap = r->tcap;
+    }
     weft__wf_attempt_row_t rows[WEFT__STORE_BATCH];
     size_t at[WEFT__STORE_BATCH][2]; /* params and parts: offsets in r->cbuf */
     for (size_t off = 0; off < len && !rc;) {
@@ -332,7 +336,10 @@ static int commit(weft__flow_run_t *r, const char *b, size_t len)
         if (r->tsv >= 0 && tsv.len && !r->tsv_err && weft__wf_record_write(r, tsv.buf, tsv.len) < tsv.len)
             r->tsv_lost = true;
     }
-    line_fini(&tsv);
+    if (tsv.buf != tsv.small) { /* kept for the next commit */
+        r->tbuf = tsv.buf;
+        r->tcap = tsv.cap;
+    }
     return rc;
 }
 

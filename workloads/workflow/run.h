@@ -61,6 +61,8 @@ struct weft__flow_run {
                     the flags the flusher reads under flush_lock) */
     char *cbuf;  /* a commit's rows' params and parts (under flush_lock) */
     size_t clen, ccap;
+    char *tbuf; /* a commit's tasks.tsv lines (under flush_lock) */
+    size_t tcap;
     int tsv_err;       /* the errno of the last failed tasks.tsv write (0: none); under flush_lock */
     bool tsv_lost;     /* a tasks.tsv line could not be written */
     bool jerr_told;    /* the CLI was told about it (weft__flow_run_record_error) */
