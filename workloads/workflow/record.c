@@ -102,7 +102,10 @@ typedef struct jrec {
     uint64_t out_off, out_len, err_off, err_len;
 } jrec_t;
 
-enum { JREC_NSTR = 7 };
+/* the attempt's strings, then (made by the worker that finished it, so
+ * that the flusher only stores and writes) its params as "k=v" lines and
+ * its tasks.tsv line */
+enum { JREC_NSTR = 9, JREC_PARAMS = 7, JREC_TSV = 8 };
 
 static void jrec_strings(const jrec_t *j, const char *s[JREC_NSTR])
 {
@@ -111,87 +114,6 @@ static void jrec_strings(const jrec_t *j, const char *s[JREC_NSTR])
         s[i] = p;
         p += strlen(p) + 1;
     }
-}
-
-void weft__wf_journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
-{
-    if (!r->store)
-        return;
-    const char *str[JREC_NSTR] = {a->status, a->cpus, a->gpus, a->out, a->err, a->results, a->reason};
-    size_t slen[JREC_NSTR], len = sizeof(jrec_t);
-    for (int i = 0; i < JREC_NSTR; i++) {
-        slen[i] = str[i] ? strlen(str[i]) : 0;
-        len += slen[i] + 1;
-    }
-    len = (len + 7) & ~(size_t)7;
-    jrec_t j = {.len = (uint32_t)len,
-                .task = ti,
-                .attempt = a->attempt,
-                .exit_code = a->exit_code,
-                .signal = a->signal,
-                .no_cpu = a->no_cpu,
-                .maxrss_kb = a->maxrss_kb,
-                .start_ns = a->start_ns,
-                .end_ns = a->end_ns,
-                .user_ns = a->user_ns,
-                .sys_ns = a->sys_ns,
-                .out_off = a->out_off,
-                .out_len = a->out_len,
-                .err_off = a->err_off,
-                .err_len = a->err_len};
-    pthread_mutex_lock(&r->jlock);
-    if (WEFT__GROW(r->jbuf, r->jcap, r->jlen + len, JOURNAL_CHUNK)) {
-        /* out of memory: this attempt is lost, not the run; the record says it is incomplete */
-        r->jlost = true;
-        pthread_mutex_unlock(&r->jlock);
-        return;
-    }
-    char *p = r->jbuf + r->jlen;
-    memcpy(p, &j, sizeof j);
-    p += sizeof j;
-    for (int i = 0; i < JREC_NSTR; i++) {
-        if (slen[i])
-            memcpy(p, str[i], slen[i]);
-        p[slen[i]] = '\0';
-        p += slen[i] + 1;
-    }
-    memset(p, 0, (size_t)(r->jbuf + r->jlen + len - p));
-    r->jlen += len;
-    /* the flusher (weft__flow_run_flush_fd's loop) commits while the
-     * workers go on; a worker commits itself only when it falls behind */
-    bool wake = r->jlen >= JOURNAL_CHUNK && !r->jwoken, full = r->jlen >= JOURNAL_MAX;
-    r->jwoken |= wake;
-    pthread_mutex_unlock(&r->jlock);
-    if (full || (wake && r->flush_fd < 0)) {
-        weft__flow_run_flush(r);
-    } else if (wake) {
-        uint64_t one = 1;
-        ssize_t n = write(r->flush_fd, &one, sizeof one);
-        (void)n; /* a full counter is a wake-up pending */
-    }
-}
-
-int weft__flow_run_flush_fd(const weft__flow_run_t *r)
-{
-    return r->flush_fd;
-}
-
-/* Writes b to tasks.tsv; returns what was written (a failure's errno
- * is kept in r->tsv_err). */
-size_t weft__wf_record_write(weft__flow_run_t *r, const char *b, size_t len)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(r->tsv, b + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            r->tsv_err = n < 0 ? errno : ENOSPC;
-            break;
-        }
-        done += (size_t)n;
-    }
-    return done;
 }
 
 /* Record j as a tasks.tsv line. */
@@ -244,6 +166,101 @@ static void tsv_line(weft__flow_run_t *r, const jrec_t *j, const char *const str
     l->buf[l->len - 1] = '\n';
 }
 
+void weft__wf_journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
+{
+    if (!r->store)
+        return;
+    jrec_t j = {.task = ti,
+                .attempt = a->attempt,
+                .exit_code = a->exit_code,
+                .signal = a->signal,
+                .no_cpu = a->no_cpu,
+                .maxrss_kb = a->maxrss_kb,
+                .start_ns = a->start_ns,
+                .end_ns = a->end_ns,
+                .user_ns = a->user_ns,
+                .sys_ns = a->sys_ns,
+                .out_off = a->out_off,
+                .out_len = a->out_len,
+                .err_off = a->err_off,
+                .err_len = a->err_len};
+    const char *str[JREC_NSTR] = {a->status, a->cpus, a->gpus, a->out, a->err, a->results, a->reason};
+    line_t params, tsv;
+    weft__wf_params_text(r->f, &r->f->tasks[ti], &params, '\n');
+    line_init(&tsv);
+    if (a->attempt > 0 && r->tsv >= 0)
+        tsv_line(r, &j, str, params.buf, &tsv);
+    tsv.buf[tsv.len] = '\0';
+    str[JREC_PARAMS] = params.buf;
+    str[JREC_TSV] = tsv.buf;
+    size_t slen[JREC_NSTR], len = sizeof(jrec_t);
+    for (int i = 0; i < JREC_NSTR; i++) {
+        slen[i] = i == JREC_PARAMS ? params.len : i == JREC_TSV ? tsv.len : str[i] ? strlen(str[i]) : 0;
+        len += slen[i] + 1;
+    }
+    len = (len + 7) & ~(size_t)7;
+    j.len = (uint32_t)len;
+    if (params.oom || tsv.oom)
+        r->jlost = true; /* cut for want of memory: the record is incomplete */
+    pthread_mutex_lock(&r->jlock);
+    if (WEFT__GROW(r->jbuf, r->jcap, r->jlen + len, JOURNAL_CHUNK)) {
+        /* out of memory: this attempt is lost, not the run; the record says it is incomplete */
+        r->jlost = true;
+        pthread_mutex_unlock(&r->jlock);
+        line_fini(&params);
+        line_fini(&tsv);
+        return;
+    }
+    char *p = r->jbuf + r->jlen;
+    memcpy(p, &j, sizeof j);
+    p += sizeof j;
+    for (int i = 0; i < JREC_NSTR; i++) {
+        if (slen[i])
+            memcpy(p, str[i], slen[i]);
+        p[slen[i]] = '\0';
+        p += slen[i] + 1;
+    }
+    memset(p, 0, (size_t)(r->jbuf + r->jlen + len - p));
+    r->jlen += len;
+    line_fini(&params);
+    line_fini(&tsv);
+    /* the flusher (weft__flow_run_flush_fd's loop) commits while the
+     * workers go on; a worker commits itself only when it falls behind */
+    bool wake = r->jlen >= JOURNAL_CHUNK && !r->jwoken, full = r->jlen >= JOURNAL_MAX;
+    r->jwoken |= wake;
+    pthread_mutex_unlock(&r->jlock);
+    if (full || (wake && r->flush_fd < 0)) {
+        weft__flow_run_flush(r);
+    } else if (wake) {
+        uint64_t one = 1;
+        ssize_t n = write(r->flush_fd, &one, sizeof one);
+        (void)n; /* a full counter is a wake-up pending */
+    }
+}
+
+int weft__flow_run_flush_fd(const weft__flow_run_t *r)
+{
+    return r->flush_fd;
+}
+
+/* Writes b to tasks.tsv; returns what was written (a failure's errno
+ * is kept in r->tsv_err). */
+size_t weft__wf_record_write(weft__flow_run_t *r, const char *b, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(r->tsv, b + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            r->tsv_err = n < 0 ? errno : ENOSPC;
+            break;
+        }
+        done += (size_t)n;
+    }
+    return done;
+}
+
 static double epoch_s(const weft__flow_run_t *r, uint64_t ns)
 {
     return (double)(r->t0_epoch_ns + (ns - r->t0_ns)) / 1e9;
@@ -264,7 +281,7 @@ static int commit(weft__flow_run_t *r, const char *b, size_t len)
         tsv.cap = r->tcap;
     }
     weft__wf_attempt_row_t rows[WEFT__STORE_BATCH];
-    size_t at[WEFT__STORE_BATCH][2]; /* params and parts: offsets in r->cbuf */
+    size_t at[WEFT__STORE_BATCH]; /* parts: offsets in r->cbuf */
     for (size_t off = 0; off < len && !rc;) {
         size_t n = 0;
         r->clen = 0;
@@ -273,27 +290,19 @@ static int commit(weft__flow_run_t *r, const char *b, size_t len)
             const char *str[JREC_NSTR];
             jrec_strings(j, str);
             const wf_task_t *t = &r->f->tasks[j->task];
-            line_t params;
-            weft__wf_params_text(r->f, t, &params, '\n');
             const wf_tmpl_t *tm = t->tmpl;
-            size_t need = r->clen + params.len + 1 + 16 * (size_t)tm->nparts + 8;
-            if (WEFT__GROW(r->cbuf, r->ccap, need, 4096) || params.oom) {
-                line_fini(&params);
+            if (WEFT__GROW(r->cbuf, r->ccap, r->clen + 16 * (size_t)tm->nparts, 4096)) {
                 rc = WEFT_ENOMEM;
                 break;
             }
-            at[n][0] = r->clen;
-            memcpy(r->cbuf + r->clen, params.buf, params.len + 1);
-            r->clen += (params.len + 8) & ~(size_t)7;
-            at[n][1] = r->clen;
+            at[n] = r->clen;
             size_t nparts = weft__wf_parts_blob(r->f, j->task, r->cbuf + r->clen, 16 * (size_t)tm->nparts);
             r->clen += nparts;
-            if (r->tsv >= 0 && j->attempt > 0) /* its line: the params' line breaks become spaces */
-                tsv_line(r, j, str, params.buf, &tsv);
-            line_fini(&params);
+            put_mem(&tsv, str[JREC_TSV], strlen(str[JREC_TSV])); /* its tasks.tsv line, made by its worker */
             rows[n] = (weft__wf_attempt_row_t){
                 .run = r->run_id,
                 .task = t->name,
+                .params = str[JREC_PARAMS],
                 .attempt = j->attempt,
                 .status = str[0],
                 .exit_code = j->exit_code,
@@ -319,10 +328,8 @@ static int commit(weft__flow_run_t *r, const char *b, size_t len)
             };
             off += j->len;
         }
-        for (size_t k = 0; k < n; k++) { /* r->cbuf has stopped moving */
-            rows[k].params = r->cbuf + at[k][0];
-            rows[k].parts = r->cbuf + at[k][1];
-        }
+        for (size_t k = 0; k < n; k++) /* r->cbuf has stopped moving */
+            rows[k].parts = r->cbuf + at[k];
         if (!rc)
             rc = weft__wf_store_add(r->store, rows, n);
     }

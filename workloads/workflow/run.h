@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "runtime/runtime.h"
 #include "tasks/tasks.h"
@@ -134,6 +135,17 @@ static inline void put_text(line_t *l, const char *s)
 {
     for (; *s; s++)
         put_char(l, *s);
+}
+
+/* n bytes at once (what does not fit when memory runs out is cut). */
+static inline void put_mem(line_t *l, const char *s, size_t n)
+{
+    while (l->len + n + 1 > l->cap && weft__wf_line_grow(l))
+        ;
+    if (l->len + n + 1 > l->cap)
+        n = l->cap > l->len + 1 ? l->cap - l->len - 1 : 0;
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
 }
 
 typedef struct attempt {
