@@ -88,6 +88,30 @@ expect_has "$("$WEFT" runs)" "not started" "marked not started"
 run "$WEFT" run s.toml --resume --dry-run
 expect_has "$OUT" "run     solve-2: output res/2.txt changed after run s-" "resumes the run that ran"
 
+# declared inputs: a changed file reruns the tasks that read it; a part
+# gone from the definition is counted
+mkdir -p in
+for n in 1 2 3; do echo "data $n" > in/$n.txt; done
+cat > inp.toml <<'TOML'
+[sweep]
+n = [1, 2, 3]
+[[task]]
+name = "read-{n}"
+shell = "cat in/{n}.txt > /dev/null"
+inputs = ["in/{n}.txt"]
+env = { MODE = "fast" }
+TOML
+run "$WEFT" run inp.toml --quiet
+expect_rc 0 "inputs run"
+sleep 0.05
+echo "data 2, changed" > in/2.txt
+run "$WEFT" run inp.toml --resume --dry-run
+expect_line "$OUT" "run     read-2: changed: input in/2.txt" "a changed input named"
+expect_line "$OUT" "cached  read-1: cached (done in run $("$WEFT" runs | awk '$2 ~ /^inp-/{r=$2} END{print r}'))" "the others cached"
+sed -i '/^env = /d' inp.toml
+run "$WEFT" run inp.toml --resume --dry-run
+expect_line "$OUT" "run     read-1: changed: 1 part removed" "a removed part counted"
+
 # a failed attempt's outputs are moved aside
 rm ok2
 cat > fo.toml <<'TOML'
