@@ -12,6 +12,7 @@
 #include "tasks/tasks.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -409,19 +410,18 @@ static void grant(void *ud, weft__lease_t *lease, int status)
         snprintf(a->gpus, sizeof a->gpus, "%s", p->gpus_env);
     }
     weft__proc_result_t res; /* its reason: why it could not start */
+    res.reason[0] = '\0';
     int rc = spawn(p, res.reason, sizeof res.reason);
     if (rc == 0)
         return;
     atomic_store(&p->inflight, 0);
     if (rc == WEFT_ETASK) { /* fails like a process that could not start: retries apply */
+        /* every field but the reason zero (the output-log ones too) */
+        memset(&res, 0, offsetof(weft__proc_result_t, reason));
+        memset((char *)&res + offsetof(weft__proc_result_t, reason) + sizeof res.reason, 0,
+               sizeof res - offsetof(weft__proc_result_t, reason) - sizeof res.reason);
         res.status = WEFT_ETASK;
         res.exit_code = -1;
-        res.started = false;
-        res.timed_out = false;
-        res.signal = 0;
-        res.pid = 0;
-        res.wall_ns = res.user_ns = res.sys_ns = 0;
-        res.maxrss_kb = 0;
         done(p, &res);
         return;
     }
