@@ -119,21 +119,7 @@ static const char *live_status(const weft__wf_run_row_t *r)
 
 static void json_str(FILE *out, const char *s)
 {
-    fputc('"', out);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", out);
-        else if (c == '\t')
-            fputs("\\t", out);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
+    weft__wf_json_text(out, s ? s : "", s ? strlen(s) : 0);
 }
 
 /* ---- weft runs -------------------------------------------------------------------------------- */
@@ -439,13 +425,6 @@ static void csv_field(const char *s, size_t len, bool last)
     putchar(last ? '\n' : ',');
 }
 
-static void json_strn(const char *s, size_t len)
-{
-    char *tmp = strndup(s, len);
-    json_str(stdout, tmp ? tmp : "");
-    free(tmp);
-}
-
 static int cmd_results(int argc, char **argv)
 {
     const char *run = NULL;
@@ -494,31 +473,13 @@ static int cmd_results(int argc, char **argv)
             rrow_t *r = &x.rows[i];
             printf("%s\n  {\"task\": ", i ? "," : "");
             json_str(stdout, r->task);
-            printf(", \"params\": {");
-            size_t k = 0, len;
-            for (size_t c = 0; c < pc.n; c++) {
-                const char *v = value_of(r->params, pc.names[c], &len);
-                if (!v)
-                    continue;
-                printf("%s", k++ ? ", " : "");
-                json_str(stdout, pc.names[c]);
-                printf(": ");
-                json_strn(v, len);
-            }
-            printf("}, \"status\": ");
+            printf(", \"params\": ");
+            weft__wf_json_lines(stdout, r->params);
+            printf(", \"status\": ");
             json_str(stdout, r->status);
-            printf(", \"attempt\": %d, \"wall_s\": %.3f, \"results\": {", r->attempt, r->wall);
-            k = 0;
-            for (size_t c = 0; c < rcols.n; c++) {
-                const char *v = value_of(r->results, rcols.names[c], &len);
-                if (!v)
-                    continue;
-                printf("%s", k++ ? ", " : "");
-                json_str(stdout, rcols.names[c]);
-                printf(": ");
-                json_strn(v, len);
-            }
-            printf("}}");
+            printf(", \"attempt\": %d, \"wall_s\": %.3f, \"results\": ", r->attempt, r->wall);
+            weft__wf_json_lines(stdout, r->results);
+            printf("}");
         }
         printf("\n]\n");
     } else if (fmt == 1) {

@@ -222,6 +222,28 @@ run "$WEFT" results "$("$WEFT" runs | awk '$2 ~ /^s-/{r=$1} END{print r}')" --cs
 expect_has "$OUT" "solve-2,2,ok" "the latest s run's results whole after gc"
 run "$WEFT" gc --keep x
 expect_rc 2 "gc --keep x"
+expect_has "$ERR" "weft gc: --keep needs a number from 0, got 'x'" "said"
+run "$WEFT" log solve-1 --attempt 0
+expect_rc 2 "log --attempt 0"
+expect_has "$ERR" "weft log: --attempt needs a number from 1, got '0'" "said"
+run "$WEFT" results 1 2
+expect_rc 2 "results with two runs"
+expect_has "$ERR" "weft results: unexpected argument '2' (see weft results --help)" "said"
+run "$WEFT" runs --bogus
+expect_rc 2 "runs --bogus"
+expect_has "$ERR" "weft runs: unknown argument '--bogus' (see weft runs --help)" "said"
+run "$WEFT" status 1 2
+expect_rc 2 "status with two runs"
+expect_has "$ERR" "weft status: unexpected argument '2'" "said"
+# inputs / outputs that are not lists of paths
+printf '[[task]]\nname = "a"\nshell = "true"\noutputs = ["ok", ""]\n' > badout.toml
+run "$WEFT" run badout.toml
+expect_rc 2 "an empty output path"
+expect_has "$ERR" "badout.toml:4:18: task 'a': key 'outputs': element 2 is an empty path" "said"
+printf '[[task]]\nname = "a"\nshell = "true"\ninputs = "x"\n' > badin.toml
+run "$WEFT" run badin.toml
+expect_rc 2 "inputs not a list"
+expect_has "$ERR" "badin.toml:4:10: task 'a': key 'inputs': expected a list of strings, got" "said"
 
 # bad input
 run "$WEFT" run s.toml --resume nosuchrun

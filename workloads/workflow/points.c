@@ -16,7 +16,7 @@
 
 #include "workloads/workflow/store.h"
 
-static void json_text(FILE *fp, const char *s, size_t n)
+void weft__wf_json_text(FILE *fp, const char *s, size_t n)
 {
     fputc('"', fp);
     for (size_t i = 0; i < n; i++) {
@@ -35,19 +35,31 @@ static void json_text(FILE *fp, const char *s, size_t n)
     fputc('"', fp);
 }
 
-/* "k=v" lines as a JSON object of strings. */
-static void json_lines(FILE *fp, const char *lines)
+/* Whether the key of the line at l (klen bytes) is that of an earlier
+ * line of lines. */
+static bool key_seen(const char *lines, const char *l, size_t klen)
+{
+    for (const char *e = lines; e < l;) {
+        size_t n = strcspn(e, "\n"), k = strcspn(e, "=\n");
+        if (k == klen && k < n && memcmp(e, l, k) == 0)
+            return true;
+        e += n + (e[n] == '\n');
+    }
+    return false;
+}
+
+void weft__wf_json_lines(FILE *fp, const char *lines)
 {
     fputc('{', fp);
     bool first = true;
     for (const char *l = lines ? lines : ""; *l;) {
         size_t len = strcspn(l, "\n"), k = strcspn(l, "=\n");
-        if (k < len) {
+        if (k < len && !key_seen(lines, l, k)) { /* a key twice: its first value, as weft results shows */
             fputs(first ? "" : ", ", fp);
             first = false;
-            json_text(fp, l, k);
+            weft__wf_json_text(fp, l, k);
             fputs(": ", fp);
-            json_text(fp, l + k + 1, len - k - 1);
+            weft__wf_json_text(fp, l + k + 1, len - k - 1);
         }
         l += len + (l[len] == '\n');
     }
@@ -120,16 +132,16 @@ int weft__wf_points_write(weft__flow_run_t *r, const wf_task_t *t, char *path, s
             line_t params;
             weft__wf_params_text(f, &f->tasks[u], &params, '\n');
             fprintf(fp, "%s\n  {\"task\": ", d == f->dep_off[ti] ? "" : ",");
-            json_text(fp, f->tasks[u].name, strlen(f->tasks[u].name));
+            weft__wf_json_text(fp, f->tasks[u].name, strlen(f->tasks[u].name));
             fputs(", \"params\": ", fp);
-            json_lines(fp, params.buf);
+            weft__wf_json_lines(fp, params.buf);
             int st = r->state[u];
             weft_task_t *gu = weft__wf_gtask(r, u);
             if ((st == WEFT_FLOW_PENDING || st == WEFT_FLOW_RUNNING) && gu &&
                 weft_task_state(gu) == WEFT_TASK_CANCELLED)
                 st = WEFT_FLOW_SKIPPED; /* a dependency of its failed (its final word comes at the end) */
             fprintf(fp, ", \"status\": \"%s\", \"results\": ", state_name(st));
-            json_lines(fp, c.results && c.results[u] ? c.results[u] : res[u]);
+            weft__wf_json_lines(fp, c.results && c.results[u] ? c.results[u] : res[u]);
             fputc('}', fp);
             line_fini(&params);
         }

@@ -26,6 +26,7 @@
 struct weft__wf_store {
     sqlite3 *db;
     sqlite3_stmt *ins, *ins_batch; /* one row; WEFT__STORE_BATCH rows */
+    sqlite3_stmt *range;           /* a run's range of rows grows to a group's */
     int64_t grun, glo, ghi;        /* the group's run and the ids of its rows (0: none yet) */
     char path[PATH_MAX];
     char err[PATH_MAX + 512];
@@ -103,6 +104,10 @@ static int prepare_inserts(weft__wf_store_t *s)
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v3(s->db, q, -1, SQLITE_PREPARE_PERSISTENT, &s->ins_batch, NULL);
     weft__free(q);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(s->db,
+                                "UPDATE runs SET first_attempt=coalesce(first_attempt,?1), last_attempt=?2 WHERE id=?3",
+                                -1, SQLITE_PREPARE_PERSISTENT, &s->range, NULL);
     return rc;
 }
 
@@ -181,6 +186,7 @@ void weft__wf_store_close(weft__wf_store_t *s)
         return;
     sqlite3_finalize(s->ins);
     sqlite3_finalize(s->ins_batch);
+    sqlite3_finalize(s->range);
     sqlite3_close_v2(s->db);
     weft__free(s->flow);
     weft__free(s->name);
@@ -342,23 +348,12 @@ int weft__wf_store_add(weft__wf_store_t *s, const weft__wf_attempt_row_t *rows, 
 int weft__wf_store_commit(weft__wf_store_t *s)
 {
     if (s->glo) { /* the run's range of rows grows to cover the group's */
-        sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(s->db,
-                                    "UPDATE runs SET first_attempt=coalesce(first_attempt,?1), last_attempt=?2 "
-                                    "WHERE id=?3",
-                                    -1, &st, NULL);
-        if (rc == SQLITE_OK) {
-            sqlite3_bind_int64(st, 1, s->glo);
-            sqlite3_bind_int64(st, 2, s->ghi);
-            sqlite3_bind_int64(st, 3, s->grun);
-            rc = exec_stmt(s, st, "cannot write the run store");
-        } else {
-            rc = fail(s, "cannot write the run store");
-        }
-        sqlite3_finalize(st);
-        if (rc) {
+        sqlite3_bind_int64(s->range, 1, s->glo);
+        sqlite3_bind_int64(s->range, 2, s->ghi);
+        sqlite3_bind_int64(s->range, 3, s->grun);
+        if (exec_stmt(s, s->range, "cannot write the run store") != 0) {
             weft__wf_store_rollback(s);
-            return rc;
+            return WEFT_ESYS;
         }
     }
     if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)

@@ -54,6 +54,11 @@ void weft__flow_write_dot(const weft__flow_t *f, FILE *out);
  * dependencies, with what it would run. */
 void weft__flow_write_plan(const weft__flow_t *f, FILE *out);
 
+/* JSON for what the store keeps: n bytes of s as a JSON string, and
+ * "k=v" lines as an object of strings (a key twice: its first value). */
+void weft__wf_json_text(FILE *fp, const char *s, size_t n);
+void weft__wf_json_lines(FILE *fp, const char *lines);
+
 /* ---- the plan: what runs, given earlier runs (the run store) ------------ */
 
 /* How a run treats the earlier runs in the store (.weft/weft.db):
