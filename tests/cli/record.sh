@@ -43,7 +43,11 @@ rm -rf .weft
 run bash -c "trap '' XFSZ; ulimit -f 48; exec '$WEFT' run many.toml --quiet"
 expect_rc 3 "store cut by a file size limit later"
 expect_has "$ERR" "weft: cannot write the run store '$TMP/.weft/weft.db'" "said on stderr"
-expect_has "$OUT" "400 tasks: 400 done, 0 failed" "the tasks themselves ran"
+# the tasks ran until the store refused a group; then the run stopped (what
+# finishes after a refusal would not be recorded), so how many of the 400
+# ran depends on when the flusher first commits
+printf '%s\n' "$OUT" | grep -Eq '^many: 400 tasks: [1-9][0-9]* done, 0 failed' || fail "the tasks ran: $OUT"
+NPASS=$((NPASS + 1))
 expect_has "$OUT" "/tasks.tsv is INCOMPLETE: cannot write the run store" "summary says incomplete"
 expect_has "$OUT" "finished attempts are not recorded (their tasks run again on --resume)" "what it means"
 rm -rf .weft
