@@ -18,16 +18,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "base/base.h"
 #include "weft/error.h"
 
 struct weft__wf_store {
     sqlite3 *db;
-    sqlite3_stmt *ins, *ins_batch; /* one row; WEFT__STORE_BATCH rows */
-    sqlite3_stmt *range;           /* a run's range of rows grows to a group's */
-    int64_t grun, glo, ghi;        /* the group's run and the ids of its rows (0: none yet) */
+    sqlite3_stmt *ins[2], *ins_batch[2]; /* one row; WEFT__STORE_BATCH rows; [1]: the lean columns only */
+    sqlite3_stmt *range;                 /* a run's range of rows grows to a group's */
+    int64_t grun, glo, ghi;              /* the group's run and the ids of its rows (0: none yet) */
     char path[PATH_MAX];
     char err[PATH_MAX + 512];
     /* strings of the last find_run */
@@ -58,11 +60,38 @@ static int version_of(sqlite3 *db, int *v)
     return rc;
 }
 
+/* Why a write that SQLite calls an I/O error without a system error
+ * (a write cut short: the file reached its limit or the disk filled
+ * during it) failed, into buf; "" when neither is so. */
+static void short_write_cause(const weft__wf_store_t *s, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    struct rlimit rl;
+    struct statvfs fs;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", s->path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        snprintf(buf, len, " (a write was cut short: the file size limit, ulimit -f, is %llu KiB)",
+                 (unsigned long long)rl.rlim_cur / 1024);
+    else if (statvfs(dir, &fs) == 0 && (unsigned long long)fs.f_bavail * fs.f_frsize < (16ull << 20))
+        snprintf(buf, len, " (a write was cut short: %llu KiB free on its file system)",
+                 (unsigned long long)fs.f_bavail * fs.f_frsize / 1024);
+}
+
 static int fail(weft__wf_store_t *s, const char *what)
 {
     int e = s->db ? sqlite3_system_errno(s->db) : 0;
-    snprintf(s->err, sizeof s->err, "%s '%s': %s%s%s%s", what, s->path, s->db ? sqlite3_errmsg(s->db) : "out of memory",
-             e ? " (" : "", e ? strerror(e) : "", e ? ")" : "");
+    int code = s->db ? sqlite3_errcode(s->db) & 0xff : 0;
+    char cause[160] = "";
+    if (e)
+        snprintf(cause, sizeof cause, " (%s)", strerror(e));
+    else if (code == SQLITE_IOERR || code == SQLITE_FULL)
+        short_write_cause(s, cause, sizeof cause);
+    snprintf(s->err, sizeof s->err, "%s '%s': %s%s", what, s->path, s->db ? sqlite3_errmsg(s->db) : "out of memory",
+             cause);
     return WEFT_ESYS;
 }
 
@@ -76,34 +105,52 @@ const char *weft__wf_store_path(const weft__wf_store_t *s)
     return s->path;
 }
 
+/* The columns an insert binds: the first ATT_LEAN are in every row; the
+ * rest (a signal, GPUs, output, results, a reason) are NULL in most, and
+ * a group of rows without any is inserted binding only the first
+ * (binding a column costs about as much as storing it). */
 #define ATT_NCOLS 25
+#define ATT_LEAN 15
+static const char att_cols[] = "run,task,params,attempt,status,exit,start,end,wall,user,sys,maxrss_kb,cpus,hash,parts,"
+                               "signal,gpus,stdout,stderr,results,reason,out_off,out_len,err_off,err_len";
 
-/* INSERT statements of one row and of WEFT__STORE_BATCH rows (fewer
- * statements run: a group of rows costs about half as much). */
-static int prepare_inserts(weft__wf_store_t *s)
+/* INSERT INTO attempts(the first ncols columns) VALUES of `rows` rows. */
+static int prepare_insert(weft__wf_store_t *s, int ncols, int rows, sqlite3_stmt **st)
 {
-    static const char head[] = "INSERT INTO attempts(run,task,params,attempt,status,exit,signal,start,end,wall,"
-                               "user,sys,maxrss_kb,cpus,gpus,stdout,stderr,results,reason,hash,parts,out_off,"
-                               "out_len,err_off,err_len) VALUES";
-    char one[2 * ATT_NCOLS + 4];
-    size_t n = 0;
-    one[n++] = '(';
-    for (int i = 0; i < ATT_NCOLS; i++) {
-        one[n++] = '?';
-        one[n++] = i + 1 < ATT_NCOLS ? ',' : ')';
-    }
-    one[n] = '\0';
-    size_t cap = sizeof head + (size_t)WEFT__STORE_BATCH * (n + 1) + 1;
+    size_t cap = sizeof att_cols + 64 + (size_t)rows * (2 * (size_t)ncols + 3);
     char *q = weft__malloc(cap);
     if (!q)
         return SQLITE_NOMEM;
-    size_t len = (size_t)snprintf(q, cap, "%s%s", head, one);
-    int rc = sqlite3_prepare_v3(s->db, q, -1, SQLITE_PREPARE_PERSISTENT, &s->ins, NULL);
-    for (int k = 1; k < WEFT__STORE_BATCH; k++)
-        len += (size_t)snprintf(q + len, cap - len, ",%s", one);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v3(s->db, q, -1, SQLITE_PREPARE_PERSISTENT, &s->ins_batch, NULL);
+    const char *end = att_cols;
+    for (int c = 0; c < ncols; c++)
+        end = strchr(end, ',') ? strchr(end, ',') + 1 : end + strlen(end) + 1;
+    size_t n = (size_t)snprintf(q, cap, "INSERT INTO attempts(%.*s) VALUES", (int)(end - att_cols - 1), att_cols);
+    for (int r = 0; r < rows; r++) {
+        q[n++] = r ? ',' : ' ';
+        q[n++] = '(';
+        for (int c = 0; c < ncols; c++) {
+            q[n++] = '?';
+            q[n++] = c + 1 < ncols ? ',' : ')';
+        }
+    }
+    q[n] = '\0';
+    int rc = sqlite3_prepare_v3(s->db, q, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
     weft__free(q);
+    return rc;
+}
+
+/* The INSERT statements, of one row and of WEFT__STORE_BATCH rows (fewer
+ * statements run: a group of rows costs about half as much), each with
+ * every column and with the lean ones only. */
+static int prepare_inserts(weft__wf_store_t *s)
+{
+    int rc = SQLITE_OK;
+    for (int lean = 0; lean < 2 && rc == SQLITE_OK; lean++) {
+        int ncols = lean ? ATT_LEAN : ATT_NCOLS;
+        rc = prepare_insert(s, ncols, 1, &s->ins[lean]);
+        if (rc == SQLITE_OK)
+            rc = prepare_insert(s, ncols, WEFT__STORE_BATCH, &s->ins_batch[lean]);
+    }
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v3(s->db,
                                 "UPDATE runs SET first_attempt=coalesce(first_attempt,?1), last_attempt=?2 WHERE id=?3",
@@ -145,7 +192,10 @@ int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, ch
         /* WAL: readers do not block the writer; NORMAL: a commit is not
          * fsynced (the WAL is, at checkpoints): a crash of weft loses
          * nothing committed */
-        rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL);
+        /* (a new store: 16 KiB pages, a quarter of the page writes and
+         * WAL frames of 4 KiB ones for the same rows) */
+        rc = sqlite3_exec(s->db, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL,
+                          NULL, NULL);
     }
     int version = 0;
     if (rc == SQLITE_OK)
@@ -184,8 +234,10 @@ void weft__wf_store_close(weft__wf_store_t *s)
 {
     if (!s)
         return;
-    sqlite3_finalize(s->ins);
-    sqlite3_finalize(s->ins_batch);
+    for (int lean = 0; lean < 2; lean++) {
+        sqlite3_finalize(s->ins[lean]);
+        sqlite3_finalize(s->ins_batch[lean]);
+    }
     sqlite3_finalize(s->range);
     sqlite3_close_v2(s->db);
     weft__free(s->flow);
@@ -263,77 +315,91 @@ int weft__wf_store_begin(weft__wf_store_t *s)
                : fail(s, "cannot write the run store");
 }
 
-/* Binds row a to parameters i0 + 1 .. i0 + ATT_NCOLS of st. */
-static void bind_row(sqlite3_stmt *st, int i0, const weft__wf_attempt_row_t *a)
+static void bind_opt_int(sqlite3_stmt *st, int i, bool set, int64_t v)
+{
+    if (set)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+{
+    bind_text(st, i, s && s[0] ? s : NULL);
+}
+
+/* Whether row a has nothing but NULL past the lean columns. */
+static bool row_lean(const weft__wf_attempt_row_t *a)
+{
+    return a->signal <= 0 && !(a->gpus && a->gpus[0]) && !(a->out && a->out[0]) && !(a->err && a->err[0]) &&
+           !(a->results && a->results[0]) && !(a->reason && a->reason[0]) && !a->out_len && !a->err_len;
+}
+
+/* Binds row a's first ncols columns (att_cols) to parameters
+ * i0 + 1 .. i0 + ncols of st. */
+static void bind_row(sqlite3_stmt *st, int i0, int ncols, const weft__wf_attempt_row_t *a)
 {
     sqlite3_bind_int64(st, i0 + 1, a->run);
     bind_text(st, i0 + 2, a->task);
-    bind_text(st, i0 + 3, a->params && a->params[0] ? a->params : NULL);
+    bind_opt_text(st, i0 + 3, a->params);
     sqlite3_bind_int(st, i0 + 4, a->attempt);
     bind_text(st, i0 + 5, a->status);
-    if (a->exit_code >= 0)
-        sqlite3_bind_int(st, i0 + 6, a->exit_code);
-    else
-        sqlite3_bind_null(st, i0 + 6);
-    if (a->signal > 0)
-        sqlite3_bind_int(st, i0 + 7, a->signal);
-    else
-        sqlite3_bind_null(st, i0 + 7);
+    bind_opt_int(st, i0 + 6, a->exit_code >= 0, a->exit_code);
     if (a->attempt > 0) {
-        sqlite3_bind_double(st, i0 + 8, a->start);
-        sqlite3_bind_double(st, i0 + 9, a->end);
-        sqlite3_bind_double(st, i0 + 10, a->wall);
+        sqlite3_bind_double(st, i0 + 7, a->start);
+        sqlite3_bind_double(st, i0 + 8, a->end);
+        sqlite3_bind_double(st, i0 + 9, a->wall);
     } else {
+        sqlite3_bind_null(st, i0 + 7);
         sqlite3_bind_null(st, i0 + 8);
         sqlite3_bind_null(st, i0 + 9);
-        sqlite3_bind_null(st, i0 + 10);
     }
     if (a->user >= 0) {
-        sqlite3_bind_double(st, i0 + 11, a->user);
-        sqlite3_bind_double(st, i0 + 12, a->sys);
+        sqlite3_bind_double(st, i0 + 10, a->user);
+        sqlite3_bind_double(st, i0 + 11, a->sys);
     } else {
+        sqlite3_bind_null(st, i0 + 10);
         sqlite3_bind_null(st, i0 + 11);
-        sqlite3_bind_null(st, i0 + 12);
     }
-    if (a->maxrss_kb >= 0)
-        sqlite3_bind_int64(st, i0 + 13, a->maxrss_kb);
-    else
-        sqlite3_bind_null(st, i0 + 13);
-    bind_text(st, i0 + 14, a->cpus && a->cpus[0] ? a->cpus : NULL);
-    bind_text(st, i0 + 15, a->gpus && a->gpus[0] ? a->gpus : NULL);
-    bind_text(st, i0 + 16, a->out && a->out[0] ? a->out : NULL);
-    bind_text(st, i0 + 17, a->err && a->err[0] ? a->err : NULL);
-    bind_text(st, i0 + 18, a->results && a->results[0] ? a->results : NULL);
-    bind_text(st, i0 + 19, a->reason && a->reason[0] ? a->reason : NULL);
-    sqlite3_bind_int64(st, i0 + 20, (sqlite3_int64)a->hash);
+    bind_opt_int(st, i0 + 12, a->maxrss_kb >= 0, a->maxrss_kb);
+    bind_opt_text(st, i0 + 13, a->cpus);
+    sqlite3_bind_int64(st, i0 + 14, (sqlite3_int64)a->hash);
     if (a->parts && a->parts_len)
-        sqlite3_bind_blob(st, i0 + 21, a->parts, (int)a->parts_len, SQLITE_STATIC);
+        sqlite3_bind_blob(st, i0 + 15, a->parts, (int)a->parts_len, SQLITE_STATIC);
     else
-        sqlite3_bind_null(st, i0 + 21);
-    for (int k = 0; k < 2; k++) {
-        uint64_t len = k ? a->err_len : a->out_len, off = k ? a->err_off : a->out_off;
-        if (len) {
-            sqlite3_bind_int64(st, i0 + 22 + 2 * k, (sqlite3_int64)off);
-            sqlite3_bind_int64(st, i0 + 23 + 2 * k, (sqlite3_int64)len);
-        } else {
-            sqlite3_bind_null(st, i0 + 22 + 2 * k);
-            sqlite3_bind_null(st, i0 + 23 + 2 * k);
-        }
-    }
+        sqlite3_bind_null(st, i0 + 15);
+    if (ncols == ATT_LEAN)
+        return;
+    bind_opt_int(st, i0 + 16, a->signal > 0, a->signal);
+    bind_opt_text(st, i0 + 17, a->gpus);
+    bind_opt_text(st, i0 + 18, a->out);
+    bind_opt_text(st, i0 + 19, a->err);
+    bind_opt_text(st, i0 + 20, a->results);
+    bind_opt_text(st, i0 + 21, a->reason);
+    bind_opt_int(st, i0 + 22, a->out_len != 0, (int64_t)a->out_off);
+    bind_opt_int(st, i0 + 23, a->out_len != 0, (int64_t)a->out_len);
+    bind_opt_int(st, i0 + 24, a->err_len != 0, (int64_t)a->err_off);
+    bind_opt_int(st, i0 + 25, a->err_len != 0, (int64_t)a->err_len);
 }
 
 int weft__wf_store_add(weft__wf_store_t *s, const weft__wf_attempt_row_t *rows, size_t n)
 {
+    /* rows go in in their order; n of them without the rare columns
+     * bind the lean ones only */
+    bool lean = true;
+    for (size_t k = 0; k < n && lean; k++)
+        lean = row_lean(&rows[k]);
+    int ncols = lean ? ATT_LEAN : ATT_NCOLS;
     size_t k = 0;
     int rc = 0;
     for (; k + WEFT__STORE_BATCH <= n && !rc; k += WEFT__STORE_BATCH) {
         for (int i = 0; i < WEFT__STORE_BATCH; i++)
-            bind_row(s->ins_batch, i * ATT_NCOLS, &rows[k + (size_t)i]);
-        rc = exec_stmt(s, s->ins_batch, "cannot write the run store"); /* every column is bound again next time */
+            bind_row(s->ins_batch[lean], i * ncols, ncols, &rows[k + (size_t)i]);
+        rc = exec_stmt(s, s->ins_batch[lean], "cannot write the run store"); /* every column is bound again next time */
     }
     for (; k < n && !rc; k++) {
-        bind_row(s->ins, 0, &rows[k]);
-        rc = exec_stmt(s, s->ins, "cannot write the run store");
+        bind_row(s->ins[lean], 0, ncols, &rows[k]);
+        rc = exec_stmt(s, s->ins[lean], "cannot write the run store");
     }
     if (!rc && n) { /* the transaction holds the write lock: its ids are consecutive */
         int64_t last = sqlite3_last_insert_rowid(s->db);
