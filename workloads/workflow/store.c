@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,13 @@ struct weft__wf_store {
     sqlite3_stmt *ins[2], *ins_batch[2]; /* one row; WEFT__STORE_BATCH rows; [1]: the lean columns only */
     sqlite3_stmt *range;                 /* a run's range of rows grows to a group's */
     int64_t grun, glo, ghi;              /* the group's run and the ids of its rows (0: none yet) */
+    /* the checkpointer: a thread with its own connection that copies the
+     * WAL into the database (and waits for the disk) while this one goes
+     * on committing; started when the WAL first grows past CKPT_FRAMES */
+    pthread_t ckpt;
+    pthread_mutex_t ckpt_lock;
+    pthread_cond_t ckpt_cond;
+    bool ckpt_started, ckpt_failed, ckpt_want, ckpt_stop;
     char path[PATH_MAX];
     char err[PATH_MAX + 512];
     /* strings of the last find_run */
@@ -158,6 +166,63 @@ static int prepare_inserts(weft__wf_store_t *s)
     return rc;
 }
 
+#define CKPT_FRAMES 1000      /* a checkpoint is asked for past this many WAL frames (SQLite's own default) */
+#define CKPT_MAX_FRAMES 65536 /* past this the committer checkpoints itself (the checkpointer is behind) */
+
+static void *checkpointer(void *arg)
+{
+    weft__wf_store_t *s = arg;
+    sqlite3 *db = NULL;
+    /* (a connection sees the WAL once it has read the database) */
+    if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+        sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_close_v2(db); /* the committer's next commits checkpoint themselves */
+        pthread_mutex_lock(&s->ckpt_lock);
+        s->ckpt_failed = true;
+        pthread_mutex_unlock(&s->ckpt_lock);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->ckpt_lock);
+    for (;;) {
+        while (!s->ckpt_want && !s->ckpt_stop)
+            pthread_cond_wait(&s->ckpt_cond, &s->ckpt_lock);
+        if (s->ckpt_stop)
+            break;
+        s->ckpt_want = false;
+        pthread_mutex_unlock(&s->ckpt_lock);
+        /* PASSIVE: copies what is committed, never waits on a lock; what
+         * it cannot do now the next one does */
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&s->ckpt_lock);
+    }
+    pthread_mutex_unlock(&s->ckpt_lock);
+    sqlite3_close_v2(db);
+    return NULL;
+}
+
+/* After each commit (SQLite's WAL hook, in the committing thread): past
+ * CKPT_FRAMES the checkpointer is woken (started the first time); when it
+ * cannot be had, or the WAL has grown past CKPT_MAX_FRAMES, the
+ * committer checkpoints itself, as SQLite's automatic checkpoint does. */
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int nframes)
+{
+    weft__wf_store_t *s = ud;
+    if (nframes < CKPT_FRAMES)
+        return SQLITE_OK;
+    pthread_mutex_lock(&s->ckpt_lock);
+    if (!s->ckpt_started && !s->ckpt_failed) {
+        s->ckpt_started = pthread_create(&s->ckpt, NULL, checkpointer, s) == 0;
+        s->ckpt_failed = !s->ckpt_started;
+    }
+    bool self = s->ckpt_failed || nframes >= CKPT_MAX_FRAMES;
+    s->ckpt_want = !self;
+    pthread_cond_signal(&s->ckpt_cond);
+    pthread_mutex_unlock(&s->ckpt_lock);
+    if (self)
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
 int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -184,10 +249,13 @@ int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, ch
         weft__free(s);
         return WEFT_ESYS;
     }
+    pthread_mutex_init(&s->ckpt_lock, NULL);
+    pthread_cond_init(&s->ckpt_cond, NULL);
     int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(s->db, 60000); /* another run committing */
+        sqlite3_wal_hook(s->db, wal_hook, s); /* (in place of SQLite's automatic checkpoints) */
+        sqlite3_busy_timeout(s->db, 60000);   /* another run committing */
         sqlite3_extended_result_codes(s->db, 1);
         /* WAL: readers do not block the writer; NORMAL: a commit is not
          * fsynced (the WAL is, at checkpoints): a crash of weft loses
@@ -234,6 +302,14 @@ void weft__wf_store_close(weft__wf_store_t *s)
 {
     if (!s)
         return;
+    pthread_mutex_lock(&s->ckpt_lock);
+    s->ckpt_stop = true;
+    pthread_cond_signal(&s->ckpt_cond);
+    pthread_mutex_unlock(&s->ckpt_lock);
+    if (s->ckpt_started)
+        pthread_join(s->ckpt, NULL);
+    pthread_mutex_destroy(&s->ckpt_lock);
+    pthread_cond_destroy(&s->ckpt_cond);
     for (int lean = 0; lean < 2; lean++) {
         sqlite3_finalize(s->ins[lean]);
         sqlite3_finalize(s->ins_batch[lean]);

@@ -80,9 +80,9 @@ int weft__wf_store_find_run(weft__wf_store_t *s, const char *run, const char *fl
 /* Each run, oldest first. fn returns nonzero to stop. */
 int weft__wf_store_runs(weft__wf_store_t *s, int (*fn)(void *ud, const weft__wf_run_row_t *row), void *ud);
 
-/* The rows a run sees: its own, then for tasks it has no row of, those
- * of the run it resumed, and so on up the chain; per task only the last
- * attempt, in the order the tasks first appear. fn gets each row; with
+/* The rows a run sees: its own, then those of the run it resumed, and so
+ * on up the chain; each run's newest first (the caller keeps the first
+ * row it sees of a task: its last attempt). fn gets each row; with
  * parts: only its run, task, status, end, hash and parts (what a plan
  * needs; the rest is left unread). fn returns nonzero to stop. */
 int weft__wf_store_view(weft__wf_store_t *s, int64_t run, bool with_parts,
