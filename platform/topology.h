@@ -8,6 +8,7 @@
 #ifndef WEFT_PLATFORM_TOPOLOGY_H
 #define WEFT_PLATFORM_TOPOLOGY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,15 @@ static inline int weft__cpuset_isset(const weft__cpuset_t *s, int cpu)
     return (int)((s->bits[cpu / 64] >> (cpu % 64)) & 1);
 }
 int weft__cpuset_count(const weft__cpuset_t *s);
+/* Whether s has no cpu (stops at the first word that has one: a grant's
+ * cpus are low numbers, so this is one load per task, not 64). */
+static inline bool weft__cpuset_empty(const weft__cpuset_t *s)
+{
+    for (size_t i = 0; i < sizeof s->bits / sizeof s->bits[0]; i++)
+        if (s->bits[i])
+            return false;
+    return true;
+}
 /* The first cpu in s at or after `from`, or -1 (skips empty words, so a
  * walk over a sparse set costs its 64 words, not 4096 bits). */
 int weft__cpuset_next(const weft__cpuset_t *s, int from);

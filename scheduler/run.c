@@ -64,7 +64,7 @@ int weft__pool_create(const weft__pool_config_t *cfg, weft__pool_t **out)
         w->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
         w->ctx.w = w;
         w->exec = (weft__exec_t){&p->exec, i, &w->ctx.task};
-        if (i < p->nworkers && cfg->sets && weft__cpuset_count(&cfg->sets[i]) > 0)
+        if (i < p->nworkers && cfg->sets && !weft__cpuset_empty(&cfg->sets[i]))
             w->set = &cfg->sets[i];
         if (weft__wsq_init(&w->q, 256)) {
             pool_free(p);

@@ -696,7 +696,7 @@ static __attribute__((noinline)) int call_limited(weft__worker_t *w, weft_task_t
             w->ctx.own = CALL_OWN;
             return err;
         }
-        if (p->topo && weft__cpuset_count(&w->grant.set) > 0) {
+        if (p->topo && !weft__cpuset_empty(&w->grant.set)) {
             if (!w->moved || memcmp(&w->bound, &w->grant.set, sizeof w->bound) != 0) {
                 weft__topo_bind_self(p->topo, &w->grant.set);
                 w->bound = w->grant.set;

@@ -26,8 +26,8 @@ void weft__wf_task_path(weft__flow_run_t *r, const wf_task_t *t, const weft_toml
         const char *s;
         weft_toml_get_string(v, NULL, &s, NULL);
         weft__wf_expand(r->f, t->tmpl, t->combo, NULL, s, buf, cap);
-    } else {
-        snprintf(buf, cap, "%s/%s.%s", r->dir, t->name, ext);
+    } else if (snprintf(buf, cap, "%s/%s.%s", r->dir, t->name, ext) >= (int)cap) {
+        buf[0] = '\0'; /* too long to be a path: opening "" fails, naming no other file */
     }
 }
 

@@ -195,15 +195,11 @@ static int kernel_body(weft_ctx_t *ctx, void *arg)
     bool no_cpu = atomic_load_explicit(cpu_short, memory_order_relaxed);
     if (!no_cpu)
         getrusage(RUSAGE_THREAD, &ru0);
-    uint64_t start = weft__clock_ns();
     int rc = weft__wf_kargs(r->f, t, keys, vals, argbuf, sizeof argbuf, &k.nargs);
     if (rc == 0)
         rc = tm->kernel->fn(&k);
-    uint64_t end = weft__clock_ns();
     if (!no_cpu)
         getrusage(RUSAGE_THREAD, &ru1);
-    if (no_cpu != (end - start < (no_cpu ? CPU_LONG_NS : CPU_SHORT_NS)))
-        atomic_store_explicit(cpu_short, !no_cpu, memory_order_relaxed);
     if (o->fp && fclose(o->fp) != 0 && !o->err)
         o->err = errno;
     o->fp = NULL;
@@ -214,8 +210,6 @@ static int kernel_body(weft_ctx_t *ctx, void *arg)
     } else if (rc != 0) {
         snprintf(kc->error, sizeof kc->error, "%s", k.error[0] ? k.error : weft_strerror(rc));
     }
-    kc->start_ns = start;
-    kc->end_ns = end;
     kc->no_cpu = no_cpu;
     kc->user_ns = no_cpu ? 0 : tv_ns(ru1.ru_utime) - tv_ns(ru0.ru_utime);
     kc->sys_ns = no_cpu ? 0 : tv_ns(ru1.ru_stime) - tv_ns(ru0.ru_stime);
@@ -247,6 +241,14 @@ static int kernel_attempt_end(weft_task_t *gt, const weft__attempt_t *a)
     }
     kout_t *o = &kc->o;
     int rc = a->rc;
+    /* its run as the scheduler timed the call (not its wait for cores);
+     * whether its template's next runs take their CPU times */
+    kc->start_ns = a->start_ns;
+    kc->end_ns = a->end_ns;
+    uint64_t took = a->end_ns - a->start_ns;
+    atomic_uchar *cpu_short = &r->cpu_short[tm - r->f->tmpls];
+    if (kc->no_cpu != (took < (kc->no_cpu ? CPU_LONG_NS : CPU_SHORT_NS)))
+        atomic_store_explicit(cpu_short, !kc->no_cpu, memory_order_relaxed);
     /* over its time, whether it noticed or not (as a process that exits
      * after its SIGTERM is still timed out) */
     bool timed_out = tm->timeout_ns && rc == WEFT_ETIMEDOUT;

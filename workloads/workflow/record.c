@@ -59,34 +59,50 @@ void weft__wf_params_text(const weft__flow_t *f, const wf_task_t *t, line_t *l, 
  * the last field, whose place the newline takes). */
 static void put_field(line_t *l, const char *s, char end)
 {
-    for (; s && *s; s++)
-        put_char(l, *s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+    while (s && *s) {
+        size_t n = strcspn(s, "\t\n\r");
+        put_mem(l, s, n);
+        s += n;
+        if (*s) {
+            put_char(l, ' ');
+            s++;
+        }
+    }
     put_char(l, end);
+}
+
+/* v in decimal, written from the end of tmp[24]; returns where it starts. */
+static char *fmt_int(char *end, long long v)
+{
+    char *p = end;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    return p;
 }
 
 static void put_int(line_t *l, long long v)
 {
     char tmp[24];
-    int n = 0;
-    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-    do
-        tmp[n++] = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
-    if (v < 0)
-        put_char(l, '-');
-    while (n)
-        put_char(l, tmp[--n]);
+    char *p = fmt_int(tmp + sizeof tmp, v);
+    put_mem(l, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 /* ns as seconds with 3 decimals (rounded), without printf's float path. */
 static void put_secs(line_t *l, uint64_t ns)
 {
     uint64_t ms = (ns + 500000) / 1000000;
-    put_int(l, (long long)(ms / 1000));
-    put_char(l, '.');
-    put_char(l, (char)('0' + ms / 100 % 10));
-    put_char(l, (char)('0' + ms / 10 % 10));
-    put_char(l, (char)('0' + ms % 10));
+    char tmp[32];
+    char *end = tmp + sizeof tmp - 4;
+    end[0] = '.';
+    end[1] = (char)('0' + ms / 100 % 10);
+    end[2] = (char)('0' + ms / 10 % 10);
+    end[3] = (char)('0' + ms % 10);
+    char *p = fmt_int(end, (long long)(ms / 1000));
+    put_mem(l, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 #define JOURNAL_CHUNK (64u << 10) /* the flusher is woken once this much is buffered */
@@ -161,7 +177,10 @@ static void tsv_line(weft__flow_run_t *r, const jrec_t *j, const char *const str
         }
     }
     char h[17];
-    snprintf(h, sizeof h, "%016llx", (unsigned long long)r->f->dhash[j->task]);
+    uint64_t hv = r->f->dhash[j->task];
+    for (int i = 15; i >= 0; i--, hv >>= 4)
+        h[i] = "0123456789abcdef"[hv & 15];
+    h[16] = '\0';
     put_field(l, h, '\0');
     l->buf[l->len - 1] = '\n';
 }

@@ -131,12 +131,6 @@ static inline void put_char(line_t *l, char c)
         l->buf[l->len++] = c;
 }
 
-static inline void put_text(line_t *l, const char *s)
-{
-    for (; *s; s++)
-        put_char(l, *s);
-}
-
 /* n bytes at once (what does not fit when memory runs out is cut). */
 static inline void put_mem(line_t *l, const char *s, size_t n)
 {
@@ -146,6 +140,11 @@ static inline void put_mem(line_t *l, const char *s, size_t n)
         n = l->cap > l->len + 1 ? l->cap - l->len - 1 : 0;
     memcpy(l->buf + l->len, s, n);
     l->len += n;
+}
+
+static inline void put_text(line_t *l, const char *s)
+{
+    put_mem(l, s, strlen(s));
 }
 
 typedef struct attempt {
