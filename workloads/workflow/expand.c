@@ -376,11 +376,21 @@ int weft__wf_resolve(weft__flow_t *f, const weft__flow_opts_t *o)
         return WEFT_ENOMEM;
     edges_t e = {0};
     int rc = 0;
+    const wf_tmpl_t *tm = NULL;
+    bool args_vary = false;
     for (uint32_t i = 0; i < f->ntasks && !rc; i++) {
         const wf_task_t *t = &f->tasks[i];
         f->dep_off[i] = (uint32_t)e.n;
         const weft_toml_value_t *after = t->tmpl->after;
-        if (t->tmpl->kernel)
+        /* a kernel's arguments are checked for each task when they have
+         * placeholders; else once, with its template's first task (its
+         * tasks lie together) */
+        bool first = t->tmpl != tm;
+        if (first) {
+            tm = t->tmpl;
+            args_vary = tm->args && weft__wf_has_placeholder(tm->args);
+        }
+        if (t->tmpl->kernel && (first || args_vary))
             rc = check_kernel(f, t);
         if (!after || rc)
             continue;

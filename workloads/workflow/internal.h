@@ -190,6 +190,9 @@ int weft__wf_format(const weft_toml_value_t *v, char *buf, size_t cap);
 void weft__wf_format_double(double d, char *buf, size_t cap);
 /* fnmatch-style glob: * ? [..] */
 bool weft__wf_glob(const char *pat, const char *s);
+/* Whether a string of v (or of any array or table inside it) has a
+ * placeholder: its value may differ from task to task. */
+bool weft__wf_has_placeholder(const weft_toml_value_t *v);
 bool weft__wf_is_glob(const char *s);
 
 /* ---- expansion (expand.c) ------------------------------------------------- */

@@ -369,7 +369,7 @@ static int commit(weft__flow_run_t *r, const char *b, size_t len)
     return rc;
 }
 
-#define GROUP_BYTES (256u << 10) /* records per transaction: bounds what SQLite holds dirty */
+#define GROUP_BYTES (1024u << 10) /* records per transaction: bounds what SQLite holds dirty */
 
 /* Commits b[0..len) a group (a transaction) of at most GROUP_BYTES of
  * records at a time; returns how much was committed (all of it, or up to

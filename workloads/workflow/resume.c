@@ -82,17 +82,6 @@ typedef struct parts {
 } parts_t;
 
 /* Whether a template value's text may expand differently per task. */
-static bool has_placeholder(const weft_toml_value_t *v)
-{
-    const char *s;
-    if (weft_toml_type(v) == WEFT_TOML_ARRAY || weft_toml_type(v) == WEFT_TOML_TABLE) {
-        for (const weft_toml_value_t *e = weft_toml_first(v); e; e = weft_toml_next(e))
-            if (has_placeholder(e))
-                return true;
-        return false;
-    }
-    return weft_toml_get_string(v, NULL, &s, NULL) == 0 && strchr(s, '{') != NULL;
-}
 
 static uint64_t hash_expanded(const parts_t *p, uint64_t h, const char *s, unsigned flags)
 {
@@ -119,7 +108,7 @@ static const char *str_of(const weft_toml_value_t *v, char *text, size_t cap)
  * it is the same for every task and those are skipped). */
 static uint64_t part_str(const parts_t *p, const weft_toml_value_t *v, unsigned flags)
 {
-    if (p->names_only || (p->skip_const && !has_placeholder(v)))
+    if (p->names_only || (p->skip_const && !weft__wf_has_placeholder(v)))
         return 0;
     char text[512];
     return weft__hash_final(hash_expanded(p, WEFT__HASH_INIT, str_of(v, text, sizeof text), flags));
@@ -134,19 +123,19 @@ static void parts_of(const parts_t *p)
     char name[300];
     bool skip = p->names_only; /* no hashing at all */
     if (tm->kind == WF_CMD) {
-        bool v = has_placeholder(tm->run);
+        bool v = weft__wf_has_placeholder(tm->run);
         uint64_t h = WEFT__HASH_INIT;
         for (const weft_toml_value_t *a = weft_toml_first(tm->run); a && !skip && (v || !p->skip_const);
              a = weft_toml_next(a))
             h = hash_expanded(p, h, str_of(a, name, sizeof name), 0);
         p->fn(p->ud, "command", skip ? 0 : weft__hash_final(h), v);
     } else if (tm->kind == WF_SHELL) {
-        p->fn(p->ud, "shell", part_str(p, tm->run, WF_EXPAND_SHELL), has_placeholder(tm->run));
+        p->fn(p->ud, "shell", part_str(p, tm->run, WF_EXPAND_SHELL), weft__wf_has_placeholder(tm->run));
     } else {
         const char *kn = tm->kernel->name;
         p->fn(p->ud, "kernel", skip || p->skip_const ? 0 : weft__hash_final(weft__hash_str(WEFT__HASH_INIT, kn)),
               false);
-        bool v = tm->args && has_placeholder(tm->args);
+        bool v = tm->args && weft__wf_has_placeholder(tm->args);
         uint64_t h = WEFT__HASH_INIT;
         if (!skip && tm->args && (v || !p->skip_const)) {
             const char *keys[WEFT_KERNEL_MAX_ARGS], *vals[WEFT_KERNEL_MAX_ARGS];
@@ -161,14 +150,14 @@ static void parts_of(const parts_t *p)
     for (const weft_toml_value_t *e = tm->env ? weft_toml_first(tm->env) : NULL; e; e = weft_toml_next(e)) {
         if (p->names_only) /* hashing, the template's name hashes stand for the names */
             snprintf(name, sizeof name, "env.%s", weft_toml_key(e, NULL));
-        p->fn(p->ud, p->names_only ? name : NULL, part_str(p, e, 0), has_placeholder(e));
+        p->fn(p->ud, p->names_only ? name : NULL, part_str(p, e, 0), weft__wf_has_placeholder(e));
     }
     if (tm->cwd)
-        p->fn(p->ud, "cwd", part_str(p, tm->cwd, 0), has_placeholder(tm->cwd));
+        p->fn(p->ud, "cwd", part_str(p, tm->cwd, 0), weft__wf_has_placeholder(tm->cwd));
     if (tm->out)
-        p->fn(p->ud, "stdout", part_str(p, tm->out, 0), has_placeholder(tm->out));
+        p->fn(p->ud, "stdout", part_str(p, tm->out, 0), weft__wf_has_placeholder(tm->out));
     if (tm->err)
-        p->fn(p->ud, "stderr", part_str(p, tm->err, 0), has_placeholder(tm->err));
+        p->fn(p->ud, "stderr", part_str(p, tm->err, 0), weft__wf_has_placeholder(tm->err));
     for (uint32_t m = 0; m < tm->ndims; m++) {
         const wf_dim_t *d = &f->dims[tm->dims[m]];
         uint32_t digit = weft__wf_digit(f, tm, t->combo, tm->dims[m]);
@@ -184,7 +173,7 @@ static void parts_of(const parts_t *p)
     for (const weft_toml_value_t *e = tm->inputs ? weft_toml_first(tm->inputs) : NULL; e; e = weft_toml_next(e), k++) {
         if (p->names_only)
             snprintf(name, sizeof name, "input.%" PRIu32, k);
-        bool v = has_placeholder(e);
+        bool v = weft__wf_has_placeholder(e);
         uint64_t h = 0;
         if (!skip && (v || !p->skip_const)) { /* a file all its tasks read is looked at once */
             char path[PATH_MAX];
@@ -204,7 +193,7 @@ static void parts_of(const parts_t *p)
         p->fn(p->ud, p->names_only ? name : NULL, h, v);
     }
     if (tm->outputs) {
-        bool v = has_placeholder(tm->outputs);
+        bool v = weft__wf_has_placeholder(tm->outputs);
         uint64_t h = WEFT__HASH_INIT;
         for (const weft_toml_value_t *e = weft_toml_first(tm->outputs); e && !skip && (v || !p->skip_const);
              e = weft_toml_next(e))

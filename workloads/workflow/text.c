@@ -284,3 +284,15 @@ bool weft__wf_glob(const char *pat, const char *s)
 {
     return fnmatch(pat, s, 0) == 0;
 }
+
+bool weft__wf_has_placeholder(const weft_toml_value_t *v)
+{
+    const char *s;
+    if (weft_toml_type(v) == WEFT_TOML_ARRAY || weft_toml_type(v) == WEFT_TOML_TABLE) {
+        for (const weft_toml_value_t *e = weft_toml_first(v); e; e = weft_toml_next(e))
+            if (weft__wf_has_placeholder(e))
+                return true;
+        return false;
+    }
+    return weft_toml_get_string(v, NULL, &s, NULL) == 0 && strchr(s, '{') != NULL;
+}
