@@ -374,6 +374,7 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
         snprintf(err, errlen, "cannot build the task graph: %s", weft_strerror(rc));
         goto fail;
     }
+    weft__wf_plan_hashed(f); /* the journal records them */
     f->run = r;
     r->t0_ns = weft__clock_ns();
     struct timespec ts;

@@ -12,6 +12,7 @@
 
 #include "workloads/workflow/workflow.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 
 #include "base/base.h"
@@ -118,8 +119,13 @@ struct weft__flow {
     weft__flow_run_t *run; /* the run in progress */
     /* the plan (resume.c): what each task is and whether it runs */
     bool planned;
-    uint64_t *dhash;              /* per task: its definition hash */
-    uint64_t *phash;              /* per task: the hashes of its definition's parts */
+    uint64_t *dhash; /* per task: its definition hash */
+    uint64_t *phash; /* per task: the hashes of its definition's parts */
+    /* a fresh run's hashes, computed by this thread while the run is set
+     * up (weft__wf_plan_hashed waits for them) */
+    pthread_t hasher;
+    bool hashing;
+    uint32_t *hash_order;
     uint8_t *why;                 /* per task: WF_WHY_* */
     int64_t *why_run;             /* per task: the run the reason names (0: none) */
     const char **why_text;        /* per task: what changed (NULL: nothing to say) */
@@ -215,6 +221,9 @@ size_t weft__wf_parts_blob(const weft__flow_t *f, uint32_t ti, void *buf, size_t
 const char *weft__wf_why_text(const weft__flow_t *f, uint32_t ti, char *buf, size_t cap);
 /* Frees the plan and closes the store (weft__flow_destroy). */
 void weft__wf_plan_destroy(weft__flow_t *f);
+/* Waits until the plan's definition hashes are all there (a fresh run's
+ * are computed while it is set up); before anything reads f->dhash. */
+void weft__wf_plan_hashed(weft__flow_t *f);
 
 /* Task index by name, or UINT32_MAX. */
 uint32_t weft__wf_find(const weft__flow_t *f, const char *name);

@@ -454,8 +454,47 @@ static const char *output_gone(weft__flow_t *f, uint32_t ti, double end, bool *m
     return NULL;
 }
 
+/* The definition hashes of all tasks, in `order` (upstream first). */
+static void hash_tasks(weft__flow_t *f, const uint32_t *order)
+{
+    for (uint32_t k = 0; k < f->ntasks; k++) {
+        uint32_t ti = order[k];
+        wf_tmpl_t *tm = f->tasks[ti].tmpl;
+        collect_t c = {.out = f->phash + tm->part0 + (size_t)(ti - tm->first) * tm->nvary,
+                       .tm = tm,
+                       .first = !tm->consts_ready,
+                       .hash = WEFT__HASH_INIT};
+        parts_t p = {.f = f, .t = &f->tasks[ti], .skip_const = tm->consts_ready, .fn = collect_part, .ud = &c};
+        parts_of(&p);
+        tm->consts_ready = true;
+        f->dhash[ti] = weft__hash_final(c.hash);
+    }
+}
+
+#define HASH_THREAD_MIN 4096 /* tasks: fewer are hashed before the plan returns */
+
+static void *hasher_main(void *arg)
+{
+    weft__flow_t *f = arg;
+    hash_tasks(f, f->hash_order);
+    return NULL;
+}
+
+void weft__wf_plan_hashed(weft__flow_t *f)
+{
+    if (f->hashing) {
+        pthread_join(f->hasher, NULL);
+        f->hashing = false;
+    } else if (f->hash_order) { /* the thread could not be had */
+        hash_tasks(f, f->hash_order);
+    }
+    weft__free(f->hash_order);
+    f->hash_order = NULL;
+}
+
 static void plan_free(weft__flow_t *f)
 {
+    weft__wf_plan_hashed(f); /* (a run that did not start) */
     weft__free(f->dhash);
     weft__free(f->phash);
     weft__free(f->why);
@@ -537,18 +576,17 @@ int weft__flow_plan(weft__flow_t *f, const weft__flow_resume_t *o, bool dry, cha
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    /* the hashes, upstream first */
-    for (uint32_t k = 0; k < n; k++) {
-        uint32_t ti = order[k];
-        wf_tmpl_t *tm = f->tasks[ti].tmpl;
-        collect_t c = {.out = f->phash + tm->part0 + (size_t)(ti - tm->first) * tm->nvary,
-                       .tm = tm,
-                       .first = !tm->consts_ready,
-                       .hash = WEFT__HASH_INIT};
-        parts_t p = {.f = f, .t = &f->tasks[ti], .skip_const = tm->consts_ready, .fn = collect_part, .ud = &c};
-        parts_of(&p);
-        tm->consts_ready = true;
-        f->dhash[ti] = weft__hash_final(c.hash);
+    /* the hashes, upstream first; a fresh run only records them (nothing
+     * is compared), so a large one has them computed by another thread
+     * while the run is set up */
+    if (o->mode == WEFT_FLOW_FRESH && !dry && n >= HASH_THREAD_MIN) {
+        f->hash_order = order;
+        order = NULL;
+        f->hashing = pthread_create(&f->hasher, NULL, hasher_main, f) == 0;
+        if (!f->hashing)
+            weft__wf_plan_hashed(f);
+    } else {
+        hash_tasks(f, order);
     }
     /* the store: opened (created) for the run; a dry run only reads one */
     if (!f->store) {
