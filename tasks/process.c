@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "tasks/spawn.h"
 #include "tasks/watchdog.h"
 
 extern char **environ;
@@ -64,8 +64,8 @@ typedef struct proc {
 struct weft__procs {
     pthread_t thread;
     int epfd, evfd;
+    int devnull; /* every child's stdin (-1: opened for each) */
     weft__topo_t *topo;
-    weft__cpuset_t all;   /* the launcher's own binding, restored after each spawn */
     pthread_mutex_t lock; /* guards the queue and the cancel requests */
     proc_t *qhead, *qtail;
     struct cancel_req {
@@ -414,43 +414,36 @@ static void spawn(weft__procs_t *x, proc_t *p)
                     strerror(e));
         return;
     }
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out, 1);
-    posix_spawn_file_actions_adddup2(&fa, err, 2);
-    if (p->cwd)
-        posix_spawn_file_actions_addchdir_np(&fa, p->cwd);
-    /* Own process group; default signal dispositions and an empty mask,
-     * whatever weft itself set up for SIGINT, SIGTERM or SIGPIPE. */
-    sigset_t all, none;
-    sigfillset(&all);
-    sigemptyset(&none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    if (p->bind)
-        weft__topo_bind_self(x->topo, &p->cpus);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, p->argv[0], &fa, &attr, p->argv, p->envp ? p->envp : environ);
-    if (p->bind)
-        weft__topo_bind_self(x->topo, &x->all);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+    int in = x->devnull >= 0 ? x->devnull : open("/dev/null", O_RDONLY | O_CLOEXEC);
+    /* its own process group, default signal dispositions and an empty
+     * mask whatever weft itself set up for SIGINT, SIGTERM or SIGPIPE,
+     * bound to its cpus by itself (spawn.c) */
+    weft__spawn_t sp = {.argv = p->argv,
+                        .envp = p->envp ? p->envp : environ,
+                        .cwd = p->cwd,
+                        .in = in,
+                        .out = out,
+                        .err = err,
+                        .cpus = p->bind ? &p->cpus : NULL};
+    pid_t pid = 0;
+    const char *stage = "exec";
+    int rc = in < 0 ? errno : weft__spawn(&sp, &pid, &stage);
+    if (in >= 0 && in != x->devnull)
+        close(in);
     if (p->cap[0].fd < 0) /* a memfd stays open: its content is read at the end */
         close(out);
     if (p->cap[1].fd < 0)
         close(err);
     if (rc) {
         caps_close(p);
-        struct stat st;
-        if (p->cwd && stat(p->cwd, &st) != 0)
-            not_started(x, p, WEFT_ETASK, "cannot change to the directory '%s': %s", p->cwd, strerror(errno));
-        else
+        if (strcmp(stage, "chdir") == 0)
+            not_started(x, p, WEFT_ETASK, "cannot change to the directory '%s': %s", p->cwd, strerror(rc));
+        else if (strcmp(stage, "exec") == 0)
             not_started(x, p, WEFT_ETASK, "cannot run '%s': %s", p->argv[0], strerror(rc));
+        else if (strcmp(stage, "bind") == 0)
+            not_started(x, p, WEFT_ETASK, "cannot bind '%s' to its cpus: %s", p->argv[0], strerror(rc));
+        else
+            not_started(x, p, WEFT_ETASK, "cannot start '%s' (%s): %s", p->argv[0], stage, strerror(rc));
         return;
     }
     p->wd_slot = weft__watchdog_add(&x->wd, pid, p->grace_ns);
@@ -586,6 +579,29 @@ static void handle_stop(weft__procs_t *x)
         cancel_proc(x->running[i], now, grace);
 }
 
+/* Starts the queued processes until none is left (one that cannot start
+ * calls its done callback, which may queue another). */
+static void drain(weft__procs_t *x)
+{
+    for (;;) {
+        pthread_mutex_lock(&x->lock);
+        proc_t *q = x->qhead;
+        x->qhead = x->qtail = NULL;
+        pthread_mutex_unlock(&x->lock);
+        if (!q)
+            break;
+        bool stopping = atomic_load_explicit(&x->stopping, memory_order_relaxed);
+        while (q) {
+            proc_t *n = q->next;
+            if (stopping)
+                not_started(x, q, WEFT_ECANCELED, "not started: stopped");
+            else
+                spawn(x, q);
+            q = n;
+        }
+    }
+}
+
 static void *loop(void *arg)
 {
     weft__procs_t *x = arg;
@@ -596,23 +612,7 @@ static void *loop(void *arg)
          * request from this very thread (without a wake-up, see
          * weft__procs_start), so the queue is looked at again before the
          * loop may sleep. */
-        for (;;) {
-            pthread_mutex_lock(&x->lock);
-            proc_t *q = x->qhead;
-            x->qhead = x->qtail = NULL;
-            pthread_mutex_unlock(&x->lock);
-            if (!q)
-                break;
-            bool stopping = atomic_load_explicit(&x->stopping, memory_order_relaxed);
-            while (q) {
-                proc_t *n = q->next;
-                if (stopping)
-                    not_started(x, q, WEFT_ECANCELED, "not started: stopped");
-                else
-                    spawn(x, q);
-                q = n;
-            }
-        }
+        drain(x);
         if (atomic_load_explicit(&x->ncancel, memory_order_acquire)) {
             atomic_store_explicit(&x->ncancel, 0, memory_order_relaxed);
             handle_cancels(x);
@@ -664,8 +664,6 @@ int weft__procs_create(weft__topo_t *topo, weft__procs_t **out)
     if (!x)
         return WEFT_ENOMEM;
     x->topo = topo;
-    for (int i = 0; topo && i < topo->npus; i++)
-        weft__cpuset_set(&x->all, topo->pus[i]);
     x->epfd = epoll_create1(EPOLL_CLOEXEC);
     x->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
@@ -679,6 +677,7 @@ int weft__procs_create(weft__topo_t *topo, weft__procs_t **out)
         weft__log("cannot start the watchdog process (%s): task processes will not be ended "
                   "if weft is killed with SIGKILL",
                   strerror(errno));
+    x->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     /* The launcher blocks every signal: a handler of the embedding program
      * (weft's Ctrl-C one included) never runs on it mid-spawn. */
     sigset_t all, old;
@@ -689,6 +688,8 @@ int weft__procs_create(weft__topo_t *topo, weft__procs_t **out)
     if (rc) {
         weft__watchdog_stop(&x->wd);
         pthread_mutex_destroy(&x->lock);
+        if (x->devnull >= 0)
+            close(x->devnull);
         goto fail;
     }
     *out = x;
@@ -758,6 +759,8 @@ void weft__procs_destroy(weft__procs_t *x)
     weft__watchdog_stop(&x->wd);
     close(x->epfd);
     close(x->evfd);
+    if (x->devnull >= 0)
+        close(x->devnull);
     pthread_mutex_destroy(&x->lock);
     weft__free(x->running);
     weft__free(x->creq);

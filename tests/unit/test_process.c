@@ -75,7 +75,7 @@ static const char *tmp(const char *name)
 /* Removes the files tmp() named and its directory. */
 static void tmp_cleanup(void)
 {
-    static const char *names[] = {"out", "err", "env", "tree", "orphan", "aff"};
+    static const char *names[] = {"out", "err", "env", "tree", "orphan", "aff", "sig", "noexec"};
     for (size_t i = 0; dir[0] && i < sizeof names / sizeof names[0]; i++)
         unlink(tmp(names[i]));
     if (dir[0])
@@ -171,6 +171,72 @@ TEST(cannot_start)
     s = (weft__proc_spec_t){.argv = (const char *[]){"true", NULL}};
     CHECK_EQ(weft__procs_start(x, &s, NULL, &W), WEFT_EINVAL);
     weft__procs_destroy(x);
+}
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+/* Whatever the parent ignores, handles or blocks, the command starts with
+ * every signal default and none blocked. */
+TEST(child_signals_are_default)
+{
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR1, on_usr1);
+    sigset_t usr2;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+    weft__procs_t *x = executor();
+    const char *out = tmp("sig");
+    weft__proc_spec_t s = {.argv = (const char *[]){"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status", NULL},
+                           .stdout_path = out};
+    weft__proc_result_t r = run1(x, &s);
+    CHECK_EQ(r.status, 0);
+    CHECK_STR(slurp(out), "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+    weft__procs_destroy(x);
+    tmp_cleanup();
+}
+
+/* A file that is there but cannot be run: the exec's own error. */
+TEST(cannot_exec)
+{
+    weft__procs_t *x = executor();
+    const char *path = tmp("noexec");
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs("#!/bin/sh\necho never\n", f);
+    fclose(f);
+    CHECK_EQ(chmod(path, 0644), 0);
+    weft__proc_spec_t s = {.argv = (const char *[]){path, NULL}};
+    weft__proc_result_t r = run1(x, &s);
+    CHECK(!r.started);
+    char want[256];
+    snprintf(want, sizeof want, "cannot run '%s': Permission denied", path);
+    CHECK_STR(r.reason, want);
+    weft__procs_destroy(x);
+    tmp_cleanup();
+}
+
+/* weft itself started with stdin and stdout closed: the files it opens
+ * for a child may be descriptors 0 and 1, and still end up as the
+ * child's 1 and 2. */
+TEST(parent_without_stdin_stdout)
+{
+    close(0);
+    close(1);
+    weft__procs_t *x = executor();
+    const char *out = tmp("out"), *err = tmp("err");
+    weft__proc_spec_t s = {.argv = (const char *[]){"sh", "-c", "echo to-out; echo to-err >&2; cat", NULL},
+                           .stdout_path = out,
+                           .stderr_path = err};
+    weft__proc_result_t r = run1(x, &s);
+    CHECK_EQ(r.status, 0);
+    CHECK_STR(slurp(out), "to-out\n");
+    CHECK_STR(slurp(err), "to-err\n");
+    weft__procs_destroy(x);
+    tmp_cleanup();
 }
 
 /* A task that forks a grandchild sleeping 1000 s: the timeout kills both. */
