@@ -54,7 +54,7 @@ static int open_store(const char *cmd, weft__wf_store_t **s, char *dir, size_t d
 
 static int find_run(const char *cmd, weft__wf_store_t *s, const char *run, weft__wf_run_row_t *row)
 {
-    int rc = weft__wf_store_find_run(s, run, NULL, row);
+    int rc = weft__wf_store_find_run(s, run, NULL, NULL, row);
     if (rc == WEFT_ENOENT) {
         if (run)
             fprintf(stderr, "weft %s: no run '%s' in %s (weft runs lists them)\n", cmd, run, weft__wf_store_path(s));
@@ -147,6 +147,11 @@ static int runs_row(void *ud, const weft__wf_run_row_t *r)
         printf(", \"start\": %.3f, \"end\": ", r->start);
         if (r->end > 0)
             printf("%.3f", r->end);
+        else
+            printf("null");
+        printf(", \"shard\": ");
+        if (r->shard)
+            json_str(stdout, r->shard);
         else
             printf("null");
         printf(", \"status\": ");
@@ -783,7 +788,7 @@ static int cmd_log(int argc, char **argv)
         weft__wf_run_row_t ran;
         char id[32], seg[PATH_MAX + 32];
         snprintf(id, sizeof id, "%lld", (long long)p.run);
-        if (weft__wf_store_find_run(s, id, NULL, &ran) != 0 || !ran.dir) {
+        if (weft__wf_store_find_run(s, id, NULL, NULL, &ran) != 0 || !ran.dir) {
             fprintf(stderr, "weft log: the run of task '%s' attempt %d is not in the store\n", task, p.attempt);
             rc = CLI_FAILED;
         } else {

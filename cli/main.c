@@ -61,6 +61,9 @@ static const char usage_run[] =
     "  --fail-fast        after a failure, start nothing new\n"
     "  --set NAME=VALUE   replace the sweep list NAME (NAME=V1,V2,... for several values)\n"
     "  --only GLOB        run only the tasks matching GLOB and what they depend on (repeatable)\n"
+    "  --shard I/N        run the I-th of N slices of the workflow (a task goes by its sweep\n"
+    "                     point, or as its [[task]]'s shard key says); also from WEFT_SHARD,\n"
+    "                     or from SLURM_ARRAY_TASK_ID/_COUNT in a Slurm job array\n"
     "  --quiet            no line per finished task (failures and the summary still show)\n"
     "  --trace FILE       write a Chrome/Perfetto trace of the run to FILE (streamed as it\n"
     "                     runs: loadable even if weft is killed; completed at the end)\n"
@@ -76,14 +79,14 @@ static const char usage_run[] =
     "also a row of the run store, .weft/weft.db (weft runs, weft results, weft log).\n";
 
 static const char usage_validate[] =
-    "usage: weft validate FLOW.toml [--threads N] [--set NAME=VALUE]... [--only GLOB]...\n"
+    "usage: weft validate FLOW.toml [--threads N] [--set NAME=VALUE]... [--only GLOB]... [--shard I/N]\n"
     "\n"
     "Checks the workflow as `weft run` would (the file, and each task's cpus\n"
     "and gpus against the run's cores and GPUs on this machine), and prints\n"
     "how many tasks and dependencies it expands to. Exit code 0 when it is\n"
     "valid, 2 when not.\n";
 
-static const char usage_graph[] = "usage: weft graph FLOW.toml [--set NAME=VALUE]... [--only GLOB]...\n"
+static const char usage_graph[] = "usage: weft graph FLOW.toml [--set NAME=VALUE]... [--only GLOB]... [--shard I/N]\n"
                                   "\n"
                                   "Prints the expanded task graph in Graphviz DOT: an edge a -> b means b runs\n"
                                   "after a. Kernel tasks are ellipses, command tasks boxes.\n";
@@ -98,6 +101,7 @@ typedef struct args {
     weft__flow_opts_t fo;
     cli_run_opts_t ro;
     const char **sets, **only, **rerun;
+    const char *shard; /* --shard i/N */
 } args_t;
 
 static int bad_usage(const char *cmd, const char *fmt, const char *what)
@@ -134,8 +138,9 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
         const char *eq = strchr(s, '=');
         size_t nlen = eq && strncmp(s, "--", 2) == 0 ? (size_t)(eq - s) : strlen(s);
         bool takes = false;
-        static const char *const valued[] = {"--threads", "--set", "--only", "--trace", "--report", "--rerun"};
-        for (size_t k = 0; k < 6; k++)
+        static const char *const valued[] = {"--threads", "--set",   "--only", "--trace",
+                                             "--report",  "--rerun", "--shard"};
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
             takes |= strlen(valued[k]) == nlen && strncmp(s, valued[k], nlen) == 0;
         if (takes) {
             if (eq && nlen < strlen(s))
@@ -149,6 +154,12 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
             a->sets[a->fo.nsets++] = val;
         } else if (takes && strncmp(s, "--only", nlen) == 0) {
             a->only[a->fo.nonly++] = val;
+        } else if (takes && strncmp(s, "--shard", nlen) == 0) {
+            int si, sn;
+            if (weft__wf_shard_parse(val, &si, &sn) != 0)
+                return bad_usage(cmd, "--shard needs i/N, the i-th of N slices (1 <= i <= N <= 1000000), got '%s'",
+                                 val);
+            a->shard = val;
         } else if (run_opts && takes && (strncmp(s, "--trace", nlen) == 0 || strncmp(s, "--report", nlen) == 0)) {
             char *dst = s[2] == 't' ? a->ro.trace : a->ro.report;
             const char *opt = s[2] == 't' ? "--trace" : "--report";
@@ -213,10 +224,51 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
     return -1;
 }
 
+/* The slice to take: --shard, else WEFT_SHARD, else a Slurm job array's
+ * element (SLURM_ARRAY_TASK_ID among SLURM_ARRAY_TASK_COUNT, counted from
+ * SLURM_ARRAY_TASK_MIN by SLURM_ARRAY_TASK_STEP). *count 0: none. -1 to
+ * go on, else an exit code (the message said). */
+static int shard_wanted(const args_t *a, int *index, int *count)
+{
+    *index = *count = 0;
+    const char *env = getenv("WEFT_SHARD");
+    if (a->shard)
+        return weft__wf_shard_parse(a->shard, index, count) == 0 ? -1 : CLI_BAD_INPUT;
+    if (env && *env) {
+        if (weft__wf_shard_parse(env, index, count) == 0)
+            return -1;
+        fprintf(stderr, "weft: WEFT_SHARD='%s': expected i/N, the i-th of N slices (1 <= i <= N <= 1000000)\n", env);
+        return CLI_BAD_INPUT;
+    }
+    const char *id = getenv("SLURM_ARRAY_TASK_ID"), *n = getenv("SLURM_ARRAY_TASK_COUNT");
+    if (!id || !n)
+        return -1; /* not an array job */
+    const char *min = getenv("SLURM_ARRAY_TASK_MIN"), *step = getenv("SLURM_ARRAY_TASK_STEP");
+    char *end1, *end2, *end3 = "", *end4 = "";
+    long lid = strtol(id, &end1, 10), ln = strtol(n, &end2, 10);
+    long lmin = min ? strtol(min, &end3, 10) : 0, lstep = step ? strtol(step, &end4, 10) : 1;
+    if (*end1 || *end2 || *end3 || *end4 || !*id || !*n || lstep < 1 || lid < lmin || (lid - lmin) % lstep != 0 ||
+        (lid - lmin) / lstep >= ln || ln > 1000000) {
+        fprintf(stderr,
+                "weft: cannot tell which slice Slurm array task %s of %s is (SLURM_ARRAY_TASK_MIN=%s, "
+                "SLURM_ARRAY_TASK_STEP=%s): give --shard i/N or WEFT_SHARD=i/N, or WEFT_SHARD=1/1 for all of it\n",
+                id, n, min ? min : "(unset)", step ? step : "(unset)");
+        return CLI_BAD_INPUT;
+    }
+    *index = (int)((lid - lmin) / lstep + 1);
+    *count = (int)ln;
+    return -1;
+}
+
 static int load(args_t *a, weft__flow_t **f)
 {
     char err[1024];
     int rc = weft__flow_load(a->flow, &a->fo, f, err, sizeof err);
+    int index, count, src;
+    if (rc == 0 && (src = shard_wanted(a, &index, &count)) >= 0)
+        return src;
+    if (rc == 0 && count > 1)
+        rc = weft__flow_shard(*f, index, count, err, sizeof err);
     if (rc == 0)
         return -1;
     fprintf(stderr, "weft: %s\n", err);

@@ -103,6 +103,17 @@ static void on_event(void *ud, const weft__flow_event_t *e)
     pthread_mutex_unlock(&v->lock);
 }
 
+/* "flow", or "flow (shard 2/4)" for a slice */
+static const char *run_label(const weft__flow_t *f, char *buf, size_t cap)
+{
+    const char *shard = weft__flow_shard_text(f);
+    if (shard)
+        snprintf(buf, cap, "%s (shard %s)", weft__flow_name(f), shard);
+    else
+        snprintf(buf, cap, "%s", weft__flow_name(f));
+    return buf;
+}
+
 static void summary(view_t *v, const weft__flow_t *f, double secs, int sig)
 {
     weft__flow_run_t *r = v->run;
@@ -115,8 +126,9 @@ static void summary(view_t *v, const weft__flow_t *f, double secs, int sig)
         snprintf(stopped, sizeof stopped, ", %zu stopped", c.stopped);
     if (c.cached)
         snprintf(cached, sizeof cached, ", %zu cached", c.cached);
-    printf("\n%s: %zu tasks: %zu done%s, %zu failed%s, %zu skipped, %zu not run, in %s%s\n", weft__flow_name(f),
-           c.total, c.done, cached, c.failed, stopped, c.skipped, c.not_run, el,
+    char label[320];
+    printf("\n%s: %zu tasks: %zu done%s, %zu failed%s, %zu skipped, %zu not run, in %s%s\n",
+           run_label(f, label, sizeof label), c.total, c.done, cached, c.failed, stopped, c.skipped, c.not_run, el,
            sig == SIGINT    ? " (interrupted)"
            : sig == SIGTERM ? " (terminated)"
                             : "");
@@ -341,11 +353,12 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
     nothing_to_resume(f, o);
     size_t ncached = weft__flow_ncached(f);
     atomic_store(&v.finished, ncached);
+    char label[320];
     if (ncached)
-        printf("%s: %zu tasks (%zu cached, %zu to run) on %d cores -> %s\n", weft__flow_name(f), v.total, ncached,
-               v.total - ncached, weft__flow_run_slots(r), weft__flow_run_dir(r));
+        printf("%s: %zu tasks (%zu cached, %zu to run) on %d cores -> %s\n", run_label(f, label, sizeof label), v.total,
+               ncached, v.total - ncached, weft__flow_run_slots(r), weft__flow_run_dir(r));
     else
-        printf("%s: %zu tasks on %d cores -> %s\n", weft__flow_name(f), v.total, weft__flow_run_slots(r),
+        printf("%s: %zu tasks on %d cores -> %s\n", run_label(f, label, sizeof label), v.total, weft__flow_run_slots(r),
                weft__flow_run_dir(r));
     fflush(stdout);
     int sig = 0;

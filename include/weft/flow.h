@@ -76,6 +76,17 @@ WEFT_API void weft_flow_destroy(weft_flow_t *f);
  * WEFT_EPARSE, before anything runs (weft_flow_error says). */
 enum { WEFT_FLOW_MODE_ALL = 0, WEFT_FLOW_MODE_RESUME = 1, WEFT_FLOW_MODE_RERUN_FAILED = 2 };
 WEFT_API int weft_flow_set_resume(weft_flow_t *f, int mode, const char *run, const char *const *rerun, size_t nrerun);
+/* Which slice of the workflow the next weft_flow_run takes, as `weft run
+ * --shard index/count`: a task goes by its sweep point (the k-th
+ * combination of its [[task]]'s sweep values is in slice k mod count + 1)
+ * unless its [[task]] says shard = "each" (every slice) or "skip" (none);
+ * count 0 (or 1): the whole workflow again. Each slice's runs are their
+ * own in the run store (a resume takes the latest run of the same
+ * slice). Errors: WEFT_EINVAL (NULL f; not 1 <= index <= count <=
+ * 1000000), WEFT_EBUSY (running), WEFT_EPARSE (a task runs after one
+ * that runs in another slice or in none; weft_flow_error names both, with
+ * the file and line), WEFT_ENOMEM. */
+WEFT_API int weft_flow_set_shard(weft_flow_t *f, int index, int count);
 /* After a run: how many of its tasks were cached (not run). */
 WEFT_API size_t weft_flow_ncached(const weft_flow_t *f);
 

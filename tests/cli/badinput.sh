@@ -65,7 +65,7 @@ command = ["y"]' "bad.toml:4:1: task 'a': key 'command': a task runs exactly one
 bad '[[task]]
 name = "a"
 shell = "x"
-bogus = 1' "bad.toml:4:1: task 'a': unknown key 'bogus' (a task takes name, command, shell, kernel, args, device, after, cpus, gpus, when, timeout, retries, retry_on, retry_delay, retry_backoff, env, cwd, stdout, stderr, inputs, outputs)"
+bogus = 1' "bad.toml:4:1: task 'a': unknown key 'bogus' (a task takes name, command, shell, kernel, args, device, after, cpus, gpus, when, timeout, retries, retry_on, retry_delay, retry_backoff, env, cwd, stdout, stderr, inputs, outputs, shard)"
 bad '[[task]]
 name = "a b"
 shell = "x"' "bad.toml:2:8: task 'a b': key 'name': 'a b' is not a valid task name (1 to 200 letters, digits and . _ - + = , @ : %, not starting with '.')"

@@ -191,6 +191,48 @@ TEST(options_set_and_only)
     weft_flow_destroy(f);
 }
 
+/* weft_flow_set_shard: a slice by sweep point, the whole workflow again,
+ * a dependency across slices refused with its position, misuse. */
+TEST(shards)
+{
+    in_temp_dir();
+    static const char pts[] = "[workflow]\nname = \"sh\"\n[sweep]\nn = [1, 2, 3, 4]\n"
+                              "[[task]]\nname = \"a-{n}\"\nkernel = \"noop\"\n"
+                              "[[task]]\nname = \"b-{n}\"\nkernel = \"noop\"\nafter = [\"a-{n}\"]\n";
+    write_file("flow.toml", pts);
+    weft_flow_t *f;
+    CHECK_EQ(weft_flow_load("flow.toml", NULL, &f, NULL, 0), 0);
+    CHECK_EQ(weft_flow_set_shard(NULL, 1, 2), WEFT_EINVAL);
+    CHECK_EQ(weft_flow_set_shard(f, 0, 2), WEFT_EINVAL);
+    CHECK_EQ(weft_flow_set_shard(f, 3, 2), WEFT_EINVAL);
+    CHECK_EQ(weft_flow_set_shard(f, 2, 1), WEFT_EINVAL);
+    CHECK_EQ(weft_flow_set_shard(f, 1, -1), WEFT_EINVAL);
+    CHECK_EQ(weft_flow_set_shard(f, 1, 1000001), WEFT_EINVAL);
+    CHECK_EQ(weft_flow_set_shard(f, 2, 2), 0);
+    CHECK_EQ(weft_flow_run(f), 0);
+    const char *reason;
+    CHECK_EQ(state_of(f, "a-2", &reason), WEFT_FLOW_TASK_DONE);
+    CHECK_EQ(state_of(f, "b-4", &reason), WEFT_FLOW_TASK_DONE);
+    CHECK_EQ(state_of(f, "a-1", &reason), WEFT_FLOW_TASK_NOT_RUN);
+    CHECK(strstr(weft_flow_run_dir(f), "/.weft/sh-shard2of2-") != NULL);
+    CHECK_EQ(weft_flow_set_shard(f, 1, 1), 0); /* the whole workflow again */
+    CHECK_EQ(weft_flow_run(f), 0);
+    CHECK_EQ(state_of(f, "a-1", &reason), WEFT_FLOW_TASK_DONE);
+    weft_flow_destroy(f);
+
+    /* a fan-in over every point cannot run in one slice */
+    char text[sizeof pts + 64];
+    snprintf(text, sizeof text, "%s[[task]]\nname = \"all\"\nkernel = \"noop\"\nafter = [\"b-*\"]\n", pts);
+    write_file("flow.toml", text);
+    CHECK_EQ(weft_flow_load("flow.toml", NULL, &f, NULL, 0), 0);
+    CHECK_EQ(weft_flow_set_shard(f, 1, 2), WEFT_EPARSE);
+    CHECK(strstr(weft_flow_error(f), "flow.toml:15:9: task 'all': key 'after': runs after 'b-2', which runs in "
+                                     "shard 2 of 2 while this task runs in shard 1 of 2") != NULL);
+    CHECK_EQ(weft_flow_run(f), 0); /* nothing was taken: the whole workflow runs */
+    CHECK_EQ(state_of(f, "all", &reason), WEFT_FLOW_TASK_DONE);
+    weft_flow_destroy(f);
+}
+
 TEST(bad_input_names_its_position)
 {
     in_temp_dir();

@@ -260,6 +260,16 @@ int weft_flow_task_output(weft_flow_t *w, size_t i, unsigned stream, const char 
     return 0;
 }
 
+int weft_flow_set_shard(weft_flow_t *w, int index, int count)
+{
+    if (!w || count < 0 || count > WEFT__SHARD_MAX || (count > 1 && (index < 1 || index > count)) ||
+        (count == 1 && index != 1))
+        return WEFT_EINVAL;
+    if (atomic_load(&w->running))
+        return WEFT_EBUSY;
+    return weft__flow_shard(w->f, index, count > 1 ? count : 0, w->err, sizeof w->err);
+}
+
 int weft_flow_set_resume(weft_flow_t *w, int mode, const char *run, const char *const *rerun, size_t nrerun)
 {
     if (!w || mode < WEFT_FLOW_MODE_ALL || mode > WEFT_FLOW_MODE_RERUN_FAILED || (nrerun && !rerun))

@@ -119,9 +119,15 @@ static int make_run_dir(weft__flow_run_t *r, char *err, size_t errlen)
     localtime_r(&now, &tm);
     char stamp[32];
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    char name[256 + 32]; /* a slice's runs say which: flow-shard2of4-... */
+    int si = 0, sn = 0;
+    if (f->shard && sscanf(f->shard, "%d/%d", &si, &sn) == 2)
+        snprintf(name, sizeof name, "%s-shard%dof%d", f->name, si, sn);
+    else
+        snprintf(name, sizeof name, "%s", f->name);
     for (int i = 1;; i++) {
-        int n = i == 1 ? snprintf(r->dir, sizeof r->dir, "%s/%s-%s", base, f->name, stamp)
-                       : snprintf(r->dir, sizeof r->dir, "%s/%s-%s-%d", base, f->name, stamp, i);
+        int n = i == 1 ? snprintf(r->dir, sizeof r->dir, "%s/%s-%s", base, name, stamp)
+                       : snprintf(r->dir, sizeof r->dir, "%s/%s-%s-%d", base, name, stamp, i);
         if (n >= (int)sizeof r->dir) {
             snprintf(err, errlen, "the path of the run directory is too long");
             return WEFT_ESYS;
@@ -250,7 +256,8 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
                                   .parent = f->resumed,
                                   .start = (double)now.tv_sec + (double)now.tv_nsec / 1e9,
                                   .pid = (long)getpid(),
-                                  .ntasks = (int64_t)weft__flow_ntasks(f)};
+                                  .ntasks = (int64_t)weft__flow_ntasks(f),
+                                  .shard = f->shard};
         if ((rc = weft__wf_store_run_begin(r->store, &row, &r->run_id)) != 0) {
             snprintf(err, errlen, "%s", weft__wf_store_error(r->store));
             r->store = NULL;

@@ -133,6 +133,8 @@ void weft__flow_destroy(weft__flow_t *f)
     weft__free(f->tmpls);
     weft__free(f->name);
     weft__free(f->workdir);
+    weft__free(f->shard);
+    weft__free(f->sel);
     weft__arena_fini(&f->arena);
     weft_toml_destroy(f->doc);
     weft__free(f);

@@ -46,6 +46,10 @@ typedef struct wf_dim {
     uint32_t params[WF_MAX_DIMS]; /* the zipped names of one dimension */
 } wf_dim_t;
 
+/* [[task]] shard: by its sweep point (the default), in every shard, or
+ * in none (left for an unsharded run). */
+enum { WF_SHARD_POINT, WF_SHARD_EACH, WF_SHARD_SKIP };
+
 typedef struct wf_tmpl {
     weft__flow_t *flow;
     const weft_toml_value_t *table; /* the [[task]] table */
@@ -75,6 +79,8 @@ typedef struct wf_tmpl {
      * any failure), after retry_delay_ns growing by retry_backoff */
     int retry_on[64], nretry_on;
     const weft_toml_value_t *retry_on_v;
+    int shard; /* WF_SHARD_*: where its tasks run in a sharded run */
+    const weft_toml_value_t *shard_v;
     uint64_t retry_delay_ns;
     double retry_backoff;
     bool always; /* when = "always": runs whatever its dependencies' outcome */
@@ -117,6 +123,8 @@ struct weft__flow {
     char *err;
     size_t errlen;
     weft__flow_run_t *run; /* the run in progress */
+    char *shard;           /* "2/4": the slice this run takes (NULL: the whole workflow; shard.c) */
+    uint8_t *sel;          /* per task: kept by --only, before the slice was taken (NULL: not sliced) */
     /* the plan (resume.c): what each task is and whether it runs */
     bool planned;
     uint64_t *dhash; /* per task: its definition hash */

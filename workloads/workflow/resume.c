@@ -612,7 +612,12 @@ int weft__flow_plan(weft__flow_t *f, const weft__flow_resume_t *o, bool dry, cha
         }
     }
     weft__wf_run_row_t row;
-    int frc = f->store ? weft__wf_store_find_run(f->store, o->run, o->run ? NULL : f->name, &row) : WEFT_ENOENT;
+    int frc = f->store ? weft__wf_store_find_run(f->store, o->run, o->run ? NULL : f->name,
+                                                 o->run     ? NULL
+                                                 : f->shard ? f->shard
+                                                            : "",
+                                                 &row)
+                       : WEFT_ENOENT;
     if (frc == WEFT_ENOENT && o->run) {
         snprintf(err, errlen, "no run '%s' in %s/.weft/weft.db (weft runs lists them)", o->run, f->workdir);
         rc = WEFT_ENOENT;
@@ -635,16 +640,36 @@ int weft__flow_plan(weft__flow_t *f, const weft__flow_resume_t *o, bool dry, cha
         snprintf(err, errlen, "out of memory");
         goto out;
     }
+    /* what each task did last: in the run resumed (given, or the latest
+     * of this slice or of the whole workflow), then — without a run given
+     * — in the latest run of every other slice and of the whole workflow,
+     * newest first (a slice's tasks done in its own runs count for a run
+     * of the whole, and the other way round; a task is cached only with
+     * its definition's hash, whichever run did it) */
+    int64_t *others = NULL;
+    size_t nothers = 0;
+    if (!o->run && f->store && (rc = weft__wf_store_latest_runs(f->store, f->name, &others, &nothers)) != 0) {
+        snprintf(err, errlen, "%s", rc == WEFT_ENOMEM ? "out of memory" : weft__wf_store_error(f->store));
+        goto out;
+    }
+    if (frc != 0 && nothers) { /* none of this slice: the newest of the others is the one resumed */
+        frc = 0;
+        row.id = others[0];
+    }
+    load_t l = {.f = f, .prev = prev, .old_parts = old_parts};
     if (frc == 0) {
         f->resumed = row.id;
-        load_t l = {.f = f, .prev = prev, .old_parts = old_parts};
         rc = weft__wf_store_view(f->store, row.id, true, load_row, &l);
-        if (!rc)
-            rc = l.rc;
-        if (rc) {
-            snprintf(err, errlen, "%s", rc == WEFT_ENOMEM ? "out of memory" : weft__wf_store_error(f->store));
-            goto out;
-        }
+    }
+    for (size_t k = 0; k < nothers && !rc && !l.rc; k++)
+        if (others[k] != row.id)
+            rc = weft__wf_store_view(f->store, others[k], true, load_row, &l);
+    weft__free(others);
+    if (!rc)
+        rc = l.rc;
+    if (rc) {
+        snprintf(err, errlen, "%s", rc == WEFT_ENOMEM ? "out of memory" : weft__wf_store_error(f->store));
+        goto out;
     }
     for (uint32_t k = 0; k < n; k++) {
         uint32_t ti = order[k];
@@ -700,7 +725,7 @@ out:
 static const char *run_name(const weft__flow_t *f, int64_t id, char *buf, size_t cap)
 {
     weft__wf_run_row_t row;
-    if (f->store && weft__wf_store_find_run(f->store, (snprintf(buf, cap, "%" PRId64, id), buf), NULL, &row) == 0)
+    if (f->store && weft__wf_store_find_run(f->store, (snprintf(buf, cap, "%" PRId64, id), buf), NULL, NULL, &row) == 0)
         snprintf(buf, cap, "%s", row.name);
     return buf;
 }

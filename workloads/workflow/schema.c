@@ -518,7 +518,7 @@ static int sweep_table(weft__flow_t *f, const weft_toml_value_t *sw, const weft_
 
 static const char *const task_keys = "name, command, shell, kernel, args, device, after, cpus, gpus, "
                                      "when, timeout, retries, retry_on, retry_delay, retry_backoff, env, cwd, "
-                                     "stdout, stderr, inputs, outputs";
+                                     "stdout, stderr, inputs, outputs, shard";
 
 static int string_list(weft__flow_t *f, const weft_toml_value_t *v, const wf_tmpl_t *t, const char *key,
                        bool allow_single)
@@ -666,6 +666,20 @@ static int task_table(weft__flow_t *f, const weft_toml_value_t *tv, wf_tmpl_t *t
                     rc = weft__wf_error(f, AT(v), t->name, k,
                                         "expected \"success\" (the default: after its dependencies succeeded) or "
                                         "\"always\" (after they finished, whatever their outcome), got \"%s\"",
+                                        s);
+            }
+        } else if (strcmp(k, "shard") == 0) {
+            t->shard_v = v;
+            if (!(rc = want_string(f, v, t->name, k, &s))) {
+                if (strcmp(s, "each") == 0)
+                    t->shard = WF_SHARD_EACH;
+                else if (strcmp(s, "skip") == 0)
+                    t->shard = WF_SHARD_SKIP;
+                else if (strcmp(s, "point") != 0)
+                    rc = weft__wf_error(f, AT(v), t->name, k,
+                                        "expected \"point\" (the default: with the other tasks of its sweep "
+                                        "point), \"each\" (in every shard) or \"skip\" (in no shard: for a run "
+                                        "of the whole workflow), got \"%s\"",
                                         s);
             }
         } else if (strcmp(k, "retry_delay") == 0) {

@@ -1,7 +1,9 @@
 /* The run store (store.h): SQLite in WAL mode, one database per workflow
- * directory. Schema version 1:
+ * directory. Schema version 2:
  *   runs(id, flow, name, file, dir, parent, start, end, status, pid,
- *        ntasks, ndone, nfailed, ncached, first_attempt, last_attempt)
+ *        ntasks, ndone, nfailed, ncached, first_attempt, last_attempt,
+ *        shard)
+ * (version 1 had no runs.shard; a version-1 store gets it when opened)
  *   attempts(id, run, task, params, attempt, status, exit, signal, start,
  *            end, wall, user, sys, maxrss_kb, cpus, gpus, stdout, stderr,
  *            results, reason, hash, parts, out_off, out_len, err_off,
@@ -41,19 +43,22 @@ struct weft__wf_store {
     char path[PATH_MAX];
     char err[PATH_MAX + 512];
     /* strings of the last find_run */
-    char *flow, *name, *file, *dir, *status;
+    char *flow, *name, *file, *dir, *status, *shard;
 };
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY, flow TEXT NOT NULL, name TEXT NOT NULL, file TEXT,"
     " dir TEXT, parent INTEGER, start REAL, end REAL, status TEXT, pid INTEGER, ntasks INTEGER, ndone INTEGER,"
-    " nfailed INTEGER, ncached INTEGER, first_attempt INTEGER, last_attempt INTEGER);"
+    " nfailed INTEGER, ncached INTEGER, first_attempt INTEGER, last_attempt INTEGER, shard TEXT);"
     "CREATE TABLE IF NOT EXISTS attempts(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, task TEXT NOT NULL,"
     " params TEXT, attempt INTEGER, status TEXT, exit INTEGER, signal INTEGER, start REAL, end REAL, wall REAL,"
     " user REAL, sys REAL, maxrss_kb INTEGER, cpus TEXT, gpus TEXT, stdout TEXT, stderr TEXT, results TEXT,"
     " reason TEXT, hash INTEGER, parts BLOB, out_off INTEGER, out_len INTEGER, err_off INTEGER, err_len INTEGER);"
 
-    "PRAGMA user_version = 1;";
+    "PRAGMA user_version = 2;";
+
+/* From version 1: a run's shard ("2/4"; NULL: the whole workflow). */
+static const char upgrade_1[] = "ALTER TABLE runs ADD COLUMN shard TEXT; PRAGMA user_version = 2;";
 
 /* The schema's version (PRAGMA user_version): 0 in a new database. */
 static int version_of(sqlite3 *db, int *v)
@@ -268,10 +273,12 @@ int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, ch
     int version = 0;
     if (rc == SQLITE_OK)
         rc = version_of(s->db, &version);
-    if (rc == SQLITE_OK && version == 0) /* a new store (several weft runs may race to make it) */
+    /* a new store, or one of schema 1 (several weft runs may race to
+     * make or upgrade it: the version is read again under the lock) */
+    if (rc == SQLITE_OK && version < 2)
         rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc == SQLITE_OK && version == 0 && (rc = version_of(s->db, &version)) == SQLITE_OK && version == 0)
-        rc = sqlite3_exec(s->db, schema, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && version < 2 && (rc = version_of(s->db, &version)) == SQLITE_OK && version < 2)
+        rc = sqlite3_exec(s->db, version == 0 ? schema : upgrade_1, NULL, NULL, NULL);
     const char *what = create ? "cannot create the run store" : "cannot open the run store";
     if (rc != SQLITE_OK)
         fail(s, what); /* now: what follows may change SQLite's errno */
@@ -281,9 +288,9 @@ int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, ch
         if (rc != SQLITE_OK)
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
-    if (rc == SQLITE_OK && version > 1) {
-        snprintf(err, errlen, "the run store '%s' was made by a newer weft (schema %d; this one reads 1)", s->path,
-                 version);
+    if (rc == SQLITE_OK && version > 2) {
+        snprintf(err, errlen, "the run store '%s' was made by a newer weft (schema %d; this one reads 1 and 2)",
+                 s->path, version);
         weft__wf_store_close(s);
         return WEFT_ESYS;
     }
@@ -321,6 +328,7 @@ void weft__wf_store_close(weft__wf_store_t *s)
     weft__free(s->file);
     weft__free(s->dir);
     weft__free(s->status);
+    weft__free(s->shard);
     weft__free(s);
 }
 
@@ -347,8 +355,8 @@ int weft__wf_store_run_begin(weft__wf_store_t *s, const weft__wf_run_row_t *row,
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db,
-                           "INSERT INTO runs(flow,name,file,dir,parent,start,status,pid,ntasks) "
-                           "VALUES(?,?,?,?,?,?,'running',?,?)",
+                           "INSERT INTO runs(flow,name,file,dir,parent,start,status,pid,ntasks,shard) "
+                           "VALUES(?,?,?,?,?,?,'running',?,?,?)",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(s, "cannot write the run store");
     bind_text(st, 1, row->flow);
@@ -360,6 +368,7 @@ int weft__wf_store_run_begin(weft__wf_store_t *s, const weft__wf_run_row_t *row,
     sqlite3_bind_double(st, 6, row->start);
     sqlite3_bind_int64(st, 7, row->pid);
     sqlite3_bind_int64(st, 8, row->ntasks);
+    bind_text(st, 9, row->shard);
     int rc = exec_stmt(s, st, "cannot write the run store");
     *id = rc ? 0 : sqlite3_last_insert_rowid(s->db);
     sqlite3_finalize(st);
@@ -516,7 +525,7 @@ static const char *col_text(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
-#define RUN_COLS "id,flow,name,file,dir,parent,start,end,status,pid,ntasks,ndone,nfailed,ncached"
+#define RUN_COLS "id,flow,name,file,dir,parent,start,end,status,pid,ntasks,ndone,nfailed,ncached,shard"
 
 static void run_from(sqlite3_stmt *st, weft__wf_run_row_t *row)
 {
@@ -535,6 +544,7 @@ static void run_from(sqlite3_stmt *st, weft__wf_run_row_t *row)
     row->ndone = sqlite3_column_int64(st, 11);
     row->nfailed = sqlite3_column_int64(st, 12);
     row->ncached = sqlite3_column_int64(st, 13);
+    row->shard = col_text(st, 14);
 }
 
 static char *keep_str(char **slot, const char *s)
@@ -544,7 +554,8 @@ static char *keep_str(char **slot, const char *s)
     return *slot;
 }
 
-int weft__wf_store_find_run(weft__wf_store_t *s, const char *run, const char *flow, weft__wf_run_row_t *row)
+int weft__wf_store_find_run(weft__wf_store_t *s, const char *run, const char *flow, const char *shard,
+                            weft__wf_run_row_t *row)
 {
     sqlite3_stmt *st = NULL;
     char *end = NULL;
@@ -556,16 +567,18 @@ int weft__wf_store_find_run(weft__wf_store_t *s, const char *run, const char *fl
     else if (run && *run && strcmp(run, "latest") != 0)
         q = "SELECT " RUN_COLS " FROM runs WHERE name=?2 ORDER BY id DESC LIMIT 1";
     else
-        q = "SELECT " RUN_COLS " FROM runs WHERE (?3 IS NULL OR flow=?3) AND coalesce(status,'') <> 'not started' "
-            "ORDER BY id DESC LIMIT 1";
+        q = "SELECT " RUN_COLS " FROM runs WHERE (?3 IS NULL OR flow=?3) AND (?4 IS NULL OR coalesce(shard,'')=?4) "
+            "AND coalesce(status,'') <> 'not started' ORDER BY id DESC LIMIT 1";
     if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK)
         return fail(s, "cannot read the run store");
     sqlite3_bind_int64(st, 1, id);
     bind_text(st, 2, run);
     bind_text(st, 3, flow);
+    bind_text(st, 4, shard);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         run_from(st, row);
+        row->shard = keep_str(&s->shard, row->shard);
         row->flow = keep_str(&s->flow, row->flow);
         row->name = keep_str(&s->name, row->name);
         row->file = keep_str(&s->file, row->file);
@@ -577,6 +590,36 @@ int weft__wf_store_find_run(weft__wf_store_t *s, const char *run, const char *fl
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+int weft__wf_store_latest_runs(weft__wf_store_t *s, const char *flow, int64_t **ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT max(id) FROM runs WHERE flow=?1 AND coalesce(status,'') <> 'not started' "
+                           "GROUP BY coalesce(shard,'') ORDER BY 1 DESC",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "cannot read the run store");
+    bind_text(st, 1, flow);
+    size_t cap = 0;
+    int rc, err = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && !err) {
+        if (WEFT__GROW(*ids, cap, *n + 1, 8))
+            err = WEFT_ENOMEM;
+        else
+            (*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = fail(s, "cannot read the run store");
+    sqlite3_finalize(st);
+    if (err) {
+        weft__free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return err;
 }
 
 int weft__wf_store_runs(weft__wf_store_t *s, int (*fn)(void *ud, const weft__wf_run_row_t *row), void *ud)
@@ -754,10 +797,12 @@ int weft__wf_store_gc(weft__wf_store_t *s, int keep, int (*fn)(void *ud, const w
                       int64_t *ndropped)
 {
     *ndropped = 0;
-    /* kept: the newest `keep` runs of each workflow, the runs they resume
-     * from (transitively), and any run still marked running */
+    /* kept: the newest `keep` runs of each workflow (of each of its
+     * shards), the runs they resume from (transitively), and any run still
+     * marked running */
     static const char q[] = "WITH RECURSIVE kept(id) AS ("
-                            " SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY flow ORDER BY id DESC) AS k"
+                            " SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY flow, coalesce(shard,'')"
+                            " ORDER BY id DESC) AS k"
                             "  FROM runs) WHERE k <= ?1"
                             " UNION SELECT id FROM runs WHERE status='running'"
                             " UNION SELECT runs.parent FROM runs JOIN kept ON runs.id = kept.id"

@@ -37,6 +37,7 @@ typedef struct weft__wf_run_row {
     const char *status; /* "running", "done", "failed", "interrupted", "incomplete", "not started" */
     long pid;
     int64_t ntasks, ndone, nfailed, ncached, nrows;
+    const char *shard; /* "2/4": the slice of the workflow it ran (NULL: all of it) */
 } weft__wf_run_row_t;
 
 /* Adds this run's row (status "running"): its id into *id. */
@@ -73,9 +74,15 @@ void weft__wf_store_rollback(weft__wf_store_t *s);
 
 /* The run RUN names (its id as a number, its name "flow-YYYYmmdd-HHMMSS",
  * or NULL/"latest": the newest run that started, of `flow` when flow is
- * not NULL) into
+ * not NULL and of shard `shard` when it is not NULL — "" for a run of the
+ * whole workflow) into
  * *row (strings valid until the next call on s). WEFT_ENOENT: none. */
-int weft__wf_store_find_run(weft__wf_store_t *s, const char *run, const char *flow, weft__wf_run_row_t *row);
+int weft__wf_store_find_run(weft__wf_store_t *s, const char *run, const char *flow, const char *shard,
+                            weft__wf_run_row_t *row);
+
+/* The latest run that started of each slice of workflow `flow` (and of
+ * the whole of it), newest first, into *ids (freed by the caller). */
+int weft__wf_store_latest_runs(weft__wf_store_t *s, const char *flow, int64_t **ids, size_t *n);
 
 /* Each run, oldest first. fn returns nonzero to stop. */
 int weft__wf_store_runs(weft__wf_store_t *s, int (*fn)(void *ud, const weft__wf_run_row_t *row), void *ud);

@@ -82,6 +82,18 @@ typedef struct weft__flow_resume {
  * says), WEFT_EINVAL (it is another workflow's), WEFT_ESYS (the store:
  * err says), WEFT_ENOMEM. A run plans itself (FRESH) when not planned. */
 int weft__flow_plan(weft__flow_t *f, const weft__flow_resume_t *o, bool dry, char *err, size_t errlen);
+
+/* Slices (shard.c): takes slice `index` (1-based) of `count` — a task by
+ * its sweep point, or as its [[task]]'s `shard` says — out of what --only
+ * kept; count 0: the whole workflow again. Before planning. WEFT_EINVAL
+ * (index/count out of range), WEFT_EPARSE (a task whose dependency runs in
+ * another slice or in none: err names both, file:line), WEFT_ENOMEM. */
+#define WEFT__SHARD_MAX 1000000
+int weft__flow_shard(weft__flow_t *f, int index, int count, char *err, size_t errlen);
+/* "i/N" as given to --shard or WEFT_SHARD: 0, or WEFT_EINVAL. */
+int weft__wf_shard_parse(const char *s, int *index, int *count);
+/* "2/4" while a slice is taken, else NULL. */
+const char *weft__flow_shard_text(const weft__flow_t *f);
 /* After a plan: the run resumed (0: none), how many tasks are cached. */
 int64_t weft__flow_resumed(const weft__flow_t *f);
 size_t weft__flow_ncached(const weft__flow_t *f);
