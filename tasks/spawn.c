@@ -18,9 +18,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -83,6 +85,22 @@ static void exec_path(char *const *argv, char *const *envp, const char *path)
     errno = seen_eacces ? EACCES : ENOENT;
 }
 
+/* The kernel's own sigaction (glibc's wrapper refuses its internal
+ * signals 32 and 33, which an ignoring parent passes on too). */
+struct ksigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+};
+
+static void default_signal(int sig)
+{
+    struct ksigaction old, dfl = {.handler = SIG_DFL};
+    if (syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof old.mask) == 0 && old.handler != SIG_DFL)
+        syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+}
+
 static __attribute__((noreturn)) void child(const weft__spawn_t *s, const char *path, int fd)
 {
     if (setpgid(0, 0) != 0)
@@ -90,12 +108,9 @@ static __attribute__((noreturn)) void child(const weft__spawn_t *s, const char *
     /* every signal's disposition default (an ignored one would stay
      * ignored in the command; a handler would be the parent's code), then
      * none blocked: while all are blocked no handler can run here */
-    struct sigaction dfl, old;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &old) == 0 && old.sa_handler != SIG_DFL)
-            sigaction(sig, &dfl, NULL);
+        if (sig != SIGKILL && sig != SIGSTOP)
+            default_signal(sig);
     /* stdin, stdout, stderr: a source that is itself 0, 1 or 2 is first
      * moved out of the way of the others */
     int src[3] = {s->in, s->out, s->err};

@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "tasks/tasks.h"
@@ -184,6 +186,15 @@ TEST(child_signals_are_default)
 {
     signal(SIGPIPE, SIG_IGN);
     signal(SIGUSR1, on_usr1);
+    /* as a parent that ignores glibc's internal signal 32 passes it on
+     * (the kernel's call: glibc's refuses that signal) */
+    struct {
+        void (*handler)(int);
+        unsigned long flags;
+        void (*restorer)(void);
+        unsigned long mask;
+    } ign = {.handler = SIG_IGN};
+    CHECK_EQ(syscall(SYS_rt_sigaction, 32, &ign, NULL, sizeof ign.mask), 0);
     sigset_t usr2;
     sigemptyset(&usr2);
     sigaddset(&usr2, SIGUSR2);
