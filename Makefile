@@ -5,8 +5,10 @@
 BUILD   ?= build
 MESON_OPTS ?=
 # Debian 12 packages the build needs (SQLite for the run store; oneTBB and
-# g++ for bench/overhead; python3 and procps for the tests).
-PACKAGES := meson ninja-build pkg-config gcc g++ make libhwloc-dev libjemalloc-dev libsqlite3-dev libtbb-dev util-linux procps python3
+# g++ for bench/overhead; python3 and procps for the tests; Open MPI for
+# libweft-mpi and its example).
+PACKAGES := meson ninja-build pkg-config gcc g++ make libhwloc-dev libjemalloc-dev libsqlite3-dev libtbb-dev util-linux procps python3 \
+            libopenmpi-dev openmpi-bin
 
 .PHONY: all deps build run test bench fuzz clean
 

@@ -260,6 +260,34 @@ static int shard_wanted(const args_t *a, int *index, int *count)
     return -1;
 }
 
+/* Started as one of several ranks (mpirun, srun): a workflow is not run
+ * once per rank. CLI_BAD_INPUT with the message said, or -1 to go on. */
+static int several_ranks(void)
+{
+    static const char *const sizes[][2] = {
+        {"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"}, {"PMI_SIZE", "PMI_RANK"}, {"PMIX_SIZE", "PMIX_RANK"}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        const char *n = getenv(sizes[k][0]), *r = getenv(sizes[k][1]);
+        if (!n || atoi(n) <= 1)
+            continue;
+        int rank = r ? atoi(r) : 0;
+#ifdef WEFT_HAVE_MPI
+        fprintf(stderr,
+                "weft: started as rank %d of %s (%s): one workflow over several ranks is not built yet; run it on "
+                "one rank, or give each rank a slice: --shard $((%s+1))/%s (see weft run --help)\n",
+                rank, n, sizes[k][0], sizes[k][1], n);
+#else
+        fprintf(stderr,
+                "weft: started as rank %d of %s (%s): this weft was built without MPI, which a run over several "
+                "ranks needs (libopenmpi-dev, meson setup -Dmpi=enabled); without it, give each rank a slice: "
+                "--shard $((%s+1))/%s\n",
+                rank, n, sizes[k][0], sizes[k][1], n);
+#endif
+        return CLI_BAD_INPUT;
+    }
+    return -1;
+}
+
 static int load(args_t *a, weft__flow_t **f)
 {
     char err[1024];
@@ -286,6 +314,8 @@ static int cmd_flow(const char *cmd, int argc, char **argv)
     int rc = parse(cmd, usage, argc, argv, is_run, &a);
     if (rc < 0 && a.ro.trace_malloc && !a.ro.dry_run && (rc = weft__cli_memtrace_exec(main_argv)) == 0)
         rc = -1; /* running under the tracer */
+    if (rc < 0 && is_run && !a.shard && !getenv("WEFT_SHARD"))
+        rc = several_ranks();
     if (rc < 0)
         rc = load(&a, &f);
     if (rc < 0) {

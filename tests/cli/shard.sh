@@ -70,6 +70,20 @@ expect_has "$ERR" "weft: cannot tell which slice Slurm array task 8 of 3 is (SLU
 [ ! -e done.txt ] && [ ! -e .weft ] || fail "nothing may run on bad input"
 NPASS=$((NPASS + 1))
 
+# started as one of several ranks (mpirun, srun) without a slice: refused,
+# saying how to give each rank one; with one, it runs
+OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1 run "$WEFT" run s.toml
+expect_rc 2 "a rank of 2 without a slice"
+expect_has "$ERR" "weft: started as rank 1 of 2 (OMPI_COMM_WORLD_SIZE): " "the rank named"
+expect_has "$ERR" "--shard \$((OMPI_COMM_WORLD_RANK+1))/2" "how to slice per rank"
+PMI_SIZE=4 PMI_RANK=3 run "$WEFT" run s.toml
+expect_has "$ERR" "weft: started as rank 3 of 4 (PMI_SIZE): " "srun/MPICH's variables too"
+OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1 run "$WEFT" run s.toml --shard 2/2 --quiet
+expect_has "$OUT" "s (shard 2/2): 10 tasks: 10 done" "with a slice it runs"
+OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 WEFT_SHARD=1/2 run "$WEFT" run s.toml --quiet
+expect_has "$OUT" "s (shard 1/2): 10 tasks: 10 done" "WEFT_SHARD as well"
+rm -rf .weft done.txt
+
 # dependencies across slices: refused, naming both tasks and where
 cat > x.toml <<'TOML'
 [workflow]
