@@ -272,14 +272,25 @@ static int range_values(weft__flow_t *f, wf_param_t *p, const weft_toml_value_t 
     if (count > 10000000)
         return weft__wf_error(f, AT(v), NULL, key, "the range has %.0f values (at most 10000000)", count);
     int rc = add_values(f, p, (uint32_t)count);
+    int64_t i0 = 0, st = 1;
+    if (ints) {
+        weft_toml_get_int(start, NULL, &i0);
+        if (step)
+            weft_toml_get_int(step, NULL, &st);
+    }
     for (uint32_t i = 0; !rc && i < (uint32_t)count; i++) {
         char text[64];
-        if (ints) {
-            int64_t i0, st = 1;
-            weft_toml_get_int(start, NULL, &i0);
-            if (step)
-                weft_toml_get_int(step, NULL, &st);
-            snprintf(text, sizeof text, "%" PRId64, i0 + (int64_t)i * st);
+        if (ints) { /* decimal, without printf (a 10^6-value range) */
+            int64_t v = i0 + (int64_t)i * st;
+            uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+            char digits[24], *d = digits + sizeof digits;
+            *--d = '\0';
+            do
+                *--d = (char)('0' + u % 10);
+            while ((u /= 10) != 0);
+            if (v < 0)
+                *--d = '-';
+            memcpy(text, d, (size_t)(digits + sizeof digits - d));
         } else {
             /* a + i*s (no accumulated rounding), printed shortest */
             weft__wf_format_double(a + (double)i * s, text, sizeof text);
