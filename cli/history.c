@@ -109,10 +109,22 @@ static void fmt_dur(double s, char *buf, size_t cap)
 }
 
 /* A run marked running whose process is gone was killed (kill -9, a crash). */
+/* Whether run r ran on this machine (its pid means something here): on
+ * another (a job array's element, the store on a shared file system),
+ * a "running" run is taken at its word. */
+static bool ran_here(const weft__wf_run_row_t *r)
+{
+    char host[256];
+    if (!r->host || !r->host[0] || gethostname(host, sizeof host) != 0)
+        return true; /* a run of schema 1: this machine's */
+    host[sizeof host - 1] = '\0';
+    return strcmp(host, r->host) == 0;
+}
+
 static const char *live_status(const weft__wf_run_row_t *r)
 {
-    if (r->status && strcmp(r->status, "running") == 0 && r->end == 0 && r->pid > 0 && kill((pid_t)r->pid, 0) != 0 &&
-        errno == ESRCH)
+    if (r->status && strcmp(r->status, "running") == 0 && r->end == 0 && r->pid > 0 && ran_here(r) &&
+        kill((pid_t)r->pid, 0) != 0 && errno == ESRCH)
         return "killed";
     return r->status ? r->status : "?";
 }
@@ -152,6 +164,11 @@ static int runs_row(void *ud, const weft__wf_run_row_t *r)
         printf(", \"shard\": ");
         if (r->shard)
             json_str(stdout, r->shard);
+        else
+            printf("null");
+        printf(", \"host\": ");
+        if (r->host && r->host[0])
+            json_str(stdout, r->host);
         else
             printf("null");
         printf(", \"status\": ");
@@ -651,10 +668,13 @@ static int cmd_status(int argc, char **argv)
            running                     ? ""
            : strcmp(st, "killed") == 0 ? " (its weft process is gone; weft run --resume goes on)"
                                        : "");
+    char on[300] = "";
+    if (row.host && row.host[0])
+        snprintf(on, sizeof on, " on %s", row.host);
     if (running)
-        printf("  pid %ld, started %s, %s so far\n", row.pid, when, el);
+        printf("  pid %ld%s, started %s, %s so far\n", row.pid, on, when, el);
     else
-        printf("  started %s, took %s\n", when, el);
+        printf("  started %s%s, took %s\n", when, on, el);
     printf("  %lld tasks: %zu finished (%zu done, %zu failed, %zu stopped), %zu did not run, %zu cached\n",
            (long long)row.ntasks, fin, c.ok, c.failed, c.stopped, c.skipped, ncached);
     if (running && row.ntasks > 0)

@@ -37,6 +37,23 @@ run "$WEFT" runs --json
 expect_has "$OUT" '"shard": "2/3"' "weft runs --json says the slice"
 rm -rf .weft done.txt
 
+# the slices of a job array start at once on a new store: none is refused
+# for "database is locked" (SQLite answers that at once while another
+# process switches the new database to WAL; weft tries the opening again)
+for round in $(seq 25); do
+    rm -rf .weft done.txt
+    pids=""
+    for k in 1 2 3 4; do
+        "$WEFT" run s.toml --quiet --shard $k/4 > race$k.out 2> race$k.err &
+        pids="$pids $!"
+    done
+    for p in $pids; do
+        wait "$p" || fail "round $round: a slice started at once with the others failed: $(cat race*.err)"
+    done
+done
+expect_eq "$(sort -u done.txt | wc -l)" 20 "four slices started at once ran every task"
+rm -rf .weft done.txt race*
+
 # WEFT_SHARD, then Slurm's array variables; WEFT_SHARD wins over them,
 # and --shard over both
 WEFT_SHARD=3/3 run "$WEFT" run s.toml --quiet
@@ -190,6 +207,21 @@ PY
     expect_has "$OUT" '"name": "old-20261101-120000", "workflow": "old"' "its run listed"
     expect_has "$OUT" '"shard": null' "without a slice"
     expect_eq "$(python3 -c 'import sqlite3; print(sqlite3.connect(".weft/weft.db").execute("PRAGMA user_version").fetchone()[0])')" 2 "upgraded to schema 2"
+    rm -rf .weft
+
+    # each run keeps the machine it ran on; a run of another machine that
+    # still says running is taken at its word (its pid means nothing here)
+    run "$WEFT" run s.toml --shard 1/2 --quiet
+    run "$WEFT" runs --json
+    expect_has "$OUT" "\"host\": \"$(hostname)\"" "the run's machine"
+    python3 -c 'import sqlite3; db = sqlite3.connect(".weft/weft.db"); db.execute("UPDATE runs SET host=\"node17\", status=\"running\", end=NULL, pid=999999"); db.commit()'
+    run "$WEFT" status
+    expect_has "$OUT" "(run 1 of workflow s): running" "not called killed"
+    expect_has "$OUT" "  pid 999999 on node17, started " "where it runs"
+    python3 -c 'import sqlite3; db = sqlite3.connect(".weft/weft.db"); db.execute("UPDATE runs SET host=NULL"); db.commit()'
+    run "$WEFT" status
+    expect_has "$OUT" "(run 1 of workflow s): killed" "here (or not known), a gone pid is a killed run"
+    rm -rf .weft done.txt
 fi
 
 done_ok

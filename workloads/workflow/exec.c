@@ -249,6 +249,10 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
+        char host[256];
+        if (gethostname(host, sizeof host) != 0)
+            host[0] = '\0';
+        host[sizeof host - 1] = '\0';
         weft__wf_run_row_t row = {.flow = f->name,
                                   .name = strrchr(r->dir, '/') + 1,
                                   .file = f->path,
@@ -257,7 +261,8 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
                                   .start = (double)now.tv_sec + (double)now.tv_nsec / 1e9,
                                   .pid = (long)getpid(),
                                   .ntasks = (int64_t)weft__flow_ntasks(f),
-                                  .shard = f->shard};
+                                  .shard = f->shard,
+                                  .host = host};
         if ((rc = weft__wf_store_run_begin(r->store, &row, &r->run_id)) != 0) {
             snprintf(err, errlen, "%s", weft__wf_store_error(r->store));
             r->store = NULL;

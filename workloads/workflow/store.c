@@ -2,8 +2,9 @@
  * directory. Schema version 2:
  *   runs(id, flow, name, file, dir, parent, start, end, status, pid,
  *        ntasks, ndone, nfailed, ncached, first_attempt, last_attempt,
- *        shard)
- * (version 1 had no runs.shard; a version-1 store gets it when opened)
+ *        shard, host)
+ * (version 1 had no runs.shard and runs.host; a version-1 store gets them
+ * when opened)
  *   attempts(id, run, task, params, attempt, status, exit, signal, start,
  *            end, wall, user, sys, maxrss_kb, cpus, gpus, stdout, stderr,
  *            results, reason, hash, parts, out_off, out_len, err_off,
@@ -43,13 +44,13 @@ struct weft__wf_store {
     char path[PATH_MAX];
     char err[PATH_MAX + 512];
     /* strings of the last find_run */
-    char *flow, *name, *file, *dir, *status, *shard;
+    char *flow, *name, *file, *dir, *status, *shard, *host;
 };
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY, flow TEXT NOT NULL, name TEXT NOT NULL, file TEXT,"
     " dir TEXT, parent INTEGER, start REAL, end REAL, status TEXT, pid INTEGER, ntasks INTEGER, ndone INTEGER,"
-    " nfailed INTEGER, ncached INTEGER, first_attempt INTEGER, last_attempt INTEGER, shard TEXT);"
+    " nfailed INTEGER, ncached INTEGER, first_attempt INTEGER, last_attempt INTEGER, shard TEXT, host TEXT);"
     "CREATE TABLE IF NOT EXISTS attempts(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, task TEXT NOT NULL,"
     " params TEXT, attempt INTEGER, status TEXT, exit INTEGER, signal INTEGER, start REAL, end REAL, wall REAL,"
     " user REAL, sys REAL, maxrss_kb INTEGER, cpus TEXT, gpus TEXT, stdout TEXT, stderr TEXT, results TEXT,"
@@ -57,8 +58,10 @@ static const char schema[] =
 
     "PRAGMA user_version = 2;";
 
-/* From version 1: a run's shard ("2/4"; NULL: the whole workflow). */
-static const char upgrade_1[] = "ALTER TABLE runs ADD COLUMN shard TEXT; PRAGMA user_version = 2;";
+/* From version 1: a run's shard ("2/4"; NULL: the whole workflow) and
+ * the machine it ran on. */
+static const char upgrade_1[] =
+    "ALTER TABLE runs ADD COLUMN shard TEXT; ALTER TABLE runs ADD COLUMN host TEXT; PRAGMA user_version = 2;";
 
 /* The schema's version (PRAGMA user_version): 0 in a new database. */
 static int version_of(sqlite3 *db, int *v)
@@ -228,6 +231,60 @@ static int wal_hook(void *ud, sqlite3 *db, const char *name, int nframes)
     return SQLITE_OK;
 }
 
+/* The statements and the connection, closed (a try that failed). */
+static void close_db(weft__wf_store_t *s)
+{
+    for (int set = 0; set < 2; set++) {
+        sqlite3_finalize(s->ins[set]);
+        sqlite3_finalize(s->ins_batch[set]);
+        s->ins[set] = s->ins_batch[set] = NULL;
+    }
+    sqlite3_finalize(s->range);
+    s->range = NULL;
+    sqlite3_close_v2(s->db);
+    s->db = NULL;
+}
+
+/* One try at opening the store (made or upgraded when needed): an SQLite
+ * code; *version: the schema it found. */
+static int open_db(weft__wf_store_t *s, bool create, int *version)
+{
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_wal_hook(s->db, wal_hook, s); /* (in place of SQLite's automatic checkpoints) */
+        sqlite3_busy_timeout(s->db, 60000);   /* another run committing */
+        sqlite3_extended_result_codes(s->db, 1);
+        /* WAL: readers do not block the writer; NORMAL: a commit is not
+         * fsynced (the WAL is, at checkpoints): a crash of weft loses
+         * nothing committed. A new store: 16 KiB pages, a quarter of the
+         * page writes and WAL frames of 4 KiB ones for the same rows. */
+        rc = sqlite3_exec(s->db, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL,
+                          NULL, NULL);
+    }
+    *version = 0;
+    if (rc == SQLITE_OK)
+        rc = version_of(s->db, version);
+    /* a new store, or one of schema 1 (several weft runs may race to
+     * make or upgrade it: the version is read again under the lock) */
+    if (rc == SQLITE_OK && *version < 2)
+        rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK && *version < 2 && (rc = version_of(s->db, version)) == SQLITE_OK && *version < 2)
+        rc = sqlite3_exec(s->db, *version == 0 ? schema : upgrade_1, NULL, NULL, NULL);
+    if (s->db && !sqlite3_get_autocommit(s->db)) {
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            int keep = rc; /* the failure, not the rollback's answer */
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            rc = keep;
+        }
+    }
+    if (rc == SQLITE_OK && *version <= 2)
+        rc = prepare_inserts(s);
+    return rc;
+}
+
 int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -256,46 +313,30 @@ int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, ch
     }
     pthread_mutex_init(&s->ckpt_lock, NULL);
     pthread_cond_init(&s->ckpt_cond, NULL);
-    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_wal_hook(s->db, wal_hook, s); /* (in place of SQLite's automatic checkpoints) */
-        sqlite3_busy_timeout(s->db, 60000);   /* another run committing */
-        sqlite3_extended_result_codes(s->db, 1);
-        /* WAL: readers do not block the writer; NORMAL: a commit is not
-         * fsynced (the WAL is, at checkpoints): a crash of weft loses
-         * nothing committed */
-        /* (a new store: 16 KiB pages, a quarter of the page writes and
-         * WAL frames of 4 KiB ones for the same rows) */
-        rc = sqlite3_exec(s->db, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL,
-                          NULL, NULL);
-    }
-    int version = 0;
-    if (rc == SQLITE_OK)
-        rc = version_of(s->db, &version);
-    /* a new store, or one of schema 1 (several weft runs may race to
-     * make or upgrade it: the version is read again under the lock) */
-    if (rc == SQLITE_OK && version < 2)
-        rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc == SQLITE_OK && version < 2 && (rc = version_of(s->db, &version)) == SQLITE_OK && version < 2)
-        rc = sqlite3_exec(s->db, version == 0 ? schema : upgrade_1, NULL, NULL, NULL);
+    /* Several weft runs starting at once on a new store (a job array's
+     * elements, the ranks of an mpirun) contend for it in ways SQLite
+     * answers with "locked" at once instead of waiting (switching a new
+     * database to WAL): the whole opening is tried again, for up to the
+     * busy timeout. */
     const char *what = create ? "cannot create the run store" : "cannot open the run store";
-    if (rc != SQLITE_OK)
-        fail(s, what); /* now: what follows may change SQLite's errno */
-    if (!sqlite3_get_autocommit(s->db)) {
-        if (rc == SQLITE_OK && (rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
-            fail(s, what);
-        if (rc != SQLITE_OK)
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    int version = 0, rc;
+    for (int tries = 0;; tries++) {
+        rc = open_db(s, create, &version);
+        int code = rc & 0xff;
+        if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || tries >= 1200)
+            break;
+        close_db(s);
+        struct timespec ts = {0, (long)(5 + tries % 45) * 1000000L}; /* 5..49 ms, staggered */
+        nanosleep(&ts, NULL);
     }
+    if (rc != SQLITE_OK)
+        fail(s, what);
     if (rc == SQLITE_OK && version > 2) {
         snprintf(err, errlen, "the run store '%s' was made by a newer weft (schema %d; this one reads 1 and 2)",
                  s->path, version);
         weft__wf_store_close(s);
         return WEFT_ESYS;
     }
-    if (rc == SQLITE_OK && (rc = prepare_inserts(s)) != SQLITE_OK)
-        fail(s, what);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s", s->err);
         weft__wf_store_close(s);
@@ -329,6 +370,7 @@ void weft__wf_store_close(weft__wf_store_t *s)
     weft__free(s->dir);
     weft__free(s->status);
     weft__free(s->shard);
+    weft__free(s->host);
     weft__free(s);
 }
 
@@ -355,8 +397,8 @@ int weft__wf_store_run_begin(weft__wf_store_t *s, const weft__wf_run_row_t *row,
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db,
-                           "INSERT INTO runs(flow,name,file,dir,parent,start,status,pid,ntasks,shard) "
-                           "VALUES(?,?,?,?,?,?,'running',?,?,?)",
+                           "INSERT INTO runs(flow,name,file,dir,parent,start,status,pid,ntasks,shard,host) "
+                           "VALUES(?,?,?,?,?,?,'running',?,?,?,?)",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(s, "cannot write the run store");
     bind_text(st, 1, row->flow);
@@ -369,6 +411,7 @@ int weft__wf_store_run_begin(weft__wf_store_t *s, const weft__wf_run_row_t *row,
     sqlite3_bind_int64(st, 7, row->pid);
     sqlite3_bind_int64(st, 8, row->ntasks);
     bind_text(st, 9, row->shard);
+    bind_text(st, 10, row->host);
     int rc = exec_stmt(s, st, "cannot write the run store");
     *id = rc ? 0 : sqlite3_last_insert_rowid(s->db);
     sqlite3_finalize(st);
@@ -525,7 +568,7 @@ static const char *col_text(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
-#define RUN_COLS "id,flow,name,file,dir,parent,start,end,status,pid,ntasks,ndone,nfailed,ncached,shard"
+#define RUN_COLS "id,flow,name,file,dir,parent,start,end,status,pid,ntasks,ndone,nfailed,ncached,shard,host"
 
 static void run_from(sqlite3_stmt *st, weft__wf_run_row_t *row)
 {
@@ -545,6 +588,7 @@ static void run_from(sqlite3_stmt *st, weft__wf_run_row_t *row)
     row->nfailed = sqlite3_column_int64(st, 12);
     row->ncached = sqlite3_column_int64(st, 13);
     row->shard = col_text(st, 14);
+    row->host = col_text(st, 15);
 }
 
 static char *keep_str(char **slot, const char *s)
@@ -579,6 +623,7 @@ int weft__wf_store_find_run(weft__wf_store_t *s, const char *run, const char *fl
     if (rc == SQLITE_ROW) {
         run_from(st, row);
         row->shard = keep_str(&s->shard, row->shard);
+        row->host = keep_str(&s->host, row->host);
         row->flow = keep_str(&s->flow, row->flow);
         row->name = keep_str(&s->name, row->name);
         row->file = keep_str(&s->file, row->file);

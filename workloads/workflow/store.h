@@ -38,6 +38,7 @@ typedef struct weft__wf_run_row {
     long pid;
     int64_t ntasks, ndone, nfailed, ncached, nrows;
     const char *shard; /* "2/4": the slice of the workflow it ran (NULL: all of it) */
+    const char *host;  /* the machine it ran on (gethostname; NULL: not known) */
 } weft__wf_run_row_t;
 
 /* Adds this run's row (status "running"): its id into *id. */
