@@ -353,13 +353,18 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
     nothing_to_resume(f, o);
     size_t ncached = weft__flow_ncached(f);
     atomic_store(&v.finished, ncached);
-    char label[320];
+    char label[320], cores[96];
+    int slots = weft__flow_run_slots(r), units = weft__flow_run_units(r);
+    if (slots > units) { /* (the run's start warned) */
+        snprintf(cores, sizeof cores, "%d core slots on %d cores (oversubscribed)", slots, units);
+    } else {
+        snprintf(cores, sizeof cores, "%d cores", slots);
+    }
     if (ncached)
-        printf("%s: %zu tasks (%zu cached, %zu to run) on %d cores -> %s\n", run_label(f, label, sizeof label), v.total,
-               ncached, v.total - ncached, weft__flow_run_slots(r), weft__flow_run_dir(r));
+        printf("%s: %zu tasks (%zu cached, %zu to run) on %s -> %s\n", run_label(f, label, sizeof label), v.total,
+               ncached, v.total - ncached, cores, weft__flow_run_dir(r));
     else
-        printf("%s: %zu tasks on %d cores -> %s\n", run_label(f, label, sizeof label), v.total, weft__flow_run_slots(r),
-               weft__flow_run_dir(r));
+        printf("%s: %zu tasks on %s -> %s\n", run_label(f, label, sizeof label), v.total, cores, weft__flow_run_dir(r));
     fflush(stdout);
     int sig = 0;
     double last_progress = 0;

@@ -55,4 +55,15 @@ run "$WEFT" run bind.toml; expect_rc 0 "unbound run"
 "$WEFT" log two > two.out
 read -r free_aff < two.out
 expect_eq "$free_aff" "$(grep Cpus_allowed_list /proc/self/status | cut -f2)" "pin none leaves the affinity alone"
+
+# threads above the cores weft may use: said, on stderr and in the header
+N=$(nproc)
+printf '[workflow]\nname = "over"\nthreads = %d\n[[task]]\nname = "t"\nshell = "true"\n' $((N * 4)) > over.toml
+run "$WEFT" run over.toml
+expect_rc 0 "an oversubscribed run runs"
+expect_has "$ERR" "weft: warning: threads = $((N * 4)) is more than the $N cores weft may use here: up to $((N * 4)) tasks at a time share them, each at about 25% of a core; threads = 0 uses every core, one task per core" "the warning"
+expect_has "$OUT" "over: 1 tasks on $((N * 4)) core slots on $N cores (oversubscribed)" "the header"
+run "$WEFT" run over.toml --threads "$N"
+expect_eq "$ERR" "" "threads = the cores: no warning"
+expect_has "$OUT" "over: 1 tasks on $N cores -> " "the header"
 done_ok

@@ -221,7 +221,11 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     int rc = run_resources(r, err, errlen);
     if (rc)
         goto fail;
-    int slots = weft__cores_slots(r->cores);
+    int slots = weft__cores_slots(r->cores), units = weft__flow_run_units(r);
+    if (slots > units) /* threads above the machine: tasks share cores, each slower */
+        weft__log("warning: threads = %d is more than the %d cores weft may use here: up to %d tasks at a time "
+                  "share them, each at about %d%% of a core; threads = 0 uses every core, one task per core",
+                  slots, units, slots, 100 * units / slots);
     static atomic_uint_least64_t next_id = 1;
     r->id = atomic_fetch_add(&next_id, 1);
     r->state = weft__calloc(f->ntasks ? f->ntasks : 1, 1);
@@ -433,6 +437,11 @@ const char *weft__flow_run_dir(const weft__flow_run_t *r)
 int weft__flow_run_slots(const weft__flow_run_t *r)
 {
     return weft__cores_slots(r->cores);
+}
+
+int weft__flow_run_units(const weft__flow_run_t *r)
+{
+    return r->f->pin == WEFT_PIN_PU ? r->topo->npus : r->topo->ncores;
 }
 
 void weft__flow_run_counts(weft__flow_run_t *r, weft__flow_counts_t *c)

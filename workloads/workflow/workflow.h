@@ -147,6 +147,9 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
                          size_t errlen);
 const char *weft__flow_run_dir(const weft__flow_run_t *r);
 int weft__flow_run_slots(const weft__flow_run_t *r);
+/* The cores (hardware threads with pin = "pu") this process may run on:
+ * fewer than the slots means tasks share them. */
+int weft__flow_run_units(const weft__flow_run_t *r);
 void weft__flow_run_counts(weft__flow_run_t *r, weft__flow_counts_t *c);
 /* Readable when the workers have buffered enough for a flush: a loop
  * that flushes polls it too (-1: none; the workers then flush). */
