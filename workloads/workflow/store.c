@@ -320,10 +320,11 @@ int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, ch
      * busy timeout. */
     const char *what = create ? "cannot create the run store" : "cannot open the run store";
     int version = 0, rc;
+    uint64_t give_up = weft__clock_ns() + 60000000000ull; /* a minute, as the busy timeout */
     for (int tries = 0;; tries++) {
         rc = open_db(s, create, &version);
         int code = rc & 0xff;
-        if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || tries >= 1200)
+        if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || weft__clock_ns() >= give_up)
             break;
         close_db(s);
         struct timespec ts = {0, (long)(5 + tries % 45) * 1000000L}; /* 5..49 ms, staggered */
