@@ -69,8 +69,16 @@ static void progress(view_t *v)
     else if (fin == c.total)
         snprintf(eta, sizeof eta, "0s");
     fmt_time(el, elapsed, sizeof elapsed);
-    printf("\r\033[K[%zu/%zu] %zu done, %zu running, %zu failed | %s elapsed, ETA %s", fin, c.total, c.done, c.running,
-           c.failed, elapsed, eta);
+    /* a bar of 20 cells, then the counts, the rate and the time left */
+    char bar[24];
+    size_t cells = c.total ? fin * 20 / c.total : 20;
+    for (size_t k = 0; k < 20; k++)
+        bar[k] = k < cells ? '#' : '.';
+    bar[20] = '\0';
+    size_t queued = c.total > fin + c.running ? c.total - fin - c.running : 0;
+    double rate = el > 0 ? (double)(fin - c.cached) / el : 0;
+    printf("\r\033[K[%s] %zu/%zu: %zu done, %zu running, %zu queued, %zu failed | %.*f tasks/s | %s, ETA %s", bar, fin,
+           c.total, c.done, c.running, queued, c.failed, rate < 10 ? 1 : 0, rate, elapsed, eta);
     fflush(stdout);
     v->line_shown = true;
 }

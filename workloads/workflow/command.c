@@ -169,12 +169,15 @@ static size_t sb_expand(sbuf_t *b, const weft__flow_t *f, const wf_task_t *t, co
  * here: its argv and environment, built when an attempt starts, and the
  * journal line, trace slice, results and events of every attempt. */
 
-static void cmd_begin(void *ud)
+/* The task counts as running from its first attempt's start (its cores
+ * granted), not while it waits for them: the progress line's "running"
+ * and "queued". Once per run of the task; settle counts it out. */
+static void count_started(weft__flow_run_t *r, uint32_t ti)
 {
-    wf_task_t *t = ud;
-    weft__flow_run_t *r = weft__wf_run_of(t);
-    r->state[t - r->f->tasks] = WEFT_FLOW_RUNNING;
-    atomic_fetch_add(&r->nrunning, 1);
+    if (r->state[ti] != WEFT_FLOW_RUNNING) {
+        r->state[ti] = WEFT_FLOW_RUNNING;
+        atomic_fetch_add(&r->nrunning, 1);
+    }
 }
 
 /* key=value lines a command wrote to $WEFT_RESULT, as they are (lines
@@ -364,6 +367,7 @@ static void cmd_not_started(void *ud, int status, const char *why)
     const wf_task_t *t = ud;
     weft__flow_run_t *r = weft__wf_run_of(t);
     bool stopped = status == WEFT_ECANCELED;
+    count_started(r, (uint32_t)(t - r->f->tasks)); /* (settle counts it out) */
     weft__wf_settle(r, (uint32_t)(t - r->f->tasks), 1, stopped ? WEFT_FLOW_NOT_RUN : WEFT_FLOW_FAILED, 0,
                     stopped ? "not started: the run was stopping" : why);
 }
@@ -397,6 +401,7 @@ static int cmd_build(void *ud, int attempt, weft__proc_spec_t *spec, char *why, 
     weft__flow_run_t *r = weft__wf_run_of(t);
     const weft__flow_t *f = r->f;
     const wf_tmpl_t *tm = t->tmpl;
+    count_started(r, (uint32_t)(t - f->tasks));
     built_t *x = weft__calloc(1, sizeof *x);
     if (!x)
         return WEFT_ENOMEM;
@@ -511,7 +516,6 @@ static int cmd_build(void *ud, int attempt, weft__proc_spec_t *spec, char *why, 
 }
 
 const weft__proc_source_t weft__wf_cmd_source = {
-    .begin = cmd_begin,
     .build = cmd_build,
     .release = cmd_release,
     .attempt = cmd_attempt,

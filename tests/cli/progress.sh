@@ -1,0 +1,37 @@
+# weft run on a terminal (under script(1)'s pty): a live progress line with
+# a bar, done/running/queued/failed, the rate and the time left — and no
+# line per finished task; the summary at the end. Off a terminal: a line
+# per task. Skips (77) without script.
+. "$(dirname "$0")/lib.sh"
+command -v script > /dev/null || { echo "skipped: no script(1)"; exit 77; }
+
+cat > p.toml <<'TOML'
+[workflow]
+name = "p"
+threads = 2
+[sweep]
+i = { start = 1, stop = 6 }
+[[task]]
+name = "t-{i}"
+shell = "sleep 0.3"
+TOML
+script -qec "'$WEFT' run p.toml" /dev/null > tty.txt
+RC=$?
+expect_eq "$RC" 0 "the run under a pty"
+# the live line is rewritten in place: split at the carriage returns
+lines=$(tr '\r' '\n' < tty.txt | sed 's/\x1b\[K//g')
+expect_has "$lines" "[....................] 0/6: 0 done, 2 running, 4 queued, 0 failed | 0.0 tasks/s | " "the bar at the start: 2 running (2 cores), 4 queued"
+printf '%s\n' "$lines" | grep -Eq '^\[#{6}\.{14}\] 2/6: 2 done, 2 running, 2 queued, 0 failed \| [0-9.]+ tasks/s \| [0-9.]+s, ETA [0-9.]+s$' ||
+    fail "a line a third of the way, with a rate and an ETA: $lines"
+NPASS=$((NPASS + 1))
+printf '%s\n' "$lines" | grep -q '] done ' && fail "no line per finished task on a terminal: $lines"
+NPASS=$((NPASS + 1))
+expect_has "$lines" "p: 6 tasks: 6 done, 0 failed, 0 skipped, 0 not run, in " "the summary"
+
+# off a terminal: a line per finished task, no progress line
+run "$WEFT" run p.toml
+expect_rc 0 "the run, piped"
+expect_eq "$(printf '%s\n' "$OUT" | grep -c '] done    t-')" 6 "a line per task"
+printf '%s\n' "$OUT" | grep -q 'tasks/s' && fail "no progress line off a terminal: $OUT"
+NPASS=$((NPASS + 1))
+done_ok
