@@ -106,8 +106,8 @@ static void on_event(void *ud, const weft__flow_event_t *e)
                : e->state == WEFT_FLOW_FAILED ? "FAILED"
                                               : "stopped",
                e->task, e->wall_s, e->reason[0] ? ": " : "", e->reason);
-    if (!v->tty)
-        fflush(stdout);
+    /* (off a terminal the lines are flushed with the progress tick, every
+     * 100 ms, not one write per task: a million-task run piped to a file) */
     pthread_mutex_unlock(&v->lock);
 }
 
@@ -406,6 +406,8 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
             last_progress = t;
             pthread_mutex_lock(&v.lock);
             progress(&v);
+            if (!v.tty)
+                fflush(stdout);
             pthread_mutex_unlock(&v.lock);
         }
     }
