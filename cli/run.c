@@ -417,7 +417,11 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
     char why[PATH_MAX + 512];
     bool first;
     bool incomplete = weft__flow_run_record_error(r, why, sizeof why, &first);
-    summary(&v, f, now_s() - v.t0, sig);
+    double took = now_s() - v.t0;
+    summary(&v, f, took, sig);
+    char advice[1024];
+    if (!sig && weft__flow_run_small_tasks(r, took, advice, sizeof advice))
+        printf("  note: %s\n", advice);
     results_table(r, f);
     if (o->trace_malloc && weft__cli_memtrace_report(weft__flow_run_dir(r)) != 0 && failed == 0)
         failed = -1;

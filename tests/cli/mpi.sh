@@ -70,7 +70,13 @@ done
 NPASS=$((NPASS + 1))
 # (mpirun SIGKILLs ranks that take longer than it waits: a rank may not
 # get to print its summary; the store says how each slice's run ended)
-run "$WEFT" runs --json
+# (a rank may still be ending its run when mpirun has returned: a few
+# seconds at most — its grace — until no run looks running)
+for _ in $(seq 50); do
+    run "$WEFT" runs --json
+    printf '%s\n' "$OUT" | grep -q '"status": "running"' || break
+    sleep 0.1
+done
 expect_eq "$(printf '%s\n' "$OUT" | grep -c '"shard": "[12]/2"')" 2 "both slices' runs are in the store"
 printf '%s\n' "$OUT" | grep -q '"status": "running"' && fail "no run may still look running: $OUT"
 NPASS=$((NPASS + 1))

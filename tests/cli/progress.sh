@@ -34,4 +34,14 @@ expect_rc 0 "the run, piped"
 expect_eq "$(printf '%s\n' "$OUT" | grep -c '] done    t-')" 6 "a line per task"
 printf '%s\n' "$OUT" | grep -q 'tasks/s' && fail "no progress line off a terminal: $OUT"
 NPASS=$((NPASS + 1))
+expect_has "$(printf '%s\n' "$OUT" | grep -c 'note: ')" "0" "tasks of 0.3 s: nothing to advise"
+
+# a sweep of tasks far smaller than weft's own cost per task: the summary
+# says so, and what to do
+printf '[workflow]\nname = "tiny"\n[sweep]\ni = { start = 1, stop = 20000 }\n[[task]]\nname = "t-{i}"\nkernel = "noop"\n' > tiny.toml
+run "$WEFT" run tiny.toml --quiet
+expect_rc 0 "20000 noop kernels"
+printf '%s\n' "$OUT" | grep -Eq "^  note: the 20000 tasks of \[\[task\]\] 't-\{i\}' ran [0-9.]+ us each on average, while weft's own time per task in this run was about [0-9.]+ us \(the cores ran tasks [0-9]+% of the time\): most of this run was weft's, not the tasks'. Give each task more work \(several sweep points per task\)$" ||
+    fail "the too-small advice: $OUT"
+NPASS=$((NPASS + 1))
 done_ok

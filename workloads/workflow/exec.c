@@ -231,7 +231,9 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     r->state = weft__calloc(f->ntasks ? f->ntasks : 1, 1);
     r->cpu_short = weft__calloc(f->ntmpls ? f->ntmpls : 1, sizeof *r->cpu_short);
     r->klimits = weft__calloc(f->ntmpls ? f->ntmpls : 1, sizeof *r->klimits);
-    if (!r->state || !r->cpu_short || !r->klimits) {
+    r->fam_ns = weft__calloc(f->ntmpls ? f->ntmpls : 1, sizeof *r->fam_ns);
+    r->fam_n = weft__calloc(f->ntmpls ? f->ntmpls : 1, sizeof *r->fam_n);
+    if (!r->state || !r->cpu_short || !r->klimits || !r->fam_ns || !r->fam_n) {
         rc = WEFT_ENOMEM;
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -437,6 +439,47 @@ const char *weft__flow_run_dir(const weft__flow_run_t *r)
 int weft__flow_run_slots(const weft__flow_run_t *r)
 {
     return weft__cores_slots(r->cores);
+}
+
+bool weft__flow_run_small_tasks(weft__flow_run_t *r, double elapsed_s, char *buf, size_t cap)
+{
+    /* weft's own time per task in this run: the cores' time not spent in
+     * tasks, per attempt (idle waiting on dependencies counts too, so
+     * this is said only when tasks are small against it) */
+    const weft__flow_t *f = r->f;
+    pthread_mutex_lock(&r->flush_lock);
+    uint64_t n = 0, ns = 0;
+    uint32_t worst = UINT32_MAX;
+    for (uint32_t k = 0; k < f->ntmpls; k++) {
+        n += r->fam_n[k];
+        ns += r->fam_ns[k];
+    }
+    double busy = (double)ns / 1e9, cores = (double)weft__flow_run_slots(r) * elapsed_s;
+    double own = n ? (cores - busy) / (double)n : 0; /* seconds per attempt */
+    double worst_mean = 0;
+    for (uint32_t k = 0; k < f->ntmpls; k++) {
+        if (r->fam_n[k] < 1000 || r->fam_n[k] * 2 < n)
+            continue; /* a family that is most of the run, and big */
+        double mean = (double)r->fam_ns[k] / 1e9 / (double)r->fam_n[k];
+        if (mean < 3 * own && (worst == UINT32_MAX || mean < worst_mean)) {
+            worst = k;
+            worst_mean = mean;
+        }
+    }
+    pthread_mutex_unlock(&r->flush_lock);
+    if (worst == UINT32_MAX || busy > 0.5 * cores)
+        return false;
+    char m[32], o[32];
+    snprintf(m, sizeof m, worst_mean < 1e-3 ? "%.1f us" : "%.2f ms",
+             worst_mean < 1e-3 ? worst_mean * 1e6 : worst_mean * 1e3);
+    snprintf(o, sizeof o, own < 1e-3 ? "%.1f us" : "%.2f ms", own < 1e-3 ? own * 1e6 : own * 1e3);
+    snprintf(buf, cap,
+             "the %llu tasks of [[task]] '%s' ran %s each on average, while weft's own time per task in this run "
+             "was about %s (the cores ran tasks %.0f%% of the time): most of this run was weft's, not the tasks'. "
+             "Give each task more work (several sweep points per task)%s",
+             (unsigned long long)r->fam_n[worst], f->tmpls[worst].name, m, o, 100 * busy / cores,
+             f->tmpls[worst].kind == WF_KERNEL ? "" : ", or run work this small as a kernel (no process per task)");
+    return true;
 }
 
 int weft__flow_run_units(const weft__flow_run_t *r)
@@ -679,6 +722,8 @@ void weft__flow_run_destroy(weft__flow_run_t *r)
     weft__free(r->result_index);
     weft__free(r->state);
     weft__free(r->cpu_short);
+    weft__free(r->fam_ns);
+    weft__free(r->fam_n);
     weft__free(r->klimits);
     if (r->flush_fd >= 0)
         close(r->flush_fd);

@@ -310,6 +310,10 @@ static int commit(weft__flow_run_t *r, const char *b, size_t len)
             jrec_strings(j, str);
             const wf_task_t *t = &r->f->tasks[j->task];
             const wf_tmpl_t *tm = t->tmpl;
+            if (j->attempt > 0) { /* (under flush_lock) */
+                r->fam_ns[tm - r->f->tmpls] += j->end_ns - j->start_ns;
+                r->fam_n[tm - r->f->tmpls]++;
+            }
             if (WEFT__GROW(r->cbuf, r->ccap, r->clen + 16 * (size_t)tm->nparts, 4096)) {
                 rc = WEFT_ENOMEM;
                 break;

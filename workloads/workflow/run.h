@@ -80,8 +80,11 @@ struct weft__flow_run {
      * weft__proc_svc_gpu_dev(i) here, named as weft__proc_svc_gpu_list
      * says in a child's CUDA_VISIBLE_DEVICES). */
     int ngpus;
-    int seen_gpus;                /* CUDA devices weft sees (asked only when a task may use one) */
-    atomic_uchar *cpu_short;      /* per [[task]]: its last kernel run was short */
+    int seen_gpus;           /* CUDA devices weft sees (asked only when a task may use one) */
+    atomic_uchar *cpu_short; /* per [[task]]: its last kernel run was short */
+    /* per [[task]]: its attempts' time and count, summed by whoever
+     * commits the journal (under flush_lock) — for the too-small advice */
+    uint64_t *fam_ns, *fam_n;
     weft__outlog_t *outlog;       /* the commands' captured output: <dir>/output.log */
     weft__kind_limits_t *klimits; /* per [[task]]: its kernel tasks' cpus, GPU, timeout, retries */
 };

@@ -150,6 +150,12 @@ int weft__flow_run_slots(const weft__flow_run_t *r);
 /* The cores (hardware threads with pin = "pu") this process may run on:
  * fewer than the slots means tasks share them. */
 int weft__flow_run_units(const weft__flow_run_t *r);
+/* After the run (elapsed_s: its wall time): when a family of tasks (one
+ * [[task]], most of the run) ran shorter than about three times weft's own
+ * time per task and the cores ran tasks less than half of the run, the
+ * advice to make tasks coarser, in buf; false when there is nothing to
+ * say. */
+bool weft__flow_run_small_tasks(weft__flow_run_t *r, double elapsed_s, char *buf, size_t cap);
 void weft__flow_run_counts(weft__flow_run_t *r, weft__flow_counts_t *c);
 /* Readable when the workers have buffered enough for a flush: a loop
  * that flushes polls it too (-1: none; the workers then flush). */
