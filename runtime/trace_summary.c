@@ -74,6 +74,82 @@ static size_t most_at_once(const weft__tmodel_t *m, int k)
     return most;
 }
 
+typedef struct rdur {
+    const char *name;
+    double us;
+} rdur_t;
+
+static int cmp_rdur(const void *a, const void *b)
+{
+    const rdur_t *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->us > y->us) - (x->us < y->us);
+}
+
+typedef struct rgroup {
+    const char *name;
+    size_t n;
+    double total, p50, p95;
+} rgroup_t;
+
+static int cmp_rgroup(const void *a, const void *b)
+{
+    const rgroup_t *x = a, *y = b;
+    return (x->total < y->total) - (x->total > y->total); /* the largest first */
+}
+
+/* User regions (weft_region_begin/end, WEFT_TIME_SCOPE) by name: count,
+ * total, mean, p50, p95 and their share of the time tasks ran. */
+static int write_regions(const weft__tmodel_t *m, double task_us, FILE *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->nev; i++)
+        n += m->ev[i].e.kind == TEV_REGION && m->ev[i].t1 >= m->ev[i].t0;
+    if (!n)
+        return 0;
+    rdur_t *d = weft__malloc(n * sizeof *d);
+    rgroup_t *g = weft__malloc(n * sizeof *g);
+    if (!d || !g) {
+        weft__free(d);
+        weft__free(g);
+        return WEFT_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < m->nev; i++)
+        if (m->ev[i].e.kind == TEV_REGION && m->ev[i].t1 >= m->ev[i].t0)
+            d[k++] = (rdur_t){m->ev[i].e.name ? m->ev[i].e.name : "region", m->ev[i].t1 - m->ev[i].t0};
+    qsort(d, n, sizeof *d, cmp_rdur);
+    size_t ng = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        double total = 0;
+        while (j < n && strcmp(d[j].name, d[i].name) == 0)
+            total += d[j++].us;
+        size_t cnt = j - i;
+        g[ng++] =
+            (rgroup_t){d[i].name, cnt, total, d[i + (cnt - 1) / 2].us, d[i + (size_t)((double)(cnt - 1) * 0.95)].us};
+        i = j;
+    }
+    qsort(g, ng, sizeof *g, cmp_rgroup);
+    fprintf(out,
+            "regions (by name; a nested one counts in its parent too):\n  %10s  %8s  %10s  %10s  %10s  %6s  region\n",
+            "total", "count", "mean", "p50", "p95", "share");
+    for (size_t i = 0; i < ng && i < 20; i++) {
+        char t[32], mean[32], p50[32], p95[32];
+        fmt_time(t, sizeof t, g[i].total);
+        fmt_time(mean, sizeof mean, g[i].total / (double)g[i].n);
+        fmt_time(p50, sizeof p50, g[i].p50);
+        fmt_time(p95, sizeof p95, g[i].p95);
+        fprintf(out, "  %10s  %8zu  %10s  %10s  %10s  %5.1f%%  %s\n", t, g[i].n, mean, p50, p95,
+                task_us > 0 ? 100.0 * g[i].total / task_us : 0.0, g[i].name);
+    }
+    if (ng > 20)
+        fprintf(out, "  ... %zu more region names\n", ng - 20);
+    weft__free(d);
+    weft__free(g);
+    return 0;
+}
+
 int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, FILE *out)
 {
     char a[32], b[32], lb[24];
@@ -191,6 +267,14 @@ int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, F
     }
     if (m->lanes[TLANE_PROC])
         fprintf(out, "process slots: %zu used at most at once\n", most_at_once(m, TLANE_PROC));
+
+    /* user regions, against the time tasks ran */
+    double task_us = 0;
+    for (size_t k = 0; k < m->ntask; k++)
+        if (m->task[k].state == WEFT_TASK_DONE || m->task[k].state == WEFT_TASK_FAILED)
+            task_us += wtm_work(&m->task[k]);
+    if (write_regions(m, task_us, out) != 0)
+        return WEFT_ENOMEM;
 
     /* scheduling delay */
     double *d = weft__malloc((m->ntask ? m->ntask : 1) * sizeof *d);

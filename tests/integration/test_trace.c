@@ -314,6 +314,24 @@ TEST(regions_counters_memory)
     CHECK(strstr(s, "\"args\":{\"value\":1048576}") != NULL); /* the pool's MiB in use */
     free(s);
     unlink(p);
+    /* the summary aggregates the regions by name */
+    const char *sp = tmp_path("regions.txt");
+    FILE *out = fopen(sp, "w");
+    CHECK(out != NULL);
+    CHECK_EQ(weft_runtime_write_summary(rt, out), 0);
+    fclose(out);
+    s = slurp(sp);
+    CHECK(strstr(s, "regions (by name; a nested one counts in its parent too):") != NULL);
+    const char *inner = strstr(s, "  inner\n"), *assemble = strstr(s, "  assemble\n");
+    CHECK(inner && assemble);
+    /* one each; "assemble" holds "inner", so it comes first (the largest total) */
+    CHECK(assemble < inner);
+    const char *line = inner;
+    while (line > s && line[-1] != '\n')
+        line--;
+    CHECK(strstr(line, "         1  ") != NULL); /* count 1 */
+    free(s);
+    unlink(sp);
     weft_graph_destroy(g);
     weft_runtime_destroy(rt);
 }
