@@ -70,7 +70,9 @@ static const char usage_run[] =
     "  --report FILE      write a self-contained HTML report (timeline, critical path,\n"
     "                     task table, memory) to FILE\n"
     "  --summary          print the trace summary: slowest tasks, critical path,\n"
-    "                     per-worker utilisation, scheduling delay\n"
+    "                     per-worker utilisation, regions, bottlenecks, scheduling delay\n"
+    "  --bottleneck P     the summary names the task families taking P% or more of the\n"
+    "                     run time or of the critical path (default 5; implies --summary)\n"
     "  --trace-malloc     attribute malloc in kernels to their tasks (runs weft again with\n"
     "                     libweft-memtrace.so preloaded); report in the run directory\n"
     "\n"
@@ -138,8 +140,8 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
         const char *eq = strchr(s, '=');
         size_t nlen = eq && strncmp(s, "--", 2) == 0 ? (size_t)(eq - s) : strlen(s);
         bool takes = false;
-        static const char *const valued[] = {"--threads", "--set",   "--only", "--trace",
-                                             "--report",  "--rerun", "--shard"};
+        static const char *const valued[] = {"--threads", "--set",   "--only",  "--trace",
+                                             "--report",  "--rerun", "--shard", "--bottleneck"};
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
             takes |= strlen(valued[k]) == nlen && strncmp(s, valued[k], nlen) == 0;
         if (takes) {
@@ -196,6 +198,14 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
             a->ro.resume.mode = WEFT_FLOW_RERUN_FAILED;
         } else if (run_opts && strcmp(s, "--summary") == 0) {
             a->ro.summary = true;
+        } else if (run_opts && takes && strncmp(s, "--bottleneck", nlen) == 0) {
+            char *end;
+            double pct = strtod(val, &end);
+            if (end == val || (*end && strcmp(end, "%") != 0) || !(pct > 0 && pct <= 100))
+                return bad_usage(cmd, "--bottleneck needs a percentage above 0 and at most 100 (5 or 5%%), got '%s'",
+                                 val);
+            a->ro.bottleneck = pct;
+            a->ro.summary = true; /* the bottlenecks are part of the summary */
         } else if ((run_opts || strcmp(cmd, "validate") == 0) && takes && strncmp(s, "--threads", nlen) == 0) {
             char *end;
             long n = strtol(val, &end, 10);

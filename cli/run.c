@@ -281,6 +281,8 @@ static int traces(weft__flow_run_t *r, const cli_run_opts_t *o)
     int bad = 0;
     if (o->summary) {
         putchar('\n');
+        if (o->bottleneck > 0)
+            weft_runtime_set_bottleneck(rt, o->bottleneck);
         bad |= weft_runtime_write_summary(rt, stdout) != 0;
     }
     if (o->trace[0]) {

@@ -39,6 +39,7 @@ struct weft__rtrace {
     size_t last_dev[64];
     int have_pinned;
     size_t last_pinned;
+    double bottleneck; /* percent; 0: the default, 5 */
     char config[512];
     char title[128];
     char extra[3 * 4096 + 512];
@@ -236,6 +237,7 @@ static void conf_of(weft__rtrace_t *t, weft__tconf_t *c)
     c->title = t->title[0] ? t->title : "weft runtime";
     c->config_json = t->conf;
     c->nworkers = t->nworkers;
+    c->bottleneck = t->bottleneck > 0 ? t->bottleneck : 5.0;
 }
 
 weft__trace_t *weft__runtime_recorder(const weft_runtime_t *rt)
@@ -337,6 +339,17 @@ int weft_runtime_write_report(weft_runtime_t *rt, const char *path)
     if (!rt || !path || !*path)
         return WEFT_EINVAL;
     return with_model(rt, do_html, (void *)path);
+}
+
+int weft_runtime_set_bottleneck(weft_runtime_t *rt, double percent)
+{
+    if (!rt || !(percent > 0 && percent <= 100))
+        return WEFT_EINVAL;
+    weft__rtrace_t *t = weft__runtime_trace(rt);
+    if (!t)
+        return WEFT_ESTATE;
+    t->bottleneck = percent;
+    return 0;
 }
 
 int weft_runtime_write_summary(weft_runtime_t *rt, FILE *out)

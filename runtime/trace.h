@@ -96,6 +96,7 @@ typedef struct weft__tconf {
     const char *title;       /* the report's title */
     const char *config_json; /* object members describing the run's configuration */
     int nworkers;
+    double bottleneck; /* percent: what the summary names as a bottleneck (weft_runtime_set_bottleneck) */
 } weft__tconf_t;
 
 /* Chrome trace events of one event (its lane's tid), as ",\n{...}" (or

@@ -150,6 +150,100 @@ static int write_regions(const weft__tmodel_t *m, double task_us, FILE *out)
     return 0;
 }
 
+typedef struct fam {
+    char name[64];
+    double work, crit;
+    size_t n;
+} fam_t;
+
+static int cmp_fam_name(const void *a, const void *b)
+{
+    return strcmp(((const fam_t *)a)->name, ((const fam_t *)b)->name);
+}
+
+/* A family's share: the larger of its share of the tasks' time and of the
+ * critical path. */
+static double fam_share(const fam_t *f, double total, double crit)
+{
+    double a = total > 0 ? f->work / total : 0, b = crit > 0 ? f->crit / crit : 0;
+    return a > b ? a : b;
+}
+
+static double g_total, g_crit; /* for the sort below (the summary is written by one thread at a time) */
+static int cmp_fam_share(const void *a, const void *b)
+{
+    double x = fam_share(a, g_total, g_crit), y = fam_share(b, g_total, g_crit);
+    return (x < y) - (x > y);
+}
+
+/* Families of tasks (their names with each run of digits as '#') and
+ * tasks whose share of the tasks' run time or of the longest run's
+ * critical path is at least c->bottleneck percent. */
+static int write_bottlenecks(const weft__tmodel_t *m, const weft__tconf_t *c, double task_us, FILE *out)
+{
+    if (!m->ntask)
+        return 0;
+    double crit_us = 0;
+    if (m->longest >= 0) {
+        const wtm_run_t *r = &m->run[m->longest];
+        for (size_t i = 0; i < r->ncrit; i++)
+            crit_us += wtm_work(&m->task[r->crit[i]]);
+    }
+    fam_t *f = weft__malloc(m->ntask * sizeof *f);
+    if (!f)
+        return WEFT_ENOMEM;
+    size_t n = 0;
+    char lb[24];
+    for (size_t k = 0; k < m->ntask; k++) {
+        const wtm_task_t *t = &m->task[k];
+        if (t->state != WEFT_TASK_DONE && t->state != WEFT_TASK_FAILED)
+            continue;
+        const char *name = weft__tmodel_name(m, t->run, t->index, lb, sizeof lb);
+        fam_t *x = &f[n++];
+        size_t j = 0;
+        for (const char *p = name; *p && j + 1 < sizeof x->name; p++) {
+            if (*p >= '0' && *p <= '9') {
+                if (j == 0 || x->name[j - 1] != '#')
+                    x->name[j++] = '#';
+            } else {
+                x->name[j++] = *p;
+            }
+        }
+        x->name[j] = '\0';
+        x->work = wtm_work(t);
+        x->crit = t->crit && (int)t->run == m->longest + 1 ? x->work : 0;
+        x->n = 1;
+    }
+    qsort(f, n, sizeof *f, cmp_fam_name);
+    size_t ng = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ng && strcmp(f[ng - 1].name, f[i].name) == 0) {
+            f[ng - 1].work += f[i].work;
+            f[ng - 1].crit += f[i].crit;
+            f[ng - 1].n++;
+        } else {
+            f[ng++] = f[i];
+        }
+    }
+    g_total = task_us;
+    g_crit = crit_us;
+    qsort(f, ng, sizeof *f, cmp_fam_share);
+    double th = c->bottleneck / 100.0;
+    fprintf(out, "bottlenecks (%g%% or more of the tasks' run time or of the critical path):\n", c->bottleneck);
+    size_t shown = 0;
+    for (size_t i = 0; i < ng && shown < 10 && fam_share(&f[i], task_us, crit_us) >= th; i++, shown++) {
+        char a[32];
+        fmt_time(a, sizeof a, f[i].work);
+        fprintf(out, "  %5.1f%% of the run time, %5.1f%% of the critical path: %s (%zu task%s, %s)\n",
+                task_us > 0 ? 100.0 * f[i].work / task_us : 0.0, crit_us > 0 ? 100.0 * f[i].crit / crit_us : 0.0,
+                f[i].name, f[i].n, f[i].n == 1 ? "" : "s", a);
+    }
+    if (!shown)
+        fprintf(out, "  none: no family of tasks takes %g%% of the run time or of the critical path\n", c->bottleneck);
+    weft__free(f);
+    return 0;
+}
+
 int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, FILE *out)
 {
     char a[32], b[32], lb[24];
@@ -273,7 +367,7 @@ int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, F
     for (size_t k = 0; k < m->ntask; k++)
         if (m->task[k].state == WEFT_TASK_DONE || m->task[k].state == WEFT_TASK_FAILED)
             task_us += wtm_work(&m->task[k]);
-    if (write_regions(m, task_us, out) != 0)
+    if (write_regions(m, task_us, out) != 0 || write_bottlenecks(m, c, task_us, out) != 0)
         return WEFT_ENOMEM;
 
     /* scheduling delay */

@@ -36,6 +36,12 @@ WEFT_API int weft_runtime_write_trace(weft_runtime_t *rt, const char *path);
  * idle time, scheduling delay (ready -> start) percentiles.
  * Errors: as weft_runtime_write_trace (WEFT_ESYS: out reported an error). */
 WEFT_API int weft_runtime_write_summary(weft_runtime_t *rt, FILE *out);
+/* The summary's bottlenecks: the task families (names with their numbers
+ * as '#': "solve-#"), tasks and regions whose share of the tasks' run
+ * time, or of the critical path, is at least percent (default 5).
+ * Errors: WEFT_EINVAL (NULL rt, percent not in (0, 100]), WEFT_ESTATE
+ * (tracing off). */
+WEFT_API int weft_runtime_set_bottleneck(weft_runtime_t *rt, double percent);
 
 /* Writes the HTML report (one file, no network access needed): timeline
  * with the critical path, memory plot, sortable task table, configuration.

@@ -91,4 +91,33 @@ BG=""
 run $CHECK killed.json --partial --min-tasks 5; expect_rc 0 "killed trace loads: $OUT"
 expect_has "$OUT" "(closed by the check)" "bare array form"
 sleep 0.3 # the killed run's naps end
+
+# bottlenecks: the families (names with their numbers as '#') above the
+# threshold, by their share of the run time and of the critical path
+cat > bn.toml <<'TOML'
+[workflow]
+name = "bn"
+[sweep]
+n = [1, 2, 3, 4]
+[[task]]
+name = "assemble-{n}"
+shell = "sleep 0.3"
+[[task]]
+name = "solve-{n}"
+shell = "sleep 0.05"
+after = ["assemble-{n}"]
+TOML
+run "$WEFT" run bn.toml --quiet --bottleneck 30%
+expect_rc 0 "--bottleneck (it implies --summary)"
+expect_has "$OUT" "bottlenecks (30% or more of the tasks' run time or of the critical path):" "the section"
+printf '%s\n' "$OUT" | grep -Eq '^ +(8[0-9]|9[0-9])\.[0-9]% of the run time, +(8[0-9]|9[0-9])\.[0-9]% of the critical path: assemble-# \(4 tasks, ' ||
+    fail "assemble-# named with its shares: $OUT"
+NPASS=$((NPASS + 1))
+printf '%s\n' "$OUT" | grep -q ': solve-# (' && fail "solve-# is under 30%: $OUT"
+NPASS=$((NPASS + 1))
+run "$WEFT" run bn.toml --quiet --summary
+expect_has "$OUT" ": solve-# (4 tasks, " "at the default 5%, solve-# too"
+run "$WEFT" run bn.toml --bottleneck 101
+expect_rc 2 "--bottleneck 101"
+expect_has "$ERR" "weft run: --bottleneck needs a percentage above 0 and at most 100 (5 or 5%), got '101'" "said"
 done_ok

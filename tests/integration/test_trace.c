@@ -139,6 +139,7 @@ TEST(call_misuse)
     CHECK_EQ(weft_runtime_write_trace(plain, tmp_path("x.json")), WEFT_ESTATE);
     CHECK_EQ(weft_runtime_write_report(plain, tmp_path("x.html")), WEFT_ESTATE);
     CHECK_EQ(weft_runtime_write_summary(plain, stderr), WEFT_ESTATE);
+    CHECK_EQ(weft_runtime_set_bottleneck(plain, 5), WEFT_ESTATE);
     CHECK_EQ(weft_runtime_counter(plain, "x", 1), 0); /* off: records nothing */
     weft_runtime_destroy(plain);
 
@@ -148,6 +149,11 @@ TEST(call_misuse)
     CHECK_EQ(weft_runtime_write_trace(rt, ""), WEFT_EINVAL);
     CHECK_EQ(weft_runtime_write_report(rt, NULL), WEFT_EINVAL);
     CHECK_EQ(weft_runtime_write_summary(rt, NULL), WEFT_EINVAL);
+    CHECK_EQ(weft_runtime_set_bottleneck(NULL, 5), WEFT_EINVAL);
+    CHECK_EQ(weft_runtime_set_bottleneck(rt, 0), WEFT_EINVAL);
+    CHECK_EQ(weft_runtime_set_bottleneck(rt, 100.5), WEFT_EINVAL);
+    CHECK_EQ(weft_runtime_set_bottleneck(rt, 0.0 / 0.0), WEFT_EINVAL);
+    CHECK_EQ(weft_runtime_set_bottleneck(rt, 20), 0);
     CHECK_EQ(weft_runtime_write_trace(rt, "/nonexistent-dir/t.json"), WEFT_ESYS);
     CHECK_EQ(weft_runtime_write_report(rt, "/nonexistent-dir/t.html"), WEFT_ESYS);
     CHECK_EQ(weft_runtime_counter(NULL, "x", 1), WEFT_EINVAL);
