@@ -44,6 +44,18 @@ expect_has() {
     NPASS=$((NPASS + 1))
 }
 
+# expect_match TEXT REGEX DESC: a line of TEXT matches the extended REGEX
+expect_match() {
+    printf '%s\n' "$1" | grep -Eq -- "$2" || fail "$3: no line matching '$2' in: $1"
+    NPASS=$((NPASS + 1))
+}
+
+# expect_lacks TEXT STRING DESC: no line of TEXT has STRING
+expect_lacks() {
+    printf '%s\n' "$1" | grep -qF -- "$2" && fail "$3: '$2' in: $1"
+    NPASS=$((NPASS + 1))
+}
+
 expect_eq() {
     [ "$1" = "$2" ] || fail "$3: got '$1', expected '$2'"
     NPASS=$((NPASS + 1))
