@@ -6,6 +6,7 @@
  * both from headless Chromium). */
 #include "runtime/trace.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,8 @@ static const char *const page_head[] = {
     "<h2>Memory</h2><div id=\"memory\"></div>\n",
     "<h2>Tasks</h2><p class=\"note\" id=\"tasknote\">Click a column to sort.</p>",
     "<div class=\"tablewrap\"><table id=\"tasks\"><thead></thead><tbody></tbody></table></div>\n",
+    "<h2>Summary</h2><p class=\"note\">As weft run --summary prints it: the slowest tasks, the critical path, ",
+    "the workers, user regions by name, the bottlenecks.</p><pre id=\"summary\"></pre>\n",
     "<h2>Configuration</h2><table id=\"config\"><tbody></tbody></table>\n",
     "<script type=\"application/json\" id=\"data\">",
     NULL};
@@ -74,6 +77,7 @@ static const char *const page_tail[] = {
     " document.getElementById('tasknote').textContent='Click a column to sort. '+(rows.length>n?'Showing '+n+' of '+rows.length+' rows.':rows.length+' row(s).');\n",
     " document.body.setAttribute('data-rendered',String(n));}\n",
     "render();\n",
+    "document.getElementById('summary').textContent=D.summary||'';\n",
     "var cb=document.querySelector('#config tbody');Object.keys(D.config).forEach(function(k){var tr=document.createElement('tr');tr.appendChild(txt('th',k));tr.appendChild(txt('td',String(D.config[k])));cb.appendChild(tr);});\n",
     "})();\n</script>\n</body></html>\n",
     NULL};
@@ -169,6 +173,19 @@ int weft__trace_write_html(const weft__tmodel_t *m, const weft__tconf_t *c, cons
         weft__sbuf_us(&d, (r->done >= 0 ? r->done : m->t_last) - r->submit);
         weft__sbuf_puts(&d, "}");
     }
+    /* the text summary (regions, bottlenecks, ...) as its own section */
+    char *text = NULL;
+    size_t tlen = 0;
+    FILE *mf = open_memstream(&text, &tlen);
+    if (mf) {
+        int src = weft__trace_write_summary(m, c, mf);
+        fclose(mf);
+        if (src == 0 && text) {
+            weft__sbuf_puts(&d, ",\"summary\":");
+            weft__sbuf_json(&d, text);
+        }
+    }
+    free(text); /* (open_memstream's buffer is libc's) */
     weft__sbuf_puts(&d, "}");
     weft__free(order);
     /* the page: "</" in the data would end the script element */

@@ -45,4 +45,6 @@ expect_has "$DOM" 'class="task crit"' "critical path rows"
 expect_has "$DOM" "weft report: report-demo" "the title"
 expect_has "$DOM" '<rect' "timeline drawn"
 expect_has "$DOM" '<th>workflow</th>' "configuration table"
+expect_match "$DOM" '<pre id="summary">== trace summary' "the text summary, drawn"
+expect_has "$DOM" "bottlenecks (5% or more of the tasks' run time or of the critical path):" "with its bottlenecks"
 done_ok
