@@ -63,6 +63,9 @@ run "$WEFT" run over.toml
 expect_rc 0 "an oversubscribed run runs"
 expect_has "$ERR" "weft: warning: threads = $((N * 4)) is more than the $N cores weft may use here: up to $((N * 4)) tasks at a time share them, each at about 25% of a core; threads = 0 uses every core, one task per core" "the warning"
 expect_has "$OUT" "over: 1 tasks on $((N * 4)) core slots on $N cores (oversubscribed)" "the header"
+run "$WEFT" validate over.toml
+expect_rc 0 "weft validate: valid all the same"
+expect_has "$ERR" "weft: warning: threads = $((N * 4)) is more than the $N cores weft may use here" "and it warns too"
 run "$WEFT" run over.toml --threads "$N"
 expect_eq "$ERR" "" "threads = the cores: no warning"
 expect_has "$OUT" "over: 1 tasks on $N cores -> " "the header"

@@ -182,7 +182,11 @@ static int run_resources(weft__flow_run_t *r, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up %d core slots: %s", f->threads, weft_strerror(rc));
         return rc;
     }
-    int slots = weft__cores_slots(r->cores);
+    int slots = weft__cores_slots(r->cores), units = weft__flow_run_units(r);
+    if (slots > units) /* threads above the machine: tasks share cores, each slower (run and validate say so) */
+        weft__log("warning: threads = %d is more than the %d cores weft may use here: up to %d tasks at a time "
+                  "share them, each at about %d%% of a core; threads = 0 uses every core, one task per core",
+                  slots, units, slots, 100 * units / slots);
     for (uint32_t i = 0; i < f->ntmpls; i++) {
         const wf_tmpl_t *t = &f->tmpls[i];
         if (t->cpus > slots) {
@@ -221,11 +225,7 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     int rc = run_resources(r, err, errlen);
     if (rc)
         goto fail;
-    int slots = weft__cores_slots(r->cores), units = weft__flow_run_units(r);
-    if (slots > units) /* threads above the machine: tasks share cores, each slower */
-        weft__log("warning: threads = %d is more than the %d cores weft may use here: up to %d tasks at a time "
-                  "share them, each at about %d%% of a core; threads = 0 uses every core, one task per core",
-                  slots, units, slots, 100 * units / slots);
+    int slots = weft__cores_slots(r->cores);
     static atomic_uint_least64_t next_id = 1;
     r->id = atomic_fetch_add(&next_id, 1);
     r->state = weft__calloc(f->ntasks ? f->ntasks : 1, 1);
