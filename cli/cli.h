@@ -12,11 +12,11 @@
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_BAD_INPUT = 2, CLI_RECORD = 3, CLI_SIGINT = 130, CLI_SIGTERM = 143 };
 
 typedef struct cli_run_opts {
-    bool dry_run, quiet, trace_malloc;
-    bool summary;                   /* --summary: the trace's text summary */
-    double bottleneck;              /* --bottleneck P: its bottlenecks' threshold, percent (0: 5) */
-    char trace[4096], report[4096]; /* --trace / --report paths made absolute; "" = none */
-    weft__flow_resume_t resume;     /* --resume [RUN], --rerun-failed, --rerun GLOB */
+    bool dry_run, quiet, verbose, trace_malloc; /* verbose: a line per finished task on a terminal too */
+    bool summary;                               /* --summary: the trace's text summary */
+    double bottleneck;                          /* --bottleneck P: its bottlenecks' threshold, percent (0: 5) */
+    char trace[4096], report[4096];             /* --trace / --report paths made absolute; "" = none */
+    weft__flow_resume_t resume;                 /* --resume [RUN], --rerun-failed, --rerun GLOB */
 } cli_run_opts_t;
 
 /* `weft run` once the workflow is loaded: runs it, shows progress and

@@ -65,6 +65,8 @@ static const char usage_run[] =
     "                     point, or as its [[task]]'s shard key says); also from WEFT_SHARD,\n"
     "                     or from SLURM_ARRAY_TASK_ID/_COUNT in a Slurm job array\n"
     "  --quiet            no line per finished task (failures and the summary still show)\n"
+    "  --verbose          a line per finished task on a terminal too (there, by default,\n"
+    "                     the live progress line stands for them)\n"
     "  --trace FILE       write a Chrome/Perfetto trace of the run to FILE (streamed as it\n"
     "                     runs: loadable even if weft is killed; completed at the end)\n"
     "  --report FILE      write a self-contained HTML report (timeline, critical path,\n"
@@ -219,7 +221,13 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
         } else if (run_opts && strcmp(s, "--fail-fast") == 0) {
             a->fo.keep_going = 0;
         } else if (run_opts && strcmp(s, "--quiet") == 0) {
+            if (a->ro.verbose)
+                return bad_usage(cmd, "%s", "--quiet and --verbose: one or the other");
             a->ro.quiet = true;
+        } else if (run_opts && strcmp(s, "--verbose") == 0) {
+            if (a->ro.quiet)
+                return bad_usage(cmd, "%s", "--quiet and --verbose: one or the other");
+            a->ro.verbose = true;
         } else if (run_opts && strcmp(s, "--trace-malloc") == 0) {
             a->ro.trace_malloc = true;
         } else {

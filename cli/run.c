@@ -23,7 +23,7 @@
 
 typedef struct view {
     pthread_mutex_t lock; /* the terminal: events vs the progress line */
-    bool tty, quiet, line_shown;
+    bool tty, quiet, verbose, line_shown;
     weft__flow_run_t *run;
     double t0;
     atomic_size_t finished;
@@ -89,7 +89,7 @@ static void on_event(void *ud, const weft__flow_event_t *e)
     view_t *v = ud;
     bool retry = e->state == WEFT_FLOW_RUNNING;
     bool show = !v->quiet || (e->state != WEFT_FLOW_DONE && e->state != WEFT_FLOW_NOT_RUN);
-    if (v->tty)
+    if (v->tty && !v->verbose) /* the live line says the rest */
         show = e->state != WEFT_FLOW_DONE && e->state != WEFT_FLOW_NOT_RUN;
     if (!show) {
         atomic_fetch_add(&v->finished, !retry);
@@ -342,6 +342,7 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
     view_t v = {.lock = PTHREAD_MUTEX_INITIALIZER,
                 .tty = isatty(STDOUT_FILENO),
                 .quiet = o->quiet,
+                .verbose = o->verbose,
                 .t0 = now_s(),
                 .total = weft__flow_ntasks(f)};
     weft__flow_run_opts_t ro = {.on_event = on_event,

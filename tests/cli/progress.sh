@@ -25,6 +25,14 @@ expect_match "$lines" '^\[#{6}\.{14}\] 2/6: 2 done, 2 running, 2 queued, 0 faile
     "a line a third of the way, with a rate and an ETA"
 expect_lacks "$lines" '] done ' "no line per finished task on a terminal"
 expect_has "$lines" "p: 6 tasks: 6 done, 0 failed, 0 skipped, 0 not run, in " "the summary"
+# --verbose: the lines per task on the terminal too, above the live line
+script -qec "'$WEFT' run p.toml --verbose" /dev/null > tty.txt
+lines=$(tr '\r' '\n' < tty.txt | sed 's/\x1b\[K//g')
+expect_eq "$(printf '%s\n' "$lines" | grep -c '] done    t-')" 6 "--verbose: a line per task"
+expect_has "$lines" " tasks/s | " "and the live line"
+run "$WEFT" run p.toml --verbose --quiet
+expect_rc 2 "--verbose with --quiet"
+expect_has "$ERR" "weft run: --quiet and --verbose: one or the other" "said"
 
 # off a terminal: a line per finished task, no progress line
 run "$WEFT" run p.toml
