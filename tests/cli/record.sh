@@ -39,6 +39,12 @@ expect_has "$ERR" "weft: cannot create the run store '$TMP/.weft/weft.db'" "the 
 expect_has "$ERR" "(a write was cut short: the file size limit, ulimit -f, is 4 KiB)" "the real error"
 [ -z "$OUT" ] || fail "nothing may run: $OUT"
 rm -rf .weft
+# a limit met while the schema is written (inside its transaction): the
+# write's error, not the rollback's answer
+run bash -c "trap '' XFSZ; ulimit -f 40; exec '$WEFT' run many.toml --quiet"
+expect_rc 2 "store cut by a file size limit while made"
+expect_has "$ERR" "weft: cannot create the run store '$TMP/.weft/weft.db': disk I/O error (a write was cut short: the file size limit, ulimit -f, is 40 KiB)" "the write's error"
+rm -rf .weft
 
 # A limit the store hits when the attempts are committed: the tasks ran,
 # the record is INCOMPLETE and says how many attempts it lacks, exit 3.

@@ -246,8 +246,9 @@ static void close_db(weft__wf_store_t *s)
 }
 
 /* One try at opening the store (made or upgraded when needed): an SQLite
- * code; *version: the schema it found. */
-static int open_db(weft__wf_store_t *s, bool create, int *version)
+ * code (its message kept in s->err, taken before a rollback can replace
+ * it); *version: the schema it found. */
+static int open_db(weft__wf_store_t *s, bool create, const char *what, int *version)
 {
     int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
@@ -275,13 +276,15 @@ static int open_db(weft__wf_store_t *s, bool create, int *version)
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
-            int keep = rc; /* the failure, not the rollback's answer */
+            fail(s, what); /* the failure's own message, not the rollback's */
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-            rc = keep;
+            return rc;
         }
     }
     if (rc == SQLITE_OK && *version <= 2)
         rc = prepare_inserts(s);
+    if (rc != SQLITE_OK)
+        fail(s, what);
     return rc;
 }
 
@@ -322,7 +325,7 @@ int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, ch
     int version = 0, rc;
     uint64_t give_up = weft__clock_ns() + 60000000000ull; /* a minute, as the busy timeout */
     for (int tries = 0;; tries++) {
-        rc = open_db(s, create, &version);
+        rc = open_db(s, create, what, &version);
         int code = rc & 0xff;
         if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || weft__clock_ns() >= give_up)
             break;
@@ -330,8 +333,6 @@ int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, ch
         struct timespec ts = {0, (long)(5 + tries % 45) * 1000000L}; /* 5..49 ms, staggered */
         nanosleep(&ts, NULL);
     }
-    if (rc != SQLITE_OK)
-        fail(s, what);
     if (rc == SQLITE_OK && version > 2) {
         snprintf(err, errlen, "the run store '%s' was made by a newer weft (schema %d; this one reads 1 and 2)",
                  s->path, version);
@@ -359,12 +360,7 @@ void weft__wf_store_close(weft__wf_store_t *s)
         pthread_join(s->ckpt, NULL);
     pthread_mutex_destroy(&s->ckpt_lock);
     pthread_cond_destroy(&s->ckpt_cond);
-    for (int lean = 0; lean < 2; lean++) {
-        sqlite3_finalize(s->ins[lean]);
-        sqlite3_finalize(s->ins_batch[lean]);
-    }
-    sqlite3_finalize(s->range);
-    sqlite3_close_v2(s->db);
+    close_db(s);
     weft__free(s->flow);
     weft__free(s->name);
     weft__free(s->file);
