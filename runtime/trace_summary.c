@@ -169,10 +169,10 @@ static double fam_share(const fam_t *f, double total, double crit)
     return a > b ? a : b;
 }
 
-static double g_total, g_crit; /* for the sort below (the summary is written by one thread at a time) */
-static int cmp_fam_share(const void *a, const void *b)
+static int cmp_fam_share(const void *a, const void *b, void *arg)
 {
-    double x = fam_share(a, g_total, g_crit), y = fam_share(b, g_total, g_crit);
+    const double *tc = arg; /* the tasks' time, the critical path's */
+    double x = fam_share(a, tc[0], tc[1]), y = fam_share(b, tc[0], tc[1]);
     return (x < y) - (x > y);
 }
 
@@ -225,9 +225,8 @@ static int write_bottlenecks(const weft__tmodel_t *m, const weft__tconf_t *c, do
             f[ng++] = f[i];
         }
     }
-    g_total = task_us;
-    g_crit = crit_us;
-    qsort(f, ng, sizeof *f, cmp_fam_share);
+    double tc[2] = {task_us, crit_us};
+    qsort_r(f, ng, sizeof *f, cmp_fam_share, tc);
     double th = c->bottleneck / 100.0;
     fprintf(out, "bottlenecks (%g%% or more of the tasks' run time or of the critical path):\n", c->bottleneck);
     size_t shown = 0;

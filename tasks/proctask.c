@@ -12,7 +12,6 @@
 #include "tasks/tasks.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -409,17 +408,12 @@ static void grant(void *ud, weft__lease_t *lease, int status)
             snprintf(a->cpus, sizeof a->cpus, "%s", p->cpus_env);
         snprintf(a->gpus, sizeof a->gpus, "%s", p->gpus_env);
     }
-    weft__proc_result_t res; /* its reason: why it could not start */
-    res.reason[0] = '\0';
+    weft__proc_result_t res = {0}; /* its reason: why it could not start */
     int rc = spawn(p, res.reason, sizeof res.reason);
     if (rc == 0)
         return;
     atomic_store(&p->inflight, 0);
     if (rc == WEFT_ETASK) { /* fails like a process that could not start: retries apply */
-        /* every field but the reason zero (the output-log ones too) */
-        memset(&res, 0, offsetof(weft__proc_result_t, reason));
-        memset((char *)&res + offsetof(weft__proc_result_t, reason) + sizeof res.reason, 0,
-               sizeof res - offsetof(weft__proc_result_t, reason) - sizeof res.reason);
         res.status = WEFT_ETASK;
         res.exit_code = -1;
         done(p, &res);

@@ -3,6 +3,7 @@
 # in a fresh temporary directory that is removed afterwards.
 set -u
 WEFT=$(realpath "$1")
+DATA=$(cd "$(dirname "$0")/../data" && pwd) # tests/data, before the cd below
 TMP=$(mktemp -d)
 BG=""   # a weft started in the background: stopped if the test fails
 cleanup() {

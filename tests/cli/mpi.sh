@@ -9,19 +9,7 @@ command -v mpirun > /dev/null || { echo "skipped: no mpirun"; exit 77; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 MPIRUN=(mpirun --oversubscribe -n 2)
 
-cat > s.toml <<'TOML'
-[workflow]
-name = "s"
-[sweep]
-i = { start = 1, stop = 10 }
-[[task]]
-name = "a-{i}"
-shell = "echo a{i} >> done.txt"
-[[task]]
-name = "b-{i}"
-shell = "echo b{i} >> done.txt"
-after = ["a-{i}"]
-TOML
+cp "$DATA/pairs.toml" s.toml # 10 points, a-{i} then b-{i}, each appends to done.txt
 
 run "${MPIRUN[@]}" "$WEFT" run s.toml
 [ "$RC" != 0 ] || fail "mpirun -n 2 weft run without a slice must fail"

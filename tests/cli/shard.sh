@@ -6,19 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 unset WEFT_SHARD SLURM_ARRAY_TASK_ID SLURM_ARRAY_TASK_COUNT SLURM_ARRAY_TASK_MIN SLURM_ARRAY_TASK_STEP
 
-cat > s.toml <<'TOML'
-[workflow]
-name = "s"
-[sweep]
-i = { start = 1, stop = 10 }
-[[task]]
-name = "a-{i}"
-shell = "echo a{i} >> done.txt"
-[[task]]
-name = "b-{i}"
-shell = "echo b{i} >> done.txt"
-after = ["a-{i}"]
-TOML
+cp "$DATA/pairs.toml" s.toml # 10 points, a-{i} then b-{i}, each appends to done.txt
 
 # three slices: every task exactly once, a point's two tasks together
 for k in 1 2 3; do

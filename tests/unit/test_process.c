@@ -373,6 +373,14 @@ TEST(binding)
     char want[64];
     snprintf(want, sizeof want, "Cpus_allowed_list:\t%d\n", cpu);
     CHECK_STR(slurp(out), want);
+    /* a cpu this machine does not have: the child cannot bind itself */
+    weft__cpuset_t none;
+    memset(&none, 0, sizeof none);
+    weft__cpuset_set(&none, WEFT_MAX_CPUS - 1);
+    s.cpus = &none;
+    r = run1(x, &s);
+    CHECK(!r.started);
+    CHECK_STR(r.reason, "cannot bind 'sh' to its cpus: Invalid argument");
     /* unbound tasks are not narrowed by the previous one */
     s.cpus = NULL;
     r = run1(x, &s);
