@@ -17,6 +17,7 @@ typedef struct cli_run_opts {
     double bottleneck;                          /* --bottleneck P: its bottlenecks' threshold, percent (0: 5) */
     char trace[4096], report[4096];             /* --trace / --report paths made absolute; "" = none */
     weft__flow_resume_t resume;                 /* --resume [RUN], --rerun-failed, --rerun GLOB */
+    weft__cluster_t *cluster;                   /* rank 0 of a run over several ranks (NULL: one) */
 } cli_run_opts_t;
 
 /* `weft run` once the workflow is loaded: runs it, shows progress and

@@ -5,10 +5,14 @@
  *   weft kernels                     the built-in kernels
  *   weft runs|results|status|log|gc  read the run store (cli/history.c) */
 #include "cli/cli.h"
+#include "cli/mpilink.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "platform/device.h"
@@ -78,9 +82,10 @@ static const char usage_run[] =
     "  --trace-malloc     attribute malloc in kernels to their tasks (runs weft again with\n"
     "                     libweft-memtrace.so preloaded); report in the run directory\n"
     "\n"
-    "Outputs go to .weft/<name>-<time>/ under the working directory: <task>.out and\n"
-    "<task>.err per command task, tasks.tsv with one line per attempt. Every attempt is\n"
-    "also a row of the run store, .weft/weft.db (weft runs, weft results, weft log).\n";
+    "Outputs go to .weft/<name>-<time>/ under the working directory: output.log (what\n"
+    "the commands print; weft log TASK shows a task's), tasks.tsv with one line per\n"
+    "attempt. Every attempt is also a row of the run store, .weft/weft.db (weft runs,\n"
+    "weft results, weft log).\n";
 
 static const char usage_validate[] =
     "usage: weft validate FLOW.toml [--threads N] [--set NAME=VALUE]... [--only GLOB]... [--shard I/N]\n"
@@ -106,6 +111,7 @@ typedef struct args {
     cli_run_opts_t ro;
     const char **sets, **only, **rerun;
     const char *shard; /* --shard i/N */
+    double rank_timeout; /* --rank-timeout S (0: WEFT_RANK_TIMEOUT, else 10) */
 } args_t;
 
 static int bad_usage(const char *cmd, const char *fmt, const char *what)
@@ -143,7 +149,7 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
         size_t nlen = eq && strncmp(s, "--", 2) == 0 ? (size_t)(eq - s) : strlen(s);
         bool takes = false;
         static const char *const valued[] = {"--threads", "--set",   "--only",  "--trace",
-                                             "--report",  "--rerun", "--shard", "--bottleneck"};
+                                             "--report",  "--rerun", "--shard", "--bottleneck", "--rank-timeout"};
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
             takes |= strlen(valued[k]) == nlen && strncmp(s, valued[k], nlen) == 0;
         if (takes) {
@@ -200,6 +206,12 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
             a->ro.resume.mode = WEFT_FLOW_RERUN_FAILED;
         } else if (run_opts && strcmp(s, "--summary") == 0) {
             a->ro.summary = true;
+        } else if (run_opts && takes && strncmp(s, "--rank-timeout", nlen) == 0) {
+            char *end;
+            double t = strtod(val, &end);
+            if (end == val || *end || !(t >= 0.5 && t <= 86400))
+                return bad_usage(cmd, "--rank-timeout needs seconds from 0.5 to 86400, got '%s'", val);
+            a->rank_timeout = t;
         } else if (run_opts && takes && strncmp(s, "--bottleneck", nlen) == 0) {
             char *end;
             double pct = strtod(val, &end);
@@ -278,32 +290,23 @@ static int shard_wanted(const args_t *a, int *index, int *count)
     return -1;
 }
 
-/* Started as one of several ranks (mpirun, srun): a workflow is not run
- * once per rank. CLI_BAD_INPUT with the message said, or -1 to go on. */
-static int several_ranks(void)
+/* How many ranks the launcher (mpirun, srun) started, and this one's
+ * number, from the environment it gives them; 0 when not one of several. */
+static int ranks(int *rank, const char **var)
 {
-    static const char *const sizes[][2] = {
+    static const char *const vars[][2] = {
         {"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"}, {"PMI_SIZE", "PMI_RANK"}, {"PMIX_SIZE", "PMIX_RANK"}};
-    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-        const char *n = getenv(sizes[k][0]), *r = getenv(sizes[k][1]);
-        if (!n || atoi(n) <= 1)
-            continue;
-        int rank = r ? atoi(r) : 0;
-#ifdef WEFT_HAVE_MPI
-        fprintf(stderr,
-                "weft: started as rank %d of %s (%s): one workflow over several ranks is not built yet; run it on "
-                "one rank, or give each rank a slice: --shard $((%s+1))/%s (see weft run --help)\n",
-                rank, n, sizes[k][0], sizes[k][1], n);
-#else
-        fprintf(stderr,
-                "weft: started as rank %d of %s (%s): this weft was built without MPI, which a run over several "
-                "ranks needs (libopenmpi-dev, meson setup -Dmpi=enabled); without it, give each rank a slice: "
-                "--shard $((%s+1))/%s\n",
-                rank, n, sizes[k][0], sizes[k][1], n);
-#endif
-        return CLI_BAD_INPUT;
+    for (size_t k = 0; k < sizeof vars / sizeof vars[0]; k++) {
+        const char *n = getenv(vars[k][0]), *r = getenv(vars[k][1]);
+        if (n && atoi(n) > 1) {
+            *rank = r ? atoi(r) : 0;
+            *var = vars[k][0];
+            return atoi(n);
+        }
     }
-    return -1;
+    *rank = 0;
+    *var = NULL;
+    return 0;
 }
 
 static int load(args_t *a, weft__flow_t **f)
@@ -323,6 +326,77 @@ static int load(args_t *a, weft__flow_t **f)
 
 static char **main_argv; /* for --trace-malloc's second run */
 
+/* `weft run` as one of several ranks (mpirun, srun): one run over all of
+ * them. Rank 0 owns it and prints; the others run what it sends them. */
+static int cmd_ranks(args_t *a, int rank, int nranks, const char *rank_var)
+{
+    /* blocked before MPI starts threads: a signal is read here (signalfd),
+     * never the default action in some thread of MPI's */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    double timeout = a->rank_timeout;
+    if (timeout <= 0 && getenv("WEFT_RANK_TIMEOUT")) {
+        char *end;
+        timeout = strtod(getenv("WEFT_RANK_TIMEOUT"), &end);
+        if (*end || !(timeout >= 0.5 && timeout <= 86400)) {
+            if (rank == 0)
+                fprintf(stderr, "weft: WEFT_RANK_TIMEOUT needs seconds from 0.5 to 86400, got '%s'\n",
+                        getenv("WEFT_RANK_TIMEOUT"));
+            return CLI_BAD_INPUT;
+        }
+    }
+    if (timeout <= 0)
+        timeout = 10;
+    char err[1024];
+    weft__link_t *l = NULL;
+    if (weft__mpilink_open(timeout, &l, err, sizeof err) != 0) {
+        if (rank == 0)
+            fprintf(stderr,
+                    "weft: started as rank %d of %d (%s): %s; without it, give each rank a slice: --shard "
+                    "$((%s+1))/%d\n",
+                    rank, nranks, rank_var, err, strstr(rank_var, "OMPI") ? "OMPI_COMM_WORLD_RANK" : "PMI_RANK",
+                    nranks);
+        return CLI_BAD_INPUT;
+    }
+    weft__flow_t *f = NULL;
+    int rc;
+    if (l->rank > 0) { /* an agent: its load errors are rank 0's to say (the same file) */
+        char lerr[1024];
+        int lrc = weft__flow_load(a->flow, &a->fo, &f, lerr, sizeof lerr);
+        int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+        rc = weft__cluster_agent(l, lrc == 0 ? f : NULL, lerr, sfd);
+        if (sfd >= 0)
+            close(sfd);
+        weft__mpilink_close(l, true);
+        weft__flow_destroy(f);
+        return rc;
+    }
+    rc = load(a, &f);
+    if (rc < 0 && a->ro.trace_malloc)
+        rc = bad_usage("run", "%s cannot be used over several ranks", "--trace-malloc");
+    weft__cluster_t *c = NULL;
+    bool go = rc < 0 && !a->ro.dry_run;
+    int orc = weft__cluster_open(l, go ? f : NULL, rc < 0 ? CLI_OK : rc, 120, &c, err, sizeof err);
+    if (go && orc) {
+        fprintf(stderr, "weft: %s\n", err);
+        rc = CLI_BAD_INPUT;
+    } else if (go) {
+        a->ro.cluster = c;
+        rc = weft__cli_run(f, &a->ro);
+        weft__cluster_close(c, rc);
+    } else if (rc < 0) { /* --dry-run: rank 0's to print */
+        rc = weft__cli_run(f, &a->ro);
+    }
+    weft__mpilink_close(l, true);
+    weft__cluster_destroy(c);
+    weft__flow_destroy(f);
+    return rc;
+}
+
 static int cmd_flow(const char *cmd, int argc, char **argv)
 {
     bool is_run = strcmp(cmd, "run") == 0, is_graph = strcmp(cmd, "graph") == 0;
@@ -332,8 +406,15 @@ static int cmd_flow(const char *cmd, int argc, char **argv)
     int rc = parse(cmd, usage, argc, argv, is_run, &a);
     if (rc < 0 && a.ro.trace_malloc && !a.ro.dry_run && (rc = weft__cli_memtrace_exec(main_argv)) == 0)
         rc = -1; /* running under the tracer */
-    if (rc < 0 && is_run && !a.shard && !getenv("WEFT_SHARD"))
-        rc = several_ranks();
+    int rank = 0, nranks = 0;
+    const char *rank_var = NULL;
+    if (rc < 0 && is_run && !a.shard && !getenv("WEFT_SHARD") && (nranks = ranks(&rank, &rank_var)) > 1) {
+        rc = cmd_ranks(&a, rank, nranks, rank_var);
+        free(a.sets);
+        free(a.only);
+        free(a.rerun);
+        return rc;
+    }
     if (rc < 0)
         rc = load(&a, &f);
     if (rc < 0) {

@@ -350,7 +350,8 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
                                 .notify_fd = efd,
                                 .trace = o->trace[0] || o->report[0] || o->summary,
                                 .trace_file = o->trace[0] ? o->trace : NULL,
-                                .resume = &o->resume};
+                                .resume = &o->resume,
+                                .cluster = o->cluster};
     weft__flow_run_t *r = NULL;
     int rc = weft__flow_run_start(f, &ro, &r, err, sizeof err);
     if (rc) {
@@ -366,7 +367,10 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
     atomic_store(&v.finished, ncached);
     char label[320], cores[96];
     int slots = weft__flow_run_slots(r), units = weft__flow_run_units(r);
-    if (slots > units) { /* (the run's start warned) */
+    if (o->cluster) {
+        int nodes = weft__cluster_nodes(o->cluster, NULL, NULL);
+        snprintf(cores, sizeof cores, "%d rank%s (%d cores)", nodes, nodes == 1 ? "" : "s", slots);
+    } else if (slots > units) { /* (the run's start warned) */
         snprintf(cores, sizeof cores, "%d core slots on %d cores (oversubscribed)", slots, units);
     } else {
         snprintf(cores, sizeof cores, "%d cores", slots);

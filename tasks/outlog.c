@@ -94,7 +94,7 @@ int weft__outlog_append(weft__outlog_t *l, int fd, uint64_t from, uint64_t len, 
 {
     pthread_mutex_lock(&l->lock);
     int e = 0;
-    if (l->fd < 0 && (l->fd = open(l->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+    if (l->fd < 0 && (l->fd = open(l->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
         e = errno;
     uint64_t at = l->end;
     if (!e)
@@ -107,4 +107,46 @@ int weft__outlog_append(weft__outlog_t *l, int fd, uint64_t from, uint64_t len, 
     }
     pthread_mutex_unlock(&l->lock);
     return e;
+}
+
+int weft__outlog_append_mem(weft__outlog_t *l, const void *data, uint64_t len, uint64_t *off)
+{
+    pthread_mutex_lock(&l->lock);
+    int e = 0;
+    if (l->fd < 0 && (l->fd = open(l->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        e = errno;
+    uint64_t at = l->end;
+    for (uint64_t done = 0; !e && done < len;) {
+        ssize_t w = pwrite(l->fd, (const char *)data + done, (size_t)(len - done), (off_t)(at + done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            e = w < 0 ? errno : ENOSPC;
+        else
+            done += (uint64_t)w;
+    }
+    if (!e) {
+        *off = l->end;
+        l->end = at + len;
+    } else if (l->fd >= 0 && ftruncate(l->fd, (off_t)l->end) != 0) {
+        /* as in weft__outlog_append */
+    }
+    pthread_mutex_unlock(&l->lock);
+    return e;
+}
+
+int weft__outlog_read(weft__outlog_t *l, uint64_t off, uint64_t len, void *buf)
+{
+    pthread_mutex_lock(&l->lock);
+    int fd = l->fd;
+    pthread_mutex_unlock(&l->lock);
+    for (uint64_t done = 0; done < len;) {
+        ssize_t n = fd < 0 ? -1 : pread(fd, (char *)buf + done, (size_t)(len - done), (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 && fd >= 0 ? errno : EIO;
+        done += (uint64_t)n;
+    }
+    return 0;
 }

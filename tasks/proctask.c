@@ -46,6 +46,7 @@ typedef struct ptask {
     weft__proc_svc_t *svc;
     weft_defer_t *defer;
     weft__lease_t *lease;
+    int rnode; /* the remote node that holds this attempt's room (-1: none) */
     int attempt;
     _Atomic int inflight;             /* a process of this attempt was handed to the executor */
     _Atomic int waiting;              /* a retry's delay is running (cancel ends it) */
@@ -162,7 +163,7 @@ static void cap_close(ptask_t *p, bool keep)
 /* Whether the failed attempt r may be retried by its exit code. */
 static bool retry_allowed(const ptask_t *p, const weft__proc_result_t *r)
 {
-    if (!p->nretry_on)
+    if (!p->nretry_on || r->lost) /* a lost node's attempt did not fail by itself */
         return true;
     for (int i = 0; r->started && r->exit_code >= 0 && i < p->nretry_on; i++)
         if (p->retry_on[i] == r->exit_code)
@@ -181,16 +182,34 @@ static uint64_t retry_delay(const ptask_t *p)
 }
 
 static void retry_now(void *ud);
+static void rgrant(void *ud, int node, int status);
 
-/* Asks the budget for the attempt's cores and GPUs; grant() follows. */
+/* The remote nodes that take p's attempts (NULL: this machine's). */
+static weft__remote_t *remote_of(const ptask_t *p)
+{
+    return p->src && p->src->remote_id ? weft__proc_svc_remote(p->svc) : NULL;
+}
+
+/* Asks the budget (or the remote nodes) for the attempt's cores and GPUs;
+ * grant() (rgrant()) follows. */
 static int request_cores(ptask_t *p)
 {
+    weft__remote_t *rm = remote_of(p);
+    if (rm)
+        return weft__remote_request(rm, p->cpus, p->gpus, rgrant, p);
     return weft__cores_request_ex(weft__proc_svc_cores(p->svc), p->cpus, p->gpus, NULL, grant, p);
 }
 
 static void release_lease(ptask_t *p)
 {
-    weft__cores_release(weft__proc_svc_cores(p->svc), p->lease);
+    if (p->rnode >= 0) {
+        int node = p->rnode;
+        p->rnode = -1;
+        weft__remote_release(remote_of(p), node, p->cpus, p->gpus);
+        return;
+    }
+    if (p->lease)
+        weft__cores_release(weft__proc_svc_cores(p->svc), p->lease);
     p->lease = NULL;
 }
 
@@ -199,6 +218,10 @@ static void done(void *ud, const weft__proc_result_t *r)
     ptask_t *p = ud;
     atomic_store(&p->inflight, 0);
     cap_close(p, true);
+    if (r->cpus) /* a remote node's: where it ran there */
+        snprintf(p->cpus_env, sizeof p->cpus_env, "%s", r->cpus);
+    if (r->gpus)
+        snprintf(p->gpus_env, sizeof p->gpus_env, "%s", r->gpus);
     int status = r->status == WEFT_ETASK && r->timed_out ? WEFT_ETIMEDOUT : r->status;
     if (p->attempts) {
         weft_process_attempt_t *a = &p->attempts[p->attempt - 1];
@@ -210,6 +233,10 @@ static void done(void *ud, const weft__proc_result_t *r)
         a->user_s = (double)r->user_ns / 1e9;
         a->sys_s = (double)r->sys_ns / 1e9;
         a->maxrss_kb = r->maxrss_kb;
+        if (r->cpus)
+            snprintf(a->cpus, sizeof a->cpus, "%s", r->cpus);
+        if (r->gpus)
+            snprintf(a->gpus, sizeof a->gpus, "%s", r->gpus);
     }
     bool retry = r->status == WEFT_ETASK && p->attempt <= p->retries &&
                  !weft__graph_stopping(weft__task_graph(p->task)) && retry_allowed(p, r);
@@ -279,17 +306,15 @@ static void retry_now(void *ud)
     weft__defer_complete_own(p->defer, p->last_status);
 }
 
-/* The environment of one attempt: the task's own entries (envp, n of
- * them), weft's, then the inherited ones not overridden. One allocation;
- * NULL when out of memory. */
-static char **attempt_env(const ptask_t *p, const char *const *own, size_t n_own, char **texts)
+/* The environment of one attempt (tasks.h). */
+char **weft__proc_attempt_env(const char *const *own, size_t n_own, int cpus, const char *cpus_text, int gpus,
+                              const char *gpus_text, int attempt, char **texts)
 {
     size_t ninh = 0;
     while (environ[ninh])
         ninh++;
-    const char *cpus = p->cpus_env, *gpus = p->gpus_env;
     char **envp = weft__malloc((n_own + 5 + ninh + 1) * sizeof *envp);
-    char *t = weft__malloc(64 + strlen(cpus) + 32 + 2 * (strlen(gpus) + 32));
+    char *t = weft__malloc(64 + strlen(cpus_text) + 32 + 2 * (strlen(gpus_text) + 32));
     if (!envp || !t) {
         weft__free(envp);
         weft__free(t);
@@ -298,16 +323,16 @@ static char **attempt_env(const ptask_t *p, const char *const *own, size_t n_own
     size_t k = 0;
     for (size_t i = 0; i < n_own; i++)
         envp[k++] = (char *)own[i];
-    int a = sprintf(t, "OMP_NUM_THREADS=%d", p->cpus) + 1;
-    int b = sprintf(t + a, "WEFT_CPUS=%s", cpus) + 1;
-    sprintf(t + a + b, "WEFT_ATTEMPT=%d", p->attempt);
+    int a = sprintf(t, "OMP_NUM_THREADS=%d", cpus) + 1;
+    int b = sprintf(t + a, "WEFT_CPUS=%s", cpus_text) + 1;
+    sprintf(t + a + b, "WEFT_ATTEMPT=%d", attempt);
     envp[k++] = t;
     envp[k++] = t + a;
     envp[k++] = t + a + b;
-    if (p->gpus > 0) {
+    if (gpus > 0) {
         char *g = t + a + b + strlen(t + a + b) + 1;
-        int c = sprintf(g, "CUDA_VISIBLE_DEVICES=%s", gpus) + 1;
-        sprintf(g + c, "WEFT_GPUS=%s", gpus);
+        int c = sprintf(g, "CUDA_VISIBLE_DEVICES=%s", gpus_text) + 1;
+        sprintf(g + c, "WEFT_GPUS=%s", gpus_text);
         envp[k++] = g;
         envp[k++] = g + c;
     }
@@ -353,7 +378,8 @@ static int spawn(ptask_t *p, char *why, size_t whylen)
     while (spec.envp && spec.envp[n_own])
         n_own++;
     char *texts = NULL;
-    char **envp = attempt_env(p, spec.envp, n_own, &texts);
+    char **envp = weft__proc_attempt_env(spec.envp, n_own, p->cpus, p->cpus_env, p->gpus, p->gpus_env, p->attempt,
+                                         &texts);
     int rc = WEFT_ENOMEM;
     if (envp) {
         spec.envp = (const char *const *)envp;
@@ -426,12 +452,66 @@ static void grant(void *ud, weft__lease_t *lease, int status)
     not_started(p, rc, rc == WEFT_ENOMEM ? "out of memory while starting it" : "not started: the run was stopping");
 }
 
+/* A remote node has room for the attempt: it goes there (the source says
+ * which task it is; the node builds and runs it, the result comes back
+ * through done()). */
+static void rgrant(void *ud, int node, int status)
+{
+    ptask_t *p = ud;
+    p->lease = NULL;
+    p->rnode = status == 0 ? node : -1;
+    if (status != 0) {
+        char why[160];
+        if (status == WEFT_ENOTSUP)
+            snprintf(why, sizeof why, "no rank left with %d core%s%s to run it", p->cpus, p->cpus == 1 ? "" : "s",
+                     p->gpus ? " and its GPUs" : "");
+        else
+            snprintf(why, sizeof why, "not started: the run was stopping");
+        not_started(p, status == WEFT_ENOTSUP ? WEFT_ETASK : WEFT_ECANCELED, why);
+        return;
+    }
+    if (p->attempts) {
+        weft_process_attempt_t *a = &p->attempts[p->attempt - 1];
+        memset(a, 0, sizeof *a);
+        a->exit_code = -1;
+    }
+    atomic_store(&p->inflight, 1); /* (as in grant) */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (weft__graph_stopping(weft__task_graph(p->task))) {
+        atomic_store(&p->inflight, 0);
+        release_lease(p);
+        not_started(p, WEFT_ECANCELED, "not started: the run was stopping");
+        return;
+    }
+    p->cpus_env[0] = p->gpus_env[0] = '\0';
+    weft__proc_result_t res = {0};
+    uint32_t id = 0;
+    int rc = p->src->remote_id(p->src_ud, p->attempt, &id, res.reason, sizeof res.reason);
+    if (rc == 0)
+        rc = weft__remote_start(remote_of(p), node, id, p->attempt, p->cpus, p->gpus, done, p);
+    if (rc == 0)
+        return;
+    atomic_store(&p->inflight, 0);
+    if (rc == WEFT_ETASK) { /* fails like a process that could not start */
+        res.status = WEFT_ETASK;
+        res.exit_code = -1;
+        done(p, &res);
+        return;
+    }
+    release_lease(p);
+    if (rc == WEFT_ESTATE && !weft__graph_stopping(weft__task_graph(p->task)) && request_cores(p) == 0)
+        return; /* the node was lost in between: another one takes it */
+    not_started(p, rc == WEFT_ENOMEM ? WEFT_ENOMEM : WEFT_ECANCELED,
+                rc == WEFT_ENOMEM ? "out of memory while starting it" : "not started: the run was stopping");
+}
+
 static int ptask_body(weft_ctx_t *ctx, void *arg)
 {
     ptask_t *p = arg;
     p->svc = weft__pool_executor(weft__ctx_pool(ctx), WEFT__EXEC_PROC);
     p->attempt = 1;
     p->lease = NULL;
+    p->rnode = -1;
     cap_free(p); /* the last run's output */
     if (p->attempts)
         memset(p->attempts, 0, (size_t)(p->retries + 1) * sizeof *p->attempts);
@@ -446,6 +526,8 @@ static int ptask_body(weft_ctx_t *ctx, void *arg)
     } else if ((rc = weft__proc_svc_start(p->svc)) != 0) {
         snprintf(text, sizeof text, "cannot start the process executor: %s", weft_strerror(rc));
         why = text;
+    } else if (remote_of(p)) {
+        /* the nodes say whether they can take it (rgrant) */
     } else if (p->cpus > weft__cores_slots(weft__proc_svc_cores(p->svc))) {
         rc = WEFT_EINVAL;
         snprintf(text, sizeof text, "needs %d cores but the runtime has %d", p->cpus,
@@ -483,8 +565,11 @@ static void pkind_cancel(weft_graph_t *g, void *state)
     (void)g;
     atomic_thread_fence(memory_order_seq_cst); /* pairs with grant's */
     for (ptask_t *p = state ? ((pkind_t *)state)->head : NULL; p; p = p->next_in_graph)
-        if ((atomic_load(&p->inflight) || atomic_load(&p->waiting)) && p->svc)
+        if ((atomic_load(&p->inflight) || atomic_load(&p->waiting)) && p->svc) {
             weft__procs_cancel(weft__proc_svc_procs(p->svc), p, p->grace_ns ? p->grace_ns : 2000000000u);
+            if (remote_of(p))
+                weft__remote_cancel(remote_of(p), p, p->grace_ns ? p->grace_ns : 2000000000u);
+        }
 }
 
 /* The process task kind (scheduler.h): its body asks for cores and defers;

@@ -26,6 +26,7 @@ struct weft__proc_svc {
     int started;    /* 1: cores and procs made; < 0: their error */
     weft__cores_t *cores;
     weft__procs_t *procs;
+    weft__remote_t *remote; /* borrowed: attempts placed on remote nodes */
     /* GPU i of the budget: CUDA device dev[i] here, name[i] in a child's
      * CUDA_VISIBLE_DEVICES */
     int dev[64];
@@ -95,6 +96,18 @@ void weft__proc_svc_stop(weft__proc_svc_t *s, uint64_t grace_ns)
         return;
     weft__cores_stop(s->cores);
     weft__procs_stop(s->procs, grace_ns);
+    if (s->remote)
+        weft__remote_stop(s->remote, grace_ns);
+}
+
+void weft__proc_svc_set_remote(weft__proc_svc_t *s, weft__remote_t *rm)
+{
+    s->remote = rm;
+}
+
+weft__remote_t *weft__proc_svc_remote(const weft__proc_svc_t *s)
+{
+    return s->remote;
 }
 
 int weft__gpu_names_parse(const char *cvd, char (*names)[64], int max)

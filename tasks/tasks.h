@@ -45,6 +45,10 @@ const char *weft__outlog_path(const weft__outlog_t *l);
 /* Appends [from, from + len) of fd; its offset in the log into *off.
  * 0 or an errno (nothing of it is kept then). */
 int weft__outlog_append(weft__outlog_t *l, int fd, uint64_t from, uint64_t len, uint64_t *off);
+/* Appends len bytes of data, as weft__outlog_append. */
+int weft__outlog_append_mem(weft__outlog_t *l, const void *data, uint64_t len, uint64_t *off);
+/* Reads back [off, off + len) into buf: 0 or an errno (EIO: past the end). */
+int weft__outlog_read(weft__outlog_t *l, uint64_t off, uint64_t len, void *buf);
 /* Copies [from, from + len) of fd to dst at *at (advanced): 0 or an errno. */
 int weft__fd_copy(int dst, uint64_t *at, int fd, uint64_t from, uint64_t len);
 
@@ -84,6 +88,12 @@ typedef struct weft__proc_result {
     uint64_t out_off, out_len, err_off, err_len;
     bool out_spilled, err_spilled;
     int log_err;
+    /* an attempt that ran on a remote node (remote.c): the node's name, and
+     * what it said of the attempt (NULL for a local one); lost: the node was
+     * lost while it held the attempt (retried whatever the exit codes
+     * retry_on names) */
+    const char *node, *cpus, *gpus, *results;
+    bool lost;
 } weft__proc_result_t;
 
 #define WEFT__SPILL_BYTES (4u << 20)
@@ -160,6 +170,61 @@ void weft__proc_svc_gpu_list(const weft__proc_svc_t *s, uint64_t mask, char *buf
 /* Stops the budget (waiters fail with WEFT_ECANCELED) and the executor
  * (weft__procs_stop with grace_ns); nothing when not started. */
 void weft__proc_svc_stop(weft__proc_svc_t *s, uint64_t grace_ns);
+/* ==== remote nodes (remote.c) ============================================
+ *
+ * A run over several machines (the workflow engine over MPI ranks): the
+ * attempts of process tasks whose source names them (remote_id) go to
+ * remote nodes instead of this machine's budget and executor. A request
+ * waits in one FIFO queue until a live node has room (a node holds up to
+ * twice its cores and GPUs in attempts: running, and waiting there for
+ * their turn), then goes to the one with the most room. ops->start sends
+ * an attempt (ticket: its id in the results), ops->cancel asks a node to
+ * end one, ops->stop tells every node the run stops. Any thread. */
+typedef struct weft__remote weft__remote_t;
+typedef struct weft__remote_ops {
+    int (*start)(void *ud, int node, uint64_t ticket, uint32_t id, int attempt, int cpus, int gpus);
+    void (*cancel)(void *ud, int node, uint64_t ticket, uint64_t grace_ns);
+    void (*stop)(void *ud, uint64_t grace_ns);
+} weft__remote_ops_t;
+/* status 0: node has room for it (weft__remote_release gives it back);
+ * WEFT_ECANCELED: the run stops; WEFT_ENOTSUP: no live node has that many
+ * cores and GPUs (any more). */
+typedef void (*weft__remote_grant_fn)(void *ud, int node, int status);
+int weft__remote_create(const weft__remote_ops_t *ops, void *ud, weft__remote_t **out);
+void weft__remote_destroy(weft__remote_t *rm);
+/* A node (its number back, or WEFT_EINVAL / WEFT_ENOMEM). */
+int weft__remote_add_node(weft__remote_t *rm, const char *name, int slots, int gpus);
+int weft__remote_nodes(weft__remote_t *rm);
+const char *weft__remote_node_name(weft__remote_t *rm, int node);
+/* The live nodes' cores and GPUs in all, and the most of one node. */
+void weft__remote_capacity(weft__remote_t *rm, int *slots, int *gpus, int *max_slots, int *max_gpus);
+int weft__remote_request(weft__remote_t *rm, int cpus, int gpus, weft__remote_grant_fn grant, void *ud);
+void weft__remote_release(weft__remote_t *rm, int node, int cpus, int gpus);
+/* Sends attempt `attempt` of task `id` to node; done(ud, result) follows
+ * once, from weft__remote_result or weft__remote_node_lost. Errors (done
+ * then never called): WEFT_ESTATE (stopped, or the node is lost),
+ * WEFT_ENOMEM, ops->start's. */
+int weft__remote_start(weft__remote_t *rm, int node, uint32_t id, int attempt, int cpus, int gpus,
+                       weft__proc_done_fn done, void *ud);
+/* A node's result for ticket: 0, or WEFT_ENOENT (unknown or ended). */
+int weft__remote_result(weft__remote_t *rm, uint64_t ticket, const weft__proc_result_t *r);
+/* Asks the nodes to end ud's attempts (as weft__procs_cancel). */
+void weft__remote_cancel(weft__remote_t *rm, const void *ud, uint64_t grace_ns);
+/* The run stops: queued requests fail (WEFT_ECANCELED), ops->stop. */
+void weft__remote_stop(weft__remote_t *rm, uint64_t grace_ns);
+/* The node is gone: its attempts end as lost (why says how), requests
+ * only it could take fail. Returns how many attempts it held. */
+int weft__remote_node_lost(weft__remote_t *rm, int node, const char *why);
+/* The service places process tasks of sources with remote_id on rm
+ * (borrowed; NULL: on this machine again). */
+void weft__proc_svc_set_remote(weft__proc_svc_t *s, weft__remote_t *rm);
+weft__remote_t *weft__proc_svc_remote(const weft__proc_svc_t *s);
+/* An attempt's environment: own (n_own entries), then OMP_NUM_THREADS,
+ * WEFT_CPUS, WEFT_ATTEMPT, and with GPUs CUDA_VISIBLE_DEVICES and
+ * WEFT_GPUS, then the inherited entries not named yet; NULL-terminated,
+ * one allocation (free it and *texts with weft__free). NULL: no memory. */
+char **weft__proc_attempt_env(const char *const *own, size_t n_own, int cpus, const char *cpus_text, int gpus,
+                              const char *gpus_text, int attempt, char **texts);
 /* The entries of a CUDA_VISIBLE_DEVICES value up to its first empty one
  * (spaces trimmed), at most max: their count (0 for NULL). */
 int weft__gpu_names_parse(const char *cvd, char (*names)[64], int max);
@@ -199,6 +264,10 @@ typedef struct weft__proc_source {
     /* The task ends without an attempt: status and why (the run was
      * stopping, no memory, more cores than the budget). */
     void (*not_started)(void *ud, int status, const char *why);
+    /* With a remote service (weft__proc_svc_set_remote): attempt
+     * `attempt` goes to a remote node instead of build; the task's id
+     * there into *id. 0, or as build. NULL: the task runs here. */
+    int (*remote_id)(void *ud, int attempt, uint32_t *id, char *why, size_t whylen);
 } weft__proc_source_t;
 
 typedef struct weft__proc_limits {

@@ -284,11 +284,11 @@ static bool cmd_attempt(void *ud, const weft__proc_attempt_info_t *info)
     if (!err_file)
         err[0] = '\0';
     line_t rl;
-    if (res->started)
+    if (res->started && !res->node)
         read_results(r, t, &rl);
     else
         line_init(&rl), rl.buf[0] = '\0';
-    const char *results = rl.buf;
+    const char *results = res->node && res->results ? res->results : rl.buf; /* a remote node read them */
     attempt_t a = {.attempt = info->attempt,
                    .start_ns = info->start_ns,
                    .end_ns = info->end_ns,
@@ -455,7 +455,9 @@ static int cmd_build(void *ud, int attempt, weft__proc_spec_t *spec, char *why, 
     x->env_at[ne++] = sb_printf(b, "WEFT_RESULT=%s/%s.result", r->dir, t->name);
     if (tm->always) { /* what it runs after, however that went */
         char points[PATH_MAX + 300];
-        int prc = weft__wf_points_write(r, t, points, sizeof points, why, whylen);
+        int prc = r->agent ? 0 : weft__wf_points_write(r, t, points, sizeof points, why, whylen);
+        if (r->agent) /* rank 0 wrote it, and sent it along (cluster.c) */
+            snprintf(points, sizeof points, "%s/%s.points.json", r->dir, t->name);
         if (prc)
             return prc;
         x->env_at[ne++] = sb_printf(b, "WEFT_POINTS=%s", points);
@@ -515,7 +517,27 @@ static int cmd_build(void *ud, int attempt, weft__proc_spec_t *spec, char *why, 
     return 0;
 }
 
+/* Over several ranks: the attempt goes to a node, which builds it from
+ * the task's number as cmd_build does here. An `always` task's
+ * points.json is written here (the node gets its text with the task). */
+static int cmd_remote(void *ud, int attempt, uint32_t *id, char *why, size_t whylen)
+{
+    (void)attempt;
+    const wf_task_t *t = ud;
+    weft__flow_run_t *r = weft__wf_run_of(t);
+    count_started(r, (uint32_t)(t - r->f->tasks));
+    if (t->tmpl->always) {
+        char points[PATH_MAX + 300];
+        int rc = weft__wf_points_write(r, t, points, sizeof points, why, whylen);
+        if (rc)
+            return rc;
+    }
+    *id = (uint32_t)(t - r->f->tasks);
+    return 0;
+}
+
 const weft__proc_source_t weft__wf_cmd_source = {
+    .remote_id = cmd_remote,
     .build = cmd_build,
     .release = cmd_release,
     .attempt = cmd_attempt,

@@ -182,6 +182,22 @@ static int run_resources(weft__flow_run_t *r, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up %d core slots: %s", f->threads, weft_strerror(rc));
         return rc;
     }
+    if (r->o.cluster) { /* the tasks run on the other ranks: each must fit one of them */
+        int max_slots = 0, max_gpus = 0;
+        weft__remote_capacity(weft__wf_cluster_remote(r->o.cluster), NULL, NULL, &max_slots, &max_gpus);
+        for (uint32_t i = 0; i < f->ntmpls; i++) {
+            const wf_tmpl_t *t = &f->tmpls[i];
+            if (t->cpus > max_slots)
+                return weft__wf_error(f, AT(weft_toml_get(t->table, "cpus")), t->name, "cpus",
+                                      "needs %d cores but the largest rank has %d", t->cpus, max_slots);
+            if (t->gpus > max_gpus)
+                return weft__wf_error(f, AT(t->gpus_v), t->name, "gpus", "needs %d GPU%s but the most a rank has is %d",
+                                      t->gpus, t->gpus == 1 ? "" : "s", max_gpus);
+            if (t->kind == WF_KERNEL && t->device == WF_DEV_GPU && max_gpus == 0)
+                return weft__wf_error(f, AT(t->device_v), t->name, "device", "no rank of the run has a GPU");
+        }
+        return 0;
+    }
     int slots = weft__cores_slots(r->cores), units = weft__flow_run_units(r);
     if (slots > units) /* threads above the machine: tasks share cores, each slower (run and validate say so) */
         weft__log("warning: threads = %d is more than the %d cores weft may use here: up to %d tasks at a time "
@@ -250,6 +266,10 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     }
     if ((rc = make_run_dir(r, err, errlen)) != 0)
         goto fail;
+    if (o->cluster && (rc = weft__wf_cluster_begin(o->cluster, r->dir)) != 0) {
+        snprintf(err, errlen, "cannot reach the other ranks: %s", weft_strerror(rc));
+        goto fail;
+    }
     r->store = f->store;
     r->flush_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); /* -1: workers commit themselves */
     {
@@ -319,6 +339,11 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     weft__cores_destroy(r->cores);
     r->cores = weft__proc_svc_cores(r->svc);
     r->own_cores = false;
+    int cluster_gpus = 0;
+    if (o->cluster) {
+        weft__proc_svc_set_remote(r->svc, weft__wf_cluster_remote(o->cluster));
+        weft__remote_capacity(weft__wf_cluster_remote(o->cluster), NULL, &cluster_gpus, NULL, NULL);
+    }
     if (r->ngpus > 0)
         weft__proc_svc_gpus(r->svc);
     r->tr = weft__runtime_recorder(r->rt);
@@ -350,11 +375,14 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
         weft_task_t *gt = NULL;
         const wf_tmpl_t *tm = f->tasks[i].tmpl;
         /* named (tracking, failures) without a copy: the flow outlives the graph */
-        if (tm->kind == WF_KERNEL) {
+        if (tm->kind == WF_KERNEL && !o->cluster) {
             rc = weft__wf_add_kernel(r, &f->tasks[i], &gt);
-        } else {
+        } else { /* (over several ranks, kernels too: a node runs them) */
             weft__proc_limits_t lim = {.cpus = tm->cpus,
-                                       .gpus = tm->gpus,
+                                       .gpus = tm->kind != WF_KERNEL      ? tm->gpus
+                                               : tm->device == WF_DEV_GPU ? 1
+                                               : tm->device == WF_DEV_AUTO && cluster_gpus > 0 ? 1
+                                                                                            : 0,
                                        .retries = tm->retries,
                                        .retry_on = tm->retry_on,
                                        .nretry_on = tm->nretry_on,
@@ -438,6 +466,11 @@ const char *weft__flow_run_dir(const weft__flow_run_t *r)
 
 int weft__flow_run_slots(const weft__flow_run_t *r)
 {
+    if (r->o.cluster) {
+        int slots = 0;
+        weft__remote_capacity(weft__wf_cluster_remote(r->o.cluster), &slots, NULL, NULL, NULL);
+        return slots;
+    }
     return weft__cores_slots(r->cores);
 }
 
@@ -484,6 +517,8 @@ bool weft__flow_run_small_tasks(weft__flow_run_t *r, double elapsed_s, char *buf
 
 int weft__flow_run_units(const weft__flow_run_t *r)
 {
+    if (r->o.cluster)
+        return weft__flow_run_slots(r);
     return r->f->pin == WEFT_PIN_PU ? r->topo->npus : r->topo->ncores;
 }
 
@@ -733,4 +768,59 @@ void weft__flow_run_destroy(weft__flow_run_t *r)
     pthread_mutex_destroy(&r->jlock);
     pthread_mutex_destroy(&r->flush_lock);
     weft__free(r);
+}
+
+int weft__wf_agent_setup(weft__flow_t *f, weft__flow_run_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    weft__flow_run_t *r = run_new(f, err, errlen);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return WEFT_ENOMEM;
+    }
+    r->agent = true;
+    int rc = weft__topo_discover(&r->topo);
+    if (rc) {
+        snprintf(err, errlen, "cannot discover the machine's cores: %s", weft_strerror(rc));
+        goto fail;
+    }
+    bool wanted = false;
+    for (uint32_t i = 0; i < f->ntmpls; i++)
+        wanted |= f->tmpls[i].gpus > 0 || (f->tmpls[i].kind == WF_KERNEL && f->tmpls[i].device != WF_DEV_CPU);
+    r->seen_gpus = wanted ? weft__device_count() : 0;
+    r->ngpus = f->gpus >= 0 ? f->gpus : r->seen_gpus;
+    r->state = weft__calloc(f->ntasks ? f->ntasks : 1, 1);
+    r->cpu_short = weft__calloc(f->ntmpls ? f->ntmpls : 1, sizeof *r->cpu_short);
+    if (!r->state || !r->cpu_short) {
+        rc = WEFT_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if ((rc = weft__proc_svc_create(r->topo, f->pin, f->threads, r->ngpus, &r->svc)) != 0 ||
+        (rc = weft__proc_svc_start(r->svc)) != 0) {
+        snprintf(err, errlen, "cannot start the process executor: %s", weft_strerror(rc));
+        goto fail;
+    }
+    r->cores = weft__proc_svc_cores(r->svc);
+    if (r->ngpus > 0 && weft__proc_svc_gpus(r->svc) < r->ngpus) {
+        rc = WEFT_EINVAL;
+        snprintf(err, errlen, "cannot set up its %d GPUs", r->ngpus);
+        goto fail;
+    }
+    f->run = r;
+    *out = r;
+    return 0;
+fail:
+    weft__wf_agent_teardown(r);
+    return rc;
+}
+
+void weft__wf_agent_teardown(weft__flow_run_t *r)
+{
+    if (!r)
+        return;
+    weft__proc_svc_destroy(r->svc); /* every process reaped */
+    r->svc = NULL;
+    r->cores = NULL;
+    weft__flow_run_destroy(r);
 }

@@ -20,7 +20,9 @@
 typedef struct kout {
     weft__flow_run_t *r;
     const wf_task_t *t;
-    weft_ctx_t *ctx;
+    weft_ctx_t *ctx; /* NULL: an agent's attempt (stop says when to stop) */
+    int (*stop)(void *ud);
+    void *stop_ud;
     FILE *fp;
     int err;             /* errno: the file could not be made or written */
     bool told_stop;      /* the kernel was told to stop because the run stops */
@@ -58,6 +60,8 @@ static void kout_result(void *ud, const char *key, const char *value)
 static int kout_stopping(void *ud)
 {
     kout_t *o = ud;
+    if (!o->ctx)
+        return o->stop(o->stop_ud);
     bool run_stops = weft_ctx_stopping(o->ctx) || atomic_load(&o->r->stopping);
     if (run_stops)
         o->told_stop = true;
@@ -173,6 +177,7 @@ static int kernel_body(weft_ctx_t *ctx, void *arg)
     o->r = r;
     o->t = t;
     o->ctx = ctx;
+    o->stop = NULL;
     o->fp = NULL;
     o->err = 0;
     o->told_stop = false;
@@ -340,4 +345,48 @@ int weft__wf_add_kernel(weft__flow_run_t *r, wf_task_t *t, weft_task_t **out)
         k->retry_backoff = tm->retry_backoff >= 1 ? tm->retry_backoff : 1;
     }
     return weft__graph_add_kind(r->g, t->name, &kernel_kind, t, WEFT_ADD_NAME_BORROWED, out);
+}
+
+int weft__wf_kernel_here(weft__flow_run_t *r, const wf_task_t *t, int gpu_dev, int (*stop)(void *), void *stop_ud,
+                         weft__proc_result_t *res)
+{
+    const wf_tmpl_t *tm = t->tmpl;
+    kout_t *o = weft__calloc(1, sizeof *o);
+    if (!o) {
+        snprintf(res->reason, sizeof res->reason, "out of memory while starting it");
+        return WEFT_ENOMEM;
+    }
+    o->r = r;
+    o->t = t;
+    o->stop = stop;
+    o->stop_ud = stop_ud;
+    const char *keys[WEFT_KERNEL_MAX_ARGS], *vals[WEFT_KERNEL_MAX_ARGS];
+    char argbuf[8192];
+    weft__kctx_t k = {.cpus = tm->cpus,
+                      .gpu = gpu_dev >= 0 ? 1 + gpu_dev : 0,
+                      .keys = keys,
+                      .vals = vals,
+                      .print = kout_print,
+                      .result = kout_result,
+                      .stopping = kout_stopping,
+                      .ud = o,
+                      .bad_arg = -1};
+    if (tm->outputs)
+        weft__wf_outputs_clear(r, t);
+    int rc = weft__wf_kargs(r->f, t, keys, vals, argbuf, sizeof argbuf, &k.nargs);
+    if (rc == 0)
+        rc = tm->kernel->fn(&k);
+    if (o->fp && fclose(o->fp) != 0 && !o->err)
+        o->err = errno;
+    if (o->err && rc == 0) {
+        snprintf(res->reason, sizeof res->reason, "cannot write its stdout file '%s': %s", o->path, strerror(o->err));
+        rc = WEFT_ESYS;
+    } else if (rc != 0) {
+        snprintf(res->reason, sizeof res->reason, "%s", k.error[0] ? k.error : weft_strerror(rc));
+    }
+    res->out_spilled = o->path[0] && !o->err; /* it printed: its stdout file holds it */
+    char *text = o->rlen ? weft__strdup(o->results) : NULL;
+    res->results = text;
+    weft__free(o);
+    return rc;
 }

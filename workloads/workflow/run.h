@@ -87,6 +87,7 @@ struct weft__flow_run {
     uint64_t *fam_ns, *fam_n;
     weft__outlog_t *outlog;       /* the commands' captured output: <dir>/output.log */
     weft__kind_limits_t *klimits; /* per [[task]]: its kernel tasks' cpus, GPU, timeout, retries */
+    bool agent;                   /* an agent's (cluster.c): it runs what rank 0 sends */
 };
 
 /* Task i's graph task (NULL: left out by --only, or cached). */
@@ -95,6 +96,25 @@ static inline weft_task_t *weft__wf_gtask(const weft__flow_run_t *r, uint32_t i)
     uint32_t k = r->gidx ? r->gidx[i] : i;
     return k == UINT32_MAX ? NULL : weft_graph_task(r->g, k);
 }
+
+/* An agent's kernel attempt (cluster.c): task t's kernel on this thread
+ * (bound already), on CUDA device gpu_dev (-1: none); stop(stop_ud) is
+ * what the kernel asks between its sweeps. Returns 0 or the kernel's
+ * error (res->reason says it); res->results: its key=value lines (heap,
+ * NULL for none), res->out_spilled: it printed to its stdout file. */
+int weft__wf_kernel_here(weft__flow_run_t *r, const wf_task_t *t, int gpu_dev, int (*stop)(void *), void *stop_ud,
+                         weft__proc_result_t *res);
+
+/* Over several ranks (cluster.c): rank 0's placement of attempts on the
+ * other ranks. */
+weft__remote_t *weft__wf_cluster_remote(weft__cluster_t *c);
+/* Tells the agents the run directory (before the first attempt). */
+int weft__wf_cluster_begin(weft__cluster_t *c, const char *dir);
+/* An agent's run object (r->agent): its cores and GPUs (the task service
+ * r->svc, its own), the tasks' states; the run directory is rank 0's, set
+ * later. 0, or an error (err says it). */
+int weft__wf_agent_setup(weft__flow_t *f, weft__flow_run_t **out, char *err, size_t errlen);
+void weft__wf_agent_teardown(weft__flow_run_t *r);
 
 static inline weft__flow_run_t *weft__wf_run_of(const wf_task_t *t)
 {

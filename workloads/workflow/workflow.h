@@ -103,6 +103,7 @@ void weft__flow_write_reasons(const weft__flow_t *f, FILE *out);
 /* ---- running ------------------------------------------------------------ */
 
 typedef struct weft__flow_run weft__flow_run_t;
+typedef struct weft__cluster weft__cluster_t; /* a run over several ranks (below) */
 
 enum weft__flow_state {
     WEFT_FLOW_PENDING = 0,
@@ -134,6 +135,7 @@ typedef struct weft__flow_run_opts {
     int trace;                         /* record a trace (weft__flow_run_runtime, weft/trace.h) */
     const char *trace_file;            /* with trace: streamed there as the run goes */
     const weft__flow_resume_t *resume; /* NULL: a fresh run (everything runs) */
+    weft__cluster_t *cluster;          /* rank 0 of a run over several ranks: the tasks run on its nodes */
 } weft__flow_run_opts_t;
 
 typedef struct weft__flow_counts {
@@ -199,6 +201,53 @@ size_t weft__flow_run_nresults(weft__flow_run_t *r);
 void weft__flow_run_result(weft__flow_run_t *r, size_t k, size_t *task, const char **params, const char **results);
 /* The grace period of the workflow (SIGTERM to SIGKILL). */
 uint64_t weft__flow_grace_ns(const weft__flow_t *f);
+/* ---- one run over several ranks (cluster.c) ------------------------------------
+ *
+ * Rank 0 owns the run: the DAG, the admission, the run store, the output
+ * log. Every other rank is an agent: it loads the same workflow (the same
+ * file and options), says how many cores and GPUs it has, and runs the
+ * attempts rank 0 sends it — by task number, built there as rank 0 would —
+ * on its own cores, then sends back each attempt's result, output and
+ * results. Messages travel on a link the caller gives (the weft command's
+ * is MPI: cli/mpilink.c): */
+typedef struct weft__link weft__link_t;
+typedef void (*weft__link_recv_fn)(void *ud, int from, const void *msg, size_t len);
+typedef void (*weft__link_lost_fn)(void *ud, int rank, double silent_s);
+struct weft__link {
+    int rank, size;
+    char host[64];
+    /* Queues msg (copied) for rank `to`, in order: 0, WEFT_EINVAL,
+     * WEFT_ENOMEM, WEFT_ESTATE (closing). Any thread. */
+    int (*send)(weft__link_t *l, int to, const void *msg, size_t len);
+    /* From now on recv(ud, from, msg, len) for each message, and lost(ud,
+     * rank, s) once for a peer silent longer than the link's timeout, both
+     * on the link's thread. Once; 0 or WEFT_ESTATE / WEFT_ESYS. */
+    int (*listen)(weft__link_t *l, weft__link_recv_fn recv, weft__link_lost_fn lost, void *ud);
+};
+
+/* Rank 0, before weft__flow_run_start: listens, waits (up to wait_s) for
+ * every agent's hello and checks that each loaded the same workflow. f
+ * NULL: the workflow could not be loaded here: the agents are told to go
+ * (exit code `code`) and this returns WEFT_ESTATE. Errors: WEFT_EPARSE
+ * (an agent could not load it or loaded another one), WEFT_ETIMEDOUT,
+ * WEFT_ENOMEM; err names the rank and why. */
+int weft__cluster_open(weft__link_t *l, weft__flow_t *f, int code, double wait_s, weft__cluster_t **out, char *err,
+                       size_t errlen);
+/* Rank 0, after the run: tells the agents it is over (exit code `code`),
+ * frees c. The link is the caller's to close. */
+void weft__cluster_close(weft__cluster_t *c, int code);
+/* After the link is closed (nothing calls back any more). */
+void weft__cluster_destroy(weft__cluster_t *c);
+/* The nodes (agents) of the run, their cores and GPUs in all. */
+int weft__cluster_nodes(weft__cluster_t *c, int *slots, int *gpus);
+/* An agent (rank > 0): says hello (or, f NULL, that it could not load the
+ * workflow: load_err), then runs what rank 0 sends until it says the run
+ * is over, rank 0 is lost, or stop_fd is readable (a signal: everything
+ * running is ended, TERM then KILL after grace_ns). Returns the exit code
+ * for the process: rank 0's, or 1 (rank 0 lost), 2 (could not start),
+ * 143 (stopped by a signal). */
+int weft__cluster_agent(weft__link_t *l, weft__flow_t *f, const char *load_err, int stop_fd);
+
 /* The runtime the run uses (for the trace exports, after wait). */
 weft_runtime_t *weft__flow_run_runtime(weft__flow_run_t *r);
 void weft__flow_run_destroy(weft__flow_run_t *r);
