@@ -254,6 +254,7 @@ static const char usage_results[] =
 
 typedef struct rrow {
     char *task, *params, *results, *status;
+    char *node; /* over several ranks: the rank that ran it (NULL: this machine) */
     int attempt;
     double wall;
     int64_t run;
@@ -321,6 +322,7 @@ static int results_row(void *ud, const weft__wf_attempt_row_t *a)
     r->params = strdup(a->params ? a->params : "");
     r->results = strdup(a->results ? a->results : "");
     r->status = strdup(a->status ? a->status : "");
+    r->node = a->node && a->node[0] ? strdup(a->node) : NULL;
     r->attempt = a->attempt;
     r->wall = a->wall;
     r->run = a->run;
@@ -329,6 +331,7 @@ static int results_row(void *ud, const weft__wf_attempt_row_t *a)
         free(r->params);
         free(r->results);
         free(r->status);
+        free(r->node);
         x->oom = true;
         return 1;
     }
@@ -343,6 +346,7 @@ static void rset_free(rset_t *x)
         free(x->rows[i].params);
         free(x->rows[i].results);
         free(x->rows[i].status);
+        free(x->rows[i].node);
     }
     free(x->rows);
     free(x->index);
@@ -484,10 +488,15 @@ static int cmd_results(int argc, char **argv)
     if (x.n)
         qsort(x.rows, x.n, sizeof *x.rows, by_name);
     cols_t pc = {0}, rcols = {0};
+    size_t wnode = 0; /* a node column when the run went over several ranks */
     for (size_t i = 0; i < x.n; i++) {
         cols_add_keys(&pc, x.rows[i].params);
         cols_add_keys(&rcols, x.rows[i].results);
+        if (x.rows[i].node && strlen(x.rows[i].node) > wnode)
+            wnode = strlen(x.rows[i].node);
     }
+    if (wnode && wnode < 4)
+        wnode = 4;
     size_t ncols = 4 + pc.n + rcols.n;
     if (fmt == 2) {
         printf("[");
@@ -499,7 +508,13 @@ static int cmd_results(int argc, char **argv)
             weft__wf_json_lines(stdout, r->params);
             printf(", \"status\": ");
             json_str(stdout, r->status);
-            printf(", \"attempt\": %d, \"wall_s\": %.3f, \"results\": ", r->attempt, r->wall);
+            printf(", \"attempt\": %d, \"wall_s\": %.3f, ", r->attempt, r->wall);
+            if (r->node) {
+                printf("\"node\": ");
+                json_str(stdout, r->node);
+                printf(", ");
+            }
+            printf("\"results\": ");
             weft__wf_json_lines(stdout, r->results);
             printf("}");
         }
@@ -510,7 +525,9 @@ static int cmd_results(int argc, char **argv)
             csv_field(pc.names[c], strlen(pc.names[c]), false);
         csv_field("status", 6, false);
         csv_field("attempt", 7, false);
-        csv_field("wall_s", 6, rcols.n == 0);
+        csv_field("wall_s", 6, rcols.n == 0 && !wnode);
+        if (wnode)
+            csv_field("node", 4, rcols.n == 0);
         for (size_t c = 0; c < rcols.n; c++)
             csv_field(rcols.names[c], strlen(rcols.names[c]), c + 1 == rcols.n);
         for (size_t i = 0; i < x.n; i++) {
@@ -526,7 +543,9 @@ static int cmd_results(int argc, char **argv)
             int n = snprintf(num, sizeof num, "%d", r->attempt);
             csv_field(num, (size_t)n, false);
             n = snprintf(num, sizeof num, "%.3f", r->wall);
-            csv_field(num, (size_t)n, rcols.n == 0);
+            csv_field(num, (size_t)n, rcols.n == 0 && !wnode);
+            if (wnode)
+                csv_field(r->node ? r->node : "", r->node ? strlen(r->node) : 0, rcols.n == 0);
             for (size_t c = 0; c < rcols.n; c++) {
                 const char *v = value_of(r->results, rcols.names[c], &len);
                 csv_field(v ? v : "", v ? len : 0, c + 1 == rcols.n);
@@ -564,6 +583,8 @@ static int cmd_results(int argc, char **argv)
         for (size_t c = 0; c < pc.n; c++)
             printf("  %-*s", (int)w[1 + c], pc.names[c]);
         printf("  %-*s  %*s  %*s", (int)w[pc.n + 1], "status", (int)w[pc.n + 2], "attempt", (int)w[pc.n + 3], "wall_s");
+        if (wnode)
+            printf("  %-*s", (int)wnode, "node");
         for (size_t c = 0; c < rcols.n; c++)
             printf("  %-*s", (int)w[pc.n + 4 + c], rcols.names[c]);
         putchar('\n');
@@ -577,6 +598,8 @@ static int cmd_results(int argc, char **argv)
             }
             printf("  %-*s  %*d  %*.3f", (int)w[pc.n + 1], r->status, (int)w[pc.n + 2], r->attempt, (int)w[pc.n + 3],
                    r->wall);
+            if (wnode)
+                printf("  %-*s", (int)wnode, r->node ? r->node : "-");
             for (size_t c = 0; c < rcols.n; c++) {
                 const char *v = value_of(r->results, rcols.names[c], &len);
                 printf("  %-*.*s", (int)w[pc.n + 4 + c], v ? (int)len : 1, v ? v : "-");

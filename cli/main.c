@@ -110,7 +110,7 @@ typedef struct args {
     weft__flow_opts_t fo;
     cli_run_opts_t ro;
     const char **sets, **only, **rerun;
-    const char *shard; /* --shard i/N */
+    const char *shard;   /* --shard i/N */
     double rank_timeout; /* --rank-timeout S (0: WEFT_RANK_TIMEOUT, else 10) */
 } args_t;
 
@@ -148,8 +148,8 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, bool
         const char *eq = strchr(s, '=');
         size_t nlen = eq && strncmp(s, "--", 2) == 0 ? (size_t)(eq - s) : strlen(s);
         bool takes = false;
-        static const char *const valued[] = {"--threads", "--set",   "--only",  "--trace",
-                                             "--report",  "--rerun", "--shard", "--bottleneck", "--rank-timeout"};
+        static const char *const valued[] = {"--threads", "--set",   "--only",       "--trace",       "--report",
+                                             "--rerun",   "--shard", "--bottleneck", "--rank-timeout"};
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
             takes |= strlen(valued[k]) == nlen && strncmp(s, valued[k], nlen) == 0;
         if (takes) {
@@ -362,16 +362,26 @@ static int cmd_ranks(args_t *a, int rank, int nranks, const char *rank_var)
                     nranks);
         return CLI_BAD_INPUT;
     }
+    const char *rank_name = strstr(rank_var, "OMPI") ? "OMPI_COMM_WORLD_RANK" : "PMI_RANK";
+    if (l->size != nranks) { /* the launcher's variables and MPI disagree */
+        fprintf(stderr,
+                "weft: started as rank %d of %d (%s), but MPI sees %d process%s: start weft with the mpirun (or "
+                "srun) of the MPI it was built with, or give each rank a slice: --shard $((%s+1))/%d\n",
+                rank, nranks, rank_var, l->size, l->size == 1 ? "" : "es", rank_name, nranks);
+        weft__mpilink_close(l, true);
+        return CLI_BAD_INPUT;
+    }
     weft__flow_t *f = NULL;
     int rc;
     if (l->rank > 0) { /* an agent: its load errors are rank 0's to say (the same file) */
         char lerr[1024];
         int lrc = weft__flow_load(a->flow, &a->fo, &f, lerr, sizeof lerr);
         int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-        rc = weft__cluster_agent(l, lrc == 0 ? f : NULL, lerr, sfd);
+        bool finalize = true;
+        rc = weft__cluster_agent(l, lrc == 0 ? f : NULL, lerr, sfd, &finalize);
         if (sfd >= 0)
             close(sfd);
-        weft__mpilink_close(l, true);
+        weft__mpilink_close(l, finalize);
         weft__flow_destroy(f);
         return rc;
     }
@@ -391,7 +401,7 @@ static int cmd_ranks(args_t *a, int rank, int nranks, const char *rank_var)
     } else if (rc < 0) { /* --dry-run: rank 0's to print */
         rc = weft__cli_run(f, &a->ro);
     }
-    weft__mpilink_close(l, true);
+    weft__mpilink_close(l, !c || !weft__cluster_lost(c));
     weft__cluster_destroy(c);
     weft__flow_destroy(f);
     return rc;

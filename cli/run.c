@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "weft/error.h"
+#include "weft/log.h"
 
 typedef struct view {
     pthread_mutex_t lock; /* the terminal: events vs the progress line */
@@ -108,6 +109,18 @@ static void on_event(void *ud, const weft__flow_event_t *e)
                e->task, e->wall_s, e->reason[0] ? ": " : "", e->reason);
     /* (off a terminal the lines are flushed with the progress tick, every
      * 100 ms, not one write per task: a million-task run piped to a file) */
+    pthread_mutex_unlock(&v->lock);
+}
+
+/* weft's warnings during the run (a lost rank, say): on their own line,
+ * not in the middle of the progress line. */
+static void on_log(void *ud, const char *msg)
+{
+    view_t *v = ud;
+    pthread_mutex_lock(&v->lock);
+    clear_line(v);
+    fflush(stdout);
+    fprintf(stderr, "weft: %s\n", msg);
     pthread_mutex_unlock(&v->lock);
 }
 
@@ -353,8 +366,10 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
                                 .resume = &o->resume,
                                 .cluster = o->cluster};
     weft__flow_run_t *r = NULL;
+    weft_log_set_handler(on_log, &v);
     int rc = weft__flow_run_start(f, &ro, &r, err, sizeof err);
     if (rc) {
+        weft_log_set_handler(NULL, NULL);
         fprintf(stderr, "weft: %s\n", err);
         close(sfd);
         close(efd);
@@ -420,12 +435,15 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
     }
     clear_line(&v);
     int failed = weft__flow_run_wait(r);
+    weft_log_set_handler(NULL, NULL);
     record_check(&v, f, true, true);
     char why[PATH_MAX + 512];
     bool first;
     bool incomplete = weft__flow_run_record_error(r, why, sizeof why, &first);
     double took = now_s() - v.t0;
     summary(&v, f, took, sig);
+    if (o->cluster)
+        weft__cluster_write_nodes(o->cluster, stdout);
     char advice[1024];
     if (!sig && weft__flow_run_small_tasks(r, took, advice, sizeof advice))
         printf("  note: %s\n", advice);

@@ -378,8 +378,8 @@ static int spawn(ptask_t *p, char *why, size_t whylen)
     while (spec.envp && spec.envp[n_own])
         n_own++;
     char *texts = NULL;
-    char **envp = weft__proc_attempt_env(spec.envp, n_own, p->cpus, p->cpus_env, p->gpus, p->gpus_env, p->attempt,
-                                         &texts);
+    char **envp =
+        weft__proc_attempt_env(spec.envp, n_own, p->cpus, p->cpus_env, p->gpus, p->gpus_env, p->attempt, &texts);
     int rc = WEFT_ENOMEM;
     if (envp) {
         spec.envp = (const char *const *)envp;

@@ -28,6 +28,7 @@ typedef struct rnode {
     int slots, gpus;
     int used_slots, used_gpus; /* in flight: running or waiting there */
     bool lost;
+    uint64_t attempts; /* ended there (results and lost ones) */
 } rnode_t;
 
 typedef struct ticket {
@@ -285,6 +286,7 @@ static weft__proc_done_fn take(weft__remote_t *rm, uint64_t ticket, void **ud)
     ticket_t *t = &rm->tickets[k];
     weft__proc_done_fn done = t->done;
     *ud = t->ud;
+    rm->nodes[t->node].attempts++;
     t->done = NULL;
     t->next_free = rm->free_head;
     rm->free_head = k;
@@ -365,4 +367,16 @@ int weft__remote_node_lost(weft__remote_t *rm, int node, const char *why)
     }
     dispatch(rm); /* what only that node could take fails now */
     return n;
+}
+
+const char *weft__remote_node_stats(weft__remote_t *rm, int node, uint64_t *attempts, bool *lost)
+{
+    pthread_mutex_lock(&rm->lock);
+    const char *name = node >= 0 && node < rm->nnodes ? rm->nodes[node].name : NULL;
+    if (name) {
+        *attempts = rm->nodes[node].attempts;
+        *lost = rm->nodes[node].lost;
+    }
+    pthread_mutex_unlock(&rm->lock);
+    return name;
 }

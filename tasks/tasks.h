@@ -215,6 +215,9 @@ void weft__remote_stop(weft__remote_t *rm, uint64_t grace_ns);
 /* The node is gone: its attempts end as lost (why says how), requests
  * only it could take fail. Returns how many attempts it held. */
 int weft__remote_node_lost(weft__remote_t *rm, int node, const char *why);
+/* Node i's name, how many attempts ended there, whether it was lost
+ * (NULL: no such node). */
+const char *weft__remote_node_stats(weft__remote_t *rm, int node, uint64_t *attempts, bool *lost);
 /* The service places process tasks of sources with remote_id on rm
  * (borrowed; NULL: on this machine again). */
 void weft__proc_svc_set_remote(weft__proc_svc_t *s, weft__remote_t *rm);

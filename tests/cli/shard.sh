@@ -194,7 +194,7 @@ PY
     expect_rc 0 "a schema-1 store is read"
     expect_has "$OUT" '"name": "old-20261101-120000", "workflow": "old"' "its run listed"
     expect_has "$OUT" '"shard": null' "without a slice"
-    expect_eq "$(python3 -c 'import sqlite3; print(sqlite3.connect(".weft/weft.db").execute("PRAGMA user_version").fetchone()[0])')" 2 "upgraded to schema 2"
+    expect_eq "$(python3 -c 'import sqlite3; print(sqlite3.connect(".weft/weft.db").execute("PRAGMA user_version").fetchone()[0])')" 3 "upgraded to schema 3"
     rm -rf .weft
 
     # each run keeps the machine it ran on; a run of another machine that

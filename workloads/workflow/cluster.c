@@ -187,6 +187,7 @@ struct weft__cluster {
     int *rank_node; /* per rank: its node (-1: none yet) */
     int *node_rank;
     char err[1024]; /* the first agent that could not join */
+    bool lost;      /* a rank was lost */
 };
 
 weft__remote_t *weft__wf_cluster_remote(weft__cluster_t *c)
@@ -297,6 +298,7 @@ static void owner_lost(void *ud, int rank, double silent_s)
 {
     weft__cluster_t *c = ud;
     pthread_mutex_lock(&c->lock);
+    c->lost = true;
     int node = c->rank_node[rank];
     if (node < 0 && !c->err[0])
         snprintf(c->err, sizeof c->err, "rank %d did not answer within %.0f s", rank, silent_s);
@@ -308,8 +310,7 @@ static void owner_lost(void *ud, int rank, double silent_s)
     snprintf(why, sizeof why, "rank %d stopped answering (no word from it for %.1f s)", rank, silent_s);
     const char *name = weft__remote_node_name(c->rm, node);
     int n = weft__remote_node_lost(c->rm, node, why);
-    weft__log("rank %d (%s) is lost: no word from it for %.1f s; %d task%s it held %s", rank, name, silent_s, n,
-              n == 1 ? "" : "s",
+    weft__log("%s is lost: no word from it for %.1f s; %d task%s it held %s", name, silent_s, n, n == 1 ? "" : "s",
               n ? "are retried on the other ranks when they have retries left, else failed" : "(none)");
 }
 
@@ -421,6 +422,18 @@ int weft__cluster_open(weft__link_t *l, weft__flow_t *f, int code, double wait_s
     return rc;
 }
 
+void weft__cluster_write_nodes(weft__cluster_t *c, FILE *out)
+{
+    fprintf(out, "  ranks:");
+    uint64_t n;
+    bool lost;
+    const char *name;
+    for (int i = 0; (name = weft__remote_node_stats(c->rm, i, &n, &lost)); i++)
+        fprintf(out, "%s %s %llu attempt%s%s", i ? "," : "", name, (unsigned long long)n, n == 1 ? "" : "s",
+                lost ? " (lost)" : "");
+    fputc('\n', out);
+}
+
 int weft__cluster_nodes(weft__cluster_t *c, int *slots, int *gpus)
 {
     weft__remote_capacity(c->rm, slots, gpus, NULL, NULL);
@@ -442,8 +455,21 @@ int weft__wf_cluster_begin(weft__cluster_t *c, const char *dir)
 
 void weft__cluster_close(weft__cluster_t *c, int code)
 {
-    if (c)
-        send_all(c, M_BYE, (uint64_t)code);
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    bool lost = c->lost;
+    pthread_mutex_unlock(&c->lock);
+    /* after a lost rank nobody finalizes MPI (it would wait for that one) */
+    send_all(c, M_BYE, (uint32_t)code | (lost ? 1ull << 32 : 0));
+}
+
+bool weft__cluster_lost(weft__cluster_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool lost = c->lost;
+    pthread_mutex_unlock(&c->lock);
+    return lost;
 }
 
 void weft__cluster_destroy(weft__cluster_t *c)
@@ -482,14 +508,15 @@ struct agent {
     char scratch[PATH_MAX];
     pthread_mutex_t lock;
     pthread_cond_t kcond;
-    job_t *jobs;           /* in flight (cancel looks here) */
+    job_t *jobs;              /* in flight (cancel looks here) */
     job_t *kq_head, *kq_tail; /* kernels waiting for a thread */
     pthread_t *kthreads;
     int nk;
     bool kstop;
     atomic_bool stopping;
-    int efd; /* wakes the main thread */
-    atomic_int code; /* -1 while the run goes on */
+    int efd;                 /* wakes the main thread */
+    atomic_int code;         /* -1 while the run goes on */
+    atomic_bool no_finalize; /* a rank was lost */
     double lost_s;
 };
 
@@ -521,8 +548,8 @@ static void job_end(job_t *j, const weft__proc_result_t *res, const char *result
     w_i32(&b, res->status);
     w_i32(&b, res->exit_code);
     w_i32(&b, res->signal);
-    w_i32(&b, (res->timed_out ? 1 : 0) | (res->started ? 2 : 0) | (res->out_spilled ? 4 : 0) |
-                  (res->err_spilled ? 8 : 0));
+    w_i32(&b,
+          (res->timed_out ? 1 : 0) | (res->started ? 2 : 0) | (res->out_spilled ? 4 : 0) | (res->err_spilled ? 8 : 0));
     w_u64(&b, res->wall_ns);
     w_u64(&b, res->user_ns);
     w_u64(&b, res->sys_ns);
@@ -622,8 +649,8 @@ static void run_command(job_t *j)
     while (spec.envp && spec.envp[n_own])
         n_own++;
     char *texts = NULL;
-    char **envp = weft__proc_attempt_env(spec.envp, n_own, j->cpus, j->cpus_text, j->gpus, j->gpus_text, j->attempt,
-                                         &texts);
+    char **envp =
+        weft__proc_attempt_env(spec.envp, n_own, j->cpus, j->cpus_text, j->gpus, j->gpus_text, j->attempt, &texts);
     rc = WEFT_ENOMEM;
     if (envp) {
         spec.envp = (const char *const *)envp;
@@ -643,8 +670,7 @@ static void run_command(job_t *j)
 static int kernel_stop(void *ud)
 {
     job_t *j = ud;
-    return atomic_load(&j->canceled) || atomic_load(&j->a->stopping) ||
-           (j->deadline_ns && mono_ns() > j->deadline_ns);
+    return atomic_load(&j->canceled) || atomic_load(&j->a->stopping) || (j->deadline_ns && mono_ns() > j->deadline_ns);
 }
 
 static uint64_t tv_ns(struct timeval tv)
@@ -787,7 +813,8 @@ static void agent_run(agent_t *a, rbuf_t *b)
     pthread_mutex_unlock(&a->lock);
     int rc = weft__cores_request_ex(a->r->cores, cpus, gpus, NULL, agent_grant, j);
     if (rc)
-        job_fail(j, WEFT_ETASK, rc == WEFT_ENOMEM ? "out of memory while starting it" : "more cores than this rank has");
+        job_fail(j, WEFT_ETASK,
+                 rc == WEFT_ENOMEM ? "out of memory while starting it" : "more cores than this rank has");
 }
 
 static void agent_cancel(agent_t *a, uint64_t ticket, uint64_t grace_ns)
@@ -822,23 +849,22 @@ static void agent_recv(void *ud, int from, const void *msg, size_t len)
         r_str(&b, a->r->dir, sizeof a->r->dir);
         make_dir(a->r->dir);
         break;
-    case M_RUN:
-        agent_run(a, &b);
-        break;
+    case M_RUN: agent_run(a, &b); break;
     case M_CANCEL: {
         uint64_t ticket = r_u64(&b), grace = r_u64(&b);
         if (!b.bad)
             agent_cancel(a, ticket, grace);
         break;
     }
-    case M_STOP:
-        agent_stop(a, r_u64(&b));
+    case M_STOP: agent_stop(a, r_u64(&b)); break;
+    case M_BYE: {
+        uint64_t v = r_u64(&b);
+        if (v >> 32)
+            atomic_store(&a->no_finalize, true);
+        wake_main(a, (int)(uint32_t)v);
         break;
-    case M_BYE:
-        wake_main(a, (int)r_u64(&b));
-        break;
-    default:
-        break;
+    }
+    default: break;
     }
 }
 
@@ -847,6 +873,7 @@ static void agent_lost(void *ud, int rank, double silent_s)
     agent_t *a = ud;
     (void)rank;
     a->lost_s = silent_s;
+    atomic_store(&a->no_finalize, true);
     wake_main(a, 1);
 }
 
@@ -869,7 +896,7 @@ static int hello(agent_t *a, bool ok, const char *why)
     return w_send(a->l, 0, &b);
 }
 
-int weft__cluster_agent(weft__link_t *l, weft__flow_t *f, const char *load_err, int stop_fd)
+int weft__cluster_agent(weft__link_t *l, weft__flow_t *f, const char *load_err, int stop_fd, bool *finalize)
 {
     agent_t a = {.l = l, .f = f, .efd = eventfd(0, EFD_CLOEXEC), .code = -1};
     pthread_mutex_init(&a.lock, NULL);
@@ -888,8 +915,7 @@ int weft__cluster_agent(weft__link_t *l, weft__flow_t *f, const char *load_err, 
                      getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
             a.scratch[0] = '\0';
             ok = false;
-        } else if (snprintf(log, sizeof log, "%s/output.log", a.scratch),
-                   weft__outlog_create(log, &a.r->outlog) != 0) {
+        } else if (snprintf(log, sizeof log, "%s/output.log", a.scratch), weft__outlog_create(log, &a.r->outlog) != 0) {
             snprintf(err, sizeof err, "out of memory");
             ok = false;
         }
@@ -940,7 +966,7 @@ int weft__cluster_agent(weft__link_t *l, weft__flow_t *f, const char *load_err, 
         pthread_join(a.kthreads[i], NULL);
     if (a.r)
         weft__proc_svc_stop(a.r->svc, 0);
-    weft__wf_agent_teardown(a.r); /* (waits for the processes) */
+    weft__wf_agent_teardown(a.r);              /* (waits for the processes) */
     for (job_t *j = a.kq_head, *n; j; j = n) { /* kernels never started */
         n = j->next;
         weft__free(j);
@@ -956,5 +982,6 @@ int weft__cluster_agent(weft__link_t *l, weft__flow_t *f, const char *load_err, 
         close(a.efd);
     pthread_mutex_destroy(&a.lock);
     pthread_cond_destroy(&a.kcond);
+    *finalize = !atomic_load(&a.no_finalize);
     return ok ? code : 2;
 }

@@ -310,7 +310,8 @@ static bool cmd_attempt(void *ud, const weft__proc_attempt_info_t *info)
                    .out_off = res->out_off,
                    .out_len = res->out_len,
                    .err_off = res->err_off,
-                   .err_len = res->err_len};
+                   .err_len = res->err_len,
+                   .node = res->node};
     char lost[160];
     if (res->log_err) { /* the task's outcome stands; its output is not kept whole */
         snprintf(lost, sizeof lost, "%s%soutput not kept: %s", a.reason, a.reason[0] ? "; " : "",

@@ -305,9 +305,14 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     }
     snprintf(r->tsv_path, sizeof r->tsv_path, "%s/tasks.tsv", r->dir);
     r->tsv = open(r->tsv_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* (over several ranks, a last column says which ran each attempt) */
     static const char header[] = "task\tparams\tattempt\tstart\tend\tstatus\texit\tsignal\twall_s\tuser_s\t"
-                                 "sys_s\tmaxrss_kb\tcpus\tgpus\tstdout\tstderr\tresults\treason\thash\n";
-    if (r->tsv < 0 || weft__wf_record_write(r, header, sizeof header - 1) != sizeof header - 1) {
+                                 "sys_s\tmaxrss_kb\tcpus\tgpus\tstdout\tstderr\tresults\treason\thash\tnode\n";
+    size_t hlen = sizeof header - (o->cluster ? 1 : 6);
+    char hbuf[sizeof header];
+    memcpy(hbuf, header, hlen);
+    hbuf[hlen - 1] = '\n';
+    if (r->tsv < 0 || weft__wf_record_write(r, hbuf, hlen) != hlen) {
         rc = WEFT_ESYS;
         snprintf(err, errlen, "cannot create '%s': %s", r->tsv_path, strerror(r->tsv < 0 ? errno : r->tsv_err));
         goto fail;
@@ -379,10 +384,10 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
             rc = weft__wf_add_kernel(r, &f->tasks[i], &gt);
         } else { /* (over several ranks, kernels too: a node runs them) */
             weft__proc_limits_t lim = {.cpus = tm->cpus,
-                                       .gpus = tm->kind != WF_KERNEL      ? tm->gpus
-                                               : tm->device == WF_DEV_GPU ? 1
+                                       .gpus = tm->kind != WF_KERNEL                           ? tm->gpus
+                                               : tm->device == WF_DEV_GPU                      ? 1
                                                : tm->device == WF_DEV_AUTO && cluster_gpus > 0 ? 1
-                                                                                            : 0,
+                                                                                               : 0,
                                        .retries = tm->retries,
                                        .retry_on = tm->retry_on,
                                        .nretry_on = tm->nretry_on,

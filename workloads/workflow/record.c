@@ -109,7 +109,7 @@ static void put_secs(line_t *l, uint64_t ns)
 #define JOURNAL_MAX (2u << 20)    /* past this a worker commits itself (the flusher is behind) */
 
 /* A journal record: this head, then the strings status, cpus, gpus, out,
- * err, results, reason (each NUL-terminated), padded to 8 bytes. */
+ * err, results, reason, node (each NUL-terminated), padded to 8 bytes. */
 typedef struct jrec {
     uint32_t len, task;
     int32_t attempt, exit_code, signal, no_cpu;
@@ -121,7 +121,7 @@ typedef struct jrec {
 /* the attempt's strings, then (made by the worker that finished it, so
  * that the flusher only stores and writes) its params as "k=v" lines and
  * its tasks.tsv line */
-enum { JREC_NSTR = 9, JREC_PARAMS = 7, JREC_TSV = 8 };
+enum { JREC_NSTR = 10, JREC_NODE = 7, JREC_PARAMS = 8, JREC_TSV = 9 };
 
 static void jrec_strings(const jrec_t *j, const char *s[JREC_NSTR])
 {
@@ -164,7 +164,7 @@ static void tsv_line(weft__flow_run_t *r, const jrec_t *j, const char *const str
     if (j->maxrss_kb >= 0)
         put_int(l, j->maxrss_kb);
     put_char(l, '\t');
-    for (int i = 1; i < JREC_NSTR; i++) {
+    for (int i = 1; i < JREC_NODE; i++) {
         uint64_t len = i == 3 ? j->out_len : i == 4 ? j->err_len : 0;
         if (len) { /* in the run's output log: output.log@offset+length */
             put_text(l, "output.log@");
@@ -182,6 +182,10 @@ static void tsv_line(weft__flow_run_t *r, const jrec_t *j, const char *const str
         h[i] = "0123456789abcdef"[hv & 15];
     h[16] = '\0';
     put_field(l, h, '\0');
+    if (r->o.cluster) { /* over several ranks: the rank that ran it */
+        l->buf[l->len - 1] = '\t';
+        put_field(l, str[JREC_NODE], '\0');
+    }
     l->buf[l->len - 1] = '\n';
 }
 
@@ -203,7 +207,7 @@ void weft__wf_journal(weft__flow_run_t *r, uint32_t ti, const attempt_t *a)
                 .out_len = a->out_len,
                 .err_off = a->err_off,
                 .err_len = a->err_len};
-    const char *str[JREC_NSTR] = {a->status, a->cpus, a->gpus, a->out, a->err, a->results, a->reason};
+    const char *str[JREC_NSTR] = {a->status, a->cpus, a->gpus, a->out, a->err, a->results, a->reason, a->node};
     line_t params, tsv;
     weft__wf_params_text(r->f, &r->f->tasks[ti], &params, '\n');
     line_init(&tsv);
@@ -342,6 +346,7 @@ static int commit(weft__flow_run_t *r, const char *b, size_t len)
                 .err = str[4],
                 .results = str[5],
                 .reason = str[6],
+                .node = str[JREC_NODE],
                 .out_off = j->out_off,
                 .out_len = j->out_len,
                 .err_off = j->err_off,
@@ -580,6 +585,8 @@ void weft__wf_trace_attempt(weft__flow_run_t *r, const weft_task_t *gt, const at
         n += snprintf(args + n, sizeof args - (size_t)n, ",\"exit\":%d", a->exit_code);
     if (a->signal > 0)
         n += snprintf(args + n, sizeof args - (size_t)n, ",\"signal\":%d", a->signal);
+    if (a->node && a->node[0]) /* (names: host names and digits) */
+        n += snprintf(args + n, sizeof args - (size_t)n, ",\"node\":\"%s\"", a->node);
     if (a->reason && a->reason[0] && n < (int)sizeof args - 32) {
         n += snprintf(args + n, sizeof args - (size_t)n, ",\"reason\":\"");
         for (const char *c = a->reason; *c && n < (int)sizeof args - 3; c++)

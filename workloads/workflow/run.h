@@ -178,6 +178,7 @@ typedef struct attempt {
     long maxrss_kb;
     int exit_code, signal;
     const char *status, *cpus, *gpus, *out, *err, *results, *reason;
+    const char *node; /* over several ranks: the rank that ran it ("rank2@host") */
 } attempt_t;
 
 /* ---- record.c ---- */

@@ -54,14 +54,17 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS attempts(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, task TEXT NOT NULL,"
     " params TEXT, attempt INTEGER, status TEXT, exit INTEGER, signal INTEGER, start REAL, end REAL, wall REAL,"
     " user REAL, sys REAL, maxrss_kb INTEGER, cpus TEXT, gpus TEXT, stdout TEXT, stderr TEXT, results TEXT,"
-    " reason TEXT, hash INTEGER, parts BLOB, out_off INTEGER, out_len INTEGER, err_off INTEGER, err_len INTEGER);"
-
-    "PRAGMA user_version = 2;";
+    " reason TEXT, hash INTEGER, parts BLOB, out_off INTEGER, out_len INTEGER, err_off INTEGER, err_len INTEGER,"
+    " node TEXT);"
+    "PRAGMA user_version = 3;";
 
 /* From version 1: a run's shard ("2/4"; NULL: the whole workflow) and
  * the machine it ran on. */
-static const char upgrade_1[] =
-    "ALTER TABLE runs ADD COLUMN shard TEXT; ALTER TABLE runs ADD COLUMN host TEXT; PRAGMA user_version = 2;";
+static const char upgrade_1[] = "ALTER TABLE runs ADD COLUMN shard TEXT; ALTER TABLE runs ADD COLUMN host TEXT;"
+                                "ALTER TABLE attempts ADD COLUMN node TEXT; PRAGMA user_version = 3;";
+/* From version 2: the rank that ran an attempt of a run over several
+ * ranks ("rank2@host"; NULL: the run's own machine). */
+static const char upgrade_2[] = "ALTER TABLE attempts ADD COLUMN node TEXT; PRAGMA user_version = 3;";
 
 /* The schema's version (PRAGMA user_version): 0 in a new database. */
 static int version_of(sqlite3 *db, int *v)
@@ -125,10 +128,10 @@ const char *weft__wf_store_path(const weft__wf_store_t *s)
  * rest (a signal, GPUs, output, results, a reason) are NULL in most, and
  * a group of rows without any is inserted binding only the first
  * (binding a column costs about as much as storing it). */
-#define ATT_NCOLS 25
+#define ATT_NCOLS 26
 #define ATT_LEAN 15
 static const char att_cols[] = "run,task,params,attempt,status,exit,start,end,wall,user,sys,maxrss_kb,cpus,hash,parts,"
-                               "signal,gpus,stdout,stderr,results,reason,out_off,out_len,err_off,err_len";
+                               "signal,gpus,stdout,stderr,results,reason,out_off,out_len,err_off,err_len,node";
 
 /* INSERT INTO attempts(the first ncols columns) VALUES of `rows` rows. */
 static int prepare_insert(weft__wf_store_t *s, int ncols, int rows, sqlite3_stmt **st)
@@ -268,10 +271,10 @@ static int open_db(weft__wf_store_t *s, bool create, const char *what, int *vers
         rc = version_of(s->db, version);
     /* a new store, or one of schema 1 (several weft runs may race to
      * make or upgrade it: the version is read again under the lock) */
-    if (rc == SQLITE_OK && *version < 2)
+    if (rc == SQLITE_OK && *version < 3)
         rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc == SQLITE_OK && *version < 2 && (rc = version_of(s->db, version)) == SQLITE_OK && *version < 2)
-        rc = sqlite3_exec(s->db, *version == 0 ? schema : upgrade_1, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && *version < 3 && (rc = version_of(s->db, version)) == SQLITE_OK && *version < 3)
+        rc = sqlite3_exec(s->db, *version == 0 ? schema : *version == 1 ? upgrade_1 : upgrade_2, NULL, NULL, NULL);
     if (s->db && !sqlite3_get_autocommit(s->db)) {
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
@@ -281,7 +284,7 @@ static int open_db(weft__wf_store_t *s, bool create, const char *what, int *vers
             return rc;
         }
     }
-    if (rc == SQLITE_OK && *version <= 2)
+    if (rc == SQLITE_OK && *version <= 3)
         rc = prepare_inserts(s);
     if (rc != SQLITE_OK)
         fail(s, what);
@@ -333,9 +336,9 @@ int weft__wf_store_open(const char *dir, bool create, weft__wf_store_t **out, ch
         struct timespec ts = {0, (long)(5 + tries % 45) * 1000000L}; /* 5..49 ms, staggered */
         nanosleep(&ts, NULL);
     }
-    if (rc == SQLITE_OK && version > 2) {
-        snprintf(err, errlen, "the run store '%s' was made by a newer weft (schema %d; this one reads 1 and 2)",
-                 s->path, version);
+    if (rc == SQLITE_OK && version > 3) {
+        snprintf(err, errlen, "the run store '%s' was made by a newer weft (schema %d; this one reads 1 to 3)", s->path,
+                 version);
         weft__wf_store_close(s);
         return WEFT_ESYS;
     }
@@ -457,7 +460,8 @@ static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
 static bool row_lean(const weft__wf_attempt_row_t *a)
 {
     return a->signal <= 0 && !(a->gpus && a->gpus[0]) && !(a->out && a->out[0]) && !(a->err && a->err[0]) &&
-           !(a->results && a->results[0]) && !(a->reason && a->reason[0]) && !a->out_len && !a->err_len;
+           !(a->results && a->results[0]) && !(a->reason && a->reason[0]) && !a->out_len && !a->err_len &&
+           !(a->node && a->node[0]);
 }
 
 /* Binds row a's first ncols columns (att_cols) to parameters
@@ -505,6 +509,7 @@ static void bind_row(sqlite3_stmt *st, int i0, int ncols, const weft__wf_attempt
     bind_opt_int(st, i0 + 23, a->out_len != 0, (int64_t)a->out_len);
     bind_opt_int(st, i0 + 24, a->err_len != 0, (int64_t)a->err_off);
     bind_opt_int(st, i0 + 25, a->err_len != 0, (int64_t)a->err_len);
+    bind_opt_text(st, i0 + 26, a->node);
 }
 
 int weft__wf_store_add(weft__wf_store_t *s, const weft__wf_attempt_row_t *rows, size_t n)
@@ -688,7 +693,7 @@ int weft__wf_store_runs(weft__wf_store_t *s, int (*fn)(void *ud, const weft__wf_
 
 #define ATT_COLS                                                                                                       \
     "run,task,params,attempt,status,exit,signal,start,end,wall,user,sys,maxrss_kb,cpus,gpus,stdout,stderr,results,"    \
-    "reason,hash,out_off,out_len,err_off,err_len"
+    "reason,hash,out_off,out_len,err_off,err_len,node"
 
 static void attempt_from(sqlite3_stmt *st, weft__wf_attempt_row_t *a, bool with_parts)
 {
@@ -717,8 +722,9 @@ static void attempt_from(sqlite3_stmt *st, weft__wf_attempt_row_t *a, bool with_
     a->out_len = (uint64_t)sqlite3_column_int64(st, 21);
     a->err_off = (uint64_t)sqlite3_column_int64(st, 22);
     a->err_len = (uint64_t)sqlite3_column_int64(st, 23);
-    a->parts = with_parts ? sqlite3_column_blob(st, 24) : NULL;
-    a->parts_len = with_parts ? (size_t)sqlite3_column_bytes(st, 24) : 0;
+    a->node = col_text(st, 24);
+    a->parts = with_parts ? sqlite3_column_blob(st, 25) : NULL;
+    a->parts_len = with_parts ? (size_t)sqlite3_column_bytes(st, 25) : 0;
 }
 
 /* The chain of runs a run sees: it, the run it resumed, ... (ids). */

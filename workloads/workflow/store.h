@@ -58,6 +58,7 @@ typedef struct weft__wf_attempt_row {
     double start, end, wall, user, sys; /* user/sys < 0: not taken */
     long maxrss_kb;                     /* -1: not taken */
     const char *cpus, *gpus, *out, *err, *results, *reason;
+    const char *node;                            /* over several ranks: the rank that ran it (NULL: this machine) */
     uint64_t out_off, out_len, err_off, err_len; /* output in the run's output.log (len 0: not there) */
     uint64_t hash;
     const void *parts; /* the definition's parts: 16 bytes each (name hash, value hash) */

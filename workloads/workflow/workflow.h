@@ -236,8 +236,12 @@ int weft__cluster_open(weft__link_t *l, weft__flow_t *f, int code, double wait_s
 /* Rank 0, after the run: tells the agents it is over (exit code `code`),
  * frees c. The link is the caller's to close. */
 void weft__cluster_close(weft__cluster_t *c, int code);
+/* Whether a rank was lost during the run (then MPI is not finalized). */
+bool weft__cluster_lost(weft__cluster_t *c);
 /* After the link is closed (nothing calls back any more). */
 void weft__cluster_destroy(weft__cluster_t *c);
+/* "  ranks: rank1@a 40 attempts, rank2@b 38 attempts (lost)\n" */
+void weft__cluster_write_nodes(weft__cluster_t *c, FILE *out);
 /* The nodes (agents) of the run, their cores and GPUs in all. */
 int weft__cluster_nodes(weft__cluster_t *c, int *slots, int *gpus);
 /* An agent (rank > 0): says hello (or, f NULL, that it could not load the
@@ -245,8 +249,9 @@ int weft__cluster_nodes(weft__cluster_t *c, int *slots, int *gpus);
  * is over, rank 0 is lost, or stop_fd is readable (a signal: everything
  * running is ended, TERM then KILL after grace_ns). Returns the exit code
  * for the process: rank 0's, or 1 (rank 0 lost), 2 (could not start),
- * 143 (stopped by a signal). */
-int weft__cluster_agent(weft__link_t *l, weft__flow_t *f, const char *load_err, int stop_fd);
+ * 143 (stopped by a signal); *finalize false when a rank was lost (MPI
+ * cannot be finalized then). */
+int weft__cluster_agent(weft__link_t *l, weft__flow_t *f, const char *load_err, int stop_fd, bool *finalize);
 
 /* The runtime the run uses (for the trace exports, after wait). */
 weft_runtime_t *weft__flow_run_runtime(weft__flow_run_t *r);
