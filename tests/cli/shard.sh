@@ -75,14 +75,19 @@ expect_has "$ERR" "weft: cannot tell which slice Slurm array task 8 of 3 is (SLU
 [ ! -e done.txt ] && [ ! -e .weft ] || fail "nothing may run on bad input"
 NPASS=$((NPASS + 1))
 
-# started as one of several ranks (mpirun, srun) without a slice: refused,
-# saying how to give each rank one; with one, it runs
+# started as one of several ranks (mpirun, srun) without a slice, but
+# not by a launcher MPI agrees with (the variables set by hand; or weft
+# built without MPI): refused, saying how to give each rank a slice; with
+# one, it runs (mpi.sh runs one workflow over real ranks)
 OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1 run "$WEFT" run s.toml
 expect_rc 2 "a rank of 2 without a slice"
-expect_has "$ERR" "weft: started as rank 1 of 2 (OMPI_COMM_WORLD_SIZE): " "the rank named"
+expect_has "$ERR" "weft: started as rank 1 of 2 (OMPI_COMM_WORLD_SIZE)" "the rank named"
 expect_has "$ERR" "--shard \$((OMPI_COMM_WORLD_RANK+1))/2" "how to slice per rank"
 PMI_SIZE=4 PMI_RANK=3 run "$WEFT" run s.toml
-expect_has "$ERR" "weft: started as rank 3 of 4 (PMI_SIZE): " "srun/MPICH's variables too"
+expect_has "$ERR" "weft: started as rank 3 of 4 (PMI_SIZE)" "srun/MPICH's variables too"
+expect_has "$ERR" "--shard \$((PMI_RANK+1))/4" "and how to slice with them"
+[ ! -e done.txt ] && [ ! -e .weft ] || fail "nothing may run"
+NPASS=$((NPASS + 1))
 OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1 run "$WEFT" run s.toml --shard 2/2 --quiet
 expect_has "$OUT" "s (shard 2/2): 10 tasks: 10 done" "with a slice it runs"
 OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 WEFT_SHARD=1/2 run "$WEFT" run s.toml --quiet
