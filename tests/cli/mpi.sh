@@ -207,6 +207,23 @@ expect_match "$OUT" "k: 6 tasks \(3 cached, 3 to run\)" "only the lost ones run 
 expect_eq "$(sort -un k.txt | wc -l)" 6 "every task finished"
 rm -rf .weft k.txt pids.txt
 
+# rank 0 killed: the other ranks see it gone, end their commands and exit
+sed -i 's/sleep 1.5; echo/sleep 30; echo/' k.toml
+mpirun --enable-recovery --oversubscribe -n 3 "$WEFT" run k.toml --quiet --rank-timeout 1 > k.out 2> k.err &
+BG=$!
+kill_rank 0 k.toml
+wait "$BG"
+BG=""
+expect_has "$(cat k.err)" "weft: rank 1 ($(hostname)): rank 0 is lost (no word from it for " "a rank says rank 0 is gone"
+sleep 0.5
+for p in $(cat pids.txt); do
+    alive "$p" && fail "command $p is still running after rank 0 died"
+done
+NPASS=$((NPASS + 1))
+run "$WEFT" runs
+expect_match "$OUT" " killed " "the store shows rank 0's run as killed"
+rm -rf .weft k.txt pids.txt
+
 # ---- Ctrl-C on mpirun: every rank's commands end, none is left
 cat > slow.toml <<'TOML'
 [workflow]
