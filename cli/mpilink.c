@@ -12,8 +12,10 @@
  * the others; every other rank's is rank 0.
  *
  * The thread polls: after a round that moved something it looks again at
- * once, and when idle it sleeps 50 us, doubling to 1 ms (woken at once
- * when a record is queued). */
+ * once; when idle it sleeps 50 us, doubling to 2 ms (a rank waiting for
+ * long tasks costs next to no CPU; short ones are sent ahead to the ranks,
+ * tasks/remote.c, so that a rank does not wait for the next). A record
+ * queued wakes it at once. */
 #include "cli/mpilink.h"
 
 #include <errno.h>
@@ -29,6 +31,8 @@
 
 #define TAG 7301
 #define HEARTBEAT_NS 250000000ull
+#define NAP_FIRST_NS 50000 /* the first nap after a round that moved something */
+#define NAP_MAX_NS 2000000 /* the longest */
 
 typedef struct outbox {
     char *buf;
@@ -218,7 +222,7 @@ static void watch(mpilink_t *m, uint64_t now)
 static void *loop(void *arg)
 {
     mpilink_t *m = arg;
-    uint64_t nap_ns = 50000;
+    uint64_t nap_ns = NAP_FIRST_NS;
     uint64_t start = now_ns(), closing_since = 0;
     for (int r = 0; r < m->link.size; r++)
         m->peers[r].heard_ns = m->peers[r].said_ns = start;
@@ -242,7 +246,7 @@ static void *loop(void *arg)
                 break;
         }
         if (moved) {
-            nap_ns = 50000;
+            nap_ns = NAP_FIRST_NS;
             continue;
         }
         struct timespec until;
@@ -254,7 +258,7 @@ static void *loop(void *arg)
         if (!m->queued && (!m->closing || m->pending))
             pthread_cond_timedwait(&m->cond, &m->lock, &until);
         pthread_mutex_unlock(&m->lock);
-        nap_ns = nap_ns * 2 > 1000000 ? 1000000 : nap_ns * 2;
+        nap_ns = nap_ns * 2 > NAP_MAX_NS ? NAP_MAX_NS : nap_ns * 2;
     }
     return NULL;
 }

@@ -6,7 +6,11 @@
  * finishes sooner has room sooner: work goes where it is taken). Each node
  * may hold twice its cores and GPUs in attempts — those running and as many
  * waiting there for their turn, so that a node starts its next task when
- * one ends without waiting for a message from the owner.
+ * one ends without waiting for a message from the owner. When its attempts
+ * are short, it may hold up to QUEUED_NS of work per core (by their moving
+ * mean time), at most DEPTH_SHORT times its cores: otherwise a round trip
+ * to the owner per few tasks would leave it idle most of the time, while
+ * more would only keep work from a node that frees up.
  *
  * An attempt sent to a node is a ticket; the node's result comes back
  * through weft__remote_result. A node that is lost ends its tickets with a
@@ -21,7 +25,9 @@
 
 #include "base/base.h"
 
-#define DEPTH 2 /* a node holds up to DEPTH times its cores and GPUs in attempts */
+#define DEPTH 2            /* a node holds at least DEPTH times its cores and GPUs in attempts, */
+#define DEPTH_SHORT 256    /* at most DEPTH_SHORT times its cores, */
+#define QUEUED_NS 20000000 /* as many as take this long per core (by their moving mean) */
 
 typedef struct rnode {
     char name[96];
@@ -29,6 +35,7 @@ typedef struct rnode {
     int used_slots, used_gpus; /* in flight: running or waiting there */
     bool lost;
     uint64_t attempts; /* ended there (results and lost ones) */
+    double mean_ns;    /* its attempts' moving mean time (0: none yet) */
 } rnode_t;
 
 typedef struct ticket {
@@ -160,7 +167,9 @@ static int place(const weft__remote_t *rm, int cpus, int gpus)
         const rnode_t *n = &rm->nodes[i];
         if (n->lost || n->slots < cpus || n->gpus < gpus)
             continue;
-        int free_s = DEPTH * n->slots - n->used_slots, free_g = DEPTH * n->gpus - n->used_gpus;
+        double by_time = n->mean_ns > 0 ? QUEUED_NS / n->mean_ns : 0;
+        int depth = by_time > DEPTH_SHORT ? DEPTH_SHORT : by_time > DEPTH ? (int)by_time : DEPTH;
+        int free_s = depth * n->slots - n->used_slots, free_g = DEPTH * n->gpus - n->used_gpus;
         if (free_s < cpus || free_g < gpus)
             continue;
         if (free_s > room) {
@@ -297,6 +306,11 @@ int weft__remote_result(weft__remote_t *rm, uint64_t ticket, const weft__proc_re
 {
     void *ud = NULL;
     pthread_mutex_lock(&rm->lock);
+    uint32_t k = (uint32_t)ticket;
+    if (k < rm->nticket && rm->tickets[k].done) {
+        rnode_t *n = &rm->nodes[rm->tickets[k].node];
+        n->mean_ns = n->mean_ns > 0 ? n->mean_ns + ((double)r->wall_ns - n->mean_ns) / 16 : (double)r->wall_ns;
+    }
     weft__proc_done_fn done = take(rm, ticket, &ud);
     pthread_mutex_unlock(&rm->lock);
     if (!done)

@@ -489,8 +489,8 @@ void weft__cluster_destroy(weft__cluster_t *c)
 typedef struct agent agent_t;
 
 typedef struct job {
-    struct job *next;  /* in the kernel queue */
-    struct job *jnext; /* in the agent's list of jobs */
+    struct job *next;          /* in the kernel queue */
+    struct job *jnext, *jprev; /* in the agent's list of jobs */
     agent_t *a;
     uint64_t ticket;
     uint32_t ti;
@@ -536,6 +536,18 @@ static void wake_main(agent_t *a, int code)
     (void)w;
 }
 
+/* j into the agent's list of jobs (cancel finds it there). */
+static void job_link(agent_t *a, job_t *j)
+{
+    pthread_mutex_lock(&a->lock);
+    j->jprev = NULL;
+    j->jnext = a->jobs;
+    if (a->jobs)
+        a->jobs->jprev = j;
+    a->jobs = j;
+    pthread_mutex_unlock(&a->lock);
+}
+
 /* The job's result to rank 0, its cores back, the job freed. out/err:
  * its captured output (NULL: none). */
 static void job_end(job_t *j, const weft__proc_result_t *res, const char *results, size_t nres, const char *out,
@@ -563,11 +575,12 @@ static void job_end(job_t *j, const weft__proc_result_t *res, const char *result
     w_mem(&b, err, nerr);
     w_send(a->l, 0, &b);
     pthread_mutex_lock(&a->lock);
-    for (job_t **p = &a->jobs; *p; p = &(*p)->jnext)
-        if (*p == j) {
-            *p = j->jnext;
-            break;
-        }
+    if (j->jprev)
+        j->jprev->jnext = j->jnext;
+    else
+        a->jobs = j->jnext;
+    if (j->jnext)
+        j->jnext->jprev = j->jprev;
     pthread_mutex_unlock(&a->lock);
     if (j->lease)
         weft__cores_release(a->r->cores, j->lease);
@@ -581,7 +594,7 @@ static void job_fail(job_t *j, int status, const char *why)
     res.status = status;
     res.exit_code = -1;
     res.maxrss_kb = -1;
-    snprintf(res.reason, sizeof res.reason, "%s", why);
+    snprintf(res.reason, sizeof res.reason, "%.*s", (int)sizeof res.reason - 1, why);
     job_end(j, &res, NULL, 0, NULL, 0, NULL, 0);
 }
 
@@ -799,18 +812,12 @@ static void agent_run(agent_t *a, rbuf_t *b)
             snprintf(why, sizeof why, "cannot write its points.json '%s': %s", path, strerror(errno));
             if (fp)
                 unlink(tmp);
-            pthread_mutex_lock(&a->lock);
-            j->jnext = a->jobs;
-            a->jobs = j;
-            pthread_mutex_unlock(&a->lock);
+            job_link(a, j);
             job_fail(j, WEFT_ETASK, why);
             return;
         }
     }
-    pthread_mutex_lock(&a->lock);
-    j->jnext = a->jobs;
-    a->jobs = j;
-    pthread_mutex_unlock(&a->lock);
+    job_link(a, j);
     int rc = weft__cores_request_ex(a->r->cores, cpus, gpus, NULL, agent_grant, j);
     if (rc)
         job_fail(j, WEFT_ETASK,

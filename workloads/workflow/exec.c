@@ -320,6 +320,12 @@ int weft__flow_run_start(weft__flow_t *f, const weft__flow_run_opts_t *o, weft__
     weft_config_t cfg;
     weft_config_init(&cfg);
     cfg.threads = slots;
+    if (o->cluster) {
+        /* the tasks run on the other ranks: the workers here only finish
+         * them (their bookkeeping), and need not spin waiting for work */
+        cfg.threads = slots < 2 ? slots : 2;
+        cfg.spin_us = 0;
+    }
     cfg.pin = WEFT_PIN_NONE; /* tasks are bound, not workers */
     cfg.task_pin = f->pin;
     cfg.cores = slots; /* the budget validated above */
