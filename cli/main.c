@@ -68,6 +68,8 @@ static const char usage_run[] =
     "  --shard I/N        run the I-th of N slices of the workflow (a task goes by its sweep\n"
     "                     point, or as its [[task]]'s shard key says); also from WEFT_SHARD,\n"
     "                     or from SLURM_ARRAY_TASK_ID/_COUNT in a Slurm job array\n"
+    "  --rank-timeout S   under mpirun (one run over several ranks): a rank silent for S\n"
+    "                     seconds is lost, its tasks retried elsewhere (default 10)\n"
     "  --quiet            no line per finished task (failures and the summary still show)\n"
     "  --verbose          a line per finished task on a terminal too (there, by default,\n"
     "                     the live progress line stands for them)\n"

@@ -14,6 +14,16 @@ MPI4=(mpirun --oversubscribe -n 4)
 
 cp "$DATA/pairs.toml" s.toml # 10 points, a-{i} then b-{i}, each appends to done.txt
 
+# --rank-timeout and WEFT_RANK_TIMEOUT out of range: refused, nothing runs
+run "$WEFT" run s.toml --rank-timeout 0
+expect_rc 2 "--rank-timeout 0"
+expect_has "$ERR" "weft run: --rank-timeout needs seconds from 0.5 to 86400, got '0'" "said"
+run "${MPI2[@]}" env WEFT_RANK_TIMEOUT=soon "$WEFT" run s.toml
+expect_rc 2 "WEFT_RANK_TIMEOUT=soon"
+expect_has "$ERR" "weft: WEFT_RANK_TIMEOUT needs seconds from 0.5 to 86400, got 'soon'" "said"
+[ ! -e done.txt ] && [ ! -e .weft ] || fail "nothing may run"
+NPASS=$((NPASS + 1))
+
 # a slice per rank works with or without MPI in weft
 run "${MPI2[@]}" bash -c "exec '$WEFT' run s.toml --quiet --shard \$((OMPI_COMM_WORLD_RANK+1))/\$OMPI_COMM_WORLD_SIZE"
 expect_rc 0 "a slice per rank"
