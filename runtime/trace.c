@@ -115,9 +115,9 @@ static void stream_flush(weft__rtrace_t *t)
         s.m.nrun = nr;
         size_t procs = weft__trace_nlanes(t->rec, TLANE_PROC), gpus = weft__trace_nlanes(t->rec, TLANE_GPU);
         for (; t->meta_procs < procs; t->meta_procs++)
-            weft__trace_json_lane(&s.b, TLANE_PROC, (int)t->meta_procs, t->nworkers);
+            weft__trace_json_lane(&s.b, t->rec, TLANE_PROC, (int)t->meta_procs, t->nworkers);
         for (; t->meta_gpus < gpus; t->meta_gpus++)
-            weft__trace_json_lane(&s.b, TLANE_GPU, (int)t->meta_gpus, t->nworkers);
+            weft__trace_json_lane(&s.b, t->rec, TLANE_GPU, (int)t->meta_gpus, t->nworkers);
         weft__trace_read(t->rec, 1, stream_ev, &s);
         /* one write per flush, ending after a whole event: the file is a
          * valid array prefix whenever the process dies */
@@ -210,7 +210,7 @@ int weft__rtrace_create(weft_runtime_t *rt, weft__pool_t *pool, const weft_confi
         }
         weft__sbuf_t b = {0};
         weft__sbuf_puts(&b, "[\n");
-        weft__trace_json_meta(&b, t->nworkers, 0, 0);
+        weft__trace_json_meta(&b, t->rec, t->nworkers, 0, 0);
         ssize_t w = b.oom ? -1 : write(t->fd, b.p, b.len);
         weft__free(b.p);
         if (w < 0 || (size_t)w != b.len) {

@@ -78,6 +78,7 @@ typedef struct weft__tmodel {
     double t_first, t_last; /* earliest start, latest end (µs) */
     size_t lanes[4];        /* lanes used per kind (worker lanes: slots) */
     int longest;            /* the run with the longest span, -1: none */
+    weft__trace_t *rec;     /* what it was built from (lane names) */
 } weft__tmodel_t;
 
 int weft__tmodel_build(weft__trace_t *tr, weft__tmodel_t *m);
@@ -86,8 +87,9 @@ void weft__tmodel_free(weft__tmodel_t *m);
 const char *weft__tmodel_name(const weft__tmodel_t *m, uint32_t run, uint32_t index, char *buf, size_t size);
 const char *weft__tmodel_note(const weft__tmodel_t *m, uint32_t run, uint32_t index);
 const char *weft__tmodel_state(int state);
-/* "worker 3", "process slot 1", "gpu stream 0" */
-void weft__tmodel_lane(int kind, int lane, int nworkers, char *buf, size_t size);
+/* "worker 3", "process slot 1", "gpu stream 0", or the name the
+ * recorder rec (may be NULL) has for the lane ("rank2@n07 slot 0") */
+void weft__tmodel_lane(weft__trace_t *rec, int kind, int lane, int nworkers, char *buf, size_t size);
 /* The chrome trace tid of a lane. */
 int weft__tmodel_tid(int kind, int lane);
 
@@ -117,8 +119,8 @@ void weft__sbuf_us(weft__sbuf_t *b, double us);       /* microseconds, 3 decimal
 int weft__trace_write_json(const weft__tmodel_t *m, const weft__tconf_t *c, const char *path);
 /* The metadata (track names) and one event, for the streamed file;
  * weft__trace_json_lane: one track's name and order. */
-void weft__trace_json_lane(weft__sbuf_t *b, int kind, int lane, int nworkers);
-void weft__trace_json_meta(weft__sbuf_t *b, int nworkers, size_t procs, size_t gpus);
+void weft__trace_json_lane(weft__sbuf_t *b, weft__trace_t *rec, int kind, int lane, int nworkers);
+void weft__trace_json_meta(weft__sbuf_t *b, weft__trace_t *rec, int nworkers, size_t procs, size_t gpus);
 void weft__trace_json_event(weft__sbuf_t *b, const weft__tmodel_t *m, const wtm_ev_t *ev, int cat_launch);
 /* Writes data to path through a temporary file renamed over it; logs
  * "cannot write 'path': reason" on failure. Errors: WEFT_ESYS, WEFT_ENOMEM. */

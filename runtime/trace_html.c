@@ -92,7 +92,7 @@ static int cmp_work(const void *a, const void *b, void *m)
 int weft__trace_write_html(const weft__tmodel_t *m, const weft__tconf_t *c, const char *path)
 {
     weft__sbuf_t d = {0}, b = {0};
-    char lb[24], name[48];
+    char lb[24], name[160];
     /* the lanes used, in track order */
     int used[4][512];
     memset(used, 0xff, sizeof used);
@@ -118,7 +118,7 @@ int weft__trace_write_html(const weft__tmodel_t *m, const weft__tconf_t *c, cons
     for (int k = 0; k < 4; k++)
         for (int l = 0; l < 512; l++)
             if (used[k][l] == 1) {
-                weft__tmodel_lane(k, l, c->nworkers, name, sizeof name);
+                weft__tmodel_lane(m->rec, k, l, c->nworkers, name, sizeof name);
                 if (nrow)
                     weft__sbuf_puts(&d, ",");
                 weft__sbuf_json(&d, name);

@@ -180,10 +180,10 @@ void weft__sbuf_us(weft__sbuf_t *b, double us)
 
 /* ---- events ------------------------------------------------------------------ */
 
-void weft__trace_json_lane(weft__sbuf_t *b, int kind, int lane, int nworkers)
+void weft__trace_json_lane(weft__sbuf_t *b, weft__trace_t *rec, int kind, int lane, int nworkers)
 {
-    char name[48];
-    weft__tmodel_lane(kind, lane, nworkers, name, sizeof name);
+    char name[160];
+    weft__tmodel_lane(rec, kind, lane, nworkers, name, sizeof name);
     int tid = weft__tmodel_tid(kind, lane);
     PUT(b, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":");
     put_i64(b, tid);
@@ -196,13 +196,13 @@ void weft__trace_json_lane(weft__sbuf_t *b, int kind, int lane, int nworkers)
     PUT(b, "}}");
 }
 
-void weft__trace_json_meta(weft__sbuf_t *b, int nworkers, size_t procs, size_t gpus)
+void weft__trace_json_meta(weft__sbuf_t *b, weft__trace_t *rec, int nworkers, size_t procs, size_t gpus)
 {
     PUT(b, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"args\":{\"name\":\"weft\"}}");
     size_t counts[3] = {(size_t)nworkers, procs, gpus};
     for (int k = 0; k < 3; k++)
         for (size_t i = 0; i < counts[k]; i++)
-            weft__trace_json_lane(b, k, (int)i, nworkers);
+            weft__trace_json_lane(b, rec, k, (int)i, nworkers);
 }
 
 static void common(weft__sbuf_t *b, const wtm_ev_t *x, char ph)
@@ -463,10 +463,10 @@ int weft__trace_write_json(const weft__tmodel_t *m, const weft__tconf_t *c, cons
     afile_open(&f, path);
     weft__sbuf_t b = {0};
     PUT(&b, "[\n");
-    weft__trace_json_meta(&b, c->nworkers, m->lanes[TLANE_PROC], m->lanes[TLANE_GPU]);
+    weft__trace_json_meta(&b, m->rec, c->nworkers, m->lanes[TLANE_PROC], m->lanes[TLANE_GPU]);
     /* the helper lanes (callers) that ran something */
     for (size_t i = (size_t)c->nworkers; i < m->lanes[TLANE_WORKER]; i++)
-        weft__trace_json_lane(&b, TLANE_WORKER, (int)i, c->nworkers);
+        weft__trace_json_lane(&b, m->rec, TLANE_WORKER, (int)i, c->nworkers);
     for (size_t i = 0; i < m->nev && !f.err; i++) {
         const wtm_ev_t *x = &m->ev[i];
         int32_t k = -1;

@@ -41,9 +41,12 @@ const char *weft__tmodel_state(int state)
     }
 }
 
-void weft__tmodel_lane(int kind, int lane, int nworkers, char *buf, size_t size)
+void weft__tmodel_lane(weft__trace_t *rec, int kind, int lane, int nworkers, char *buf, size_t size)
 {
-    if (kind == TLANE_WORKER && lane < nworkers)
+    const char *name = weft__trace_lane_name(rec, kind, lane);
+    if (name)
+        snprintf(buf, size, "%s", name);
+    else if (kind == TLANE_WORKER && lane < nworkers)
         snprintf(buf, size, "worker %d", lane);
     else if (kind == TLANE_WORKER)
         snprintf(buf, size, "caller %d", lane - nworkers);
@@ -209,6 +212,7 @@ static int critical_path(weft__tmodel_t *m, wtm_run_t *r)
 int weft__tmodel_build(weft__trace_t *tr, weft__tmodel_t *m)
 {
     memset(m, 0, sizeof *m);
+    m->rec = tr;
     m->longest = -1;
     m->map = weft__tick_scale();
     m->origin_ns = weft__tick_to_ns(&m->map, weft__trace_start(tr));

@@ -293,8 +293,8 @@ int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, F
         fprintf(out, "slowest tasks:\n  %10s  %10s  task\n", "run", "wait");
         for (size_t i = 0; i < ntop; i++) {
             const wtm_task_t *t = &m->task[top[i]];
-            char lane[48];
-            weft__tmodel_lane(t->lane_kind, t->lane, c->nworkers, lane, sizeof lane);
+            char lane[160];
+            weft__tmodel_lane(m->rec, t->lane_kind, t->lane, c->nworkers, lane, sizeof lane);
             fmt_time(a, sizeof a, wtm_work(t));
             if (t->has_attempts)
                 fmt_time(b, sizeof b, wtm_wait(t));
@@ -347,8 +347,8 @@ int weft__trace_write_summary(const weft__tmodel_t *m, const weft__tconf_t *c, F
             for (size_t i = 0; i < nl; i++) {
                 if (i >= (size_t)c->nworkers && !cnt[i])
                     continue;
-                char lane[48];
-                weft__tmodel_lane(TLANE_WORKER, (int)i, c->nworkers, lane, sizeof lane);
+                char lane[160];
+                weft__tmodel_lane(m->rec, TLANE_WORKER, (int)i, c->nworkers, lane, sizeof lane);
                 fmt_time(a, sizeof a, busy[i]);
                 fmt_time(b, sizeof b, span > busy[i] ? span - busy[i] : 0);
                 fprintf(out, "  %-12s busy %10s (%5.1f%%)  idle %10s  %zu task(s)\n", lane, a,

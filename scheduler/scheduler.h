@@ -325,6 +325,11 @@ void weft__trace_counter(weft__trace_t *tr, int slot, const char *name, double v
 /* Picks the lowest lane of kind k free from t0 on and holds it until t1
  * (for process attempts: one track per concurrently running process). */
 int weft__trace_lane_pick(weft__trace_t *tr, int k, uint64_t t0, uint64_t t1);
+/* The same among the process lanes of `group` (a rank of a run over
+ * several): a new one is named "<group> slot <n>". */
+int weft__trace_lane_pick_in(weft__trace_t *tr, const char *group, uint64_t t0, uint64_t t1);
+/* A lane's name from weft__trace_lane_pick_in, or NULL. */
+const char *weft__trace_lane_name(weft__trace_t *tr, int k, int lane);
 /* Makes lanes 0..lane of kind k exist (a lane kept by its owner, such as
  * a CUDA stream's). */
 void weft__trace_lane_use(weft__trace_t *tr, int k, int lane);

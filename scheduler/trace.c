@@ -5,6 +5,7 @@
 #include "scheduler/internal.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /* A chunk is 4 MiB, allocated for transparent huge pages: recording
@@ -99,6 +100,10 @@ struct weft__trace {
     size_t icap, icount;
     uint64_t *busy[4]; /* lane kinds: busy until */
     size_t nbusy[4];
+    /* per lane of kind 1 (processes), its group and name (interned; NULL:
+     * none) — a run over several ranks names a rank's lanes after it */
+    const char **lgroup, **lname;
+    size_t nlname;
     size_t dropped;
 };
 
@@ -154,6 +159,8 @@ void weft__trace_destroy(weft__trace_t *tr)
     }
     for (int k = 0; k < 4; k++)
         weft__free(tr->busy[k]);
+    weft__free((void *)tr->lgroup);
+    weft__free((void *)tr->lname);
     weft__free(tr->runs);
     weft__free(tr->live);
     weft__free(tr->pend);
@@ -505,6 +512,56 @@ static const char *intern_locked(weft__trace_t *tr, const char *s)
     tr->itab[j] = c;
     tr->icount++;
     return c;
+}
+
+int weft__trace_lane_pick_in(weft__trace_t *tr, const char *group, uint64_t t0, uint64_t t1)
+{
+    const int k = TLANE_PROC;
+    pthread_mutex_lock(&tr->lock);
+    const char *g = intern_locked(tr, group);
+    size_t i = 0, nth = 0;
+    for (; i < tr->nbusy[k]; i++) {
+        bool mine = i < tr->nlname && tr->lgroup[i] == g;
+        if (mine && tr->busy[k][i] <= t0)
+            break;
+        nth += mine;
+    }
+    if (i == tr->nbusy[k]) { /* a new lane of the group, named after it */
+        uint64_t *nb = weft__realloc(tr->busy[k], (i + 1) * sizeof *nb);
+        const char **ng = nb ? weft__realloc(tr->lgroup, (i + 1) * sizeof *ng) : NULL;
+        if (ng)
+            tr->lgroup = ng;
+        const char **nn = ng ? weft__realloc(tr->lname, (i + 1) * sizeof *nn) : NULL;
+        if (nn)
+            tr->lname = nn;
+        if (nb)
+            tr->busy[k] = nb;
+        if (!g || !nb || !ng || !nn) {
+            pthread_mutex_unlock(&tr->lock);
+            return 0;
+        }
+        for (size_t j = tr->nlname; j < i; j++)
+            tr->lgroup[j] = tr->lname[j] = NULL;
+        char name[160];
+        snprintf(name, sizeof name, "%s slot %zu", group, nth);
+        tr->lgroup[i] = g;
+        tr->lname[i] = intern_locked(tr, name);
+        tr->nlname = i + 1;
+        tr->nbusy[k]++;
+    }
+    tr->busy[k][i] = t1;
+    pthread_mutex_unlock(&tr->lock);
+    return (int)i;
+}
+
+const char *weft__trace_lane_name(weft__trace_t *tr, int k, int lane)
+{
+    if (!tr || k != TLANE_PROC || lane < 0)
+        return NULL;
+    pthread_mutex_lock(&tr->lock);
+    const char *n = (size_t)lane < tr->nlname ? tr->lname[lane] : NULL;
+    pthread_mutex_unlock(&tr->lock);
+    return n;
 }
 
 const char *weft__trace_intern(weft__trace_t *tr, const char *s)

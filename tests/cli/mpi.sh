@@ -104,6 +104,12 @@ expect_line "$OUT" "top 4 on $(printf '%s\n' "$TSV" | awk -F'\t' '$1 == "top-4" 
 run "$WEFT" log left-5 --err
 expect_line "$OUT" "left 5" "stderr too"
 expect_eq "$(ls .weft/latest | grep -c '\.out$')" 0 "no output file per task"
+# the trace: each rank's tracks named after it, the rank in each attempt
+run "${MPI4[@]}" "$WEFT" run d.toml --quiet --trace t.json
+expect_rc 0 "traced over ranks"
+python3 -c 'import json, sys; json.load(open("t.json"))' || fail "the trace is not JSON"
+expect_match "$(cat t.json)" "\"thread_name\".*\"name\":\"rank[123]@$(hostname) slot 0\"" "a rank's track"
+expect_match "$(cat t.json)" "\"node\":\"rank[123]@$(hostname)\"" "an attempt's rank"
 rm -rf .weft count.txt
 
 # ---- a failure, a retry and a timeout on remote ranks

@@ -578,7 +578,10 @@ void weft__wf_trace_attempt(weft__flow_run_t *r, const weft_task_t *gt, const at
     weft__tev_t ev = {.t0 = a->start_ns, .t1 = a->end_ns, .kind = TEV_ATTEMPT, .flags = TEV_F_NS, .aux = a->attempt};
     ev.state = ok ? WEFT_TASK_DONE : strcmp(a->status, "stopped") == 0 ? WEFT_TASK_NOT_RUN : WEFT_TASK_FAILED;
     ev.lane_kind = proc ? TLANE_PROC : TLANE_WORKER;
-    ev.lane = (uint16_t)(proc ? weft__trace_lane_pick(r->tr, TLANE_PROC, a->start_ns, a->end_ns) : slot);
+    /* (over several ranks, each rank's own tracks, named after it) */
+    ev.lane = (uint16_t)(proc && a->node ? weft__trace_lane_pick_in(r->tr, a->node, a->start_ns, a->end_ns)
+                         : proc          ? weft__trace_lane_pick(r->tr, TLANE_PROC, a->start_ns, a->end_ns)
+                                         : slot);
     char args[512];
     int n = snprintf(args, sizeof args, "\"status\":\"%s\",\"cpus\":\"%s\"", a->status, a->cpus ? a->cpus : "");
     if (a->exit_code >= 0)
