@@ -12,9 +12,11 @@
  * the others; every other rank's is rank 0.
  *
  * The thread polls: after a round that moved something it looks again at
- * once; when idle it sleeps 50 us, doubling to 2 ms (a rank waiting for
- * long tasks costs next to no CPU; short ones are sent ahead to the ranks,
- * tasks/remote.c, so that a rank does not wait for the next). A record
+ * once; when idle it naps, each nap twice the last up to 2 ms, and a round
+ * that moved something halves it (down to 50 us): messages that come every
+ * so often are met by naps about that long, a rank waiting for long tasks
+ * costs next to no CPU, and short tasks are sent ahead to the ranks
+ * (tasks/remote.c) so that a rank does not wait for the next. A record
  * queued wakes it at once. */
 #include "cli/mpilink.h"
 
@@ -246,7 +248,9 @@ static void *loop(void *arg)
                 break;
         }
         if (moved) {
-            nap_ns = NAP_FIRST_NS;
+            /* halved, not reset: messages that come every so often are
+             * met by naps about that long, not by many short ones */
+            nap_ns = nap_ns / 2 > NAP_FIRST_NS ? nap_ns / 2 : NAP_FIRST_NS;
             continue;
         }
         struct timespec until;
