@@ -5,7 +5,7 @@
  *   weft kernels                     the built-in kernels
  *   weft runs|results|status|log|gc  read the run store (cli/history.c) */
 #include "cli/cli.h"
-#include "cli/mpilink.h"
+#include "tasks/mpi_link.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -354,7 +354,7 @@ static int cmd_ranks(args_t *a, int rank, int nranks, const char *rank_var)
     if (timeout <= 0)
         timeout = 10;
     char err[1024];
-    weft__link_t *l = NULL;
+    weft_flow_link_t *l = NULL;
     if (weft__mpilink_open(timeout, &l, err, sizeof err) != 0) {
         if (rank == 0)
             fprintf(stderr,

@@ -96,6 +96,44 @@ WEFT_API size_t weft_flow_ncached(const weft_flow_t *f);
  * whole), or the error that kept it from starting (nothing ran; see
  * weft_flow_error). A flow can run again; each run has its own record. */
 WEFT_API int weft_flow_run(weft_flow_t *f);
+/* One run over several processes (ranks), one per machine in real use:
+ * every rank loads the same workflow (same file, same options) and calls
+ * weft_flow_run_over with its end of a link; rank 0 owns the run (the
+ * DAG, the run store, the output log, what this API reports after it) and
+ * places every task on the other ranks, which run them on their own cores
+ * and send back their outcome, output and results (the weft command's
+ * `mpirun weft run`, docs/workflows.md). libweft-mpi's weft_flow_run_mpi
+ * (weft/mpi.h) makes the link over MPI; another transport fills this in. */
+typedef struct weft_flow_link weft_flow_link_t;
+typedef void (*weft_flow_link_recv_fn)(void *ud, int from, const void *msg, size_t len);
+typedef void (*weft_flow_link_lost_fn)(void *ud, int rank, double silent_s);
+struct weft_flow_link {
+    int rank, size; /* this process's number, and how many there are */
+    char host[64];  /* its machine's name (the run names ranks "rank2@host") */
+    /* Queues msg (copied) for rank `to`, delivered in order: 0,
+     * WEFT_EINVAL, WEFT_ENOMEM, WEFT_ESTATE (quieted). Any thread. */
+    int (*send)(weft_flow_link_t *l, int to, const void *msg, size_t len);
+    /* From now on recv(ud, from, msg, len) for each message, and lost(ud,
+     * rank, s) once for a peer silent past the link's timeout (rank 0
+     * watches every rank, every rank watches rank 0; the link sends
+     * something at least every 0.25 s), on the link's own thread. Once;
+     * 0, WEFT_ESTATE or WEFT_ESYS. */
+    int (*listen)(weft_flow_link_t *l, weft_flow_link_recv_fn recv, weft_flow_link_lost_fn lost, void *ud);
+    /* Sends what is queued and stops calling back (the link stays the
+     * caller's to free). */
+    void (*quiet)(weft_flow_link_t *l);
+};
+/* Rank 0: as weft_flow_run, with the tasks on the other ranks; it waits
+ * (up to 2 minutes) for each to say it loaded the same workflow
+ * (WEFT_EPARSE otherwise: weft_flow_error names the rank). A rank lost
+ * during the run loses its running tasks (retried elsewhere when they
+ * have retries, else failed). Other ranks: run what rank 0 sends until
+ * it ends the run; 0 when rank 0's run succeeded, WEFT_ETASK when it did
+ * not or rank 0 was lost, WEFT_ECANCELED when it was stopped. Both quiet
+ * the link before they return. A size of 1: weft_flow_run. Errors:
+ * WEFT_EINVAL (NULL f or l, a link without its functions, rank not in
+ * 0..size-1), WEFT_EBUSY (running). */
+WEFT_API int weft_flow_run_over(weft_flow_t *f, weft_flow_link_t *l);
 /* From any other thread while weft_flow_run runs: nothing new starts,
  * running processes get SIGTERM, then SIGKILL after the workflow's
  * grace, kernels are told to stop. WEFT_ESTATE when it is not running. */

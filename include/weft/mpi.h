@@ -17,6 +17,7 @@
 
 #include <mpi.h>
 
+#include "weft/flow.h"
 #include "weft/graph.h"
 
 #ifdef __cplusplus
@@ -36,6 +37,18 @@ extern "C" {
 WEFT_API int weft_ctx_wait_mpi_all(weft_ctx_t *ctx, int n, MPI_Request *reqs);
 /* One request: weft_ctx_wait_mpi_all(ctx, 1, req). */
 WEFT_API int weft_ctx_wait_mpi(weft_ctx_t *ctx, MPI_Request *req);
+
+/* One workflow run over the ranks of comm (a collective call: every rank
+ * loads the same workflow and calls this; weft_flow_run_over in
+ * weft/flow.h says what each does): rank 0 owns the run, the others run
+ * its tasks on their cores. MPI initialised with MPI_THREAD_SERIALIZED or
+ * MULTIPLE: one thread of weft's calls MPI while this runs (on a duplicate
+ * of comm), so with SERIALIZED the program makes no MPI call of its own
+ * until it returns. rank_timeout_s: a rank silent this long is lost (0:
+ * 10 s). Returns as weft_flow_run_over; also WEFT_EINVAL (NULL f,
+ * MPI_COMM_NULL, a timeout outside 0.5..86400), WEFT_ESTATE (MPI not
+ * initialised, or finalised), WEFT_ENOTSUP (below SERIALIZED). */
+WEFT_API int weft_flow_run_mpi(weft_flow_t *f, MPI_Comm comm, double rank_timeout_s);
 
 /* Stops the progress thread (started by the first wait). 0; WEFT_EBUSY
  * when requests are still pending (a graph is still running). A later

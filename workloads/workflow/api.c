@@ -36,6 +36,7 @@ struct weft_flow {
     weft__flow_resume_t resume;
     char *resume_run;
     char **rerun;
+    weft__cluster_t *cluster; /* weft_flow_run_over's rank 0: the tasks go to the other ranks */
     char err[PATH_MAX + 1024];
 };
 
@@ -132,8 +133,11 @@ int weft_flow_run(weft_flow_t *w)
         snprintf(w->err, sizeof w->err, "cannot make an eventfd");
         return WEFT_ESYS;
     }
-    weft__flow_run_opts_t ro = {
-        .on_event = w->on_event ? on_event : NULL, .ud = w, .notify_fd = efd, .resume = &w->resume};
+    weft__flow_run_opts_t ro = {.on_event = w->on_event ? on_event : NULL,
+                                .ud = w,
+                                .notify_fd = efd,
+                                .resume = &w->resume,
+                                .cluster = w->cluster};
     weft__flow_run_t *r = NULL;
     int rc = weft__flow_run_start(w->f, &ro, &r, w->err, sizeof w->err);
     if (rc) {
@@ -171,6 +175,45 @@ int weft_flow_run(weft_flow_t *w)
     snprintf(w->err, sizeof w->err, "some tasks did not finish (weft_flow_task says why; the record is %s/tasks.tsv)",
              weft__flow_run_dir(r));
     return WEFT_ETASK;
+}
+
+int weft_flow_run_over(weft_flow_t *w, weft_flow_link_t *l)
+{
+    if (!w || !l || !l->send || !l->listen || !l->quiet || l->size < 1 || l->rank < 0 || l->rank >= l->size)
+        return WEFT_EINVAL;
+    if (atomic_load(&w->running))
+        return WEFT_EBUSY;
+    if (l->size == 1)
+        return weft_flow_run(w);
+    w->err[0] = '\0';
+    if (l->rank > 0) { /* runs what rank 0 sends (its exit code back: the command's) */
+        bool finalize;
+        int code = weft__cluster_agent(l, w->f, NULL, -1, &finalize);
+        l->quiet(l);
+        if (code == 0)
+            return 0;
+        snprintf(w->err, sizeof w->err, "%s",
+                 code == 2     ? "rank 0 could not start the run"
+                 : code >= 128 ? "the run was stopped"
+                               : "rank 0's run did not succeed, or rank 0 was lost");
+        return code == 2 ? WEFT_EPARSE : code >= 128 ? WEFT_ECANCELED : WEFT_ETASK;
+    }
+    weft__cluster_t *c = NULL;
+    int rc = weft__cluster_open(l, w->f, 0, 120, &c, w->err, sizeof w->err);
+    if (rc == 0) {
+        w->cluster = c;
+        rc = weft_flow_run(w);
+        w->cluster = NULL;
+        /* the other ranks' code: as the weft command would exit */
+        weft__cluster_close(c, rc == 0                ? 0
+                               : rc == WEFT_ETASK     ? 1
+                               : rc == WEFT_ECANCELED ? 143
+                               : rc == WEFT_ESYS      ? 3
+                                                      : 2);
+    }
+    l->quiet(l); /* (nothing calls back into c after) */
+    weft__cluster_destroy(c);
+    return rc;
 }
 
 int weft_flow_stop(weft_flow_t *w)

@@ -517,6 +517,7 @@ struct agent {
     int efd;                 /* wakes the main thread */
     atomic_int code;         /* -1 while the run goes on */
     atomic_bool no_finalize; /* a rank was lost */
+    atomic_bool owner_lost;  /* rank 0 was */
     double lost_s;
 };
 
@@ -881,6 +882,7 @@ static void agent_lost(void *ud, int rank, double silent_s)
     (void)rank;
     a->lost_s = silent_s;
     atomic_store(&a->no_finalize, true);
+    atomic_store(&a->owner_lost, true);
     wake_main(a, 1);
 }
 
@@ -956,10 +958,11 @@ int weft__cluster_agent(weft__link_t *l, weft__flow_t *f, const char *load_err, 
         atomic_store(&a.code, 2);
     }
     int code = atomic_load(&a.code);
-    if (code == 1)
+    bool owner_lost = atomic_load(&a.owner_lost);
+    if (owner_lost)
         fprintf(stderr, "weft: rank %d (%s): rank 0 is lost (no word from it for %.1f s); stopping what runs here\n",
                 l->rank, l->host, a.lost_s);
-    if (a.r && (code == 1 || code == 143))
+    if (a.r && (owner_lost || code == 143))
         agent_stop(&a, code == 143 ? weft__flow_grace_ns(f) : 0);
     /* the kernels end (told to stop), then every process is reaped */
     pthread_mutex_lock(&a.lock);

@@ -813,6 +813,11 @@ int weft__wf_agent_setup(weft__flow_t *f, weft__flow_run_t **out, char *err, siz
         goto fail;
     }
     r->cores = weft__proc_svc_cores(r->svc);
+    if (chdir(f->workdir) != 0) { /* the tasks' relative paths, as rank 0's */
+        rc = WEFT_ESYS;
+        snprintf(err, errlen, "cannot change to the working directory '%s': %s", f->workdir, strerror(errno));
+        goto fail;
+    }
     if (r->ngpus > 0 && weft__proc_svc_gpus(r->svc) < r->ngpus) {
         rc = WEFT_EINVAL;
         snprintf(err, errlen, "cannot set up its %d GPUs", r->ngpus);

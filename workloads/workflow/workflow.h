@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "weft/flow.h"
 #include "weft/runtime.h"
 #include "workloads/workflow/store.h"
 
@@ -209,21 +210,8 @@ uint64_t weft__flow_grace_ns(const weft__flow_t *f);
  * attempts rank 0 sends it — by task number, built there as rank 0 would —
  * on its own cores, then sends back each attempt's result, output and
  * results. Messages travel on a link the caller gives (the weft command's
- * is MPI: cli/mpilink.c): */
-typedef struct weft__link weft__link_t;
-typedef void (*weft__link_recv_fn)(void *ud, int from, const void *msg, size_t len);
-typedef void (*weft__link_lost_fn)(void *ud, int rank, double silent_s);
-struct weft__link {
-    int rank, size;
-    char host[64];
-    /* Queues msg (copied) for rank `to`, in order: 0, WEFT_EINVAL,
-     * WEFT_ENOMEM, WEFT_ESTATE (closing). Any thread. */
-    int (*send)(weft__link_t *l, int to, const void *msg, size_t len);
-    /* From now on recv(ud, from, msg, len) for each message, and lost(ud,
-     * rank, s) once for a peer silent longer than the link's timeout, both
-     * on the link's thread. Once; 0 or WEFT_ESTATE / WEFT_ESYS. */
-    int (*listen)(weft__link_t *l, weft__link_recv_fn recv, weft__link_lost_fn lost, void *ud);
-};
+ * is MPI: tasks/mpi_link.c): */
+typedef weft_flow_link_t weft__link_t; /* (weft/flow.h) */
 
 /* Rank 0, before weft__flow_run_start: listens, waits (up to wait_s) for
  * every agent's hello and checks that each loaded the same workflow. f

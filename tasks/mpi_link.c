@@ -18,18 +18,17 @@
  * costs next to no CPU, and short tasks are sent ahead to the ranks
  * (tasks/remote.c) so that a rank does not wait for the next. A record
  * queued wakes it at once. */
-#include "cli/mpilink.h"
+#include "tasks/mpi_link.h"
 
 #include <errno.h>
 #include <mpi.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "base/base.h"
 
 #define TAG 7301
 #define HEARTBEAT_NS 250000000ull
@@ -54,7 +53,7 @@ typedef struct peer {
 } peer_t;
 
 typedef struct mpilink {
-    weft__link_t link; /* first: the engine's view */
+    weft_flow_link_t link; /* first: the engine's view */
     MPI_Comm comm;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -66,12 +65,28 @@ typedef struct mpilink {
     peer_t *peers; /* the thread's */
     pending_t *pending;
     uint64_t timeout_ns;
-    weft__link_recv_fn recv;
-    weft__link_lost_fn lost;
+    weft_flow_link_recv_fn recv;
+    weft_flow_link_lost_fn lost;
     void *ud;
     char *rbuf;
     size_t rcap;
 } mpilink_t;
+
+/* Grows *buf (of *cap bytes) to hold need: 0, or -1 (no memory; as it was). */
+static int grow(char **buf, size_t *cap, size_t need, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t cap2 = *cap ? *cap : first;
+    while (cap2 < need)
+        cap2 *= 2;
+    char *b = realloc(*buf, cap2);
+    if (!b)
+        return -1;
+    *buf = b;
+    *cap = cap2;
+    return 0;
+}
 
 static uint64_t now_ns(void)
 {
@@ -80,7 +95,7 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int link_send(weft__link_t *l, int to, const void *msg, size_t len)
+static int link_send(weft_flow_link_t *l, int to, const void *msg, size_t len)
 {
     mpilink_t *m = (mpilink_t *)l;
     if (to < 0 || to >= l->size || to == l->rank || len > UINT32_MAX)
@@ -90,7 +105,7 @@ static int link_send(weft__link_t *l, int to, const void *msg, size_t len)
     outbox_t *o = &m->out[to];
     if (m->closing) {
         rc = WEFT_ESTATE;
-    } else if (WEFT__GROW(o->buf, o->cap, o->len + 4 + len, 4096)) {
+    } else if (grow(&o->buf, &o->cap, o->len + 4 + len, 4096)) {
         rc = WEFT_ENOMEM;
     } else {
         uint32_t n = (uint32_t)len;
@@ -118,7 +133,7 @@ static bool receive(mpilink_t *m, uint64_t now)
             break;
         int n = 0;
         MPI_Get_count(&st, MPI_BYTE, &n);
-        if (WEFT__GROW(m->rbuf, m->rcap, (size_t)n + 1, 65536))
+        if (grow(&m->rbuf, &m->rcap, (size_t)n + 1, 65536))
             break; /* (no memory: it waits there) */
         int from = st.MPI_SOURCE;
         if (MPI_Recv(m->rbuf, n, MPI_BYTE, from, TAG, m->comm, MPI_STATUS_IGNORE) != MPI_SUCCESS)
@@ -165,21 +180,21 @@ static bool send_queued(mpilink_t *m, uint64_t now)
             pthread_mutex_unlock(&m->lock);
         }
         if (p->lost) {
-            weft__free(buf);
+            free(buf);
             continue;
         }
         if (!buf && !(p->watched && now - p->said_ns >= HEARTBEAT_NS))
             continue;
-        pending_t *q = weft__malloc(sizeof *q);
+        pending_t *q = malloc(sizeof *q);
         if (!q) {
-            weft__free(buf);
+            free(buf);
             continue;
         }
         q->buf = buf;
         q->to = to;
         if (MPI_Isend(buf, (int)len, MPI_BYTE, to, TAG, m->comm, &q->req) != MPI_SUCCESS) {
-            weft__free(buf);
-            weft__free(q);
+            free(buf);
+            free(q);
             continue;
         }
         q->next = m->pending;
@@ -196,9 +211,9 @@ static bool send_queued(mpilink_t *m, uint64_t now)
         if (!m->peers[q->to].lost)
             MPI_Test(&q->req, &done, MPI_STATUS_IGNORE);
         if (done) {
-            weft__free(q->buf);
+            free(q->buf);
             *pp = q->next;
-            weft__free(q);
+            free(q);
         } else {
             pp = &q->next;
         }
@@ -214,7 +229,7 @@ static void watch(mpilink_t *m, uint64_t now)
             continue;
         p->lost = true;
         pthread_mutex_lock(&m->lock);
-        weft__free(m->out[r].buf);
+        free(m->out[r].buf);
         m->out[r] = (outbox_t){0};
         pthread_mutex_unlock(&m->lock);
         m->lost(m->ud, r, (double)(now - p->heard_ns) / 1e9);
@@ -267,7 +282,7 @@ static void *loop(void *arg)
     return NULL;
 }
 
-static int link_listen(weft__link_t *l, weft__link_recv_fn recv, weft__link_lost_fn lost, void *ud)
+static int link_listen(weft_flow_link_t *l, weft_flow_link_recv_fn recv, weft_flow_link_lost_fn lost, void *ud)
 {
     mpilink_t *m = (mpilink_t *)l;
     if (m->started || !recv || !lost)
@@ -281,27 +296,32 @@ static int link_listen(weft__link_t *l, weft__link_recv_fn recv, weft__link_lost
     return 0;
 }
 
-int weft__mpilink_open(double timeout_s, weft__link_t **out, char *err, size_t errlen)
+/* Sends what is queued (waiting at most the timeout for a slow peer) and
+ * stops the thread: nothing calls back after. */
+static void link_quiet(weft_flow_link_t *l)
 {
-    int provided = 0, inited = 0;
-    MPI_Initialized(&inited);
-    if (!inited && MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
-        snprintf(err, errlen, "cannot initialise MPI");
-        return WEFT_ESYS;
-    }
-    if (!inited && provided < MPI_THREAD_SERIALIZED) {
-        snprintf(err, errlen, "this MPI gives MPI_THREAD_%s; weft needs MPI_THREAD_SERIALIZED",
-                 provided == MPI_THREAD_FUNNELED ? "FUNNELED" : "SINGLE");
-        MPI_Finalize();
-        return WEFT_ENOTSUP;
-    }
-    mpilink_t *m = weft__calloc(1, sizeof *m);
+    mpilink_t *m = (mpilink_t *)l;
+    pthread_mutex_lock(&m->lock);
+    m->closing = true;
+    pthread_cond_signal(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    if (m->started)
+        pthread_join(m->thread, NULL);
+    m->started = false;
+}
+
+int weft__mpilink_open_on(const void *comm, double timeout_s, weft_flow_link_t **out, char *err, size_t errlen)
+{
+    mpilink_t *m = calloc(1, sizeof *m);
     if (!m) {
         snprintf(err, errlen, "out of memory");
-        MPI_Finalize();
         return WEFT_ENOMEM;
     }
-    MPI_Comm_dup(MPI_COMM_WORLD, &m->comm);
+    if (MPI_Comm_dup(*(const MPI_Comm *)comm, &m->comm) != MPI_SUCCESS) {
+        snprintf(err, errlen, "cannot duplicate the MPI communicator");
+        free(m);
+        return WEFT_ESYS;
+    }
     MPI_Comm_set_errhandler(m->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(m->comm, &m->link.rank);
     MPI_Comm_size(m->comm, &m->link.size);
@@ -310,11 +330,12 @@ int weft__mpilink_open(double timeout_s, weft__link_t **out, char *err, size_t e
     m->link.host[sizeof m->link.host - 1] = '\0';
     m->link.send = link_send;
     m->link.listen = link_listen;
+    m->link.quiet = link_quiet;
     m->timeout_ns = (uint64_t)(timeout_s * 1e9);
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
-    m->out = weft__calloc((size_t)m->link.size, sizeof *m->out);
-    m->peers = weft__calloc((size_t)m->link.size, sizeof *m->peers);
+    m->out = calloc((size_t)m->link.size, sizeof *m->out);
+    m->peers = calloc((size_t)m->link.size, sizeof *m->peers);
     if (!m->out || !m->peers) {
         snprintf(err, errlen, "out of memory");
         weft__mpilink_close(&m->link, false);
@@ -326,34 +347,53 @@ int weft__mpilink_open(double timeout_s, weft__link_t **out, char *err, size_t e
     return 0;
 }
 
-void weft__mpilink_close(weft__link_t *l, bool finalize)
+int weft__mpilink_open(double timeout_s, weft_flow_link_t **out, char *err, size_t errlen)
+{
+    int provided = 0, inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited && MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
+        snprintf(err, errlen, "cannot initialise MPI");
+        return WEFT_ESYS;
+    }
+    if (inited)
+        MPI_Query_thread(&provided);
+    if (provided < MPI_THREAD_SERIALIZED) {
+        snprintf(err, errlen, "this MPI gives MPI_THREAD_%s; weft needs MPI_THREAD_SERIALIZED or MULTIPLE",
+                 provided == MPI_THREAD_FUNNELED ? "FUNNELED" : "SINGLE");
+        if (!inited)
+            MPI_Finalize();
+        return WEFT_ENOTSUP;
+    }
+    MPI_Comm world = MPI_COMM_WORLD;
+    int rc = weft__mpilink_open_on(&world, timeout_s, out, err, errlen);
+    if (rc && !inited)
+        MPI_Finalize();
+    return rc;
+}
+
+void weft__mpilink_close(weft_flow_link_t *l, bool finalize)
 {
     if (!l)
         return;
     mpilink_t *m = (mpilink_t *)l;
-    pthread_mutex_lock(&m->lock);
-    m->closing = true;
-    pthread_cond_signal(&m->cond);
-    pthread_mutex_unlock(&m->lock);
-    if (m->started)
-        pthread_join(m->thread, NULL);
+    link_quiet(l);
     bool lost = false;
     for (int r = 0; m->peers && r < l->size; r++)
         lost |= m->peers[r].lost;
     for (pending_t *q = m->pending, *n; q; q = n) {
         n = q->next;
-        weft__free(q->buf);
-        weft__free(q);
+        free(q->buf);
+        free(q);
     }
     for (int r = 0; m->out && r < l->size; r++)
-        weft__free(m->out[r].buf);
-    weft__free(m->out);
-    weft__free(m->peers);
-    weft__free(m->rbuf);
+        free(m->out[r].buf);
+    free(m->out);
+    free(m->peers);
+    free(m->rbuf);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->cond);
     MPI_Comm_free(&m->comm);
-    weft__free(m);
+    free(m);
     /* with a lost rank MPI_Finalize may wait for it forever: the process
      * ends without it (mpirun --enable-recovery lets the others end) */
     if (finalize && !lost)
