@@ -147,6 +147,29 @@ alive "$(cat slow.pid)" && fail "the timed-out command is still running"
 NPASS=$((NPASS + 1))
 rm -rf .weft n.txt slow.pid
 
+# ---- GPUs (declared: each rank has 2): a task gets one of its rank's; more
+# than any rank has is refused with its line
+cat > g.toml <<'TOML'
+[workflow]
+name = "g"
+gpus = 2
+[sweep]
+i = { start = 1, stop = 6 }
+[[task]]
+name = "g-{i}"
+gpus = 1
+shell = "echo dev=$CUDA_VISIBLE_DEVICES > $WEFT_RESULT; sleep 0.2"
+TOML
+run "${MPI4[@]}" "$WEFT" run g.toml --quiet
+expect_rc 0 "GPU tasks over ranks"
+run "$WEFT" results --csv
+expect_eq "$(printf '%s\n' "$OUT" | tail -n +2 | grep -cE ',rank[123]@[^,]+,[01]$')" 6 "each got one GPU of its rank"
+printf '[[task]]\nname = "big"\ngpus = 3\nshell = "true"\n' >> g.toml
+run "${MPI4[@]}" "$WEFT" run g.toml --quiet
+expect_rc 2 "more GPUs than a rank has"
+expect_has "$ERR" "g.toml:12:8: task 'big': key 'gpus': needs 3 GPUs but the most a rank has is 2" "refused with its line"
+rm -rf .weft
+
 # ---- bad input: said once (by rank 0), nothing runs
 printf '[workflow]\nname = "bad"\n[[task]]\nname = "x"\nshell = 3\n' > bad.toml
 run "${MPI4[@]}" "$WEFT" run bad.toml
