@@ -121,10 +121,26 @@ static bool ran_here(const weft__wf_run_row_t *r)
     return strcmp(host, r->host) == 0;
 }
 
+/* Whether process pid is gone: no such process, or a zombie nobody has
+ * reaped yet (its parent died too, under an init that does not reap). */
+static bool gone(long pid)
+{
+    if (kill((pid_t)pid, 0) != 0)
+        return errno == ESRCH;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')'); /* "pid (comm) S ..." */
+    return paren && paren[1] == ' ' && paren[2] == 'Z';
+}
+
 static const char *live_status(const weft__wf_run_row_t *r)
 {
-    if (r->status && strcmp(r->status, "running") == 0 && r->end == 0 && r->pid > 0 && ran_here(r) &&
-        kill((pid_t)r->pid, 0) != 0 && errno == ESRCH)
+    if (r->status && strcmp(r->status, "running") == 0 && r->end == 0 && r->pid > 0 && ran_here(r) && gone(r->pid))
         return "killed";
     return r->status ? r->status : "?";
 }

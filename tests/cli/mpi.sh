@@ -246,6 +246,28 @@ expect_match "$OUT" "k: 6 tasks \(3 cached, 3 to run\)" "only the lost ones run 
 expect_eq "$(sort -un k.txt | wc -l)" 6 "every task finished"
 rm -rf .weft k.txt pids.txt
 
+# without --enable-recovery Open MPI ends every rank when one dies: no
+# hang, nothing left running, the run recorded as stopped; --resume ends it
+rm -f pids.txt k.txt
+mpirun --oversubscribe -n 3 "$WEFT" run k.toml --quiet > k.out 2> k.err &
+BG=$!
+kill_rank 2 k.toml
+for _ in $(seq 300); do kill -0 "$BG" 2> /dev/null || break; sleep 0.1; done
+kill -0 "$BG" 2> /dev/null && fail "mpirun still runs 30 s after a rank died"
+wait "$BG"
+BG=""
+sleep 0.5
+for p in $(cat pids.txt); do
+    alive "$p" && fail "command $p is still running after mpirun ended the job"
+done
+NPASS=$((NPASS + 1))
+run "$WEFT" runs
+expect_match "$OUT" " (terminated|interrupted|killed) " "the run recorded as stopped"
+run "$WEFT" run k.toml --resume --quiet
+expect_rc 0 "--resume finishes it"
+expect_eq "$(sort -un k.txt | wc -l)" 6 "every task finished"
+rm -rf .weft k.txt pids.txt
+
 # rank 0 killed: the other ranks see it gone, end their commands and exit
 sed -i 's/sleep 1.5; echo/sleep 30; echo/' k.toml
 mpirun --enable-recovery --oversubscribe -n 3 "$WEFT" run k.toml --quiet --rank-timeout 1 > k.out 2> k.err &
