@@ -345,26 +345,23 @@ static int cmd_ranks(args_t *a, int rank, int nranks, const char *rank_var)
         char *end;
         timeout = strtod(getenv("WEFT_RANK_TIMEOUT"), &end);
         if (*end || !(timeout >= 0.5 && timeout <= 86400)) {
-            if (rank == 0)
-                fprintf(stderr, "weft: WEFT_RANK_TIMEOUT needs seconds from 0.5 to 86400, got '%s'\n",
-                        getenv("WEFT_RANK_TIMEOUT"));
+            fprintf(stderr, "weft: WEFT_RANK_TIMEOUT needs seconds from 0.5 to 86400, got '%s'\n",
+                    getenv("WEFT_RANK_TIMEOUT"));
             return CLI_BAD_INPUT;
         }
     }
     if (timeout <= 0)
         timeout = 10;
+    const char *rank_name = strstr(rank_var, "OMPI") ? "OMPI_COMM_WORLD_RANK" : "PMI_RANK";
     char err[1024];
     weft_flow_link_t *l = NULL;
     if (weft__mpilink_open(timeout, &l, err, sizeof err) != 0) {
-        if (rank == 0)
-            fprintf(stderr,
-                    "weft: started as rank %d of %d (%s): %s; without it, give each rank a slice: --shard "
-                    "$((%s+1))/%d\n",
-                    rank, nranks, rank_var, err, strstr(rank_var, "OMPI") ? "OMPI_COMM_WORLD_RANK" : "PMI_RANK",
-                    nranks);
+        /* (every rank says why it stops: each exits non-zero) */
+        fprintf(stderr,
+                "weft: started as rank %d of %d (%s): %s; without it, give each rank a slice: --shard $((%s+1))/%d\n",
+                rank, nranks, rank_var, err, rank_name, nranks);
         return CLI_BAD_INPUT;
     }
-    const char *rank_name = strstr(rank_var, "OMPI") ? "OMPI_COMM_WORLD_RANK" : "PMI_RANK";
     if (l->size != nranks) { /* the launcher's variables and MPI disagree */
         fprintf(stderr,
                 "weft: started as rank %d of %d (%s), but MPI sees %d process%s: start weft with the mpirun (or "

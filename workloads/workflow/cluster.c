@@ -692,12 +692,17 @@ static uint64_t tv_ns(struct timeval tv)
     return (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
 }
 
-static void run_kernel(job_t *j)
+/* One kernel attempt on this kernel thread; *bound: the cpus it is bound
+ * to now (*have: it is), so that a thread that runs task after task on
+ * the same cores is not bound again each time. */
+static void run_kernel(job_t *j, weft__cpuset_t *bound, bool *have)
 {
     agent_t *a = j->a;
     const wf_task_t *t = &a->f->tasks[j->ti];
-    if (a->f->pin != WEFT_PIN_NONE)
-        weft__topo_bind_self(a->r->topo, &j->lease->set);
+    if (a->f->pin != WEFT_PIN_NONE && !(*have && memcmp(bound, &j->lease->set, sizeof *bound) == 0)) {
+        *have = weft__topo_bind_self(a->r->topo, &j->lease->set) == 0;
+        *bound = j->lease->set;
+    }
     int dev = -1;
     for (int g = 0; g < 64 && j->gpus; g++)
         if (j->lease->gpus >> g & 1) {
@@ -741,6 +746,8 @@ static void run_kernel(job_t *j)
 static void *kernel_thread(void *arg)
 {
     agent_t *a = arg;
+    weft__cpuset_t bound;
+    bool have = false;
     for (;;) {
         pthread_mutex_lock(&a->lock);
         while (!a->kq_head && !a->kstop)
@@ -751,7 +758,7 @@ static void *kernel_thread(void *arg)
         pthread_mutex_unlock(&a->lock);
         if (!j)
             return NULL;
-        run_kernel(j);
+        run_kernel(j, &bound, &have);
     }
 }
 
