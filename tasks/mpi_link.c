@@ -14,10 +14,12 @@
  * The thread polls: after a round that moved something it looks again at
  * once; when idle it naps, each nap twice the last up to 2 ms, and a round
  * that moved something halves it (down to 50 us): messages that come every
- * so often are met by naps about that long, a rank waiting for long tasks
- * costs next to no CPU, and short tasks are sent ahead to the ranks
- * (tasks/remote.c) so that a rank does not wait for the next. A record
- * queued wakes it at once. */
+ * so often are met by naps about that long, and a rank waiting for long
+ * tasks costs next to no CPU. Within 5 ms of sending something, though, an
+ * answer is likely (the results of short tasks, the next tasks for a rank
+ * that just sent results): naps stay at 100 us at most, or the two ends
+ * would take turns sleeping through each other's answers. A record queued
+ * wakes it at once. */
 #include "tasks/mpi_link.h"
 
 #include <errno.h>
@@ -34,6 +36,8 @@
 #define HEARTBEAT_NS 250000000ull
 #define NAP_FIRST_NS 50000 /* the first nap after a round that moved something */
 #define NAP_MAX_NS 2000000 /* the longest */
+#define NAP_ANSWER_NS 100000 /* the longest while an answer is likely: */
+#define ANSWER_NS 5000000    /* within this of sending something */
 
 typedef struct outbox {
     char *buf;
@@ -70,6 +74,7 @@ typedef struct mpilink {
     void *ud;
     char *rbuf;
     size_t rcap;
+    int since_flush; /* records handled since the last send */
 } mpilink_t;
 
 /* Grows *buf (of *cap bytes) to hold need: 0, or -1 (no memory; as it was). */
@@ -121,6 +126,14 @@ static int link_send(weft_flow_link_t *l, int to, const void *msg, size_t len)
     return rc;
 }
 
+static bool send_queued(mpilink_t *m, uint64_t now);
+
+/* Records handed to recv between two sends: what the handlers queue
+ * meanwhile (the next tasks, their results) goes out while the rest of a
+ * big message is handled, so that the two ends work at once instead of
+ * taking turns. */
+#define FLUSH_EVERY 32
+
 /* Everything that has arrived, handed to recv record by record. Returns
  * whether something came. */
 static bool receive(mpilink_t *m, uint64_t now)
@@ -149,6 +162,10 @@ static bool receive(mpilink_t *m, uint64_t now)
                 break;
             m->recv(m->ud, from, m->rbuf + at + 4, len);
             at += 4 + len;
+            if (++m->since_flush >= FLUSH_EVERY) {
+                m->since_flush = 0;
+                send_queued(m, now);
+            }
         }
     }
     return any;
@@ -240,13 +257,16 @@ static void *loop(void *arg)
 {
     mpilink_t *m = arg;
     uint64_t nap_ns = NAP_FIRST_NS;
-    uint64_t start = now_ns(), closing_since = 0;
+    uint64_t start = now_ns(), closing_since = 0, sent_ns = 0;
     for (int r = 0; r < m->link.size; r++)
         m->peers[r].heard_ns = m->peers[r].said_ns = start;
     for (;;) {
         uint64_t now = now_ns();
         bool moved = receive(m, now);
-        moved |= send_queued(m, now);
+        if (send_queued(m, now)) {
+            moved = true;
+            sent_ns = now;
+        }
         watch(m, now);
         pthread_mutex_lock(&m->lock);
         bool closing = m->closing && !m->queued;
@@ -270,6 +290,8 @@ static void *loop(void *arg)
         }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
+        if (now - sent_ns < ANSWER_NS && nap_ns > NAP_ANSWER_NS)
+            nap_ns = NAP_ANSWER_NS;
         uint64_t t = (uint64_t)until.tv_nsec + nap_ns;
         until.tv_sec += (time_t)(t / 1000000000ull);
         until.tv_nsec = (long)(t % 1000000000ull);
