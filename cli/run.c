@@ -433,7 +433,9 @@ int weft__cli_run(weft__flow_t *f, const cli_run_opts_t *o)
             pthread_mutex_unlock(&v.lock);
         }
     }
+    pthread_mutex_lock(&v.lock); /* (the last tasks' events may still be printing) */
     clear_line(&v);
+    pthread_mutex_unlock(&v.lock);
     int failed = weft__flow_run_wait(r);
     weft_log_set_handler(NULL, NULL);
     record_check(&v, f, true, true);

@@ -518,6 +518,8 @@ struct agent {
     atomic_int code;         /* -1 while the run goes on */
     atomic_bool no_finalize; /* a rank was lost */
     atomic_bool owner_lost;  /* rank 0 was */
+    pthread_mutex_t recv_lock; /* held by agent_recv: the main thread takes it to close */
+    bool closed;               /* the run is over here: messages are ignored (under recv_lock) */
     double lost_s;
 };
 
@@ -853,11 +855,23 @@ static void agent_stop(agent_t *a, uint64_t grace_ns)
     weft__proc_svc_stop(a->r->svc, grace_ns); /* waiting grants fail, processes get TERM */
 }
 
+static void agent_recv_locked(agent_t *a, const void *msg, size_t len);
+
+/* What rank 0 sends, until the main thread closes the agent (then its
+ * run object and threads go away: nothing may touch them). */
 static void agent_recv(void *ud, int from, const void *msg, size_t len)
 {
     agent_t *a = ud;
     if (from != 0 || len < 1)
         return;
+    pthread_mutex_lock(&a->recv_lock);
+    if (!a->closed && a->r)
+        agent_recv_locked(a, msg, len);
+    pthread_mutex_unlock(&a->recv_lock);
+}
+
+static void agent_recv_locked(agent_t *a, const void *msg, size_t len)
+{
     rbuf_t b = {.d = msg, .len = len, .at = 1};
     switch (((const char *)msg)[0]) {
     case M_START:
@@ -916,6 +930,7 @@ int weft__cluster_agent(weft__link_t *l, weft__flow_t *f, const char *load_err, 
 {
     agent_t a = {.l = l, .f = f, .efd = eventfd(0, EFD_CLOEXEC), .code = -1};
     pthread_mutex_init(&a.lock, NULL);
+    pthread_mutex_init(&a.recv_lock, NULL);
     pthread_cond_init(&a.kcond, NULL);
     char err[1024] = "";
     int rc = a.efd < 0 ? WEFT_ESYS : 0;
@@ -964,6 +979,9 @@ int weft__cluster_agent(weft__link_t *l, weft__flow_t *f, const char *load_err, 
     } else {
         atomic_store(&a.code, 2);
     }
+    pthread_mutex_lock(&a.recv_lock); /* no message is handled from here on */
+    a.closed = true;
+    pthread_mutex_unlock(&a.recv_lock);
     int code = atomic_load(&a.code);
     bool owner_lost = atomic_load(&a.owner_lost);
     if (owner_lost)
@@ -995,8 +1013,10 @@ int weft__cluster_agent(weft__link_t *l, weft__flow_t *f, const char *load_err, 
         unlink(log);
         rmdir(a.scratch);
     }
+    l->quiet(l); /* (the results of the teardown went out first) */
     if (a.efd >= 0)
         close(a.efd);
+    pthread_mutex_destroy(&a.recv_lock);
     pthread_mutex_destroy(&a.lock);
     pthread_cond_destroy(&a.kcond);
     *finalize = !atomic_load(&a.no_finalize);
