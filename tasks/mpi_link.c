@@ -18,8 +18,11 @@
  * tasks costs next to no CPU. Within 5 ms of sending something, though, an
  * answer is likely (the results of short tasks, the next tasks for a rank
  * that just sent results): naps stay at 100 us at most, or the two ends
- * would take turns sleeping through each other's answers. A record queued
- * wakes it at once. */
+ * would take turns sleeping through each other's answers — unless the
+ * engine says (calm_ns) that every rank has work queued for longer: then
+ * up to half of that (rank 0 waiting on a stream of 1 ms processes naps
+ * milliseconds, not a hundred microseconds). A record queued wakes it at
+ * once. */
 #include "tasks/mpi_link.h"
 
 #include <errno.h>
@@ -34,8 +37,8 @@
 
 #define TAG 7301
 #define HEARTBEAT_NS 250000000ull
-#define NAP_FIRST_NS 50000 /* the first nap after a round that moved something */
-#define NAP_MAX_NS 2000000 /* the longest */
+#define NAP_FIRST_NS 50000   /* the first nap after a round that moved something */
+#define NAP_MAX_NS 2000000   /* the longest */
 #define NAP_ANSWER_NS 100000 /* the longest while an answer is likely: */
 #define ANSWER_NS 5000000    /* within this of sending something */
 
@@ -290,8 +293,12 @@ static void *loop(void *arg)
         }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        if (now - sent_ns < ANSWER_NS && nap_ns > NAP_ANSWER_NS)
-            nap_ns = NAP_ANSWER_NS;
+        /* while an answer is likely, short naps — unless the engine says
+         * everyone has work for longer (then half of that, at most) */
+        uint64_t calm = m->link.calm_ns ? m->link.calm_ns(m->ud) / 2 : 0;
+        uint64_t most = now - sent_ns >= ANSWER_NS ? NAP_MAX_NS : calm > NAP_ANSWER_NS ? calm : NAP_ANSWER_NS;
+        if (nap_ns > most)
+            nap_ns = most;
         uint64_t t = (uint64_t)until.tv_nsec + nap_ns;
         until.tv_sec += (time_t)(t / 1000000000ull);
         until.tv_nsec = (long)(t % 1000000000ull);

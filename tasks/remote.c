@@ -394,3 +394,23 @@ const char *weft__remote_node_stats(weft__remote_t *rm, int node, uint64_t *atte
     pthread_mutex_unlock(&rm->lock);
     return name;
 }
+
+uint64_t weft__remote_slack_ns(weft__remote_t *rm)
+{
+    pthread_mutex_lock(&rm->lock);
+    double slack = -1;
+    bool waiting = rm->qhead != NULL;
+    for (int i = 0; i < rm->nnodes && waiting; i++) {
+        const rnode_t *n = &rm->nodes[i];
+        if (n->lost || n->used_slots == 0)
+            continue;
+        /* what it holds beyond what runs, in time */
+        double queued = n->used_slots > n->slots ? (double)(n->used_slots - n->slots) / n->slots * n->mean_ns : 0;
+        if (slack < 0 || queued < slack)
+            slack = queued;
+    }
+    pthread_mutex_unlock(&rm->lock);
+    /* nothing waiting to be placed: a result may be what the next tasks
+     * wait for (their dependency), so it is taken at once */
+    return waiting && slack > 0 ? (uint64_t)slack : 0;
+}

@@ -215,6 +215,12 @@ void weft__remote_stop(weft__remote_t *rm, uint64_t grace_ns);
 /* The node is gone: its attempts end as lost (why says how), requests
  * only it could take fail. Returns how many attempts it held. */
 int weft__remote_node_lost(weft__remote_t *rm, int node, const char *why);
+/* How long every node busy here can go on with what it holds queued
+ * (its queued attempts by their mean time): how long a result may wait to
+ * be noticed without anyone running out of work. 0 when a node is short,
+ * or when no request waits (a result may be what the next tasks depend
+ * on). */
+uint64_t weft__remote_slack_ns(weft__remote_t *rm);
 /* Node i's name, how many attempts ended there, whether it was lost
  * (NULL: no such node). */
 const char *weft__remote_node_stats(weft__remote_t *rm, int node, uint64_t *attempts, bool *lost);

@@ -12,6 +12,7 @@
 #define WEFT_FLOW_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "weft/export.h"
 
@@ -122,6 +123,11 @@ struct weft_flow_link {
     /* Sends what is queued and stops calling back (the link stays the
      * caller's to free). */
     void (*quiet)(weft_flow_link_t *l);
+    /* Set by weft before listen (a transport may ignore it): called on the
+     * link's thread with listen's ud, how long a message may now wait to
+     * be noticed without anyone running short of work (0: notice it at
+     * once). A transport that polls can nap that long. */
+    uint64_t (*calm_ns)(void *ud);
 };
 /* Rank 0: as weft_flow_run, with the tasks on the other ranks; it waits
  * (up to 2 minutes) for each to say it loaded the same workflow

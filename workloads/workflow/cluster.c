@@ -314,6 +314,13 @@ static void owner_lost(void *ud, int rank, double silent_s)
               n ? "are retried on the other ranks when they have retries left, else failed" : "(none)");
 }
 
+/* How long a result may wait: as long as every busy rank has queued work. */
+static uint64_t owner_calm(void *ud)
+{
+    weft__cluster_t *c = ud;
+    return weft__remote_slack_ns(c->rm);
+}
+
 static int ops_start(void *ud, int node, uint64_t ticket, uint32_t id, int attempt, int cpus, int gpus)
 {
     weft__cluster_t *c = ud;
@@ -387,6 +394,7 @@ int weft__cluster_open(weft__link_t *l, weft__flow_t *f, int code, double wait_s
     int rc = c->rank_node && c->node_rank ? weft__remote_create(&ops, c, &c->rm) : WEFT_ENOMEM;
     for (int i = 0; !rc && i < l->size; i++)
         c->rank_node[i] = c->node_rank[i] = -1;
+    l->calm_ns = owner_calm;
     if (!rc)
         rc = l->listen(l, owner_recv, owner_lost, c);
     if (rc) {
@@ -509,15 +517,17 @@ struct agent {
     pthread_mutex_t lock;
     pthread_cond_t kcond;
     job_t *jobs;              /* in flight (cancel looks here) */
+    int njobs;                /* how many */
+    double mean_ns;           /* their moving mean time, running */
     job_t *kq_head, *kq_tail; /* kernels waiting for a thread */
     pthread_t *kthreads;
     int nk;
     bool kstop;
     atomic_bool stopping;
-    int efd;                 /* wakes the main thread */
-    atomic_int code;         /* -1 while the run goes on */
-    atomic_bool no_finalize; /* a rank was lost */
-    atomic_bool owner_lost;  /* rank 0 was */
+    int efd;                   /* wakes the main thread */
+    atomic_int code;           /* -1 while the run goes on */
+    atomic_bool no_finalize;   /* a rank was lost */
+    atomic_bool owner_lost;    /* rank 0 was */
     pthread_mutex_t recv_lock; /* held by agent_recv: the main thread takes it to close */
     bool closed;               /* the run is over here: messages are ignored (under recv_lock) */
     double lost_s;
@@ -543,6 +553,7 @@ static void wake_main(agent_t *a, int code)
 static void job_link(agent_t *a, job_t *j)
 {
     pthread_mutex_lock(&a->lock);
+    a->njobs++;
     j->jprev = NULL;
     j->jnext = a->jobs;
     if (a->jobs)
@@ -578,6 +589,8 @@ static void job_end(job_t *j, const weft__proc_result_t *res, const char *result
     w_mem(&b, err, nerr);
     w_send(a->l, 0, &b);
     pthread_mutex_lock(&a->lock);
+    a->njobs--;
+    a->mean_ns = a->mean_ns > 0 ? a->mean_ns + ((double)res->wall_ns - a->mean_ns) / 16 : (double)res->wall_ns;
     if (j->jprev)
         j->jprev->jnext = j->jnext;
     else
@@ -897,6 +910,18 @@ static void agent_recv_locked(agent_t *a, const void *msg, size_t len)
     }
 }
 
+/* How long the next tasks from rank 0 may take to be noticed: as long as
+ * what waits here beyond what runs takes. */
+static uint64_t agent_calm(void *ud)
+{
+    agent_t *a = ud;
+    pthread_mutex_lock(&a->lock);
+    int slots = a->nk > 0 ? a->nk : 1;
+    double calm = a->njobs > slots ? (double)(a->njobs - slots) / slots * a->mean_ns : 0;
+    pthread_mutex_unlock(&a->lock);
+    return (uint64_t)calm;
+}
+
 static void agent_lost(void *ud, int rank, double silent_s)
 {
     agent_t *a = ud;
@@ -961,6 +986,7 @@ int weft__cluster_agent(weft__link_t *l, weft__flow_t *f, const char *load_err, 
         snprintf(err, sizeof err, "cannot start its threads");
         ok = false;
     }
+    l->calm_ns = agent_calm;
     if (a.efd >= 0 && l->listen(l, agent_recv, agent_lost, &a) == 0) {
         hello(&a, ok, ok ? "" : f ? err : load_err ? load_err : "cannot load the workflow");
         /* until rank 0 says it is over, is lost, or a signal */
