@@ -898,7 +898,15 @@ static void agent_recv_locked(agent_t *a, const void *msg, size_t len)
             agent_cancel(a, ticket, grace);
         break;
     }
-    case M_STOP: agent_stop(a, r_u64(&b)); break;
+    case M_STOP: {
+        /* the workflow's grace at least: under mpirun, rank 0 sees mpirun's
+         * SIGINT and then its SIGTERM, a second signal that would mean
+         * "kill at once"; every rank gets mpirun's signals itself, and its
+         * commands get TERM and their grace as on one machine */
+        uint64_t grace = r_u64(&b), own = weft__flow_grace_ns(a->f);
+        agent_stop(a, grace > own ? grace : own);
+        break;
+    }
     case M_BYE: {
         uint64_t v = r_u64(&b);
         if (v >> 32)
@@ -1025,9 +1033,10 @@ int weft__cluster_agent(weft__link_t *l, weft__flow_t *f, const char *load_err, 
     pthread_mutex_unlock(&a.lock);
     for (int i = 0; i < started; i++)
         pthread_join(a.kthreads[i], NULL);
-    if (a.r)
-        weft__proc_svc_stop(a.r->svc, 0);
-    weft__wf_agent_teardown(a.r);              /* (waits for the processes) */
+    /* (waits for the processes: after a signal, TERM then KILL after the
+     * grace, as agent_stop asked; otherwise none should be left, and any
+     * is killed at once) */
+    weft__wf_agent_teardown(a.r);
     for (job_t *j = a.kq_head, *n; j; j = n) { /* kernels never started */
         n = j->next;
         weft__free(j);
